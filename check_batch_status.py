@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Show, follow or cancel the batches recorded in the run ledger (or the batch ids given)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from lesson_batch import cli
+from lesson_batch.api import ApiError, BatchApi
+from lesson_batch.ledger import ACTIVE_BATCH_STATUSES, LESSON_STATES, Ledger
+from lesson_batch.progress import ProgressBar
+from lesson_batch.status import as_json, describe, refresh, watch
+
+BAD_ENDINGS = ("failed", "expired", "cancelled")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=(
+            "Show the status of your batches: what each status means, request counts, times, errors "
+            "and the next step. With no batch ids, every batch in the run ledger. Updates the ledger, "
+            "so process_batch_results.py knows which results are ready. Run it as often as you like."
+        ),
+        epilog=(
+            "examples:\n"
+            "  python check_batch_status.py                 # every batch, once\n"
+            "  python check_batch_status.py --watch         # poll until every batch has finished\n"
+            "  python check_batch_status.py --cancel batch_abc123\n"
+            "  python check_batch_status.py --lessons       # also list lessons that are not saved yet\n\n"
+            "exit codes: 0 success (with --watch: every batch completed), 1 a failure (API error, or a "
+            "batch failed, expired or was cancelled), 2 usage error"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("batch_ids", nargs="*", metavar="BATCH_ID", help="batches to show (default: all in the ledger)")
+    cli.add_work_dir(parser)
+    parser.add_argument("--watch", action="store_true", help="poll until every batch is finished, with a progress bar")
+    parser.add_argument("--interval", type=cli.positive_float, default=30.0, metavar="SECONDS",
+                        help="with --watch: first polling interval, fractions allowed; it backs off to 5 minutes "
+                             "while nothing changes (default: 30)")
+    parser.add_argument("--cancel", action="store_true",
+                        help="cancel the given batches (with no ids: every unfinished batch in the ledger)")
+    parser.add_argument("--yes", "-y", action="store_true", help="with --cancel: do not ask for confirmation")
+    parser.add_argument("--lessons", action="store_true", help="also list every lesson that is not saved, with its state")
+    cli.add_json(parser, "the status")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    with Ledger.open(args.work_dir) as ledger:
+        batch_ids = list(args.batch_ids) or [record.batch_id for record in ledger.batches()]
+        if not batch_ids:
+            out(f"No batches recorded in {ledger.path}. Submit with: python generate_datagov_lessons_batch.py")
+            if args.json:
+                print(json.dumps({"batches": [], "lessons": _lesson_counts(ledger)}, indent=2))
+            return cli.EXIT_OK
+        api = BatchApi.from_environment()
+
+        if args.cancel:
+            targets = list(args.batch_ids) or [
+                record.batch_id for record in ledger.batches() if record.status in ACTIVE_BATCH_STATUSES
+            ]
+            if not targets:
+                out("No unfinished batch to cancel.")
+                return cli.EXIT_OK
+            if not args.yes and sys.stdin.isatty():
+                answer = input(f"Cancel {len(targets)} batch(es): {', '.join(targets)}? [y/N] ")
+                if answer.strip().lower() not in ("y", "yes"):
+                    out("Nothing was cancelled.")
+                    return cli.EXIT_FAILURE
+            for batch_id in targets:
+                info = api.cancel_batch(batch_id)
+                if ledger.batch(batch_id) is not None:
+                    ledger.update_batch(info)
+                out(f"Batch {batch_id}: {info.status}. Finished requests keep their results; "
+                    "process them with process_batch_results.py once it is cancelled.")
+            return cli.EXIT_OK
+
+        if args.watch:
+            records = _watch(ledger, api, batch_ids, args.interval, out)
+        else:
+            records, problems = refresh(ledger, api, batch_ids)
+            for problem in problems:
+                cli.error(problem.message)
+            if problems and not records:
+                return cli.EXIT_FAILURE
+
+        now = time.time()
+        if args.json:
+            payload = {"batches": [as_json(record, now) for record in records], "lessons": _lesson_counts(ledger)}
+            if args.lessons:
+                payload["unsaved_lessons"] = _unsaved(ledger)
+            print(json.dumps(payload, indent=2))
+        else:
+            for record in records:
+                for line in describe(record, now):
+                    print(line)
+            counts = _lesson_counts(ledger)
+            print("Lessons: " + ", ".join(f"{count} {state}" for state, count in counts.items() if count) if counts else "")
+            if args.lessons:
+                for lesson in _unsaved(ledger):
+                    print(f"  {lesson['lesson_id']}: {lesson['state']}" + (f" ({lesson['reason']})" if lesson["reason"] else ""))
+
+    missing = [batch_id for batch_id in batch_ids if batch_id not in {record.batch_id for record in records}]
+    if missing:
+        return cli.EXIT_FAILURE
+    if args.watch:
+        return cli.EXIT_OK if all(record.status == "completed" for record in records) else cli.EXIT_FAILURE
+    return cli.EXIT_FAILURE if any(record.status in BAD_ENDINGS for record in records) else cli.EXIT_OK
+
+
+def _watch(ledger: Ledger, api: BatchApi, batch_ids: list[str], interval: float, out) -> list:
+    bar = ProgressBar("Batches", 0)
+
+    def on_poll(records, problems) -> None:
+        for problem in problems:
+            if problem.transient:
+                out(f"(will retry) {problem.message.splitlines()[0]}")
+        total = sum(record.request_total for record in records)
+        done = sum(record.request_completed + record.request_failed for record in records)
+        statuses = ", ".join(sorted({record.status for record in records}))
+        bar.update(done=done, total=total, note=statuses)
+
+    try:
+        records = watch(ledger, api, batch_ids, interval, on_poll=on_poll)
+    except KeyboardInterrupt:
+        bar.close()
+        out("Stopped watching. The batches keep running on the server; run check_batch_status.py again any time.")
+        raise
+    except ApiError:
+        bar.close()
+        raise
+    bar.close()
+    finished = {}
+    for record in records:
+        finished[record.status] = finished.get(record.status, 0) + 1
+    out("Summary: " + ", ".join(f"{count} {status}" for status, count in sorted(finished.items())))
+    return records
+
+
+def _lesson_counts(ledger: Ledger) -> dict[str, int]:
+    counts = {state: 0 for state in LESSON_STATES}
+    for lesson in ledger.lessons().values():
+        counts[lesson.state] = counts.get(lesson.state, 0) + 1
+    return counts
+
+
+def _unsaved(ledger: Ledger) -> list[dict]:
+    return [
+        {"lesson_id": lesson.lesson_id, "state": lesson.state, "batch_id": lesson.batch_id,
+         "reason": lesson.reason, "attempts": lesson.attempts}
+        for lesson in ledger.lessons().values()
+        if lesson.state != "succeeded"
+    ]
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,272 @@
+"""The one place that talks to the OpenAI API (Files and Batches), and finds the API key.
+
+Everything else sees plain data (``BatchInfo``) and one exception, ``ApiError``, whose message
+says in plain words what went wrong and what to do next. The ``openai`` client does the HTTP
+work, including its own retries of rate limits, server errors and dropped connections (with
+the server's ``retry-after`` hints); what is still failing after those retries reaches the user.
+
+The key comes from ``OPENAI_API_KEY``, else from a ``.env`` file, else from ``openaiapikey.txt``
+(each file looked for in the current folder, then in the project folder). ``OPENAI_BASE_URL``
+(also read from ``.env``) points the client at any compatible server. The key is handed to the
+client and nowhere else: it is never printed, logged or written to disk by this tool.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from .files import temporary_path_for
+from .ledger import BatchError, BatchInfo
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+KEY_FILE_NAME = "openaiapikey.txt"
+DOTENV_NAME = ".env"
+BATCH_ENDPOINT = "/v1/chat/completions"
+COMPLETION_WINDOW = "24h"
+SHARD_METADATA_KEY = "lesson_batch_shard"
+RUN_METADATA_KEY = "lesson_batch_run"
+UPLOAD_PREFIX = "lesson_batch-"
+
+KEY_HELP = (
+    "No OpenAI API key found. Set one of:\n"
+    "  - the environment variable OPENAI_API_KEY (export OPENAI_API_KEY=sk-... ; on Windows: set OPENAI_API_KEY=sk-...)\n"
+    "  - a file .env in this folder with the line OPENAI_API_KEY=sk-...\n"
+    "  - a file openaiapikey.txt in this folder holding only the key\n"
+    "Create a key at https://platform.openai.com/api-keys. Use --dry-run to plan without a key."
+)
+
+
+class ApiError(Exception):
+    """An API call that failed after the client's retries; the message is for the user."""
+
+    def __init__(self, message: str, status: int | None = None, transient: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.transient = transient  # worth trying again later (network, 5xx, 429)
+
+
+class MissingKeyError(ApiError):
+    def __init__(self) -> None:
+        super().__init__(KEY_HELP)
+
+
+def _search_dirs() -> list[Path]:
+    cwd = Path.cwd()
+    return [cwd] if cwd.resolve() == PROJECT_DIR else [cwd, PROJECT_DIR]
+
+
+def load_environment() -> None:
+    """Load the first ``.env`` found into the environment, without overriding what is set."""
+    from dotenv import load_dotenv
+
+    for folder in _search_dirs():
+        candidate = folder / DOTENV_NAME
+        if candidate.is_file():
+            load_dotenv(candidate, override=False)
+            return
+
+
+def find_api_key() -> str | None:
+    load_environment()
+    key = os.environ.get("OPENAI_API_KEY", "").strip()
+    if key:
+        return key
+    for folder in _search_dirs():
+        candidate = folder / KEY_FILE_NAME
+        if candidate.is_file():
+            for line in candidate.read_text(encoding="utf-8-sig").splitlines():
+                if line.strip():
+                    return line.strip()
+    return None
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    id: str
+    filename: str
+    purpose: str
+    created_at: float
+
+
+def _batch_info(batch) -> BatchInfo:
+    counts = batch.request_counts
+    errors = ()
+    if batch.errors is not None and batch.errors.data:
+        errors = tuple(
+            BatchError(code=error.code, message=error.message, line=error.line, param=error.param)
+            for error in batch.errors.data
+        )
+    timestamps = {
+        name: float(value)
+        for name in (
+            "in_progress_at", "finalizing_at", "completed_at", "failed_at", "expired_at", "cancelling_at",
+            "cancelled_at",
+        )
+        if (value := getattr(batch, name, None)) is not None
+    }
+    return BatchInfo(
+        id=batch.id,
+        status=batch.status,
+        input_file_id=batch.input_file_id,
+        output_file_id=batch.output_file_id,
+        error_file_id=batch.error_file_id,
+        created_at=float(batch.created_at) if batch.created_at is not None else None,
+        expires_at=float(batch.expires_at) if batch.expires_at is not None else None,
+        request_total=counts.total if counts else 0,
+        request_completed=counts.completed if counts else 0,
+        request_failed=counts.failed if counts else 0,
+        errors=errors,
+        metadata=dict(batch.metadata or {}),
+        timestamps=timestamps,
+        model=getattr(batch, "model", None),
+    )
+
+
+class BatchApi:
+    """Files and Batches calls, each returning plain data or raising ApiError."""
+
+    def __init__(self, api_key: str, base_url: str | None = None, max_retries: int = 5, timeout: float = 600.0):
+        import openai
+
+        self._openai = openai
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        self._client = openai.OpenAI(api_key=api_key, base_url=self.base_url, max_retries=max_retries, timeout=timeout)
+
+    @classmethod
+    def from_environment(cls) -> "BatchApi":
+        key = find_api_key()
+        if not key:
+            raise MissingKeyError()
+        return cls(key)
+
+    @contextmanager
+    def _calling(self, what: str) -> Iterator[None]:
+        openai = self._openai
+        where = self.base_url or "the OpenAI API"
+        try:
+            yield
+        except openai.AuthenticationError as exc:
+            raise ApiError(
+                f"{what}: the API rejected the key (401): {_message(exc)}\n"
+                "Check OPENAI_API_KEY, .env or openaiapikey.txt. Nothing was submitted by this call.",
+                401,
+            ) from None
+        except openai.PermissionDeniedError as exc:
+            raise ApiError(f"{what}: this key is not allowed to do that (403): {_message(exc)}", 403) from None
+        except openai.NotFoundError as exc:
+            raise ApiError(f"{what}: not found (404): {_message(exc)}", 404) from None
+        except openai.RateLimitError as exc:
+            raise ApiError(
+                f"{what}: the API is still rate-limiting after retries (429): {_message(exc)}\n"
+                "Wait a few minutes and run the same command again; the ledger keeps your place.",
+                429,
+                transient=True,
+            ) from None
+        except openai.APIStatusError as exc:
+            transient = exc.status_code >= 500
+            advice = (
+                "The API had a server error; run the same command again later, the ledger keeps your place."
+                if transient
+                else "The request was refused."
+            )
+            raise ApiError(f"{what}: {exc.status_code} {_message(exc)}\n{advice}", exc.status_code, transient) from None
+        except openai.APIConnectionError as exc:
+            raise ApiError(
+                f"{what}: cannot reach {where} ({exc.__class__.__name__}: {exc}).\n"
+                "Check your network connection (or OPENAI_BASE_URL) and run the same command again; "
+                "the ledger keeps your place.",
+                transient=True,
+            ) from None
+
+    def check_access(self) -> None:
+        """One cheap call that fails fast on a wrong key or address, before anything is recorded."""
+        with self._calling("checking access to the API"):
+            self._client.batches.list(limit=1)
+
+    # ----------------------------------------------------------------- files
+
+    def upload(self, path: Path, upload_name: str) -> str:
+        with self._calling(f"uploading {path}"), open(path, "rb") as handle:
+            created = self._client.files.create(file=(upload_name, handle, "application/jsonl"), purpose="batch")
+        return created.id
+
+    def find_uploads(self, upload_name: str) -> list[RemoteFile]:
+        """Batch input files with this name (left by a run that died before recording them)."""
+        found = []
+        with self._calling("listing uploaded files"):
+            for item in self._client.files.list(purpose="batch"):
+                if item.filename == upload_name:
+                    found.append(RemoteFile(item.id, item.filename, item.purpose, float(item.created_at)))
+        return found
+
+    def delete_file(self, file_id: str) -> None:
+        try:
+            with self._calling(f"deleting file {file_id}"):
+                self._client.files.delete(file_id)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+
+    def download(self, file_id: str, destination: Path, chunk_size: int = 1 << 20) -> int:
+        """Stream a file's content to ``destination`` (temporary name, then rename); return its size."""
+        destination = Path(destination)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        temporary = temporary_path_for(destination)
+        size = 0
+        try:
+            with self._calling(f"downloading file {file_id}"):
+                with self._client.files.with_streaming_response.content(file_id) as response:
+                    with open(temporary, "wb") as handle:
+                        for chunk in response.iter_bytes(chunk_size):
+                            handle.write(chunk)
+                            size += len(chunk)
+                        handle.flush()
+                        os.fsync(handle.fileno())
+            os.replace(temporary, destination)
+        finally:
+            if temporary.exists():
+                temporary.unlink()
+        return size
+
+    # ----------------------------------------------------------------- batches
+
+    def create_batch(self, input_file_id: str, metadata: dict[str, str]) -> BatchInfo:
+        with self._calling("creating the batch"):
+            batch = self._client.batches.create(
+                input_file_id=input_file_id,
+                endpoint=BATCH_ENDPOINT,
+                completion_window=COMPLETION_WINDOW,
+                metadata=metadata,
+            )
+        return _batch_info(batch)
+
+    def get_batch(self, batch_id: str) -> BatchInfo:
+        with self._calling(f"reading batch {batch_id}"):
+            return _batch_info(self._client.batches.retrieve(batch_id))
+
+    def cancel_batch(self, batch_id: str) -> BatchInfo:
+        with self._calling(f"cancelling batch {batch_id}"):
+            return _batch_info(self._client.batches.cancel(batch_id))
+
+    def find_batch_for_shard(self, shard_key: str, created_after: float) -> BatchInfo | None:
+        """The batch whose metadata names this shard, looking back no further than ``created_after``."""
+        with self._calling("listing batches"):
+            for batch in self._client.batches.list(limit=100):
+                if (batch.metadata or {}).get(SHARD_METADATA_KEY) == shard_key:
+                    return _batch_info(batch)
+                if batch.created_at is not None and batch.created_at < created_after:
+                    return None
+        return None
+
+
+def _message(exc) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return error["message"]
+    return str(getattr(exc, "message", exc))

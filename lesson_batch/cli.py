@@ -1,0 +1,101 @@
+"""What the three scripts share: default paths, common options, and errors turned into exit codes.
+
+Exit codes: 0 success, 1 failure (bad input, API error, a batch or lesson that failed), 2 usage
+error (argparse's own code). A user-caused error is printed in plain words on stderr, without a
+traceback; an unexpected exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable
+
+from .api import PROJECT_DIR, ApiError
+from .curriculum import CurriculumError
+from .ledger import LedgerError
+from .plan import SelectionError
+from .prompt import PromptError
+from .requests import RequestSettingsError
+from .shards import ShardError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+DEFAULT_CURRICULUM = PROJECT_DIR / "src" / "data" / "data_gov" / "Content Structure.md"
+DEFAULT_OUTPUT_DIR = PROJECT_DIR / "src" / "data" / "data_gov" / "lessons"
+DEFAULT_WORK_DIR = PROJECT_DIR / "batch_api"
+DEFAULT_TEMPLATE = PROJECT_DIR / "prompts" / "lesson_generation_prompt.md"
+
+EXIT_CODES_HELP = "exit codes: 0 success, 1 failure (bad input, API error, failed batch or lessons), 2 usage error"
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def add_work_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--work-dir", type=Path, default=DEFAULT_WORK_DIR, metavar="DIR",
+        help=f"working folder for request/result files and the run ledger (default: {_relative(DEFAULT_WORK_DIR)})",
+    )
+
+
+def add_output_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, metavar="DIR",
+        help=f"folder of the lesson files M<x>-L<yyy>.md (default: {_relative(DEFAULT_OUTPUT_DIR)})",
+    )
+
+
+def add_json(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON on stdout (messages go to stderr)")
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def comma_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def run(main: Callable[[], int]) -> int:
+    """Run a script's main, turning user-caused errors into messages and exit codes."""
+    try:
+        return main()
+    except (SelectionError, RequestSettingsError) as exc:
+        error(str(exc))
+        return EXIT_USAGE
+    except (CurriculumError, PromptError, ShardError, LedgerError, ApiError) as exc:
+        error(str(exc))
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print(
+            "\nInterrupted. Nothing is lost: the ledger records every step; run the same command again to continue.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE

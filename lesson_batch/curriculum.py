@@ -1,0 +1,299 @@
+"""Reading a curriculum written in Markdown ("Content Structure.md").
+
+The format, one line per header::
+
+    # Data Governance Curriculum            <- optional: the curriculum's name
+    # M0: Orientation — Lesson Map          <- a module
+    ## L001: What Data Governance Is [F]     <- a lesson, tag F/I/A optional
+    Key topics: ...                          <- notes, until the next header
+    Prerequisites: M0-L001                   <- optional, names lessons explicitly
+    Related: M5-L002                         <- optional
+
+The parser is strict about structure and tolerant about typography: `—`, `–`, `-` and `:`
+all separate a code from its title, CRLF endings, a UTF-8 BOM and trailing spaces are
+accepted, and lines inside fenced code blocks are never headers. Anything it cannot make
+sense of raises ``CurriculumError`` naming the file and line, before any request is built.
+Unknown complexity tags are kept and reported as warnings.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import ids
+
+COMPLEXITY_NAMES = {"F": "Foundational", "I": "Intermediate", "A": "Advanced"}
+_COMPLEXITY_WORDS = {name.lower(): tag for tag, name in COMPLEXITY_NAMES.items()}
+
+_SEPARATOR = r"(?:\s*(?::|—|–|-)\s*|\s+)"
+_MODULE_HEADER = re.compile(r"^#\s+M(\d+)" + _SEPARATOR + r"(.*?)$")
+_LESSON_HEADER = re.compile(r"^##\s+L(\d+)" + _SEPARATOR + r"(.*?)$")
+_BARE_LESSON_HEADER = re.compile(r"^##\s+L(\d+)\s*$")
+_TAG = re.compile(r"\s*\[([^\[\]]*)\]\s*$")
+_LESSON_MAP_SUFFIX = re.compile(r"\s*(?:—|–|-|:)\s*Lesson Map\s*$", re.IGNORECASE)
+_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
+_TITLE_HEADER = re.compile(r"^#\s+(.+?)\s*$")
+_NAMED_LIST = re.compile(r"^(prerequisites|prereqs|related(?: lessons)?)\s*:\s*(.*)$", re.IGNORECASE)
+_ID_IN_TEXT = re.compile(r"M\d+-L\d{3}")
+
+DEFAULT_CURRICULUM_NAME = "Data Governance"
+
+
+class CurriculumError(Exception):
+    """A curriculum file that cannot be used; the message names the file and line."""
+
+    def __init__(self, path: Path | str, line: int | None, message: str):
+        self.path = str(path)
+        self.line = line
+        self.message = message
+        where = f"{self.path}:{line}" if line else self.path
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Lesson:
+    module_number: int
+    lesson_number: int
+    title: str
+    complexity: str | None  # the tag as written: "F", "I", "A", or an unknown tag kept as is
+    notes: str  # the free text under the header (without Prerequisites/Related lines)
+    line: int  # where the header is, for messages
+    prerequisites: tuple[str, ...] = ()  # ids named explicitly in the notes
+    related: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return ids.lesson_id(self.module_number, self.lesson_number)
+
+    @property
+    def code(self) -> str:
+        return ids.lesson_code(self.lesson_number)
+
+    @property
+    def complexity_name(self) -> str:
+        if self.complexity is None:
+            return "Unspecified"
+        return COMPLEXITY_NAMES.get(self.complexity, self.complexity)
+
+
+@dataclass(frozen=True)
+class Module:
+    number: int
+    title: str
+    description: str
+    line: int
+
+    @property
+    def code(self) -> str:
+        return ids.module_code(self.number)
+
+
+@dataclass(frozen=True)
+class Curriculum:
+    name: str
+    path: Path
+    modules: tuple[Module, ...]
+    lessons: tuple[Lesson, ...]
+    warnings: tuple[str, ...] = ()
+
+    def module(self, number: int) -> Module:
+        for module in self.modules:
+            if module.number == number:
+                return module
+        raise KeyError(number)
+
+    def lesson(self, lesson_id: str) -> Lesson:
+        for lesson in self.lessons:
+            if lesson.id == lesson_id:
+                return lesson
+        raise KeyError(lesson_id)
+
+
+@dataclass
+class _Draft:
+    """A lesson or module while its notes are still being collected."""
+
+    number: int
+    title: str
+    tag: str | None
+    line: int
+    notes: list[str] = field(default_factory=list)
+
+
+def load_curriculum(path: Path | str) -> Curriculum:
+    """Read and parse a curriculum file; CurriculumError if it is missing or malformed."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise CurriculumError(path, None, "file not found (pass --curriculum PATH to use another file)") from None
+    except IsADirectoryError:
+        raise CurriculumError(path, None, "is a folder, not a curriculum file") from None
+    except OSError as exc:
+        raise CurriculumError(path, None, f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise CurriculumError(path, line, "is not valid UTF-8 text (save the file as UTF-8)") from None
+    return parse_curriculum(text, path)
+
+
+def parse_curriculum(text: str, path: Path | str = "<curriculum>") -> Curriculum:
+    """Parse curriculum Markdown; ``path`` is only used in messages."""
+    path = Path(path)
+    text = text.lstrip("\ufeff")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+    name: str | None = None
+    modules: list[tuple[_Draft, list[_Draft]]] = []
+    warnings: list[str] = []
+    seen_modules: dict[int, int] = {}
+    seen_lessons: dict[str, int] = {}
+    current: _Draft | None = None  # the module or lesson collecting notes
+    fence: str | None = None
+
+    for number, raw_line in enumerate(lines, start=1):
+        line = raw_line.rstrip()
+        fence_match = _FENCE.match(line)
+        if fence is not None:
+            if fence_match and fence_match.group(1)[0] == fence[0] and len(fence_match.group(1)) >= len(fence):
+                fence = None
+            if current is not None:
+                current.notes.append(line)
+            continue
+        if fence_match:
+            fence = fence_match.group(1)
+            if current is not None:
+                current.notes.append(line)
+            continue
+
+        module_match = _MODULE_HEADER.match(line)
+        if module_match:
+            module_number = int(module_match.group(1))
+            if module_number > ids.MAX_MODULE:
+                raise CurriculumError(path, number, f"module number M{module_number} is above M{ids.MAX_MODULE}")
+            if module_number in seen_modules:
+                raise CurriculumError(
+                    path, number, f"module M{module_number} appears twice (first at line {seen_modules[module_number]})"
+                )
+            seen_modules[module_number] = number
+            title = _LESSON_MAP_SUFFIX.sub("", module_match.group(2)).strip()
+            if not title:
+                raise CurriculumError(path, number, f"module M{module_number} has no title")
+            current = _Draft(module_number, title, None, number)
+            modules.append((current, []))
+            continue
+
+        lesson_match = _LESSON_HEADER.match(line) or _BARE_LESSON_HEADER.match(line)
+        if lesson_match:
+            lesson_number = int(lesson_match.group(1))
+            if not modules:
+                raise CurriculumError(
+                    path, number, f"lesson L{lesson_number:03d} comes before any module header (# M0: Title)"
+                )
+            if not 1 <= lesson_number <= ids.MAX_LESSON:
+                raise CurriculumError(path, number, f"lesson number L{lesson_match.group(1)} is outside L001-L999")
+            rest = lesson_match.group(2) if lesson_match.re is _LESSON_HEADER else ""
+            title, tag = _split_tag(rest)
+            if not title:
+                raise CurriculumError(path, number, f"lesson L{lesson_number:03d} has no title")
+            module_draft, lesson_drafts = modules[-1]
+            lesson_key = ids.lesson_id(module_draft.number, lesson_number)
+            if lesson_key in seen_lessons:
+                raise CurriculumError(
+                    path,
+                    number,
+                    f"duplicate lesson id {lesson_key}: line {seen_lessons[lesson_key]} and line {number} "
+                    "both define it (renumber one of them)",
+                )
+            seen_lessons[lesson_key] = number
+            if tag is not None:
+                tag = _COMPLEXITY_WORDS.get(tag.lower(), tag.upper() if tag.upper() in COMPLEXITY_NAMES else tag)
+                if tag not in COMPLEXITY_NAMES:
+                    warnings.append(
+                        f"{path}:{number}: lesson {lesson_key} has an unknown complexity tag [{tag}] "
+                        "(expected [F], [I] or [A]); it is kept as written"
+                    )
+            current = _Draft(lesson_number, title, tag, number)
+            lesson_drafts.append(current)
+            continue
+
+        title_match = _TITLE_HEADER.match(line)
+        if title_match and not modules and name is None:
+            name = title_match.group(1)
+            current = None
+            continue
+
+        if current is not None:
+            current.notes.append(line)
+
+    if fence is not None:
+        warnings.append(f"{path}: a code fence ({fence}) is never closed; headers after it were not read")
+
+    built_modules: list[Module] = []
+    built_lessons: list[Lesson] = []
+    for module_draft, lesson_drafts in modules:
+        built_modules.append(
+            Module(module_draft.number, module_draft.title, _join_notes(module_draft.notes), module_draft.line)
+        )
+        for draft in lesson_drafts:
+            built_lessons.append(_build_lesson(module_draft.number, draft))
+
+    if not built_lessons:
+        raise CurriculumError(
+            path, None, "no lessons found (expected module headers like '# M0: Title' and lesson headers like '## L001: Title [F]')"
+        )
+    _check_references(path, built_lessons, seen_lessons, warnings)
+    return Curriculum(
+        name=name or DEFAULT_CURRICULUM_NAME,
+        path=path,
+        modules=tuple(built_modules),
+        lessons=tuple(built_lessons),
+        warnings=tuple(warnings),
+    )
+
+
+def _split_tag(rest: str) -> tuple[str, str | None]:
+    rest = rest.strip()
+    match = _TAG.search(rest)
+    if match is None:
+        return rest, None
+    tag = match.group(1).strip()
+    return rest[: match.start()].strip(), (tag or None)
+
+
+def _join_notes(lines: list[str]) -> str:
+    return "\n".join(lines).strip("\n").strip()
+
+
+def _build_lesson(module_number: int, draft: _Draft) -> Lesson:
+    prerequisites: list[str] = []
+    related: list[str] = []
+    kept: list[str] = []
+    for line in draft.notes:
+        match = _NAMED_LIST.match(line.strip())
+        if match:
+            target = prerequisites if match.group(1).lower().startswith("prereq") else related
+            target.extend(_ID_IN_TEXT.findall(match.group(2)))
+        else:
+            kept.append(line)
+    return Lesson(
+        module_number=module_number,
+        lesson_number=draft.number,
+        title=draft.title,
+        complexity=draft.tag,
+        notes=_join_notes(kept),
+        line=draft.line,
+        prerequisites=tuple(dict.fromkeys(prerequisites)),
+        related=tuple(dict.fromkeys(related)),
+    )
+
+
+def _check_references(path: Path, lessons: list[Lesson], known: dict[str, int], warnings: list[str]) -> None:
+    for lesson in lessons:
+        for named in lesson.prerequisites + lesson.related:
+            if named not in known:
+                warnings.append(f"{path}:{lesson.line}: lesson {lesson.id} names {named}, which is not in the curriculum")

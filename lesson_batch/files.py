@@ -1,0 +1,66 @@
+"""The one place that writes files atomically.
+
+A file is written to a temporary sibling, flushed to disk, then renamed over its target,
+so a reader (or a re-run after a crash) sees either the old file or the whole new one,
+never a partial one. Temporary files carry a recognisable suffix so they can be cleaned up.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+TEMP_SUFFIX = ".partial"
+
+
+def write_atomic(path: Path, data: str | bytes, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename).
+
+    ``durable=False`` skips the per-file fsync for writers of many small files; they call
+    ``flush_to_disk`` once per group instead, before recording that the files exist.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            if durable or not hasattr(os, "sync"):
+                os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def flush_to_disk() -> None:
+    """Push every written file to disk (one system call instead of an fsync per file)."""
+    if hasattr(os, "sync"):
+        os.sync()
+
+
+def temporary_path_for(path: Path) -> Path:
+    """A temporary sibling of ``path`` for writers that stream (they rename it when done)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
+
+
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete temporary files left in ``folder`` by an interrupted writer; return how many."""
+    removed = 0
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    for candidate in folder.glob(f".*{TEMP_SUFFIX}"):
+        try:
+            candidate.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed

@@ -1,0 +1,583 @@
+"""The run ledger: every shard, batch and lesson, and what state each is in.
+
+It is an SQLite database in the work dir (``batch_api/ledger.sqlite3``): it ships with Python,
+writes atomically, works the same on Windows, macOS and Linux, and lets the status and
+processing scripts run at the same time (each change is one short transaction; readers wait
+for a writer instead of seeing half a change).
+
+The ledger is written *before* and *after* every step that costs money, so a crash anywhere
+leaves a record the next run can continue from:
+
+    shard ``planned``  -> the request file exists, its lessons are listed, nothing uploaded yet
+    shard ``uploaded`` -> the file is on the API (file id kept) but no batch is recorded
+    shard ``submitted``-> the batch exists and is recorded; its lessons are ``submitted``
+    shard ``abandoned``-> an interrupted shard that the next run cleaned up (no batch was made)
+
+A batch created by a run that died before recording it is found again through its metadata
+(``lesson_batch_shard``) and adopted, so it is never created twice.
+
+Lesson states: ``pending`` (to request), ``submitted`` (in a batch whose results are not
+processed yet: never requested again), ``succeeded`` (its file is on disk), and the states that
+the next run requests again: ``failed``, ``truncated``, ``expired``, ``cancelled``, ``missing``,
+``invalid``. A lesson is marked ``succeeded`` only after its file is on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+LEDGER_NAME = "ledger.sqlite3"
+SCHEMA_VERSION = "1"
+
+SHARD_PLANNED, SHARD_UPLOADED, SHARD_SUBMITTED, SHARD_ABANDONED = "planned", "uploaded", "submitted", "abandoned"
+UNFINISHED_SHARD_STATES = (SHARD_PLANNED, SHARD_UPLOADED)
+
+PENDING, SUBMITTED, SUCCEEDED = "pending", "submitted", "succeeded"
+FAILED, TRUNCATED, EXPIRED, CANCELLED, MISSING, INVALID = (
+    "failed",
+    "truncated",
+    "expired",
+    "cancelled",
+    "missing",
+    "invalid",
+)
+LESSON_STATES = (PENDING, SUBMITTED, SUCCEEDED, FAILED, TRUNCATED, EXPIRED, CANCELLED, MISSING, INVALID)
+
+ACTIVE_BATCH_STATUSES = ("validating", "in_progress", "finalizing", "cancelling")
+TERMINAL_BATCH_STATUSES = ("completed", "failed", "expired", "cancelled")
+# Terminal statuses whose files hold results to process (a failed batch ran no request).
+RESULT_BATCH_STATUSES = ("completed", "expired", "cancelled")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS shards (
+    shard_key TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    model TEXT NOT NULL,
+    input_path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    request_count INTEGER NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    required_sections TEXT NOT NULL,
+    state TEXT NOT NULL,
+    file_id TEXT,
+    batch_id TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS shard_lessons (
+    shard_key TEXT NOT NULL,
+    lesson_id TEXT NOT NULL,
+    max_completion_tokens INTEGER NOT NULL,
+    reasoning_effort TEXT,
+    PRIMARY KEY (shard_key, lesson_id)
+);
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id TEXT PRIMARY KEY,
+    shard_key TEXT NOT NULL,
+    model TEXT NOT NULL,
+    status TEXT NOT NULL,
+    input_file_id TEXT,
+    output_file_id TEXT,
+    error_file_id TEXT,
+    request_total INTEGER NOT NULL DEFAULT 0,
+    request_completed INTEGER NOT NULL DEFAULT 0,
+    request_failed INTEGER NOT NULL DEFAULT 0,
+    errors TEXT NOT NULL DEFAULT '[]',
+    created_at REAL,
+    expires_at REAL,
+    prompt_tokens_estimate INTEGER NOT NULL DEFAULT 0,
+    output_tokens_estimate INTEGER NOT NULL DEFAULT 0,
+    checked_at REAL,
+    processed_at REAL,
+    usage TEXT
+);
+CREATE TABLE IF NOT EXISTS lessons (
+    lesson_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    batch_id TEXT,
+    reason TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    retry_budget INTEGER,
+    retry_effort TEXT,
+    output_tokens INTEGER,
+    force INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS lessons_by_batch ON lessons (batch_id);
+"""
+
+
+class LedgerError(Exception):
+    """The ledger cannot be opened or is from an incompatible version."""
+
+
+@dataclass(frozen=True)
+class BatchError:
+    code: str | None
+    message: str | None
+    line: int | None = None
+    param: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """What the API says about a batch (built by ``api``; stored here)."""
+
+    id: str
+    status: str
+    input_file_id: str | None = None
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    created_at: float | None = None
+    expires_at: float | None = None
+    request_total: int = 0
+    request_completed: int = 0
+    request_failed: int = 0
+    errors: tuple[BatchError, ...] = ()
+    metadata: dict[str, str] = field(default_factory=dict)
+    timestamps: dict[str, float] = field(default_factory=dict)  # in_progress_at, completed_at, ...
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class ShardRecord:
+    shard_key: str
+    run_id: str
+    model: str
+    input_path: str
+    sha256: str
+    request_count: int
+    prompt_tokens: int
+    output_tokens: int
+    required_sections: tuple[str, ...]
+    state: str
+    file_id: str | None
+    batch_id: str | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    batch_id: str
+    shard_key: str
+    model: str
+    status: str
+    input_file_id: str | None
+    output_file_id: str | None
+    error_file_id: str | None
+    request_total: int
+    request_completed: int
+    request_failed: int
+    errors: tuple[BatchError, ...]
+    created_at: float | None
+    expires_at: float | None
+    prompt_tokens_estimate: int
+    output_tokens_estimate: int
+    checked_at: float | None
+    processed_at: float | None
+    usage: dict | None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_BATCH_STATUSES
+
+    @property
+    def awaits_processing(self) -> bool:
+        return self.status in RESULT_BATCH_STATUSES and self.processed_at is None
+
+
+@dataclass(frozen=True)
+class LessonRecord:
+    lesson_id: str
+    state: str
+    batch_id: str | None
+    reason: str | None
+    attempts: int
+    retry_budget: int | None
+    retry_effort: str | None
+    output_tokens: int | None
+    force: bool
+    updated_at: float
+
+
+class Ledger:
+    """Open with ``Ledger.open(work_dir)``; every method is one transaction."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection):
+        self.path = path
+        self._db = connection
+
+    @classmethod
+    def open(cls, work_dir: Path | str) -> "Ledger":
+        work_dir = Path(work_dir)
+        try:
+            work_dir.mkdir(parents=True, exist_ok=True)
+            path = work_dir / LEDGER_NAME
+            connection = sqlite3.connect(str(path), timeout=60, isolation_level=None)
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA busy_timeout = 60000")
+            connection.execute("PRAGMA synchronous = FULL")
+            ledger = cls(path, connection)
+            with ledger._write() as db:
+                for statement in _SCHEMA.strip().split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                if row is None:
+                    db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+                elif row["value"] != SCHEMA_VERSION:
+                    raise LedgerError(
+                        f"{path} was written by another version of this tool (schema {row['value']}); "
+                        "use a new --work-dir or move the file away"
+                    )
+            return ledger
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"{work_dir / LEDGER_NAME}: cannot open the run ledger ({exc})") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def submission_lock(self) -> Iterator[None]:
+        """Only one submitting run at a time per work dir. The operating system drops the lock
+        when the process ends, however it ends, so a killed run never leaves it held."""
+        lock_path = self.path.with_name(LEDGER_NAME + ".lock")
+        handle = open(lock_path, "a+b")
+        try:
+            if not _try_lock(handle):
+                raise LedgerError(
+                    f"another run is submitting from {self.path.parent} right now; "
+                    "wait for it to finish (or stop it) and run again"
+                )
+            yield
+        finally:
+            handle.close()
+
+    # ----------------------------------------------------------------- reading
+
+    def lessons(self, lesson_ids: Iterable[str] | None = None) -> dict[str, LessonRecord]:
+        rows = self._db.execute("SELECT * FROM lessons ORDER BY lesson_id").fetchall()
+        records = {row["lesson_id"]: _lesson(row) for row in rows}
+        if lesson_ids is None:
+            return records
+        return {lesson_id: records[lesson_id] for lesson_id in lesson_ids if lesson_id in records}
+
+    def in_flight_lessons(self) -> frozenset[str]:
+        rows = self._db.execute("SELECT lesson_id FROM lessons WHERE state = ?", (SUBMITTED,)).fetchall()
+        return frozenset(row["lesson_id"] for row in rows)
+
+    def retry_budgets(self) -> dict[str, tuple[int, str | None]]:
+        rows = self._db.execute(
+            "SELECT lesson_id, retry_budget, retry_effort FROM lessons WHERE retry_budget IS NOT NULL"
+        ).fetchall()
+        return {row["lesson_id"]: (row["retry_budget"], row["retry_effort"]) for row in rows}
+
+    def measured_output_tokens(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT lesson_id, output_tokens FROM lessons WHERE output_tokens IS NOT NULL").fetchall()
+        return {row["lesson_id"]: row["output_tokens"] for row in rows}
+
+    def shards(self, states: Iterable[str] | None = None) -> list[ShardRecord]:
+        rows = self._db.execute("SELECT * FROM shards ORDER BY created_at, shard_key").fetchall()
+        wanted = set(states) if states is not None else None
+        return [_shard(row) for row in rows if wanted is None or row["state"] in wanted]
+
+    def shard_lesson_ids(self, shard_key: str) -> list[str]:
+        rows = self._db.execute(
+            "SELECT lesson_id FROM shard_lessons WHERE shard_key = ? ORDER BY lesson_id", (shard_key,)
+        ).fetchall()
+        return [row["lesson_id"] for row in rows]
+
+    def batches(self, batch_ids: Iterable[str] | None = None) -> list[BatchRecord]:
+        rows = self._db.execute("SELECT * FROM batches ORDER BY created_at, batch_id").fetchall()
+        records = [_batch(row) for row in rows]
+        if batch_ids is None:
+            return records
+        wanted = list(batch_ids)
+        by_id = {record.batch_id: record for record in records}
+        return [by_id[batch_id] for batch_id in wanted if batch_id in by_id]
+
+    def batch(self, batch_id: str) -> BatchRecord | None:
+        row = self._db.execute("SELECT * FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+        return _batch(row) if row else None
+
+    def batch_requests(self, batch_id: str) -> dict[str, tuple[int, str | None]]:
+        """The lessons a batch was asked for, with the budget and effort each request had."""
+        rows = self._db.execute(
+            "SELECT sl.lesson_id, sl.max_completion_tokens, sl.reasoning_effort FROM shard_lessons sl "
+            "JOIN batches b ON b.shard_key = sl.shard_key WHERE b.batch_id = ? ORDER BY sl.lesson_id",
+            (batch_id,),
+        ).fetchall()
+        return {row["lesson_id"]: (row["max_completion_tokens"], row["reasoning_effort"]) for row in rows}
+
+    def shard_of_batch(self, batch_id: str) -> ShardRecord | None:
+        row = self._db.execute(
+            "SELECT s.* FROM shards s JOIN batches b ON b.shard_key = s.shard_key WHERE b.batch_id = ?", (batch_id,)
+        ).fetchone()
+        return _shard(row) if row else None
+
+    def live_prompt_tokens(self) -> int:
+        """Estimated prompt tokens of batches still queued or running (the enqueued-token cap)."""
+        placeholders = ",".join("?" * len(ACTIVE_BATCH_STATUSES))
+        row = self._db.execute(
+            f"SELECT COALESCE(SUM(prompt_tokens_estimate), 0) AS total FROM batches WHERE status IN ({placeholders})",
+            ACTIVE_BATCH_STATUSES,
+        ).fetchone()
+        return int(row["total"])
+
+    # ----------------------------------------------------------------- submitting
+
+    def record_shard(
+        self,
+        shard_key: str,
+        run_id: str,
+        model: str,
+        input_path: str,
+        sha256: str,
+        lessons: list[tuple[str, int, str | None]],
+        prompt_tokens: int,
+        output_tokens: int,
+        required_sections: list[str],
+        force: bool = False,
+    ) -> None:
+        """Before upload: the shard and its lessons (id, max tokens, effort), so a crash after this
+        point is recoverable."""
+        now = time.time()
+        lesson_ids = [lesson_id for lesson_id, _budget, _effort in lessons]
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO shards (shard_key, run_id, model, input_path, sha256, request_count, prompt_tokens, "
+                "output_tokens, required_sections, state, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (shard_key, run_id, model, input_path, sha256, len(lesson_ids), prompt_tokens, output_tokens,
+                 json.dumps(required_sections), SHARD_PLANNED, now, now),
+            )
+            db.executemany(
+                "INSERT INTO shard_lessons (shard_key, lesson_id, max_completion_tokens, reasoning_effort) "
+                "VALUES (?, ?, ?, ?)",
+                [(shard_key, lesson_id, budget, effort) for lesson_id, budget, effort in lessons],
+            )
+            for lesson_id in lesson_ids:
+                db.execute(
+                    "INSERT INTO lessons (lesson_id, state, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (lesson_id) DO NOTHING",
+                    (lesson_id, PENDING, now),
+                )
+                db.execute("UPDATE lessons SET force = ? WHERE lesson_id = ?", (int(force), lesson_id))
+
+    def shard_uploaded(self, shard_key: str, file_id: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE shards SET state = ?, file_id = ?, updated_at = ? WHERE shard_key = ?",
+                (SHARD_UPLOADED, file_id, time.time(), shard_key),
+            )
+
+    def shard_submitted(self, shard_key: str, batch: BatchInfo) -> None:
+        """After batch create: record the batch and mark the shard's lessons submitted, at once."""
+        now = time.time()
+        with self._write() as db:
+            shard = db.execute("SELECT * FROM shards WHERE shard_key = ?", (shard_key,)).fetchone()
+            if shard is None:
+                raise LedgerError(f"shard {shard_key} is not in the ledger")
+            db.execute(
+                "UPDATE shards SET state = ?, batch_id = ?, file_id = COALESCE(file_id, ?), updated_at = ? "
+                "WHERE shard_key = ?",
+                (SHARD_SUBMITTED, batch.id, batch.input_file_id, now, shard_key),
+            )
+            db.execute(
+                "INSERT INTO batches (batch_id, shard_key, model, status, input_file_id, request_total, created_at, "
+                "expires_at, prompt_tokens_estimate, output_tokens_estimate, checked_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (batch_id) DO NOTHING",
+                (batch.id, shard_key, shard["model"], batch.status, batch.input_file_id, shard["request_count"],
+                 batch.created_at, batch.expires_at, shard["prompt_tokens"], shard["output_tokens"], now),
+            )
+            db.execute(
+                "UPDATE lessons SET state = ?, batch_id = ?, reason = NULL, attempts = attempts + 1, updated_at = ? "
+                "WHERE lesson_id IN (SELECT lesson_id FROM shard_lessons WHERE shard_key = ?)",
+                (SUBMITTED, batch.id, now, shard_key),
+            )
+        self.update_batch(batch)
+
+    def shard_abandoned(self, shard_key: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE shards SET state = ?, updated_at = ? WHERE shard_key = ?",
+                (SHARD_ABANDONED, time.time(), shard_key),
+            )
+
+    # ----------------------------------------------------------------- status
+
+    def update_batch(self, batch: BatchInfo) -> BatchRecord | None:
+        """Store what the API said about a batch. A ``failed`` batch ran nothing: its lessons go back
+        to pending (with the errors as the reason) so the next run requests them again."""
+        now = time.time()
+        errors = json.dumps([error.__dict__ for error in batch.errors])
+        with self._write() as db:
+            db.execute(
+                "UPDATE batches SET status = ?, output_file_id = ?, error_file_id = ?, request_total = ?, "
+                "request_completed = ?, request_failed = ?, errors = ?, created_at = COALESCE(?, created_at), "
+                "expires_at = COALESCE(?, expires_at), checked_at = ? WHERE batch_id = ?",
+                (batch.status, batch.output_file_id, batch.error_file_id, batch.request_total,
+                 batch.request_completed, batch.request_failed, errors, batch.created_at, batch.expires_at, now,
+                 batch.id),
+            )
+            if batch.status == "failed":
+                reason = "; ".join(
+                    f"{error.code or 'error'}: {error.message or ''}".strip() for error in batch.errors
+                ) or "the batch failed"
+                db.execute(
+                    "UPDATE lessons SET state = ?, reason = ?, updated_at = ? "
+                    "WHERE batch_id = ? AND state = ?",
+                    (PENDING, f"batch {batch.id} failed: {reason}"[:2000], now, batch.id, SUBMITTED),
+                )
+                db.execute(
+                    "UPDATE batches SET processed_at = COALESCE(processed_at, ?) WHERE batch_id = ?", (now, batch.id)
+                )
+        return self.batch(batch.id)
+
+    # ----------------------------------------------------------------- results
+
+    def lessons_saved(self, saved: list[tuple[str, str, int | None, str | None]]) -> None:
+        """(lesson id, batch id, measured output tokens, note): only after the files are on disk."""
+        now = time.time()
+        with self._write() as db:
+            db.executemany(
+                "UPDATE lessons SET state = ?, reason = ?, output_tokens = COALESCE(?, output_tokens), "
+                "retry_budget = NULL, retry_effort = NULL, force = 0, updated_at = ? "
+                "WHERE lesson_id = ? AND batch_id = ?",
+                [(SUCCEEDED, note, tokens, now, lesson_id, batch_id) for lesson_id, batch_id, tokens, note in saved],
+            )
+
+    def lessons_not_saved(self, entries: list[tuple]) -> None:
+        """(lesson id, batch id, state, reason[, retry budget, retry effort]) for lessons to request again."""
+        now = time.time()
+        rows = []
+        for entry in entries:
+            lesson_id, batch_id, state, reason, *retry = entry
+            budget, effort = (retry + [None, None])[:2]
+            if state not in LESSON_STATES or state in (SUBMITTED, SUCCEEDED):
+                raise ValueError(f"{state!r} is not a state for a lesson that was not saved")
+            rows.append((state, reason[:2000], budget, effort, now, lesson_id, batch_id, SUBMITTED))
+        with self._write() as db:
+            db.executemany(
+                "UPDATE lessons SET state = ?, reason = ?, retry_budget = COALESCE(?, retry_budget), "
+                "retry_effort = COALESCE(?, retry_effort), updated_at = ? "
+                "WHERE lesson_id = ? AND batch_id = ? AND state = ?",
+                rows,
+            )
+
+    def lesson_not_saved(self, lesson_id: str, batch_id: str, state: str, reason: str) -> None:
+        self.lessons_not_saved([(lesson_id, batch_id, state, reason)])
+
+    def batch_processed(self, batch_id: str, usage: dict) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE batches SET processed_at = ?, usage = ? WHERE batch_id = ?",
+                (time.time(), json.dumps(usage), batch_id),
+            )
+
+    def lessons_in_batch(self, batch_id: str, state: str | None = None) -> list[LessonRecord]:
+        if state is None:
+            rows = self._db.execute("SELECT * FROM lessons WHERE batch_id = ? ORDER BY lesson_id", (batch_id,))
+        else:
+            rows = self._db.execute(
+                "SELECT * FROM lessons WHERE batch_id = ? AND state = ? ORDER BY lesson_id", (batch_id, state)
+            )
+        return [_lesson(row) for row in rows.fetchall()]
+
+
+def _try_lock(handle) -> bool:
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+def _lesson(row: sqlite3.Row) -> LessonRecord:
+    return LessonRecord(
+        lesson_id=row["lesson_id"],
+        state=row["state"],
+        batch_id=row["batch_id"],
+        reason=row["reason"],
+        attempts=row["attempts"],
+        retry_budget=row["retry_budget"],
+        retry_effort=row["retry_effort"],
+        output_tokens=row["output_tokens"],
+        force=bool(row["force"]),
+        updated_at=row["updated_at"],
+    )
+
+
+def _shard(row: sqlite3.Row) -> ShardRecord:
+    return ShardRecord(
+        shard_key=row["shard_key"],
+        run_id=row["run_id"],
+        model=row["model"],
+        input_path=row["input_path"],
+        sha256=row["sha256"],
+        request_count=row["request_count"],
+        prompt_tokens=row["prompt_tokens"],
+        output_tokens=row["output_tokens"],
+        required_sections=tuple(json.loads(row["required_sections"])),
+        state=row["state"],
+        file_id=row["file_id"],
+        batch_id=row["batch_id"],
+        created_at=row["created_at"],
+    )
+
+
+def _batch(row: sqlite3.Row) -> BatchRecord:
+    return BatchRecord(
+        batch_id=row["batch_id"],
+        shard_key=row["shard_key"],
+        model=row["model"],
+        status=row["status"],
+        input_file_id=row["input_file_id"],
+        output_file_id=row["output_file_id"],
+        error_file_id=row["error_file_id"],
+        request_total=row["request_total"],
+        request_completed=row["request_completed"],
+        request_failed=row["request_failed"],
+        errors=tuple(BatchError(**error) for error in json.loads(row["errors"] or "[]")),
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        prompt_tokens_estimate=row["prompt_tokens_estimate"],
+        output_tokens_estimate=row["output_tokens_estimate"],
+        checked_at=row["checked_at"],
+        processed_at=row["processed_at"],
+        usage=json.loads(row["usage"]) if row["usage"] else None,
+    )

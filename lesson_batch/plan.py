@@ -1,0 +1,202 @@
+"""The plan: which lessons to request, in which input files, at what estimated cost.
+
+Planning reads the curriculum and the prompt template, selects lessons (``--modules``,
+``--lessons``, ``--limit``), leaves out lessons that are already generated (their file exists,
+unless ``--force``) or already in a batch that has not been processed yet (never, even with
+``--force``: that would pay twice), builds one request per remaining lesson and streams them into
+shard files. It touches no network; the plan is printed before anything is submitted.
+
+The output estimate uses what the ledger measured for earlier lessons when there is any, and a
+typical lesson size otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import ids, models
+from .curriculum import Curriculum, Lesson, load_curriculum
+from .prompt import PromptBuilder, PromptTemplate, load_template
+from .requests import RequestSettings, build_request
+from .shards import Shard, ShardLimits, ShardWriter
+
+
+class SelectionError(ValueError):
+    """``--modules`` / ``--lessons`` name something the curriculum does not have (a usage error)."""
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    curriculum_path: Path
+    template_path: Path
+    output_dir: Path
+    work_dir: Path
+    settings: RequestSettings = field(default_factory=RequestSettings)
+    limits: ShardLimits = field(default_factory=ShardLimits)
+    modules: tuple[str, ...] = ()
+    lessons: tuple[str, ...] = ()
+    limit: int | None = None
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class History:
+    """What earlier runs left in the ledger that changes the plan."""
+
+    in_flight: frozenset[str] = frozenset()  # lessons in a batch not yet processed
+    retry_budgets: dict[str, tuple[int, str | None]] = field(default_factory=dict)  # after truncation
+    measured_output_tokens: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    curriculum: Curriculum
+    template: PromptTemplate
+    settings: RequestSettings
+    selected: list[Lesson]
+    to_request: list[str]
+    skipped_existing: list[str]
+    skipped_in_flight: list[str]
+    shards: list[Shard]
+    warnings: list[str]
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(shard.prompt_tokens for shard in self.shards)
+
+    @property
+    def output_tokens(self) -> int:
+        return sum(shard.output_tokens for shard in self.shards)
+
+    @property
+    def estimated_cost(self) -> float | None:
+        return models.batch_cost(self.settings.model, self.prompt_tokens, self.output_tokens)
+
+
+def parse_module_list(values: tuple[str, ...]) -> set[int]:
+    numbers = set()
+    for value in values:
+        text = value.strip().upper()
+        if not text.startswith("M") or not text[1:].isdigit():
+            raise SelectionError(f"--modules takes module codes like M0,M3; {value!r} is not one")
+        numbers.add(int(text[1:]))
+    return numbers
+
+
+def select_lessons(
+    curriculum: Curriculum, modules: tuple[str, ...] = (), lessons: tuple[str, ...] = (), limit: int | None = None
+) -> list[Lesson]:
+    """The curriculum's lessons narrowed by the selection options, in curriculum order."""
+    chosen = list(curriculum.lessons)
+    if modules:
+        wanted = parse_module_list(modules)
+        present = {module.number for module in curriculum.modules}
+        unknown = sorted(wanted - present)
+        if unknown:
+            raise SelectionError(
+                f"--modules names {', '.join(ids.module_code(n) for n in unknown)}, "
+                f"not in {curriculum.path} (it has {', '.join(m.code for m in curriculum.modules)})"
+            )
+        chosen = [lesson for lesson in chosen if lesson.module_number in wanted]
+    if lessons:
+        wanted_ids = []
+        for value in lessons:
+            value = value.strip().upper()
+            if not ids.is_lesson_id(value):
+                raise SelectionError(f"--lessons takes lesson ids like M0-L001; {value!r} is not one")
+            wanted_ids.append(value)
+        known = {lesson.id for lesson in curriculum.lessons}
+        unknown_ids = [value for value in wanted_ids if value not in known]
+        if unknown_ids:
+            raise SelectionError(f"--lessons names {', '.join(unknown_ids)}, not in {curriculum.path}")
+        wanted_set = set(wanted_ids)
+        chosen = [lesson for lesson in chosen if lesson.id in wanted_set]
+    if limit is not None:
+        if limit < 1:
+            raise SelectionError("--limit must be at least 1")
+        chosen = chosen[:limit]
+    return chosen
+
+
+def make_plan(options: PlanOptions, history: History = History()) -> Plan:
+    """Build the plan and write its shard files into the work dir. No network."""
+    curriculum = load_curriculum(options.curriculum_path)
+    template = load_template(options.template_path)
+    selected = select_lessons(curriculum, options.modules, options.lessons, options.limit)
+
+    skipped_existing, skipped_in_flight, to_request = [], [], []
+    for lesson in selected:
+        if lesson.id in history.in_flight:
+            skipped_in_flight.append(lesson.id)
+        elif not options.force and ids.lesson_file(options.output_dir, lesson.id).exists():
+            skipped_existing.append(lesson.id)
+        else:
+            to_request.append(lesson)
+
+    builder = PromptBuilder(template, curriculum)
+    settings = options.settings
+    measured = list(history.measured_output_tokens.values())
+    typical_output = (
+        round(sum(measured) / len(measured))
+        if measured
+        else models.expected_output_tokens(settings.model, settings.reasoning_effort, settings.budget)
+    )
+    writer = ShardWriter(options.work_dir, options.limits)
+    try:
+        for lesson in to_request:
+            budget, effort = history.retry_budgets.get(lesson.id, (None, None))
+            request = build_request(builder, lesson, settings, budget, effort)
+            expected = history.measured_output_tokens.get(lesson.id, typical_output)
+            writer.add(request, min(expected, request.max_completion_tokens))
+        shards = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+
+    return Plan(
+        curriculum=curriculum,
+        template=template,
+        settings=settings,
+        selected=selected,
+        to_request=[lesson.id for lesson in to_request],
+        skipped_existing=skipped_existing,
+        skipped_in_flight=skipped_in_flight,
+        shards=shards,
+        warnings=list(curriculum.warnings) + list(template.warnings),
+    )
+
+
+def format_plan(plan: Plan) -> str:
+    settings = plan.settings
+    lines = [
+        f"Curriculum: {plan.curriculum.path} ({plan.curriculum.name}): "
+        f"{len(plan.curriculum.modules)} modules, {len(plan.curriculum.lessons)} lessons",
+        f"Selected: {len(plan.selected)} lessons",
+        f"  already generated (skipped): {len(plan.skipped_existing)}",
+        f"  in a batch not yet processed (skipped): {len(plan.skipped_in_flight)}",
+        f"  to request: {len(plan.to_request)}",
+    ]
+    effort = f", reasoning effort {settings.reasoning_effort}" if settings.reasoning_effort else ""
+    reasoning = " (reasoning model)" if models.is_reasoning_model(settings.model) else ""
+    lines.append(
+        f"Model: {settings.model}{reasoning}, max_completion_tokens {settings.budget:,}{effort}"
+    )
+    lines.append(f"Input files: {len(plan.shards)}")
+    for shard in plan.shards:
+        lines.append(
+            f"  {shard.path}: {shard.request_count:,} requests, {shard.size_bytes / 1_000_000:.1f} MB, "
+            f"~{shard.prompt_tokens:,} prompt tokens"
+        )
+    cost = plan.estimated_cost
+    price_note = (
+        f"Batch API price, 50% off the {models.PRICES_AS_OF} list price"
+        if cost is not None
+        else f"{settings.model} is not in the price table"
+    )
+    lines.append(
+        f"Estimated tokens: ~{plan.prompt_tokens:,} input + ~{plan.output_tokens:,} output "
+        f"(estimate from text length)"
+    )
+    lines.append(f"Estimated cost: {models.format_cost(cost)} ({price_note})")
+    return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""One Batch API request per lesson, as a ready-to-write JSONL line.
+
+Each line follows the Batch API input format exactly::
+
+    {"custom_id": "M0-L001", "method": "POST", "url": "/v1/chat/completions",
+     "body": {"model": ..., "messages": [...], "max_completion_tokens": ...}}
+
+The body is what the chosen model accepts: reasoning models get ``reasoning_effort`` when asked
+and never ``temperature``; other models get ``temperature`` only when asked. A lesson that came
+back truncated before carries its own larger budget (or lower effort) from the ledger.
+
+Prompt tokens are estimated from the text length (about four characters a token for English
+Markdown). That is deliberately not a tokenizer: it needs no download, never blocks, and is
+close enough for a cost estimate and for the enqueued-token cap, which has slack built in.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from . import models
+from .curriculum import Lesson
+from .prompt import PromptBuilder
+
+ENDPOINT = "/v1/chat/completions"
+CHARS_PER_TOKEN = 4
+TOKENS_PER_MESSAGE = 4
+
+
+class RequestSettingsError(ValueError):
+    """Options that cannot make a valid request for the chosen model (a usage error)."""
+
+
+@dataclass(frozen=True)
+class RequestSettings:
+    model: str = models.DEFAULT_MODEL
+    max_completion_tokens: int | None = None  # None: the model's default budget
+    reasoning_effort: str | None = None
+    temperature: float | None = None
+
+    def __post_init__(self) -> None:
+        reasoning = models.is_reasoning_model(self.model)
+        if self.temperature is not None and reasoning:
+            raise RequestSettingsError(
+                f"{self.model} is a reasoning model and does not accept --temperature; leave it out"
+            )
+        if self.reasoning_effort is not None and not reasoning:
+            raise RequestSettingsError(
+                f"{self.model} is not a reasoning model and does not accept --reasoning-effort; leave it out"
+            )
+        if self.reasoning_effort is not None and self.reasoning_effort not in models.REASONING_EFFORTS:
+            raise RequestSettingsError(
+                f"--reasoning-effort must be one of {', '.join(models.REASONING_EFFORTS)}"
+            )
+        if self.max_completion_tokens is not None and self.max_completion_tokens < 1:
+            raise RequestSettingsError("--max-completion-tokens must be a positive number")
+
+    @property
+    def budget(self) -> int:
+        return self.max_completion_tokens or models.default_budget(self.model)
+
+
+@dataclass(frozen=True)
+class LessonRequest:
+    lesson_id: str
+    line: bytes  # one JSONL line, newline included
+    prompt_tokens: int  # estimated
+    max_completion_tokens: int
+    reasoning_effort: str | None
+
+
+def estimate_tokens(text: str) -> int:
+    return len(text) // CHARS_PER_TOKEN + 1
+
+
+def build_request(
+    builder: PromptBuilder,
+    lesson: Lesson,
+    settings: RequestSettings,
+    budget: int | None = None,
+    effort: str | None = None,
+) -> LessonRequest:
+    """The request for one lesson; ``budget``/``effort`` override the settings for retries."""
+    messages = builder.messages(lesson)
+    budget = budget or settings.budget
+    effort = effort or settings.reasoning_effort
+    body: dict = {"model": settings.model, "messages": messages, "max_completion_tokens": budget}
+    if models.is_reasoning_model(settings.model):
+        if effort:
+            body["reasoning_effort"] = effort
+    elif settings.temperature is not None:
+        body["temperature"] = settings.temperature
+    record = {"custom_id": lesson.id, "method": "POST", "url": ENDPOINT, "body": body}
+    line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+    prompt_tokens = sum(estimate_tokens(message["content"]) + TOKENS_PER_MESSAGE for message in messages)
+    return LessonRequest(lesson.id, line.encode("utf-8"), prompt_tokens, budget, effort)

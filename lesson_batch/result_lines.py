@@ -1,0 +1,331 @@
+"""Reading Batch API output and error files (JSONL), one line at a time.
+
+This module owns the shape of a Batch API result line. ``read_result_lines`` streams a file
+and turns every non-blank line into either a ``ResultLine`` (a success, a failed request, or
+a request the batch itself gave up on) or a ``BadLine`` saying in plain words what is wrong.
+It never raises on file contents: the files come from outside and can be huge, so a single
+malformed line must cost one lesson, not the whole run.
+
+Lines are read in binary with a length cap, so memory stays bounded by the longest line
+allowed. Only a ``custom_id`` that is a valid lesson id is ever reported as an id; anything
+else is reported as a shortened, escaped string fit for messages only.
+
+Duplicates are not handled here: the same ``custom_id`` may appear on several lines (or in
+both the output and the error file), and the caller decides which one wins.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator, Literal
+
+from lesson_batch.ids import is_lesson_id
+
+MAX_LINE_BYTES = 50 * 1024 * 1024
+SHOWN_ID_CHARS = 80
+
+Kind = Literal["success", "request_error", "batch_error"]
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """Token counts of one request, or a sum of them."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: object) -> TokenUsage:
+        if not isinstance(other, TokenUsage):
+            return NotImplemented
+        return TokenUsage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+        )
+
+    def __radd__(self, other: object) -> TokenUsage:
+        # Lets the built-in sum() start from 0.
+        if other == 0:
+            return self
+        return NotImplemented
+
+
+@dataclass(frozen=True)
+class ResultLine:
+    """One well-formed result line.
+
+    ``kind`` is ``"success"`` (HTTP 200 with a chat completion; ``content`` is the first
+    choice's text, "" when the model returned null), ``"request_error"`` (any other HTTP
+    status; ``error_code`` is the error's ``code``, or its ``type`` when code is null) or
+    ``"batch_error"`` (no response; the batch expired, was cancelled, ...).
+    """
+
+    line_number: int
+    custom_id: str
+    kind: Kind
+    status_code: int | None
+    content: str | None
+    finish_reason: str | None
+    error_code: str | None
+    error_message: str | None
+    usage: TokenUsage
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A line that could not be read as a result line.
+
+    ``custom_id`` is the line's lesson id when it has a valid one (so the caller can mark
+    that lesson failed), printable text for messages when it names something else, and
+    None when there is none. Use ``lesson_id`` to get only a valid id.
+    """
+
+    line_number: int
+    reason: str
+    custom_id: str | None
+
+    @property
+    def lesson_id(self) -> str | None:
+        return self.custom_id if is_lesson_id(self.custom_id) else None
+
+
+class _Malformed(Exception):
+    """Internal: a line's shape is wrong; the message becomes the BadLine reason."""
+
+
+# --- small readers that name the offending field ----------------------------------------------
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _object(value: object, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise _Malformed(f"{where} is missing or not an object")
+    return value
+
+
+def _optional_object(mapping: dict, key: str, where: str) -> dict:
+    value = mapping.get(key)
+    if value is None:
+        return {}
+    return _object(value, f"{where}.{key}")
+
+
+def _optional_text(mapping: dict, key: str, where: str) -> str | None:
+    value = mapping.get(key)
+    if value is not None and not isinstance(value, str):
+        raise _Malformed(f"{where}.{key} is not a string")
+    return value
+
+
+def _count(mapping: dict, key: str, where: str) -> int:
+    value = mapping.get(key)
+    if value is None:
+        return 0
+    if not _is_int(value) or value < 0:
+        raise _Malformed(f"{where}.{key} is not a non-negative integer")
+    return value
+
+
+def safe_text(value: str, limit: int = SHOWN_ID_CHARS) -> str:
+    """``value`` shortened to about ``limit`` characters with control characters escaped."""
+    pieces: list[str] = []
+    length = 0
+    for char in value:
+        if char == "\\":
+            piece = "\\\\"
+        elif not char.isprintable():  # control, format, unassigned, odd spaces, surrogates
+            piece = repr(char)[1:-1]  # repr escapes exactly the characters that do not print
+        else:
+            piece = char
+        if length + len(piece) > limit:
+            pieces.append("…")
+            break
+        pieces.append(piece)
+        length += len(piece)
+    return "".join(pieces)
+
+
+# --- one line -------------------------------------------------------------------------------
+
+
+def _usage(body: dict) -> TokenUsage:
+    usage = _optional_object(body, "usage", "response.body")
+    where = "response.body.usage"
+    _count(usage, "total_tokens", where)  # checked for type only; the sum is recomputed
+    prompt_details = _optional_object(usage, "prompt_tokens_details", where)
+    completion_details = _optional_object(usage, "completion_tokens_details", where)
+    return TokenUsage(
+        prompt_tokens=_count(usage, "prompt_tokens", where),
+        completion_tokens=_count(usage, "completion_tokens", where),
+        cached_tokens=_count(prompt_details, "cached_tokens", f"{where}.prompt_tokens_details"),
+        reasoning_tokens=_count(
+            completion_details, "reasoning_tokens", f"{where}.completion_tokens_details"
+        ),
+    )
+
+
+def _success(line_number: int, custom_id: str, body: dict) -> ResultLine:
+    choices = body.get("choices")
+    if not isinstance(choices, list):
+        raise _Malformed("response.body.choices is missing or not a list")
+    if not choices:
+        raise _Malformed("response.body.choices is empty")
+    # Requests ask for one completion (n=1), so only the first choice matters.
+    choice = _object(choices[0], "response.body.choices[0]")
+    message = _object(choice.get("message"), "response.body.choices[0].message")
+    content = _optional_text(message, "content", "response.body.choices[0].message")
+    finish_reason = _optional_text(choice, "finish_reason", "response.body.choices[0]")
+    return ResultLine(
+        line_number=line_number,
+        custom_id=custom_id,
+        kind="success",
+        status_code=200,
+        content=content or "",
+        finish_reason=finish_reason,
+        error_code=None,
+        error_message=None,
+        usage=_usage(body),
+    )
+
+
+def _request_error(line_number: int, custom_id: str, status_code: int, body: dict) -> ResultLine:
+    error = _optional_object(body, "error", "response.body")
+    code = _optional_text(error, "code", "response.body.error")
+    kind_of_error = _optional_text(error, "type", "response.body.error")
+    return ResultLine(
+        line_number=line_number,
+        custom_id=custom_id,
+        kind="request_error",
+        status_code=status_code,
+        content=None,
+        finish_reason=None,
+        error_code=code if code is not None else kind_of_error,
+        error_message=_optional_text(error, "message", "response.body.error"),
+        usage=TokenUsage(),
+    )
+
+
+def _batch_error(line_number: int, custom_id: str, error: dict) -> ResultLine:
+    return ResultLine(
+        line_number=line_number,
+        custom_id=custom_id,
+        kind="batch_error",
+        status_code=None,
+        content=None,
+        finish_reason=None,
+        error_code=_optional_text(error, "code", "error"),
+        error_message=_optional_text(error, "message", "error"),
+        usage=TokenUsage(),
+    )
+
+
+def _result_of(line_number: int, custom_id: str, record: dict) -> ResultLine:
+    response = record.get("response")
+    if response is not None:
+        response = _object(response, "response")
+        status_code = response.get("status_code")
+        if not _is_int(status_code):
+            raise _Malformed("response.status_code is missing or not an integer")
+        body = _object(response.get("body"), "response.body")
+        if status_code == 200:
+            return _success(line_number, custom_id, body)
+        return _request_error(line_number, custom_id, status_code, body)
+    error = record.get("error")
+    if error is None:
+        raise _Malformed("the line has neither a response nor an error")
+    return _batch_error(line_number, custom_id, _object(error, "error"))
+
+
+def parse_result_line(line_number: int, raw: bytes) -> ResultLine | BadLine:
+    """Read one line's bytes (without its meaning depending on any other line)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return BadLine(line_number, "the line is not valid UTF-8", None)
+    try:
+        record = json.loads(text)
+    # Deeply nested arrays hit the recursion limit; huge integers raise ValueError.
+    except (ValueError, RecursionError):
+        return BadLine(line_number, "the line is not valid JSON", None)
+    if not isinstance(record, dict):
+        return BadLine(line_number, "the line is a JSON value but not an object", None)
+    if "custom_id" not in record:
+        return BadLine(line_number, "the line has no custom_id", None)
+    custom_id = record["custom_id"]
+    if not isinstance(custom_id, str):
+        return BadLine(line_number, "the custom_id is not a string", None)
+    if not is_lesson_id(custom_id):
+        shown = safe_text(custom_id)
+        return BadLine(
+            line_number, f"the custom_id '{shown}' is not a lesson id (like M0-L001)", shown
+        )
+    try:
+        return _result_of(line_number, custom_id, record)
+    except _Malformed as problem:
+        return BadLine(line_number, str(problem), custom_id)
+
+
+# --- a whole file ---------------------------------------------------------------------------
+
+_CUSTOM_ID_NEAR_START = re.compile(rb'"custom_id"\s*:\s*"([^"\\]{1,32})"')
+_SKIP_CHUNK = 1024 * 1024
+_BOM = b"\xef\xbb\xbf"
+
+
+def _lesson_id_near_start(head: bytes) -> str | None:
+    # An over-long line is never parsed, but its custom_id usually sits near the start.
+    match = _CUSTOM_ID_NEAR_START.search(head[:4096])
+    if match is None:
+        return None
+    candidate = match.group(1).decode("ascii", errors="replace")
+    return candidate if is_lesson_id(candidate) else None
+
+
+def _skip_rest_of_line(handle: BinaryIO) -> None:
+    while True:
+        chunk = handle.readline(_SKIP_CHUNK)
+        if not chunk or chunk.endswith(b"\n"):
+            return
+
+
+def read_result_lines(
+    path: str | Path, max_line_bytes: int = MAX_LINE_BYTES
+) -> Iterator[ResultLine | BadLine]:
+    """Stream a Batch API output or error file: one ResultLine or BadLine per non-blank line.
+
+    Line numbers are 1-based and count blank lines. A line longer than ``max_line_bytes``
+    is skipped without being held in memory beyond that many bytes.
+    """
+    with open(path, "rb") as handle:
+        line_number = 0
+        while True:
+            raw = handle.readline(max_line_bytes + 1)
+            if not raw:
+                return
+            line_number += 1
+            if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
+                lesson_id = _lesson_id_near_start(raw)
+                del raw
+                _skip_rest_of_line(handle)
+                yield BadLine(
+                    line_number, f"the line is longer than {max_line_bytes} bytes", lesson_id
+                )
+                continue
+            if line_number == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM) :]
+            if not raw.strip():
+                continue
+            yield parse_result_line(line_number, raw)

@@ -1,0 +1,412 @@
+"""Processing batch results: keep the raw files, match by ``custom_id``, clean, check, save.
+
+For each batch whose results are ready, the output and error files are first streamed to disk
+in the work dir (``datagov_lessons_results.jsonl`` / ``datagov_lessons_errors.jsonl``, with the
+batch id as a suffix when the ledger holds several batches), so the raw results survive
+whatever happens next. Then both files are read line by line, never whole:
+
+- each line is matched to a lesson by its ``custom_id``, never by position; malformed lines,
+  ids that are not lesson ids, ids the batch was not asked for, and repeated ids are reported
+  with their file and line and skipped;
+- a successful response is cleaned (``lesson_text.clean_lesson``) and checked against the
+  template's required sections; a good lesson is written atomically, and only then marked
+  ``succeeded`` in the ledger; a bad one is kept under ``rejected/`` for inspection and marked
+  with its reason (a truncated one gets a bigger budget for its retry);
+- a failed request and an expired or cancelled one are marked with their reason;
+- a lesson the batch was asked for that appears in neither file is marked ``missing``.
+
+Every lesson not saved is requested again by the next run of the generate script. An existing
+lesson file is never overwritten unless the lesson was requested with ``--force`` (or
+processing runs with ``--force``); the previous version is then kept under ``replaced/``.
+Re-running is safe: a lesson already saved is skipped, and a file identical to what would be
+written only has its ledger entry completed (the case of a crash between the two steps).
+
+Ledger updates are grouped (a few hundred lessons a transaction, after their files are flushed
+to disk), which keeps a 50,000-lesson results file close to the cost of just reading and
+writing the files.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import crashpoints, ids, models
+from .api import BatchApi
+from .files import flush_to_disk, remove_stale_temporaries, write_atomic
+from .ledger import (
+    CANCELLED,
+    EXPIRED,
+    FAILED,
+    INVALID,
+    MISSING,
+    SUBMITTED,
+    TRUNCATED,
+    BatchRecord,
+    Ledger,
+)
+from .lesson_text import check_lesson, clean_lesson
+from .progress import ProgressBar
+from .result_lines import BadLine, ResultLine, TokenUsage, read_result_lines, safe_text
+
+RESULTS_STEM = "datagov_lessons_results"
+ERRORS_STEM = "datagov_lessons_errors"
+REJECTED_DIR = "rejected"
+REPLACED_DIR = "replaced"
+NOT_OVERWRITTEN_DIR = "not_overwritten"
+LEDGER_GROUP_SIZE = 500
+
+
+class NotReadyError(Exception):
+    """The batch has not finished yet (or is unknown); nothing was processed."""
+
+
+@dataclass(frozen=True)
+class Expected:
+    """A lesson a results file may answer, and how it was requested."""
+
+    batch_id: str
+    model: str
+    budget: int
+    effort: str | None
+    required_sections: tuple[str, ...]
+    force: bool
+
+
+@dataclass
+class Report:
+    label: str
+    saved: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)  # saved over an older file, kept under replaced/
+    kept_existing: list[str] = field(default_factory=list)  # not overwritten: a file was already there
+    already_done: list[str] = field(default_factory=list)
+    failed: dict[str, list[str]] = field(default_factory=dict)  # reason -> lesson ids
+    missing: list[str] = field(default_factory=list)
+    bad_lines: list[str] = field(default_factory=list)  # "file:line: why"
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    models_used: Counter = field(default_factory=Counter)
+    estimated_cost: float | None = None
+    downloaded: list[str] = field(default_factory=list)
+
+    def fail(self, reason: str, lesson_id: str) -> None:
+        self.failed.setdefault(reason, []).append(lesson_id)
+
+    @property
+    def failed_count(self) -> int:
+        return sum(len(v) for v in self.failed.values())
+
+    @property
+    def actual_cost(self) -> float | None:
+        if not self.models_used:
+            return 0.0
+        model = self.models_used.most_common(1)[0][0]
+        return models.batch_cost(model, self.usage.prompt_tokens, self.usage.completion_tokens, self.usage.cached_tokens)
+
+    def merge(self, other: "Report") -> None:
+        for name in ("saved", "replaced", "kept_existing", "already_done", "missing", "bad_lines", "downloaded"):
+            getattr(self, name).extend(getattr(other, name))
+        for reason, lesson_ids in other.failed.items():
+            self.failed.setdefault(reason, []).extend(lesson_ids)
+        self.usage = self.usage + other.usage
+        self.models_used.update(other.models_used)
+        if other.estimated_cost is not None:
+            self.estimated_cost = (self.estimated_cost or 0.0) + other.estimated_cost
+
+    def as_json(self) -> dict:
+        return {
+            "label": self.label,
+            "saved": len(self.saved) + len(self.replaced),
+            "replaced": len(self.replaced),
+            "kept_existing": len(self.kept_existing),
+            "already_done": len(self.already_done),
+            "failed": {reason: sorted(lesson_ids) for reason, lesson_ids in sorted(self.failed.items())},
+            "missing": sorted(self.missing),
+            "bad_lines": self.bad_lines,
+            "usage": {
+                "prompt_tokens": self.usage.prompt_tokens,
+                "cached_tokens": self.usage.cached_tokens,
+                "completion_tokens": self.usage.completion_tokens,
+                "reasoning_tokens": self.usage.reasoning_tokens,
+            },
+            "actual_cost_usd": _round(self.actual_cost),
+            "estimated_cost_usd": _round(self.estimated_cost),
+            "downloaded": self.downloaded,
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def result_paths(work_dir: Path, batch_id: str, single: bool) -> tuple[Path, Path]:
+    suffix = "" if single else f"_{batch_id}"
+    return Path(work_dir) / f"{RESULTS_STEM}{suffix}.jsonl", Path(work_dir) / f"{ERRORS_STEM}{suffix}.jsonl"
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def process_batch(
+    ledger: Ledger,
+    api: BatchApi,
+    record: BatchRecord,
+    output_dir: Path,
+    work_dir: Path,
+    force: bool = False,
+    say: Callable[[str], None] = print,
+) -> Report:
+    """Download (if not already on disk) and apply one terminal batch's result files."""
+    report = Report(label=f"batch {record.batch_id}")
+    if not record.awaits_processing:
+        raise NotReadyError(f"batch {record.batch_id} is {record.status}; it has no results to process yet")
+    single = len(ledger.batches()) == 1
+    results_path, errors_path = result_paths(work_dir, record.batch_id, single)
+    for file_id, path in ((record.output_file_id, results_path), (record.error_file_id, errors_path)):
+        if file_id and not path.exists():
+            say(f"Downloading {file_id} to {path}...")
+            api.download(file_id, path)
+            report.downloaded.append(str(path))
+            crashpoints.reached("after_download")
+    if record.status == "completed" and not record.output_file_id and record.request_completed:
+        say(
+            f"Batch {record.batch_id} is completed but has no output file: "
+            "its lessons are reported missing and will be requested again."
+        )
+    expected = _expected_for_batch(ledger, record)
+    already = set(ledger.batch_requests(record.batch_id)) - set(expected)
+    report.estimated_cost = models.batch_cost(record.model, record.prompt_tokens_estimate, record.output_tokens_estimate)
+    paths = [path for file_id, path in ((record.output_file_id, results_path), (record.error_file_id, errors_path)) if file_id]
+    _apply(ledger, paths, expected, already, output_dir, work_dir, force, report, total=record.request_total)
+    for lesson_id in sorted(set(expected) - _answered(report)):
+        ledger.lesson_not_saved(lesson_id, record.batch_id, MISSING, "not in the batch's output or error file")
+        report.missing.append(lesson_id)
+    ledger.batch_processed(record.batch_id, report.as_json()["usage"])
+    return report
+
+
+def process_files(
+    ledger: Ledger,
+    paths: list[Path],
+    output_dir: Path,
+    work_dir: Path,
+    force: bool = False,
+) -> Report:
+    """Apply result files already on disk (``--results-file``/``--errors-file``); no API access."""
+    report = Report(label=", ".join(str(path) for path in paths))
+    expected: dict[str, Expected] = {}
+    for batch in ledger.batches():
+        expected.update(_expected_for_batch(ledger, batch))
+    already = set(ledger.lessons()) - set(expected)
+    _apply(ledger, paths, expected, already, output_dir, work_dir, force, report, total=None)
+    return report
+
+
+# --------------------------------------------------------------------------- the work
+
+
+def _expected_for_batch(ledger: Ledger, record: BatchRecord) -> dict[str, Expected]:
+    shard = ledger.shard_of_batch(record.batch_id)
+    sections = shard.required_sections if shard else ()
+    requests = ledger.batch_requests(record.batch_id)
+    submitted = ledger.lessons_in_batch(record.batch_id, SUBMITTED)
+    return {
+        lesson.lesson_id: Expected(
+            batch_id=record.batch_id,
+            model=record.model,
+            budget=requests.get(lesson.lesson_id, (models.default_budget(record.model), None))[0],
+            effort=requests.get(lesson.lesson_id, (0, None))[1],
+            required_sections=sections,
+            force=lesson.force,
+        )
+        for lesson in submitted
+    }
+
+
+def _answered(report: Report) -> set[str]:
+    answered = set(report.saved) | set(report.replaced) | set(report.kept_existing)
+    for lesson_ids in report.failed.values():
+        answered.update(lesson_ids)
+    return answered
+
+
+class _Marks:
+    """Ledger updates waiting for their files to be flushed; written a group at a time."""
+
+    def __init__(self, ledger: Ledger):
+        self.ledger = ledger
+        self.saved: list[tuple[str, str, int | None, str | None]] = []
+        self.not_saved: list[tuple] = []
+
+    def add_saved(self, lesson_id: str, batch_id: str, output_tokens: int | None, note: str | None = None) -> None:
+        self.saved.append((lesson_id, batch_id, output_tokens, note))
+        self._maybe_flush()
+
+    def add_not_saved(self, *args) -> None:
+        self.not_saved.append(args)
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        if len(self.saved) + len(self.not_saved) >= LEDGER_GROUP_SIZE:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.saved:
+            flush_to_disk()  # the files first: a lesson is marked done only once it is on disk
+            self.ledger.lessons_saved(self.saved)
+            crashpoints.reached("lessons_marked")
+        if self.not_saved:
+            self.ledger.lessons_not_saved(self.not_saved)
+        self.saved, self.not_saved = [], []
+
+
+def _apply(
+    ledger: Ledger,
+    paths: list[Path],
+    expected: dict[str, Expected],
+    already: set[str],
+    output_dir: Path,
+    work_dir: Path,
+    force: bool,
+    report: Report,
+    total: int | None,
+) -> None:
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(output_dir)
+    seen: dict[str, str] = {}
+    marks = _Marks(ledger)
+    progress = ProgressBar("Processing results", total or 0)
+    try:
+        for path in paths:
+            for item in read_result_lines(path):
+                where = f"{path}:{item.line_number}"
+                progress.update(advance=1)
+                if isinstance(item, BadLine):
+                    shown = f" (custom_id {safe_text(item.custom_id)})" if item.custom_id else ""
+                    report.bad_lines.append(f"{where}: {item.reason}{shown}")
+                    continue
+                lesson_id = item.custom_id
+                if lesson_id in seen:
+                    report.bad_lines.append(f"{where}: {lesson_id} appears again (first at {seen[lesson_id]}); skipped")
+                    continue
+                seen[lesson_id] = where
+                if lesson_id not in expected:
+                    if lesson_id in already:
+                        report.already_done.append(lesson_id)
+                    else:
+                        report.bad_lines.append(f"{where}: {lesson_id} was not requested in this batch; skipped")
+                    continue
+                _apply_line(item, expected[lesson_id], output_dir, work_dir, force, report, marks)
+    finally:
+        marks.flush()
+        progress.close()
+
+
+def _apply_line(
+    item: ResultLine,
+    wanted: Expected,
+    output_dir: Path,
+    work_dir: Path,
+    force: bool,
+    report: Report,
+    marks: _Marks,
+) -> None:
+    lesson_id = item.custom_id
+    report.usage = report.usage + item.usage
+    report.models_used[wanted.model] += 1
+    if item.kind == "batch_error":
+        state = {"batch_expired": EXPIRED, "batch_cancelled": CANCELLED}.get(item.error_code or "", FAILED)
+        reason = item.error_code or "batch_error"
+        marks.add_not_saved(lesson_id, wanted.batch_id, state, f"{reason}: {item.error_message or ''}".strip())
+        report.fail(reason, lesson_id)
+        return
+    if item.kind == "request_error":
+        reason = f"http_{item.status_code}"
+        detail = f"{reason}: {item.error_code or ''} {item.error_message or ''}".strip()
+        marks.add_not_saved(lesson_id, wanted.batch_id, FAILED, detail)
+        report.fail(reason, lesson_id)
+        return
+
+    text = clean_lesson(item.content or "")
+    check = check_lesson(text, item.finish_reason, list(wanted.required_sections))
+    if not check.ok:
+        if text.strip():
+            write_atomic(Path(work_dir) / REJECTED_DIR / f"{lesson_id}.md", text)
+        if check.reason == "truncated":
+            budget, effort = models.next_budget(wanted.model, wanted.budget, wanted.effort)
+            marks.add_not_saved(lesson_id, wanted.batch_id, TRUNCATED, check.detail, budget, effort)
+        else:
+            state = FAILED if check.reason == "content_filter" else INVALID
+            marks.add_not_saved(lesson_id, wanted.batch_id, state, f"{check.reason}: {check.detail}")
+        report.fail(check.reason or "invalid", lesson_id)
+        return
+
+    outcome = save_lesson(output_dir, work_dir, lesson_id, text, force or wanted.force)
+    note = None
+    if outcome == "kept_existing":
+        kept = Path(work_dir) / NOT_OVERWRITTEN_DIR / f"{lesson_id}.md"
+        write_atomic(kept, text)
+        note = f"kept the existing file; the generated lesson is in {kept}"
+        report.kept_existing.append(lesson_id)
+    elif outcome == "replaced":
+        report.replaced.append(lesson_id)
+    else:
+        report.saved.append(lesson_id)
+    crashpoints.reached("lesson_saved")
+    marks.add_saved(lesson_id, wanted.batch_id, item.usage.completion_tokens or None, note)
+
+
+def save_lesson(output_dir: Path, work_dir: Path, lesson_id: str, text: str, overwrite: bool) -> str:
+    """Write one lesson file; returns "saved", "unchanged", "replaced" or "kept_existing"."""
+    path = ids.lesson_file(output_dir, lesson_id)
+    data = text.encode("utf-8")
+    if path.exists():
+        existing = path.read_bytes()
+        if existing == data:
+            return "saved"  # written by an earlier, interrupted run: only the ledger is behind
+        if not overwrite:
+            return "kept_existing"
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        write_atomic(Path(work_dir) / REPLACED_DIR / f"{lesson_id}.{stamp}.md", existing)
+        write_atomic(path, data, durable=False)
+        return "replaced"
+    write_atomic(path, data, durable=False)
+    return "saved"
+
+
+def format_report(report: Report) -> list[str]:
+    saved = len(report.saved) + len(report.replaced)
+    lines = [f"{report.label}:"]
+    lines.append(f"  saved: {saved}" + (f" ({len(report.replaced)} replaced older files, kept in {REPLACED_DIR}/)" if report.replaced else ""))
+    if report.kept_existing:
+        lines.append(
+            f"  skipped, a lesson file already exists: {len(report.kept_existing)} "
+            f"(new versions kept in {NOT_OVERWRITTEN_DIR}/; use --force to overwrite)"
+        )
+    if report.already_done:
+        lines.append(f"  already processed before: {len(report.already_done)}")
+    for reason, lesson_ids in sorted(report.failed.items()):
+        shown = ", ".join(sorted(lesson_ids)[:10]) + (" ..." if len(lesson_ids) > 10 else "")
+        lines.append(f"  not saved ({reason}): {len(lesson_ids)}: {shown}")
+    if report.missing:
+        shown = ", ".join(report.missing[:10]) + (" ..." if len(report.missing) > 10 else "")
+        lines.append(f"  missing from the results: {len(report.missing)}: {shown}")
+    if report.bad_lines:
+        lines.append(f"  lines skipped: {len(report.bad_lines)}")
+        lines.extend(f"    {entry}" for entry in report.bad_lines[:20])
+        if len(report.bad_lines) > 20:
+            lines.append(f"    ... and {len(report.bad_lines) - 20} more (see --json)")
+    usage = report.usage
+    if usage.prompt_tokens or usage.completion_tokens:
+        lines.append(
+            f"  tokens: {usage.prompt_tokens:,} input ({usage.cached_tokens:,} cached), "
+            f"{usage.completion_tokens:,} output ({usage.reasoning_tokens:,} reasoning)"
+        )
+        lines.append(
+            f"  cost at Batch prices: {models.format_cost(report.actual_cost)} "
+            f"(estimated before submitting: {models.format_cost(report.estimated_cost)})"
+        )
+    return lines

@@ -1,0 +1,197 @@
+"""Following batches: their status in plain words, and a watch loop that backs off.
+
+``refresh`` asks the API about each batch and stores the answer in the ledger, so the
+processing step knows which batches are ready. ``describe`` turns a batch into the lines a
+person reads: status and what it means, request counts, times, errors with their line numbers,
+file ids, and the next step to take.
+
+``watch`` polls until every batch is terminal. The interval starts at ``--interval`` and grows
+by half each poll that brings no change, up to ``MAX_INTERVAL`` (so a 24-hour batch costs a
+bounded number of calls per hour), and drops back to the start when something moves. A network
+hiccup or a 5xx is reported and retried at the next poll instead of ending the watch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from .api import ApiError, BatchApi
+from .ledger import TERMINAL_BATCH_STATUSES, BatchRecord, Ledger
+
+MAX_INTERVAL = 300.0
+BACKOFF_FACTOR = 1.5
+
+MEANINGS = {
+    "validating": (
+        "The API is checking the input file.",
+        "Wait; run check_batch_status.py again (or with --watch).",
+    ),
+    "failed": (
+        "The batch was rejected before running; nothing in it was charged.",
+        "Read the errors above. Its lessons are pending again: fix the cause, then run "
+        "generate_datagov_lessons_batch.py to submit them again.",
+    ),
+    "in_progress": (
+        "The batch is running.",
+        "Wait (up to 24 hours); run check_batch_status.py again, or with --watch.",
+    ),
+    "finalizing": (
+        "All requests ran; the API is writing the result files.",
+        "Wait a few minutes; then run process_batch_results.py.",
+    ),
+    "completed": (
+        "Done: the results are ready.",
+        "Run process_batch_results.py to save the lessons.",
+    ),
+    "expired": (
+        "The 24-hour window ended before every request ran; finished requests have results.",
+        "Run process_batch_results.py to save what finished; then generate_datagov_lessons_batch.py "
+        "submits the rest again.",
+    ),
+    "cancelling": (
+        "The batch is being cancelled (this can take up to 10 minutes).",
+        "Wait; run check_batch_status.py again.",
+    ),
+    "cancelled": (
+        "The batch was cancelled; requests that finished before that have results.",
+        "Run process_batch_results.py to save what finished; then generate_datagov_lessons_batch.py "
+        "submits the rest again.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RefreshProblem:
+    batch_id: str
+    message: str
+    transient: bool
+
+
+def refresh(ledger: Ledger, api: BatchApi, batch_ids: Iterable[str]) -> tuple[list[BatchRecord], list[RefreshProblem]]:
+    """Ask the API about each batch (terminal ones already known are not asked again)."""
+    records, problems = [], []
+    for batch_id in batch_ids:
+        known = ledger.batch(batch_id)
+        if known is not None and known.is_terminal and known.checked_at is not None:
+            records.append(known)
+            continue
+        try:
+            info = api.get_batch(batch_id)
+        except ApiError as exc:
+            problems.append(RefreshProblem(batch_id, str(exc), exc.transient))
+            if known is not None:
+                records.append(known)
+            continue
+        record = ledger.update_batch(info) if known is not None else None
+        records.append(record or _unrecorded(info))
+    return records, problems
+
+
+def _unrecorded(info) -> BatchRecord:
+    """A batch the ledger does not know (an id given on the command line): shown, not stored."""
+    return BatchRecord(
+        batch_id=info.id, shard_key="", model=info.model or "", status=info.status,
+        input_file_id=info.input_file_id, output_file_id=info.output_file_id, error_file_id=info.error_file_id,
+        request_total=info.request_total, request_completed=info.request_completed,
+        request_failed=info.request_failed, errors=info.errors, created_at=info.created_at,
+        expires_at=info.expires_at, prompt_tokens_estimate=0, output_tokens_estimate=0, checked_at=time.time(),
+        processed_at=None, usage=None,
+    )
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def describe(record: BatchRecord, now: float | None = None) -> list[str]:
+    now = time.time() if now is None else now
+    meaning, next_step = MEANINGS.get(record.status, ("Unknown status.", "Check the batch in the OpenAI dashboard."))
+    lines = [f"Batch {record.batch_id}: {record.status} - {meaning}"]
+    lines.append(
+        f"  requests: {record.request_completed:,} completed, {record.request_failed:,} failed, "
+        f"{record.request_total:,} total"
+    )
+    if record.created_at:
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created_at))
+        lines.append(f"  created: {created} ({format_duration(now - record.created_at)} ago)")
+    if record.expires_at and not record.is_terminal:
+        lines.append(f"  time left before it expires: {format_duration(record.expires_at - now)}")
+    for error in record.errors:
+        where = f"line {error.line}: " if error.line else ""
+        lines.append(f"  error: {where}{error.code or 'error'}: {error.message or ''}".rstrip())
+    if record.output_file_id or record.error_file_id:
+        lines.append(f"  output file: {record.output_file_id or '-'}; error file: {record.error_file_id or '-'}")
+    if record.processed_at:
+        lines.append("  results processed.")
+        next_step = "Nothing to do for this batch." if record.status != "failed" else next_step
+    lines.append(f"  next: {next_step}")
+    return lines
+
+
+def as_json(record: BatchRecord, now: float | None = None) -> dict:
+    now = time.time() if now is None else now
+    meaning, next_step = MEANINGS.get(record.status, ("Unknown status.", ""))
+    return {
+        "id": record.batch_id,
+        "status": record.status,
+        "meaning": meaning,
+        "next_step": next_step,
+        "request_counts": {
+            "completed": record.request_completed,
+            "failed": record.request_failed,
+            "total": record.request_total,
+        },
+        "created_at": record.created_at,
+        "elapsed_seconds": round(now - record.created_at) if record.created_at else None,
+        "expires_at": record.expires_at,
+        "seconds_left": round(record.expires_at - now) if record.expires_at and not record.is_terminal else None,
+        "errors": [error.__dict__ for error in record.errors],
+        "output_file_id": record.output_file_id,
+        "error_file_id": record.error_file_id,
+        "processed": record.processed_at is not None,
+    }
+
+
+def next_interval(current: float, start: float, changed: bool, ceiling: float = MAX_INTERVAL) -> float:
+    if changed:
+        return start
+    return min(max(current, start) * BACKOFF_FACTOR, max(ceiling, start))
+
+
+def watch(
+    ledger: Ledger,
+    api: BatchApi,
+    batch_ids: list[str],
+    interval: float,
+    on_poll: Callable[[list[BatchRecord], list[RefreshProblem]], None] = lambda records, problems: None,
+    sleep: Callable[[float], None] = time.sleep,
+    max_interval: float = MAX_INTERVAL,
+    stop_when: Callable[[list[BatchRecord]], bool] | None = None,
+) -> list[BatchRecord]:
+    """Poll until every batch is terminal (or ``stop_when`` says so); return the last records."""
+    current = interval
+    previous: dict[str, tuple] = {}
+    while True:
+        records, problems = refresh(ledger, api, batch_ids)
+        on_poll(records, problems)
+        fatal = [problem for problem in problems if not problem.transient]
+        if fatal:
+            raise ApiError(fatal[0].message)
+        if stop_when is not None and stop_when(records):
+            return records
+        if records and len(records) == len(batch_ids) and all(r.status in TERMINAL_BATCH_STATUSES for r in records):
+            return records
+        snapshot = {r.batch_id: (r.status, r.request_completed, r.request_failed) for r in records}
+        changed = snapshot != previous and bool(previous)
+        previous = snapshot
+        current = next_interval(current, interval, changed, max_interval)
+        sleep(current)

@@ -1,0 +1,126 @@
+"""Submitting a plan: upload each shard and create its batch, recording every step first.
+
+The order of writes is what makes it safe to kill the process at any moment:
+
+1. ``record_shard``: the shard and its lessons go into the ledger (nothing paid yet);
+2. upload the JSONL file, then ``shard_uploaded`` with the file id;
+3. create the batch with metadata naming the run and the shard, then ``shard_submitted``.
+
+A run that died between two of these steps left a shard in ``planned`` or ``uploaded``. The next
+run first looks for a batch whose metadata names that shard (the create may have reached the
+API even if its answer never came back) and adopts it; only when there is none does it delete
+the orphaned upload and abandon the shard, whose lessons are then simply planned again. So a
+batch is never created twice for the same lessons, and no uploaded file is left behind.
+
+Rolling submission: with an enqueued-token cap, shards are submitted only while the batches
+already queued or running leave room under the cap; the remaining lessons stay pending and are
+submitted by a later run (or by ``--wait``, as earlier batches finish).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import crashpoints
+from .api import RUN_METADATA_KEY, SHARD_METADATA_KEY, UPLOAD_PREFIX, BatchApi
+from .ledger import UNFINISHED_SHARD_STATES, BatchInfo, Ledger
+from .plan import Plan
+
+# How far back to look for a batch that a dead run may have created: the shard was recorded
+# before the create call, so its batch cannot be older than the record (clocks may drift a little).
+ADOPTION_CLOCK_SLACK_SECONDS = 15 * 60
+
+
+@dataclass
+class SubmitReport:
+    submitted: list[BatchInfo] = field(default_factory=list)
+    adopted: list[BatchInfo] = field(default_factory=list)
+    abandoned_shards: list[str] = field(default_factory=list)
+    deferred_lessons: list[str] = field(default_factory=list)  # waiting for room under the token cap
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def upload_name(shard_key: str) -> str:
+    """The file name the shard is uploaded under: it lets a later run find an orphaned upload."""
+    return f"{UPLOAD_PREFIX}{shard_key}.jsonl"
+
+
+def recover_unfinished_shards(ledger: Ledger, api: BatchApi, say: Callable[[str], None] = print) -> SubmitReport:
+    """Settle every shard a previous run left between 'recorded' and 'batch recorded'."""
+    report = SubmitReport()
+    for shard in ledger.shards(UNFINISHED_SHARD_STATES):
+        batch = api.find_batch_for_shard(shard.shard_key, shard.created_at - ADOPTION_CLOCK_SLACK_SECONDS)
+        if batch is not None:
+            ledger.shard_submitted(shard.shard_key, batch)
+            report.adopted.append(batch)
+            say(f"Found batch {batch.id} created for shard {shard.shard_key} by an interrupted run: adopted it.")
+            continue
+        orphans = {remote.id for remote in api.find_uploads(upload_name(shard.shard_key))}
+        if shard.file_id:
+            orphans.add(shard.file_id)
+        for file_id in sorted(orphans):
+            api.delete_file(file_id)
+        ledger.shard_abandoned(shard.shard_key)
+        report.abandoned_shards.append(shard.shard_key)
+        detail = f" and deleted its uploaded file ({', '.join(sorted(orphans))})" if orphans else ""
+        say(
+            f"Shard {shard.shard_key} from an interrupted run never became a batch: cleaned it up{detail}; "
+            f"its {shard.request_count} lessons are planned again."
+        )
+    return report
+
+
+def submit_plan(
+    plan: Plan,
+    ledger: Ledger,
+    api: BatchApi,
+    run_id: str,
+    max_enqueued_tokens: int | None = None,
+    force: bool = False,
+    say: Callable[[str], None] = print,
+) -> SubmitReport:
+    """Upload and create a batch for each shard of the plan that fits under the token cap."""
+    report = SubmitReport()
+    live_tokens = ledger.live_prompt_tokens()
+    model = plan.settings.model
+    for shard in plan.shards:
+        if max_enqueued_tokens is not None and live_tokens > 0 and live_tokens + shard.prompt_tokens > max_enqueued_tokens:
+            report.deferred_lessons.extend(shard.lesson_ids)
+            continue
+        shard_key = f"{run_id}-s{shard.index + 1:03d}"
+        ledger.record_shard(
+            shard_key=shard_key,
+            run_id=run_id,
+            model=model,
+            input_path=str(shard.path),
+            sha256=shard.sha256,
+            lessons=[(lesson_id, budget, effort) for lesson_id, (budget, effort) in zip(shard.lesson_ids, shard.budgets)],
+            prompt_tokens=shard.prompt_tokens,
+            output_tokens=shard.output_tokens,
+            required_sections=list(plan.template.required_sections),
+            force=force,
+        )
+        crashpoints.reached("shard_recorded")
+        say(f"Uploading {shard.path} ({shard.request_count:,} requests, {shard.size_bytes / 1_000_000:.1f} MB)...")
+        file_id = api.upload(shard.path, upload_name(shard_key))
+        crashpoints.reached("after_upload")
+        ledger.shard_uploaded(shard_key, file_id)
+        metadata = {
+            RUN_METADATA_KEY: run_id,
+            SHARD_METADATA_KEY: shard_key,
+            "lessons": str(shard.request_count),
+            "description": f"{plan.curriculum.name} lessons, shard {shard.index + 1} of {len(plan.shards)}"[:512],
+        }
+        batch = api.create_batch(file_id, metadata)
+        crashpoints.reached("after_create")
+        ledger.shard_submitted(shard_key, batch)
+        report.submitted.append(batch)
+        live_tokens += shard.prompt_tokens
+        say(f"Created batch {batch.id} for {shard.request_count:,} lessons (status: {batch.status}).")
+    return report

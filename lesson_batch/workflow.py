@@ -1,0 +1,214 @@
+"""The whole jobs the scripts run, put together from the other modules.
+
+``generate``: plan (no network), then, unless it is a dry run, settle what an interrupted run
+left, check the budget, ask for confirmation, and submit. With ``wait`` it then follows the
+batches, processes each one as it finishes, and submits lessons that were waiting for room under
+the enqueued-token cap (rolling submission), until nothing is left to wait for.
+
+``process_ready``: bring the ledger up to date for unfinished batches and process every batch
+whose results are ready.
+
+Each step records itself in the ledger before moving on, so any of these can be interrupted and
+simply run again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from . import models
+from .api import BatchApi
+from .ledger import PENDING, BatchRecord, Ledger
+from .plan import History, Plan, PlanOptions, format_plan, make_plan
+from .results import Report, format_report, process_batch
+from .status import describe, refresh, watch
+from .submit import SubmitReport, new_run_id, recover_unfinished_shards, submit_plan
+
+MAX_WAIT_ROUNDS = 1000
+
+
+class BudgetError(Exception):
+    """The plan's estimate is above ``--max-cost`` (or cannot be checked against it)."""
+
+
+class DeclinedError(Exception):
+    """The user answered no at the confirmation prompt."""
+
+
+@dataclass
+class GenerateOutcome:
+    plan: Plan
+    submitted: SubmitReport = field(default_factory=SubmitReport)
+    reports: list[Report] = field(default_factory=list)
+    unsaved_lessons: list[str] = field(default_factory=list)  # after --wait: lessons still not saved
+
+
+def history_of(ledger: Ledger) -> History:
+    return History(
+        in_flight=ledger.in_flight_lessons(),
+        retry_budgets=ledger.retry_budgets(),
+        measured_output_tokens=ledger.measured_output_tokens(),
+    )
+
+
+def check_budget(plan: Plan, max_cost: float | None) -> None:
+    if max_cost is None or not plan.shards:
+        return
+    cost = plan.estimated_cost
+    if cost is None:
+        raise BudgetError(
+            f"--max-cost {max_cost:g} cannot be checked: {plan.settings.model} has no known price. "
+            "Drop --max-cost to submit anyway."
+        )
+    if cost > max_cost:
+        raise BudgetError(
+            f"the estimated cost {models.format_cost(cost)} is above --max-cost ${max_cost:,.2f}; nothing was submitted. "
+            "Select fewer lessons (--modules, --lessons, --limit) or raise --max-cost."
+        )
+
+
+def generate(
+    options: PlanOptions,
+    ledger: Ledger,
+    api: BatchApi | None,
+    *,
+    max_cost: float | None = None,
+    confirm: Callable[[Plan], bool] = lambda plan: True,
+    wait: bool = False,
+    interval: float = 30.0,
+    say: Callable[[str], None] = print,
+    warn: Callable[[str], None] = print,
+    on_poll: Callable = lambda records, problems: None,
+) -> GenerateOutcome:
+    """Plan, and with an ``api``, submit (and with ``wait``, see it through)."""
+    if api is None:
+        plan = make_plan(options, history_of(ledger))
+        _show_plan(plan, say, warn)
+        return GenerateOutcome(plan)
+
+    with ledger.submission_lock():
+        api.check_access()
+        recover_unfinished_shards(ledger, api, say)
+        plan = make_plan(options, history_of(ledger))
+        _show_plan(plan, say, warn)
+        check_budget(plan, max_cost)
+        outcome = GenerateOutcome(plan)
+        if not plan.shards:
+            say("Nothing to submit.")
+        else:
+            if not confirm(plan):
+                raise DeclinedError("nothing was submitted")
+            outcome.submitted = submit_plan(
+                plan, ledger, api, new_run_id(), options.limits.max_enqueued_tokens, options.force, say
+            )
+            _say_deferred(outcome.submitted, say)
+    if wait:
+        _wait_until_done(options, ledger, api, outcome, interval, say, warn, on_poll)
+    return outcome
+
+
+def _show_plan(plan: Plan, say: Callable[[str], None], warn: Callable[[str], None]) -> None:
+    for warning in plan.warnings:
+        warn(f"warning: {warning}")
+    say(format_plan(plan))
+
+
+def _say_deferred(report: SubmitReport, say: Callable[[str], None]) -> None:
+    if report.deferred_lessons:
+        say(
+            f"{len(report.deferred_lessons):,} lessons wait for room under the enqueued-token cap; "
+            "they are submitted when earlier batches finish (run again later, or use --wait)."
+        )
+
+
+def _wait_until_done(
+    options: PlanOptions,
+    ledger: Ledger,
+    api: BatchApi,
+    outcome: GenerateOutcome,
+    interval: float,
+    say: Callable[[str], None],
+    warn: Callable[[str], None],
+    on_poll: Callable,
+) -> None:
+    deferred = list(outcome.submitted.deferred_lessons)
+    for _round in range(MAX_WAIT_ROUNDS):
+        active = [record.batch_id for record in ledger.batches() if not record.is_terminal]
+        if active:
+            say(f"Waiting for {len(active)} batch(es): {', '.join(active)}")
+            stop_early = (lambda records: any(r.is_terminal for r in records)) if deferred else None
+            watch(ledger, api, active, interval, on_poll=on_poll, stop_when=stop_early)
+        reports, _not_ready = process_ready(ledger, api, options.output_dir, options.work_dir, say=say)
+        outcome.reports.extend(reports)
+        for report in reports:
+            for line in format_report(report):
+                say(line)
+        requeued = _requeued_by_failed_batches(ledger, outcome.plan.to_request)
+        waiting = sorted(set(deferred) | set(requeued))
+        if not waiting:
+            break
+        if not any(not record.is_terminal for record in ledger.batches()) and not deferred:
+            warn(
+                "warning: a batch failed and nothing else is running, so waiting cannot help; "
+                f"{len(waiting)} lessons are pending: run the generate script again later."
+            )
+            break
+        with ledger.submission_lock():
+            plan = make_plan(replace(options, modules=(), lessons=tuple(waiting), limit=None), history_of(ledger))
+            report = submit_plan(plan, ledger, api, new_run_id(), options.limits.max_enqueued_tokens, options.force, say)
+        outcome.submitted.submitted.extend(report.submitted)
+        deferred = list(report.deferred_lessons)
+        _say_deferred(report, say)
+    states = ledger.lessons(outcome.plan.to_request)
+    outcome.unsaved_lessons = sorted(
+        lesson_id for lesson_id in outcome.plan.to_request
+        if lesson_id not in states or states[lesson_id].state != "succeeded"
+    )
+
+
+def _requeued_by_failed_batches(ledger: Ledger, lesson_ids: list[str]) -> list[str]:
+    """Lessons of this run put back to pending by a batch that failed (e.g. token_limit_exceeded)."""
+    states = ledger.lessons(lesson_ids)
+    return [
+        lesson_id for lesson_id, record in states.items()
+        if record.state == PENDING and record.reason and "token_limit_exceeded" in record.reason
+    ]
+
+
+def process_ready(
+    ledger: Ledger,
+    api: BatchApi,
+    output_dir,
+    work_dir,
+    batch_ids: list[str] | None = None,
+    force: bool = False,
+    say: Callable[[str], None] = print,
+) -> tuple[list[Report], list[BatchRecord]]:
+    """Refresh unfinished batches, then process every one whose results are ready.
+
+    Returns the reports and the batches that are not finished yet.
+    """
+    known = ledger.batches(batch_ids) if batch_ids else ledger.batches()
+    unfinished = [record.batch_id for record in known if not record.is_terminal]
+    if unfinished:
+        refreshed, problems = refresh(ledger, api, unfinished)
+        for problem in problems:
+            say(f"Could not read batch {problem.batch_id}: {problem.message}")
+    known = ledger.batches([record.batch_id for record in known])
+    reports, not_ready = [], []
+    for record in known:
+        if record.awaits_processing:
+            reports.append(process_batch(ledger, api, record, output_dir, work_dir, force, say))
+        elif not record.is_terminal:
+            not_ready.append(record)
+    return reports, not_ready
+
+
+def describe_not_ready(records: list[BatchRecord]) -> list[str]:
+    lines = []
+    now = time.time()
+    for record in records:
+        lines.extend(describe(record, now))
+    return lines
