@@ -9,17 +9,16 @@ import sys
 import time
 
 from lesson_batch import cli
-from lesson_batch.api import ApiError, BatchApi
+from lesson_batch.api import BatchApi
 from lesson_batch.ledger import ACTIVE_BATCH_STATUSES, LESSON_STATES, Ledger
-from lesson_batch.progress import ProgressBar
-from lesson_batch.status import as_json, describe, refresh, watch
+from lesson_batch.status import WatchDisplay, as_json, describe, refresh, watch
 
 BAD_ENDINGS = ("failed", "expired", "cancelled")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description=(
+        description=cli.paragraph(
             "Show the status of your batches: what each status means, request counts, times, errors "
             "and the next step. With no batch ids, every batch in the run ledger. Updates the ledger, "
             "so process_batch_results.py knows which results are ready. Run it as often as you like."
@@ -115,28 +114,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _watch(ledger: Ledger, api: BatchApi, batch_ids: list[str], interval: float, out) -> list:
-    bar = ProgressBar("Batches", 0)
-
-    def on_poll(records, problems) -> None:
-        for problem in problems:
-            if problem.transient:
-                out(f"(will retry) {problem.message.splitlines()[0]}")
-        total = sum(record.request_total for record in records)
-        done = sum(record.request_completed + record.request_failed for record in records)
-        statuses = ", ".join(sorted({record.status for record in records}))
-        bar.update(done=done, total=total, note=statuses)
-
+    display = WatchDisplay(out)
     try:
-        records = watch(ledger, api, batch_ids, interval, on_poll=on_poll)
+        records = watch(ledger, api, batch_ids, interval, on_poll=display)
     except KeyboardInterrupt:
-        bar.close()
+        display.close()
         out("Stopped watching. The batches keep running on the server; run check_batch_status.py again any time.")
         raise
-    except ApiError:
-        bar.close()
-        raise
-    bar.close()
-    finished = {}
+    display.close()
+    finished: dict[str, int] = {}
     for record in records:
         finished[record.status] = finished.get(record.status, 0) + 1
     out("Summary: " + ", ".join(f"{count} {status}" for status, count in sorted(finished.items())))

@@ -16,13 +16,14 @@ from lesson_batch.api import BatchApi
 from lesson_batch.ledger import Ledger
 from lesson_batch.plan import Plan, PlanOptions
 from lesson_batch.requests import RequestSettings
+from lesson_batch.status import WatchDisplay
 from lesson_batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE, ShardLimits
 from lesson_batch.workflow import BudgetError, DeclinedError, generate
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description=(
+        description=cli.paragraph(
             "Turn the curriculum into one OpenAI Batch API request per lesson, show the plan and its "
             "estimated cost, and submit it (50% cheaper than the regular API; results within 24 hours). "
             "Lessons that already have a file, or are in a batch not yet processed, are skipped, so "
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         force=args.force,
     )
     api = None if args.dry_run else BatchApi.from_environment()
+    display = WatchDisplay(lambda message: print(message, file=sys.stderr))
     with Ledger.open(args.work_dir) as ledger:
         try:
             outcome = generate(
@@ -130,10 +132,13 @@ def main(argv: list[str] | None = None) -> int:
                 wait=args.wait,
                 interval=args.interval,
                 warn=lambda message: print(message, file=sys.stderr),
+                on_poll=display,
             )
         except (BudgetError, DeclinedError) as exc:
             cli.error(str(exc))
             return cli.EXIT_FAILURE
+        finally:
+            display.close()
     if args.dry_run:
         print("Dry run: nothing was uploaded. The request files are listed above.")
         return cli.EXIT_OK

@@ -17,7 +17,7 @@ from lesson_batch.workflow import describe_not_ready, process_ready
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description=(
+        description=cli.paragraph(
             "Download the results of finished batches (kept in the work dir before anything else), match "
             "them to lessons by custom_id, clean and check each lesson, and save the good ones. Lessons "
             "that fail (errors, truncation, missing sections, expired or cancelled requests) are reported "

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from . import crashpoints
 from .files import temporary_path_for
 from .ledger import BatchError, BatchInfo
 
@@ -224,6 +225,7 @@ class BatchApi:
                         for chunk in response.iter_bytes(chunk_size):
                             handle.write(chunk)
                             size += len(chunk)
+                            crashpoints.reached("download_chunk")
                         handle.flush()
                         os.fsync(handle.fileno())
             os.replace(temporary, destination)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 from typing import Callable
 
 from .api import PROJECT_DIR, ApiError
 from .curriculum import CurriculumError
+from .files import display_path
 from .ledger import LedgerError
 from .plan import SelectionError
 from .prompt import PromptError
@@ -30,24 +32,22 @@ DEFAULT_TEMPLATE = PROJECT_DIR / "prompts" / "lesson_generation_prompt.md"
 EXIT_CODES_HELP = "exit codes: 0 success, 1 failure (bad input, API error, failed batch or lessons), 2 usage error"
 
 
-def _relative(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+def paragraph(text: str) -> str:
+    """A --help description wrapped to a terminal's width (the formatter keeps epilogs as written)."""
+    return textwrap.fill(text, width=88)
 
 
 def add_work_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--work-dir", type=Path, default=DEFAULT_WORK_DIR, metavar="DIR",
-        help=f"working folder for request/result files and the run ledger (default: {_relative(DEFAULT_WORK_DIR)})",
+        help=f"working folder for request/result files and the run ledger (default: {display_path(DEFAULT_WORK_DIR)})",
     )
 
 
 def add_output_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, metavar="DIR",
-        help=f"folder of the lesson files M<x>-L<yyy>.md (default: {_relative(DEFAULT_OUTPUT_DIR)})",
+        help=f"folder of the lesson files M<x>-L<yyy>.md (default: {display_path(DEFAULT_OUTPUT_DIR)})",
     )
 
 

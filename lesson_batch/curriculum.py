@@ -18,6 +18,7 @@ Unknown complexity tags are kept and reported as warnings.
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ _LESSON_HEADER = re.compile(r"^##\s+L(\d+)" + _SEPARATOR + r"(.*?)$")
 _BARE_LESSON_HEADER = re.compile(r"^##\s+L(\d+)\s*$")
 _TAG = re.compile(r"\s*\[([^\[\]]*)\]\s*$")
 _LESSON_MAP_SUFFIX = re.compile(r"\s*(?:—|–|-|:)\s*Lesson Map\s*$", re.IGNORECASE)
-_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
+_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})(.*)$")
 _TITLE_HEADER = re.compile(r"^#\s+(.+?)\s*$")
 _NAMED_LIST = re.compile(r"^(prerequisites|prereqs|related(?: lessons)?)\s*:\s*(.*)$", re.IGNORECASE)
 _ID_IN_TEXT = re.compile(r"M\d+-L\d{3}")
@@ -134,9 +135,10 @@ def load_curriculum(path: Path | str) -> Curriculum:
     except OSError as exc:
         raise CurriculumError(path, None, f"cannot be read: {exc.strerror or exc}") from None
     try:
-        text = raw.decode("utf-8-sig")
+        body = raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw
+        text = body.decode("utf-8")  # not "utf-8-sig": its error offsets do not count the BOM
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
+        line = body[: exc.start].count(b"\n") + 1
         raise CurriculumError(path, line, "is not valid UTF-8 text (save the file as UTF-8)") from None
     return parse_curriculum(text, path)
 
@@ -159,7 +161,12 @@ def parse_curriculum(text: str, path: Path | str = "<curriculum>") -> Curriculum
         line = raw_line.rstrip()
         fence_match = _FENCE.match(line)
         if fence is not None:
-            if fence_match and fence_match.group(1)[0] == fence[0] and len(fence_match.group(1)) >= len(fence):
+            if (
+                fence_match
+                and fence_match.group(1)[0] == fence[0]
+                and len(fence_match.group(1)) >= len(fence)
+                and not fence_match.group(2).strip()  # a closing fence has no info string
+            ):
                 fence = None
             if current is not None:
                 current.notes.append(line)

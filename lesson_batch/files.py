@@ -8,7 +8,6 @@ never a partial one. Temporary files carry a recognisable suffix so they can be 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 TEMP_SUFFIX = ".partial"
@@ -21,11 +20,15 @@ def write_atomic(path: Path, data: str | bytes, durable: bool = True) -> None:
     ``flush_to_disk`` once per group instead, before recording that the files exist.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    tmp_name = temporary_path_for(path)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        handle = open(tmp_name, "wb")
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(tmp_name, "wb")
+    try:
+        with handle:
             handle.write(payload)
             handle.flush()
             if durable or not hasattr(os, "sync"):
@@ -49,6 +52,14 @@ def temporary_path_for(path: Path) -> Path:
     """A temporary sibling of ``path`` for writers that stream (they rename it when done)."""
     path = Path(path)
     return path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
+
+
+def display_path(path: Path) -> str:
+    """A path as a person would type it: relative to the current folder when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
 
 
 def remove_stale_temporaries(folder: Path) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 # --- Markdown line shapes -------------------------------------------------------------------
 
@@ -72,6 +73,8 @@ class _Fence:
 
 
 def _fence_of(line: str) -> _Fence | None:
+    if "```" not in line and "~~~" not in line:  # most lines: skip the regex
+        return None
     match = _FENCE.match(line)
     if match is None:
         return None
@@ -112,17 +115,21 @@ def _code_mask(lines: list[str]) -> tuple[list[bool], int | None]:
 
     CommonMark pairing: inside a block only a matching closing fence counts.
     """
-    mask: list[bool] = []
+    mask = [False] * len(lines)
     opener: _Fence | None = None
     opener_index: int | None = None
     for index, line in enumerate(lines):
+        if "```" not in line and "~~~" not in line:  # not a fence line: the common case, kept cheap
+            if opener is not None:
+                mask[index] = True
+            continue
         line_fence = _fence_of(line)
         if opener is None:
             if line_fence is not None:
                 opener, opener_index = line_fence, index
-            mask.append(line_fence is not None)
+                mask[index] = True
         else:
-            mask.append(True)
+            mask[index] = True
             if _closes(line_fence, opener):
                 opener, opener_index = None, None
     return mask, opener_index
@@ -365,6 +372,7 @@ def _failed(reason: str, detail: str) -> LessonCheck:
 _LEADING_NUMBER = re.compile(r"^\d+[.)](?:\s+|$)")
 
 
+@lru_cache(maxsize=4096)
 def section_key(heading: str) -> str:
     """The form in which two section headings compare equal (numbering, emphasis, case ignored)."""
     previous = None
@@ -404,7 +412,7 @@ def check_lesson(text: str, finish_reason: str | None, required_sections: list[s
         return _failed(UNCLOSED_FENCE, f"The code fence opened on line {unclosed + 1} is never closed.")
 
     present = {section_key(heading) for heading in _level_two_headings(lines)}
-    missing = [name for name in required_sections if section_key(name) and section_key(name) not in present]
+    missing = [name for name in required_sections if (key := section_key(name)) and key not in present]
     if missing:
         return _failed(MISSING_SECTIONS, "Missing sections: " + ", ".join(missing) + ".")
     return LessonCheck(ok=True, reason=None, detail="The lesson is complete.")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import ids, models
 from .curriculum import Curriculum, Lesson, load_curriculum
+from .files import display_path
 from .prompt import PromptBuilder, PromptTemplate, load_template
 from .requests import RequestSettings, build_request
 from .shards import Shard, ShardLimits, ShardWriter
@@ -170,7 +171,7 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
 def format_plan(plan: Plan) -> str:
     settings = plan.settings
     lines = [
-        f"Curriculum: {plan.curriculum.path} ({plan.curriculum.name}): "
+        f"Curriculum: {display_path(plan.curriculum.path)} ({plan.curriculum.name}): "
         f"{len(plan.curriculum.modules)} modules, {len(plan.curriculum.lessons)} lessons",
         f"Selected: {len(plan.selected)} lessons",
         f"  already generated (skipped): {len(plan.skipped_existing)}",
@@ -185,7 +186,7 @@ def format_plan(plan: Plan) -> str:
     lines.append(f"Input files: {len(plan.shards)}")
     for shard in plan.shards:
         lines.append(
-            f"  {shard.path}: {shard.request_count:,} requests, {shard.size_bytes / 1_000_000:.1f} MB, "
+            f"  {display_path(shard.path)}: {shard.request_count:,} requests, {shard.size_bytes / 1_000_000:.1f} MB, "
             f"~{shard.prompt_tokens:,} prompt tokens"
         )
     cost = plan.estimated_cost

@@ -23,6 +23,7 @@ class ProgressBar:
         self._min_interval = min_interval
         self._last_draw = 0.0
         self._note = ""
+        self._shown = False
 
     def update(self, done: int | None = None, total: int | None = None, note: str = "", advance: int = 0) -> None:
         if total is not None:
@@ -33,9 +34,12 @@ class ProgressBar:
         if self.enabled and (now - self._last_draw >= self._min_interval or self.done >= self.total):
             self._draw()
             self._last_draw = now
+            self._shown = True
 
     def close(self) -> None:
-        if self.enabled:
+        """End the bar's line (nothing if the bar was never shown); safe to call twice."""
+        if self._shown:
+            self._shown = False
             self._draw()
             self.stream.write("\n")
             self.stream.flush()

@@ -39,8 +39,8 @@ PLACEHOLDERS = {
 }
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
-_SYSTEM_MARKER = re.compile(r"^\s*<!--\s*system\s*-->\s*$", re.IGNORECASE | re.MULTILINE)
-_USER_MARKER = re.compile(r"^\s*<!--\s*user\s*-->\s*$", re.IGNORECASE | re.MULTILINE)
+_SYSTEM_MARKER = re.compile(r"^[ \t]*<!--\s*system\s*-->[ \t]*$", re.IGNORECASE | re.MULTILINE)
+_USER_MARKER = re.compile(r"^[ \t]*<!--\s*user\s*-->[ \t]*$", re.IGNORECASE | re.MULTILINE)
 RELATED_LESSONS_SHOWN = 2
 
 

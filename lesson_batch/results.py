@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Callable
 
 from . import crashpoints, ids, models
-from .api import BatchApi
-from .files import flush_to_disk, remove_stale_temporaries, write_atomic
+from .api import ApiError, BatchApi
+from .files import display_path, flush_to_disk, remove_stale_temporaries, write_atomic
 from .ledger import (
     CANCELLED,
     EXPIRED,
@@ -164,12 +164,22 @@ def process_batch(
         raise NotReadyError(f"batch {record.batch_id} is {record.status}; it has no results to process yet")
     single = len(ledger.batches()) == 1
     results_path, errors_path = result_paths(work_dir, record.batch_id, single)
+    available = []
     for file_id, path in ((record.output_file_id, results_path), (record.error_file_id, errors_path)):
         if file_id and not path.exists():
-            say(f"Downloading {file_id} to {path}...")
-            api.download(file_id, path)
+            say(f"Downloading {file_id} to {display_path(path)}...")
+            try:
+                api.download(file_id, path)
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+                # Result files expire after a while; its lessons are then reported missing and requested again.
+                say(f"File {file_id} of batch {record.batch_id} is no longer available on the API.")
+                continue
             report.downloaded.append(str(path))
             crashpoints.reached("after_download")
+        if file_id:
+            available.append(path)
     if record.status == "completed" and not record.output_file_id and record.request_completed:
         say(
             f"Batch {record.batch_id} is completed but has no output file: "
@@ -178,8 +188,7 @@ def process_batch(
     expected = _expected_for_batch(ledger, record)
     already = set(ledger.batch_requests(record.batch_id)) - set(expected)
     report.estimated_cost = models.batch_cost(record.model, record.prompt_tokens_estimate, record.output_tokens_estimate)
-    paths = [path for file_id, path in ((record.output_file_id, results_path), (record.error_file_id, errors_path)) if file_id]
-    _apply(ledger, paths, expected, already, output_dir, work_dir, force, report, total=record.request_total)
+    _apply(ledger, available, expected, already, output_dir, work_dir, force, report, total=record.request_total)
     for lesson_id in sorted(set(expected) - _answered(report)):
         ledger.lesson_not_saved(lesson_id, record.batch_id, MISSING, "not in the batch's output or error file")
         report.missing.append(lesson_id)

@@ -17,8 +17,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from . import crashpoints
 from .api import ApiError, BatchApi
 from .ledger import TERMINAL_BATCH_STATUSES, BatchRecord, Ledger
+from .progress import ProgressBar
 
 MAX_INTERVAL = 300.0
 BACKOFF_FACTOR = 1.5
@@ -161,6 +163,27 @@ def as_json(record: BatchRecord, now: float | None = None) -> dict:
     }
 
 
+class WatchDisplay:
+    """What a person sees while batches are watched: a progress bar over all their requests, and a
+    note for each passing network problem (the watch goes on regardless)."""
+
+    def __init__(self, say: Callable[[str], None] = print):
+        self.say = say
+        self.bar = ProgressBar("Batches", 0)
+
+    def __call__(self, records: list[BatchRecord], problems: list[RefreshProblem]) -> None:
+        for problem in problems:
+            if problem.transient:
+                self.say(f"(will retry) {problem.message.splitlines()[0]}")
+        total = sum(record.request_total for record in records)
+        done = sum(record.request_completed + record.request_failed for record in records)
+        statuses = ", ".join(sorted({record.status for record in records}))
+        self.bar.update(done=done, total=total, note=statuses)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def next_interval(current: float, start: float, changed: bool, ceiling: float = MAX_INTERVAL) -> float:
     if changed:
         return start
@@ -183,6 +206,7 @@ def watch(
     while True:
         records, problems = refresh(ledger, api, batch_ids)
         on_poll(records, problems)
+        crashpoints.reached("watch_poll")
         fatal = [problem for problem in problems if not problem.transient]
         if fatal:
             raise ApiError(fatal[0].message)

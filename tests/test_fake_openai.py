@@ -47,7 +47,8 @@ def client_for(server: FakeOpenAIServer, *, max_retries: int = 0, api_key: str =
 
 def request_line(custom_id: str, *, model: str = "gpt-4o-mini", system: str = SYSTEM_PROMPT, **body) -> dict:
     messages = [{"role": "system", "content": system}, {"role": "user", "content": f"Lesson title: Lesson {custom_id}"}]
-    return {"custom_id": custom_id, "method": "POST", "url": CHAT, "body": {"model": model, "messages": messages, **body}}
+    body = {"model": model, "messages": messages, **body}
+    return {"custom_id": custom_id, "method": "POST", "url": CHAT, "body": body}
 
 
 def jsonl(lines: list) -> bytes:
@@ -297,6 +298,10 @@ def _bad(line_number: int, change) -> list:
     return lines
 
 
+def _with_model(model):
+    return lambda line: {**line, "body": {**line["body"], "model": model}}
+
+
 def _without(field_name):
     return lambda line: {k: v for k, v in line.items() if k != field_name}
 
@@ -311,7 +316,7 @@ def _without(field_name):
         (_bad(2, _without("body")), "missing_required_parameter", "body", 2),
         (_bad(3, lambda line: {**line, "url": "/v1/embeddings"}), "url_mismatch", "url", 3),
         (_bad(3, lambda line: {**line, "custom_id": "a"}), "duplicate_custom_id", "custom_id", 3),
-        (_bad(2, lambda line: {**line, "body": {**line["body"], "model": "gpt-4o"}}), "model_mismatch", "body.model", 2),
+        (_bad(2, _with_model("gpt-4o")), "model_mismatch", "body.model", 2),
         ([], "empty_file", None, None),
     ],
     ids=["invalid_json", "no_custom_id", "no_method", "no_url", "no_body", "url", "duplicate", "two_models", "empty"],
@@ -386,7 +391,8 @@ def test_the_batch_reports_its_model_and_usage_once_results_exist(fake_openai):
     usages = [line["response"]["body"]["usage"] for line in read_jsonl(client, done.output_file_id)]
     assert done.usage.input_tokens == sum(u["prompt_tokens"] for u in usages)
     assert done.usage.output_tokens == sum(u["completion_tokens"] for u in usages)
-    assert done.usage.input_tokens_details.cached_tokens == sum(u["prompt_tokens_details"]["cached_tokens"] for u in usages)
+    cached = sum(u["prompt_tokens_details"]["cached_tokens"] for u in usages)
+    assert done.usage.input_tokens_details.cached_tokens == cached
     assert done.usage.total_tokens == done.usage.input_tokens + done.usage.output_tokens
 
 
@@ -499,7 +505,10 @@ def test_no_error_file_when_nothing_failed(fake_openai):
 
 
 def test_the_lesson_follows_the_title_and_headings_the_prompt_asks_for(fake_openai):
-    system = "Write a lesson.\n## Why it matters\n## Worked example\nRemember: ## is level two.\n## Why it matters\n## Quiz"
+    system = (
+        "Write a lesson.\n## Why it matters\n## Worked example\n"
+        "Note: ## marks level two.\n## Why it matters\n## Quiz"
+    )
     client = client_for(fake_openai)
     batch = run_batch(client, [request_line("a", system=system)])
     lesson = content_of(read_jsonl(client, batch.output_file_id)[0])

@@ -79,6 +79,11 @@ def read_one(tmp_path, line):
     return results[0]
 
 
+def read_one_path(path):
+    (result,) = list(read_result_lines(path))
+    return result
+
+
 def bad_reason(tmp_path, line):
     result = read_one(tmp_path, line)
     assert isinstance(result, BadLine), result
@@ -169,11 +174,6 @@ def test_last_line_without_newline_is_read(tmp_path):
     assert read_one_path(path).kind == "success"
 
 
-def read_one_path(path):
-    (result,) = list(read_result_lines(path))
-    return result
-
-
 def test_byte_order_mark_at_start_of_file_is_ignored(tmp_path):
     path = tmp_path / "bom.jsonl"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(success()).encode() + b"\n")
@@ -189,12 +189,6 @@ def test_empty_file_yields_nothing(tmp_path):
     path = tmp_path / "empty.jsonl"
     path.write_bytes(b"")
     assert list(read_result_lines(path)) == []
-
-
-def test_reading_is_lazy_one_line_at_a_time(tmp_path):
-    path = write_lines(tmp_path, success("M0-L001"), "{broken")
-    lines = read_result_lines(path)
-    assert next(lines).custom_id == "M0-L001"
 
 
 # --- malformed lines become BadLines --------------------------------------------------------------

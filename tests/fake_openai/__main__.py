@@ -27,8 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     server = FakeOpenAIServer(scenario, host=args.host, port=args.port)
     print(f"Fake OpenAI API listening at {server.base_url}", flush=True)
-    print(f"  export OPENAI_BASE_URL={server.base_url}", flush=True)
-    print("  export OPENAI_API_KEY=sk-test-anything", flush=True)
+    print(f"  OPENAI_BASE_URL={server.base_url}", flush=True)
+    print("  OPENAI_API_KEY=<any non-empty key, unless the scenario lists valid_api_keys>", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
     try:
         server.serve_forever()

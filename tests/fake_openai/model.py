@@ -184,7 +184,9 @@ def write_lesson(body: dict, *, fallback_title: str, lesson_bytes: int = 2000) -
     return _assemble(title, headings, paragraphs, example_index, example)
 
 
-def _assemble(title: str, headings: list[str], paragraphs: list[list[str]], example_index: int, example: list[str]) -> str:
+def _assemble(
+    title: str, headings: list[str], paragraphs: list[list[str]], example_index: int, example: list[str]
+) -> str:
     parts = [f"# {title}"]
     for index, heading in enumerate(headings):
         parts.append(f"## {heading}")

@@ -211,11 +211,13 @@ def _custom_id_counts(value: Any, where: str) -> dict[str, int | None]:
         return {}
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return {custom_id: None for custom_id in value}
-    if isinstance(value, dict) and all(
-        isinstance(count, int) and not isinstance(count, bool) and count >= 0 for count in value.values()
-    ):
+    if isinstance(value, dict) and all(count is None or _is_count(count) for count in value.values()):
         return dict(value)
-    raise ScenarioError(f"{where} must be a list of custom_ids or an object {{custom_id: times}}")
+    raise ScenarioError(f"{where} must be a list of custom_ids or an object {{custom_id: times or null}}")
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _outcome(value: Any, where: str) -> str:

@@ -38,7 +38,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .multipart import MultipartError, parse_form_data
 from .scenario import Scenario, ScenarioError
-from .store import ApiError, Store, StoredFile
+from .store import ApiError, Store, StoredFile, error_body, missing_parameter
 
 JSON_TYPE = "application/json"
 
@@ -98,7 +98,8 @@ class FakeOpenAIServer:
 
     def start(self) -> "FakeOpenAIServer":
         """Serve in a background thread; returns self."""
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        # A short poll interval makes stop() quick: shutdown() waits for the next poll.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
         self._thread.start()
         return self
 
@@ -210,6 +211,8 @@ class FakeOpenAIServer:
                 return self._control(request)
             entry = LoggedRequest(request.method, request.path, request.query, status=0)
             entry.retry_count = _int_or_zero(request.headers.get("x-stainless-retry-count"))
+            if request.body and request.headers.get("content-type", "").startswith(JSON_TYPE):
+                entry.body = _parsed_or_none(request.body)
             try:
                 response = self._api(request, entry)
             except ApiError as error:
@@ -235,7 +238,6 @@ class FakeOpenAIServer:
             return Response(200, self._store.file(params["id"]).content, "application/octet-stream")
         if route == "create_batch":
             body = _json_body(request)
-            entry.body = body
             self._maybe_transient("create_429")
             return Response.json(200, self._store.create_batch(body).to_api())
         handlers: dict[str, Callable[[], Any]] = {
@@ -265,7 +267,7 @@ class FakeOpenAIServer:
         self._maybe_transient("upload_503")
         for name, part in (("file", upload), ("purpose", purpose)):
             if part is None:
-                raise ApiError(400, f"Missing required parameter: '{name}'.", param=name, code="missing_required_parameter")
+                raise missing_parameter(name)
         expires_after = None
         if "expires_after[anchor]" in form or "expires_after[seconds]" in form:
             expires_after = {
@@ -327,7 +329,7 @@ class FakeOpenAIServer:
             try:
                 self.set_scenario(json.loads(request.body or b"{}"))
             except (ValueError, ScenarioError) as error:
-                return Response.json(400, {"error": {"message": str(error), "type": "invalid_request_error", "param": None, "code": None}})
+                return Response.json(400, error_body(str(error)))
             return Response.json(200, self._store.scenario.to_dict())
         if route == ("GET", "/_control/log"):
             return Response.json(200, {"requests": [entry.to_dict() for entry in self._log]})
@@ -337,7 +339,7 @@ class FakeOpenAIServer:
         if route == ("POST", "/_control/reset"):
             self.reset()
             return Response.json(200, {"reset": True})
-        return Response.json(404, {"error": {"message": f"Invalid URL ({request.method} {request.path})", "type": "invalid_request_error", "param": None, "code": None}})
+        return Response.json(404, error_body(f"Invalid URL ({request.method} {request.path})"))
 
 
 def mask_api_key(key: str) -> str:
@@ -368,11 +370,15 @@ def _match_route(method: str, path: str) -> tuple[str | None, dict[str, str]]:
     return None, {}
 
 
-def _json_body(request: Request) -> dict:
+def _parsed_or_none(raw: bytes) -> Any:
     try:
-        body = json.loads(request.body.decode("utf-8") or "{}")
+        return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        body = None
+        return None
+
+
+def _json_body(request: Request) -> dict:
+    body = _parsed_or_none(request.body) if request.body else {}
     if not isinstance(body, dict):
         raise ApiError(
             400,
@@ -424,6 +430,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Headers and body go out as two small writes; without this, Nagle's algorithm and the
+        # client's delayed ACK add ~40 ms to every response.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.track(self.connection, True)
 
     def finish(self) -> None:
@@ -465,7 +474,7 @@ class _Handler(BaseHTTPRequestHandler):
             response = app.dispatch(request)
         except Exception as error:  # a bug in the fake must show up in the test, not hang it
             traceback.print_exc(file=sys.stderr)
-            body = {"error": {"message": f"fake server error: {error!r}", "type": "server_error", "param": None, "code": None}}
+            body = error_body(f"fake server error: {error!r}", "server_error")
             response = Response.json(500, body, {"x-should-retry": "false"})
         delay = app.response_delay()
         if delay:

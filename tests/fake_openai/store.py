@@ -85,7 +85,22 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def body(self) -> dict:
-        return {"error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}}
+        return error_body(self.message, self.error_type, self.param, self.code)
+
+
+def error_body(
+    message: str, error_type: str = "invalid_request_error", param: str | None = None, code: str | None = None
+) -> dict:
+    """The API's error format: ``{"error": {"message", "type", "param", "code"}}``."""
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+
+
+def bad_request(message: str, param: str | None = None, code: str | None = None) -> ApiError:
+    return ApiError(400, message, param=param, code=code)
+
+
+def missing_parameter(name: str) -> ApiError:
+    return bad_request(f"Missing required parameter: '{name}'.", name, "missing_required_parameter")
 
 
 @dataclass
@@ -144,7 +159,8 @@ class Answer:
             "batch_expired": "This request could not be executed before the completion window expired.",
             "batch_cancelled": "This request was not executed because the batch was cancelled.",
         }[code]
-        return {"id": self.result_id, "custom_id": self.custom_id, "response": None, "error": {"code": code, "message": message}}
+        error = {"code": code, "message": message}
+        return {"id": self.result_id, "custom_id": self.custom_id, "response": None, "error": error}
 
 
 @dataclass
@@ -182,9 +198,9 @@ class Batch:
         return {"total": len(self.answers), "completed": completed, "failed": len(done) - completed}
 
     def usage(self) -> dict | None:
-        done = [answer.usage for answer in self.answers[: self.done] if answer.succeeded]
         if not self.done:
             return None
+        done = [answer.usage for answer in self.answers[: self.done] if answer.succeeded]
         input_tokens = sum(u.prompt_tokens for u in done)
         output_tokens = sum(u.completion_tokens for u in done)
         return {
@@ -287,16 +303,17 @@ class Store:
     def create_batch(self, params: dict[str, Any]) -> Batch:
         for name in params:
             if name not in BATCH_CREATE_PARAMS:
-                raise ApiError(400, f"Unrecognized request argument supplied: {name}", param=name, code="unknown_parameter")
+                raise bad_request(f"Unrecognized request argument supplied: {name}", name, "unknown_parameter")
         for name in ("input_file_id", "endpoint", "completion_window"):
             if params.get(name) is None:
-                raise ApiError(400, f"Missing required parameter: '{name}'.", param=name, code="missing_required_parameter")
+                raise missing_parameter(name)
             if not isinstance(params[name], str):
-                raise ApiError(400, _invalid_type(name, "a string", params[name]), param=name, code="invalid_type")
+                raise bad_request(_invalid_type(name, "a string", params[name]), name, "invalid_type")
         if params["completion_window"] != "24h":
-            raise ApiError(400, _invalid_value(params["completion_window"], ("24h",)), param="completion_window", code="invalid_value")
+            message = _invalid_value(params["completion_window"], ("24h",))
+            raise bad_request(message, "completion_window", "invalid_value")
         if params["endpoint"] not in BATCH_ENDPOINTS:
-            raise ApiError(400, _invalid_value(params["endpoint"], BATCH_ENDPOINTS), param="endpoint", code="invalid_value")
+            raise bad_request(_invalid_value(params["endpoint"], BATCH_ENDPOINTS), "endpoint", "invalid_value")
         metadata = params.get("metadata")
         _check_metadata(metadata)
         output_expires_in = _expires_after_seconds(params.get("output_expires_after"), "output_expires_after")
@@ -389,7 +406,8 @@ class Store:
         plan = batch.plan
         if plan.outcome == "fail_validation":
             return self._fail(batch, [plan.error or dict(DEFAULT_FORCED_VALIDATION_ERROR)])
-        requests, errors = validate_input_file(batch.input_content, batch.endpoint, self.scenario.max_requests_per_batch)
+        limit = self.scenario.max_requests_per_batch
+        requests, errors = validate_input_file(batch.input_content, batch.endpoint, limit)
         if errors:
             return self._fail(batch, errors)
         batch.model = requests[0].body["model"]
@@ -419,34 +437,33 @@ class Store:
         batch.status, batch.failed_at, batch.errors = "failed", self._now(), errors
 
     def _answer(self, batch: Batch, request: RequestLine, prompt_seen_before: bool) -> Answer:
-        seed = hashlib.sha256(f"{batch.id}:{request.line}".encode()).hexdigest()
-        answer = Answer(result_id=f"batch_req_{seed[:32]}", custom_id=request.custom_id, request_id=seed[32:64], status_code=200, body={})
+        custom_id, usage = request.custom_id, TokenUsage()
         if batch.endpoint != ANSWERED_ENDPOINT:
-            answer.status_code, answer.body = 400, _request_error(
-                f"The fake OpenAI server only answers {ANSWERED_ENDPOINT} requests, not {batch.endpoint}.",
-                "invalid_request_error", "url", "unsupported_endpoint")
-        elif self._fault_applies("fail_500", request.custom_id):
-            answer.status_code, answer.body = 500, _request_error(
-                "The server had an error while processing your request. Sorry about that!", "server_error", None, None)
-        elif self._fault_applies("fail_400", request.custom_id):
-            answer.status_code, answer.body = 400, _request_error(
-                f"Invalid request for custom_id '{request.custom_id}' (fault injected by the fake server).",
-                "invalid_request_error", "messages", "invalid_value")
+            message = f"The fake OpenAI server only answers {ANSWERED_ENDPOINT} requests, not {batch.endpoint}."
+            status, body = 400, error_body(message, param="url", code="unsupported_endpoint")
+        elif self._fault_applies("fail_500", custom_id):
+            message = "The server had an error while processing your request. Sorry about that!"
+            status, body = 500, error_body(message, "server_error")
+        elif self._fault_applies("fail_400", custom_id):
+            message = f"Invalid request for custom_id '{custom_id}' (fault injected by the fake server)."
+            status, body = 400, error_body(message, param="messages", code="invalid_value")
         else:
             quirks = Quirks(
-                truncate=self._fault_applies("truncate", request.custom_id),
-                fence=self._fault_applies("fence", request.custom_id),
-                preamble=self._fault_applies("preamble", request.custom_id),
+                truncate=self._fault_applies("truncate", custom_id),
+                fence=self._fault_applies("fence", custom_id),
+                preamble=self._fault_applies("preamble", custom_id),
             )
-            answer.body, answer.usage = chat_completion(
+            status = 200
+            body, usage = chat_completion(
                 request.body,
-                custom_id=request.custom_id,
+                custom_id=custom_id,
                 created=self._now(),
                 lesson_bytes=self.scenario.lesson_bytes,
                 quirks=quirks,
                 prefix_cached=prompt_seen_before,
             )
-        return answer
+        seed = hashlib.sha256(f"{batch.id}:{request.line}".encode()).hexdigest()
+        return Answer(f"batch_req_{seed[:32]}", custom_id, seed[32:64], status, body, usage)
 
     def _fault_applies(self, fault: str, custom_id: str) -> bool:
         """Whether ``fault`` hits ``custom_id`` this time (counting the hit)."""
@@ -465,11 +482,12 @@ class Store:
         errors = [a.result_line() for a in done if not a.succeeded]
         if unfinished_code:
             errors += [a.unfinished_line(unfinished_code) for a in unfinished]
+        expires_in = batch.output_expires_after
         if successes and batch.plan.outcome != "no_output_file":
-            output = self._add_file(f"{batch.id}_output.jsonl", "batch_output", _jsonl(successes), batch.output_expires_after)
+            output = self._add_file(f"{batch.id}_output.jsonl", "batch_output", _jsonl(successes), expires_in)
             batch.output_file_id = output.id
         if errors:
-            error_file = self._add_file(f"{batch.id}_error.jsonl", "batch_output", _jsonl(errors), batch.output_expires_after)
+            error_file = self._add_file(f"{batch.id}_error.jsonl", "batch_output", _jsonl(errors), expires_in)
             batch.error_file_id = error_file.id
 
     # ---- helpers -----------------------------------------------------------------------
@@ -532,7 +550,8 @@ def validate_input_file(content: bytes, endpoint: str, max_requests: int) -> tup
             continue
         missing = next((name for name in REQUIRED_LINE_FIELDS if item.get(name) is None), None)
         if missing:
-            errors.append(_line_error("missing_required_parameter", f"Missing required parameter: '{missing}'.", missing, number))
+            message = f"Missing required parameter: '{missing}'."
+            errors.append(_line_error("missing_required_parameter", message, missing, number))
             continue
         custom_id, body = item["custom_id"], item["body"]
         if not isinstance(body, dict):
@@ -549,12 +568,16 @@ def validate_input_file(content: bytes, endpoint: str, max_requests: int) -> tup
         seen_ids.add(custom_id)
         model = body.get("model")
         if not isinstance(model, str):
-            errors.append(_line_error("missing_required_parameter", "Missing required parameter: 'body.model'.", "body.model", number))
+            message = "Missing required parameter: 'body.model'."
+            errors.append(_line_error("missing_required_parameter", message, "body.model", number))
             continue
         if first_model is None:
             first_model = model
         elif model != first_model:
-            message = f"The model '{model}' differs from '{first_model}' used earlier: all requests in a batch must use the same model."
+            message = (
+                f"The model '{model}' differs from '{first_model}' used earlier: "
+                "all requests in a batch must use the same model."
+            )
             errors.append(_line_error("model_mismatch", message, "body.model", number))
             continue
         requests.append(RequestLine(line=number, custom_id=str(custom_id), body=body))
@@ -588,9 +611,10 @@ def _page(items: list, query: dict[str, str], *, default_limit: int, max_limit: 
     try:
         limit = int(query.get("limit", default_limit))
     except ValueError:
-        raise ApiError(400, _invalid_type("limit", "an integer", query["limit"]), param="limit", code="invalid_type") from None
+        raise bad_request(_invalid_type("limit", "an integer", query["limit"]), "limit", "invalid_type") from None
     if not 1 <= limit <= max_limit:
-        raise ApiError(400, f"Invalid 'limit': expected an integer from 1 to {max_limit}, but got {limit} instead.", param="limit", code="invalid_value")
+        message = f"Invalid 'limit': expected an integer from 1 to {max_limit}, but got {limit} instead."
+        raise bad_request(message, "limit", "invalid_value")
     start = 0
     after = query.get("after")
     if after is not None:
@@ -629,7 +653,7 @@ def _check_metadata(metadata: Any) -> None:
                 code="string_above_max_length",
             )
         if not isinstance(value, str):
-            raise ApiError(400, _invalid_type(f"metadata.{key}", "a string", value), param=f"metadata.{key}", code="invalid_type")
+            raise bad_request(_invalid_type(f"metadata.{key}", "a string", value), f"metadata.{key}", "invalid_type")
         if len(value) > MAX_METADATA_VALUE:
             raise ApiError(
                 400,
@@ -645,7 +669,7 @@ def _expires_after_seconds(value: Any, param: str) -> int | None:
     if value is None:
         return None
     if not isinstance(value, dict) or value.get("anchor") != "created_at":
-        raise ApiError(400, f"Invalid '{param}.anchor': expected 'created_at'.", param=f"{param}.anchor", code="invalid_value")
+        raise bad_request(f"Invalid '{param}.anchor': expected 'created_at'.", f"{param}.anchor", "invalid_value")
     try:
         seconds = int(value.get("seconds"))
     except (TypeError, ValueError):
@@ -672,8 +696,6 @@ def _line_error(code: str, message: str, param: str | None, line: int | None) ->
     return {"code": code, "message": message, "param": param, "line": line}
 
 
-def _request_error(message: str, error_type: str, param: str | None, code: str | None) -> dict:
-    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
 def _invalid_value(value: Any, supported: tuple[str, ...]) -> str:

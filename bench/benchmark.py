@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""Scale benchmark: the dry run and results processing at 15,000 and 50,000+ lessons.
+
+Run by hand from the repository root (it is not a test):
+
+    python bench/benchmark.py                 # the full run, a few minutes, ~1 GB of scratch files
+    python bench/benchmark.py --results 5000  # a quicker run
+
+It builds, in a scratch folder (``bench/out/`` unless ``--scratch``):
+
+- a synthetic curriculum of 15 modules x 999 lessons (14,985), and one of 51 x 999 (50,949),
+  which must shard into two batches (the API takes at most 50,000 requests per file);
+- a synthetic Batch API output file of ``--results`` lessons (default 50,000) of about 4 KB of
+  Markdown each, and a ledger in which those lessons are submitted.
+
+Each measured step runs in a fresh Python process that reports its wall time and peak memory
+(maximum resident set size; Unix only, "n/a" on Windows). The processing step is compared with a
+bare baseline loop that only reads the same results file, parses each line and writes each lesson
+to a file: the ratio is what our matching, cleaning, checking, atomic writes and ledger updates
+cost on top of the unavoidable I/O.
+
+Targets: processing within 1.5x of the baseline, peak memory under 150 MB whatever the results
+file's size, the dry run for 15k lessons under 2 seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+SECTIONS = (
+    "Learning Objectives", "Why It Matters", "Core Concepts", "How It Works in Practice", "Worked Example",
+    "Common Pitfalls", "Check Your Understanding", "Key Takeaways", "Further Reading",
+)
+PARAGRAPH = (
+    "Data stewards agree the definition with the business owner, record it in the glossary and link it "
+    "to the physical columns in the catalog, so that every report that uses the term can be traced back "
+    "to one agreed meaning and one accountable person. "
+)
+
+
+# --------------------------------------------------------------------------- scratch data
+
+
+def write_curriculum(path: Path, modules: int, lessons_per_module: int) -> int:
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write("# Synthetic Governance Curriculum\n\n")
+        for module in range(modules):
+            handle.write(f"# M{module}: Synthetic Module {module} — Lesson Map\n\n")
+            for lesson in range(1, lessons_per_module + 1):
+                tag = "FIA"[lesson % 3]
+                handle.write(f"## L{lesson:03d}: Topic {module}.{lesson} in Practice [{tag}]\n")
+                handle.write(f"Key topics: stewardship; quality rule {lesson}; lineage for module {module}.\n\n")
+    return modules * lessons_per_module
+
+
+def lesson_markdown(title: str) -> str:
+    parts = [f"# {title}\n"]
+    for section in SECTIONS:
+        parts.append(f"\n## {section}\n\n{PARAGRAPH * 3}\n")
+    parts.append("\n```sql\nSELECT steward, COUNT(*) FROM glossary_terms GROUP BY steward;\n```\n")
+    return "".join(parts)
+
+
+def write_results(path: Path, lesson_ids: list[str]) -> int:
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        for index, lesson_id in enumerate(reversed(lesson_ids)):  # output order differs from input order
+            body = {
+                "id": f"chatcmpl-{index}",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "gpt-5-mini",
+                "choices": [{
+                    "index": 0,
+                    "message": {"role": "assistant", "content": lesson_markdown(f"Lesson {lesson_id}")},
+                    "finish_reason": "stop",
+                }],
+                "usage": {
+                    "prompt_tokens": 900, "completion_tokens": 2900, "total_tokens": 3800,
+                    "prompt_tokens_details": {"cached_tokens": 768},
+                    "completion_tokens_details": {"reasoning_tokens": 1900},
+                },
+            }
+            line = {"id": f"batch_req_{index}", "custom_id": lesson_id,
+                    "response": {"status_code": 200, "request_id": f"req_{index}", "body": body}, "error": None}
+            handle.write(json.dumps(line) + "\n")
+    return path.stat().st_size
+
+
+def prepare_ledger(work_dir: Path, lesson_ids: list[str]) -> None:
+    from lesson_batch.ledger import BatchInfo, Ledger
+
+    with Ledger.open(work_dir) as ledger:
+        ledger.record_shard(
+            shard_key="bench-s001", run_id="bench", model="gpt-5-mini", input_path="bench.jsonl", sha256="-",
+            lessons=[(lesson_id, 16000, None) for lesson_id in lesson_ids], prompt_tokens=900 * len(lesson_ids),
+            output_tokens=3000 * len(lesson_ids), required_sections=list(SECTIONS),
+        )
+        ledger.shard_uploaded("bench-s001", "file-bench")
+        ledger.shard_submitted("bench-s001", BatchInfo(id="batch_bench", status="completed",
+                                                         input_file_id="file-bench", request_total=len(lesson_ids)))
+
+
+# --------------------------------------------------------------------------- measured steps (child processes)
+
+
+def step_dry_run(curriculum: str, work_dir: str, output_dir: str) -> dict:
+    from lesson_batch.plan import PlanOptions, make_plan
+    from lesson_batch.cli import DEFAULT_TEMPLATE
+
+    plan = make_plan(PlanOptions(Path(curriculum), DEFAULT_TEMPLATE, Path(output_dir), Path(work_dir)))
+    return {"lessons": len(plan.to_request), "shards": len(plan.shards)}
+
+
+def step_process(results: str, work_dir: str, output_dir: str) -> dict:
+    from lesson_batch.ledger import Ledger
+    from lesson_batch.results import process_files
+
+    with Ledger.open(work_dir) as ledger:
+        report = process_files(ledger, [Path(results)], Path(output_dir), Path(work_dir))
+    return {"saved": len(report.saved), "failed": report.failed_count, "bad_lines": len(report.bad_lines)}
+
+
+def step_baseline(results: str, work_dir: str, output_dir: str) -> dict:
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with open(results, "rb") as handle:
+        for raw in handle:
+            record = json.loads(raw)
+            content = record["response"]["body"]["choices"][0]["message"]["content"]
+            with open(out / f"{record['custom_id']}.md", "w", encoding="utf-8", newline="\n") as lesson:
+                lesson.write(content)
+            written += 1
+    return {"saved": written}
+
+
+STEPS = {"dry-run": step_dry_run, "process": step_process, "baseline": step_baseline}
+
+
+def peak_memory_mb() -> float | None:
+    # VmHWM belongs to this process image alone; ru_maxrss on Linux also counts the parent's
+    # memory at fork time, which would blame the benchmark driver's data on the measured step.
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def run_child(step: str, *args: str) -> dict:
+    completed = subprocess.run(
+        [sys.executable, __file__, "--step", step, *args], capture_output=True, text=True, cwd=REPO
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"step {step} failed:\n{completed.stderr}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", type=int, default=50_000, help="lessons in the synthetic results file")
+    parser.add_argument("--scratch", type=Path, default=REPO / "bench" / "out", help="scratch folder (emptied first)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder afterwards")
+    parser.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args()
+
+    if args.step:  # a child process: run one step and print its measurements as JSON
+        started = time.perf_counter()
+        result = STEPS[args.step](*rest)
+        result.update(seconds=time.perf_counter() - started, peak_mb=peak_memory_mb())
+        print(json.dumps(result))
+        return 0
+
+    scratch = args.scratch
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    scratch.mkdir(parents=True)
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    rows = []
+
+    for name, modules in (("15 x 999", 15), ("51 x 999", 51)):
+        curriculum = scratch / f"curriculum_{modules}.md"
+        count = write_curriculum(curriculum, modules, 999)
+        result = run_child("dry-run", str(curriculum), str(scratch / f"work_dry_{modules}"), str(scratch / "none"))
+        rows.append((f"dry run, {name} = {count:,} lessons", result))
+        print(f"dry run {name}: {result['lessons']:,} requests in {result['shards']} shard(s)")
+
+    from lesson_batch.curriculum import load_curriculum
+
+    lesson_ids = [lesson.id for lesson in load_curriculum(scratch / "curriculum_51.md").lessons][: args.results]
+    results = scratch / "results.jsonl"
+    size = write_results(results, lesson_ids)
+    print(f"results file: {len(lesson_ids):,} lessons, {size / 1e6:,.0f} MB")
+
+    prepare_ledger(scratch / "work_process", lesson_ids)
+    processed = run_child("process", str(results), str(scratch / "work_process"), str(scratch / "lessons_process"))
+    baseline = run_child("baseline", str(results), str(scratch / "work_baseline"), str(scratch / "lessons_baseline"))
+    if processed["saved"] != len(lesson_ids):
+        print(f"WARNING: processing saved {processed['saved']:,} of {len(lesson_ids):,} lessons")
+    rows.append(("process results (process_files)", processed))
+    rows.append(("baseline: read, parse, write", baseline))
+
+    print()
+    print(f"{'step':45} {'seconds':>9} {'peak MB':>9}")
+    for label, result in rows:
+        peak = "n/a" if result["peak_mb"] is None else f"{result['peak_mb']:.0f}"
+        print(f"{label:45} {result['seconds']:9.2f} {peak:>9}")
+    ratio = processed["seconds"] / baseline["seconds"]
+    print(f"\nprocessing / baseline time: {ratio:.2f}x (target <= 1.5x)")
+    dry_15k = rows[0][1]["seconds"]
+    print(f"dry run for 15k lessons: {dry_15k:.2f} s (target < 2 s)")
+    if processed["peak_mb"] is not None:
+        print(f"processing peak memory: {processed['peak_mb']:.0f} MB (target < 150 MB)")
+    if not args.keep:
+        shutil.rmtree(scratch)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Helpers shared by the tests that run the project's scripts as subprocesses.
+
+``run_script("generate_datagov_lessons_batch.py", "--dry-run", cwd=tmp_path)`` runs a top-level
+script of the repository with the interpreter running the tests, in an environment that:
+
+- has no ``OPENAI_*`` variable from the developer's shell (no real key, no real address);
+- puts ``tests/netguard`` on ``PYTHONPATH``, whose ``sitecustomize`` refuses every connection
+  that is not loopback, so a slip fails loudly instead of reaching the real API;
+- adds whatever the test passes in ``env`` (for example ``OPENAI_BASE_URL`` and
+  ``OPENAI_API_KEY`` pointing at the fake server); a value of ``None`` removes a variable.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NETGUARD_DIR = Path(__file__).resolve().parent / "netguard"
+
+BUNDLED_CURRICULUM = REPO_ROOT / "src" / "data" / "data_gov" / "Content Structure.md"
+BUNDLED_TEMPLATE = REPO_ROOT / "prompts" / "lesson_generation_prompt.md"
+
+GENERATE_SCRIPT = "generate_datagov_lessons_batch.py"
+STATUS_SCRIPT = "check_batch_status.py"
+PROCESS_SCRIPT = "process_batch_results.py"
+
+
+def script_env(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """The environment for a script subprocess: os.environ minus OPENAI_*, plus the network guard."""
+    result = {name: value for name, value in os.environ.items() if not name.startswith("OPENAI_")}
+    result["PYTHONPATH"] = str(NETGUARD_DIR)
+    result["PYTHONIOENCODING"] = "utf-8"
+    for name, value in (env or {}).items():
+        if value is None:
+            result.pop(name, None)
+        else:
+            result[name] = str(value)
+    return result
+
+
+def run_script(
+    name: str,
+    *args: object,
+    env: Mapping[str, str | None] | None = None,
+    cwd: Path | str | None = None,
+    input: str | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess:
+    """Run ``<repo>/<name>`` with ``args`` and return the finished process (text stdout/stderr).
+
+    ``cwd`` should be the test's ``tmp_path`` so that relative paths and files the script looks
+    for in the current folder (``.env``, ``openaiapikey.txt``) stay inside the test. Without one,
+    the script runs in a fresh empty folder that is removed afterwards.
+    """
+    script = REPO_ROOT / name
+    if not script.is_file():
+        raise FileNotFoundError(f"no script {script}")
+    command = [sys.executable, str(script), *(str(arg) for arg in args)]
+
+    # Without input, stdin is empty (never the developer's terminal): no script waits for an answer.
+    stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
+
+    def _run(folder: Path | str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            command,
+            cwd=str(folder),
+            env=script_env(env),
+            **stdin,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=timeout,
+        )
+
+    if cwd is not None:
+        return _run(cwd)
+    with tempfile.TemporaryDirectory(prefix="run_script-") as folder:
+        return _run(folder)

@@ -1,0 +1,174 @@
+"""The run ledger: lesson, shard and batch states, and the transitions between them."""
+
+import sqlite3
+
+import pytest
+
+from lesson_batch.ledger import (
+    PENDING,
+    SHARD_ABANDONED,
+    SHARD_PLANNED,
+    SHARD_SUBMITTED,
+    SHARD_UPLOADED,
+    SUBMITTED,
+    SUCCEEDED,
+    TRUNCATED,
+    BatchError,
+    BatchInfo,
+    Ledger,
+    LedgerError,
+)
+
+LESSONS = ["M0-L001", "M0-L002", "M0-L003"]
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    with Ledger.open(tmp_path / "work") as opened:
+        yield opened
+
+
+def record(ledger, shard_key="run-s001", lessons=LESSONS, prompt_tokens=300):
+    ledger.record_shard(
+        shard_key=shard_key,
+        run_id="run",
+        model="gpt-5-mini",
+        input_path="input.jsonl",
+        sha256="abc",
+        lessons=[(lesson_id, 16000, None) for lesson_id in lessons],
+        prompt_tokens=prompt_tokens,
+        output_tokens=900,
+        required_sections=["Learning Objectives"],
+    )
+
+
+def submit(ledger, shard_key="run-s001", batch_id="batch_1", lessons=LESSONS, status="validating", prompt_tokens=300):
+    record(ledger, shard_key, lessons, prompt_tokens)
+    ledger.shard_uploaded(shard_key, f"file-{shard_key}")
+    ledger.shard_submitted(shard_key, BatchInfo(id=batch_id, status=status, input_file_id=f"file-{shard_key}"))
+
+
+def test_a_recorded_shard_is_unfinished_and_its_lessons_pending(ledger):
+    record(ledger)
+    assert [shard.state for shard in ledger.shards()] == [SHARD_PLANNED]
+    assert {lesson.state for lesson in ledger.lessons().values()} == {PENDING}
+    assert ledger.in_flight_lessons() == frozenset()
+
+
+def test_an_uploaded_shard_keeps_its_file_id(ledger):
+    record(ledger)
+    ledger.shard_uploaded("run-s001", "file-123")
+    (shard,) = ledger.shards()
+    assert (shard.state, shard.file_id) == (SHARD_UPLOADED, "file-123")
+
+
+def test_a_submitted_shard_puts_its_lessons_in_flight_in_that_batch(ledger):
+    submit(ledger)
+    assert ledger.shards()[0].state == SHARD_SUBMITTED
+    assert ledger.in_flight_lessons() == frozenset(LESSONS)
+    lessons = ledger.lessons()
+    assert {lesson.batch_id for lesson in lessons.values()} == {"batch_1"}
+    assert {lesson.attempts for lesson in lessons.values()} == {1}
+    assert list(ledger.batch_requests("batch_1")) == LESSONS
+
+
+def test_an_abandoned_shard_is_no_longer_unfinished(ledger):
+    record(ledger)
+    ledger.shard_abandoned("run-s001")
+    assert ledger.shards()[0].state == SHARD_ABANDONED
+    assert ledger.shards(["planned", "uploaded"]) == []
+
+
+def test_a_failed_batch_puts_its_lessons_back_to_pending_with_the_error(ledger):
+    submit(ledger)
+    ledger.update_batch(
+        BatchInfo(id="batch_1", status="failed", errors=(BatchError("token_limit_exceeded", "Enqueued token limit"),))
+    )
+    lessons = ledger.lessons()
+    assert {lesson.state for lesson in lessons.values()} == {PENDING}
+    assert all("token_limit_exceeded" in lesson.reason for lesson in lessons.values())
+    assert ledger.in_flight_lessons() == frozenset()
+    assert ledger.batch("batch_1").awaits_processing is False
+
+
+def test_a_completed_batch_awaits_processing_until_marked_processed(ledger):
+    submit(ledger)
+    ledger.update_batch(BatchInfo(id="batch_1", status="completed", output_file_id="file-out", request_total=3))
+    assert ledger.batch("batch_1").awaits_processing
+    ledger.batch_processed("batch_1", {"prompt_tokens": 1})
+    assert not ledger.batch("batch_1").awaits_processing
+
+
+def test_saving_a_lesson_marks_it_succeeded_and_records_its_output_tokens(ledger):
+    submit(ledger)
+    ledger.lessons_saved([("M0-L001", "batch_1", 2500, None)])
+    lesson = ledger.lessons()["M0-L001"]
+    assert (lesson.state, lesson.output_tokens) == (SUCCEEDED, 2500)
+    assert ledger.measured_output_tokens() == {"M0-L001": 2500}
+    assert ledger.in_flight_lessons() == frozenset(LESSONS[1:])
+
+
+def test_saving_only_applies_to_the_batch_the_lesson_is_in(ledger):
+    submit(ledger)
+    ledger.lessons_saved([("M0-L001", "batch_other", 2500, None)])
+    assert ledger.lessons()["M0-L001"].state == SUBMITTED
+
+
+def test_a_truncated_lesson_carries_its_retry_budget_until_it_succeeds(ledger):
+    submit(ledger)
+    ledger.lessons_not_saved([("M0-L001", "batch_1", TRUNCATED, "length", 32000, "low")])
+    assert ledger.retry_budgets() == {"M0-L001": (32000, "low")}
+    submit(ledger, "run2-s001", "batch_2", ["M0-L001"])
+    ledger.lessons_saved([("M0-L001", "batch_2", 3000, None)])
+    assert ledger.retry_budgets() == {}
+
+
+def test_a_lesson_not_saved_cannot_be_given_the_succeeded_state(ledger):
+    submit(ledger)
+    with pytest.raises(ValueError):
+        ledger.lessons_not_saved([("M0-L001", "batch_1", SUCCEEDED, "no")])
+
+
+def test_each_submission_counts_as_an_attempt(ledger):
+    submit(ledger, lessons=["M0-L001"])
+    ledger.lesson_not_saved("M0-L001", "batch_1", "expired", "batch_expired")
+    submit(ledger, "run2-s001", "batch_2", ["M0-L001"])
+    assert ledger.lessons()["M0-L001"].attempts == 2
+
+
+def test_live_prompt_tokens_count_only_batches_still_queued_or_running(ledger):
+    submit(ledger, "a-s001", "batch_a", ["M0-L001"], status="in_progress", prompt_tokens=100)
+    submit(ledger, "b-s001", "batch_b", ["M0-L002"], status="in_progress", prompt_tokens=40)
+    ledger.update_batch(BatchInfo(id="batch_b", status="completed"))
+    assert ledger.live_prompt_tokens() == 100
+
+
+def test_two_ledgers_on_the_same_folder_see_each_others_writes(tmp_path):
+    with Ledger.open(tmp_path) as first, Ledger.open(tmp_path) as second:
+        submit(first)
+        second.update_batch(BatchInfo(id="batch_1", status="in_progress", request_total=3))
+        assert first.batch("batch_1").status == "in_progress"
+
+
+def test_only_one_submitting_run_at_a_time(tmp_path):
+    with Ledger.open(tmp_path) as first, Ledger.open(tmp_path) as second:
+        with first.submission_lock():
+            with pytest.raises(LedgerError, match="another run is submitting"):
+                with second.submission_lock():
+                    pass
+        with second.submission_lock():  # released when the first run is done
+            pass
+
+
+def test_a_ledger_from_another_schema_version_is_refused(tmp_path):
+    Ledger.open(tmp_path).close()
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:
+        db.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    with pytest.raises(LedgerError, match="another version"):
+        Ledger.open(tmp_path)
+
+
+def test_a_file_that_is_not_a_database_is_reported_as_a_ledger_error(tmp_path):
+    (tmp_path / "ledger.sqlite3").write_text("not a database " * 100)
+    with pytest.raises(LedgerError, match="cannot open the run ledger"):
+        Ledger.open(tmp_path)

@@ -1,0 +1,561 @@
+"""Processing batch results and the retry loop, end to end (issue 5).
+
+Every test runs the real scripts as subprocesses against the fake Batch API server (network
+blocked except loopback), on a small curriculum written into ``tmp_path``, and then looks at
+what a user would: the lesson files, the work dir, the ledger as ``check_batch_status.py
+--json --lessons`` shows it, the process script's ``--json`` summary, and the server's request
+log (what was uploaded, created and downloaded).
+
+The typical flow is: ``generate --yes`` -> ``check_batch_status.py --watch`` ->
+``process_batch_results.py``, then the next ``generate`` run, which must ask again for exactly
+the lessons that were not saved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.fake_openai import FakeOpenAIServer, write_lesson
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NETGUARD_DIR = REPO_ROOT / "tests" / "netguard"
+TEMPLATE = REPO_ROOT / "prompts" / "lesson_generation_prompt.md"
+BUNDLED_CURRICULUM = REPO_ROOT / "src" / "data" / "data_gov" / "Content Structure.md"
+INTERVAL = "0.05"
+
+TITLES = {
+    "M0-L001": "Alpha: What Governance Is",
+    "M0-L002": "Beta: Roles and Owners",
+    "M0-L003": "Gamma: Policies in Practice",
+    "M0-L004": "Delta: Measuring Data Quality",
+    "M0-L005": "Epsilon: Metadata Basics",
+    "M0-L006": "Zeta: Lineage for Auditors",
+}
+
+
+# ---- running the scripts -------------------------------------------------------------------
+
+
+def _run_script(name, *args, env=None, cwd=None, input=None, timeout=120) -> subprocess.CompletedProcess:
+    """Run a top-level script with this Python, the network blocked, and no real credentials."""
+    base = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("OPENAI_") and key not in ("LESSON_BATCH_CRASH_AT", "PYTHONPATH")
+    }
+    base["PYTHONPATH"] = str(NETGUARD_DIR)
+    base.update(env or {})
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / name), *map(str, args)],
+        env=base,
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _curriculum(path: Path, count: int) -> Path:
+    lines = ["# Test Curriculum", "", "# M0: Foundations — Lesson Map", ""]
+    for number, title in enumerate(list(TITLES.values())[:count], start=1):
+        lines += [f"## L{number:03d}: {title} [F]", f"Key topics: topic {number}.", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+@dataclass
+class Project:
+    """A small curriculum, a work dir and an output dir in tmp_path, wired to the fake server."""
+
+    root: Path
+    curriculum: Path
+    work: Path
+    out: Path
+    server: FakeOpenAIServer
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.server.env(api_key="sk-test-process-results")
+
+    def run(self, name, *args, env=None) -> subprocess.CompletedProcess:
+        return _run_script(name, *args, env={**self.env, **(env or {})}, cwd=self.root)
+
+    def generate(self, *args) -> subprocess.CompletedProcess:
+        result = self.run(
+            "generate_datagov_lessons_batch.py", "--curriculum", self.curriculum,
+            "--work-dir", self.work, "--output-dir", self.out, *args,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    def watch(self) -> subprocess.CompletedProcess:
+        return self.run("check_batch_status.py", "--work-dir", self.work, "--watch", "--interval", INTERVAL)
+
+    def process(self, *args) -> tuple[subprocess.CompletedProcess, dict]:
+        result = self.run("process_batch_results.py", "--work-dir", self.work, "--output-dir", self.out, "--json", *args)
+        assert "Traceback" not in result.stderr, result.stderr
+        return result, json.loads(result.stdout)
+
+    def ledger(self) -> dict:
+        result = self.run("check_batch_status.py", "--work-dir", self.work, "--json", "--lessons")
+        assert "Traceback" not in result.stderr, result.stderr
+        return json.loads(result.stdout)
+
+    def lesson_states(self) -> dict[str, str]:
+        """Every lesson not saved, with its ledger state (saved lessons are left out)."""
+        return {entry["lesson_id"]: entry["state"] for entry in self.ledger()["unsaved_lessons"]}
+
+    def saved_lessons(self) -> set[str]:
+        return {path.stem for path in self.out.glob("*.md")}
+
+
+@pytest.fixture
+def project(tmp_path, fake_openai) -> Project:
+    return Project(
+        root=tmp_path,
+        curriculum=_curriculum(tmp_path / "curriculum.md", 4),
+        work=tmp_path / "work",
+        out=tmp_path / "lessons",
+        server=fake_openai,
+    )
+
+
+# ---- reading the fake server ---------------------------------------------------------------
+
+
+def _requests_of_batch(server: FakeOpenAIServer, batch: dict) -> dict[str, dict]:
+    """custom_id -> request body, from the input file the batch was created with."""
+    return {line["custom_id"]: line["body"] for line in server.file_lines(batch["input_file_id"])}
+
+
+def _submitted(server: FakeOpenAIServer, index: int) -> set[str]:
+    return set(_requests_of_batch(server, server.created_batches()[index]))
+
+
+def _expected_lesson(server: FakeOpenAIServer, custom_id: str, batch_index: int = 0) -> str:
+    """The lesson the fake model wrote for ``custom_id``, before any chat wrapping."""
+    body = _requests_of_batch(server, server.created_batches()[batch_index])[custom_id]
+    return write_lesson(body, fallback_title=custom_id, lesson_bytes=server.scenario.lesson_bytes)
+
+
+def _content_downloads(server: FakeOpenAIServer) -> list[str]:
+    return [r.path for r in server.requests if r.method == "GET" and r.path.endswith("/content")]
+
+
+def _creations(server: FakeOpenAIServer) -> list[str]:
+    return [r.path for r in server.requests if r.method == "POST" and r.path in ("/v1/files", "/v1/batches")]
+
+
+def _required_sections() -> list[str]:
+    """The ``## `` headings the prompt template asks every lesson to have."""
+    return re.findall(r"^## (.+?)\s*$", TEMPLATE.read_text(encoding="utf-8"), re.MULTILINE)
+
+
+def _headings(text: str) -> list[str]:
+    return re.findall(r"^## (.+?)\s*$", text, re.MULTILINE)
+
+
+def _files_under(folder: Path) -> set[Path]:
+    return {path.relative_to(folder) for path in folder.rglob("*") if path.is_file()}
+
+
+# ---- a completed batch ---------------------------------------------------------------------
+
+
+def test_a_completed_batch_saves_every_lesson_under_its_own_id_whatever_the_output_order(project):
+    project.generate("--yes")
+    assert project.watch().returncode == 0
+    result, summary = project.process()
+
+    assert result.returncode == 0, result.stderr
+    server = project.server
+    batch = server.created_batches()[0]
+    output_order = [line["custom_id"] for line in server.file_lines(batch["output_file_id"])]
+    assert output_order != sorted(output_order), "the fake server should shuffle the output"
+    assert project.saved_lessons() == set(TITLES) - {"M0-L005", "M0-L006"}
+    sections = _required_sections()
+    assert sections, "the template lists its required sections"
+    for lesson_id in output_order:
+        text = (project.out / f"{lesson_id}.md").read_text(encoding="utf-8")
+        assert text.splitlines()[0] == f"# {TITLES[lesson_id]}"
+        assert _headings(text) == sections
+        assert text == _expected_lesson(server, lesson_id)
+    assert summary["total"]["saved"] == 4
+
+
+def test_the_raw_results_file_is_kept_in_the_work_dir(project):
+    project.generate("--yes")
+    project.watch()
+    project.process()
+
+    batch = project.server.created_batches()[0]
+    kept = project.work / "datagov_lessons_results.jsonl"
+    assert kept.read_bytes() == project.server.file_content(batch["output_file_id"])
+
+
+def test_a_completed_batch_leaves_every_lesson_succeeded_in_the_ledger(project):
+    project.generate("--yes")
+    project.watch()
+    project.process()
+
+    ledger = project.ledger()
+    assert ledger["lessons"]["succeeded"] == 4
+    assert ledger["unsaved_lessons"] == []
+    assert ledger["batches"][0]["processed"] is True
+
+
+# ---- lessons that fail come back in the next run ------------------------------------------
+
+
+def test_requests_that_failed_with_400_are_not_saved_and_are_the_only_ones_submitted_again(project):
+    project.server.set_scenario({"faults": {"fail_400": ["M0-L002", "M0-L004"]}})
+    project.generate("--yes")
+    project.watch()
+    result, summary = project.process()
+
+    assert result.returncode == 1
+    assert summary["total"]["failed"] == {"http_400": ["M0-L002", "M0-L004"]}
+    assert project.saved_lessons() == {"M0-L001", "M0-L003"}
+    assert project.lesson_states() == {"M0-L002": "failed", "M0-L004": "failed"}
+
+    project.generate("--yes")
+    assert len(project.server.created_batches()) == 2
+    assert _submitted(project.server, 1) == {"M0-L002", "M0-L004"}
+
+
+def test_an_expired_batch_saves_what_finished_and_the_next_run_resubmits_only_the_rest(project):
+    project.server.set_scenario({"batches": [{"outcome": "expire", "done_fraction": 0.5}]})
+    project.generate("--yes")
+    project.watch()
+    result, summary = project.process()
+
+    server = project.server
+    batch = server.created_batches()[0]
+    assert batch["status"] == "expired"
+    expired = {line["custom_id"] for line in server.file_lines(batch["error_file_id"])
+               if (line.get("error") or {}).get("code") == "batch_expired"}
+    finished = {line["custom_id"] for line in server.file_lines(batch["output_file_id"])}
+    assert expired and finished
+    assert result.returncode == 1
+    assert project.saved_lessons() == finished
+    assert set(summary["total"]["failed"]["batch_expired"]) == expired
+    assert project.lesson_states() == {lesson_id: "expired" for lesson_id in expired}
+
+    project.generate("--yes")
+    assert _submitted(server, 1) == expired
+
+
+def test_a_cancelled_batch_saves_its_partial_results_and_the_next_run_resubmits_the_rest(project):
+    project.server.set_scenario({"batches": [{"outcome": "stuck", "done_fraction": 0.5}]})
+    project.generate("--yes")
+    for _ in range(10):  # check until half the requests have run (the batch never ends by itself)
+        status = json.loads(project.run("check_batch_status.py", "--work-dir", project.work, "--json").stdout)
+        if status["batches"][0]["request_counts"]["completed"] >= 2:
+            break
+    else:
+        pytest.fail("the stuck batch never got half of its requests done")
+    cancel = project.run("check_batch_status.py", "--work-dir", project.work, "--cancel", "--yes")
+    assert cancel.returncode == 0, cancel.stderr
+    project.watch()
+    result, summary = project.process()
+
+    server = project.server
+    batch = server.created_batches()[0]
+    assert batch["status"] == "cancelled"
+    finished = {line["custom_id"] for line in server.file_lines(batch["output_file_id"])}
+    cancelled = set(TITLES) - {"M0-L005", "M0-L006"} - finished
+    assert finished and cancelled
+    assert result.returncode == 1
+    assert project.saved_lessons() == finished
+    assert set(summary["total"]["failed"]["batch_cancelled"]) == cancelled
+    assert project.lesson_states() == {lesson_id: "cancelled" for lesson_id in cancelled}
+
+    project.generate("--yes")
+    assert _submitted(server, 1) == cancelled
+
+
+def test_truncated_lessons_are_not_saved_and_are_resubmitted_with_a_larger_token_budget(project):
+    project.server.set_scenario({"faults": {"truncate": ["M0-L003"]}})
+    project.generate("--yes")
+    project.watch()
+    result, summary = project.process()
+
+    assert result.returncode == 1
+    assert summary["total"]["failed"] == {"truncated": ["M0-L003"]}
+    assert "M0-L003" not in project.saved_lessons()
+    assert project.lesson_states() == {"M0-L003": "truncated"}
+
+    server = project.server
+    first_budget = _requests_of_batch(server, server.created_batches()[0])["M0-L003"]["max_completion_tokens"]
+    project.generate("--yes")
+    retry = _requests_of_batch(server, server.created_batches()[1])
+    assert set(retry) == {"M0-L003"}
+    assert retry["M0-L003"]["max_completion_tokens"] > first_budget
+    local_input = [json.loads(line) for line in (project.work / "datagov_lessons_input.jsonl").read_text().splitlines()]
+    assert [line["body"]["max_completion_tokens"] for line in local_input] == [retry["M0-L003"]["max_completion_tokens"]]
+
+
+def test_fenced_and_chatty_replies_are_saved_as_the_bare_lesson(project):
+    project.server.set_scenario(
+        {"faults": {"fence": ["M0-L001", "M0-L003"], "preamble": ["M0-L002", "M0-L003"]}}
+    )
+    project.generate("--yes")
+    project.watch()
+    result, summary = project.process()
+
+    assert result.returncode == 0, result.stderr
+    assert summary["total"]["saved"] == 4
+    for lesson_id in ("M0-L001", "M0-L002", "M0-L003"):
+        text = (project.out / f"{lesson_id}.md").read_text(encoding="utf-8")
+        assert text.startswith(f"# {TITLES[lesson_id]}\n")
+        assert "Sure!" not in text
+        assert "Let me know" not in text
+        assert "```markdown" not in text
+        assert text == _expected_lesson(project.server, lesson_id)
+
+
+def test_a_completed_batch_without_an_output_file_reports_its_lessons_missing_and_resubmits_them(project):
+    project.server.set_scenario({"batches": ["no_output_file"]})
+    project.generate("--yes")
+    project.watch()
+    result, summary = project.process()
+
+    all_four = ["M0-L001", "M0-L002", "M0-L003", "M0-L004"]
+    assert result.returncode == 1
+    assert summary["total"]["missing"] == all_four
+    assert project.saved_lessons() == set()
+    assert project.lesson_states() == {lesson_id: "missing" for lesson_id in all_four}
+
+    project.generate("--yes")
+    assert _submitted(project.server, 1) == set(all_four)
+
+
+# ---- a results file given by hand ----------------------------------------------------------
+
+
+def _success_line(custom_id: str, content: str) -> str:
+    body = {
+        "id": "chatcmpl-hand",
+        "object": "chat.completion",
+        "model": "gpt-5-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 200, "total_tokens": 300},
+    }
+    line = {"id": f"batch_req_{custom_id}", "custom_id": custom_id,
+            "response": {"status_code": 200, "request_id": "req_hand", "body": body}, "error": None}
+    return json.dumps(line)
+
+
+def _hand_lesson(title: str) -> str:
+    sections = "".join(f"\n## {section}\n\nWritten by hand.\n" for section in _required_sections())
+    return f"# {title}\n{sections}"
+
+
+def test_a_hand_given_results_file_skips_bad_lines_by_line_number_and_writes_only_inside_the_output_dir(project):
+    area = project.root / "area"  # so that "../../evil" from the output dir still lands inside tmp_path
+    project.out = area / "lessons"
+    project.generate("--yes")
+    requests_before = len(project.server.requests)
+    absolute_inside = str(project.root / "abs_target")
+    lines = [
+        _success_line("M0-L001", _hand_lesson("First by hand")),       # 1
+        "{this is not json",                                           # 2
+        _success_line("M7-L001", _hand_lesson("Not in the ledger")),   # 3
+        _success_line("../../evil", _hand_lesson("Evil")),             # 4
+        _success_line("/tmp/x", _hand_lesson("Absolute")),             # 5
+        _success_line("M0-L001/../../x", _hand_lesson("Sneaky")),      # 6
+        _success_line("M0-L001", _hand_lesson("Duplicate by hand")),   # 7
+        _success_line(absolute_inside, _hand_lesson("Absolute")),      # 8
+        _success_line("M0-L002", _hand_lesson("Second by hand")),      # 9
+    ]
+    results = project.root / "hand_results.jsonl"
+    results.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    before = _files_under(project.root)
+    tmp_x_existed = {p: p.exists() for p in (Path("/tmp/x"), Path("/tmp/x.md"))}
+
+    result = _run_script(  # no OPENAI_* variables at all: this must work without the API
+        "process_batch_results.py", "--work-dir", project.work, "--output-dir", project.out, "--json",
+        "--results-file", results, cwd=project.root,
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    summary = json.loads(result.stdout)
+
+    assert len(project.server.requests) == requests_before, "no API call with --results-file"
+    bad = summary["total"]["bad_lines"]
+    for number in (2, 3, 4, 5, 6, 7, 8):
+        assert any(entry.startswith(f"{results}:{number}:") for entry in bad), (number, bad)
+    for number in (1, 9):
+        assert not any(entry.startswith(f"{results}:{number}:") for entry in bad), (number, bad)
+    assert (project.out / "M0-L001.md").read_text(encoding="utf-8") == _hand_lesson("First by hand")
+    assert (project.out / "M0-L002.md").read_text(encoding="utf-8") == _hand_lesson("Second by hand")
+    new_files = _files_under(project.root) - before
+    outside = {path for path in new_files if not (project.root / path).is_relative_to(project.out)}
+    assert outside == set(), outside
+    assert {p: p.exists() for p in tmp_x_existed} == tmp_x_existed
+    assert project.ledger()["lessons"]["succeeded"] == 2
+
+
+# ---- existing lesson files -----------------------------------------------------------------
+
+
+def test_an_existing_lesson_file_is_not_overwritten_and_the_new_version_is_kept_aside(project):
+    project.generate("--yes")
+    handmade = b"# My own version\n\nDo not touch.\n"
+    project.out.mkdir(parents=True, exist_ok=True)
+    (project.out / "M0-L002.md").write_bytes(handmade)
+    project.watch()
+    result, summary = project.process()
+
+    assert result.returncode == 0, result.stderr
+    assert (project.out / "M0-L002.md").read_bytes() == handmade
+    kept = project.work / "not_overwritten" / "M0-L002.md"
+    assert kept.read_text(encoding="utf-8") == _expected_lesson(project.server, "M0-L002")
+    assert summary["total"]["kept_existing"] == 1
+
+
+def test_with_force_an_existing_lesson_file_is_overwritten_and_the_old_one_kept_under_replaced(project):
+    project.generate("--yes")
+    handmade = b"# My own version\n\nReplace me.\n"
+    project.out.mkdir(parents=True, exist_ok=True)
+    (project.out / "M0-L002.md").write_bytes(handmade)
+    project.watch()
+    result, summary = project.process("--force")
+
+    assert result.returncode == 0, result.stderr
+    assert (project.out / "M0-L002.md").read_text(encoding="utf-8") == _expected_lesson(project.server, "M0-L002")
+    replaced = list((project.work / "replaced").glob("M0-L002*.md"))
+    assert [path.read_bytes() for path in replaced] == [handmade]
+    assert summary["total"]["replaced"] == 1
+
+
+# ---- interruptions and re-runs -------------------------------------------------------------
+
+
+def test_a_run_killed_while_saving_lessons_is_finished_by_the_next_run_without_downloading_again(project):
+    project.generate("--yes")
+    project.watch()
+    crashed = project.run(
+        "process_batch_results.py", "--work-dir", project.work, "--output-dir", project.out,
+        env={"LESSON_BATCH_CRASH_AT": "lesson_saved:3"},
+    )
+    assert crashed.returncode == -signal.SIGKILL
+    assert len(project.saved_lessons()) == 3
+
+    result, summary = project.process()
+
+    assert result.returncode == 0, result.stderr
+    all_four = {"M0-L001", "M0-L002", "M0-L003", "M0-L004"}
+    assert sorted(path.name for path in project.out.iterdir()) == sorted(f"{i}.md" for i in all_four)
+    assert not list(project.out.rglob("*.partial"))
+    for lesson_id in all_four:
+        assert (project.out / f"{lesson_id}.md").read_text(encoding="utf-8") == _expected_lesson(project.server, lesson_id)
+    ledger = project.ledger()
+    assert ledger["lessons"]["succeeded"] == 4 and ledger["unsaved_lessons"] == []
+    assert len(_content_downloads(project.server)) == 1
+
+
+def test_processing_again_after_success_changes_nothing(project):
+    project.generate("--yes")
+    project.watch()
+    project.process()
+    files_before = {path.name: path.read_bytes() for path in project.out.iterdir()}
+    downloads_before = len(_content_downloads(project.server))
+
+    result, summary = project.process()
+
+    assert result.returncode == 0, result.stderr
+    assert summary["batches"] == []
+    assert {path.name: path.read_bytes() for path in project.out.iterdir()} == files_before
+    assert len(_content_downloads(project.server)) == downloads_before
+
+
+def test_the_whole_bundled_curriculum_is_generated_with_wait_and_a_second_run_submits_nothing(tmp_path, fake_openai):
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    out.mkdir()
+    env = fake_openai.env(api_key="sk-test-whole-curriculum")
+    args = ("--wait", "--yes", "--interval", INTERVAL, "--work-dir", work, "--output-dir", out)
+    expected_count = len(re.findall(r"^## L\d+", BUNDLED_CURRICULUM.read_text(encoding="utf-8"), re.MULTILINE))
+    assert expected_count == 336
+
+    first = _run_script("generate_datagov_lessons_batch.py", *args, env=env, cwd=tmp_path)
+
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    lessons = sorted(out.glob("*.md"))
+    assert len(lessons) == expected_count
+    sections = _required_sections()
+    for path in lessons:
+        assert _headings(path.read_text(encoding="utf-8")) == sections, path.name
+    status = json.loads(_run_script("check_batch_status.py", "--work-dir", work, "--json", env=env, cwd=tmp_path).stdout)
+    assert status["lessons"]["succeeded"] == expected_count
+
+    creations_before = _creations(fake_openai)
+    second = _run_script("generate_datagov_lessons_batch.py", *args, env=env, cwd=tmp_path)
+
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert _creations(fake_openai) == creations_before
+    assert len(fake_openai.created_batches()) == 1
+
+
+# ---- tokens and cost -----------------------------------------------------------------------
+
+# gpt-5-mini, USD per million tokens (standard price; the Batch API charges half).
+GPT5_MINI_INPUT, GPT5_MINI_CACHED, GPT5_MINI_OUTPUT = 0.25, 0.025, 2.00
+
+
+def test_the_report_shows_the_measured_tokens_and_cost_next_to_the_estimate(project):
+    project.generate("--yes")
+    project.watch()
+    result, summary = project.process()
+
+    server = project.server
+    batch = server.created_batches()[0]
+    usages = [line["response"]["body"]["usage"] for line in server.file_lines(batch["output_file_id"])]
+    prompt = sum(u["prompt_tokens"] for u in usages)
+    cached = sum(u["prompt_tokens_details"]["cached_tokens"] for u in usages)
+    completion = sum(u["completion_tokens"] for u in usages)
+    reasoning = sum(u["completion_tokens_details"]["reasoning_tokens"] for u in usages)
+    total = summary["total"]
+    assert total["usage"] == {"prompt_tokens": prompt, "cached_tokens": cached,
+                              "completion_tokens": completion, "reasoning_tokens": reasoning}
+    cost = ((prompt - cached) * GPT5_MINI_INPUT + cached * GPT5_MINI_CACHED + completion * GPT5_MINI_OUTPUT) / 1e6 / 2
+    assert total["actual_cost_usd"] == pytest.approx(cost, abs=1e-4)
+    assert total["estimated_cost_usd"] is not None and total["estimated_cost_usd"] != total["actual_cost_usd"]
+    assert f"{prompt:,} input ({cached:,} cached), {completion:,} output ({reasoning:,} reasoning)" in result.stderr
+    assert re.search(
+        rf"cost at Batch prices: \${cost:,.2f} \(estimated before submitting: \${total['estimated_cost_usd']:,.2f}\)",
+        result.stderr,
+    ), result.stderr
+
+
+def _planned_output_tokens(result: subprocess.CompletedProcess) -> int:
+    match = re.search(r"Estimated tokens: ~[\d,]+ input \+ ~([\d,]+) output", result.stdout)
+    assert match, result.stdout
+    return int(match.group(1).replace(",", ""))
+
+
+def test_after_processing_a_new_plan_estimates_output_from_the_measured_tokens(project):
+    project.curriculum = _curriculum(project.root / "curriculum.md", 6)
+    project.generate("--yes", "--limit", "3")
+    project.watch()
+    _, summary = project.process()
+    measured_mean = round(summary["total"]["usage"]["completion_tokens"] / 3)
+
+    measured_plan = project.generate("--dry-run")
+    default_plan = _run_script(
+        "generate_datagov_lessons_batch.py", "--dry-run", "--curriculum", project.curriculum,
+        "--work-dir", project.root / "fresh_work", "--output-dir", project.out, cwd=project.root,
+    )
+
+    assert "to request: 3" in measured_plan.stdout and "to request: 3" in default_plan.stdout
+    assert _planned_output_tokens(measured_plan) == 3 * measured_mean
+    assert _planned_output_tokens(measured_plan) != _planned_output_tokens(default_plan)
