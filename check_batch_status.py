@@ -99,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
             for record in records:
                 for line in describe(record, now):
                     print(line)
-            counts = _lesson_counts(ledger)
-            print("Lessons: " + ", ".join(f"{count} {state}" for state, count in counts.items() if count) if counts else "")
+            counts = {state: count for state, count in _lesson_counts(ledger).items() if count}
+            if counts:
+                print("Lessons: " + ", ".join(f"{count} {state}" for state, count in counts.items()))
             if args.lessons:
                 for lesson in _unsaved(ledger):
                     print(f"  {lesson['lesson_id']}: {lesson['state']}" + (f" ({lesson['reason']})" if lesson["reason"] else ""))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from lesson_batch import cli, models
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument("--lessons", type=cli.comma_list, default=(), metavar="M0-L001,M2-L040",
                         help="only these lessons")
     select.add_argument("--limit", type=cli.positive_int, default=None, metavar="N",
-                        help="only the first N selected lessons (a small test batch)")
+                        help="only the first N selected lessons still to generate (a small test batch)")
     select.add_argument("--force", action="store_true",
                         help="also regenerate lessons whose file exists (the old file is kept under the work dir's "
                              "replaced/ folder); lessons in an unprocessed batch are never submitted twice")
@@ -123,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     api = None if args.dry_run else BatchApi.from_environment()
     display = WatchDisplay(lambda message: print(message, file=sys.stderr))
-    with Ledger.open(args.work_dir) as ledger:
+    dry_run_without_ledger = args.dry_run and not Ledger.exists(args.work_dir)
+    with nullcontext() if dry_run_without_ledger else Ledger.open(args.work_dir) as ledger:
         try:
             outcome = generate(
                 options, ledger, api,

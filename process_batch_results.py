@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  python process_batch_results.py batch_abc123\n"
             "  python process_batch_results.py --results-file batch_api/datagov_lessons_results.jsonl\n\n"
             "exit codes: 0 every lesson processed was saved, 1 some lessons were not saved (run the generate "
-            "script again to retry them) or an error, 2 usage error"
+            "script again to retry them), some result lines could not be used, or an error; 2 usage error"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -98,8 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     unsaved = total.failed_count + len(total.missing)
     if unsaved:
         out(f"{unsaved} lessons were not saved; run python generate_datagov_lessons_batch.py to request them again.")
-        return cli.EXIT_FAILURE
-    return cli.EXIT_OK
+    if total.bad_lines:
+        out(f"{len(total.bad_lines)} result lines could not be used (listed above).")
+    return cli.EXIT_FAILURE if unsaved or total.bad_lines else cli.EXIT_OK
 
 
 if __name__ == "__main__":

@@ -85,6 +85,11 @@ def error(message: str) -> None:
 
 def run(main: Callable[[], int]) -> int:
     """Run a script's main, turning user-caused errors into messages and exit codes."""
+    for stream in (sys.stdout, sys.stderr):
+        # A console or pipe whose encoding lacks a character of a title, path or id from a results
+        # file shows it escaped instead of ending the run with a UnicodeEncodeError.
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         return main()
     except (SelectionError, RequestSettingsError) as exc:

@@ -32,10 +32,12 @@ _SEPARATOR = r"(?:\s*(?::|—|–|-)\s*|\s+)"
 _MODULE_HEADER = re.compile(r"^#\s+M(\d+)" + _SEPARATOR + r"(.*?)$")
 _LESSON_HEADER = re.compile(r"^##\s+L(\d+)" + _SEPARATOR + r"(.*?)$")
 _BARE_LESSON_HEADER = re.compile(r"^##\s+L(\d+)\s*$")
-_TAG = re.compile(r"\s*\[([^\[\]]*)\]\s*$")
-_LESSON_MAP_SUFFIX = re.compile(r"\s*(?:—|–|-|:)\s*Lesson Map\s*$", re.IGNORECASE)
+# No leading \s* in _TAG and _LESSON_MAP_SUFFIX, no lazy group before \s*$ in _TITLE_HEADER: those
+# take time quadratic in a run of spaces (minutes for one long line); the callers strip instead.
+_TAG = re.compile(r"\[([^\[\]]*)\]\s*$")
+_LESSON_MAP_SUFFIX = re.compile(r"(?:—|–|-|:)\s*Lesson Map\s*$", re.IGNORECASE)
 _FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})(.*)$")
-_TITLE_HEADER = re.compile(r"^#\s+(.+?)\s*$")
+_TITLE_HEADER = re.compile(r"^#\s+(.+)$")  # lines arrive right-stripped
 _NAMED_LIST = re.compile(r"^(prerequisites|prereqs|related(?: lessons)?)\s*:\s*(.*)$", re.IGNORECASE)
 _ID_IN_TEXT = re.compile(r"M\d+-L\d{3}")
 
@@ -138,7 +140,8 @@ def load_curriculum(path: Path | str) -> Curriculum:
         body = raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw
         text = body.decode("utf-8")  # not "utf-8-sig": its error offsets do not count the BOM
     except UnicodeDecodeError as exc:
-        line = body[: exc.start].count(b"\n") + 1
+        before = body[: exc.start]  # lines end with \r\n, \n or \r, as parse_curriculum counts them
+        line = before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
         raise CurriculumError(path, line, "is not valid UTF-8 text (save the file as UTF-8)") from None
     return parse_curriculum(text, path)
 
@@ -179,9 +182,11 @@ def parse_curriculum(text: str, path: Path | str = "<curriculum>") -> Curriculum
 
         module_match = _MODULE_HEADER.match(line)
         if module_match:
-            module_number = int(module_match.group(1))
+            module_number = _header_number(module_match.group(1))
             if module_number > ids.MAX_MODULE:
-                raise CurriculumError(path, number, f"module number M{module_number} is above M{ids.MAX_MODULE}")
+                raise CurriculumError(
+                    path, number, f"module number M{_shown_number(module_match.group(1))} is above M{ids.MAX_MODULE}"
+                )
             if module_number in seen_modules:
                 raise CurriculumError(
                     path, number, f"module M{module_number} appears twice (first at line {seen_modules[module_number]})"
@@ -196,13 +201,15 @@ def parse_curriculum(text: str, path: Path | str = "<curriculum>") -> Curriculum
 
         lesson_match = _LESSON_HEADER.match(line) or _BARE_LESSON_HEADER.match(line)
         if lesson_match:
-            lesson_number = int(lesson_match.group(1))
+            lesson_number = _header_number(lesson_match.group(1))
             if not modules:
                 raise CurriculumError(
                     path, number, f"lesson L{lesson_number:03d} comes before any module header (# M0: Title)"
                 )
             if not 1 <= lesson_number <= ids.MAX_LESSON:
-                raise CurriculumError(path, number, f"lesson number L{lesson_match.group(1)} is outside L001-L999")
+                raise CurriculumError(
+                    path, number, f"lesson number L{_shown_number(lesson_match.group(1))} is outside L001-L999"
+                )
             rest = lesson_match.group(2) if lesson_match.re is _LESSON_HEADER else ""
             title, tag = _split_tag(rest)
             if not title:
@@ -261,6 +268,17 @@ def parse_curriculum(text: str, path: Path | str = "<curriculum>") -> Curriculum
         lessons=tuple(built_lessons),
         warnings=tuple(warnings),
     )
+
+
+def _header_number(digits: str) -> int:
+    """The number of a module or lesson header. A very long one is out of range anyway (and int()
+    refuses strings past 4,300 digits), so it reads as a number just past every limit."""
+    significant = digits.lstrip("0") or "0"
+    return int(significant) if len(significant) <= 12 else 10**12
+
+
+def _shown_number(digits: str) -> str:
+    return digits if len(digits) <= 12 else digits[:12] + "…"
 
 
 def _split_tag(rest: str) -> tuple[str, str | None]:

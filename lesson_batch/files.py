@@ -75,3 +75,43 @@ def remove_stale_temporaries(folder: Path) -> int:
         except OSError:
             pass
     return removed
+
+
+def remove_abandoned_temporaries_of(path: Path) -> int:
+    """Delete the temporaries of ``path`` left by writers that died (a killed download, say).
+
+    Only files named by ``temporary_path_for(path)`` with the id of a process that is no longer
+    running are removed, so a writer still at work on the same file is never disturbed. Where a
+    process cannot be checked (Windows), nothing is removed. Returns how many were removed.
+    """
+    path = Path(path)
+    if os.name == "nt" or not path.parent.is_dir():
+        return 0
+    removed = 0
+    prefix = f".{path.name}."
+    for candidate in path.parent.glob(f".{_glob_escape(path.name)}.*{TEMP_SUFFIX}"):
+        pid_text = candidate.name[len(prefix) : -len(TEMP_SUFFIX)]
+        if not pid_text.isdigit() or _process_is_running(int(pid_text)):
+            continue
+        try:
+            candidate.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def _glob_escape(name: str) -> str:
+    return "".join(f"[{char}]" if char in "*?[" else char for char in name)
+
+
+def _process_is_running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists but belongs to someone else
+    return True

@@ -216,6 +216,10 @@ class Ledger:
         self.path = path
         self._db = connection
 
+    @staticmethod
+    def exists(work_dir: Path | str) -> bool:
+        return (Path(work_dir) / LEDGER_NAME).is_file()
+
     @classmethod
     def open(cls, work_dir: Path | str) -> "Ledger":
         work_dir = Path(work_dir)
@@ -351,6 +355,16 @@ class Ledger:
         return int(row["total"])
 
     # ----------------------------------------------------------------- submitting
+
+    def note_pending(self, lesson_ids: Iterable[str]) -> None:
+        """Lessons a run means to request: listed as pending until they are submitted, so the
+        ledger shows those that wait (e.g. for room under the enqueued-token cap)."""
+        now = time.time()
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO lessons (lesson_id, state, updated_at) VALUES (?, ?, ?) ON CONFLICT (lesson_id) DO NOTHING",
+                [(lesson_id, PENDING, now) for lesson_id in lesson_ids],
+            )
 
     def record_shard(
         self,

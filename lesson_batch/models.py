@@ -20,7 +20,10 @@ REASONING_EFFORTS = ("minimal", "low", "medium", "high")
 
 DEFAULT_BUDGET_REASONING = 16_000
 DEFAULT_BUDGET_PLAIN = 8_000
-BUDGET_CAP = 64_000
+# Retries of truncated lessons raise the budget up to these caps: reasoning models allow 100k+
+# output tokens; 16,384 is the output limit of the smallest non-reasoning models (gpt-4o family).
+BUDGET_CAP_REASONING = 64_000
+BUDGET_CAP_PLAIN = 16_384
 
 # Expected size of one generated lesson (about 2,000 words of Markdown), before any measurement.
 EXPECTED_LESSON_TOKENS = 3_500
@@ -72,10 +75,15 @@ def default_budget(model: str) -> int:
     return DEFAULT_BUDGET_REASONING if is_reasoning_model(model) else DEFAULT_BUDGET_PLAIN
 
 
+def budget_cap(model: str) -> int:
+    return BUDGET_CAP_REASONING if is_reasoning_model(model) else BUDGET_CAP_PLAIN
+
+
 def next_budget(model: str, budget: int, effort: str | None) -> tuple[int, str | None]:
     """The budget and effort for retrying a lesson that came back truncated."""
-    if budget < BUDGET_CAP:
-        return min(BUDGET_CAP, budget * 2), effort
+    cap = budget_cap(model)
+    if budget < cap:
+        return min(cap, budget * 2), effort
     if is_reasoning_model(model):
         current = effort or "medium"
         index = REASONING_EFFORTS.index(current) if current in REASONING_EFFORTS else 2

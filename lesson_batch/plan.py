@@ -85,10 +85,8 @@ def parse_module_list(values: tuple[str, ...]) -> set[int]:
     return numbers
 
 
-def select_lessons(
-    curriculum: Curriculum, modules: tuple[str, ...] = (), lessons: tuple[str, ...] = (), limit: int | None = None
-) -> list[Lesson]:
-    """The curriculum's lessons narrowed by the selection options, in curriculum order."""
+def select_lessons(curriculum: Curriculum, modules: tuple[str, ...] = (), lessons: tuple[str, ...] = ()) -> list[Lesson]:
+    """The curriculum's lessons narrowed by ``--modules`` and ``--lessons``, in curriculum order."""
     chosen = list(curriculum.lessons)
     if modules:
         wanted = parse_module_list(modules)
@@ -113,10 +111,6 @@ def select_lessons(
             raise SelectionError(f"--lessons names {', '.join(unknown_ids)}, not in {curriculum.path}")
         wanted_set = set(wanted_ids)
         chosen = [lesson for lesson in chosen if lesson.id in wanted_set]
-    if limit is not None:
-        if limit < 1:
-            raise SelectionError("--limit must be at least 1")
-        chosen = chosen[:limit]
     return chosen
 
 
@@ -124,7 +118,9 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
     """Build the plan and write its shard files into the work dir. No network."""
     curriculum = load_curriculum(options.curriculum_path)
     template = load_template(options.template_path)
-    selected = select_lessons(curriculum, options.modules, options.lessons, options.limit)
+    if options.limit is not None and options.limit < 1:
+        raise SelectionError("--limit must be at least 1")
+    selected = select_lessons(curriculum, options.modules, options.lessons)
 
     skipped_existing, skipped_in_flight, to_request = [], [], []
     for lesson in selected:
@@ -132,7 +128,7 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
             skipped_in_flight.append(lesson.id)
         elif not options.force and ids.lesson_file(options.output_dir, lesson.id).exists():
             skipped_existing.append(lesson.id)
-        else:
+        elif options.limit is None or len(to_request) < options.limit:
             to_request.append(lesson)
 
     builder = PromptBuilder(template, curriculum)
@@ -178,6 +174,9 @@ def format_plan(plan: Plan) -> str:
         f"  in a batch not yet processed (skipped): {len(plan.skipped_in_flight)}",
         f"  to request: {len(plan.to_request)}",
     ]
+    held_back = len(plan.selected) - len(plan.skipped_existing) - len(plan.skipped_in_flight) - len(plan.to_request)
+    if held_back:
+        lines.append(f"  left for a later run (--limit): {held_back}")
     effort = f", reasoning effort {settings.reasoning_effort}" if settings.reasoning_effort else ""
     reasoning = " (reasoning model)" if models.is_reasoning_model(settings.model) else ""
     lines.append(

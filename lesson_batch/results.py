@@ -50,7 +50,7 @@ from .ledger import (
 )
 from .lesson_text import check_lesson, clean_lesson
 from .progress import ProgressBar
-from .result_lines import BadLine, ResultLine, TokenUsage, read_result_lines, safe_text
+from .result_lines import BadLine, ResultLine, TokenUsage, read_result_lines
 
 RESULTS_STEM = "datagov_lessons_results"
 ERRORS_STEM = "datagov_lessons_errors"
@@ -74,6 +74,9 @@ class Expected:
     effort: str | None
     required_sections: tuple[str, ...]
     force: bool
+    # The batch has finished (per the ledger). A failure read from a results file for a batch still
+    # running is only reported: marking it would let the next run pay for the lesson a second time.
+    settled: bool = True
 
 
 @dataclass
@@ -141,8 +144,8 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def result_paths(work_dir: Path, batch_id: str, single: bool) -> tuple[Path, Path]:
-    suffix = "" if single else f"_{batch_id}"
+def result_paths(work_dir: Path, batch_id: str, plain: bool) -> tuple[Path, Path]:
+    suffix = "" if plain else f"_{batch_id}"
     return Path(work_dir) / f"{RESULTS_STEM}{suffix}.jsonl", Path(work_dir) / f"{ERRORS_STEM}{suffix}.jsonl"
 
 
@@ -162,8 +165,10 @@ def process_batch(
     report = Report(label=f"batch {record.batch_id}")
     if not record.awaits_processing:
         raise NotReadyError(f"batch {record.batch_id} is {record.status}; it has no results to process yet")
-    single = len(ledger.batches()) == 1
-    results_path, errors_path = result_paths(work_dir, record.batch_id, single)
+    # The ledger's first batch gets the plain names, every later one a suffix: a name never changes
+    # once chosen, so a file downloaded before a crash is found again by the re-run.
+    first = ledger.batches()[0].batch_id == record.batch_id
+    results_path, errors_path = result_paths(work_dir, record.batch_id, first)
     available = []
     for file_id, path in ((record.output_file_id, results_path), (record.error_file_id, errors_path)):
         if file_id and not path.exists():
@@ -186,7 +191,10 @@ def process_batch(
             "its lessons are reported missing and will be requested again."
         )
     expected = _expected_for_batch(ledger, record)
-    already = set(ledger.batch_requests(record.batch_id)) - set(expected)
+    # Lessons of this batch handled by an earlier, interrupted run: skipped, but their tokens were paid.
+    already = {
+        lesson_id: record.model for lesson_id in ledger.batch_requests(record.batch_id) if lesson_id not in expected
+    }
     report.estimated_cost = models.batch_cost(record.model, record.prompt_tokens_estimate, record.output_tokens_estimate)
     _apply(ledger, available, expected, already, output_dir, work_dir, force, report, total=record.request_total)
     for lesson_id in sorted(set(expected) - _answered(report)):
@@ -208,7 +216,12 @@ def process_files(
     expected: dict[str, Expected] = {}
     for batch in ledger.batches():
         expected.update(_expected_for_batch(ledger, batch))
-    already = set(ledger.lessons()) - set(expected)
+    model_of_batch = {batch.batch_id: batch.model for batch in ledger.batches()}
+    already = {
+        lesson_id: model_of_batch.get(lesson.batch_id)
+        for lesson_id, lesson in ledger.lessons().items()
+        if lesson_id not in expected
+    }
     _apply(ledger, paths, expected, already, output_dir, work_dir, force, report, total=None)
     return report
 
@@ -229,6 +242,7 @@ def _expected_for_batch(ledger: Ledger, record: BatchRecord) -> dict[str, Expect
             effort=requests.get(lesson.lesson_id, (0, None))[1],
             required_sections=sections,
             force=lesson.force,
+            settled=record.is_terminal,
         )
         for lesson in submitted
     }
@@ -275,7 +289,7 @@ def _apply(
     ledger: Ledger,
     paths: list[Path],
     expected: dict[str, Expected],
-    already: set[str],
+    already: dict[str, str | None],  # lesson id -> model, for lessons already processed
     output_dir: Path,
     work_dir: Path,
     force: bool,
@@ -294,7 +308,7 @@ def _apply(
                 where = f"{path}:{item.line_number}"
                 progress.update(advance=1)
                 if isinstance(item, BadLine):
-                    shown = f" (custom_id {safe_text(item.custom_id)})" if item.custom_id else ""
+                    shown = f" ({item.lesson_id})" if item.lesson_id and item.lesson_id not in item.reason else ""
                     report.bad_lines.append(f"{where}: {item.reason}{shown}")
                     continue
                 lesson_id = item.custom_id
@@ -305,8 +319,11 @@ def _apply(
                 if lesson_id not in expected:
                     if lesson_id in already:
                         report.already_done.append(lesson_id)
+                        report.usage = report.usage + item.usage
+                        if already[lesson_id]:
+                            report.models_used[already[lesson_id]] += 1
                     else:
-                        report.bad_lines.append(f"{where}: {lesson_id} was not requested in this batch; skipped")
+                        report.bad_lines.append(f"{where}: {lesson_id} is not awaiting results in the ledger; skipped")
                     continue
                 _apply_line(item, expected[lesson_id], output_dir, work_dir, force, report, marks)
     finally:
@@ -326,16 +343,21 @@ def _apply_line(
     lesson_id = item.custom_id
     report.usage = report.usage + item.usage
     report.models_used[wanted.model] += 1
+
+    def not_saved(*entry) -> None:
+        if wanted.settled:
+            marks.add_not_saved(*entry)
+
     if item.kind == "batch_error":
         state = {"batch_expired": EXPIRED, "batch_cancelled": CANCELLED}.get(item.error_code or "", FAILED)
         reason = item.error_code or "batch_error"
-        marks.add_not_saved(lesson_id, wanted.batch_id, state, f"{reason}: {item.error_message or ''}".strip())
+        not_saved(lesson_id, wanted.batch_id, state, f"{reason}: {item.error_message or ''}".strip())
         report.fail(reason, lesson_id)
         return
     if item.kind == "request_error":
         reason = f"http_{item.status_code}"
         detail = f"{reason}: {item.error_code or ''} {item.error_message or ''}".strip()
-        marks.add_not_saved(lesson_id, wanted.batch_id, FAILED, detail)
+        not_saved(lesson_id, wanted.batch_id, FAILED, detail)
         report.fail(reason, lesson_id)
         return
 
@@ -346,10 +368,10 @@ def _apply_line(
             write_atomic(Path(work_dir) / REJECTED_DIR / f"{lesson_id}.md", text)
         if check.reason == "truncated":
             budget, effort = models.next_budget(wanted.model, wanted.budget, wanted.effort)
-            marks.add_not_saved(lesson_id, wanted.batch_id, TRUNCATED, check.detail, budget, effort)
+            not_saved(lesson_id, wanted.batch_id, TRUNCATED, check.detail, budget, effort)
         else:
             state = FAILED if check.reason == "content_filter" else INVALID
-            marks.add_not_saved(lesson_id, wanted.batch_id, state, f"{check.reason}: {check.detail}")
+            not_saved(lesson_id, wanted.batch_id, state, f"{check.reason}: {check.detail}")
         report.fail(check.reason or "invalid", lesson_id)
         return
 
@@ -415,7 +437,8 @@ def format_report(report: Report) -> list[str]:
             f"{usage.completion_tokens:,} output ({usage.reasoning_tokens:,} reasoning)"
         )
         lines.append(
-            f"  cost at Batch prices: {models.format_cost(report.actual_cost)} "
-            f"(estimated before submitting: {models.format_cost(report.estimated_cost)})"
+            f"  cost at Batch prices: {models.format_cost(report.actual_cost)}"
+            + (f" (estimated before submitting: {models.format_cost(report.estimated_cost)})"
+               if report.estimated_cost is not None else "")
         )
     return lines

@@ -20,6 +20,7 @@ from typing import Callable
 
 from . import models
 from .api import BatchApi
+from .files import remove_stale_temporaries
 from .ledger import PENDING, BatchRecord, Ledger
 from .plan import History, Plan, PlanOptions, format_plan, make_plan
 from .results import Report, format_report, process_batch
@@ -27,6 +28,8 @@ from .status import describe, refresh, watch
 from .submit import SubmitReport, new_run_id, recover_unfinished_shards, submit_plan
 
 MAX_WAIT_ROUNDS = 1000
+# Resubmitting lessons whose batch hit the enqueued-token limit helps only while other batches finish.
+MAX_ROUNDS_WITHOUT_PROGRESS = 2
 
 
 class BudgetError(Exception):
@@ -71,7 +74,7 @@ def check_budget(plan: Plan, max_cost: float | None) -> None:
 
 def generate(
     options: PlanOptions,
-    ledger: Ledger,
+    ledger: Ledger | None,
     api: BatchApi | None,
     *,
     max_cost: float | None = None,
@@ -82,15 +85,17 @@ def generate(
     warn: Callable[[str], None] = print,
     on_poll: Callable = lambda records, problems: None,
 ) -> GenerateOutcome:
-    """Plan, and with an ``api``, submit (and with ``wait``, see it through)."""
-    if api is None:
-        plan = make_plan(options, history_of(ledger))
+    """Plan, and with an ``api`` (and a ``ledger``), submit (and with ``wait``, see it through)."""
+    remove_stale_temporaries(options.work_dir)  # left by a run that was killed while writing
+    if api is None:  # a dry run: read what the ledger knows, if there is one, and write nothing to it
+        plan = make_plan(options, history_of(ledger) if ledger is not None else History())
         _show_plan(plan, say, warn)
         return GenerateOutcome(plan)
 
     with ledger.submission_lock():
         api.check_access()
         recover_unfinished_shards(ledger, api, say)
+        _refresh_unfinished(ledger, api, warn)
         plan = make_plan(options, history_of(ledger))
         _show_plan(plan, say, warn)
         check_budget(plan, max_cost)
@@ -100,6 +105,7 @@ def generate(
         else:
             if not confirm(plan):
                 raise DeclinedError("nothing was submitted")
+            ledger.note_pending(plan.to_request)
             outcome.submitted = submit_plan(
                 plan, ledger, api, new_run_id(), options.limits.max_enqueued_tokens, options.force, say
             )
@@ -107,6 +113,17 @@ def generate(
     if wait:
         _wait_until_done(options, ledger, api, outcome, interval, say, warn, on_poll)
     return outcome
+
+
+def _refresh_unfinished(ledger: Ledger, api: BatchApi, warn: Callable[[str], None]) -> None:
+    """Bring the ledger up to date on batches it last saw unfinished, before planning: a batch
+    that failed meanwhile gives its lessons back, and one that finished frees room under the
+    enqueued-token cap. A batch that cannot be read keeps its last known status (still counted)."""
+    unfinished = [record.batch_id for record in ledger.batches() if not record.is_terminal]
+    if unfinished:
+        _records, problems = refresh(ledger, api, unfinished)
+        for problem in problems:
+            warn(f"warning: could not read batch {problem.batch_id} (its last known status is kept): {problem.message}")
 
 
 def _show_plan(plan: Plan, say: Callable[[str], None], warn: Callable[[str], None]) -> None:
@@ -134,6 +151,7 @@ def _wait_until_done(
     on_poll: Callable,
 ) -> None:
     deferred = list(outcome.submitted.deferred_lessons)
+    rounds_without_progress = 0
     for _round in range(MAX_WAIT_ROUNDS):
         active = [record.batch_id for record in ledger.batches() if not record.is_terminal]
         if active:
@@ -149,9 +167,11 @@ def _wait_until_done(
         waiting = sorted(set(deferred) | set(requeued))
         if not waiting:
             break
-        if not any(not record.is_terminal for record in ledger.batches()) and not deferred:
+        saved = sum(len(report.saved) + len(report.replaced) for report in reports)
+        rounds_without_progress = 0 if saved else rounds_without_progress + 1
+        if rounds_without_progress > MAX_ROUNDS_WITHOUT_PROGRESS:
             warn(
-                "warning: a batch failed and nothing else is running, so waiting cannot help; "
+                f"warning: batches keep failing with token_limit_exceeded and nothing else finishes; "
                 f"{len(waiting)} lessons are pending: run the generate script again later."
             )
             break
@@ -190,6 +210,7 @@ def process_ready(
 
     Returns the reports and the batches that are not finished yet.
     """
+    remove_stale_temporaries(work_dir)  # e.g. a download cut short by a killed run
     known = ledger.batches(batch_ids) if batch_ids else ledger.batches()
     unfinished = [record.batch_id for record in known if not record.is_terminal]
     if unfinished:

@@ -172,3 +172,19 @@ def test_a_file_that_is_not_a_database_is_reported_as_a_ledger_error(tmp_path):
     (tmp_path / "ledger.sqlite3").write_text("not a database " * 100)
     with pytest.raises(LedgerError, match="cannot open the run ledger"):
         Ledger.open(tmp_path)
+
+
+def test_lessons_noted_as_pending_are_listed_until_submitted(ledger):
+    ledger.note_pending(["M0-L001", "M0-L004"])
+    assert {lesson_id: lesson.state for lesson_id, lesson in ledger.lessons().items()} == {
+        "M0-L001": PENDING,
+        "M0-L004": PENDING,
+    }
+    submit(ledger)
+    assert ledger.lessons()["M0-L001"].state == SUBMITTED
+
+
+def test_noting_a_lesson_as_pending_does_not_change_one_already_known(ledger):
+    submit(ledger)
+    ledger.note_pending(["M0-L001"])
+    assert ledger.lessons()["M0-L001"].state == SUBMITTED

@@ -14,22 +14,26 @@ the lessons that were not saved.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.fake_openai import FakeOpenAIServer, write_lesson
+from tests.helpers import (
+    BUNDLED_CURRICULUM,
+    BUNDLED_TEMPLATE,
+    GENERATE_SCRIPT,
+    PROCESS_SCRIPT,
+    STATUS_SCRIPT,
+    run_script,
+)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-NETGUARD_DIR = REPO_ROOT / "tests" / "netguard"
-TEMPLATE = REPO_ROOT / "prompts" / "lesson_generation_prompt.md"
-BUNDLED_CURRICULUM = REPO_ROOT / "src" / "data" / "data_gov" / "Content Structure.md"
 INTERVAL = "0.05"
 
 TITLES = {
@@ -40,29 +44,10 @@ TITLES = {
     "M0-L005": "Epsilon: Metadata Basics",
     "M0-L006": "Zeta: Lineage for Auditors",
 }
+FOUR_LESSONS = ["M0-L001", "M0-L002", "M0-L003", "M0-L004"]  # the ``project`` fixture's curriculum
 
 
-# ---- running the scripts -------------------------------------------------------------------
-
-
-def _run_script(name, *args, env=None, cwd=None, input=None, timeout=120) -> subprocess.CompletedProcess:
-    """Run a top-level script with this Python, the network blocked, and no real credentials."""
-    base = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("OPENAI_") and key not in ("LESSON_BATCH_CRASH_AT", "PYTHONPATH")
-    }
-    base["PYTHONPATH"] = str(NETGUARD_DIR)
-    base.update(env or {})
-    return subprocess.run(
-        [sys.executable, str(REPO_ROOT / name), *map(str, args)],
-        env=base,
-        cwd=cwd,
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+# ---- a small project -----------------------------------------------------------------------
 
 
 def _curriculum(path: Path, count: int) -> Path:
@@ -88,26 +73,26 @@ class Project:
         return self.server.env(api_key="sk-test-process-results")
 
     def run(self, name, *args, env=None) -> subprocess.CompletedProcess:
-        return _run_script(name, *args, env={**self.env, **(env or {})}, cwd=self.root)
+        return run_script(name, *args, env={"LESSON_BATCH_CRASH_AT": None, **self.env, **(env or {})}, cwd=self.root)
 
     def generate(self, *args) -> subprocess.CompletedProcess:
         result = self.run(
-            "generate_datagov_lessons_batch.py", "--curriculum", self.curriculum,
+            GENERATE_SCRIPT, "--curriculum", self.curriculum,
             "--work-dir", self.work, "--output-dir", self.out, *args,
         )
         assert result.returncode == 0, result.stdout + result.stderr
         return result
 
     def watch(self) -> subprocess.CompletedProcess:
-        return self.run("check_batch_status.py", "--work-dir", self.work, "--watch", "--interval", INTERVAL)
+        return self.run(STATUS_SCRIPT, "--work-dir", self.work, "--watch", "--interval", INTERVAL)
 
     def process(self, *args) -> tuple[subprocess.CompletedProcess, dict]:
-        result = self.run("process_batch_results.py", "--work-dir", self.work, "--output-dir", self.out, "--json", *args)
+        result = self.run(PROCESS_SCRIPT, "--work-dir", self.work, "--output-dir", self.out, "--json", *args)
         assert "Traceback" not in result.stderr, result.stderr
         return result, json.loads(result.stdout)
 
     def ledger(self) -> dict:
-        result = self.run("check_batch_status.py", "--work-dir", self.work, "--json", "--lessons")
+        result = self.run(STATUS_SCRIPT, "--work-dir", self.work, "--json", "--lessons")
         assert "Traceback" not in result.stderr, result.stderr
         return json.loads(result.stdout)
 
@@ -158,11 +143,26 @@ def _creations(server: FakeOpenAIServer) -> list[str]:
 
 def _required_sections() -> list[str]:
     """The ``## `` headings the prompt template asks every lesson to have."""
-    return re.findall(r"^## (.+?)\s*$", TEMPLATE.read_text(encoding="utf-8"), re.MULTILINE)
+    return re.findall(r"^## (.+?)\s*$", BUNDLED_TEMPLATE.read_text(encoding="utf-8"), re.MULTILINE)
 
 
 def _headings(text: str) -> list[str]:
     return re.findall(r"^## (.+?)\s*$", text, re.MULTILINE)
+
+
+def _dead_pid() -> int:
+    """The id of a process that has ended (as the writer of an abandoned temporary file has)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def _wait_for(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail("timed out waiting for the fake server")
+        time.sleep(0.02)
 
 
 def _files_under(folder: Path) -> set[Path]:
@@ -182,7 +182,7 @@ def test_a_completed_batch_saves_every_lesson_under_its_own_id_whatever_the_outp
     batch = server.created_batches()[0]
     output_order = [line["custom_id"] for line in server.file_lines(batch["output_file_id"])]
     assert output_order != sorted(output_order), "the fake server should shuffle the output"
-    assert project.saved_lessons() == set(TITLES) - {"M0-L005", "M0-L006"}
+    assert project.saved_lessons() == set(FOUR_LESSONS)
     sections = _required_sections()
     assert sections, "the template lists its required sections"
     for lesson_id in output_order:
@@ -191,6 +191,8 @@ def test_a_completed_batch_saves_every_lesson_under_its_own_id_whatever_the_outp
         assert _headings(text) == sections
         assert text == _expected_lesson(server, lesson_id)
     assert summary["total"]["saved"] == 4
+    ledger = project.ledger()
+    assert ledger["lessons"]["succeeded"] == 4 and ledger["unsaved_lessons"] == []
 
 
 def test_the_raw_results_file_is_kept_in_the_work_dir(project):
@@ -201,17 +203,6 @@ def test_the_raw_results_file_is_kept_in_the_work_dir(project):
     batch = project.server.created_batches()[0]
     kept = project.work / "datagov_lessons_results.jsonl"
     assert kept.read_bytes() == project.server.file_content(batch["output_file_id"])
-
-
-def test_a_completed_batch_leaves_every_lesson_succeeded_in_the_ledger(project):
-    project.generate("--yes")
-    project.watch()
-    project.process()
-
-    ledger = project.ledger()
-    assert ledger["lessons"]["succeeded"] == 4
-    assert ledger["unsaved_lessons"] == []
-    assert ledger["batches"][0]["processed"] is True
 
 
 # ---- lessons that fail come back in the next run ------------------------------------------
@@ -256,15 +247,12 @@ def test_an_expired_batch_saves_what_finished_and_the_next_run_resubmits_only_th
 
 
 def test_a_cancelled_batch_saves_its_partial_results_and_the_next_run_resubmits_the_rest(project):
-    project.server.set_scenario({"batches": [{"outcome": "stuck", "done_fraction": 0.5}]})
+    project.server.set_scenario(  # the batch moves with time, and stops for good halfway
+        {"advance": "time", "seconds_per_step": 0.02, "batches": [{"outcome": "stuck", "done_fraction": 0.5}]}
+    )
     project.generate("--yes")
-    for _ in range(10):  # check until half the requests have run (the batch never ends by itself)
-        status = json.loads(project.run("check_batch_status.py", "--work-dir", project.work, "--json").stdout)
-        if status["batches"][0]["request_counts"]["completed"] >= 2:
-            break
-    else:
-        pytest.fail("the stuck batch never got half of its requests done")
-    cancel = project.run("check_batch_status.py", "--work-dir", project.work, "--cancel", "--yes")
+    _wait_for(lambda: project.server.created_batches()[0]["request_counts"]["completed"] == 2)
+    cancel = project.run(STATUS_SCRIPT, "--work-dir", project.work, "--cancel", "--yes")
     assert cancel.returncode == 0, cancel.stderr
     project.watch()
     result, summary = project.process()
@@ -273,7 +261,7 @@ def test_a_cancelled_batch_saves_its_partial_results_and_the_next_run_resubmits_
     batch = server.created_batches()[0]
     assert batch["status"] == "cancelled"
     finished = {line["custom_id"] for line in server.file_lines(batch["output_file_id"])}
-    cancelled = set(TITLES) - {"M0-L005", "M0-L006"} - finished
+    cancelled = set(FOUR_LESSONS) - finished
     assert finished and cancelled
     assert result.returncode == 1
     assert project.saved_lessons() == finished
@@ -330,14 +318,13 @@ def test_a_completed_batch_without_an_output_file_reports_its_lessons_missing_an
     project.watch()
     result, summary = project.process()
 
-    all_four = ["M0-L001", "M0-L002", "M0-L003", "M0-L004"]
     assert result.returncode == 1
-    assert summary["total"]["missing"] == all_four
+    assert summary["total"]["missing"] == FOUR_LESSONS
     assert project.saved_lessons() == set()
-    assert project.lesson_states() == {lesson_id: "missing" for lesson_id in all_four}
+    assert project.lesson_states() == {lesson_id: "missing" for lesson_id in FOUR_LESSONS}
 
     project.generate("--yes")
-    assert _submitted(project.server, 1) == set(all_four)
+    assert _submitted(project.server, 1) == set(FOUR_LESSONS)
 
 
 # ---- a results file given by hand ----------------------------------------------------------
@@ -383,8 +370,8 @@ def test_a_hand_given_results_file_skips_bad_lines_by_line_number_and_writes_onl
     before = _files_under(project.root)
     tmp_x_existed = {p: p.exists() for p in (Path("/tmp/x"), Path("/tmp/x.md"))}
 
-    result = _run_script(  # no OPENAI_* variables at all: this must work without the API
-        "process_batch_results.py", "--work-dir", project.work, "--output-dir", project.out, "--json",
+    result = run_script(  # no OPENAI_* variables at all: this must work without the API
+        PROCESS_SCRIPT, "--work-dir", project.work, "--output-dir", project.out, "--json",
         "--results-file", results, cwd=project.root,
     )
     assert "Traceback" not in result.stderr, result.stderr
@@ -445,19 +432,21 @@ def test_a_run_killed_while_saving_lessons_is_finished_by_the_next_run_without_d
     project.generate("--yes")
     project.watch()
     crashed = project.run(
-        "process_batch_results.py", "--work-dir", project.work, "--output-dir", project.out,
+        PROCESS_SCRIPT, "--work-dir", project.work, "--output-dir", project.out,
         env={"LESSON_BATCH_CRASH_AT": "lesson_saved:3"},
     )
     assert crashed.returncode == -signal.SIGKILL
     assert len(project.saved_lessons()) == 3
+    # what a kill in the middle of writing a lesson would leave behind as well
+    (project.out / f".M0-L004.md.{_dead_pid()}.partial").write_text("# half a less", encoding="utf-8")
 
     result, summary = project.process()
 
     assert result.returncode == 0, result.stderr
-    all_four = {"M0-L001", "M0-L002", "M0-L003", "M0-L004"}
-    assert sorted(path.name for path in project.out.iterdir()) == sorted(f"{i}.md" for i in all_four)
+    assert sorted(path.name for path in project.out.iterdir()) == [f"{lesson_id}.md" for lesson_id in FOUR_LESSONS]
     assert not list(project.out.rglob("*.partial"))
-    for lesson_id in all_four:
+    assert not (project.work / "not_overwritten").exists() and not (project.work / "replaced").exists()
+    for lesson_id in FOUR_LESSONS:
         assert (project.out / f"{lesson_id}.md").read_text(encoding="utf-8") == _expected_lesson(project.server, lesson_id)
     ledger = project.ledger()
     assert ledger["lessons"]["succeeded"] == 4 and ledger["unsaved_lessons"] == []
@@ -487,7 +476,7 @@ def test_the_whole_bundled_curriculum_is_generated_with_wait_and_a_second_run_su
     expected_count = len(re.findall(r"^## L\d+", BUNDLED_CURRICULUM.read_text(encoding="utf-8"), re.MULTILINE))
     assert expected_count == 336
 
-    first = _run_script("generate_datagov_lessons_batch.py", *args, env=env, cwd=tmp_path)
+    first = run_script(GENERATE_SCRIPT, *args, env=env, cwd=tmp_path)
 
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     lessons = sorted(out.glob("*.md"))
@@ -495,11 +484,11 @@ def test_the_whole_bundled_curriculum_is_generated_with_wait_and_a_second_run_su
     sections = _required_sections()
     for path in lessons:
         assert _headings(path.read_text(encoding="utf-8")) == sections, path.name
-    status = json.loads(_run_script("check_batch_status.py", "--work-dir", work, "--json", env=env, cwd=tmp_path).stdout)
+    status = json.loads(run_script(STATUS_SCRIPT, "--work-dir", work, "--json", env=env, cwd=tmp_path).stdout)
     assert status["lessons"]["succeeded"] == expected_count
 
     creations_before = _creations(fake_openai)
-    second = _run_script("generate_datagov_lessons_batch.py", *args, env=env, cwd=tmp_path)
+    second = run_script(GENERATE_SCRIPT, *args, env=env, cwd=tmp_path)
 
     assert second.returncode == 0, second.stdout + second.stderr
     assert _creations(fake_openai) == creations_before
@@ -517,16 +506,11 @@ def test_the_report_shows_the_measured_tokens_and_cost_next_to_the_estimate(proj
     project.watch()
     result, summary = project.process()
 
-    server = project.server
-    batch = server.created_batches()[0]
-    usages = [line["response"]["body"]["usage"] for line in server.file_lines(batch["output_file_id"])]
-    prompt = sum(u["prompt_tokens"] for u in usages)
-    cached = sum(u["prompt_tokens_details"]["cached_tokens"] for u in usages)
-    completion = sum(u["completion_tokens"] for u in usages)
-    reasoning = sum(u["completion_tokens_details"]["reasoning_tokens"] for u in usages)
+    usage = _server_usage(project.server)
+    prompt, cached = usage["prompt_tokens"], usage["cached_tokens"]
+    completion, reasoning = usage["completion_tokens"], usage["reasoning_tokens"]
     total = summary["total"]
-    assert total["usage"] == {"prompt_tokens": prompt, "cached_tokens": cached,
-                              "completion_tokens": completion, "reasoning_tokens": reasoning}
+    assert total["usage"] == usage
     cost = ((prompt - cached) * GPT5_MINI_INPUT + cached * GPT5_MINI_CACHED + completion * GPT5_MINI_OUTPUT) / 1e6 / 2
     assert total["actual_cost_usd"] == pytest.approx(cost, abs=1e-4)
     assert total["estimated_cost_usd"] is not None and total["estimated_cost_usd"] != total["actual_cost_usd"]
@@ -543,6 +527,36 @@ def _planned_output_tokens(result: subprocess.CompletedProcess) -> int:
     return int(match.group(1).replace(",", ""))
 
 
+def _server_usage(server: FakeOpenAIServer, batch_index: int = 0) -> dict[str, int]:
+    """The token usage of every answered request of a batch, summed from its output file."""
+    batch = server.created_batches()[batch_index]
+    usages = [line["response"]["body"]["usage"] for line in server.file_lines(batch["output_file_id"])]
+    return {
+        "prompt_tokens": sum(u["prompt_tokens"] for u in usages),
+        "cached_tokens": sum(u["prompt_tokens_details"]["cached_tokens"] for u in usages),
+        "completion_tokens": sum(u["completion_tokens"] for u in usages),
+        "reasoning_tokens": sum(u["completion_tokens_details"]["reasoning_tokens"] for u in usages),
+    }
+
+
+def test_a_run_killed_after_marking_its_lessons_still_reports_the_whole_batch_usage_when_rerun(project):
+    project.generate("--yes")
+    project.watch()
+    crashed = project.run(
+        PROCESS_SCRIPT, "--work-dir", project.work, "--output-dir", project.out,
+        env={"LESSON_BATCH_CRASH_AT": "lessons_marked"},
+    )
+    assert crashed.returncode == -signal.SIGKILL
+
+    result, summary = project.process()
+
+    assert result.returncode == 0, result.stderr
+    usage = _server_usage(project.server)
+    assert summary["total"]["usage"] == usage
+    assert summary["total"]["actual_cost_usd"] > 0
+    assert f"{usage['completion_tokens']:,} output" in result.stderr
+
+
 def test_after_processing_a_new_plan_estimates_output_from_the_measured_tokens(project):
     project.curriculum = _curriculum(project.root / "curriculum.md", 6)
     project.generate("--yes", "--limit", "3")
@@ -551,8 +565,8 @@ def test_after_processing_a_new_plan_estimates_output_from_the_measured_tokens(p
     measured_mean = round(summary["total"]["usage"]["completion_tokens"] / 3)
 
     measured_plan = project.generate("--dry-run")
-    default_plan = _run_script(
-        "generate_datagov_lessons_batch.py", "--dry-run", "--curriculum", project.curriculum,
+    default_plan = run_script(
+        GENERATE_SCRIPT, "--dry-run", "--curriculum", project.curriculum,
         "--work-dir", project.root / "fresh_work", "--output-dir", project.out, cwd=project.root,
     )
 

@@ -211,11 +211,16 @@ def test_next_budget_doubles_the_budget():
 
 
 def test_next_budget_stops_at_the_cap():
-    assert models.next_budget("gpt-5-mini", 40_000, None) == (models.BUDGET_CAP, None)
+    assert models.next_budget("gpt-5-mini", 40_000, None) == (models.budget_cap("gpt-5-mini"), None)
+
+
+def test_non_reasoning_models_are_capped_at_their_output_limit():
+    assert models.next_budget("gpt-4o-mini", 16_000, None) == (16_384, None)
+    assert models.next_budget("gpt-4o-mini", 16_384, None) == (16_384, None)
 
 
 def test_next_budget_at_the_cap_lowers_the_reasoning_effort_one_step():
-    cap = models.BUDGET_CAP
+    cap = models.budget_cap("gpt-5")
     assert models.next_budget("gpt-5", cap, "high") == (cap, "medium")
     assert models.next_budget("gpt-5", cap, "medium") == (cap, "low")
     assert models.next_budget("gpt-5", cap, "low") == (cap, "minimal")
@@ -223,7 +228,8 @@ def test_next_budget_at_the_cap_lowers_the_reasoning_effort_one_step():
 
 
 def test_next_budget_at_the_cap_treats_the_model_default_effort_as_medium():
-    assert models.next_budget("gpt-5-mini", models.BUDGET_CAP, None) == (models.BUDGET_CAP, "low")
+    cap = models.budget_cap("gpt-5-mini")
+    assert models.next_budget("gpt-5-mini", cap, None) == (cap, "low")
 
 
 def test_next_budget_from_the_default_reaches_the_cap_then_lowers_effort():
@@ -236,7 +242,8 @@ def test_next_budget_from_the_default_reaches_the_cap_then_lowers_effort():
 
 
 def test_next_budget_at_the_cap_leaves_a_non_reasoning_model_unchanged():
-    assert models.next_budget("gpt-4.1", models.BUDGET_CAP, None) == (models.BUDGET_CAP, None)
+    cap = models.budget_cap("gpt-4.1")
+    assert models.next_budget("gpt-4.1", cap, None) == (cap, None)
 
 
 # --- prices -----------------------------------------------------------------------------------

@@ -1,28 +1,32 @@
 """End to end: submitting lessons as batches, and following those batches (issue 4).
 
-Every test runs the real scripts as subprocesses against the local fake Batch API server, with
-a small curriculum, output folder and work dir in ``tmp_path``. What the scripts did is read
-back from three places: their output and exit code, the fake server's request log and state,
-and the run ledger in the work dir.
+Every test runs the real scripts as subprocesses against the local fake Batch API server, with a
+small curriculum, lessons folder and work dir in a temporary folder. What the scripts did is read
+back from their output and exit code, the fake server's request log and state, and the run
+ledger in the work dir.
+
+Starting a script costs most of a second (the ``openai`` import), so a story that several tests
+look at from different sides (submit, check, re-run, watch; crash, re-run; ...) is played once by
+a class-scoped fixture with its own fake server, and each test then checks one behaviour of it.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from lesson_batch.ledger import Ledger
+from tests.fake_openai import FakeOpenAIServer
+from tests.helpers import GENERATE_SCRIPT, STATUS_SCRIPT, run_script
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-NETGUARD_DIR = REPO_ROOT / "tests" / "netguard"
 KILLED = -signal.SIGKILL if hasattr(signal, "SIGKILL") else 137
+INTERVAL = "0.05"
 
 CURRICULUM = """\
 # Tiny Governance Course
@@ -45,63 +49,70 @@ Related: M0-L001
 Key topics: metrics; maturity models.
 """
 ALL_LESSONS = ["M0-L001", "M0-L002", "M0-L003", "M0-L004"]
+THREE_LESSONS = ALL_LESSONS[:3]
+
+# An enqueued-token cap under which two of these lessons fit in a batch, but not all four
+# (each request is roughly 800 prompt tokens); the tests check the plan really has two shards.
+TWO_SHARD_CAP = 2000
+
+FAIL_VALIDATION_AT_LINE_3 = {
+    "batches": [{"outcome": "fail_validation", "error": {"code": "invalid_json_line", "line": 3}}]
+}
 
 
-def _run_script(name, *args, env=None, cwd=None, input="", timeout=120):
-    """Run a top-level script with this interpreter, the network blocked except loopback.
-
-    stdin is a pipe (``input``), never the terminal pytest was started from."""
-    full_env = {name: value for name, value in os.environ.items() if name != "LESSON_BATCH_CRASH_AT"}
-    full_env.update(env or {})
-    full_env["PYTHONPATH"] = str(NETGUARD_DIR)
-    return subprocess.run(
-        [sys.executable, str(REPO_ROOT / name), *map(str, args)],
-        env=full_env,
-        cwd=str(cwd) if cwd is not None else None,
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def _wait_for_server_status(server, batch_id: str, status: str, timeout: float = 10.0) -> None:
+    """Wait until the fake server (advancing on its own clock) shows the batch in ``status``."""
+    deadline = time.monotonic() + timeout
+    while server.batches[batch_id]["status"] != status:
+        assert time.monotonic() < deadline, f"batch {batch_id} is {server.batches[batch_id]['status']}, not {status}"
+        time.sleep(0.02)
 
 
+SELF_ADVANCING = {"advance": "time", "seconds_per_step": 0.02, "in_progress_steps": 1}
+
+
+@dataclass
 class Project:
-    """A curriculum, output dir and work dir in tmp_path, and the scripts run against the fake server."""
+    """A curriculum, lessons folder and work dir, and the scripts run on them against a fake server."""
 
-    def __init__(self, tmp_path: Path, server, lessons: list[str] = ALL_LESSONS[:3]):
-        self.root = tmp_path
-        self.server = server
-        self.curriculum = tmp_path / "Content Structure.md"
+    root: Path
+    server: FakeOpenAIServer
+    lessons: list[str] = field(default_factory=lambda: list(THREE_LESSONS))
+
+    def __post_init__(self) -> None:
+        self.curriculum = self.root / "Content Structure.md"
         self.curriculum.write_text(CURRICULUM, encoding="utf-8")
-        self.output_dir = tmp_path / "lessons"
-        self.work_dir = tmp_path / "work"
-        self.lessons = list(lessons)
+        self.output_dir = self.root / "lessons"
+        self.work_dir = self.root / "work"
 
-    def generate(self, *args, api_key=None, crash_at=None, input=""):
-        env = self.server.env() if api_key is None else self.server.env(api_key=api_key)
-        if crash_at:
-            env["LESSON_BATCH_CRASH_AT"] = crash_at
-        return _run_script(
-            "generate_datagov_lessons_batch.py",
+    def _env(self, api_key: str | None, crash_at: str | None) -> dict:
+        env = dict(self.server.env() if api_key is None else self.server.env(api_key=api_key))
+        env["LESSON_BATCH_CRASH_AT"] = crash_at  # None: not set
+        return env
+
+    def generate(self, *args, api_key=None, crash_at=None, input=None):
+        return run_script(
+            GENERATE_SCRIPT,
             "--curriculum", self.curriculum,
             "--output-dir", self.output_dir,
             "--work-dir", self.work_dir,
             "--lessons", ",".join(self.lessons),
             *args,
-            env=env, cwd=self.root, input=input,
+            env=self._env(api_key, crash_at), cwd=self.root, input=input, timeout=60,
         )
 
-    def status(self, *args, api_key=None):
-        env = self.server.env() if api_key is None else self.server.env(api_key=api_key)
-        return _run_script("check_batch_status.py", "--work-dir", self.work_dir, *args, env=env, cwd=self.root)
-
-    def status_json(self, *args) -> dict:
-        result = self.status("--json", *args)
-        assert result.stdout.strip(), result.stderr
-        return json.loads(result.stdout)
+    def status(self, *args):
+        return run_script(
+            STATUS_SCRIPT, "--work-dir", self.work_dir, *args, env=self._env(None, None), cwd=self.root, timeout=60
+        )
 
     def ledger(self) -> Ledger:
         return Ledger.open(self.work_dir)
+
+    def lesson_states(self) -> dict[str, tuple[str, str | None, int]]:
+        """Each lesson in the ledger: (state, batch id, times submitted)."""
+        with self.ledger() as ledger:
+            return {lesson_id: (r.state, r.batch_id, r.attempts) for lesson_id, r in ledger.lessons().items()}
 
 
 def ok(result) -> str:
@@ -109,275 +120,350 @@ def ok(result) -> str:
     return result.stdout
 
 
-def requests_to(server, method: str, path: str, status: int | None = None):
-    return [
-        entry for entry in server.requests
-        if entry.method == method and entry.path == path and (status is None or entry.status == status)
-    ]
+def failed(result) -> str:
+    assert result.returncode == 1, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    return result.stdout
+
+
+def killed(result) -> None:
+    assert result.returncode == KILLED, f"expected the crash point to kill the script\n{result.stderr}"
+
+
+def calls(log, method: str, path: str, status: int | None = None) -> list:
+    return [e for e in log if e.method == method and e.path == path and (status is None or e.status == status)]
 
 
 def batch_lessons(server, batch: dict) -> list[str]:
-    """The lesson ids (custom_ids) in a batch's input file."""
-    return [line["custom_id"] for line in server.file_lines(batch["input_file_id"])]
+    """The lesson ids (custom_ids) in a batch's input file, sorted."""
+    return sorted(line["custom_id"] for line in server.file_lines(batch["input_file_id"]))
 
 
-def lessons_in_all_batches(server) -> list[str]:
+def lessons_over_all_batches(server) -> list[str]:
+    """Every lesson id of every batch created, sorted, with repeats (a lesson in two batches shows twice)."""
     return sorted(lesson for batch in server.created_batches() for lesson in batch_lessons(server, batch))
 
 
+def batch_line(output: str, batch_id: str) -> str:
+    return next(line for line in output.splitlines() if line.startswith(f"Batch {batch_id}:"))
+
+
+@pytest.fixture(scope="class")
+def server(request):
+    scenario = getattr(request.cls, "scenario", None)
+    with FakeOpenAIServer(scenario) as fake:
+        yield fake
+
+
 @pytest.fixture
-def project(tmp_path, fake_openai):
+def project(tmp_path, fake_openai) -> Project:
     return Project(tmp_path, fake_openai)
 
 
-# ---------------------------------------------------------------- submit, status, watch
+class Story:
+    """Outputs and server snapshots of a played story, by step name."""
+
+    def __init__(self, project: Project):
+        self.project = project
+        self.server = project.server
+        self.results: dict = {}
+        self.logs: dict = {}
+        self.batches: dict = {}
+
+    def step(self, name: str, result):
+        self.results[name] = result
+        self.logs[name] = self.server.requests
+        self.batches[name] = self.server.created_batches()
+        return result
 
 
-def test_generate_creates_one_24h_chat_completions_batch_named_after_its_run_and_shard(project, fake_openai):
-    ok(project.generate("--yes"))
-
-    batches = fake_openai.created_batches()
-    assert len(batches) == 1
-    batch = batches[0]
-    assert batch["completion_window"] == "24h"
-    assert batch["endpoint"] == "/v1/chat/completions"
-    assert sorted(batch_lessons(fake_openai, batch)) == project.lessons
-    with project.ledger() as ledger:
-        [shard] = ledger.shards()
-    assert batch["metadata"]["lesson_batch_shard"] == shard.shard_key
-    assert batch["metadata"]["lesson_batch_run"] == shard.run_id
-    assert shard.batch_id == batch["id"]
+# ---------------------------------------------------------------- submit, check, re-run, watch
 
 
-def test_generate_uploads_the_requests_with_purpose_batch(project, fake_openai):
-    ok(project.generate("--yes"))
+class TestSubmitThenFollowToCompletion:
+    """generate --yes; check_batch_status; generate again; --watch; --json."""
 
-    [upload] = requests_to(fake_openai, "POST", "/v1/files", status=200)
-    assert upload.upload["purpose"] == "batch"
-    [batch] = fake_openai.created_batches()
-    assert fake_openai.files[batch["input_file_id"]].purpose == "batch"
+    @pytest.fixture(scope="class")
+    @classmethod
+    def story(cls, server, tmp_path_factory) -> Story:
+        story = Story(Project(tmp_path_factory.mktemp("submit"), server))
+        project = story.project
+        ok(story.step("generate", project.generate("--yes")))
+        ok(story.step("status", project.status()))  # the first poll: validating -> in_progress
+        story.step("rerun", project.generate("--yes"))
+        story.step("watch", project.status("--watch", "--interval", INTERVAL))
+        story.step("json_after_watch", project.status("--json"))
+        return story
 
+    def test_generate_creates_exactly_one_batch(self, story):
+        assert len(story.batches["generate"]) == 1
+        assert len(calls(story.logs["generate"], "POST", "/v1/batches")) == 1
 
-def test_status_json_lists_the_submitted_batch_from_the_ledger(project, fake_openai):
-    ok(project.generate("--yes"))
-    [batch] = fake_openai.created_batches()
+    def test_the_batch_has_a_24h_window_and_the_chat_completions_endpoint(self, story):
+        [batch] = story.batches["generate"]
+        assert batch["completion_window"] == "24h"
+        assert batch["endpoint"] == "/v1/chat/completions"
+        assert batch_lessons(story.server, batch) == story.project.lessons
 
-    report = project.status_json()
+    def test_the_batch_metadata_names_the_run_and_the_shard(self, story):
+        [batch] = story.batches["generate"]
+        with story.project.ledger() as ledger:
+            [shard] = ledger.shards()
+        assert batch["metadata"]["lesson_batch_run"] == shard.run_id
+        assert batch["metadata"]["lesson_batch_shard"] == shard.shard_key
+        assert shard.batch_id == batch["id"]
 
-    assert [entry["id"] for entry in report["batches"]] == [batch["id"]]
-    assert report["lessons"]["submitted"] == len(project.lessons)
+    def test_the_requests_are_uploaded_with_purpose_batch(self, story):
+        [upload] = calls(story.logs["generate"], "POST", "/v1/files")
+        assert upload.status == 200
+        assert upload.upload["purpose"] == "batch"
+        [batch] = story.batches["generate"]
+        assert story.server.files[batch["input_file_id"]].purpose == "batch"
 
+    def test_status_json_lists_the_batch_recorded_in_the_ledger(self, story):
+        report = json.loads(ok(story.results["json_after_watch"]))
+        [batch] = story.batches["generate"]
+        assert [entry["id"] for entry in report["batches"]] == [batch["id"]]
+        assert report["lessons"]["submitted"] == len(story.project.lessons)
 
-def test_status_says_what_the_status_means_and_what_to_do_next(project, fake_openai):
-    ok(project.generate("--yes"))
-    [batch] = fake_openai.created_batches()
+    def test_status_shows_the_status_in_plain_words_and_the_next_step(self, story):
+        out = story.results["status"].stdout
+        [batch] = story.batches["generate"]
+        line = batch_line(out, batch["id"])
+        assert "in_progress" in line
+        assert "running" in line  # what the status means, in plain words
+        assert re.search(r"^\s+requests: \d+ completed, \d+ failed, 3 total$", out, re.MULTILINE)
+        assert re.search(r"^\s+next: Wait\b.*check_batch_status\.py", out, re.MULTILINE)
 
-    out = ok(project.status())  # the first poll moves the fake batch from validating to in_progress
+    def test_rerunning_generate_while_the_batch_is_unprocessed_submits_nothing(self, story):
+        rerun = ok(story.results["rerun"])
+        assert "Nothing to submit" in rerun
+        assert len(calls(story.logs["rerun"], "POST", "/v1/files")) == 1  # still only the first run's
+        assert len(calls(story.logs["rerun"], "POST", "/v1/batches")) == 1
 
-    status_line = next(line for line in out.splitlines() if line.startswith(f"Batch {batch['id']}:"))
-    assert "in_progress" in status_line
-    assert "running" in status_line  # the status in plain words
-    assert re.search(r"^\s+requests: \d+ completed, \d+ failed, 3 total$", out, re.MULTILINE)
-    assert re.search(r"^\s+next: \S.*$", out, re.MULTILINE)  # the next step to take
+    def test_watch_ends_with_every_batch_completed_exit_0_and_a_summary(self, story):
+        out = ok(story.results["watch"])
+        assert [batch["status"] for batch in story.batches["watch"]] == ["completed"]
+        assert "Summary: 1 completed" in out
+        [batch] = story.batches["watch"]
+        assert "completed" in batch_line(out, batch["id"])
 
-
-def test_watch_polls_until_every_batch_completed_then_exits_0_with_a_summary(project, fake_openai):
-    ok(project.generate("--yes"))
-
-    result = project.status("--watch", "--interval", "0.05")
-
-    out = ok(result)
-    assert [batch["status"] for batch in fake_openai.created_batches()] == ["completed"]
-    assert "Summary: 1 completed" in out
-    assert "completed" in next(line for line in out.splitlines() if line.startswith("Batch "))
-    assert [entry["status"] for entry in project.status_json()["batches"]] == ["completed"]
-
-
-def test_rerunning_generate_while_the_batch_is_unprocessed_submits_nothing(project, fake_openai):
-    ok(project.generate("--yes"))
-    ok(project.status())  # the batch is running
-
-    second = ok(project.generate("--yes"))
-
-    assert len(requests_to(fake_openai, "POST", "/v1/files")) == 1
-    assert len(requests_to(fake_openai, "POST", "/v1/batches")) == 1
-    assert "Nothing to submit" in second
+    def test_status_json_of_a_completed_batch_has_status_counts_errors_and_file_ids(self, story):
+        [entry] = json.loads(ok(story.results["json_after_watch"]))["batches"]
+        [batch] = story.batches["watch"]
+        assert entry["id"] == batch["id"]
+        assert entry["status"] == "completed"
+        assert entry["request_counts"] == {"completed": 3, "failed": 0, "total": 3}
+        assert entry["errors"] == []
+        assert entry["output_file_id"] is not None
+        assert entry["output_file_id"] == batch["output_file_id"]
+        assert entry["error_file_id"] is None
 
 
 # ---------------------------------------------------------------- crashes during submission
 
 
-def test_crash_after_upload_then_rerun_creates_one_batch_and_leaves_no_orphaned_upload(project, fake_openai):
-    crashed = project.generate("--yes", crash_at="after_upload")
-    assert crashed.returncode == KILLED, crashed.stderr
-    [orphan_id] = list(fake_openai.files)
-    assert fake_openai.created_batches() == []
+class TestCrashAfterUpload:
+    """generate killed right after the upload (before it is recorded), then generate again."""
 
-    ok(project.generate("--yes"))
+    @pytest.fixture(scope="class")
+    @classmethod
+    def story(cls, server, tmp_path_factory) -> Story:
+        story = Story(Project(tmp_path_factory.mktemp("after_upload"), server))
+        killed(story.step("crash", story.project.generate("--yes", crash_at="after_upload")))
+        assert story.batches["crash"] == []
+        story.orphan_ids = list(server.files)
+        ok(story.step("rerun", story.project.generate("--yes")))
+        return story
 
-    [batch] = fake_openai.created_batches()
-    assert orphan_id not in fake_openai.files or orphan_id == batch["input_file_id"]
-    batch_inputs = [file_id for file_id, stored in fake_openai.files.items() if stored.purpose == "batch"]
-    assert batch_inputs == [batch["input_file_id"]]  # no upload left behind
-    assert lessons_in_all_batches(fake_openai) == project.lessons  # every lesson in exactly one batch
+    def test_the_rerun_creates_no_second_batch(self, story):
+        assert len(story.batches["rerun"]) == 1
+        assert len(calls(story.logs["rerun"], "POST", "/v1/batches")) == 1
+
+    def test_the_orphaned_upload_is_deleted_or_reused(self, story):
+        [orphan_id] = story.orphan_ids
+        [batch] = story.batches["rerun"]
+        assert orphan_id not in story.server.files or orphan_id == batch["input_file_id"]
+        uploads_left = [file_id for file_id, stored in story.server.files.items() if stored.purpose == "batch"]
+        assert uploads_left == [batch["input_file_id"]]
+
+    def test_every_lesson_ends_in_exactly_one_batch(self, story):
+        [batch] = story.batches["rerun"]
+        assert lessons_over_all_batches(story.server) == story.project.lessons
+        assert story.project.lesson_states() == {lesson: ("submitted", batch["id"], 1) for lesson in story.project.lessons}
 
 
-def test_crash_after_upload_then_rerun_records_every_lesson_as_submitted_once(project, fake_openai):
-    assert project.generate("--yes", crash_at="after_upload").returncode == KILLED
+class TestCrashAfterBatchCreate:
+    """generate killed right after creating the batch (before recording it), then generate again."""
 
-    ok(project.generate("--yes"))
+    @pytest.fixture(scope="class")
+    @classmethod
+    def story(cls, server, tmp_path_factory) -> Story:
+        story = Story(Project(tmp_path_factory.mktemp("after_create"), server))
+        killed(story.step("crash", story.project.generate("--yes", crash_at="after_create")))
+        with story.project.ledger() as ledger:
+            assert ledger.batches() == []  # the batch exists on the server only
+        ok(story.step("rerun", story.project.generate("--yes")))
+        return story
 
-    [batch] = fake_openai.created_batches()
-    with project.ledger() as ledger:
-        lessons = ledger.lessons()
-    assert sorted(lessons) == project.lessons
-    assert {(record.state, record.batch_id, record.attempts) for record in lessons.values()} == {
-        ("submitted", batch["id"], 1)
-    }
+    def test_the_rerun_adopts_the_existing_batch_found_by_its_metadata(self, story):
+        [batch] = story.batches["crash"]
+        assert "adopted" in story.results["rerun"].stdout
+        with story.project.ledger() as ledger:
+            assert [record.batch_id for record in ledger.batches()] == [batch["id"]]
+            [shard] = ledger.shards()
+        assert shard.shard_key == batch["metadata"]["lesson_batch_shard"]
+        assert shard.state == "submitted"
 
+    def test_the_rerun_creates_no_second_batch(self, story):
+        assert [b["id"] for b in story.batches["rerun"]] == [b["id"] for b in story.batches["crash"]]
+        assert len(calls(story.logs["rerun"], "POST", "/v1/batches")) == 1
+        assert len(calls(story.logs["rerun"], "POST", "/v1/files")) == 1
 
-def test_crash_after_batch_create_then_rerun_adopts_the_existing_batch(project, fake_openai):
-    crashed = project.generate("--yes", crash_at="after_create")
-    assert crashed.returncode == KILLED, crashed.stderr
-    [batch] = fake_openai.created_batches()
-    with project.ledger() as ledger:
-        assert ledger.batches() == []  # the crash came before the batch was recorded
-
-    rerun = ok(project.generate("--yes"))
-
-    assert [b["id"] for b in fake_openai.created_batches()] == [batch["id"]]  # no second batch
-    assert len(requests_to(fake_openai, "POST", "/v1/batches")) == 1
-    assert batch["id"] in rerun and "adopted" in rerun
-    assert [entry["id"] for entry in project.status_json()["batches"]] == [batch["id"]]
-    with project.ledger() as ledger:
-        lessons = ledger.lessons()
-    assert sorted(lessons) == project.lessons
-    assert {(record.state, record.batch_id, record.attempts) for record in lessons.values()} == {
-        ("submitted", batch["id"], 1)
-    }
+    def test_every_lesson_is_submitted_once(self, story):
+        [batch] = story.batches["rerun"]
+        assert story.project.lesson_states() == {lesson: ("submitted", batch["id"], 1) for lesson in story.project.lessons}
 
 
 def test_crash_right_after_recording_the_shard_then_rerun_submits_exactly_once(project, fake_openai):
-    crashed = project.generate("--yes", crash_at="shard_recorded")
-    assert crashed.returncode == KILLED, crashed.stderr
-    assert requests_to(fake_openai, "POST", "/v1/files") == []
+    killed(project.generate("--yes", crash_at="shard_recorded"))
+    assert calls(fake_openai.requests, "POST", "/v1/files") == []
 
     ok(project.generate("--yes"))
 
-    assert len(requests_to(fake_openai, "POST", "/v1/files")) == 1
-    assert len(fake_openai.created_batches()) == 1
-    assert lessons_in_all_batches(fake_openai) == project.lessons
-    with project.ledger() as ledger:
-        assert {record.state for record in ledger.lessons().values()} == {"submitted"}
+    assert len(calls(fake_openai.requests, "POST", "/v1/files")) == 1
+    [batch] = fake_openai.created_batches()
+    assert lessons_over_all_batches(fake_openai) == project.lessons
+    assert project.lesson_states() == {lesson: ("submitted", batch["id"], 1) for lesson in project.lessons}
 
 
 # ---------------------------------------------------------------- batches that fail
 
 
-def test_validation_failed_batch_is_reported_with_line_and_code_and_exits_1(project, fake_openai):
-    fake_openai.set_scenario({"batches": [{"outcome": "fail_validation", "error": {"code": "invalid_json_line", "line": 3}}]})
-    ok(project.generate("--yes"))
+class TestValidationFailedBatch:
+    """The batch fails validation (line 3, invalid_json_line); check; --json; generate again."""
 
-    result = project.status()
+    scenario = FAIL_VALIDATION_AT_LINE_3
 
-    assert result.returncode == 1, result.stderr
-    assert "failed" in next(line for line in result.stdout.splitlines() if line.startswith("Batch "))
-    assert re.search(r"error: line 3: invalid_json_line", result.stdout)
+    @pytest.fixture(scope="class")
+    @classmethod
+    def story(cls, server, tmp_path_factory) -> Story:
+        story = Story(Project(tmp_path_factory.mktemp("fail_validation"), server))
+        ok(story.step("generate", story.project.generate("--yes")))
+        story.step("status", story.project.status())
+        story.step("json", story.project.status("--json"))
+        story.states_before_rerun = story.project.lesson_states()
+        story.step("rerun", story.project.generate("--yes"))
+        return story
+
+    def test_status_reports_the_failure_with_line_number_and_code_and_exits_1(self, story):
+        out = failed(story.results["status"])
+        [batch] = story.batches["generate"]
+        assert "failed" in batch_line(out, batch["id"])
+        assert re.search(r"^\s+error: line 3: invalid_json_line\b", out, re.MULTILINE)
+
+    def test_status_json_lists_the_errors_and_exits_1(self, story):
+        [entry] = json.loads(failed(story.results["json"]))["batches"]
+        assert entry["status"] == "failed"
+        assert [(error["code"], error["line"]) for error in entry["errors"]] == [("invalid_json_line", 3)]
+        assert entry["output_file_id"] is None
+
+    def test_its_lessons_are_pending_again(self, story):
+        assert {state for state, _batch, _times in story.states_before_rerun.values()} == {"pending"}
+
+    def test_the_next_generate_resubmits_them(self, story):
+        ok(story.results["rerun"])
+        first, second = story.batches["rerun"]
+        assert batch_lessons(story.server, second) == story.project.lessons
+        assert {batch_id for _state, batch_id, _times in story.project.lesson_states().values()} == {second["id"]}
 
 
-def test_lessons_of_a_validation_failed_batch_are_pending_and_the_next_run_resubmits_them(project, fake_openai):
-    fake_openai.set_scenario({"batches": [{"outcome": "fail_validation", "error": {"code": "invalid_json_line", "line": 3}}]})
-    ok(project.generate("--yes"))
-    assert project.status().returncode == 1
+class TestTokenLimitExceededBatch:
+    """The batch fails with token_limit_exceeded; check; generate again."""
 
-    assert project.status_json()["lessons"]["pending"] == len(project.lessons)
-    ok(project.generate("--yes"))
+    scenario = {"batches": ["token_limit"]}
 
-    first, second = fake_openai.created_batches()
-    assert sorted(batch_lessons(fake_openai, second)) == project.lessons
-    with project.ledger() as ledger:
-        assert {record.batch_id for record in ledger.lessons().values()} == {second["id"]}
+    @pytest.fixture(scope="class")
+    @classmethod
+    def story(cls, server, tmp_path_factory) -> Story:
+        story = Story(Project(tmp_path_factory.mktemp("token_limit"), server))
+        ok(story.step("generate", story.project.generate("--yes")))
+        story.step("status", story.project.status())
+        with story.project.ledger() as ledger:
+            story.lessons_before_rerun = ledger.lessons()
+        story.step("rerun", story.project.generate("--yes"))
+        return story
 
+    def test_status_reports_it_and_exits_1(self, story):
+        out = failed(story.results["status"])
+        [batch] = story.batches["generate"]
+        assert "failed" in batch_line(out, batch["id"])
+        assert re.search(r"^\s+error: token_limit_exceeded\b", out, re.MULTILINE)
 
-def test_token_limit_exceeded_batch_is_reported_and_exits_1(project, fake_openai):
-    fake_openai.set_scenario({"batches": ["token_limit"]})
-    ok(project.generate("--yes"))
+    def test_its_lessons_are_pending_again_with_the_reason(self, story):
+        lessons = story.lessons_before_rerun
+        assert {record.state for record in lessons.values()} == {"pending"}
+        assert all("token_limit_exceeded" in record.reason for record in lessons.values())
 
-    result = project.status()
-
-    assert result.returncode == 1, result.stderr
-    assert "failed" in next(line for line in result.stdout.splitlines() if line.startswith("Batch "))
-    assert "token_limit_exceeded" in result.stdout
-
-
-def test_lessons_of_a_token_limit_batch_are_pending_and_the_next_run_resubmits_them(project, fake_openai):
-    fake_openai.set_scenario({"batches": ["token_limit"]})
-    ok(project.generate("--yes"))
-    assert project.status().returncode == 1
-
-    report = project.status_json("--lessons")
-    assert report["lessons"]["pending"] == len(project.lessons)
-    assert all("token_limit_exceeded" in lesson["reason"] for lesson in report["unsaved_lessons"])
-    ok(project.generate("--yes"))
-
-    first, second = fake_openai.created_batches()
-    assert sorted(batch_lessons(fake_openai, second)) == project.lessons
+    def test_the_next_generate_resubmits_them(self, story):
+        ok(story.results["rerun"])
+        first, second = story.batches["rerun"]
+        assert batch_lessons(story.server, second) == story.project.lessons
 
 
 # ---------------------------------------------------------------- rolling submission under a token cap
 
 
-def _two_shard_cap(project) -> int:
-    """An enqueued-token cap that splits the project's lessons into exactly two shards."""
-    for cap in (2000, 1600, 1800, 2200, 2400):
-        plan = ok(project.generate("--dry-run", "--max-enqueued-tokens", cap))
-        if "Input files: 2" in plan:
-            return cap
-    pytest.fail("no cap among the candidates splits the test curriculum into two shards")
+class TestTokenCapRollingSubmission:
+    """Four lessons, a cap fitting two: generate; check; generate; watch; generate."""
 
+    @pytest.fixture(scope="class")
+    @classmethod
+    def story(cls, server, tmp_path_factory) -> Story:
+        project = Project(tmp_path_factory.mktemp("rolling"), server, lessons=list(ALL_LESSONS))
+        story = Story(project)
+        cap = ("--max-enqueued-tokens", TWO_SHARD_CAP)
+        ok(story.step("generate", project.generate("--yes", *cap)))
+        assert "Input files: 2" in story.results["generate"].stdout, "the cap must split the plan in two"
+        with project.ledger() as ledger:
+            story.in_flight_after_generate = ledger.in_flight_lessons()
+        ok(story.step("status", project.status()))  # the first batch is in_progress
+        ok(story.step("while_running", project.generate("--yes", *cap)))
+        ok(story.step("watch", project.status("--watch", "--interval", INTERVAL)))
+        ok(story.step("after_finish", project.generate("--yes", *cap)))
+        return story
 
-def test_token_cap_submits_only_the_first_shard_while_it_is_in_progress(tmp_path, fake_openai):
-    project = Project(tmp_path, fake_openai, lessons=ALL_LESSONS)
-    cap = _two_shard_cap(project)
+    def test_only_the_first_shard_is_submitted_and_the_rest_wait(self, story):
+        [batch] = story.batches["generate"]
+        first = batch_lessons(story.server, batch)
+        assert 0 < len(first) < len(ALL_LESSONS)
+        assert "2 lessons wait for room under the enqueued-token cap" in story.results["generate"].stdout
+        assert story.in_flight_after_generate == set(first)  # the others are not in any batch yet
 
-    first = ok(project.generate("--yes", "--max-enqueued-tokens", cap))
-    ok(project.status())  # the first batch is now in_progress
-    again = ok(project.generate("--yes", "--max-enqueued-tokens", cap))
+    def test_a_rerun_while_the_first_batch_is_in_progress_submits_nothing_more(self, story):
+        assert len(story.batches["while_running"]) == 1
+        assert len(calls(story.logs["while_running"], "POST", "/v1/files")) == 1
+        assert "wait for room under the enqueued-token cap" in story.results["while_running"].stdout
 
-    [batch] = fake_openai.created_batches()
-    assert 0 < len(batch_lessons(fake_openai, batch)) < len(ALL_LESSONS)
-    assert "wait for room under the enqueued-token cap" in first
-    assert "wait for room under the enqueued-token cap" in again
-    with project.ledger() as ledger:
-        waiting = sorted(lesson for lesson, record in ledger.lessons().items() if record.state == "pending")
-    assert waiting == sorted(set(ALL_LESSONS) - set(batch_lessons(fake_openai, batch)))
-
-
-def test_token_cap_rerun_after_the_first_batch_finishes_submits_the_rest(tmp_path, fake_openai):
-    project = Project(tmp_path, fake_openai, lessons=ALL_LESSONS)
-    cap = _two_shard_cap(project)
-    ok(project.generate("--yes", "--max-enqueued-tokens", cap))
-    ok(project.status("--watch", "--interval", "0.05"))
-
-    ok(project.generate("--yes", "--max-enqueued-tokens", cap))
-
-    first, second = fake_openai.created_batches()
-    assert lessons_in_all_batches(fake_openai) == ALL_LESSONS  # each lesson in exactly one batch
-    assert set(batch_lessons(fake_openai, first)).isdisjoint(batch_lessons(fake_openai, second))
+    def test_a_rerun_after_the_first_batch_finished_submits_the_rest(self, story):
+        first, second = story.batches["after_finish"]
+        assert batch_lessons(story.server, second) == sorted(set(ALL_LESSONS) - set(batch_lessons(story.server, first)))
+        assert lessons_over_all_batches(story.server) == ALL_LESSONS  # each lesson in exactly one batch
 
 
 def test_token_cap_with_wait_submits_every_shard_in_turn_in_one_command(tmp_path, fake_openai):
-    project = Project(tmp_path, fake_openai, lessons=ALL_LESSONS)
-    cap = _two_shard_cap(project)
+    project = Project(tmp_path, fake_openai, lessons=list(ALL_LESSONS))
 
-    out = ok(project.generate("--yes", "--wait", "--interval", "0.05", "--max-enqueued-tokens", cap))
+    out = ok(project.generate("--yes", "--wait", "--interval", INTERVAL, "--max-enqueued-tokens", TWO_SHARD_CAP))
 
-    batches = fake_openai.created_batches()
-    assert len(batches) == 2
-    assert [batch["status"] for batch in batches] == ["completed", "completed"]
-    assert lessons_in_all_batches(fake_openai) == ALL_LESSONS
-    # the second batch was created only once the first had finished
-    assert batches[1]["created_at"] >= batches[0]["completed_at"]
+    assert "Input files: 2" in out
+    first, second = fake_openai.created_batches()
+    assert [first["status"], second["status"]] == ["completed", "completed"]
+    # the second batch was created only after the first had finished and its results were fetched
+    log = [(entry.method, entry.path) for entry in fake_openai.requests]
+    first_results = log.index(("GET", f"/v1/files/{first['output_file_id']}/content"))
+    creates = [index for index, call in enumerate(log) if call == ("POST", "/v1/batches")]
+    assert creates[0] < first_results < creates[1]
+    assert lessons_over_all_batches(fake_openai) == ALL_LESSONS
     assert "All requested lessons are saved." in out
     assert sorted(path.stem for path in project.output_dir.glob("*.md")) == ALL_LESSONS
 
@@ -386,17 +472,17 @@ def test_token_cap_with_wait_submits_every_shard_in_turn_in_one_command(tmp_path
 
 
 def test_cancel_stops_a_running_batch_and_status_shows_cancelling_then_cancelled(project, fake_openai):
-    fake_openai.set_scenario({"batches": ["stuck"]})
+    fake_openai.set_scenario({**SELF_ADVANCING, "batches": ["stuck"]})
     ok(project.generate("--yes"))
     [batch] = fake_openai.created_batches()
-    ok(project.status())
-    assert fake_openai.batches[batch["id"]]["status"] == "in_progress"
+    _wait_for_server_status(fake_openai, batch["id"], "in_progress")
 
     cancel = ok(project.status("--cancel", "--yes"))
 
     assert f"Batch {batch['id']}: cancelling" in cancel
-    assert requests_to(fake_openai, "POST", f"/v1/batches/{batch['id']}/cancel", status=200)
-    assert [entry["status"] for entry in project.status_json()["batches"]] == ["cancelled"]
+    assert calls(fake_openai.requests, "POST", f"/v1/batches/{batch['id']}/cancel", status=200)
+    after = project.status()
+    assert "cancelled" in batch_line(after.stdout, batch["id"])
     assert fake_openai.batches[batch["id"]]["status"] == "cancelled"
 
 
@@ -404,100 +490,121 @@ def test_watch_on_a_batch_that_expires_exits_1(project, fake_openai):
     fake_openai.set_scenario({"batches": ["expire"]})
     ok(project.generate("--yes"))
 
-    result = project.status("--watch", "--interval", "0.05")
+    out = failed(project.status("--watch", "--interval", INTERVAL))
 
-    assert result.returncode == 1, result.stderr
-    assert "Summary: 1 expired" in result.stdout
+    assert "Summary: 1 expired" in out
     assert [batch["status"] for batch in fake_openai.created_batches()] == ["expired"]
 
 
-# ---------------------------------------------------------------- transient faults, bad key, budget
+# ---------------------------------------------------------------- transient faults
 
 
-def test_submission_survives_upload_503s_and_a_create_429_with_one_batch(project, fake_openai):
+def test_submission_survives_two_upload_503s_and_a_create_429_with_one_batch(project, fake_openai):
     fake_openai.set_scenario({"faults": {"upload_503": 2, "create_429": 1}})
 
     ok(project.generate("--yes"))
 
-    assert [entry.status for entry in requests_to(fake_openai, "POST", "/v1/files")] == [503, 503, 200]
-    assert [entry.status for entry in requests_to(fake_openai, "POST", "/v1/batches")] == [429, 200]
-    assert len(fake_openai.created_batches()) == 1
-    assert len([f for f in fake_openai.files.values() if f.purpose == "batch"]) == 1
-    with project.ledger() as ledger:
-        assert {record.state for record in ledger.lessons().values()} == {"submitted"}
+    log = fake_openai.requests
+    assert [entry.status for entry in calls(log, "POST", "/v1/files")] == [503, 503, 200]
+    assert [entry.status for entry in calls(log, "POST", "/v1/batches")] == [429, 200]
+    [batch] = fake_openai.created_batches()
+    assert [file_id for file_id, f in fake_openai.files.items() if f.purpose == "batch"] == [batch["input_file_id"]]
+    assert project.lesson_states() == {lesson: ("submitted", batch["id"], 1) for lesson in project.lessons}
 
 
-def test_rejected_api_key_gives_a_clear_message_and_exit_1(project, fake_openai):
-    fake_openai.set_scenario({"valid_api_keys": ["sk-good"]})
+def test_watch_survives_more_503s_than_the_client_retries_and_still_finishes(project, fake_openai):
+    ok(project.generate("--yes"))
+    # The client retries a 503 five times itself; eight in a row reach the watch loop, which
+    # reports them and polls again instead of giving up.
+    fake_openai.set_scenario({"faults": {"retrieve_503": 8}})
+
+    result = project.status("--watch", "--interval", INTERVAL)
+
+    out = ok(result)
+    assert "(will retry)" in out
+    assert "Summary: 1 completed" in out
+    assert len(calls(fake_openai.requests, "GET", f"/v1/batches/{fake_openai.created_batches()[0]['id']}", 503)) == 8
+
+
+# ---------------------------------------------------------------- a rejected key
+
+
+class TestRejectedApiKey:
+    """The server accepts only sk-good; generate runs with another key."""
+
+    scenario = {"valid_api_keys": ["sk-good"]}
     wrong_key = "sk-wrong-key-0123456789abcdef"
 
-    result = project.generate("--yes", api_key=wrong_key)
+    @pytest.fixture(scope="class")
+    @classmethod
+    def story(cls, server, tmp_path_factory) -> Story:
+        story = Story(Project(tmp_path_factory.mktemp("bad_key"), server))
+        story.step("generate", story.project.generate("--yes", api_key=cls.wrong_key))
+        return story
 
-    assert result.returncode == 1
-    assert "rejected the key" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert wrong_key not in result.stdout + result.stderr  # the key itself is never printed
+    def test_generate_says_the_key_was_rejected_and_exits_1(self, story):
+        result = story.results["generate"]
+        failed(result)
+        assert "rejected the key" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert self.wrong_key not in result.stdout + result.stderr  # the key itself is never printed
+
+    def test_nothing_is_uploaded_or_created(self, story):
+        assert calls(story.logs["generate"], "POST", "/v1/files") == []
+        assert calls(story.logs["generate"], "POST", "/v1/batches") == []
+
+    def test_nothing_is_recorded_in_the_ledger(self, story):
+        with story.project.ledger() as ledger:
+            assert ledger.shards() == []
+            assert ledger.batches() == []
+            assert ledger.lessons() == {}
 
 
-def test_rejected_api_key_records_and_uploads_nothing(project, fake_openai):
-    fake_openai.set_scenario({"valid_api_keys": ["sk-good"]})
-
-    assert project.generate("--yes", api_key="sk-wrong-key-0123456789abcdef").returncode == 1
-
-    assert requests_to(fake_openai, "POST", "/v1/files") == []
-    assert fake_openai.created_batches() == []
-    with project.ledger() as ledger:
-        assert ledger.shards() == []
-        assert ledger.batches() == []
-    assert project.status_json()["batches"] == []
+# ---------------------------------------------------------------- budget and confirmation
 
 
 def test_max_cost_below_the_estimate_refuses_and_uploads_nothing(project, fake_openai):
     result = project.generate("--yes", "--max-cost", "0.0001")
 
-    assert result.returncode == 1
+    failed(result)
     assert "--max-cost" in result.stderr
     assert "Traceback" not in result.stderr
-    assert requests_to(fake_openai, "POST", "/v1/files") == []
+    assert calls(fake_openai.requests, "POST", "/v1/files") == []
     assert fake_openai.created_batches() == []
     with project.ledger() as ledger:
         assert ledger.shards() == []
 
 
-def test_generate_without_yes_and_stdin_not_a_terminal_proceeds_instead_of_hanging(project, fake_openai):
-    result = project.generate(input="")  # stdin is an empty pipe; no --yes
+def test_generate_without_yes_when_stdin_is_not_a_terminal_proceeds_instead_of_waiting(project, fake_openai):
+    out = ok(project.generate(input=""))  # stdin: an empty pipe, so nobody could answer a prompt
 
-    ok(result)
     assert len(fake_openai.created_batches()) == 1
+    assert "Created batch" in out
 
 
-# ---------------------------------------------------------------- --json
+# ---------------------------------------------------------------- a re-run sees what happened meanwhile
 
 
-def test_status_json_of_a_completed_batch_has_status_counts_and_file_ids(project, fake_openai):
+def test_token_cap_rerun_submits_the_rest_once_the_first_batch_finished_even_if_nobody_checked(tmp_path, fake_openai):
+    fake_openai.set_scenario(SELF_ADVANCING)
+    project = Project(tmp_path, fake_openai, lessons=list(ALL_LESSONS))
+    ok(project.generate("--yes", "--max-enqueued-tokens", TWO_SHARD_CAP))
+    [first] = fake_openai.created_batches()
+    _wait_for_server_status(fake_openai, first["id"], "completed")  # no check_batch_status in between
+
+    ok(project.generate("--yes", "--max-enqueued-tokens", TWO_SHARD_CAP))
+
+    assert len(fake_openai.created_batches()) == 2
+    assert lessons_over_all_batches(fake_openai) == ALL_LESSONS
+
+
+def test_rerun_resubmits_the_lessons_of_a_batch_that_failed_even_if_nobody_checked(project, fake_openai):
+    fake_openai.set_scenario({**SELF_ADVANCING, **FAIL_VALIDATION_AT_LINE_3})
     ok(project.generate("--yes"))
-    ok(project.status("--watch", "--interval", "0.05"))
-    [batch] = fake_openai.created_batches()
+    [first] = fake_openai.created_batches()
+    _wait_for_server_status(fake_openai, first["id"], "failed")  # no check_batch_status in between
 
-    result = project.status("--json")
-
-    [entry] = json.loads(result.stdout)["batches"]
-    assert entry["id"] == batch["id"]
-    assert entry["status"] == "completed"
-    assert entry["request_counts"] == {"completed": 3, "failed": 0, "total": 3}
-    assert entry["errors"] == []
-    assert entry["output_file_id"] == batch["output_file_id"] is not None
-    assert entry["error_file_id"] is None
-
-
-def test_status_json_of_a_failed_batch_lists_its_errors(project, fake_openai):
-    fake_openai.set_scenario({"batches": [{"outcome": "fail_validation", "error": {"code": "invalid_json_line", "line": 3}}]})
     ok(project.generate("--yes"))
 
-    result = project.status("--json")
-
-    assert result.returncode == 1
-    [entry] = json.loads(result.stdout)["batches"]
-    assert entry["status"] == "failed"
-    assert [(error["code"], error["line"]) for error in entry["errors"]] == [("invalid_json_line", 3)]
-    assert entry["output_file_id"] is None
+    first, second = fake_openai.created_batches()
+    assert batch_lessons(fake_openai, second) == project.lessons

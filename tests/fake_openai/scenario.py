@@ -32,6 +32,7 @@ Every key is optional; an empty ``{}`` is a well-behaved server that completes e
         "upload_503": 0,            # the first n uploads answer 503
         "content_503": 0,           # the first n GET /v1/files/{id}/content answer 503
         "create_429": 0,            # the first n POST /v1/batches answer 429
+        "retrieve_503": 0,          # the first n GET /v1/batches/{id} answer 503
         "retry_after_ms": 5,        # `retry-after-ms` header on those transient errors
         "slow_ms": 0                # delay before every response
       }
@@ -54,7 +55,7 @@ from typing import Any, Mapping
 
 OUTCOMES = ("complete", "expire", "fail_validation", "token_limit", "stuck", "no_output_file")
 CUSTOM_ID_FAULTS = ("fail_400", "fail_500", "truncate", "fence", "preamble")
-TRANSIENT_FAULTS = ("upload_503", "content_503", "create_429")
+TRANSIENT_FAULTS = ("upload_503", "content_503", "create_429", "retrieve_503")
 
 DEFAULT_FORCED_VALIDATION_ERROR = {
     "code": "invalid_json_line",
@@ -98,6 +99,7 @@ class Faults:
     upload_503: int = 0
     content_503: int = 0
     create_429: int = 0
+    retrieve_503: int = 0
     slow_ms: int = 0
     retry_after_ms: int = 5
 

@@ -236,6 +236,8 @@ class FakeOpenAIServer:
         if route == "file_content":
             self._maybe_transient("content_503")
             return Response(200, self._store.file(params["id"]).content, "application/octet-stream")
+        if route == "get_batch":
+            self._maybe_transient("retrieve_503")
         if route == "create_batch":
             body = _json_body(request)
             self._maybe_transient("create_429")
@@ -319,6 +321,7 @@ class FakeOpenAIServer:
             "upload_503": faults.upload_503,
             "content_503": faults.content_503,
             "create_429": faults.create_429,
+            "retrieve_503": faults.retrieve_503,
         }
 
     def _control(self, request: Request) -> Response:
