@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import crashpoints
-from .files import remove_abandoned_temporaries_of, temporary_path_for
+from .files import temporary_path_for
 from .ledger import BatchError, BatchInfo
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -216,7 +216,6 @@ class BatchApi:
         """Stream a file's content to ``destination`` (temporary name, then rename); return its size."""
         destination = Path(destination)
         destination.parent.mkdir(parents=True, exist_ok=True)
-        remove_abandoned_temporaries_of(destination)  # what a killed earlier download left
         temporary = temporary_path_for(destination)
         size = 0
         try:

@@ -3,9 +3,11 @@
 Inert unless the environment variable ``LESSON_BATCH_CRASH_AT`` names a point, optionally with
 a count (``after_upload`` or ``lesson_saved:3`` for the third time the point is reached). The
 process then kills itself with SIGKILL (``os._exit`` where there is no SIGKILL): no cleanup, no
-``finally`` blocks, exactly like a power cut or ``kill -9``. The kill tests use this to stop a
-script after the plan, during and after upload, after batch creation, while watching, while
-downloading and in the middle of saving lessons.
+``finally`` blocks, exactly like a power cut or ``kill -9``. The points (grep for ``reached(``):
+``shard_recorded`` (after the plan, before upload), ``after_upload``, ``after_create`` (before the
+batch is recorded), ``watch_poll``, ``download_chunk``, ``after_download``, ``lesson_saved`` and
+``lessons_marked``. An upload is one HTTP call: a kill inside it leaves the same state as one at
+``shard_recorded`` or ``after_upload``.
 """
 
 from __future__ import annotations

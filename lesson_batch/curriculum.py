@@ -29,9 +29,10 @@ COMPLEXITY_NAMES = {"F": "Foundational", "I": "Intermediate", "A": "Advanced"}
 _COMPLEXITY_WORDS = {name.lower(): tag for tag, name in COMPLEXITY_NAMES.items()}
 
 _SEPARATOR = r"(?:\s*(?::|—|–|-)\s*|\s+)"
-_MODULE_HEADER = re.compile(r"^#\s+M(\d+)" + _SEPARATOR + r"(.*?)$")
-_LESSON_HEADER = re.compile(r"^##\s+L(\d+)" + _SEPARATOR + r"(.*?)$")
-_BARE_LESSON_HEADER = re.compile(r"^##\s+L(\d+)\s*$")
+# Numbers are ASCII digits only: "\d" alone would also take other scripts' digits (M١ as M1).
+_MODULE_HEADER = re.compile(r"^#\s+M([0-9]+)" + _SEPARATOR + r"(.*?)$")
+_LESSON_HEADER = re.compile(r"^##\s+L([0-9]+)" + _SEPARATOR + r"(.*?)$")
+_BARE_LESSON_HEADER = re.compile(r"^##\s+L([0-9]+)\s*$")
 # No leading \s* in _TAG and _LESSON_MAP_SUFFIX, no lazy group before \s*$ in _TITLE_HEADER: those
 # take time quadratic in a run of spaces (minutes for one long line); the callers strip instead.
 _TAG = re.compile(r"\[([^\[\]]*)\]\s*$")
@@ -39,7 +40,7 @@ _LESSON_MAP_SUFFIX = re.compile(r"(?:—|–|-|:)\s*Lesson Map\s*$", re.IGNORECA
 _FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})(.*)$")
 _TITLE_HEADER = re.compile(r"^#\s+(.+)$")  # lines arrive right-stripped
 _NAMED_LIST = re.compile(r"^(prerequisites|prereqs|related(?: lessons)?)\s*:\s*(.*)$", re.IGNORECASE)
-_ID_IN_TEXT = re.compile(r"M\d+-L\d{3}")
+_ID_IN_TEXT = re.compile(r"M[0-9]+-L[0-9]{3}")
 
 DEFAULT_CURRICULUM_NAME = "Data Governance"
 

@@ -8,9 +8,11 @@ never a partial one. Temporary files carry a recognisable suffix so they can be 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 TEMP_SUFFIX = ".partial"
+WINDOWS_ABANDON_SECONDS = 3600
 
 
 def write_atomic(path: Path, data: str | bytes, durable: bool = True) -> None:
@@ -63,35 +65,19 @@ def display_path(path: Path) -> str:
 
 
 def remove_stale_temporaries(folder: Path) -> int:
-    """Delete temporary files left in ``folder`` by an interrupted writer; return how many."""
-    removed = 0
+    """Delete the temporaries in ``folder`` whose writer died (a killed run); return how many.
+
+    A temporary's name carries its writer's process id; one whose process is still running is
+    left alone, so a writer at work in the same folder is never disturbed. Where a process cannot
+    be checked safely (Windows), a temporary is taken as abandoned once it is an hour old.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         return 0
-    for candidate in folder.glob(f".*{TEMP_SUFFIX}"):
-        try:
-            candidate.unlink()
-            removed += 1
-        except OSError:
-            pass
-    return removed
-
-
-def remove_abandoned_temporaries_of(path: Path) -> int:
-    """Delete the temporaries of ``path`` left by writers that died (a killed download, say).
-
-    Only files named by ``temporary_path_for(path)`` with the id of a process that is no longer
-    running are removed, so a writer still at work on the same file is never disturbed. Where a
-    process cannot be checked (Windows), nothing is removed. Returns how many were removed.
-    """
-    path = Path(path)
-    if os.name == "nt" or not path.parent.is_dir():
-        return 0
     removed = 0
-    prefix = f".{path.name}."
-    for candidate in path.parent.glob(f".{_glob_escape(path.name)}.*{TEMP_SUFFIX}"):
-        pid_text = candidate.name[len(prefix) : -len(TEMP_SUFFIX)]
-        if not pid_text.isdigit() or _process_is_running(int(pid_text)):
+    for candidate in folder.glob(f".*{TEMP_SUFFIX}"):
+        pid_text = candidate.name[: -len(TEMP_SUFFIX)].rpartition(".")[2]
+        if pid_text.isdigit() and _writer_may_be_running(int(pid_text), candidate):
             continue
         try:
             candidate.unlink()
@@ -101,13 +87,14 @@ def remove_abandoned_temporaries_of(path: Path) -> int:
     return removed
 
 
-def _glob_escape(name: str) -> str:
-    return "".join(f"[{char}]" if char in "*?[" else char for char in name)
-
-
-def _process_is_running(pid: int) -> bool:
+def _writer_may_be_running(pid: int, candidate: Path) -> bool:
     if pid == os.getpid():
         return True
+    if os.name == "nt":  # os.kill would terminate the process there, not probe it
+        try:
+            return time.time() - candidate.stat().st_mtime < WINDOWS_ABANDON_SECONDS
+        except OSError:
+            return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

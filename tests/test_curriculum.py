@@ -543,3 +543,10 @@ def test_any_well_formed_lesson_header_is_read_back_exactly(module_number, lesso
     assert lesson.id == ids.lesson_id(module_number, lesson_number)
     assert lesson.title == title
     assert lesson.complexity == (tag.strip(" []") or None)
+
+
+def test_header_numbers_in_other_scripts_digits_are_not_module_numbers(tmp_path):
+    path = tmp_path / "Content Structure.md"
+    path.write_text("# M\u0661: Arabic-Indic one — Lesson Map\n## L001: Lesson [F]\n", encoding="utf-8")
+    with pytest.raises(CurriculumError, match="before any module header"):
+        load_curriculum(path)

@@ -404,11 +404,17 @@ def results_file(draw) -> tuple[list[bytes], set[str], set[int]]:
         # Garbage may carry a good lesson's id, but is never a well-formed line for it.
         bad_id = draw(st.sampled_from(sorted(SUBMITTED) + NOT_SUBMITTED))
         items.append(("garbage", draw(garbage_line(bad_id))))
+    for lesson_id in draw(st.lists(st.sampled_from(sorted(good)), max_size=2)):
+        items.append(("good", good_line(lesson_id)))  # the same answer twice: the later one is reported
     items = draw(st.permutations(items))
     # Lessons that have a good line must not also have a well-formed line elsewhere (it would win as
     # the first answer): the garbage above never is one, except a good line of an unsubmitted lesson.
     lines = [line for _kind, line in items]
-    garbage_numbers = {number for number, (kind, _line) in enumerate(items, start=1) if kind == "garbage"}
+    garbage_numbers, first_seen = set(), set()
+    for number, (kind, line) in enumerate(items, start=1):
+        if kind == "garbage" or line in first_seen:
+            garbage_numbers.add(number)
+        first_seen.add(line)
     return lines, good, garbage_numbers
 
 
@@ -455,6 +461,11 @@ def test_process_files_saves_every_good_lesson_among_garbage_and_reports_the_gar
         try:
             report = process_files(ledger, [results], lessons_dir, work_dir)
             states = {lesson_id: record.state for lesson_id, record in ledger.lessons().items()}
+            after_first_run = {path: path.read_bytes() for path in lessons_dir.iterdir()}
+            again = process_files(ledger, [results], lessons_dir, work_dir)  # a re-run changes nothing
+            assert {path: path.read_bytes() for path in lessons_dir.iterdir()} == after_first_run
+            assert {lesson_id: record.state for lesson_id, record in ledger.lessons().items()} == states
+            assert not again.saved and sorted(again.already_done) == sorted(good)
         finally:
             ledger.close()
 

@@ -186,6 +186,7 @@ class Workflow:
 
 def lesson_problems(lesson_id: str, path: Path) -> list[str]:
     """What is wrong with a saved lesson file (nothing, for a complete lesson)."""
+    assert len(REQUIRED_SECTIONS) >= 5, "the template's required sections were not found"
     text = path.read_text(encoding="utf-8")
     problems = []
     first_line = text.splitlines()[0] if text else ""
