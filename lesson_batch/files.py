@@ -21,13 +21,13 @@ def write_atomic(path: Path, data: str | bytes, durable: bool = True) -> None:
     ``durable=False`` skips the per-file fsync for writers of many small files; they call
     ``flush_to_disk`` once per group instead, before recording that the files exist.
     """
-    path = Path(path)
+    path = os.fspath(path)  # plain strings: this runs once per lesson, tens of thousands of times
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    tmp_name = temporary_path_for(path)
+    tmp_name = _temporary_name(path)
     try:
         handle = open(tmp_name, "wb")
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         handle = open(tmp_name, "wb")
     try:
         with handle:
@@ -52,8 +52,13 @@ def flush_to_disk() -> None:
 
 def temporary_path_for(path: Path) -> Path:
     """A temporary sibling of ``path`` for writers that stream (they rename it when done)."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
+    return Path(_temporary_name(os.fspath(path)))
+
+
+def _temporary_name(path: str) -> str:
+    # The writer's process id in the name tells remove_stale_temporaries whether it still runs.
+    directory, name = os.path.split(path)
+    return os.path.join(directory, f".{name}.{os.getpid()}{TEMP_SUFFIX}")
 
 
 def display_path(path: Path) -> str:

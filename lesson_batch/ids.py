@@ -6,6 +6,7 @@ lesson's output file stem and its Batch API ``custom_id``; nothing else builds o
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -50,11 +51,13 @@ def sort_key(value: str) -> tuple[int, int]:
     return parse_lesson_id(value)
 
 
-def lesson_file(output_dir: Path, value: str) -> Path:
-    """The Markdown file of a lesson inside ``output_dir``.
+def lesson_file(output_dir: Path | str, value: str) -> str:
+    """The Markdown file of a lesson inside ``output_dir`` (a plain string path: it is built
+    once per lesson on the hot path of processing, where pathlib's overhead shows).
 
     Only a valid lesson id gets a path, so no ``custom_id`` from a results file can
     name a file outside the output directory.
     """
-    parse_lesson_id(value)
-    return Path(output_dir) / f"{value}.md"
+    if LESSON_ID_PATTERN.fullmatch(value) is None:
+        raise ValueError(f"{value!r} is not a lesson id (expected the form M0-L001)")
+    return os.path.join(output_dir, value + ".md")

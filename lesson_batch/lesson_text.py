@@ -113,25 +113,22 @@ def _heading_level(line: str) -> int:
 def _code_mask(lines: list[str]) -> tuple[list[bool], int | None]:
     """Which lines are fence lines or inside a code block, and where an unclosed fence opens.
 
-    CommonMark pairing: inside a block only a matching closing fence counts.
+    CommonMark pairing: inside a block only a matching closing fence counts. Only lines that
+    contain a fence marker are looked at one by one; the spans between are filled at once.
     """
     mask = [False] * len(lines)
     opener: _Fence | None = None
     opener_index: int | None = None
-    for index, line in enumerate(lines):
-        if "```" not in line and "~~~" not in line:  # not a fence line: the common case, kept cheap
-            if opener is not None:
-                mask[index] = True
-            continue
-        line_fence = _fence_of(line)
+    for index in [i for i, line in enumerate(lines) if "```" in line or "~~~" in line]:
+        line_fence = _fence_of(lines[index])
         if opener is None:
             if line_fence is not None:
                 opener, opener_index = line_fence, index
-                mask[index] = True
-        else:
-            mask[index] = True
-            if _closes(line_fence, opener):
-                opener, opener_index = None, None
+        elif _closes(line_fence, opener):
+            mask[opener_index : index + 1] = [True] * (index + 1 - opener_index)
+            opener, opener_index = None, None
+    if opener_index is not None:
+        mask[opener_index:] = [True] * (len(lines) - opener_index)
     return mask, opener_index
 
 
@@ -331,12 +328,16 @@ _STEPS = (
 
 
 def _normalise_line_endings(text: str) -> str:
+    if "\r" not in text:
+        return text
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def clean_lesson(text: str) -> str:
     """The lesson alone: chat, wrapping fence and prompt echoes removed, LF endings, one final newline."""
-    lines = _normalise_line_endings(text).split("\n")
+    # Trimmed once up front: the final newline of almost every reply would otherwise make the
+    # first pass "change something" and cost a second pass over every lesson.
+    lines = _trim_blank_lines(_normalise_line_endings(text).split("\n"))
     while True:
         before = lines
         for step in _STEPS:
@@ -383,11 +384,15 @@ def section_key(heading: str) -> str:
     return " ".join(heading.split()).casefold()
 
 
-def _level_two_headings(lines: list[str]) -> list[str]:
-    code, _ = _code_mask(lines)
+def _level_two_headings(lines: list[str], code: list[bool] | None = None) -> list[str]:
+    if code is None:
+        code, _ = _code_mask(lines)
     headings = []
-    for line, in_code in zip(lines, code):
-        if not in_code and _heading_level(line) == 2:
+    # "##" within the first five characters is necessary for a level-2 heading: a cheap test that
+    # spares the regular expression on almost every line.
+    for index in [i for i, line in enumerate(lines) if "##" in line[:5]]:
+        line = lines[index]
+        if not code[index] and _heading_level(line) == 2:
             text = _heading_text(line)
             if text:
                 headings.append(text)
@@ -407,11 +412,11 @@ def check_lesson(text: str, finish_reason: str | None, required_sections: list[s
         return _failed(EMPTY, "The lesson is empty.")
 
     lines = _normalise_line_endings(text).split("\n")
-    _, unclosed = _code_mask(lines)
+    code, unclosed = _code_mask(lines)
     if unclosed is not None:
         return _failed(UNCLOSED_FENCE, f"The code fence opened on line {unclosed + 1} is never closed.")
 
-    present = {section_key(heading) for heading in _level_two_headings(lines)}
+    present = {section_key(heading) for heading in _level_two_headings(lines, code)}
     missing = [name for name in required_sections if (key := section_key(name)) and key not in present]
     if missing:
         return _failed(MISSING_SECTIONS, "Missing sections: " + ", ".join(missing) + ".")

@@ -12,6 +12,7 @@ typical lesson size otherwise.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,7 +127,7 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
     for lesson in selected:
         if lesson.id in history.in_flight:
             skipped_in_flight.append(lesson.id)
-        elif not options.force and ids.lesson_file(options.output_dir, lesson.id).exists():
+        elif not options.force and os.path.exists(ids.lesson_file(options.output_dir, lesson.id)):
             skipped_existing.append(lesson.id)
         elif options.limit is None or len(to_request) < options.limit:
             to_request.append(lesson)

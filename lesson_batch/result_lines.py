@@ -127,13 +127,14 @@ def _optional_text(mapping: dict, key: str, where: str) -> str | None:
     value = mapping.get(key)
     if value is not None and not isinstance(value, str):
         raise _Malformed(f"{where}.{key} is not a string")
-    if value is not None and _LONE_SURROGATE.search(value):
-        # JSON can spell one ("\ud800"), but it is not text: it could be neither saved nor stored.
-        raise _Malformed(f"{where}.{key} holds an unpaired surrogate escape, which is not valid text")
+    if value is not None and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            # JSON can spell a lone surrogate ("\ud800"), but it is not text: it could be neither
+            # saved nor stored.
+            raise _Malformed(f"{where}.{key} holds an unpaired surrogate escape, which is not valid text") from None
     return value
-
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _count(mapping: dict, key: str, where: str) -> int:

@@ -28,6 +28,7 @@ writing the files.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -394,8 +395,9 @@ def save_lesson(output_dir: Path, work_dir: Path, lesson_id: str, text: str, ove
     """Write one lesson file; returns "saved", "unchanged", "replaced" or "kept_existing"."""
     path = ids.lesson_file(output_dir, lesson_id)
     data = text.encode("utf-8")
-    if path.exists():
-        existing = path.read_bytes()
+    if os.path.exists(path):
+        with open(path, "rb") as handle:
+            existing = handle.read()
         if existing == data:
             return "saved"  # written by an earlier, interrupted run: only the ledger is behind
         if not overwrite:
