@@ -29,7 +29,7 @@ import os
 import sqlite3
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -541,57 +541,25 @@ def _try_lock(handle) -> bool:
         return False
 
 
+def _from_row(record_type, row: sqlite3.Row, **converted):
+    """A record from a row of its table: columns are named like the fields; ``converted`` gives
+    the fields stored in another form (JSON text, 0/1)."""
+    values = {f.name: row[f.name] for f in fields(record_type) if f.name not in converted}
+    return record_type(**values, **converted)
+
+
 def _lesson(row: sqlite3.Row) -> LessonRecord:
-    return LessonRecord(
-        lesson_id=row["lesson_id"],
-        state=row["state"],
-        batch_id=row["batch_id"],
-        reason=row["reason"],
-        attempts=row["attempts"],
-        retry_budget=row["retry_budget"],
-        retry_effort=row["retry_effort"],
-        output_tokens=row["output_tokens"],
-        force=bool(row["force"]),
-        updated_at=row["updated_at"],
-    )
+    return _from_row(LessonRecord, row, force=bool(row["force"]))
 
 
 def _shard(row: sqlite3.Row) -> ShardRecord:
-    return ShardRecord(
-        shard_key=row["shard_key"],
-        run_id=row["run_id"],
-        model=row["model"],
-        input_path=row["input_path"],
-        sha256=row["sha256"],
-        request_count=row["request_count"],
-        prompt_tokens=row["prompt_tokens"],
-        output_tokens=row["output_tokens"],
-        required_sections=tuple(json.loads(row["required_sections"])),
-        state=row["state"],
-        file_id=row["file_id"],
-        batch_id=row["batch_id"],
-        created_at=row["created_at"],
-    )
+    return _from_row(ShardRecord, row, required_sections=tuple(json.loads(row["required_sections"])))
 
 
 def _batch(row: sqlite3.Row) -> BatchRecord:
-    return BatchRecord(
-        batch_id=row["batch_id"],
-        shard_key=row["shard_key"],
-        model=row["model"],
-        status=row["status"],
-        input_file_id=row["input_file_id"],
-        output_file_id=row["output_file_id"],
-        error_file_id=row["error_file_id"],
-        request_total=row["request_total"],
-        request_completed=row["request_completed"],
-        request_failed=row["request_failed"],
+    return _from_row(
+        BatchRecord,
+        row,
         errors=tuple(BatchError(**error) for error in json.loads(row["errors"] or "[]")),
-        created_at=row["created_at"],
-        expires_at=row["expires_at"],
-        prompt_tokens_estimate=row["prompt_tokens_estimate"],
-        output_tokens_estimate=row["output_tokens_estimate"],
-        checked_at=row["checked_at"],
-        processed_at=row["processed_at"],
         usage=json.loads(row["usage"]) if row["usage"] else None,
     )

@@ -82,3 +82,26 @@ def run_script(
         return _run(cwd)
     with tempfile.TemporaryDirectory(prefix="run_script-") as folder:
         return _run(folder)
+
+
+def success_record(custom_id, content="# Lesson\n", finish_reason="stop", usage=None) -> dict:
+    """One line of a Batch API output file: a 200 chat completion for ``custom_id``."""
+    if usage is None:
+        usage = {
+            "prompt_tokens": 100,
+            "completion_tokens": 50,
+            "total_tokens": 150,
+            "prompt_tokens_details": {"cached_tokens": 80},
+            "completion_tokens_details": {"reasoning_tokens": 10},
+        }
+    choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}
+    return {
+        "id": "batch_req_1",
+        "custom_id": custom_id,
+        "response": {
+            "status_code": 200,
+            "request_id": "req_1",
+            "body": {"object": "chat.completion", "choices": [choice], "usage": usage},
+        },
+        "error": None,
+    }

@@ -29,7 +29,7 @@ from lesson_batch.curriculum import Curriculum, CurriculumError, load_curriculum
 from lesson_batch.ids import is_lesson_id
 from lesson_batch.ledger import BatchInfo, Ledger
 from lesson_batch.results import process_files
-from tests.helpers import PROCESS_SCRIPT, run_script
+from tests.helpers import PROCESS_SCRIPT, run_script, success_record
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -241,30 +241,13 @@ def lesson_text(lesson_id: str) -> str:
     return f"# {SUBMITTED.get(lesson_id, lesson_id)}\n\n{body}\n"
 
 
-def success_record(custom_id, content=None) -> dict:
+def lesson_record(custom_id, content=None) -> dict:
     content = lesson_text(custom_id) if content is None and isinstance(custom_id, str) else content
-    return {
-        "id": "batch_req_1",
-        "custom_id": custom_id,
-        "response": {
-            "status_code": 200,
-            "request_id": "req_1",
-            "body": {
-                "object": "chat.completion",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-                "usage": {
-                    "prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30,
-                    "prompt_tokens_details": {"cached_tokens": 0},
-                    "completion_tokens_details": {"reasoning_tokens": 5},
-                },
-            },
-        },
-        "error": None,
-    }
+    return success_record(custom_id, content)
 
 
 def good_line(lesson_id: str) -> bytes:
-    return json.dumps(success_record(lesson_id)).encode("utf-8")
+    return json.dumps(lesson_record(lesson_id)).encode("utf-8")
 
 
 # Fields the reader checks the type of, with a path into a success record. A wrong-typed value at
@@ -334,7 +317,7 @@ def set_field(record: dict, path: tuple, value) -> dict:
 def wrong_typed_line(draw, custom_id: str) -> bytes:
     field = draw(st.sampled_from(CHECKED_FIELDS))
     value = draw(wrong_value_for(field))
-    return json.dumps(set_field(success_record(custom_id), field, value)).encode("utf-8")
+    return json.dumps(set_field(lesson_record(custom_id), field, value)).encode("utf-8")
 
 
 @st.composite
@@ -356,7 +339,7 @@ HOSTILE_IDS = [
 def hostile_line(draw) -> bytes:
     custom_id = draw(st.one_of(st.sampled_from(HOSTILE_IDS), st.text(max_size=30).filter(lambda t: not is_lesson_id(t))))
     if draw(st.booleans()):
-        return json.dumps(success_record(custom_id, content=lesson_text("M0-L001"))).encode("utf-8")
+        return json.dumps(lesson_record(custom_id, content=lesson_text("M0-L001"))).encode("utf-8")
     return draw(wrong_typed_line(custom_id))
 
 
@@ -366,7 +349,7 @@ def unpaired_surrogate_line(draw, custom_id: str) -> bytes:
     surrogate = draw(st.sampled_from(["\ud800", "\udfff", "\udc80"]))
     where = draw(st.sampled_from(["content", "finish_reason", "error_message", "error_code"]))
     if where in ("content", "finish_reason"):
-        record = success_record(custom_id)
+        record = lesson_record(custom_id)
         choice = record["response"]["body"]["choices"][0]
         if where == "content":
             choice["message"]["content"] = lesson_text(custom_id).replace("Text of", f"Text {surrogate} of", 1)
@@ -501,7 +484,7 @@ def test_hostile_custom_ids_never_name_a_file(hostile_ids):
         lessons_dir, work_dir = root / "lessons", root / "work"
         ledger = make_ledger(work_dir)
         results = root / "results.jsonl"
-        lines = [json.dumps(success_record(custom_id, content=lesson_text("M0-L001"))).encode("utf-8")
+        lines = [json.dumps(lesson_record(custom_id, content=lesson_text("M0-L001"))).encode("utf-8")
                  for custom_id in hostile_ids]
         write_results(results, lines)
         try:
@@ -520,10 +503,10 @@ def test_results_script_survives_a_hostile_file_and_saves_the_good_lesson(tmp_pa
     work_dir, lessons_dir = tmp_path / "work", tmp_path / "lessons"
     make_ledger(work_dir).close()
     shown_first = ["M０-L００１ 漢字 ✓", "Ｃ:\\ｃｏｎ"]  # printable, so shown as is, and not ASCII
-    garbage = [json.dumps(success_record(custom_id, content=lesson_text("M0-L001"))).encode("utf-8")
+    garbage = [json.dumps(lesson_record(custom_id, content=lesson_text("M0-L001"))).encode("utf-8")
                for custom_id in shown_first + HOSTILE_IDS]
     garbage += [b"{", b"\xff\xfe", b"[" * 100_000, good_line("M0-L001")[:50], good_line("M9-L999")]
-    garbage += [json.dumps(set_field(success_record("M0-L002"), field, [])).encode("utf-8") for field in CHECKED_FIELDS]
+    garbage += [json.dumps(set_field(lesson_record("M0-L002"), field, [])).encode("utf-8") for field in CHECKED_FIELDS]
     results = tmp_path / "results.jsonl"
     write_results(results, garbage[: len(garbage) // 2] + [good_line("M0-L001")] + garbage[len(garbage) // 2 :])
 
@@ -565,7 +548,7 @@ def test_results_script_reports_bad_lines_by_file_and_line_in_json(tmp_path):
     work_dir, lessons_dir = tmp_path / "work", tmp_path / "lessons"
     make_ledger(work_dir).close()
     results = tmp_path / "results.jsonl"
-    write_results(results, [b"not json", good_line("M0-L002"), json.dumps(success_record("../M0-L001")).encode()])
+    write_results(results, [b"not json", good_line("M0-L002"), json.dumps(lesson_record("../M0-L001")).encode()])
     result = run_script(
         PROCESS_SCRIPT, "--results-file", results, "--output-dir", lessons_dir, "--work-dir", work_dir, "--json",
         cwd=tmp_path, timeout=60,

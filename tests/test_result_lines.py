@@ -14,33 +14,11 @@ from lesson_batch.result_lines import (
     TokenUsage,
     read_result_lines,
 )
+from tests.helpers import success_record
 
 
 def success(custom_id="M0-L001", content="# Lesson\n", finish_reason="stop", usage=None):
-    if usage is None:
-        usage = {
-            "prompt_tokens": 100,
-            "completion_tokens": 50,
-            "total_tokens": 150,
-            "prompt_tokens_details": {"cached_tokens": 80},
-            "completion_tokens_details": {"reasoning_tokens": 10},
-        }
-    return {
-        "id": "batch_req_1",
-        "custom_id": custom_id,
-        "response": {
-            "status_code": 200,
-            "request_id": "req_1",
-            "body": {
-                "object": "chat.completion",
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}
-                ],
-                "usage": usage,
-            },
-        },
-        "error": None,
-    }
+    return success_record(custom_id, content, finish_reason, usage)
 
 
 def request_error(custom_id="M0-L001", status_code=429, code="rate_limit_exceeded", message="Slow down"):
