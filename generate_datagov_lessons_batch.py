@@ -134,13 +134,11 @@ def main(argv: list[str] | None = None) -> int:
                 wait=args.wait,
                 interval=args.interval,
                 warn=lambda message: print(message, file=sys.stderr),
-                on_poll=display,
+                display=display,
             )
         except (BudgetError, DeclinedError) as exc:
             cli.error(str(exc))
             return cli.EXIT_FAILURE
-        finally:
-            display.close()
     if args.dry_run:
         print("Dry run: nothing was uploaded. The request files are listed above.")
         return cli.EXIT_OK

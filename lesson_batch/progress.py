@@ -21,7 +21,7 @@ class ProgressBar:
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
         self._min_interval = min_interval
-        self._last_draw = 0.0
+        self._last_draw: float | None = None
         self._note = ""
         self._shown = False
 
@@ -31,7 +31,8 @@ class ProgressBar:
         self.done = done if done is not None else self.done + advance
         self._note = note or self._note
         now = time.monotonic()
-        if self.enabled and (now - self._last_draw >= self._min_interval or self.done >= self.total):
+        due = self._last_draw is None or now - self._last_draw >= self._min_interval
+        if self.enabled and (due or self.done >= self.total):
             self._draw()
             self._last_draw = now
             self._shown = True

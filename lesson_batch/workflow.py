@@ -24,7 +24,7 @@ from .files import remove_stale_temporaries
 from .ledger import PENDING, BatchRecord, Ledger
 from .plan import History, Plan, PlanOptions, format_plan, make_plan
 from .results import Report, format_report, process_batch
-from .status import describe, refresh, watch
+from .status import WatchDisplay, describe, refresh, watch
 from .submit import SubmitReport, new_run_id, recover_unfinished_shards, submit_plan
 
 MAX_WAIT_ROUNDS = 1000
@@ -83,7 +83,7 @@ def generate(
     interval: float = 30.0,
     say: Callable[[str], None] = print,
     warn: Callable[[str], None] = print,
-    on_poll: Callable = lambda records, problems: None,
+    display: WatchDisplay | None = None,
 ) -> GenerateOutcome:
     """Plan, and with an ``api`` (and a ``ledger``), submit (and with ``wait``, see it through)."""
     remove_stale_temporaries(options.work_dir)  # left by a run that was killed while writing
@@ -111,7 +111,7 @@ def generate(
             )
             _say_deferred(outcome.submitted, say)
     if wait:
-        _wait_until_done(options, ledger, api, outcome, interval, say, warn, on_poll)
+        _wait_until_done(options, ledger, api, outcome, interval, say, warn, display or WatchDisplay(say))
     return outcome
 
 
@@ -148,7 +148,7 @@ def _wait_until_done(
     interval: float,
     say: Callable[[str], None],
     warn: Callable[[str], None],
-    on_poll: Callable,
+    display: WatchDisplay,
 ) -> None:
     deferred = list(outcome.submitted.deferred_lessons)
     rounds_without_progress = 0
@@ -157,7 +157,10 @@ def _wait_until_done(
         if active:
             say(f"Waiting for {len(active)} batch(es): {', '.join(active)}")
             stop_early = (lambda records: any(r.is_terminal for r in records)) if deferred else None
-            watch(ledger, api, active, interval, on_poll=on_poll, stop_when=stop_early)
+            try:
+                watch(ledger, api, active, interval, on_poll=display, stop_when=stop_early)
+            finally:
+                display.close()  # end the bar's line before anything else is printed
         reports, _not_ready = process_ready(ledger, api, options.output_dir, options.work_dir, say=say)
         outcome.reports.extend(reports)
         for report in reports:
