@@ -28,7 +28,8 @@ from .status import WatchDisplay, describe, refresh, watch
 from .submit import SubmitReport, new_run_id, recover_unfinished_shards, submit_plan
 
 MAX_WAIT_ROUNDS = 1000
-# Resubmitting lessons whose batch hit the enqueued-token limit helps only while other batches finish.
+# Resubmitting lessons whose batch hit the enqueued-token limit helps only while batches finish
+# and lessons get saved; after more rounds than this without a saved lesson, --wait stops.
 MAX_ROUNDS_WITHOUT_PROGRESS = 2
 
 
@@ -174,8 +175,8 @@ def _wait_until_done(
         rounds_without_progress = 0 if saved else rounds_without_progress + 1
         if rounds_without_progress > MAX_ROUNDS_WITHOUT_PROGRESS:
             warn(
-                f"warning: batches keep failing with token_limit_exceeded and nothing else finishes; "
-                f"{len(waiting)} lessons are pending: run the generate script again later."
+                f"warning: {MAX_ROUNDS_WITHOUT_PROGRESS + 1} rounds in a row saved no lesson, so waiting "
+                f"longer is not helping; {len(waiting)} lessons are pending: run the generate script again later."
             )
             break
         with ledger.submission_lock():
@@ -217,7 +218,7 @@ def process_ready(
     known = ledger.batches(batch_ids) if batch_ids else ledger.batches()
     unfinished = [record.batch_id for record in known if not record.is_terminal]
     if unfinished:
-        refreshed, problems = refresh(ledger, api, unfinished)
+        _records, problems = refresh(ledger, api, unfinished)
         for problem in problems:
             say(f"Could not read batch {problem.batch_id}: {problem.message}")
     known = ledger.batches([record.batch_id for record in known])

@@ -468,6 +468,35 @@ def test_token_cap_with_wait_submits_every_shard_in_turn_in_one_command(tmp_path
     assert sorted(path.stem for path in project.output_dir.glob("*.md")) == ALL_LESSONS
 
 
+def test_wait_resubmits_lessons_of_a_batch_that_hit_the_token_limit_once_the_queue_frees(tmp_path, fake_openai):
+    # The first batch takes the queue; the second fails with token_limit_exceeded meanwhile. --wait
+    # puts its lessons back, waits for the first to finish, and submits them again.
+    fake_openai.set_scenario({"batches": ["complete", "token_limit", "complete"]})
+    project = Project(tmp_path, fake_openai, lessons=list(ALL_LESSONS))
+
+    out = ok(project.generate("--yes", "--wait", "--interval", INTERVAL, "--max-requests-per-batch", "2"))
+
+    statuses = [batch["status"] for batch in fake_openai.created_batches()]
+    assert statuses == ["completed", "failed", "completed"]
+    assert sorted(batch_lessons(fake_openai, fake_openai.created_batches()[1])) == sorted(
+        batch_lessons(fake_openai, fake_openai.created_batches()[2])
+    )
+    assert "All requested lessons are saved." in out
+    assert sorted(path.stem for path in project.output_dir.glob("*.md")) == ALL_LESSONS
+
+
+def test_wait_gives_up_when_every_retry_hits_the_token_limit(tmp_path, fake_openai):
+    fake_openai.set_scenario({"default_outcome": "token_limit"})
+    project = Project(tmp_path, fake_openai, lessons=list(ALL_LESSONS))
+
+    result = project.generate("--yes", "--wait", "--interval", INTERVAL)
+
+    failed(result)
+    assert "rounds in a row saved no lesson" in result.stderr
+    assert len(fake_openai.created_batches()) == 3  # the first try and two retries, then it stops
+    assert "4 lessons were not saved" in result.stdout
+
+
 # ---------------------------------------------------------------- cancel, expire
 
 
