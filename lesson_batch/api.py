@@ -31,6 +31,8 @@ COMPLETION_WINDOW = "24h"
 SHARD_METADATA_KEY = "lesson_batch_shard"
 RUN_METADATA_KEY = "lesson_batch_run"
 UPLOAD_PREFIX = "lesson_batch-"
+CALL_TIMEOUT = 120.0  # seconds per call (the client retries a timed-out call)
+TRANSFER_TIMEOUT = 900.0  # uploads and downloads of files up to 200 MB
 
 KEY_HELP = (
     "No OpenAI API key found. Set one of:\n"
@@ -130,7 +132,7 @@ def _batch_info(batch) -> BatchInfo:
 class BatchApi:
     """Files and Batches calls, each returning plain data or raising ApiError."""
 
-    def __init__(self, api_key: str, base_url: str | None = None, max_retries: int = 5, timeout: float = 600.0):
+    def __init__(self, api_key: str, base_url: str | None = None, max_retries: int = 5, timeout: float = CALL_TIMEOUT):
         import openai
 
         self._openai = openai
@@ -192,7 +194,9 @@ class BatchApi:
 
     def upload(self, path: Path, upload_name: str) -> str:
         with self._calling(f"uploading {path}"), open(path, "rb") as handle:
-            created = self._client.files.create(file=(upload_name, handle, "application/jsonl"), purpose="batch")
+            created = self._client.files.create(
+                file=(upload_name, handle, "application/jsonl"), purpose="batch", timeout=TRANSFER_TIMEOUT
+            )
         return created.id
 
     def find_uploads(self, upload_name: str) -> list[RemoteFile]:
@@ -220,7 +224,8 @@ class BatchApi:
         size = 0
         try:
             with self._calling(f"downloading file {file_id}"):
-                with self._client.files.with_streaming_response.content(file_id) as response:
+                streaming = self._client.files.with_streaming_response
+                with streaming.content(file_id, timeout=TRANSFER_TIMEOUT) as response:
                     with open(temporary, "wb") as handle:
                         for chunk in response.iter_bytes(chunk_size):
                             handle.write(chunk)
