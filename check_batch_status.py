@@ -10,8 +10,17 @@ import time
 
 from lesson_batch import cli
 from lesson_batch.api import BatchApi
-from lesson_batch.ledger import ACTIVE_BATCH_STATUSES, LESSON_STATES, Ledger
-from lesson_batch.status import WatchDisplay, as_json, describe, refresh, watch
+from lesson_batch.ledger import ACTIVE_BATCH_STATUSES, Ledger
+from lesson_batch.status import (
+    WatchDisplay,
+    as_json,
+    cancel,
+    describe,
+    lesson_counts,
+    refresh,
+    unsaved_lessons,
+    watch,
+)
 
 BAD_ENDINGS = ("failed", "expired", "cancelled")
 
@@ -56,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         if not batch_ids:
             out(f"No batches recorded in {ledger.path}. Submit with: python generate_datagov_lessons_batch.py")
             if args.json:
-                print(json.dumps({"batches": [], "lessons": _lesson_counts(ledger)}, indent=2))
+                print(json.dumps({"batches": [], "lessons": lesson_counts(ledger)}, indent=2))
             return cli.EXIT_OK
         api = BatchApi.from_environment()
 
@@ -72,11 +81,8 @@ def main(argv: list[str] | None = None) -> int:
                 if answer.strip().lower() not in ("y", "yes"):
                     out("Nothing was cancelled.")
                     return cli.EXIT_FAILURE
-            for batch_id in targets:
-                info = api.cancel_batch(batch_id)
-                if ledger.batch(batch_id) is not None:
-                    ledger.update_batch(info)
-                out(f"Batch {batch_id}: {info.status}. Finished requests keep their results; "
+            for info in cancel(ledger, api, targets):
+                out(f"Batch {info.id}: {info.status}. Finished requests keep their results; "
                     "process them with process_batch_results.py once it is cancelled.")
             return cli.EXIT_OK
 
@@ -91,19 +97,19 @@ def main(argv: list[str] | None = None) -> int:
 
         now = time.time()
         if args.json:
-            payload = {"batches": [as_json(record, now) for record in records], "lessons": _lesson_counts(ledger)}
+            payload = {"batches": [as_json(record, now) for record in records], "lessons": lesson_counts(ledger)}
             if args.lessons:
-                payload["unsaved_lessons"] = _unsaved(ledger)
+                payload["unsaved_lessons"] = unsaved_lessons(ledger)
             print(json.dumps(payload, indent=2))
         else:
             for record in records:
                 for line in describe(record, now):
                     print(line)
-            counts = {state: count for state, count in _lesson_counts(ledger).items() if count}
+            counts = {state: count for state, count in lesson_counts(ledger).items() if count}
             if counts:
                 print("Lessons: " + ", ".join(f"{count} {state}" for state, count in counts.items()))
             if args.lessons:
-                for lesson in _unsaved(ledger):
+                for lesson in unsaved_lessons(ledger):
                     print(f"  {lesson['lesson_id']}: {lesson['state']}" + (f" ({lesson['reason']})" if lesson["reason"] else ""))
 
     missing = [batch_id for batch_id in batch_ids if batch_id not in {record.batch_id for record in records}]
@@ -128,22 +134,6 @@ def _watch(ledger: Ledger, api: BatchApi, batch_ids: list[str], interval: float,
         finished[record.status] = finished.get(record.status, 0) + 1
     out("Summary: " + ", ".join(f"{count} {status}" for status, count in sorted(finished.items())))
     return records
-
-
-def _lesson_counts(ledger: Ledger) -> dict[str, int]:
-    counts = {state: 0 for state in LESSON_STATES}
-    for lesson in ledger.lessons().values():
-        counts[lesson.state] = counts.get(lesson.state, 0) + 1
-    return counts
-
-
-def _unsaved(ledger: Ledger) -> list[dict]:
-    return [
-        {"lesson_id": lesson.lesson_id, "state": lesson.state, "batch_id": lesson.batch_id,
-         "reason": lesson.reason, "attempts": lesson.attempts}
-        for lesson in ledger.lessons().values()
-        if lesson.state != "succeeded"
-    ]
 
 
 if __name__ == "__main__":

@@ -311,12 +311,6 @@ class Ledger:
         wanted = set(states) if states is not None else None
         return [_shard(row) for row in rows if wanted is None or row["state"] in wanted]
 
-    def shard_lesson_ids(self, shard_key: str) -> list[str]:
-        rows = self._db.execute(
-            "SELECT lesson_id FROM shard_lessons WHERE shard_key = ? ORDER BY lesson_id", (shard_key,)
-        ).fetchall()
-        return [row["lesson_id"] for row in rows]
-
     def batches(self, batch_ids: Iterable[str] | None = None) -> list[BatchRecord]:
         rows = self._db.execute("SELECT * FROM batches ORDER BY created_at, batch_id").fetchall()
         records = [_batch(row) for row in rows]

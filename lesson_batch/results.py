@@ -61,10 +61,6 @@ NOT_OVERWRITTEN_DIR = "not_overwritten"
 LEDGER_GROUP_SIZE = 500
 
 
-class NotReadyError(Exception):
-    """The batch has not finished yet (or is unknown); nothing was processed."""
-
-
 @dataclass(frozen=True)
 class Expected:
     """A lesson a results file may answer, and how it was requested."""
@@ -165,7 +161,7 @@ def process_batch(
     """Download (if not already on disk) and apply one terminal batch's result files."""
     report = Report(label=f"batch {record.batch_id}")
     if not record.awaits_processing:
-        raise NotReadyError(f"batch {record.batch_id} is {record.status}; it has no results to process yet")
+        raise ValueError(f"batch {record.batch_id} is {record.status}; it has no results to process")
     # The ledger's first batch gets the plain names, every later one a suffix: a name never changes
     # once chosen, so a file downloaded before a crash is found again by the re-run.
     first = ledger.batches()[0].batch_id == record.batch_id

@@ -19,7 +19,8 @@ from typing import Callable, Iterable
 
 from . import crashpoints
 from .api import ApiError, BatchApi
-from .ledger import TERMINAL_BATCH_STATUSES, BatchRecord, Ledger
+from . import ids
+from .ledger import LESSON_STATES, SUCCEEDED, TERMINAL_BATCH_STATUSES, BatchInfo, BatchRecord, Ledger
 from .progress import ProgressBar
 
 MAX_INTERVAL = 300.0
@@ -101,6 +102,35 @@ def _unrecorded(info) -> BatchRecord:
         expires_at=info.expires_at, prompt_tokens_estimate=0, output_tokens_estimate=0, checked_at=time.time(),
         processed_at=None, usage=None,
     )
+
+
+def cancel(ledger: Ledger, api: BatchApi, batch_ids: list[str]) -> list[BatchInfo]:
+    """Ask the API to cancel each batch; the ledger records the new status of those it knows."""
+    cancelled = []
+    for batch_id in batch_ids:
+        info = api.cancel_batch(batch_id)
+        if ledger.batch(batch_id) is not None:
+            ledger.update_batch(info)
+        cancelled.append(info)
+    return cancelled
+
+
+def lesson_counts(ledger: Ledger) -> dict[str, int]:
+    counts = {state: 0 for state in LESSON_STATES}
+    for lesson in ledger.lessons().values():
+        counts[lesson.state] = counts.get(lesson.state, 0) + 1
+    return counts
+
+
+def unsaved_lessons(ledger: Ledger) -> list[dict]:
+    """Lessons not saved yet, in curriculum order, with their state and reason."""
+    lessons = sorted(ledger.lessons().values(), key=lambda lesson: ids.sort_key(lesson.lesson_id))
+    return [
+        {"lesson_id": lesson.lesson_id, "state": lesson.state, "batch_id": lesson.batch_id,
+         "reason": lesson.reason, "attempts": lesson.attempts}
+        for lesson in lessons
+        if lesson.state != SUCCEEDED
+    ]
 
 
 def format_duration(seconds: float) -> str:

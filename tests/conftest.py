@@ -1,19 +1,20 @@
 """Shared fixtures. Every test runs with the network blocked except loopback."""
 
-import os
-import sys
+import importlib.util
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-NETGUARD_DIR = Path(__file__).resolve().parent / "netguard"
+from tests.fake_openai.fixture import fake_openai  # noqa: F401  (the local Batch API server)
 
-sys.path.insert(0, str(NETGUARD_DIR))
-import sitecustomize as _netguard  # noqa: E402  (installs the guard in this process)
+NETGUARD = Path(__file__).resolve().parent / "netguard" / "sitecustomize.py"
 
-sys.path.remove(str(NETGUARD_DIR))
-_netguard.install()
+# Loaded from its file, not imported by name: the interpreter may already have a sitecustomize
+# module of its own, and `import sitecustomize` would then return that one and guard nothing.
+# Subprocesses get the same guard through PYTHONPATH (see tests/helpers.py).
+_spec = importlib.util.spec_from_file_location("lesson_batch_tests_netguard", NETGUARD)
+_netguard = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_netguard)  # installs the guard in this process
 
 
 @pytest.fixture(autouse=True)
@@ -21,4 +22,3 @@ def _no_real_credentials(monkeypatch):
     """No test may pick up a developer's real key or API address from the environment."""
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
         monkeypatch.delenv(name, raising=False)
-from tests.fake_openai.fixture import fake_openai  # noqa: E402,F401

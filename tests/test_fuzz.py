@@ -17,7 +17,6 @@ import os
 import re
 import signal
 import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
