@@ -183,6 +183,12 @@ def format_plan(plan: Plan) -> str:
     lines.append(
         f"Model: {settings.model}{reasoning}, max_completion_tokens {settings.budget:,}{effort}"
     )
+    retried = sum(
+        1 for shard in plan.shards for budget, request_effort in shard.budgets
+        if (budget, request_effort) != (settings.budget, settings.reasoning_effort)
+    )
+    if retried:
+        lines.append(f"  {retried} truncated before: requested again with a larger budget or a lower effort")
     lines.append(f"Input files: {len(plan.shards)}")
     for shard in plan.shards:
         lines.append(

@@ -305,3 +305,12 @@ def test_plan_text_says_unknown_price_for_a_model_without_a_price(options):
     text = format_plan(plan)
     assert "Estimated cost: unknown price" in text
     assert "my-own-model is not in the price table" in text
+
+
+def test_the_plan_counts_lessons_requested_again_with_a_larger_budget(options):
+    plan = make_plan(options, History(retry_budgets={"M0-L002": (32_000, None)}))
+    assert "1 truncated before: requested again with a larger budget or a lower effort" in format_plan(plan)
+
+
+def test_a_plan_without_retries_does_not_mention_them(options):
+    assert "truncated before" not in format_plan(make_plan(options))
