@@ -65,9 +65,13 @@ def write_curriculum(path: Path, modules: int, lessons_per_module: int) -> int:
 
 
 def lesson_markdown(title: str) -> str:
+    """About 4 KB of Markdown shaped like a generated lesson: sections of a paragraph and a list,
+    a table and a code block."""
     parts = [f"# {title}\n"]
-    for section in SECTIONS:
-        parts.append(f"\n## {section}\n\n{PARAGRAPH * 3}\n")
+    for number, section in enumerate(SECTIONS):
+        parts.append(f"\n## {section}\n\n{PARAGRAPH}\n\n")
+        parts.append("".join(f"- Point {number}.{item}: who owns it, and how it is measured.\n" for item in range(3)))
+    parts.append("\n| Role | Decides | Is consulted |\n| --- | --- | --- |\n| Data owner | definition | steward |\n")
     parts.append("\n```sql\nSELECT steward, COUNT(*) FROM glossary_terms GROUP BY steward;\n```\n")
     return "".join(parts)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from . import ids
@@ -67,7 +68,7 @@ class Lesson:
     prerequisites: tuple[str, ...] = ()  # ids named explicitly in the notes
     related: tuple[str, ...] = ()
 
-    @property
+    @cached_property  # asked for many times per lesson while planning (15,000+ lessons)
     def id(self) -> str:
         return ids.lesson_id(self.module_number, self.lesson_number)
 
