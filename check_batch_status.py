@@ -10,6 +10,7 @@ import time
 
 from lesson_batch import cli
 from lesson_batch.api import BatchApi
+from lesson_batch.files import display_path
 from lesson_batch.ledger import ACTIVE_BATCH_STATUSES, Ledger
 from lesson_batch.status import (
     WatchDisplay,
@@ -60,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    if not args.batch_ids and not Ledger.exists(args.work_dir):
+        out(f"No run ledger in {display_path(args.work_dir)}: nothing was submitted from there yet. "
+            "Submit with: python generate_datagov_lessons_batch.py")
+        if args.json:
+            print(json.dumps({"batches": [], "lessons": {}}, indent=2))
+        return cli.EXIT_OK
     with Ledger.open(args.work_dir) as ledger:
         batch_ids = list(args.batch_ids) or [record.batch_id for record in ledger.batches()]
         if not batch_ids:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from lesson_batch import cli
 from lesson_batch.api import BatchApi
+from lesson_batch.files import display_path
 from lesson_batch.ledger import Ledger
 from lesson_batch.results import Report, format_report, process_files
 from lesson_batch.workflow import describe_not_ready, process_ready
@@ -55,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.results_file and args.batch_ids:
         parser.error("give batch ids or --results-file, not both")
     out = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    if not Ledger.exists(args.work_dir):
+        cli.error(
+            f"no run ledger in {display_path(args.work_dir)}: results can only be matched to lessons that "
+            "were submitted from there (pass the --work-dir the generate script used)"
+        )
+        return cli.EXIT_FAILURE
 
     with Ledger.open(args.work_dir) as ledger:
         if args.results_file:

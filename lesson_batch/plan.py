@@ -96,7 +96,7 @@ def select_lessons(curriculum: Curriculum, modules: tuple[str, ...] = (), lesson
         if unknown:
             raise SelectionError(
                 f"--modules names {', '.join(ids.module_code(n) for n in unknown)}, "
-                f"not in {curriculum.path} (it has {', '.join(m.code for m in curriculum.modules)})"
+                f"not in {display_path(curriculum.path)} (it has {', '.join(m.code for m in curriculum.modules)})"
             )
         chosen = [lesson for lesson in chosen if lesson.module_number in wanted]
     if lessons:
@@ -109,7 +109,7 @@ def select_lessons(curriculum: Curriculum, modules: tuple[str, ...] = (), lesson
         known = {lesson.id for lesson in curriculum.lessons}
         unknown_ids = [value for value in wanted_ids if value not in known]
         if unknown_ids:
-            raise SelectionError(f"--lessons names {', '.join(unknown_ids)}, not in {curriculum.path}")
+            raise SelectionError(f"--lessons names {', '.join(unknown_ids)}, not in {display_path(curriculum.path)}")
         wanted_set = set(wanted_ids)
         chosen = [lesson for lesson in chosen if lesson.id in wanted_set]
     return chosen

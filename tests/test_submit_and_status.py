@@ -23,7 +23,7 @@ import pytest
 
 from lesson_batch.ledger import Ledger
 from tests.fake_openai import FakeOpenAIServer
-from tests.helpers import GENERATE_SCRIPT, STATUS_SCRIPT, run_script
+from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, STATUS_SCRIPT, run_script
 
 KILLED = -signal.SIGKILL if hasattr(signal, "SIGKILL") else 137
 INTERVAL = "0.05"
@@ -637,3 +637,21 @@ def test_rerun_resubmits_the_lessons_of_a_batch_that_failed_even_if_nobody_check
 
     first, second = fake_openai.created_batches()
     assert batch_lessons(fake_openai, second) == project.lessons
+
+
+# ---------------------------------------------------------------- a folder with no ledger
+
+
+def test_status_in_a_folder_with_no_ledger_says_so_and_creates_nothing(tmp_path):
+    result = run_script(STATUS_SCRIPT, "--work-dir", tmp_path / "work", cwd=tmp_path)
+
+    assert "No run ledger in" in ok(result)
+    assert not (tmp_path / "work").exists()
+
+
+def test_processing_in_a_folder_with_no_ledger_is_an_error_and_creates_nothing(tmp_path):
+    result = run_script(PROCESS_SCRIPT, "--work-dir", tmp_path / "work", cwd=tmp_path)
+
+    failed(result)
+    assert "no run ledger in" in result.stderr
+    assert not (tmp_path / "work").exists()
