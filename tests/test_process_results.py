@@ -425,6 +425,20 @@ def test_with_force_an_existing_lesson_file_is_overwritten_and_the_old_one_kept_
     assert summary["total"]["replaced"] == 1
 
 
+def test_a_lesson_regenerated_with_generate_force_replaces_its_file_and_keeps_the_old_one(project):
+    project.out.mkdir(parents=True, exist_ok=True)
+    handmade = b"# An old version\n"
+    (project.out / "M0-L002.md").write_bytes(handmade)
+    project.generate("--yes", "--force", "--lessons", "M0-L002")
+    project.watch()
+    result, summary = project.process()  # no --force here: the lesson was requested with it
+
+    assert result.returncode == 0, result.stderr
+    assert (project.out / "M0-L002.md").read_text(encoding="utf-8") == _expected_lesson(project.server, "M0-L002")
+    assert [path.read_bytes() for path in (project.work / "replaced").glob("M0-L002*.md")] == [handmade]
+    assert summary["total"]["replaced"] == 1
+
+
 # ---- interruptions and re-runs -------------------------------------------------------------
 
 
