@@ -18,13 +18,11 @@ from lesson_batch.status import (
     cancel,
     describe,
     lesson_counts,
+    needs_attention,
     refresh,
     unsaved_lessons,
     watch,
 )
-
-BAD_ENDINGS = ("failed", "expired", "cancelled")
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -39,8 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
             "  python check_batch_status.py --watch         # poll until every batch has finished\n"
             "  python check_batch_status.py --cancel batch_abc123\n"
             "  python check_batch_status.py --lessons       # also list lessons that are not saved yet\n\n"
-            "exit codes: 0 success (with --watch: every batch completed), 1 a failure (API error, or a "
-            "batch failed, expired or was cancelled), 2 usage error"
+            "exit codes: 0 success (with --watch: every batch finished and none failed), 1 a failure (API "
+            "error, or a batch failed, expired or was cancelled and some of its lessons are neither saved "
+            "nor submitted again), "
+            "2 usage error"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -119,12 +119,9 @@ def main(argv: list[str] | None = None) -> int:
                 for lesson in unsaved_lessons(ledger):
                     print(f"  {lesson['lesson_id']}: {lesson['state']}" + (f" ({lesson['reason']})" if lesson["reason"] else ""))
 
-    missing = [batch_id for batch_id in batch_ids if batch_id not in {record.batch_id for record in records}]
-    if missing:
-        return cli.EXIT_FAILURE
-    if args.watch:
-        return cli.EXIT_OK if all(record.status == "completed" for record in records) else cli.EXIT_FAILURE
-    return cli.EXIT_FAILURE if any(record.status in BAD_ENDINGS for record in records) else cli.EXIT_OK
+        missing = [batch_id for batch_id in batch_ids if batch_id not in {record.batch_id for record in records}]
+        failed = missing or any(needs_attention(ledger, record) for record in records)
+        return cli.EXIT_FAILURE if failed else cli.EXIT_OK
 
 
 def _watch(ledger: Ledger, api: BatchApi, batch_ids: list[str], interval: float, out) -> list:

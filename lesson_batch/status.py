@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 from . import crashpoints
 from .api import ApiError, BatchApi
 from . import ids
-from .ledger import LESSON_STATES, SUCCEEDED, TERMINAL_BATCH_STATUSES, BatchInfo, BatchRecord, Ledger
+from .ledger import LESSON_STATES, SUBMITTED, SUCCEEDED, TERMINAL_BATCH_STATUSES, BatchInfo, BatchRecord, Ledger
 from .progress import ProgressBar
 
 MAX_INTERVAL = 300.0
@@ -113,6 +113,29 @@ def cancel(ledger: Ledger, api: BatchApi, batch_ids: list[str]) -> list[BatchInf
             ledger.update_batch(info)
         cancelled.append(info)
     return cancelled
+
+
+def needs_attention(ledger: Ledger, record: BatchRecord) -> bool:
+    """A batch that failed, expired or was cancelled, and some of whose lessons nobody has taken
+    care of yet: not saved, and not submitted again in a later batch.
+
+    Once every lesson of such a batch is saved or on its way again, the batch is history: it no
+    longer makes the status script report a failure.
+    """
+    if record.status not in ("failed", "expired", "cancelled"):
+        return False
+    requested = ledger.batch_requests(record.batch_id)
+    if not requested:
+        return True  # not a batch of this ledger: nothing tells what became of its lessons
+    states = ledger.lessons(requested)
+
+    def taken_care_of(lesson_id: str) -> bool:
+        lesson = states.get(lesson_id)
+        if lesson is None:
+            return False
+        return lesson.state == SUCCEEDED or (lesson.state == SUBMITTED and lesson.batch_id != record.batch_id)
+
+    return not all(taken_care_of(lesson_id) for lesson_id in requested)
 
 
 def lesson_counts(ledger: Ledger) -> dict[str, int]:

@@ -655,3 +655,25 @@ def test_processing_in_a_folder_with_no_ledger_is_an_error_and_creates_nothing(t
     failed(result)
     assert "no run ledger in" in result.stderr
     assert not (tmp_path / "work").exists()
+
+
+# ---------------------------------------------------------------- old failures, settled
+
+
+def test_an_expired_batch_whose_lessons_were_all_saved_later_no_longer_fails_the_status(project, fake_openai):
+    fake_openai.set_scenario({"batches": [{"outcome": "expire", "done_fraction": 0.5}]})
+    ok(project.generate("--yes"))
+    failed(project.status("--watch", "--interval", INTERVAL))  # expired, lessons missing: needs attention
+    work = ("--work-dir", project.work_dir, "--output-dir", project.output_dir)
+    process = lambda: run_script(PROCESS_SCRIPT, *work, env=fake_openai.env(), cwd=project.root)  # noqa: E731
+    failed(process())  # saves what finished; the rest is reported
+    ok(project.generate("--yes"))  # the expired lessons, again: taken care of
+    ok(project.status("--watch", "--interval", INTERVAL))
+    ok(process())
+
+    result = project.status()
+
+    out = ok(result)
+    expired, completed = fake_openai.created_batches()
+    assert "expired" in batch_line(out, expired["id"])
+    assert "completed" in batch_line(out, completed["id"])
