@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from lesson_batch import cli
@@ -13,7 +14,8 @@ from lesson_batch.api import BatchApi
 from lesson_batch.files import display_path
 from lesson_batch.ledger import Ledger
 from lesson_batch.results import Report, format_report, process_files
-from lesson_batch.workflow import describe_not_ready, process_ready
+from lesson_batch.status import describe
+from lesson_batch.workflow import process_ready
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,8 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         out("No finished batch is waiting to be processed.")
     if not_ready:
         out("Not finished yet:")
-        for line in describe_not_ready(not_ready):
-            out(line)
+        now = time.time()
+        for record in not_ready:
+            for line in describe(record, now):
+                out(line)
     if args.json:
         print(json.dumps({"batches": [r.as_json() for r in reports], "total": total.as_json(),
                           "not_ready": [r.batch_id for r in not_ready]}, indent=2))

@@ -499,9 +499,6 @@ class Ledger:
                 rows,
             )
 
-    def lesson_not_saved(self, lesson_id: str, batch_id: str, state: str, reason: str) -> None:
-        self.lessons_not_saved([(lesson_id, batch_id, state, reason)])
-
     def batch_processed(self, batch_id: str, usage: dict) -> None:
         with self._write() as db:
             db.execute(

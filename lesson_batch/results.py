@@ -194,9 +194,10 @@ def process_batch(
     }
     report.estimated_cost = models.batch_cost(record.model, record.prompt_tokens_estimate, record.output_tokens_estimate)
     _apply(ledger, available, expected, already, output_dir, work_dir, force, report, total=record.request_total)
-    for lesson_id in sorted(set(expected) - _answered(report)):
-        ledger.lesson_not_saved(lesson_id, record.batch_id, MISSING, "not in the batch's output or error file")
-        report.missing.append(lesson_id)
+    report.missing = sorted(set(expected) - _answered(report))
+    ledger.lessons_not_saved(
+        [(lesson_id, record.batch_id, MISSING, "not in the batch's output or error file") for lesson_id in report.missing]
+    )
     ledger.batch_processed(record.batch_id, report.as_json()["usage"])
     return report
 

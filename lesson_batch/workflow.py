@@ -14,7 +14,6 @@ simply run again.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -24,7 +23,7 @@ from .files import remove_stale_temporaries
 from .ledger import PENDING, BatchRecord, Ledger
 from .plan import History, Plan, PlanOptions, format_plan, make_plan
 from .results import Report, format_report, process_batch
-from .status import WatchDisplay, describe, refresh, watch
+from .status import WatchDisplay, refresh, watch
 from .submit import SubmitReport, new_run_id, recover_unfinished_shards, submit_plan
 
 MAX_WAIT_ROUNDS = 1000
@@ -229,11 +228,3 @@ def process_ready(
         elif not record.is_terminal:
             not_ready.append(record)
     return reports, not_ready
-
-
-def describe_not_ready(records: list[BatchRecord]) -> list[str]:
-    lines = []
-    now = time.time()
-    for record in records:
-        lines.extend(describe(record, now))
-    return lines

@@ -131,7 +131,7 @@ def test_a_lesson_not_saved_cannot_be_given_the_succeeded_state(ledger):
 
 def test_each_submission_counts_as_an_attempt(ledger):
     submit(ledger, lessons=["M0-L001"])
-    ledger.lesson_not_saved("M0-L001", "batch_1", "expired", "batch_expired")
+    ledger.lessons_not_saved([("M0-L001", "batch_1", "expired", "batch_expired")])
     submit(ledger, "run2-s001", "batch_2", ["M0-L001"])
     assert ledger.lessons()["M0-L001"].attempts == 2
 
