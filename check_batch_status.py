@@ -17,6 +17,8 @@ from lesson_batch.status import (
     as_json,
     cancel,
     describe,
+    describe_flex_run,
+    flex_run_summary,
     lesson_counts,
     needs_attention,
     refresh,
@@ -69,12 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         return cli.EXIT_OK
     with Ledger.open(args.work_dir) as ledger:
         batch_ids = list(args.batch_ids) or [record.batch_id for record in ledger.batches()]
-        if not batch_ids:
+        # Flex runs are shown from the ledger alone (nothing to ask the API once a run is over).
+        flex_runs = [] if args.batch_ids else [flex_run_summary(ledger, run) for run in ledger.flex_runs()]
+        if not batch_ids and (args.cancel or not flex_runs):
             out(f"No batches recorded in {ledger.path}. Submit with: python generate_datagov_lessons_batch.py")
             if args.json:
-                print(json.dumps({"batches": [], "lessons": lesson_counts(ledger)}, indent=2))
+                print(json.dumps({"batches": [], "flex_runs": flex_runs, "lessons": lesson_counts(ledger)}, indent=2))
             return cli.EXIT_OK
-        api = BatchApi.from_environment()
+        api = BatchApi.from_environment() if batch_ids else None
 
         if args.cancel:
             targets = list(args.batch_ids) or [
@@ -93,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
                     "process them with process_batch_results.py once it is cancelled.")
             return cli.EXIT_OK
 
-        if args.watch:
+        if not batch_ids:
+            records = []
+        elif args.watch:
             records = _watch(ledger, api, batch_ids, args.interval, out)
         else:
             records, problems = refresh(ledger, api, batch_ids)
@@ -104,13 +110,20 @@ def main(argv: list[str] | None = None) -> int:
 
         now = time.time()
         if args.json:
-            payload = {"batches": [as_json(record, now) for record in records], "lessons": lesson_counts(ledger)}
+            payload = {
+                "batches": [as_json(record, now) for record in records],
+                "flex_runs": flex_runs,
+                "lessons": lesson_counts(ledger),
+            }
             if args.lessons:
                 payload["unsaved_lessons"] = unsaved_lessons(ledger)
             print(json.dumps(payload, indent=2))
         else:
             for record in records:
                 for line in describe(record, now):
+                    print(line)
+            for summary in flex_runs:
+                for line in describe_flex_run(summary, now):
                     print(line)
             counts = {state: count for state, count in lesson_counts(ledger).items() if count}
             if counts:

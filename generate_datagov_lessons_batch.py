@@ -14,12 +14,13 @@ from pathlib import Path
 
 from lesson_batch import cli, models
 from lesson_batch.api import BatchApi
+from lesson_batch.flex import DEFAULT_CONCURRENCY, FALLBACK_STOPS, MAX_CONCURRENCY, STOP_INTERRUPTED, FlexSettings
 from lesson_batch.ledger import Ledger
 from lesson_batch.plan import Plan, PlanOptions
 from lesson_batch.requests import RequestSettings
 from lesson_batch.status import WatchDisplay
 from lesson_batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE, ShardLimits
-from lesson_batch.workflow import BudgetError, DeclinedError, generate
+from lesson_batch.workflow import BudgetError, DeclinedError, FlexUnavailableError, GenerateOutcome, generate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
             "  python check_batch_status.py --watch                   # follow the batches\n"
             "  python process_batch_results.py                        # save the lessons\n"
             "  python generate_datagov_lessons_batch.py               # resubmit whatever failed\n"
-            "or all at once: python generate_datagov_lessons_batch.py --wait\n\n"
+            "or all at once: python generate_datagov_lessons_batch.py --wait\n"
+            "or in minutes at the same price, through flex: python generate_datagov_lessons_batch.py --via flex\n"
+            "try the prompt first: python generate_datagov_lessons_batch.py --lessons M0-L001,M0-L002,M0-L003 --via flex\n\n"
             "API key: OPENAI_API_KEY, else a .env file, else openaiapikey.txt. OPENAI_BASE_URL is honoured.\n"
             + cli.EXIT_CODES_HELP
         ),
@@ -84,6 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="refuse to submit if the estimated cost is above this")
 
     run = parser.add_argument_group("running")
+    run.add_argument("--via", choices=("batch", "flex"), default="batch",
+                     help="batch (default): the Batch API, results within 24 hours; flex: each request sent now "
+                          "with service_tier flex, at the same Batch price, lessons saved as they arrive")
+    run.add_argument("--concurrency", type=cli.positive_int, default=None, metavar="N",
+                     help=f"with --via flex: requests in flight at once (default {DEFAULT_CONCURRENCY}, "
+                          f"at most {MAX_CONCURRENCY})")
+    run.add_argument("--fallback", choices=("batch",), default=None,
+                     help="with --via flex: when flex cannot serve (a model without flex, capacity that does not "
+                          "come back), submit the lessons left as an ordinary batch in the same run")
     run.add_argument("--dry-run", action="store_true",
                      help="plan only: write the request files and print the plan; no key, no network")
     run.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation before submitting")
@@ -94,16 +106,60 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def confirm_on_terminal(plan: Plan) -> bool:
+def confirm_on_terminal(plan: Plan, via: str = "batch") -> bool:
     if not sys.stdin.isatty():
         return True  # never wait for an answer nobody can give (scripts, CI, pipes)
     cost = models.format_cost(plan.estimated_cost)
-    answer = input(f"Submit {len(plan.to_request):,} requests in {len(plan.shards)} batch(es), estimated {cost}? [y/N] ")
+    what = (
+        f"Send {len(plan.to_request):,} requests through flex"
+        if via == "flex"
+        else f"Submit {len(plan.to_request):,} requests in {len(plan.shards)} batch(es)"
+    )
+    answer = input(f"{what}, estimated {cost}? [y/N] ")
     return answer.strip().lower() in ("y", "yes")
 
 
+def flex_exit(outcome: GenerateOutcome, args: argparse.Namespace) -> int:
+    """The last words and the exit code of a --via flex run (its report is already printed)."""
+    report = outcome.flex
+    batched = bool(outcome.submitted.submitted)
+    if batched and not args.wait:
+        print("Next: python check_batch_status.py --watch, then python process_batch_results.py")
+    if report is None:
+        return cli.EXIT_OK
+    if report.stop_reason == STOP_INTERRUPTED:
+        print("Interrupted. Nothing is lost: the ledger records every step; run the same command again to continue.",
+              file=sys.stderr)
+        return cli.EXIT_FAILURE
+    unsaved = report.results.failed_count + len(report.no_answer) + len(report.still_running)
+    if report.not_sent and not (batched and report.stop_reason in FALLBACK_STOPS):
+        unsaved += len(report.not_sent)
+        if report.stop_reason in FALLBACK_STOPS:
+            cli.error(f"{len(report.not_sent):,} lessons were not sent. Run the same command later, "
+                      "leave out --via flex to submit them as a batch, or add --fallback batch.")
+        elif report.stop_reason:
+            cli.error(f"{len(report.not_sent):,} lessons were not sent; run the same command again to send them"
+                      + (" (with a higher --max-cost)." if args.max_cost is not None else "."))
+    if unsaved:
+        print(f"{unsaved:,} lessons were not saved; run the same command again to request them.")
+        return cli.EXIT_FAILURE
+    if args.wait and outcome.unsaved_lessons:
+        print(f"{len(outcome.unsaved_lessons)} lessons were not saved; run this command again to retry them.")
+        return cli.EXIT_FAILURE
+    print(f"All {report.requested:,} lessons sent through flex are saved"
+          + (", the rest are in a batch." if batched else "."))
+    return cli.EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.via != "flex":
+        for given, option in ((args.concurrency, "--concurrency"), (args.fallback, "--fallback")):
+            if given is not None:
+                parser.error(f"{option} goes with --via flex")
+    elif args.concurrency is not None and args.concurrency > MAX_CONCURRENCY:
+        parser.error(f"--concurrency is at most {MAX_CONCURRENCY}")
     settings = RequestSettings(
         model=args.model,
         max_completion_tokens=args.max_completion_tokens,
@@ -130,18 +186,23 @@ def main(argv: list[str] | None = None) -> int:
             outcome = generate(
                 options, ledger, api,
                 max_cost=args.max_cost,
-                confirm=(lambda plan: True) if args.yes else confirm_on_terminal,
+                confirm=(lambda plan: True) if args.yes else (lambda plan: confirm_on_terminal(plan, args.via)),
                 wait=args.wait,
                 interval=args.interval,
                 warn=lambda message: print(message, file=sys.stderr),
                 display=display,
+                via=args.via,
+                flex=FlexSettings(concurrency=args.concurrency or DEFAULT_CONCURRENCY, max_cost=args.max_cost),
+                fallback_batch=args.fallback == "batch",
             )
-        except (BudgetError, DeclinedError) as exc:
+        except (BudgetError, DeclinedError, FlexUnavailableError) as exc:
             cli.error(str(exc))
             return cli.EXIT_FAILURE
     if args.dry_run:
         print("Dry run: nothing was uploaded. The request files are listed above.")
         return cli.EXIT_OK
+    if args.via == "flex":
+        return flex_exit(outcome, args)
     if args.wait:
         if outcome.unsaved_lessons:
             print(f"{len(outcome.unsaved_lessons)} lessons were not saved; run this command again to retry them.")

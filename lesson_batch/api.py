@@ -1,9 +1,14 @@
-"""The one place that talks to the OpenAI API (Files and Batches), and finds the API key.
+"""The one place that talks to the OpenAI API (Files, Batches, flex Chat Completions), and finds the API key.
 
 Everything else sees plain data (``BatchInfo``) and one exception, ``ApiError``, whose message
 says in plain words what went wrong and what to do next. The ``openai`` client does the HTTP
 work, including its own retries of rate limits, server errors and dropped connections (with
 the server's ``retry-after`` hints); what is still failing after those retries reaches the user.
+
+Flex requests (``flex_completion``) are the exception to the client's own retries: they go out
+with none, and every HTTP answer comes back as plain data (``ChatReply``), so that the flex
+runner can tell a capacity refusal (429) from a model that does not take flex (400) and back off
+its own way. Only a request that got no HTTP answer at all raises ``ApiError``.
 
 The key comes from ``OPENAI_API_KEY``, else from a ``.env`` file, else from ``openaiapikey.txt``
 (each file looked for in the current folder, then in the project folder). ``OPENAI_BASE_URL``
@@ -14,8 +19,10 @@ client and nowhere else: it is never printed, logged or written to disk by this 
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Iterator
 
@@ -33,6 +40,9 @@ RUN_METADATA_KEY = "lesson_batch_run"
 UPLOAD_PREFIX = "lesson_batch-"
 CALL_TIMEOUT = 120.0  # seconds per call (the client retries a timed-out call)
 TRANSFER_TIMEOUT = 900.0  # uploads and downloads of files up to 200 MB
+# OpenAI's flex guide: "increase default timeout to 15 minutes" (flex answers are slower).
+FLEX_TIMEOUT = 900.0
+FLEX_SERVICE_TIER = "flex"
 
 KEY_HELP = (
     "No OpenAI API key found. Set one of:\n"
@@ -50,6 +60,25 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.transient = transient  # worth trying again later (network, 5xx, 429)
+
+
+class NoAnswerError(ApiError):
+    """A request that got no HTTP answer (connection lost, timed out). ``timed_out``: it was sent
+    and may have run (and been paid for)."""
+
+    def __init__(self, message: str, timed_out: bool):
+        super().__init__(message, transient=True)
+        self.timed_out = timed_out
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """An HTTP answer to a Chat Completions request: the status, the JSON body as sent by the API
+    (for an error, the ``error`` object is under ``"error"``), and the ``retry-after`` hint in seconds."""
+
+    status: int
+    body: dict
+    retry_after: float | None = None
 
 
 class MissingKeyError(ApiError):
@@ -138,6 +167,7 @@ class BatchApi:
         self._openai = openai
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         self._client = openai.OpenAI(api_key=api_key, base_url=self.base_url, max_retries=max_retries, timeout=timeout)
+        self._flex_client = self._client.with_options(max_retries=0, timeout=FLEX_TIMEOUT)
 
     @classmethod
     def from_environment(cls) -> "BatchApi":
@@ -259,6 +289,26 @@ class BatchApi:
         with self._calling(f"cancelling batch {batch_id}"):
             return _batch_info(self._client.batches.cancel(batch_id))
 
+    # ----------------------------------------------------------------- flex
+
+    def flex_completion(self, body: dict) -> ChatReply:
+        """Send one Chat Completions request body with ``service_tier: "flex"``; any HTTP answer
+        comes back as a ``ChatReply``. Safe to call from several threads at once."""
+        openai = self._openai
+        try:
+            raw = self._flex_client.chat.completions.with_raw_response.create(**body, service_tier=FLEX_SERVICE_TIER)
+            return ChatReply(raw.http_response.status_code, _json_object(raw.http_response))
+        except openai.APIStatusError as exc:
+            error = exc.body if isinstance(exc.body, dict) else {"message": str(exc.body or exc.message)}
+            return ChatReply(exc.status_code, {"error": error}, _retry_after(exc.response.headers))
+        except openai.APITimeoutError:
+            raise NoAnswerError(
+                f"no answer from {self.base_url or 'the OpenAI API'} within {FLEX_TIMEOUT / 60:.0f} minutes", True
+            ) from None
+        except openai.APIConnectionError as exc:
+            raise NoAnswerError(f"cannot reach {self.base_url or 'the OpenAI API'} ({exc.__class__.__name__}: {exc})",
+                                False) from None
+
     def find_batch_for_shard(self, shard_key: str, created_after: float) -> BatchInfo | None:
         """The batch whose metadata names this shard, looking back no further than ``created_after``."""
         with self._calling("listing batches"):
@@ -268,6 +318,31 @@ class BatchApi:
                 if batch.created_at is not None and batch.created_at < created_after:
                     return None
         return None
+
+
+def _json_object(response) -> dict:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _retry_after(headers) -> float | None:
+    """The server's hint in seconds: ``retry-after-ms``, else ``retry-after`` (seconds or an HTTP date)."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) * scale)
+        except ValueError:
+            pass
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            pass
+    return None
 
 
 def _message(exc) -> str:

@@ -17,9 +17,16 @@ A batch created by a run that died before recording it is found again through it
 (``lesson_batch_shard``) and adopted, so it is never created twice.
 
 Lesson states: ``pending`` (to request), ``submitted`` (in a batch whose results are not
-processed yet: never requested again), ``succeeded`` (its file is on disk), and the states that
+processed yet: never requested again), ``flex`` (its request was sent through flex and no outcome
+is recorded yet: never put in a batch), ``succeeded`` (its file is on disk), and the states that
 the next run requests again: ``failed``, ``truncated``, ``expired``, ``cancelled``, ``missing``,
-``invalid``. A lesson is marked ``succeeded`` only after its file is on disk.
+``invalid``. A lesson is marked ``succeeded`` only after its file is on disk. A lesson's
+``batch_id`` names the batch, or the flex run (``flex-...``), it was last sent in.
+
+Flex runs (``flex_runs``) and every flex answer received (``flex_answers``: one row per paid
+answer, with its tokens and the tier that served it) are recorded too, so the cost of a run
+survives a crash, and a lesson still ``flex`` when no run is going (the run was killed) is known
+to have possibly been paid already.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ SCHEMA_VERSION = "1"
 SHARD_PLANNED, SHARD_UPLOADED, SHARD_SUBMITTED, SHARD_ABANDONED = "planned", "uploaded", "submitted", "abandoned"
 UNFINISHED_SHARD_STATES = (SHARD_PLANNED, SHARD_UPLOADED)
 
-PENDING, SUBMITTED, SUCCEEDED = "pending", "submitted", "succeeded"
+PENDING, SUBMITTED, SUCCEEDED, FLEX = "pending", "submitted", "succeeded", "flex"
 FAILED, TRUNCATED, EXPIRED, CANCELLED, MISSING, INVALID = (
     "failed",
     "truncated",
@@ -48,7 +55,9 @@ FAILED, TRUNCATED, EXPIRED, CANCELLED, MISSING, INVALID = (
     "missing",
     "invalid",
 )
-LESSON_STATES = (PENDING, SUBMITTED, SUCCEEDED, FAILED, TRUNCATED, EXPIRED, CANCELLED, MISSING, INVALID)
+LESSON_STATES = (PENDING, SUBMITTED, FLEX, SUCCEEDED, FAILED, TRUNCATED, EXPIRED, CANCELLED, MISSING, INVALID)
+# A lesson whose request is out (in a batch, or sent through flex) waiting for its outcome.
+IN_FLIGHT_STATES = (SUBMITTED, FLEX)
 
 ACTIVE_BATCH_STATUSES = ("validating", "in_progress", "finalizing", "cancelling")
 TERMINAL_BATCH_STATUSES = ("completed", "failed", "expired", "cancelled")
@@ -113,6 +122,25 @@ CREATE TABLE IF NOT EXISTS lessons (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS lessons_by_batch ON lessons (batch_id);
+CREATE TABLE IF NOT EXISTS flex_runs (
+    run_id TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    requested INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    stop_reason TEXT
+);
+CREATE TABLE IF NOT EXISTS flex_answers (
+    run_id TEXT NOT NULL,
+    lesson_id TEXT NOT NULL,
+    service_tier TEXT,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+    received_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS flex_answers_by_run ON flex_answers (run_id);
 """
 
 
@@ -209,6 +237,30 @@ class LessonRecord:
     updated_at: float
 
 
+@dataclass(frozen=True)
+class FlexRunRecord:
+    run_id: str
+    model: str
+    requested: int
+    started_at: float
+    finished_at: float | None
+    stop_reason: str | None
+
+
+@dataclass(frozen=True)
+class FlexAnswerRecord:
+    """One answer a flex request got (and was billed for)."""
+
+    run_id: str
+    lesson_id: str
+    service_tier: str | None
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int
+    received_at: float
+
+
 class Ledger:
     """Open with ``Ledger.open(work_dir)``; every method is one transaction."""
 
@@ -292,8 +344,10 @@ class Ledger:
             return records
         return {lesson_id: records[lesson_id] for lesson_id in lesson_ids if lesson_id in records}
 
-    def in_flight_lessons(self) -> frozenset[str]:
-        rows = self._db.execute("SELECT lesson_id FROM lessons WHERE state = ?", (SUBMITTED,)).fetchall()
+    def in_flight_lessons(self, state: str = SUBMITTED) -> frozenset[str]:
+        """Lessons in a batch not processed yet (or, with ``state=FLEX``, sent through flex with no
+        outcome recorded)."""
+        rows = self._db.execute("SELECT lesson_id FROM lessons WHERE state = ?", (state,)).fetchall()
         return frozenset(row["lesson_id"] for row in rows)
 
     def retry_budgets(self) -> dict[str, tuple[int, str | None]]:
@@ -488,15 +542,15 @@ class Ledger:
         for entry in entries:
             lesson_id, batch_id, state, reason, *retry = entry
             budget, effort = (retry + [None, None])[:2]
-            if state not in LESSON_STATES or state in (SUBMITTED, SUCCEEDED):
+            if state not in LESSON_STATES or state in (SUBMITTED, FLEX, SUCCEEDED):
                 raise ValueError(f"{state!r} is not a state for a lesson that was not saved")
             rows.append((state, reason[:2000], budget, effort, now, lesson_id, batch_id, SUBMITTED))
         with self._write() as db:
             db.executemany(
                 "UPDATE lessons SET state = ?, reason = ?, retry_budget = COALESCE(?, retry_budget), "
                 "retry_effort = COALESCE(?, retry_effort), updated_at = ? "
-                "WHERE lesson_id = ? AND batch_id = ? AND state = ?",
-                rows,
+                "WHERE lesson_id = ? AND batch_id = ? AND state IN (?, ?)",
+                [row + (FLEX,) for row in rows],
             )
 
     def batch_processed(self, batch_id: str, usage: dict) -> None:
@@ -514,6 +568,89 @@ class Ledger:
                 "SELECT * FROM lessons WHERE batch_id = ? AND state = ? ORDER BY lesson_id", (batch_id, state)
             )
         return [_lesson(row) for row in rows.fetchall()]
+
+
+    # ----------------------------------------------------------------- flex
+
+    def flex_run_started(self, run_id: str, model: str, requested: int) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO flex_runs (run_id, model, requested, started_at) VALUES (?, ?, ?, ?)",
+                (run_id, model, requested, time.time()),
+            )
+
+    def flex_run_finished(self, run_id: str, stop_reason: str | None) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE flex_runs SET finished_at = ?, stop_reason = ? WHERE run_id = ?",
+                (time.time(), stop_reason, run_id),
+            )
+
+    def flex_sending(self, run_id: str, lesson_id: str, force: bool) -> bool:
+        """Before a flex request: the lesson is in flight by this run. Refused (False) for a lesson
+        already in flight, in a batch or in another flex run, so it is never paid for twice."""
+        now = time.time()
+        placeholders = ",".join("?" * len(IN_FLIGHT_STATES))
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO lessons (lesson_id, state, updated_at) VALUES (?, ?, ?) ON CONFLICT (lesson_id) DO NOTHING",
+                (lesson_id, PENDING, now),
+            )
+            changed = db.execute(
+                "UPDATE lessons SET state = ?, batch_id = ?, reason = NULL, attempts = attempts + 1, force = ?, "
+                f"updated_at = ? WHERE lesson_id = ? AND state NOT IN ({placeholders})",
+                (FLEX, run_id, int(force), now, lesson_id, *IN_FLIGHT_STATES),
+            ).rowcount
+        return changed == 1
+
+    def flex_not_sent(self, run_id: str, lesson_ids: Iterable[str], reason: str) -> None:
+        """Flex requests that never ran (refused for capacity, or the run stopped first): their
+        lessons are pending again, and the attempt is not counted (nothing was generated or paid)."""
+        now = time.time()
+        with self._write() as db:
+            db.executemany(
+                "UPDATE lessons SET state = ?, reason = ?, attempts = MAX(0, attempts - 1), updated_at = ? "
+                "WHERE lesson_id = ? AND batch_id = ? AND state = ?",
+                [(PENDING, reason[:2000], now, lesson_id, run_id, FLEX) for lesson_id in lesson_ids],
+            )
+
+    def flex_answer_received(self, run_id: str, lesson_id: str, service_tier: str | None, usage) -> None:
+        """An answer arrived (it is paid for): recorded before it is processed."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO flex_answers (run_id, lesson_id, service_tier, prompt_tokens, cached_tokens, "
+                "completion_tokens, reasoning_tokens, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, lesson_id, service_tier, usage.prompt_tokens, usage.cached_tokens,
+                 usage.completion_tokens, usage.reasoning_tokens, time.time()),
+            )
+
+    def release_flex_lessons(self, lesson_ids: Iterable[str], reason: str, saved: Iterable[str] = ()) -> None:
+        """Lessons left in flight by a flex run that is no longer going: pending again (``saved``:
+        succeeded, their file having been written before the run stopped)."""
+        now = time.time()
+        saved = set(saved)
+        with self._write() as db:
+            db.executemany(
+                "UPDATE lessons SET state = ?, reason = ?, force = CASE WHEN ? THEN 0 ELSE force END, updated_at = ? "
+                "WHERE lesson_id = ? AND state = ?",
+                [
+                    (SUCCEEDED if lesson_id in saved else PENDING, reason[:2000], lesson_id in saved, now, lesson_id, FLEX)
+                    for lesson_id in lesson_ids
+                ],
+            )
+
+    def flex_runs(self) -> list[FlexRunRecord]:
+        rows = self._db.execute("SELECT * FROM flex_runs ORDER BY started_at, run_id").fetchall()
+        return [_from_row(FlexRunRecord, row) for row in rows]
+
+    def flex_answers(self, run_id: str | None = None) -> list[FlexAnswerRecord]:
+        if run_id is None:
+            rows = self._db.execute("SELECT * FROM flex_answers ORDER BY received_at").fetchall()
+        else:
+            rows = self._db.execute(
+                "SELECT * FROM flex_answers WHERE run_id = ? ORDER BY received_at", (run_id,)
+            ).fetchall()
+        return [_from_row(FlexAnswerRecord, row) for row in rows]
 
 
 def _try_lock(handle) -> bool:

@@ -114,3 +114,22 @@ def batch_cost(model: str, input_tokens: int, output_tokens: int, cached_tokens:
 
 def format_cost(cost: float | None) -> str:
     return "unknown price" if cost is None else f"${cost:,.2f}"
+
+
+# Flex (service_tier "flex" on Chat Completions) is billed at Batch prices; an answer the API
+# served at another tier ("default": standard processing) is billed at that tier's price.
+# https://developers.openai.com/api/docs/guides/flex-processing ("Tokens are priced at Batch API rates")
+FLEX_TIER = "flex"
+
+
+def supports_flex(model: str) -> bool | None:
+    """Whether ``model`` takes service_tier "flex" (None: not known, try it)."""
+    return None
+
+
+def answer_cost(model: str, input_tokens: int, output_tokens: int, cached_tokens: int, service_tier: str | None) -> float | None:
+    """USD for one Chat Completions answer: Batch prices when flex served it, standard otherwise."""
+    cost = batch_cost(model, input_tokens, output_tokens, cached_tokens)
+    if cost is None or service_tier in (FLEX_TIER, None):
+        return cost
+    return cost / BATCH_DISCOUNT

@@ -47,6 +47,7 @@ class History:
     """What earlier runs left in the ledger that changes the plan."""
 
     in_flight: frozenset[str] = frozenset()  # lessons in a batch not yet processed
+    in_flex: frozenset[str] = frozenset()  # lessons sent through flex with no outcome recorded yet
     retry_budgets: dict[str, tuple[int, str | None]] = field(default_factory=dict)  # after truncation
     measured_output_tokens: dict[str, int] = field(default_factory=dict)
 
@@ -62,6 +63,7 @@ class Plan:
     skipped_in_flight: list[str]
     shards: list[Shard]
     warnings: list[str]
+    skipped_in_flex: list[str] = field(default_factory=list)
 
     @property
     def prompt_tokens(self) -> int:
@@ -123,10 +125,12 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
         raise SelectionError("--limit must be at least 1")
     selected = select_lessons(curriculum, options.modules, options.lessons)
 
-    skipped_existing, skipped_in_flight, to_request = [], [], []
+    skipped_existing, skipped_in_flight, skipped_in_flex, to_request = [], [], [], []
     for lesson in selected:
         if lesson.id in history.in_flight:
             skipped_in_flight.append(lesson.id)
+        elif lesson.id in history.in_flex:
+            skipped_in_flex.append(lesson.id)  # never in a batch while flex may be generating it
         elif not options.force and os.path.exists(ids.lesson_file(options.output_dir, lesson.id)):
             skipped_existing.append(lesson.id)
         elif options.limit is None or len(to_request) < options.limit:
@@ -162,6 +166,7 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
         skipped_in_flight=skipped_in_flight,
         shards=shards,
         warnings=list(curriculum.warnings) + list(template.warnings),
+        skipped_in_flex=skipped_in_flex,
     )
 
 
@@ -173,9 +178,14 @@ def format_plan(plan: Plan) -> str:
         f"Selected: {len(plan.selected)} lessons",
         f"  already generated (skipped): {len(plan.skipped_existing)}",
         f"  in a batch not yet processed (skipped): {len(plan.skipped_in_flight)}",
-        f"  to request: {len(plan.to_request)}",
     ]
-    held_back = len(plan.selected) - len(plan.skipped_existing) - len(plan.skipped_in_flight) - len(plan.to_request)
+    if plan.skipped_in_flex:
+        lines.append(f"  in flight by flex (skipped): {len(plan.skipped_in_flex)}")
+    lines.append(f"  to request: {len(plan.to_request)}")
+    held_back = (
+        len(plan.selected) - len(plan.skipped_existing) - len(plan.skipped_in_flight) - len(plan.skipped_in_flex)
+        - len(plan.to_request)
+    )
     if held_back:
         lines.append(f"  left for a later run (--limit): {held_back}")
     effort = f", reasoning effort {settings.reasoning_effort}" if settings.reasoning_effort else ""

@@ -74,6 +74,10 @@ def estimate_tokens(text: str) -> int:
     return len(text) // CHARS_PER_TOKEN + 1
 
 
+def estimate_prompt_tokens(messages: list[dict]) -> int:
+    return sum(estimate_tokens(message["content"]) + TOKENS_PER_MESSAGE for message in messages)
+
+
 def build_request(
     builder: PromptBuilder,
     lesson: Lesson,
@@ -93,5 +97,4 @@ def build_request(
         body["temperature"] = settings.temperature
     record = {"custom_id": lesson.id, "method": "POST", "url": ENDPOINT, "body": body}
     line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-    prompt_tokens = sum(estimate_tokens(message["content"]) + TOKENS_PER_MESSAGE for message in messages)
-    return LessonRequest(lesson.id, line.encode("utf-8"), prompt_tokens, budget, effort)
+    return LessonRequest(lesson.id, line.encode("utf-8"), estimate_prompt_tokens(messages), budget, effort)

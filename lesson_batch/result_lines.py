@@ -285,6 +285,15 @@ def parse_result_line(line_number: int, raw: bytes) -> ResultLine | BadLine:
         return BadLine(line_number, str(problem), custom_id)
 
 
+def result_of_response(custom_id: str, status_code: int, body: dict) -> ResultLine | BadLine:
+    """A response that came straight from the API (a flex request) read as the batch result line
+    that would hold it, with the same checks (``line_number`` 0: it has no file)."""
+    try:
+        return _result_of(0, custom_id, {"response": {"status_code": status_code, "body": body}})
+    except _Malformed as problem:
+        return BadLine(0, str(problem), custom_id)
+
+
 # --- a whole file ---------------------------------------------------------------------------
 
 _CUSTOM_ID_NEAR_START = re.compile(rb'"custom_id"\s*:\s*"([^"\\]{1,32})"')

@@ -283,6 +283,25 @@ class _Marks:
         self.saved, self.not_saved = [], []
 
 
+class AnswerRecorder:
+    """Results that arrive one at a time instead of in a file (flex answers): each goes through the
+    very path of a result line (clean, check, atomic save, ledger), the ledger written a group at
+    a time as for a file. Call ``flush`` when the answers pause and at the end."""
+
+    def __init__(self, ledger: Ledger, output_dir: Path, work_dir: Path, force: bool, report: Report):
+        self.output_dir = Path(output_dir)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.output_dir)
+        self.work_dir, self.force, self.report = work_dir, force, report
+        self._marks = _Marks(ledger)
+
+    def apply(self, item: ResultLine, wanted: Expected) -> None:
+        _apply_line(item, wanted, self.output_dir, self.work_dir, self.force, self.report, self._marks)
+
+    def flush(self) -> None:
+        self._marks.flush()
+
+
 def _apply(
     ledger: Ledger,
     paths: list[Path],

@@ -5,6 +5,9 @@ processing step knows which batches are ready. ``describe`` turns a batch into t
 person reads: status and what it means, request counts, times, errors with their line numbers,
 file ids, and the next step to take.
 
+``flex_run_summary`` and ``describe_flex_run`` do the same for flex runs, from the ledger alone
+(a flex run has nothing to ask the API about once it is over).
+
 ``watch`` polls until every batch is terminal. The interval starts at ``--interval`` and grows
 by half each poll that brings no change, up to ``MAX_INTERVAL`` (so a 24-hour batch costs a
 bounded number of calls per hour), and drops back to the start when something moves. A network
@@ -14,13 +17,23 @@ hiccup or a 5xx is reported and retried at the next poll instead of ending the w
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from . import crashpoints
+from . import crashpoints, ids, models
 from .api import ApiError, BatchApi
-from . import ids
-from .ledger import LESSON_STATES, SUBMITTED, SUCCEEDED, TERMINAL_BATCH_STATUSES, BatchInfo, BatchRecord, Ledger
+from .ledger import (
+    FLEX,
+    LESSON_STATES,
+    SUBMITTED,
+    SUCCEEDED,
+    TERMINAL_BATCH_STATUSES,
+    BatchInfo,
+    BatchRecord,
+    FlexRunRecord,
+    Ledger,
+)
 from .progress import ProgressBar
 
 MAX_INTERVAL = 300.0
@@ -133,6 +146,8 @@ def needs_attention(ledger: Ledger, record: BatchRecord) -> bool:
         lesson = states.get(lesson_id)
         if lesson is None:
             return False
+        if lesson.state == FLEX:
+            return True  # on its way again, through flex
         return lesson.state == SUCCEEDED or (lesson.state == SUBMITTED and lesson.batch_id != record.batch_id)
 
     return not all(taken_care_of(lesson_id) for lesson_id in requested)
@@ -214,6 +229,59 @@ def as_json(record: BatchRecord, now: float | None = None) -> dict:
         "error_file_id": record.error_file_id,
         "processed": record.processed_at is not None,
     }
+
+
+def flex_run_summary(ledger: Ledger, run: FlexRunRecord) -> dict:
+    """What a flex run did, from the ledger: its answers, their tokens and cost, its lessons' states."""
+    answers = ledger.flex_answers(run.run_id)
+    states = Counter(lesson.state for lesson in ledger.lessons_in_batch(run.run_id))
+    cost: float | None = 0.0
+    other_tier = 0
+    for answer in answers:
+        one = models.answer_cost(
+            run.model, answer.prompt_tokens, answer.completion_tokens, answer.cached_tokens, answer.service_tier
+        )
+        cost = None if one is None or cost is None else cost + one
+        other_tier += answer.service_tier not in (models.FLEX_TIER, None)
+    return {
+        "id": run.run_id,
+        "via": "flex",
+        "model": run.model,
+        "requested": run.requested,
+        "answers": len(answers),
+        "lessons": {state: states[state] for state in LESSON_STATES if states[state]},
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "stop_reason": run.stop_reason,
+        "usage": {
+            name: sum(getattr(answer, name) for answer in answers)
+            for name in ("prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens")
+        },
+        "cost_usd": None if cost is None else round(cost, 4),
+        "answers_at_another_tier": other_tier,
+    }
+
+
+def describe_flex_run(summary: dict, now: float | None = None) -> list[str]:
+    now = time.time() if now is None else now
+    if summary["finished_at"] is None:
+        state = "running (or stopped without finishing: the next generate run settles its lessons)"
+    elif summary["stop_reason"]:
+        state = f"stopped ({summary['stop_reason']})"
+    else:
+        state = "finished"
+    lessons = ", ".join(f"{count} {name}" for name, count in summary["lessons"].items()) or "none"
+    lines = [
+        f"Flex run {summary['id']}: {state}",
+        f"  model: {summary['model']}; requested: {summary['requested']:,}; answers: {summary['answers']:,}",
+        f"  its lessons now: {lessons}",
+    ]
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(summary["started_at"]))
+    lines.append(f"  started: {started} ({format_duration(now - summary['started_at'])} ago)")
+    cost = models.format_cost(summary["cost_usd"])
+    other = summary["answers_at_another_tier"]
+    lines.append(f"  cost: {cost}" + (f" ({other} answers served, and billed, at another tier than flex)" if other else ""))
+    return lines
 
 
 class WatchDisplay:

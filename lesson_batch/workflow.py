@@ -5,6 +5,10 @@ left, check the budget, ask for confirmation, and submit. With ``wait`` it then 
 batches, processes each one as it finishes, and submits lessons that were waiting for room under
 the enqueued-token cap (rolling submission), until nothing is left to wait for.
 
+With ``via="flex"`` it sends the plan through flex instead (``flex.run_flex``), the answers saved
+as they arrive; ``fallback_batch`` then submits, as an ordinary batch, whatever flex could not
+take (a model without flex, capacity that did not come back).
+
 ``process_ready``: bring the ledger up to date for unfinished batches and process every batch
 whose results are ready.
 
@@ -19,8 +23,9 @@ from typing import Callable
 
 from . import models
 from .api import BatchApi
+from .flex import FALLBACK_STOPS, FlexReport, FlexSettings, format_flex_report, run_flex, settle_interrupted_flex
 from .files import remove_stale_temporaries
-from .ledger import PENDING, BatchRecord, Ledger
+from .ledger import FLEX, PENDING, BatchRecord, Ledger
 from .plan import History, Plan, PlanOptions, format_plan, make_plan
 from .results import Report, format_report, process_batch
 from .status import WatchDisplay, refresh, watch
@@ -40,23 +45,31 @@ class DeclinedError(Exception):
     """The user answered no at the confirmation prompt."""
 
 
+class FlexUnavailableError(Exception):
+    """The model does not take flex (per the model catalogue), and no fallback was asked for."""
+
+
 @dataclass
 class GenerateOutcome:
     plan: Plan
     submitted: SubmitReport = field(default_factory=SubmitReport)
     reports: list[Report] = field(default_factory=list)
     unsaved_lessons: list[str] = field(default_factory=list)  # after --wait: lessons still not saved
+    flex: FlexReport | None = None
 
 
 def history_of(ledger: Ledger) -> History:
     return History(
         in_flight=ledger.in_flight_lessons(),
+        in_flex=ledger.in_flight_lessons(FLEX),
         retry_budgets=ledger.retry_budgets(),
         measured_output_tokens=ledger.measured_output_tokens(),
     )
 
 
-def check_budget(plan: Plan, max_cost: float | None) -> None:
+def check_budget(plan: Plan, max_cost: float | None, running: bool = False) -> None:
+    """Refuse a plan whose estimate is above ``max_cost``; with ``running`` (flex, which stops
+    before the cost could pass it) only one whose cost cannot be known."""
     if max_cost is None or not plan.shards:
         return
     cost = plan.estimated_cost
@@ -65,7 +78,7 @@ def check_budget(plan: Plan, max_cost: float | None) -> None:
             f"--max-cost {max_cost:g} cannot be checked: {plan.settings.model} has no known price. "
             "Drop --max-cost to submit anyway."
         )
-    if cost > max_cost:
+    if cost > max_cost and not running:
         raise BudgetError(
             f"the estimated cost {models.format_cost(cost)} is above --max-cost ${max_cost:,.2f}; nothing was submitted. "
             "Select fewer lessons (--modules, --lessons, --limit) or raise --max-cost."
@@ -84,34 +97,123 @@ def generate(
     say: Callable[[str], None] = print,
     warn: Callable[[str], None] = print,
     display: WatchDisplay | None = None,
+    via: str = "batch",
+    flex: FlexSettings | None = None,
+    fallback_batch: bool = False,
 ) -> GenerateOutcome:
-    """Plan, and with an ``api`` (and a ``ledger``), submit (and with ``wait``, see it through)."""
+    """Plan, and with an ``api`` (and a ``ledger``), submit (and with ``wait``, see it through);
+    with ``via="flex"``, send the requests through flex."""
     remove_stale_temporaries(options.work_dir)  # left by a run that was killed while writing
+    flex = flex or FlexSettings(max_cost=max_cost)
     if api is None:  # a dry run: read what the ledger knows, if there is one, and write nothing to it
         plan = make_plan(options, history_of(ledger) if ledger is not None else History())
         _show_plan(plan, say, warn)
+        if via == "flex":
+            say(_flex_line(plan, flex))
         return GenerateOutcome(plan)
 
     with ledger.submission_lock():
         api.check_access()
         recover_unfinished_shards(ledger, api, say)
         _refresh_unfinished(ledger, api, warn)
+        settle_interrupted_flex(ledger, options.output_dir, say)
         plan = make_plan(options, history_of(ledger))
         _show_plan(plan, say, warn)
-        check_budget(plan, max_cost)
-        outcome = GenerateOutcome(plan)
-        if not plan.shards:
-            say("Nothing to submit.")
+        if via == "flex":
+            outcome = _generate_flex(options, ledger, api, plan, flex, fallback_batch, confirm, say)
         else:
-            if not confirm(plan):
-                raise DeclinedError("nothing was submitted")
-            ledger.note_pending(plan.to_request)
-            outcome.submitted = submit_plan(
-                plan, ledger, api, new_run_id(), options.limits.max_enqueued_tokens, options.force, say
-            )
-            _say_deferred(outcome.submitted, say)
-    if wait:
+            outcome = _generate_batches(options, ledger, api, plan, max_cost, confirm, say)
+    if wait and (via != "flex" or outcome.submitted.submitted):
         _wait_until_done(options, ledger, api, outcome, interval, say, warn, display or WatchDisplay(say))
+    return outcome
+
+
+def _generate_batches(
+    options: PlanOptions,
+    ledger: Ledger,
+    api: BatchApi,
+    plan: Plan,
+    max_cost: float | None,
+    confirm: Callable[[Plan], bool],
+    say: Callable[[str], None],
+) -> GenerateOutcome:
+    """The submitting part of ``generate`` (called holding the submission lock)."""
+    check_budget(plan, max_cost)
+    outcome = GenerateOutcome(plan)
+    if not plan.shards:
+        say("Nothing to submit.")
+        return outcome
+    if not confirm(plan):
+        raise DeclinedError("nothing was submitted")
+    ledger.note_pending(plan.to_request)
+    outcome.submitted = submit_plan(plan, ledger, api, new_run_id(), options.limits.max_enqueued_tokens, options.force, say)
+    _say_deferred(outcome.submitted, say)
+    return outcome
+
+
+def _flex_line(plan: Plan, flex: FlexSettings) -> str:
+    support = models.supports_flex(plan.settings.model)
+    note = {
+        True: "",
+        None: " (the model catalogue does not say whether this model takes flex: the first request tells)",
+        False: " (the model catalogue says this model does not take flex)",
+    }[support]
+    line = (
+        f"Via flex: Chat Completions with service_tier \"flex\", up to {flex.concurrency} requests at a time, "
+        f"billed at Batch prices{note}"
+    )
+    if flex.max_cost is not None and plan.estimated_cost is not None and plan.estimated_cost > flex.max_cost:
+        line += (
+            f"\nThe estimate is above --max-cost ${flex.max_cost:,.2f}: flex stops sending before the cost "
+            "could pass it."
+        )
+    return line
+
+
+def _generate_flex(
+    options: PlanOptions,
+    ledger: Ledger,
+    api: BatchApi,
+    plan: Plan,
+    flex: FlexSettings,
+    fallback_batch: bool,
+    confirm: Callable[[Plan], bool],
+    say: Callable[[str], None],
+) -> GenerateOutcome:
+    """The flex part of ``generate`` (called holding the submission lock)."""
+    say(_flex_line(plan, flex))
+    check_budget(plan, flex.max_cost, running=True)
+    outcome = GenerateOutcome(plan)
+    if not plan.to_request:
+        say("Nothing to send.")
+        return outcome
+    unsupported = models.supports_flex(plan.settings.model) is False
+    if unsupported and not fallback_batch:
+        raise FlexUnavailableError(
+            f"{plan.settings.model} does not take flex processing (per the model catalogue in lesson_batch/models.py); "
+            "nothing was sent. Choose a model that does (--model), submit a batch (leave out --via flex), "
+            "or add --fallback batch."
+        )
+    if not confirm(plan):
+        raise DeclinedError("nothing was sent")
+    ledger.note_pending(plan.to_request)
+    if unsupported:
+        left = list(plan.to_request)
+    else:
+        outcome.flex = run_flex(plan, ledger, api, options.output_dir, options.work_dir, options.force, flex, say)
+        for line in format_flex_report(outcome.flex, flex):
+            say(line)
+        left = outcome.flex.not_sent if outcome.flex.stop_reason in FALLBACK_STOPS else []
+    if fallback_batch and left:
+        spent = outcome.flex.cost if outcome.flex else 0.0
+        say(f"Submitting the {len(left):,} lessons flex did not take as an ordinary batch (--fallback batch).")
+        fallback = make_plan(replace(options, modules=(), lessons=tuple(left), limit=None), history_of(ledger))
+        say(format_plan(fallback))
+        check_budget(fallback, None if flex.max_cost is None else max(0.0, flex.max_cost - (spent or 0.0)))
+        outcome.submitted = submit_plan(
+            fallback, ledger, api, new_run_id(), options.limits.max_enqueued_tokens, options.force, say
+        )
+        _say_deferred(outcome.submitted, say)
     return outcome
 
 

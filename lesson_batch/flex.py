@@ -1,0 +1,566 @@
+"""Flex: the planned requests sent straight to Chat Completions, at Batch prices, in minutes.
+
+``run_flex`` takes a plan and sends each of its requests (the very bodies of its input files,
+plus ``service_tier: "flex"``) through ``api.flex_completion``, a few at a time on worker
+threads. Everything else happens on the calling thread, one answer at a time as it arrives:
+the answer is recorded as received (paid), then read as the batch result line that would hold
+it and put through the results path (clean, check, atomic save, ledger), so lessons appear in
+the folder one by one, with the truncation ladder and the checks of the batch path.
+
+Crash safety, on the same ledger as batches: a lesson is marked ``flex`` (in flight) before its
+request goes out, and gets its outcome after. A lesson in a batch, or already in flight, is never
+sent (``Ledger.flex_sending`` refuses it); a lesson in flight by flex is never planned into a
+batch. A run that dies leaves its in-flight lessons ``flex``; the next run (under the submission
+lock, so no flex run is going) settles them with ``settle_interrupted_flex``: saved if their
+file was written, else pending again, and says they may have been paid already.
+
+When flex cannot serve:
+
+- capacity refusals (429, not billed) are retried after the server's ``retry-after``, else an
+  exponential backoff, with jitter; when they go on with no answer served for
+  ``patience_seconds`` (and at least ``min_refusals`` of them), the run stops and says what is left;
+- a 400 naming ``service_tier`` means the model does not take flex: the run stops at once. Only
+  one request is in flight until the first answer comes back, so that costs one refused request;
+- ``max_cost``: no request is sent when the cost so far, plus the worst case of the requests in
+  flight and of the next one (its whole ``max_completion_tokens``), could pass it;
+- Ctrl-C: no new request; those in flight get ``grace_seconds`` to finish and are recorded.
+
+Facts used: OpenAI's flex guide (developers.openai.com/api/docs/guides/flex-processing): Batch
+prices, 15-minute timeout, "occasional resource unavailability", limited models; an unsupported
+model answers 400 ``invalid_request_error`` with no fallback to standard (Azure's flex page;
+"Unsupported service_tier: flex" as quoted in openai/codex issue #15099).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import random
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from . import crashpoints, ids, models
+from .api import BatchApi, ChatReply, NoAnswerError
+from .ledger import FLEX, INVALID, Ledger
+from .plan import Plan
+from .progress import ProgressBar
+from .requests import estimate_prompt_tokens
+from .result_lines import BadLine, TokenUsage, result_of_response
+from .results import AnswerRecorder, Expected, Report, format_report
+from .submit import new_run_id
+
+DEFAULT_CONCURRENCY = 8
+MAX_CONCURRENCY = 64
+GRACE_SECONDS = 30.0  # after Ctrl-C, how long requests in flight may take to finish
+PATIENCE_SECONDS = 15 * 60.0  # capacity refusals with no answer served for this long: stop
+MIN_REFUSALS = 10  # ... and at least this many refusals in a row
+MAX_SERVER_ERRORS = 3  # retries of one request after a 5xx or a lost connection
+BACKOFF_BASE = 1.0
+BACKOFF_CAP = 120.0
+MAX_RETRY_AFTER = 600.0  # a longer hint is not believed: the backoff is used instead
+JITTER = 0.25
+POLL_SECONDS = 0.2
+
+# What one request came to (see ``classify`` and ``_send``).
+ANSWER = "answer"  # 200: an answer, billed
+LESSON_ERROR = "lesson_error"  # a 4xx about this request: recorded as a failed lesson
+SERVER_ERROR = "server_error"  # 5xx, still failing after retries: recorded as a failed lesson
+UNSUPPORTED = "unsupported"  # 400 naming service_tier: the model does not take flex
+FATAL = "fatal"  # 401, 403, 404, insufficient_quota: no request can succeed
+CAPACITY = "capacity"  # 429: no capacity now (retried)
+REFUSED = "refused"  # capacity refusals went on too long: the run gave up on flex
+NOT_SENT = "not_sent"  # the run stopped while the request waited to be retried
+NO_ANSWER = "no_answer"  # timed out (it may have run and been paid) or unreachable
+
+# Why a run stopped before sending everything.
+STOP_UNSUPPORTED, STOP_CAPACITY, STOP_MAX_COST, STOP_INTERRUPTED, STOP_API = (
+    "unsupported", "capacity", "max_cost", "interrupted", "api_error",
+)
+# Stops after which the lessons left can go into an ordinary batch (--fallback batch).
+FALLBACK_STOPS = (STOP_UNSUPPORTED, STOP_CAPACITY)
+
+
+@dataclass(frozen=True)
+class FlexSettings:
+    concurrency: int = DEFAULT_CONCURRENCY
+    max_cost: float | None = None
+    grace_seconds: float = GRACE_SECONDS
+    patience_seconds: float = PATIENCE_SECONDS
+    min_refusals: int = MIN_REFUSALS
+
+
+@dataclass(frozen=True)
+class FlexRequest:
+    lesson_id: str
+    body: dict
+    budget: int
+    effort: str | None
+    prompt_tokens: int  # estimated
+
+
+@dataclass(frozen=True)
+class Outcome:
+    request: FlexRequest
+    kind: str
+    reply: ChatReply | None = None
+    refusals: int = 0
+    detail: str = ""
+    timed_out: bool = False  # NO_ANSWER: sent, and no answer in time (the run goes on)
+
+
+@dataclass
+class FlexReport:
+    run_id: str
+    model: str
+    requested: int
+    results: Report
+    estimated_cost: float | None = None
+    cost: float | None = 0.0  # at the tier each answer was served at; None: unknown price
+    other_tier: list[tuple[str, str, float | None]] = field(default_factory=list)  # lesson, tier, extra cost
+    refusals: int = 0
+    not_sent: list[str] = field(default_factory=list)  # pending again: never ran, not paid
+    no_answer: list[str] = field(default_factory=list)  # pending again, but may have been paid
+    still_running: list[str] = field(default_factory=list)  # after the grace period: left ``flex``
+    already_in_flight: list[str] = field(default_factory=list)  # in a batch or another run: not sent
+    stop_reason: str | None = None
+    stop_detail: str = ""
+
+    @property
+    def saved(self) -> int:
+        return len(self.results.saved) + len(self.results.replaced)
+
+    def add_cost(self, cost: float | None) -> None:
+        self.cost = None if cost is None or self.cost is None else self.cost + cost
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+def classify(reply: ChatReply) -> str:
+    """What an HTTP answer to a flex request means for the run."""
+    if reply.status == 200:
+        return ANSWER
+    error = reply.body.get("error") if isinstance(reply.body.get("error"), dict) else {}
+    code = str(error.get("code") or "")
+    message = str(error.get("message") or "").lower()
+    if reply.status == 429:
+        return FATAL if code == "insufficient_quota" else CAPACITY
+    if reply.status == 400 and (error.get("param") == "service_tier" or "service_tier" in message):
+        return UNSUPPORTED
+    if reply.status in (401, 403, 404):
+        return FATAL
+    if reply.status >= 500 or reply.status in (408, 409):
+        return SERVER_ERROR
+    return LESSON_ERROR
+
+
+def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -> float:
+    """Seconds before retry number ``attempt`` (1, 2, ...): the server's ``retry-after`` when it
+    gives a believable one, else an exponential backoff; jittered so that requests refused
+    together do not all come back together."""
+    if retry_after is not None and 0 <= retry_after <= MAX_RETRY_AFTER:
+        return retry_after * (1 + JITTER * rng.random())
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(attempt - 1, 16))
+    return ceiling * (1 - JITTER * rng.random())
+
+
+def worst_case_cost(model: str, request: FlexRequest) -> float | None:
+    """The most one request can cost at flex prices: its prompt and its whole output budget."""
+    return models.batch_cost(model, request.prompt_tokens, request.budget)
+
+
+def read_requests(plan: Plan) -> Iterator[FlexRequest]:
+    """The plan's requests, read back from its input files one line at a time."""
+    for shard in plan.shards:
+        with open(shard.path, "rb") as handle:
+            for line, (budget, effort) in zip(handle, shard.budgets):
+                record = json.loads(line)
+                body = record["body"]
+                yield FlexRequest(record["custom_id"], body, budget, effort, estimate_prompt_tokens(body["messages"]))
+
+
+class CapacityGate:
+    """Capacity refusals across all requests of a run; says when to give up on flex."""
+
+    def __init__(self, patience: float, min_refusals: int, clock: Callable[[], float] = time.monotonic):
+        self._lock = threading.Lock()
+        self._clock = clock
+        self.patience = patience
+        self.min_refusals = min_refusals
+        self.in_a_row = 0
+        self.total = 0
+        self.last_served = clock()
+        self.gave_up = False
+
+    def served(self) -> None:
+        with self._lock:
+            self.in_a_row = 0
+            self.last_served = self._clock()
+
+    def refused(self) -> bool:
+        """Count a refusal; True once the run should stop trying."""
+        with self._lock:
+            self.in_a_row += 1
+            self.total += 1
+            if self.in_a_row >= self.min_refusals and self._clock() - self.last_served >= self.patience:
+                self.gave_up = True
+            return self.gave_up
+
+
+def _send(api: BatchApi, request: FlexRequest, halt: threading.Event, gate: CapacityGate, rng: random.Random) -> Outcome:
+    """One lesson's request, retried after capacity refusals and server errors (on a worker thread);
+    ``halt`` ends a wait to retry (the request is then not sent again)."""
+    refusals = failures = 0
+    while True:
+        if gate.gave_up:
+            return Outcome(request, REFUSED, refusals=refusals)
+        try:
+            reply = api.flex_completion(request.body)
+        except NoAnswerError as exc:
+            if exc.timed_out or failures >= MAX_SERVER_ERRORS:
+                return Outcome(request, NO_ANSWER, refusals=refusals, detail=str(exc), timed_out=exc.timed_out)
+            failures += 1
+            delay = backoff_delay(failures, None, rng)
+        else:
+            kind = classify(reply)
+            if kind == ANSWER:
+                gate.served()
+            if kind == CAPACITY:
+                refusals += 1
+                if gate.refused():
+                    return Outcome(request, REFUSED, reply, refusals)
+                delay = backoff_delay(refusals, reply.retry_after, rng)
+            elif kind == SERVER_ERROR and failures < MAX_SERVER_ERRORS:
+                failures += 1
+                delay = backoff_delay(failures, reply.retry_after, rng)
+            else:
+                return Outcome(request, kind, reply, refusals)
+        if halt.wait(delay):
+            return Outcome(request, NOT_SENT, refusals=refusals)
+
+
+def _error_message(reply: ChatReply | None) -> str:
+    if reply is None:
+        return ""
+    error = reply.body.get("error")
+    message = error.get("message") if isinstance(error, dict) else None
+    return f"{reply.status} {message or ''}".strip()
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def settle_interrupted_flex(ledger: Ledger, output_dir, say: Callable[[str], None] = print) -> list[str]:
+    """Lessons a dead flex run left in flight (call it holding the submission lock, so no flex run
+    is going): saved when their file was written (a lesson asked for without --force had no file
+    when it was sent), else pending again. Returns them: they may have been paid already."""
+    left = sorted(ledger.in_flight_lessons(FLEX), key=ids.sort_key)
+    for run in ledger.flex_runs():
+        if run.finished_at is None:
+            ledger.flex_run_finished(run.run_id, "stopped before finishing")
+    if not left:
+        return []
+    records = ledger.lessons(left)
+    saved = [
+        lesson_id for lesson_id in left
+        if not records[lesson_id].force and os.path.exists(ids.lesson_file(output_dir, lesson_id))
+    ]
+    runs = ", ".join(sorted({records[lesson_id].batch_id or "?" for lesson_id in left}))
+    ledger.release_flex_lessons(
+        left, f"in flight by {runs} when it stopped: its request may have been paid already", saved
+    )
+    say(
+        f"{len(left)} lessons were in flight by flex when an earlier run stopped ({runs}): they may have been "
+        f"paid for already. {len(saved)} of them had been saved; the other {len(left) - len(saved)} are "
+        "pending and requested again."
+    )
+    return left
+
+
+@contextmanager
+def _interrupt_sets(stop: threading.Event) -> Iterator[None]:
+    """While flex runs, the first Ctrl-C only sets ``stop`` (the run winds down and records
+    everything); a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run_flex(
+    plan: Plan,
+    ledger: Ledger,
+    api: BatchApi,
+    output_dir,
+    work_dir,
+    force: bool = False,
+    settings: FlexSettings = FlexSettings(),
+    say: Callable[[str], None] = print,
+    stop: threading.Event | None = None,
+    rng: random.Random | None = None,
+) -> FlexReport:
+    """Send every request of ``plan`` through flex and process each answer as it arrives."""
+    runner = _Run(plan, ledger, api, output_dir, work_dir, force, settings, say, stop or threading.Event(),
+                  rng or random.Random())
+    return runner.run()
+
+
+class _Run:
+    def __init__(self, plan, ledger, api, output_dir, work_dir, force, settings, say, stop, rng):
+        self.plan, self.ledger, self.api, self.settings, self.say = plan, ledger, api, settings, say
+        self.stop, self.rng, self.force = stop, rng, force
+        self.halt = threading.Event()  # set once the run stops sending, for whatever reason
+        self.model = plan.settings.model
+        self.run_id = "flex-" + new_run_id()
+        self.report = FlexReport(
+            run_id=self.run_id, model=self.model, requested=len(plan.to_request),
+            results=Report(label=f"flex run {self.run_id}", estimated_cost=plan.estimated_cost),
+            estimated_cost=plan.estimated_cost,
+        )
+        self.recorder = AnswerRecorder(ledger, output_dir, work_dir, force, self.report.results)
+        self.gate = CapacityGate(settings.patience_seconds, settings.min_refusals)
+        self.replies: queue.Queue[Outcome] = queue.Queue()
+        self.in_flight: dict[str, FlexRequest] = {}
+        self.reserved = 0.0
+        self.answered_once = False
+        self.sections = tuple(plan.template.required_sections)
+        self.bar = ProgressBar("Flex", len(plan.to_request))
+        self.done = 0
+
+    # -- sending
+
+    def _can_afford(self, request: FlexRequest) -> bool:
+        limit = self.settings.max_cost
+        if limit is None:
+            return True
+        worst = worst_case_cost(self.model, request) or 0.0
+        return (self.report.cost or 0.0) + self.reserved + worst <= limit
+
+    def _start(self, request: FlexRequest) -> bool:
+        if not self.ledger.flex_sending(self.run_id, request.lesson_id, self.force):
+            self.report.already_in_flight.append(request.lesson_id)
+            return False
+        crashpoints.reached("flex_sent")
+        self.in_flight[request.lesson_id] = request
+        self.reserved += worst_case_cost(self.model, request) or 0.0
+        worker = threading.Thread(
+            target=lambda: self.replies.put(_send(self.api, request, self.halt, self.gate, self.rng)),
+            name=f"flex-{request.lesson_id}",
+            daemon=True,  # one still running after the grace period must not keep the process alive
+        )
+        worker.start()
+        return True
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop.is_set() or self.report.stop_reason is not None
+
+    def run(self) -> FlexReport:
+        report, settings = self.report, self.settings
+        self.ledger.flex_run_started(self.run_id, self.model, report.requested)
+        self.say(
+            f"Sending {report.requested:,} requests through flex ({self.model}), up to {settings.concurrency} "
+            "at a time. Ctrl-C stops sending; what has arrived is kept."
+        )
+        requests = read_requests(self.plan)
+        waiting: FlexRequest | None = None
+        grace_ends: float | None = None
+        try:
+            with _interrupt_sets(self.stop):
+                while True:
+                    # One request at a time until the first answer: a model that does not take flex
+                    # is then told by one refused request, not by a whole round of them.
+                    limit = settings.concurrency if self.answered_once else 1
+                    while not self.stopping and len(self.in_flight) < limit:
+                        request = waiting or next(requests, None)
+                        waiting = None
+                        if request is None:
+                            break
+                        if not self._can_afford(request):
+                            waiting = request
+                            if not self.in_flight:
+                                report.stop_reason = STOP_MAX_COST
+                            break
+                        self._start(request)
+                    if self.stop.is_set() and grace_ends is None:
+                        grace_ends = time.monotonic() + settings.grace_seconds
+                        report.stop_reason = report.stop_reason or STOP_INTERRUPTED
+                        self.halt.set()
+                        self.bar.close()
+                        if self.in_flight:
+                            self.say(
+                                f"Stopping: no new requests; waiting up to {settings.grace_seconds:g} s for the "
+                                f"{len(self.in_flight)} in flight (Ctrl-C again to quit at once)."
+                            )
+                    if not self.in_flight:
+                        break
+                    try:
+                        outcome = self.replies.get(timeout=POLL_SECONDS)
+                    except queue.Empty:
+                        self.recorder.flush()  # a pause: bring the ledger up to date
+                        if grace_ends is not None and time.monotonic() >= grace_ends:
+                            break
+                        continue
+                    self._handle(outcome)
+        finally:
+            self.recorder.flush()
+            self.bar.close()
+            rest = ([waiting] if waiting else []) + list(requests)
+            report.not_sent.extend(request.lesson_id for request in rest)
+            requests.close()
+            self.halt.set()
+            report.still_running.extend(self.in_flight)  # after the grace period: they stay ``flex``
+            report.refusals = self.gate.total
+            self.ledger.flex_run_finished(self.run_id, report.stop_reason)
+        return report
+
+    # -- answers
+
+    def _handle(self, outcome: Outcome) -> None:
+        request = outcome.request
+        lesson_id = request.lesson_id
+        del self.in_flight[lesson_id]
+        self.reserved = max(0.0, self.reserved - (worst_case_cost(self.model, request) or 0.0))
+        kind = outcome.kind
+        if kind in (ANSWER, LESSON_ERROR, SERVER_ERROR):
+            self.answered_once = True
+            self._record(request, outcome.reply)
+        elif kind == NO_ANSWER:
+            self._no_answer(lesson_id, outcome)
+        else:
+            self._not_sent(lesson_id, kind, outcome)
+        self.done += 1
+        self.bar.update(done=self.done, note=f"{self.report.saved:,} saved")
+
+    def _not_sent(self, lesson_id: str, kind: str, outcome: Outcome) -> None:
+        report = self.report
+        reasons = {
+            UNSUPPORTED: (STOP_UNSUPPORTED, "the model does not take flex"),
+            REFUSED: (STOP_CAPACITY, "flex had no capacity"),
+            FATAL: (STOP_API, "the API refused the request"),
+            NOT_SENT: (None, "the run stopped before it was sent"),
+        }
+        stop_reason, why = reasons[kind]
+        if stop_reason:
+            self._stop_for(stop_reason, _error_message(outcome.reply) or outcome.detail)
+        self.ledger.flex_not_sent(self.run_id, [lesson_id], f"flex request not run: {why}")
+        report.not_sent.append(lesson_id)
+
+    def _no_answer(self, lesson_id: str, outcome: Outcome) -> None:
+        """No HTTP answer: timed out (the run goes on) or the API is out of reach (the run stops).
+        The request may have run and been paid for; the lesson is pending again, and says so."""
+        if not outcome.timed_out:
+            self._stop_for(STOP_API, outcome.detail)
+        self.ledger.release_flex_lessons(
+            [lesson_id], f"flex request got no answer ({outcome.detail}): it may have been paid already"
+        )
+        self.report.no_answer.append(lesson_id)
+
+    def _stop_for(self, reason: str, detail: str) -> None:
+        if self.report.stop_reason in (None, STOP_INTERRUPTED, STOP_MAX_COST):
+            self.report.stop_reason, self.report.stop_detail = reason, detail
+        self.halt.set()  # workers waiting to retry give up at once
+
+    def _record(self, request: FlexRequest, reply: ChatReply) -> None:
+        lesson_id = request.lesson_id
+        item = result_of_response(lesson_id, reply.status, reply.body)
+        if reply.status == 200:
+            usage = item.usage if not isinstance(item, BadLine) else TokenUsage()
+            tier = reply.body.get("service_tier")
+            tier = tier if isinstance(tier, str) else None
+            self.ledger.flex_answer_received(self.run_id, lesson_id, tier, usage)
+            crashpoints.reached("flex_answer")
+            self._count_cost(lesson_id, usage, tier)
+        if isinstance(item, BadLine):
+            self.report.results.bad_lines.append(f"flex answer for {lesson_id}: {item.reason}")
+            self.report.results.fail("unreadable answer", lesson_id)
+            self.ledger.lessons_not_saved([(lesson_id, self.run_id, INVALID, f"unreadable answer: {item.reason}")])
+            return
+        wanted = Expected(
+            batch_id=self.run_id, model=self.model, budget=request.budget, effort=request.effort,
+            required_sections=self.sections, force=self.force,
+        )
+        self.recorder.apply(item, wanted)
+
+    def _count_cost(self, lesson_id: str, usage: TokenUsage, tier: str | None) -> None:
+        tokens = (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+        cost = models.answer_cost(self.model, *tokens, tier)
+        self.report.add_cost(cost)
+        if tier not in (models.FLEX_TIER, None):
+            flex_price = models.answer_cost(self.model, *tokens, models.FLEX_TIER)
+            extra = cost - flex_price if cost is not None and flex_price is not None else None
+            self.report.other_tier.append((lesson_id, tier, extra))
+
+
+# --------------------------------------------------------------------------- the report
+
+
+STOP_MESSAGES = {
+    STOP_UNSUPPORTED: "{model} does not take flex processing (the API said: {detail})",
+    STOP_CAPACITY: "flex had no capacity: refusals went on for {patience} with no answer served",
+    STOP_MAX_COST: "--max-cost ${max_cost:,.2f}: the next request could have passed it (spent so far: {cost})",
+    STOP_INTERRUPTED: "interrupted (Ctrl-C)",
+    STOP_API: "the API could not serve the requests ({detail})",
+}
+
+
+def stop_message(report: FlexReport, settings: FlexSettings) -> str:
+    minutes = settings.patience_seconds / 60
+    return STOP_MESSAGES[report.stop_reason].format(
+        model=report.model,
+        detail=report.stop_detail or "no details",
+        patience=f"{minutes:g} minutes" if minutes >= 1 else f"{settings.patience_seconds:g} seconds",
+        max_cost=settings.max_cost or 0.0,
+        cost=models.format_cost(report.cost),
+    )
+
+
+def format_flex_report(report: FlexReport, settings: FlexSettings) -> list[str]:
+    lines = format_report(report.results)
+    shown = lambda lesson_ids: ", ".join(lesson_ids[:10]) + (" ..." if len(lesson_ids) > 10 else "")  # noqa: E731
+    if report.other_tier:
+        extra = [cost for _lesson, _tier, cost in report.other_tier]
+        more = models.format_cost(None if None in extra else sum(extra))
+        tiers = ", ".join(sorted({tier for _lesson, tier, _cost in report.other_tier}))
+        lines.append(
+            f"  served at another tier than flex ({tiers}), and billed at its price: {len(report.other_tier)}: "
+            f"{shown([lesson for lesson, _tier, _cost in report.other_tier])} ({more} more than at flex prices)"
+        )
+        lines.append(f"  cost of this run: {models.format_cost(report.cost)}")
+    if report.refusals:
+        lines.append(f"  capacity refusals (429, not billed) waited out: {report.refusals:,}")
+    if report.already_in_flight:
+        lines.append(
+            f"  not sent, already in a batch or another flex run: {len(report.already_in_flight)}: "
+            f"{shown(report.already_in_flight)}"
+        )
+    if report.no_answer:
+        lines.append(
+            f"  no answer (they may have been paid; pending, requested again by the next run): "
+            f"{len(report.no_answer)}: {shown(report.no_answer)}"
+        )
+    if report.still_running:
+        lines.append(
+            f"  still running when the run ended (they may be paid; the next run requests them again): "
+            f"{len(report.still_running)}: {shown(report.still_running)}"
+        )
+    if report.stop_reason:
+        lines.append(f"  stopped: {stop_message(report, settings)}")
+    if report.not_sent:
+        lines.append(f"  not sent (pending, nothing paid): {len(report.not_sent):,}: {shown(report.not_sent)}")
+    return lines
