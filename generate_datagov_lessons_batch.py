@@ -14,7 +14,16 @@ from pathlib import Path
 
 from lesson_batch import cli, models
 from lesson_batch.api import BatchApi
-from lesson_batch.flex import DEFAULT_CONCURRENCY, FALLBACK_STOPS, MAX_CONCURRENCY, STOP_INTERRUPTED, FlexSettings
+from lesson_batch.flex import (
+    DEFAULT_CONCURRENCY,
+    FALLBACK_STOPS,
+    MAX_CONCURRENCY,
+    STOP_CAPACITY,
+    STOP_INTERRUPTED,
+    STOP_MAX_COST,
+    STOP_UNSUPPORTED,
+    FlexSettings,
+)
 from lesson_batch.ledger import Ledger
 from lesson_batch.plan import Plan, PlanOptions
 from lesson_batch.requests import RequestSettings
@@ -131,23 +140,28 @@ def flex_exit(outcome: GenerateOutcome, args: argparse.Namespace) -> int:
         print("Interrupted. Nothing is lost: the ledger records every step; run the same command again to continue.",
               file=sys.stderr)
         return cli.EXIT_FAILURE
+    left = len(report.not_sent) if not (batched and report.stop_reason in FALLBACK_STOPS) else 0
+    if left:
+        cli.error(f"{left:,} lessons were not sent. " + {
+            STOP_UNSUPPORTED: f"{report.model} does not take flex: choose another --model, leave out --via flex "
+                              "to submit a batch, or add --fallback batch.",
+            STOP_CAPACITY: "Run the same command later, or add --fallback batch to submit them as a batch.",
+            STOP_MAX_COST: "Run the same command with a higher --max-cost to send them.",
+        }.get(report.stop_reason, "Run the same command again to send them."))
     unsaved = report.results.failed_count + len(report.no_answer) + len(report.still_running)
-    if report.not_sent and not (batched and report.stop_reason in FALLBACK_STOPS):
-        unsaved += len(report.not_sent)
-        if report.stop_reason in FALLBACK_STOPS:
-            cli.error(f"{len(report.not_sent):,} lessons were not sent. Run the same command later, "
-                      "leave out --via flex to submit them as a batch, or add --fallback batch.")
-        elif report.stop_reason:
-            cli.error(f"{len(report.not_sent):,} lessons were not sent; run the same command again to send them"
-                      + (" (with a higher --max-cost)." if args.max_cost is not None else "."))
     if unsaved:
         print(f"{unsaved:,} lessons were not saved; run the same command again to request them.")
+    if left or unsaved:
         return cli.EXIT_FAILURE
-    if args.wait and outcome.unsaved_lessons:
-        print(f"{len(outcome.unsaved_lessons)} lessons were not saved; run this command again to retry them.")
-        return cli.EXIT_FAILURE
-    print(f"All {report.requested:,} lessons sent through flex are saved"
-          + (", the rest are in a batch." if batched else "."))
+    if batched and args.wait:
+        if outcome.unsaved_lessons:
+            print(f"{len(outcome.unsaved_lessons)} lessons were not saved; run this command again to retry them.")
+            return cli.EXIT_FAILURE
+        print("All requested lessons are saved.")
+    elif batched:
+        print(f"{report.saved:,} lessons were saved through flex; the other {len(report.not_sent):,} are in a batch.")
+    else:
+        print(f"All {report.saved:,} lessons requested are saved.")
     return cli.EXIT_OK
 
 

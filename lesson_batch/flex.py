@@ -65,6 +65,10 @@ BACKOFF_CAP = 120.0
 MAX_RETRY_AFTER = 600.0  # a longer hint is not believed: the backoff is used instead
 JITTER = 0.25
 POLL_SECONDS = 0.2
+# The ledger learns of answers (and their lessons' outcomes) a group at a time: at least this
+# often, and whenever the answers pause. A lesson answered but not yet recorded stays ``flex``,
+# which a re-run after a crash settles (its file is on disk, or it may have been paid).
+FLUSH_SECONDS = 1.0
 
 # What one request came to (see ``classify`` and ``_send``).
 ANSWER = "answer"  # 200: an answer, billed
@@ -341,6 +345,8 @@ class _Run:
         self.sections = tuple(plan.template.required_sections)
         self.bar = ProgressBar("Flex", len(plan.to_request))
         self.done = 0
+        self.answers: list[tuple] = []  # received, for the ledger's next group
+        self.flushed_at = time.monotonic()
 
     # -- sending
 
@@ -412,13 +418,15 @@ class _Run:
                     try:
                         outcome = self.replies.get(timeout=POLL_SECONDS)
                     except queue.Empty:
-                        self.recorder.flush()  # a pause: bring the ledger up to date
+                        self._flush()  # a pause: bring the ledger up to date
                         if grace_ends is not None and time.monotonic() >= grace_ends:
                             break
                         continue
                     self._handle(outcome)
+                    if time.monotonic() - self.flushed_at >= FLUSH_SECONDS:
+                        self._flush()
         finally:
-            self.recorder.flush()
+            self._flush()
             self.bar.close()
             rest = ([waiting] if waiting else []) + list(requests)
             report.not_sent.extend(request.lesson_id for request in rest)
@@ -430,6 +438,13 @@ class _Run:
         return report
 
     # -- answers
+
+    def _flush(self) -> None:
+        if self.answers:
+            self.ledger.flex_answers_received(self.answers)
+            self.answers = []
+        self.recorder.flush()
+        self.flushed_at = time.monotonic()
 
     def _handle(self, outcome: Outcome) -> None:
         request = outcome.request
@@ -483,7 +498,7 @@ class _Run:
             usage = item.usage if not isinstance(item, BadLine) else TokenUsage()
             tier = reply.body.get("service_tier")
             tier = tier if isinstance(tier, str) else None
-            self.ledger.flex_answer_received(self.run_id, lesson_id, tier, usage)
+            self.answers.append((self.run_id, lesson_id, tier, usage, time.time()))
             crashpoints.reached("flex_answer")
             self._count_cost(lesson_id, usage, tier)
         if isinstance(item, BadLine):

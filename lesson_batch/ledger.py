@@ -614,14 +614,18 @@ class Ledger:
                 [(PENDING, reason[:2000], now, lesson_id, run_id, FLEX) for lesson_id in lesson_ids],
             )
 
-    def flex_answer_received(self, run_id: str, lesson_id: str, service_tier: str | None, usage) -> None:
-        """An answer arrived (it is paid for): recorded before it is processed."""
+    def flex_answers_received(self, answers: list[tuple]) -> None:
+        """Answers that arrived, and are paid for: (run id, lesson id, service tier, usage, time
+        received), recorded before (or with) the outcome of their lessons."""
         with self._write() as db:
-            db.execute(
+            db.executemany(
                 "INSERT INTO flex_answers (run_id, lesson_id, service_tier, prompt_tokens, cached_tokens, "
                 "completion_tokens, reasoning_tokens, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, lesson_id, service_tier, usage.prompt_tokens, usage.cached_tokens,
-                 usage.completion_tokens, usage.reasoning_tokens, time.time()),
+                [
+                    (run_id, lesson_id, tier, usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens,
+                     usage.reasoning_tokens, received_at)
+                    for run_id, lesson_id, tier, usage, received_at in answers
+                ],
             )
 
     def release_flex_lessons(self, lesson_ids: Iterable[str], reason: str, saved: Iterable[str] = ()) -> None:
