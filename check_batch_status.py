@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Show, follow or cancel the batches recorded in the run ledger (or the batch ids given)."""
+"""Show, follow or cancel the batches recorded in the run ledger (or the batch ids given); show
+the flex runs too."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=cli.paragraph(
             "Show the status of your batches: what each status means, request counts, times, errors "
-            "and the next step. With no batch ids, every batch in the run ledger. Updates the ledger, "
+            "and the next step. With no batch ids, every batch and flex run in the run ledger. Updates the ledger, "
             "so process_batch_results.py knows which results are ready. Run it as often as you like."
         ),
         epilog=(

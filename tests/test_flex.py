@@ -1,0 +1,409 @@
+"""Flex: the planned requests sent straight to Chat Completions at the Batch price (issue 13).
+
+The scripts run as subprocesses with the real ``openai`` client against the local server's
+``POST /v1/chat/completions`` (flex latency, bursts of capacity 429s, a 400 for a model without
+flex). What happened is read back from the scripts' output and exit codes, the lesson files, the
+run ledger, and the server's request log: a chat request answered 200 is one the API would have
+billed, so "paid once" means exactly one 200 per lesson in the log.
+
+The bundled curriculum and template are used throughout (336 lessons; module M1 has 22).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from lesson_batch import models
+from lesson_batch.api import BatchApi, ChatReply
+from lesson_batch.flex import (
+    ANSWER,
+    CAPACITY,
+    FATAL,
+    LESSON_ERROR,
+    SERVER_ERROR,
+    STOP_CAPACITY,
+    UNSUPPORTED,
+    CapacityGate,
+    FlexSettings,
+    backoff_delay,
+    classify,
+)
+from lesson_batch.ledger import FLEX, PENDING, SUBMITTED, SUCCEEDED, Ledger
+from lesson_batch.plan import PlanOptions
+from lesson_batch.requests import RequestSettings
+from lesson_batch.workflow import generate
+from tests.fake_openai import FakeOpenAIServer
+from tests.helpers import (
+    BUNDLED_CURRICULUM,
+    BUNDLED_TEMPLATE,
+    GENERATE_SCRIPT,
+    REPO_ROOT,
+    STATUS_SCRIPT,
+    run_script,
+    script_env,
+)
+
+KILLED = -signal.SIGKILL if hasattr(signal, "SIGKILL") else 137
+MODEL = models.DEFAULT_MODEL
+M1 = [f"M1-L{number:03d}" for number in range(1, 23)]
+QUICK = {"flex": {"latency_ms": 1}}
+# A model the product may believe takes flex, which this server refuses flex for.
+NO_FLEX = {"flex": {"latency_ms": 1}, "models": {MODEL: {"flex": False}}}
+
+
+class Project:
+    """The bundled curriculum, a lessons folder and a work dir in a temporary folder."""
+
+    def __init__(self, root: Path, server: FakeOpenAIServer):
+        self.root, self.server = root, server
+        self.output_dir = root / "lessons"
+        self.work_dir = root / "work"
+
+    def env(self, crash_at: str | None = None) -> dict:
+        return {**self.server.env(), "LESSON_BATCH_CRASH_AT": crash_at}
+
+    def args(self, *args) -> list:
+        return [
+            "--curriculum", BUNDLED_CURRICULUM, "--prompt-template", BUNDLED_TEMPLATE,
+            "--output-dir", self.output_dir, "--work-dir", self.work_dir, *args,
+        ]
+
+    def generate(self, *args, crash_at: str | None = None):
+        return run_script(GENERATE_SCRIPT, *self.args(*args), env=self.env(crash_at), cwd=self.root, timeout=180)
+
+    def status(self, *args):
+        return run_script(STATUS_SCRIPT, "--work-dir", self.work_dir, *args, env=self.env(), cwd=self.root)
+
+    def saved(self) -> set[str]:
+        return {path.stem for path in self.output_dir.glob("*.md")} if self.output_dir.is_dir() else set()
+
+    def states(self) -> dict[str, str]:
+        with Ledger.open(self.work_dir) as ledger:
+            return {lesson_id: record.state for lesson_id, record in ledger.lessons().items()}
+
+    def paid(self) -> Counter:
+        """Chat requests answered 200 (billed), per lesson."""
+        return Counter(entry.lesson for entry in self.server.chat_requests() if entry.status == 200)
+
+
+def ok(result) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    return result.stdout
+
+
+def failed(result) -> str:
+    assert result.returncode == 1, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+@pytest.fixture
+def project(tmp_path, fake_openai) -> Project:
+    fake_openai.set_scenario(QUICK)
+    return Project(tmp_path, fake_openai)
+
+
+# --------------------------------------------------------------------------- the whole curriculum
+
+
+class TestWholeCurriculumWithCapacityRefusals:
+    """336 lessons through flex while the server refuses a burst of requests every so often."""
+
+    SCENARIO = {"flex": {"latency_ms": 1, "capacity_429": {"every": 25, "burst": 4}, "retry_after_s": 0.001}}
+
+    @pytest.fixture(scope="class")
+    def story(self, tmp_path_factory):
+        with FakeOpenAIServer(self.SCENARIO) as server:
+            project = Project(tmp_path_factory.mktemp("flex336"), server)
+            result = project.generate("--via", "flex", "--yes", "--concurrency", "8")
+            status = json.loads(ok(project.status("--json")))
+            yield project, result, status
+
+    def test_every_lesson_is_saved(self, story):
+        project, result, _status = story
+        ok(result)
+        assert len(project.saved()) == 336
+
+    def test_every_lesson_is_paid_once(self, story):
+        project, _result, _status = story
+        paid = project.paid()
+        assert len(paid) == 336 and set(paid.values()) == {1}
+
+    def test_capacity_refusals_were_met_and_waited_out(self, story):
+        project, result, _status = story
+        refused = [entry for entry in project.server.chat_requests() if entry.status == 429]
+        assert refused, "the scenario should have refused some requests"
+        assert f"capacity refusals (429, not billed) waited out: {len(refused)}" in result.stdout
+
+    def test_the_ledger_records_every_lesson_saved_by_the_flex_run(self, story):
+        _project, _result, status = story
+        assert status["lessons"]["succeeded"] == 336 and status["lessons"][FLEX] == 0
+        (run,) = status["flex_runs"]
+        assert run["answers"] == 336 and run["lessons"] == {SUCCEEDED: 336} and run["stop_reason"] is None
+
+    def test_the_report_shows_the_cost_from_usage_next_to_the_estimate(self, story):
+        _project, result, status = story
+        (run,) = status["flex_runs"]
+        assert run["cost_usd"] > 0
+        assert f"cost at Batch prices: ${run['cost_usd']:,.2f} (estimated before submitting: $" in result.stdout
+
+
+# --------------------------------------------------------------------------- trying the prompt
+
+
+def test_three_lessons_are_saved_in_one_run(project):
+    out = ok(project.generate("--lessons", "M0-L001,M0-L002,M0-L003", "--via", "flex", "--yes"))
+    assert project.saved() == {"M0-L001", "M0-L002", "M0-L003"}
+    assert "All 3 lessons requested are saved." in out
+
+
+def test_flex_sends_the_bodies_of_the_batch_file_plus_the_flex_tier(project):
+    ok(project.generate("--lessons", "M0-L001,M0-L002", "--via", "flex", "--yes"))
+    planned = {
+        json.loads(line)["custom_id"]: json.loads(line)["body"]
+        for line in (project.work_dir / "datagov_lessons_input.jsonl").read_text(encoding="utf-8").splitlines()
+    }
+    sent = {entry.lesson: entry.body for entry in project.server.chat_requests()}
+    assert sent == {lesson_id: {**body, "service_tier": "flex"} for lesson_id, body in planned.items()}
+
+
+def test_a_dry_run_says_it_would_go_through_flex_and_sends_nothing(project):
+    out = ok(project.generate("--lessons", "M0-L001", "--via", "flex", "--dry-run"))
+    assert "Via flex:" in out and "billed at Batch prices" in out
+    assert project.server.chat_requests() == []
+
+
+def test_concurrency_without_flex_is_a_usage_error(project):
+    result = project.generate("--concurrency", "4", "--dry-run")
+    assert result.returncode == 2 and "--concurrency goes with --via flex" in result.stderr
+
+
+# --------------------------------------------------------------------------- crash safety
+
+
+def test_a_run_killed_mid_way_is_finished_by_a_rerun_that_says_what_may_have_been_paid(project):
+    first = project.generate("--modules", "M1", "--via", "flex", "--yes", "--concurrency", "4", crash_at="lesson_saved:6")
+    assert first.returncode == KILLED
+    in_flight = [lesson_id for lesson_id, state in project.states().items() if state == FLEX]
+    assert in_flight, "the killed run should have left lessons in flight"
+
+    out = ok(project.generate("--modules", "M1", "--via", "flex", "--yes", "--concurrency", "4"))
+
+    assert f"{len(in_flight)} lessons were in flight by flex when an earlier run stopped" in out
+    assert project.saved() == set(M1)
+    paid_twice = [lesson_id for lesson_id, count in project.paid().items() if count > 1]
+    assert set(paid_twice) <= set(in_flight) and max(project.paid().values()) <= 2
+
+
+def test_a_rerun_after_a_kill_does_not_request_lessons_whose_file_was_written(project):
+    project.generate("--modules", "M1", "--via", "flex", "--yes", "--concurrency", "1", crash_at="lesson_saved:3")
+    written = project.saved()
+    ok(project.generate("--modules", "M1", "--via", "flex", "--yes"))
+    assert all(project.paid()[lesson_id] == 1 for lesson_id in written)
+    assert {lesson_id for lesson_id, state in project.states().items() if state == SUCCEEDED} == set(M1)
+
+
+def test_ctrl_c_lets_requests_in_flight_finish_records_them_and_a_rerun_continues(project):
+    project.server.set_scenario({"flex": {"latency_ms": 150}})
+    command = [sys.executable, str(REPO_ROOT / GENERATE_SCRIPT),
+               *map(str, project.args("--modules", "M1", "--via", "flex", "--yes", "--concurrency", "3"))]
+    process = subprocess.Popen(command, cwd=project.root, env=script_env(project.env()), stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(project.saved()) < 3:
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before lessons were saved"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 1, stdout + stderr
+    assert "Interrupted" in stderr and "stopped: interrupted (Ctrl-C)" in stdout
+    states = project.states()
+    assert FLEX not in states.values(), "every request in flight should have finished within the grace period"
+    assert {lesson_id for lesson_id, state in states.items() if state == SUCCEEDED} == project.saved()
+    assert set(project.saved()) < set(M1)
+
+    project.server.set_scenario(QUICK)
+    ok(project.generate("--modules", "M1", "--via", "flex", "--yes"))
+    assert project.saved() == set(M1) and set(project.paid().values()) == {1}
+
+
+def test_flex_never_sends_a_lesson_that_is_in_an_unprocessed_batch(project):
+    project.server.set_scenario({"flex": {"latency_ms": 1}, "batches": ["stuck"]})
+    ok(project.generate("--lessons", "M0-L001,M0-L002", "--yes"))
+    out = ok(project.generate("--lessons", "M0-L001,M0-L002,M0-L003", "--via", "flex", "--yes"))
+    assert "in a batch not yet processed (skipped): 2" in out
+    assert [entry.lesson for entry in project.server.chat_requests()] == ["M0-L003"]
+
+
+def test_the_ledger_refuses_to_send_through_flex_a_lesson_in_a_batch_or_in_flight(tmp_path):
+    with Ledger.open(tmp_path) as ledger:
+        ledger.note_pending(["M0-L001", "M0-L002"])
+        assert ledger.flex_sending("flex-a", "M0-L001", force=False)
+        assert not ledger.flex_sending("flex-b", "M0-L001", force=False)
+        ledger.record_shard("s1", "r", MODEL, "in.jsonl", "x", [("M0-L002", 100, None)], 1, 1, [])
+        ledger.shard_submitted("s1", _batch_info("batch_1"))
+        assert not ledger.flex_sending("flex-a", "M0-L002", force=False)
+        assert ledger.lessons()["M0-L002"].state == SUBMITTED
+
+
+def test_a_lesson_in_flight_by_flex_is_left_out_of_a_batch_plan(project):
+    ok(project.generate("--lessons", "M0-L001", "--via", "flex", "--yes"))  # makes the ledger
+    with Ledger.open(project.work_dir) as ledger:
+        ledger.note_pending(["M0-L002"])
+        ledger.flex_sending("flex-elsewhere", "M0-L002", force=False)
+    out = ok(project.generate("--lessons", "M0-L002,M0-L003", "--dry-run"))
+    assert "in flight by flex (skipped): 1" in out and "to request: 1" in out
+
+
+def _batch_info(batch_id):
+    from lesson_batch.ledger import BatchInfo
+
+    return BatchInfo(id=batch_id, status="validating")
+
+
+# --------------------------------------------------------------------------- when flex cannot serve
+
+
+def test_a_model_without_flex_stops_the_run_after_one_request(project):
+    project.server.set_scenario(NO_FLEX)
+    out = failed(project.generate("--modules", "M1", "--via", "flex", "--yes"))
+    assert f"{MODEL} does not take flex" in out
+    assert len(project.server.chat_requests()) <= 1
+    assert project.saved() == set() and set(project.states().values()) == {PENDING}
+
+
+def test_fallback_batch_submits_what_flex_could_not_take_in_the_same_run(project):
+    project.server.set_scenario(NO_FLEX)
+    out = ok(project.generate("--modules", "M1", "--via", "flex", "--fallback", "batch", "--yes",
+                              "--wait", "--interval", "0.05"))
+    assert "--fallback batch" in out and "All requested lessons are saved." in out
+    (batch,) = project.server.created_batches()
+    assert sorted(line["custom_id"] for line in project.server.file_lines(batch["input_file_id"])) == M1
+    assert project.saved() == set(M1) and len(project.server.chat_requests()) <= 1
+
+
+def test_capacity_refusals_that_go_on_stop_the_run_and_the_rest_goes_in_a_batch(tmp_path, fake_openai):
+    fake_openai.set_scenario({"flex": {"capacity_429": 1_000_000, "retry_after_s": 0.001}})
+    options = PlanOptions(
+        curriculum_path=BUNDLED_CURRICULUM, template_path=BUNDLED_TEMPLATE, output_dir=tmp_path / "lessons",
+        work_dir=tmp_path / "work", settings=RequestSettings(model=MODEL), lessons=("M0-L001", "M0-L002"),
+    )
+    said = []
+    with Ledger.open(options.work_dir) as ledger:
+        outcome = generate(
+            options, ledger, BatchApi("sk-test", base_url=fake_openai.base_url), via="flex",
+            flex=FlexSettings(patience_seconds=0, min_refusals=3), fallback_batch=True, say=said.append,
+        )
+    assert outcome.flex.stop_reason == STOP_CAPACITY and sorted(outcome.flex.not_sent) == ["M0-L001", "M0-L002"]
+    assert any("flex had no capacity" in line for line in said)
+    (batch,) = fake_openai.created_batches()
+    assert sorted(line["custom_id"] for line in fake_openai.file_lines(batch["input_file_id"])) == ["M0-L001", "M0-L002"]
+
+
+# --------------------------------------------------------------------------- cost
+
+
+def test_max_cost_stops_sending_before_the_next_request_could_pass_it(project):
+    one_request_at_most = models.batch_cost(MODEL, 2_000, models.default_budget(MODEL))
+    limit = round(3 * one_request_at_most, 4)
+    out = failed(project.generate("--modules", "M1", "--via", "flex", "--yes", "--concurrency", "1",
+                                  "--max-cost", str(limit)))
+    assert "stopped: --max-cost" in out
+    paid = project.paid()
+    assert 0 < len(paid) < len(M1)
+    with Ledger.open(project.work_dir) as ledger:
+        cost = sum(
+            models.answer_cost(MODEL, a.prompt_tokens, a.completion_tokens, a.cached_tokens, a.service_tier)
+            for a in ledger.flex_answers()
+        )
+    assert cost <= limit
+    states = project.states()
+    assert {lesson_id for lesson_id, state in states.items() if state == PENDING} == set(M1) - set(paid)
+
+
+def test_an_answer_served_at_standard_tier_is_reported_with_the_price_difference(project):
+    project.server.set_scenario({"flex": {"latency_ms": 1, "served_tier": "default"}})
+    out = ok(project.generate("--lessons", "M0-L001,M0-L002", "--via", "flex", "--yes"))
+    assert "served at another tier than flex (default), and billed at its price: 2: M0-L001, M0-L002" in out
+    assert "more than at flex prices" in out and "cost of this run:" in out
+
+
+# --------------------------------------------------------------------------- the results path
+
+
+def test_a_truncated_answer_gets_a_larger_budget_on_the_next_run(project):
+    project.server.set_scenario({"flex": {"latency_ms": 1}, "faults": {"truncate": {"M0-L002": 1}}})
+    out = failed(project.generate("--lessons", "M0-L001,M0-L002", "--via", "flex", "--yes"))
+    assert "not saved (truncated): 1: M0-L002" in out
+    ok(project.generate("--lessons", "M0-L001,M0-L002", "--via", "flex", "--yes"))
+    budgets = [entry.body["max_completion_tokens"] for entry in project.server.chat_requests("M0-L002")]
+    assert budgets[1] > budgets[0] and project.saved() == {"M0-L001", "M0-L002"}
+
+
+def test_status_shows_flex_lessons_alongside_batch_ones(project):
+    project.server.set_scenario({"flex": {"latency_ms": 1}, "advance": "time", "seconds_per_step": 0.01})
+    ok(project.generate("--lessons", "M0-L001,M0-L002", "--via", "flex", "--yes"))
+    ok(project.generate("--lessons", "M0-L003", "--yes", "--wait", "--interval", "0.05"))
+    status = json.loads(ok(project.status("--json")))
+    assert len(status["batches"]) == 1 and len(status["flex_runs"]) == 1
+    assert status["flex_runs"][0]["lessons"] == {SUCCEEDED: 2} and status["lessons"][SUCCEEDED] == 3
+    text = ok(project.status())
+    assert "Batch batch_" in text and "Flex run flex-" in text and "Lessons: 3 succeeded" in text
+
+
+# --------------------------------------------------------------------------- the pieces
+
+
+@pytest.mark.parametrize(
+    "status, error, kind",
+    [
+        (200, None, ANSWER),
+        (429, {"code": "resource_unavailable", "message": "Resource Unavailable"}, CAPACITY),
+        (429, {"code": "insufficient_quota", "message": "You exceeded your current quota"}, FATAL),
+        (400, {"param": "service_tier", "message": "Unsupported service_tier: flex"}, UNSUPPORTED),
+        (400, {"message": "Unsupported service_tier: flex"}, UNSUPPORTED),
+        (400, {"param": "messages", "message": "Invalid content"}, LESSON_ERROR),
+        (404, {"code": "model_not_found", "message": "The model does not exist"}, FATAL),
+        (503, {"message": "overloaded"}, SERVER_ERROR),
+    ],
+)
+def test_classify_tells_what_an_answer_means_for_the_run(status, error, kind):
+    assert classify(ChatReply(status, {"error": error} if error else {"choices": []})) == kind
+
+
+def test_backoff_honours_retry_after_and_adds_jitter():
+    rng = random.Random(7)
+    delays = [backoff_delay(1, 2.0, rng) for _ in range(50)]
+    assert min(delays) >= 2.0 and max(delays) <= 2.5 and len(set(delays)) > 1
+
+
+def test_backoff_without_a_hint_grows_and_is_capped():
+    rng = random.Random(7)
+    assert backoff_delay(1, None, rng) <= 1.0 < backoff_delay(3, None, rng) <= 4.0
+    assert backoff_delay(30, None, rng) <= 120.0
+
+
+def test_the_capacity_gate_gives_up_only_after_enough_refusals_and_no_answer_for_long_enough():
+    now = [0.0]
+    gate = CapacityGate(patience=60, min_refusals=3, clock=lambda: now[0])
+    assert not gate.refused() and not gate.refused() and not gate.refused()  # too soon
+    now[0] = 61
+    assert gate.refused()
+
+
+def test_an_answer_resets_the_capacity_gate():
+    now = [100.0]
+    gate = CapacityGate(patience=0, min_refusals=2, clock=lambda: now[0])
+    gate.refused()
+    gate.served()
+    assert not gate.refused()
+
