@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps({"batches": [], "lessons": {}}, indent=2))
         return cli.EXIT_OK
-    with Ledger.open(args.work_dir) as ledger:
+    with cli.open_ledger(args.work_dir) as ledger:
         batch_ids = list(args.batch_ids) or [record.batch_id for record in ledger.batches()]
         if not batch_ids:
             out(f"No batches recorded in {ledger.path}. Submit with: python generate_datagov_lessons_batch.py")
