@@ -20,10 +20,13 @@ it assumed, so that batches already paid for are followed and processed, and nev
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
+
+from . import ids
 
 SCHEMA_VERSION = 2
 
@@ -268,6 +271,12 @@ def _reopen_batches_processed_without_their_files(db: sqlite3.Connection, work_d
 
 def _remember_api_and_course(db: sqlite3.Connection, assumed: Assumptions) -> list[str]:
     notes = []
+    if assumed.output_dir is not None and not _holds_saved_lessons(db, Path(assumed.output_dir)):
+        notes.append(
+            f"the lessons folder of this ledger's job is not known (its saved lessons are not in "
+            f"{assumed.output_dir}); give --output-dir to process_batch_results.py"
+        )
+        assumed = replace(assumed, output_dir=None)
     facts = (
         ("api_base_url", assumed.api_base_url, "the API address"),
         ("curriculum", assumed.curriculum, "the curriculum"),
@@ -281,6 +290,12 @@ def _remember_api_and_course(db: sqlite3.Connection, assumed: Assumptions) -> li
         if inserted:
             notes.append(f"{what} of this ledger's job is taken to be {value}")
     return notes
+
+
+def _holds_saved_lessons(db: sqlite3.Connection, folder: Path) -> bool:
+    """Whether ``folder`` is where the lessons recorded as saved are (true when none are yet)."""
+    saved = [row[0] for row in db.execute("SELECT lesson_id FROM lessons WHERE state = 'succeeded' LIMIT 20")]
+    return not saved or any(os.path.exists(ids.lesson_file(folder, lesson_id)) for lesson_id in saved)
 
 
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path, Assumptions], list[str]]] = {2: _to_v2}

@@ -5,6 +5,7 @@ Each version-1 ledger here is built by ``tests/v1_ledger.py`` from the schema ve
 
 import os
 import sqlite3
+from dataclasses import replace
 
 import openai
 import pytest
@@ -119,17 +120,21 @@ def test_a_batch_version_1_processed_with_another_batchs_file_is_opened_again(ol
         assert not ledger.batch("batch_a").awaits_processing
 
 
-def test_the_api_address_and_course_an_old_ledger_lacks_are_filled_in_and_said(old):
+def test_the_api_address_and_course_an_old_ledger_lacks_are_filled_in_and_said(old, tmp_path):
     processed_and_in_flight(old)
-    with Ledger.open(old.work_dir, assume=ASSUMED) as ledger:
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    (lessons / "M0-L001.md").write_text("# Lesson\n", encoding="utf-8")
+    assumed = replace(ASSUMED, output_dir=str(lessons))
+    with Ledger.open(old.work_dir, assume=assumed) as ledger:
         notes = ledger.upgrade_notes
     assert dict(old.query("SELECT key, value FROM meta WHERE key != 'schema_version'")) == {
         "api_base_url": ASSUMED.api_base_url,
         "curriculum": ASSUMED.curriculum,
         "template": ASSUMED.template,
-        "output_dir": ASSUMED.output_dir,
+        "output_dir": str(lessons),
     }
-    assert any("/course/lessons" in note for note in notes)
+    assert any(str(lessons) in note for note in notes)
     assert "upgraded from schema 1" in notes[0]
 
 
@@ -248,3 +253,11 @@ def test_a_job_left_by_version_1_is_finished_by_this_version_without_paying_twic
         assert {lesson_id: record.state for lesson_id, record in ledger.lessons().items()} == {
             f"M0-L00{n}": SUCCEEDED for n in range(1, 5)
         }
+
+
+def test_the_lessons_folder_is_not_assumed_when_the_saved_lessons_are_not_there(old):
+    processed_and_in_flight(old)
+    with Ledger.open(old.work_dir, assume=ASSUMED) as ledger:
+        notes = ledger.upgrade_notes
+    assert old.query("SELECT value FROM meta WHERE key = 'output_dir'") == []
+    assert any("lessons folder of this ledger's job is not known" in note for note in notes)
