@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps({"batches": [], "lessons": {}}, indent=2))
         return cli.EXIT_OK
-    with Ledger.open(args.work_dir) as ledger:
+    with cli.open_ledger(args.work_dir) as ledger:
         batch_ids = list(args.batch_ids) or [record.batch_id for record in ledger.batches()]
         # Flex runs are shown from the ledger alone (nothing to ask the API once a run is over).
         flex_runs = [] if args.batch_ids else [flex_run_summary(ledger, run) for run in ledger.flex_runs()]

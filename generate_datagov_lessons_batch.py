@@ -195,7 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     api = None if args.dry_run else BatchApi.from_environment()
     display = WatchDisplay(lambda message: print(message, file=sys.stderr))
     dry_run_without_ledger = args.dry_run and not Ledger.exists(args.work_dir)
-    with nullcontext() if dry_run_without_ledger else Ledger.open(args.work_dir) as ledger:
+    ledger_opened = nullcontext() if dry_run_without_ledger else cli.open_ledger(
+        args.work_dir, curriculum=args.curriculum, template=args.prompt_template, output_dir=args.output_dir,
+        read_only=args.dry_run,
+    )
+    with ledger_opened as ledger:
         try:
             outcome = generate(
                 options, ledger, api,

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return cli.EXIT_FAILURE
 
-    with Ledger.open(args.work_dir) as ledger:
+    with cli.open_ledger(args.work_dir, output_dir=args.output_dir) as ledger:
         if args.results_file:
             paths = [args.results_file] + ([args.errors_file] if args.errors_file else [])
             for path in paths:

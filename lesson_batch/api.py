@@ -38,6 +38,7 @@ COMPLETION_WINDOW = "24h"
 SHARD_METADATA_KEY = "lesson_batch_shard"
 RUN_METADATA_KEY = "lesson_batch_run"
 UPLOAD_PREFIX = "lesson_batch-"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"  # the openai client's own default
 CALL_TIMEOUT = 120.0  # seconds per call (the client retries a timed-out call)
 TRANSFER_TIMEOUT = 900.0  # uploads and downloads of files up to 200 MB
 # OpenAI's flex guide: "increase default timeout to 15 minutes" (flex answers are slower).
@@ -100,6 +101,12 @@ def load_environment() -> None:
         if candidate.is_file():
             load_dotenv(candidate, override=False)
             return
+
+
+def effective_base_url() -> str:
+    """The API address the scripts use: ``OPENAI_BASE_URL`` (environment or ``.env``), or OpenAI's."""
+    load_environment()
+    return (os.environ.get("OPENAI_BASE_URL") or "").strip().rstrip("/") or DEFAULT_BASE_URL
 
 
 def find_api_key() -> str | None:

@@ -13,10 +13,11 @@ import textwrap
 from pathlib import Path
 from typing import Callable
 
-from .api import PROJECT_DIR, ApiError
+from .api import PROJECT_DIR, ApiError, effective_base_url
 from .curriculum import CurriculumError
 from .files import display_path
-from .ledger import LedgerError
+from .ledger import Ledger, LedgerError
+from .ledger_schema import Assumptions
 from .plan import SelectionError
 from .prompt import PromptError
 from .requests import RequestSettingsError
@@ -81,6 +82,29 @@ def comma_list(text: str) -> tuple[str, ...]:
 
 def error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
+
+
+def open_ledger(
+    work_dir: Path,
+    *,
+    curriculum: Path = DEFAULT_CURRICULUM,
+    template: Path = DEFAULT_TEMPLATE,
+    output_dir: Path = DEFAULT_OUTPUT_DIR,
+    read_only: bool = False,
+) -> Ledger:
+    """Open the work dir's ledger; a ledger made by an older version is upgraded, and what the
+    upgrade assumed (this run's folders, or the defaults the older version used, and the API
+    address in use) is said once, on stderr."""
+    assume = Assumptions(
+        api_base_url=effective_base_url(),
+        curriculum=str(Path(curriculum).resolve()),
+        template=str(Path(template).resolve()),
+        output_dir=str(Path(output_dir).resolve()),
+    )
+    ledger = Ledger.open(work_dir, assume=assume, read_only=read_only)
+    for note in ledger.upgrade_notes:
+        print(f"note: {note}", file=sys.stderr)
+    return ledger
 
 
 def run(main: Callable[[], int]) -> int:

@@ -40,8 +40,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from . import ledger_schema
+from .files import temporary_path_for
+from .ledger_schema import Assumptions, SchemaError
+
 LEDGER_NAME = "ledger.sqlite3"
-SCHEMA_VERSION = "1"
 
 SHARD_PLANNED, SHARD_UPLOADED, SHARD_SUBMITTED, SHARD_ABANDONED = "planned", "uploaded", "submitted", "abandoned"
 UNFINISHED_SHARD_STATES = (SHARD_PLANNED, SHARD_UPLOADED)
@@ -64,84 +67,6 @@ TERMINAL_BATCH_STATUSES = ("completed", "failed", "expired", "cancelled")
 # Terminal statuses whose files hold results to process (a failed batch ran no request).
 RESULT_BATCH_STATUSES = ("completed", "expired", "cancelled")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS shards (
-    shard_key TEXT PRIMARY KEY,
-    run_id TEXT NOT NULL,
-    model TEXT NOT NULL,
-    input_path TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    request_count INTEGER NOT NULL,
-    prompt_tokens INTEGER NOT NULL,
-    output_tokens INTEGER NOT NULL,
-    required_sections TEXT NOT NULL,
-    state TEXT NOT NULL,
-    file_id TEXT,
-    batch_id TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS shard_lessons (
-    shard_key TEXT NOT NULL,
-    lesson_id TEXT NOT NULL,
-    max_completion_tokens INTEGER NOT NULL,
-    reasoning_effort TEXT,
-    PRIMARY KEY (shard_key, lesson_id)
-);
-CREATE TABLE IF NOT EXISTS batches (
-    batch_id TEXT PRIMARY KEY,
-    shard_key TEXT NOT NULL,
-    model TEXT NOT NULL,
-    status TEXT NOT NULL,
-    input_file_id TEXT,
-    output_file_id TEXT,
-    error_file_id TEXT,
-    request_total INTEGER NOT NULL DEFAULT 0,
-    request_completed INTEGER NOT NULL DEFAULT 0,
-    request_failed INTEGER NOT NULL DEFAULT 0,
-    errors TEXT NOT NULL DEFAULT '[]',
-    created_at REAL,
-    expires_at REAL,
-    prompt_tokens_estimate INTEGER NOT NULL DEFAULT 0,
-    output_tokens_estimate INTEGER NOT NULL DEFAULT 0,
-    checked_at REAL,
-    processed_at REAL,
-    usage TEXT
-);
-CREATE TABLE IF NOT EXISTS lessons (
-    lesson_id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    batch_id TEXT,
-    reason TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    retry_budget INTEGER,
-    retry_effort TEXT,
-    output_tokens INTEGER,
-    force INTEGER NOT NULL DEFAULT 0,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS lessons_by_batch ON lessons (batch_id);
-CREATE TABLE IF NOT EXISTS flex_runs (
-    run_id TEXT PRIMARY KEY,
-    model TEXT NOT NULL,
-    requested INTEGER NOT NULL,
-    started_at REAL NOT NULL,
-    finished_at REAL,
-    stop_reason TEXT
-);
-CREATE TABLE IF NOT EXISTS flex_answers (
-    run_id TEXT NOT NULL,
-    lesson_id TEXT NOT NULL,
-    service_tier TEXT,
-    prompt_tokens INTEGER NOT NULL DEFAULT 0,
-    cached_tokens INTEGER NOT NULL DEFAULT 0,
-    completion_tokens INTEGER NOT NULL DEFAULT 0,
-    reasoning_tokens INTEGER NOT NULL DEFAULT 0,
-    received_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS flex_answers_by_run ON flex_answers (run_id);
-"""
 
 
 class LedgerError(Exception):
@@ -267,37 +192,82 @@ class Ledger:
     def __init__(self, path: Path, connection: sqlite3.Connection):
         self.path = path
         self._db = connection
+        self.upgrade_notes: list[str] = []  # what opening an older ledger assumed, for the user
 
     @staticmethod
     def exists(work_dir: Path | str) -> bool:
         return (Path(work_dir) / LEDGER_NAME).is_file()
 
     @classmethod
-    def open(cls, work_dir: Path | str) -> "Ledger":
+    def open(
+        cls, work_dir: Path | str, *, assume: Assumptions | None = None, read_only: bool = False
+    ) -> "Ledger":
+        """Open (or create) the work dir's ledger, bringing an older one up to this version's schema.
+
+        ``assume`` gives the facts an older ledger lacks (see ``ledger_schema``); what was assumed
+        is left in ``upgrade_notes`` for the caller to tell the user. ``read_only`` (a dry run)
+        never writes the file: an older ledger is then upgraded in a copy in memory.
+        """
         work_dir = Path(work_dir)
+        path = work_dir / LEDGER_NAME
         try:
-            work_dir.mkdir(parents=True, exist_ok=True)
-            path = work_dir / LEDGER_NAME
-            connection = sqlite3.connect(str(path), timeout=60, isolation_level=None)
-            connection.row_factory = sqlite3.Row
-            connection.execute("PRAGMA busy_timeout = 60000")
-            connection.execute("PRAGMA synchronous = FULL")
-            ledger = cls(path, connection)
-            with ledger._write() as db:
-                for statement in _SCHEMA.strip().split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                if row is None:
-                    db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
-                elif row["value"] != SCHEMA_VERSION:
-                    raise LedgerError(
-                        f"{path} was written by another version of this tool (schema {row['value']}); "
-                        "use a new --work-dir or move the file away"
-                    )
+            if read_only:
+                ledger = cls._open_read_only(path, work_dir, assume or Assumptions())
+            else:
+                work_dir.mkdir(parents=True, exist_ok=True)
+                ledger = cls(path, _connect(str(path)))
+                ledger.upgrade_notes = ledger._bring_up_to_date(work_dir, assume or Assumptions())
             return ledger
+        except SchemaError as exc:
+            raise LedgerError(f"{path}: cannot use this run ledger: {exc}") from None
         except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"{work_dir / LEDGER_NAME}: cannot open the run ledger ({exc})") from None
+            raise LedgerError(f"{path}: cannot open the run ledger ({exc})") from None
+
+    @classmethod
+    def _open_read_only(cls, path: Path, work_dir: Path, assume: Assumptions) -> "Ledger":
+        on_disk = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60, isolation_level=None)
+        version = ledger_schema.version_of(on_disk)
+        if version is None:
+            raise sqlite3.DatabaseError("it holds no ledger")
+        ledger_schema.check_supported(version)
+        if version == ledger_schema.SCHEMA_VERSION:
+            on_disk.row_factory = sqlite3.Row
+            return cls(path, on_disk)
+        in_memory = _connect(":memory:")
+        on_disk.backup(in_memory)
+        on_disk.close()
+        ledger = cls(path, in_memory)
+        with ledger._write() as db:
+            notes = ledger_schema.migrate(db, version, work_dir, assume)
+        ledger.upgrade_notes = [
+            f"The run ledger has schema {version}; it is read here as schema {ledger_schema.SCHEMA_VERSION} "
+            f"without changing the file. The next run that is not a dry run upgrades it (keeping the old "
+            f"file as {LEDGER_NAME}.bak-v{version}), assuming:"
+        ] + notes
+        return ledger
+
+    def _bring_up_to_date(self, work_dir: Path, assume: Assumptions) -> list[str]:
+        with self._write() as db:
+            version = ledger_schema.version_of(db)
+            if version is None:
+                ledger_schema.create(db)
+                return []
+            ledger_schema.check_supported(version)
+            if version == ledger_schema.SCHEMA_VERSION:
+                return []
+        # An older ledger: keep a copy as it was, then migrate in one transaction. The version is
+        # read again inside it: another process may have migrated the ledger in between.
+        backup = self.path.with_name(f"{LEDGER_NAME}.bak-v{version}")
+        _backup(self._db, backup)
+        with self._write() as db:
+            version = ledger_schema.version_of(db)
+            if version == ledger_schema.SCHEMA_VERSION:
+                return []
+            notes = ledger_schema.migrate(db, version, work_dir, assume)
+        return [
+            f"The run ledger was upgraded from schema {version} to {ledger_schema.SCHEMA_VERSION} "
+            f"(the old file is kept as {backup.name})."
+        ] + notes
 
     def close(self) -> None:
         self._db.close()
@@ -569,7 +539,6 @@ class Ledger:
             )
         return [_lesson(row) for row in rows.fetchall()]
 
-
     # ----------------------------------------------------------------- flex
 
     def flex_run_started(self, run_id: str, model: str, requested: int) -> None:
@@ -655,6 +624,29 @@ class Ledger:
                 "SELECT * FROM flex_answers WHERE run_id = ? ORDER BY received_at", (run_id,)
             ).fetchall()
         return [_from_row(FlexAnswerRecord, row) for row in rows]
+
+
+def _connect(target: str) -> sqlite3.Connection:
+    connection = sqlite3.connect(target, timeout=60, isolation_level=None)
+    connection.row_factory = sqlite3.Row
+    connection.execute("PRAGMA busy_timeout = 60000")
+    connection.execute("PRAGMA synchronous = FULL")
+    return connection
+
+
+def _backup(source: sqlite3.Connection, destination: Path) -> None:
+    """A consistent copy of the database, written under a temporary name and renamed."""
+    temporary = temporary_path_for(destination)
+    try:
+        copy = sqlite3.connect(str(temporary))
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+        os.replace(temporary, destination)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
 
 
 def _try_lock(handle) -> bool:

@@ -164,7 +164,7 @@ def test_a_ledger_from_another_schema_version_is_refused(tmp_path):
     Ledger.open(tmp_path).close()
     with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:
         db.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
-    with pytest.raises(LedgerError, match="another version"):
+    with pytest.raises(LedgerError, match="newer version"):
         Ledger.open(tmp_path)
 
 

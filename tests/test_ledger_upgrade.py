@@ -1,0 +1,263 @@
+"""Upgrading the tool in the middle of a job: a ledger made by an older version is migrated.
+
+Each version-1 ledger here is built by ``tests/v1_ledger.py`` from the schema version 1 shipped.
+"""
+
+import os
+import sqlite3
+from dataclasses import replace
+
+import openai
+import pytest
+
+from lesson_batch import ledger_schema
+from lesson_batch.ledger import SUBMITTED, SUCCEEDED, Ledger, LedgerError
+from lesson_batch.ledger_schema import Assumptions
+from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, STATUS_SCRIPT, run_script
+from tests.v1_ledger import PLAIN_ERRORS, PLAIN_RESULTS, V1Batch, V1WorkDir, submit_to
+
+ASSUMED = Assumptions(
+    api_base_url="https://api.openai.com/v1",
+    curriculum="/course/Content Structure.md",
+    template="/course/prompt.md",
+    output_dir="/course/lessons",
+)
+SAME_SECOND = 1_764_000_000.0
+
+
+def schema_version(path) -> str:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+
+
+@pytest.fixture
+def old(tmp_path):
+    return V1WorkDir(tmp_path / "work")
+
+
+def processed_and_in_flight(old, *, in_flight_sorts_first=False):
+    """Batch A processed (its results under the plain names), batch B still running. Both were
+    created in the same second; with ``in_flight_sorts_first`` B's id sorts before A's."""
+    a_id, b_id = ("batch_b", "batch_a") if in_flight_sorts_first else ("batch_a", "batch_b")
+    old.add_batch(V1Batch(a_id, ["M0-L001", "M0-L002"], status="completed", output_file_id="file-out-a",
+                          created_at=SAME_SECOND, processed=True))
+    old.write_results(PLAIN_RESULTS, ["M0-L001", "M0-L002"])
+    old.add_batch(V1Batch(b_id, ["M0-L003", "M0-L004"], status="in_progress", created_at=SAME_SECOND))
+    return a_id, b_id
+
+
+def test_opening_a_version_1_ledger_brings_it_to_the_current_schema(old):
+    processed_and_in_flight(old)
+    Ledger.open(old.work_dir, assume=ASSUMED).close()
+    assert schema_version(old.path) == str(ledger_schema.SCHEMA_VERSION)
+
+
+def test_the_version_1_file_is_kept_as_a_backup_before_upgrading(old):
+    processed_and_in_flight(old)
+    Ledger.open(old.work_dir, assume=ASSUMED).close()
+    backup = old.work_dir / "ledger.sqlite3.bak-v1"
+    assert schema_version(backup) == "1"
+    with sqlite3.connect(backup) as db:
+        assert db.execute("SELECT COUNT(*) FROM batches").fetchone()[0] == 2
+
+
+def test_upgrading_keeps_every_batch_and_lesson_as_it_was(old):
+    a_id, b_id = processed_and_in_flight(old)
+    with Ledger.open(old.work_dir, assume=ASSUMED) as ledger:
+        assert {record.batch_id: record.status for record in ledger.batches()} == {
+            a_id: "completed", b_id: "in_progress"
+        }
+        states = {lesson_id: (record.state, record.batch_id) for lesson_id, record in ledger.lessons().items()}
+    assert states == {
+        "M0-L001": (SUCCEEDED, a_id), "M0-L002": (SUCCEEDED, a_id),
+        "M0-L003": (SUBMITTED, b_id), "M0-L004": (SUBMITTED, b_id),
+    }
+
+
+@pytest.mark.parametrize("in_flight_sorts_first", [False, True], ids=["in order", "same second, lower id"])
+def test_the_plain_results_file_is_given_to_the_batch_whose_lessons_it_holds(old, in_flight_sorts_first):
+    a_id, b_id = processed_and_in_flight(old, in_flight_sorts_first=in_flight_sorts_first)
+    Ledger.open(old.work_dir, assume=ASSUMED).close()
+    assert dict(old.query("SELECT batch_id, results_file FROM batches")) == {a_id: PLAIN_RESULTS, b_id: None}
+
+
+def test_a_plain_errors_file_is_matched_like_the_results_file(old):
+    a_id, b_id = processed_and_in_flight(old)
+    old.write_results(PLAIN_ERRORS, ["M0-L002"])
+    Ledger.open(old.work_dir, assume=ASSUMED).close()
+    assert dict(old.query("SELECT batch_id, errors_file FROM batches")) == {a_id: PLAIN_ERRORS, b_id: None}
+
+
+def test_a_result_file_named_after_its_batch_is_recorded_for_that_batch(old):
+    a_id, b_id = processed_and_in_flight(old)
+    old.write_results(f"datagov_lessons_results_{b_id}.jsonl", ["M0-L003"])
+    Ledger.open(old.work_dir, assume=ASSUMED).close()
+    assert dict(old.query("SELECT batch_id, results_file FROM batches"))[b_id] == f"datagov_lessons_results_{b_id}.jsonl"
+
+
+def test_a_plain_file_that_fits_no_batch_is_left_unassigned_and_reported(old):
+    processed_and_in_flight(old)
+    old.write_results(PLAIN_RESULTS, ["M9-L009"])
+    with Ledger.open(old.work_dir, assume=ASSUMED) as ledger:
+        notes = ledger.upgrade_notes
+    assert old.query("SELECT batch_id FROM batches WHERE results_file IS NOT NULL") == []
+    assert any(PLAIN_RESULTS in note and "matches no batch" in note for note in notes)
+
+
+def test_a_batch_version_1_processed_with_another_batchs_file_is_opened_again(old):
+    """The paid-twice bug of version 1: batch B read A's plain-named file and marked its own
+    lessons missing. After the upgrade B's own results are downloaded instead of resubmitting."""
+    old.add_batch(V1Batch("batch_a", ["M0-L001"], status="completed", output_file_id="file-a", processed=True))
+    old.write_results(PLAIN_RESULTS, ["M0-L001"])
+    old.add_batch(V1Batch("batch_b", ["M0-L002", "M0-L003"], status="completed", output_file_id="file-b",
+                          processed=True), lesson_state="missing")
+    with Ledger.open(old.work_dir, assume=ASSUMED) as ledger:
+        record = ledger.batch("batch_b")
+        assert record.awaits_processing
+        assert {lesson.lesson_id: lesson.state for lesson in ledger.lessons_in_batch("batch_b")} == {
+            "M0-L002": SUBMITTED, "M0-L003": SUBMITTED
+        }
+        assert not ledger.batch("batch_a").awaits_processing
+
+
+def test_the_api_address_and_course_an_old_ledger_lacks_are_filled_in_and_said(old, tmp_path):
+    processed_and_in_flight(old)
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    (lessons / "M0-L001.md").write_text("# Lesson\n", encoding="utf-8")
+    assumed = replace(ASSUMED, output_dir=str(lessons))
+    with Ledger.open(old.work_dir, assume=assumed) as ledger:
+        notes = ledger.upgrade_notes
+    assert dict(old.query("SELECT key, value FROM meta WHERE key != 'schema_version'")) == {
+        "api_base_url": ASSUMED.api_base_url,
+        "curriculum": ASSUMED.curriculum,
+        "template": ASSUMED.template,
+        "output_dir": str(lessons),
+    }
+    assert any(str(lessons) in note for note in notes)
+    assert "upgraded from schema 1" in notes[0]
+
+
+def test_what_was_assumed_is_said_only_by_the_run_that_upgrades(old):
+    processed_and_in_flight(old)
+    Ledger.open(old.work_dir, assume=ASSUMED).close()
+    with Ledger.open(old.work_dir, assume=ASSUMED) as again:
+        assert again.upgrade_notes == []
+
+
+def test_a_failed_migration_leaves_the_ledger_as_it_was(old, monkeypatch):
+    processed_and_in_flight(old)
+
+    def breaks_half_way(db, work_dir, assumed):
+        db.execute("ALTER TABLE batches ADD COLUMN results_file TEXT")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setitem(ledger_schema.MIGRATIONS, 2, breaks_half_way)
+    with pytest.raises(LedgerError):
+        Ledger.open(old.work_dir, assume=ASSUMED)
+    assert schema_version(old.path) == "1"
+    assert "results_file" not in [row[1] for row in old.query("PRAGMA table_info(batches)")]
+
+
+def test_a_read_only_open_of_an_old_ledger_upgrades_a_copy_and_leaves_the_file_untouched(old):
+    processed_and_in_flight(old)
+    before = old.path.read_bytes()
+    with Ledger.open(old.work_dir, assume=ASSUMED, read_only=True) as ledger:
+        assert ledger.batch("batch_a").awaits_processing is False
+        assert len(ledger.batches()) == 2
+    assert old.path.read_bytes() == before
+    assert not (old.work_dir / "ledger.sqlite3.bak-v1").exists()
+
+
+def test_a_read_only_open_of_a_current_ledger_does_not_write_it(tmp_path):
+    Ledger.open(tmp_path).close()
+    path = tmp_path / "ledger.sqlite3"
+    before = (path.read_bytes(), os.stat(path).st_mtime_ns)
+    with Ledger.open(tmp_path, read_only=True) as ledger:
+        assert ledger.batches() == []
+    assert (path.read_bytes(), os.stat(path).st_mtime_ns) == before
+
+
+def test_a_ledger_from_a_newer_version_is_refused_in_plain_words(tmp_path):
+    Ledger.open(tmp_path).close()
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(ledger_schema.SCHEMA_VERSION + 1),))
+    with pytest.raises(LedgerError, match="made by a newer version of this tool.*upgrade"):
+        Ledger.open(tmp_path)
+
+
+# --------------------------------------------------------------------------- as a user meets it
+
+
+def test_a_dry_run_on_an_old_ledger_says_what_it_would_assume_and_leaves_the_file_as_it_was(old, tmp_path):
+    processed_and_in_flight(old)
+    before = old.path.read_bytes()
+    result = run_script(GENERATE_SCRIPT, "--dry-run", "--work-dir", old.work_dir,
+                        "--output-dir", tmp_path / "lessons", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "has schema 1; it is read here as schema 2 without changing the file" in result.stderr
+    assert "in a batch not yet processed (skipped): 2" in result.stdout
+    assert old.path.read_bytes() == before
+
+
+def test_status_on_an_old_ledger_upgrades_it_and_says_so_once(old, tmp_path):
+    processed_and_in_flight(old)
+    first = run_script(STATUS_SCRIPT, "--work-dir", old.work_dir, cwd=tmp_path,
+                       env={"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    again = run_script(STATUS_SCRIPT, "--work-dir", old.work_dir, cwd=tmp_path,
+                       env={"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    assert "Traceback" not in first.stderr + again.stderr
+    assert "upgraded from schema 1" in first.stderr
+    assert "upgraded" not in again.stderr
+    assert schema_version(old.path) == str(ledger_schema.SCHEMA_VERSION)
+
+
+def test_a_job_left_by_version_1_is_finished_by_this_version_without_paying_twice(fake_openai, tmp_path):
+    """One batch processed by version 1, one still running: status --watch, then processing, save
+    every lesson; a following generate submits nothing; no lesson is in two batches."""
+    client = openai.OpenAI(api_key="sk-test", base_url=fake_openai.base_url)
+    old = V1WorkDir(tmp_path / "work")
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    first = submit_to(client, old.work_dir, ["M0-L001", "M0-L002"])
+    while client.batches.retrieve(first.id).status != "completed":
+        pass
+    done = client.batches.retrieve(first.id)
+    old.add_batch(V1Batch(first.id, ["M0-L001", "M0-L002"], status="completed",
+                          output_file_id=done.output_file_id, created_at=float(done.created_at), processed=True))
+    (old.work_dir / PLAIN_RESULTS).write_bytes(client.files.content(done.output_file_id).read())
+    for lesson_id in ("M0-L001", "M0-L002"):
+        (lessons / f"{lesson_id}.md").write_text("# An earlier lesson\n", encoding="utf-8")
+    second = submit_to(client, old.work_dir, ["M0-L003", "M0-L004"])
+    # Same second, and the running batch sorts first: the case that made version 1 read the wrong file.
+    old.add_batch(V1Batch(second.id, ["M0-L003", "M0-L004"], status="validating",
+                          created_at=float(done.created_at) - 1))
+
+    env = fake_openai.env()
+    common = ("--work-dir", old.work_dir)
+    watched = run_script(STATUS_SCRIPT, "--watch", "--interval", "0.05", *common, env=env, cwd=tmp_path)
+    processed = run_script(PROCESS_SCRIPT, *common, "--output-dir", lessons, env=env, cwd=tmp_path)
+    generated = run_script(GENERATE_SCRIPT, "--lessons", "M0-L001,M0-L002,M0-L003,M0-L004", "--yes",
+                           *common, "--output-dir", lessons, env=env, cwd=tmp_path)
+
+    for result in (watched, processed, generated):
+        assert "Traceback" not in result.stderr, result.stderr
+    assert watched.returncode == 0, watched.stdout + watched.stderr
+    assert processed.returncode == 0, processed.stdout + processed.stderr
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    assert "Nothing to submit" in generated.stdout
+    assert sorted(path.name for path in lessons.iterdir()) == [f"M0-L00{n}.md" for n in range(1, 5)]
+    assert (lessons / "M0-L001.md").read_text(encoding="utf-8") == "# An earlier lesson\n"
+    assert len(fake_openai.created_batches()) == 2
+    with Ledger.open(old.work_dir) as ledger:
+        assert {lesson_id: record.state for lesson_id, record in ledger.lessons().items()} == {
+            f"M0-L00{n}": SUCCEEDED for n in range(1, 5)
+        }
+
+
+def test_the_lessons_folder_is_not_assumed_when_the_saved_lessons_are_not_there(old):
+    processed_and_in_flight(old)
+    with Ledger.open(old.work_dir, assume=ASSUMED) as ledger:
+        notes = ledger.upgrade_notes
+    assert old.query("SELECT value FROM meta WHERE key = 'output_dir'") == []
+    assert any("lessons folder of this ledger's job is not known" in note for note in notes)
