@@ -41,7 +41,7 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
 from . import crashpoints, ids, models
@@ -495,9 +495,7 @@ class _Run:
         lesson_id = request.lesson_id
         item = result_of_response(lesson_id, reply.status, reply.body)
         if reply.status == 200:
-            usage = item.usage if not isinstance(item, BadLine) else TokenUsage()
-            tier = reply.body.get("service_tier")
-            tier = tier if isinstance(tier, str) else None
+            usage, tier = (TokenUsage(), None) if isinstance(item, BadLine) else (item.usage, item.service_tier)
             self.answers.append((self.run_id, lesson_id, tier, usage, time.time()))
             crashpoints.reached("flex_answer")
             self._count_cost(lesson_id, usage, tier)
@@ -546,7 +544,9 @@ def stop_message(report: FlexReport, settings: FlexSettings) -> str:
 
 
 def format_flex_report(report: FlexReport, settings: FlexSettings) -> list[str]:
-    lines = format_report(report.results)
+    # Tiers other than flex are told below, with what they cost (a batch result's "default" tier
+    # is at Batch rates; a flex request's is not).
+    lines = format_report(replace(report.results, other_tiers={}))
     shown = lambda lesson_ids: ", ".join(lesson_ids[:10]) + (" ..." if len(lesson_ids) > 10 else "")  # noqa: E731
     if report.other_tier:
         extra = [cost for _lesson, _tier, cost in report.other_tier]
