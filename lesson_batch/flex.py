@@ -46,7 +46,7 @@ from typing import Callable, Iterator
 
 from . import crashpoints, ids, models
 from .api import BatchApi, ChatReply, NoAnswerError
-from .ledger import FLEX, INVALID, Ledger
+from .ledger import DEFAULT_MAX_ATTEMPTS, FLEX, INVALID, Ledger
 from .plan import Plan
 from .progress import ProgressBar
 from .requests import estimate_prompt_tokens
@@ -502,7 +502,10 @@ class _Run:
         if isinstance(item, BadLine):
             self.report.results.bad_lines.append(f"flex answer for {lesson_id}: {item.reason}")
             self.report.results.fail("unreadable answer", lesson_id)
-            self.ledger.lessons_not_saved([(lesson_id, self.run_id, INVALID, f"unreadable answer: {item.reason}")])
+            self.ledger.lessons_not_saved(
+                [(lesson_id, self.run_id, INVALID, f"unreadable answer: {item.reason}")],
+                self.ledger.max_attempts(DEFAULT_MAX_ATTEMPTS),
+            )
             return
         wanted = Expected(
             batch_id=self.run_id, model=self.model, budget=request.budget, effort=request.effort,

@@ -549,14 +549,14 @@ class Ledger:
         now = time.time()
         with self._write() as db:
             db.executemany(
-                "UPDATE lessons SET state = ?, updated_at = ? WHERE lesson_id = ? AND state NOT IN (?, ?, ?)",
-                [(NEEDS_ATTENTION, now, lesson_id, SUBMITTED, SUCCEEDED, NEEDS_ATTENTION) for lesson_id in lesson_ids],
+                "UPDATE lessons SET state = ?, updated_at = ? WHERE lesson_id = ? AND state NOT IN (?, ?, ?, ?)",
+                [(NEEDS_ATTENTION, now, lesson_id, SUBMITTED, FLEX, SUCCEEDED, NEEDS_ATTENTION) for lesson_id in lesson_ids],
             )
 
     def attempts_of_unsaved(self) -> dict[str, int]:
         """How many times the request of each lesson not saved (nor in flight) has run."""
         rows = self._db.execute(
-            "SELECT lesson_id, attempts FROM lessons WHERE state NOT IN (?, ?)", (SUBMITTED, SUCCEEDED)
+            "SELECT lesson_id, attempts FROM lessons WHERE state NOT IN (?, ?, ?)", (SUBMITTED, FLEX, SUCCEEDED)
         ).fetchall()
         return {row["lesson_id"]: row["attempts"] for row in rows}
 

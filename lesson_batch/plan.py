@@ -196,6 +196,7 @@ def format_plan(plan: Plan) -> str:
     ]
     if plan.skipped_in_flex:
         lines.append(f"  in flight by flex (skipped): {len(plan.skipped_in_flex)}")
+    lines.append(f"  to request: {len(plan.to_request)}")
     if plan.held_for_attention:
         lines.append(
             f"  need a person, tried {plan.max_attempts} times already (held back): {len(plan.held_for_attention)}: "
