@@ -40,10 +40,10 @@ from typing import Any, Callable, Mapping
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .checks import check_chat_body
+from .errors import ApiError, error_body, missing_parameter
 from .model import system_text, user_text
 from .multipart import MultipartError, parse_form_data
 from .scenario import TRANSIENT_FAULTS, Scenario, ScenarioError
-from .errors import ApiError, error_body, missing_parameter
 from .store import Store, StoredFile
 
 JSON_TYPE = "application/json"

@@ -495,10 +495,8 @@ class Store:
             normal = "default"
         elif requested == "flex":
             normal = self.scenario.flex.served_tier or "flex"
-        elif requested in ("fast", "priority", "scale"):
-            normal = "priority" if requested != "scale" else "scale"
         else:
-            normal = "default"
+            normal = {"fast": "priority", "priority": "priority", "scale": "scale"}.get(requested, "default")
         if not wrong:
             return normal
         return self.scenario.faults.wrong_tier_value or ("priority" if normal == "default" else "default")
