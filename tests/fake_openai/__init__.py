@@ -18,7 +18,8 @@ See README.md in this folder for the scenario schema and the handle's API.
 from .model import Quirks, TokenUsage, chat_completion, write_lesson
 from .scenario import BatchPlan, Faults, Scenario, ScenarioError, load_scenario_file
 from .server import FakeOpenAIServer, LoggedRequest, mask_api_key
-from .store import ApiError, StoredFile
+from .errors import ApiError
+from .store import StoredFile
 
 __all__ = [
     "ApiError",
