@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import httpx2
 import openai
 import pytest
 from openai.types.chat import ChatCompletion
@@ -418,6 +419,21 @@ def test_the_client_auto_paginates_through_every_batch(fake_openai):
     assert [b.id for b in client.batches.list(limit=2)] == created[::-1]
 
 
+def test_batch_list_order_oldest_first_lists_the_oldest_batch_first(fake_openai):
+    fake_openai.set_scenario({"batch_list_order": "oldest_first"})
+    client = client_for(fake_openai)
+    created = [start_batch(client, [request_line("a")]).id for _ in range(3)]
+    assert [b.id for b in client.batches.list(limit=2)] == created
+
+
+def test_batch_list_order_shuffled_is_neither_order_but_pages_through_every_batch(fake_openai):
+    fake_openai.set_scenario({"batch_list_order": "shuffled"})
+    client = client_for(fake_openai)
+    created = [start_batch(client, [request_line("a")]).id for _ in range(4)]
+    listed = [b.id for b in client.batches.list(limit=3)]
+    assert sorted(listed) == sorted(created) and listed not in (created, created[::-1])
+
+
 # ---- the output and error files -------------------------------------------------------
 
 
@@ -572,6 +588,32 @@ def test_fence_wraps_the_lesson_in_a_markdown_fence(fake_openai):
     assert lesson.startswith("```markdown\n# Lesson a\n") and lesson.endswith("\n```")
 
 
+def test_refusal_answers_with_null_content_and_the_refusal_text(fake_openai):
+    fake_openai.set_scenario({"faults": {"refusal": ["a"]}})
+    client = client_for(fake_openai)
+    batch = run_batch(client, [request_line("a")])
+    [line] = read_jsonl(client, batch.output_file_id)
+    message = ChatCompletion.model_validate(line["response"]["body"]).choices[0].message
+    assert (message.content, message.refusal) == (None, "I'm very sorry, but I can't assist with that request.")
+    assert line["response"]["body"]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_a_batch_line_says_service_tier_default_like_the_real_batch_api(fake_openai):
+    client = client_for(fake_openai)
+    batch = run_batch(client, [request_line("a")])
+    assert read_jsonl(client, batch.output_file_id)[0]["response"]["body"]["service_tier"] == "default"
+
+
+@pytest.mark.parametrize("value, served", [(None, "priority"), ("flex", "flex")])
+def test_wrong_tier_answers_a_batch_line_at_another_tier(fake_openai, value, served):
+    fake_openai.set_scenario({"faults": {"wrong_tier": ["a"], "wrong_tier_value": value}})
+    client = client_for(fake_openai)
+    batch = run_batch(client, [request_line("a"), request_line("b")])
+    tiers = {cid: line["response"]["body"]["service_tier"] for cid, line in by_custom_id(
+        read_jsonl(client, batch.output_file_id)).items()}  # fmt: skip
+    assert tiers == {"a": served, "b": "default"}
+
+
 def test_preamble_surrounds_the_lesson_with_chatter(fake_openai):
     fake_openai.set_scenario({"faults": {"preamble": ["a"]}})
     client = client_for(fake_openai)
@@ -700,6 +742,32 @@ def test_the_client_retries_a_429_batch_create(fake_openai):
     batch = start_batch(client_for(fake_openai, max_retries=2), [request_line("a")])
     assert [r.status for r in fake_openai.requests if r.path == "/v1/batches"] == [429, 200]
     assert list(fake_openai.batches) == [batch.id]
+
+
+def test_cut_download_makes_a_streamed_download_raise_the_http_librarys_own_error(fake_openai):
+    client = client_for(fake_openai)
+    uploaded = upload(client, [request_line(f"lesson-{i}") for i in range(20)])
+    fake_openai.set_scenario({"faults": {"cut_download": 1}})
+    with pytest.raises(httpx2.RemoteProtocolError, match="peer closed connection without sending complete message body"):
+        with client.files.with_streaming_response.content(uploaded.id) as response:
+            b"".join(response.iter_bytes())
+
+
+def test_cut_download_makes_a_whole_download_fail_as_a_connection_error(fake_openai):
+    client = client_for(fake_openai)
+    uploaded = upload(client, [request_line("a")])
+    fake_openai.set_scenario({"faults": {"cut_download": 1}})
+    with pytest.raises(openai.APIConnectionError) as caught:
+        client.files.content(uploaded.id)
+    assert isinstance(caught.value.__cause__, httpx2.RemoteProtocolError)
+
+
+def test_cut_download_cuts_only_the_next_n_downloads(fake_openai):
+    client = client_for(fake_openai, max_retries=1)
+    uploaded = upload(client, [request_line("a")])
+    fake_openai.set_scenario({"faults": {"cut_download": 1}})
+    assert client.files.content(uploaded.id).content == jsonl([request_line("a")])
+    assert [r.retry_count for r in fake_openai.requests if r.path.endswith("/content")] == [0, 1]
 
 
 def test_transient_errors_carry_a_short_retry_after_ms(fake_openai):
