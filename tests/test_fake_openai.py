@@ -22,7 +22,8 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletion
 
-from tests.fake_openai import FakeOpenAIServer, ScenarioError, write_lesson
+from tests.fake_openai import FakeOpenAIServer, Scenario, ScenarioError, write_lesson
+from tests.fake_openai.scenario import MODEL_OVERRIDE_KEYS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "sk-test-0123456789abcdef"
@@ -831,6 +832,28 @@ def test_a_malformed_scenario_is_refused(fake_openai):
         fake_openai.set_scenario({"polls_per_stepp": 2})
     status, _, body = http(fake_openai, "POST", "/_control/scenario", {"batches": ["explode"]})
     assert status == 400 and "outcome" in body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "scenario, where",
+    [
+        ({"today": "2026-13-01"}, "scenario.today"),
+        ({"models": {"gpt-5": {"shutdown": "2027-01-01"}}}, "scenario.models['gpt-5']"),
+        ({"batch_list_order": "random"}, "scenario.batch_list_order"),
+        ({"flex": {"capacity_429": {"every": 2}, "latency": 5}}, "scenario.flex"),
+        ({"faults": {"wrong_tier_value": "batch"}}, "scenario.faults.wrong_tier_value"),
+    ],
+)
+def test_a_malformed_model_flex_or_order_key_is_refused(fake_openai, scenario, where):
+    with pytest.raises(ScenarioError, match=re.escape(where)):
+        fake_openai.set_scenario(scenario)
+
+
+def test_the_readme_documents_every_scenario_key():
+    readme = (REPO_ROOT / "tests" / "fake_openai" / "README.md").read_text()
+    shown = Scenario().to_dict()
+    keys = [*shown, *shown["faults"], *shown["flex"], *MODEL_OVERRIDE_KEYS]
+    assert [key for key in keys if f'"{key}":' not in readme] == []
 
 
 def test_reset_forgets_files_batches_and_the_log(fake_openai):

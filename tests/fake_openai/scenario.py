@@ -25,16 +25,31 @@ Every key is optional; an empty ``{}`` is a well-behaved server that completes e
         "token_limit"               # a bare string is short for {"outcome": ...}
       ],
       "default_outcome": "complete",# for batches past the end of "batches"
+      "today": null,                # "YYYY-MM-DD" for model lifecycles; null: the real (UTC) date
+      "models": {                   # override the model table (by id, else by family):
+        "gpt-5-mini": null,         #   unknown from now on
+        "gpt-6.1-terra": {"shutdown_date": "2026-12-03"},
+        "gpt-7": {"like": "gpt-5.1", "flex": false}   # added, with gpt-5.1's rules
+      },
+      "batch_list_order": "newest_first",  # or "oldest_first", "shuffled"
       "faults": {
-        "fail_400": ["id-1"],       # per custom_id; a list faults every time, a dict
-        "fail_500": {"id-2": 1},    #   {custom_id: n} only the first n times it is run
-        "truncate": [], "fence": [], "preamble": [],
+        "fail_400": ["id-1"],       # per custom_id (or a chat request's lesson id); a list
+        "fail_500": {"id-2": 1},    #   faults every time, a dict {id: n} only the first n times
+        "truncate": [], "fence": [], "preamble": [], "refusal": [], "wrong_tier": [],
+        "wrong_tier_value": null,   # the tier wrong_tier answers with (null: see README)
         "upload_503": 0,            # the first n uploads answer 503
         "content_503": 0,           # the first n GET /v1/files/{id}/content answer 503
+        "cut_download": 0,          # the next n downloads drop the connection halfway
         "create_429": 0,            # the first n POST /v1/batches answer 429
         "retrieve_503": 0,          # the first n GET /v1/batches/{id} answer 503
         "retry_after_ms": 5,        # `retry-after-ms` header on those transient errors
         "slow_ms": 0                # delay before every response
+      },
+      "flex": {                     # POST /v1/chat/completions with service_tier "flex"
+        "latency_ms": 0,
+        "capacity_429": 0,          # n, or {"every": n, "burst": m}
+        "retry_after_s": 0,
+        "served_tier": null
       }
     }
 

@@ -9,7 +9,9 @@ code under test did.
 Each HTTP request is read whole, turned into a ``Request``, and passed to ``dispatch``,
 which holds the lock while it checks the API key, applies the scenario's transient faults
 (503 on upload or download, 429 on batch creation, each with a short ``retry-after-ms`` so
-the client's own retries recover fast), routes to the endpoint, and logs the outcome.
+the client's own retries recover fast; a download cut halfway), routes to the endpoint, and
+logs the outcome. ``POST /v1/chat/completions`` adds flex behaviour: capacity 429s and a
+latency, which (like ``slow_ms``) is slept outside the lock.
 Refusals are ``ApiError`` exceptions rendered in the API's error format; every response
 carries an ``x-request-id``. The optional ``slow_ms`` delay is slept outside the lock, so a
 slow server still answers several clients at once.

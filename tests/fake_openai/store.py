@@ -24,6 +24,11 @@ gives no order guarantee) and the error file (failed requests, then the unfinish
 ``batch_expired`` / ``batch_cancelled``). A file that would be empty is not created and its
 id stays null.
 
+Every request line is checked (``checks.py``) when the batch runs, against the server's own
+model table (``catalog.py``) as of the scenario's "today"; ``answer_chat`` is shared with the
+direct ``POST /v1/chat/completions``. ``list_batches`` follows the scenario's
+``batch_list_order``, because the real API documents no order.
+
 IDs are derived from a per-server counter, so a run is reproducible; ``reset`` keeps the
 counter going so an id never means two different objects on one server.
 """
