@@ -17,11 +17,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import httpx2
 import openai
 import pytest
 from openai.types.chat import ChatCompletion
 
-from tests.fake_openai import FakeOpenAIServer, ScenarioError, write_lesson
+from tests.fake_openai import FakeOpenAIServer, Scenario, ScenarioError, write_lesson
+from tests.fake_openai.scenario import MODEL_OVERRIDE_KEYS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "sk-test-0123456789abcdef"
@@ -34,6 +36,8 @@ SYSTEM_PROMPT = (
     "## Practice\n"
 )
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
+MODEL = "gpt-6-luna"  # no shutdown date announced: tests using it keep working whatever the calendar says
+TODAY = "2026-12-02"  # the date the model table was checked; tests that need older models pin it
 
 
 # ---- helpers --------------------------------------------------------------------------
@@ -45,7 +49,7 @@ def client_for(server: FakeOpenAIServer, *, max_retries: int = 0, api_key: str =
     )
 
 
-def request_line(custom_id: str, *, model: str = "gpt-4o-mini", system: str = SYSTEM_PROMPT, **body) -> dict:
+def request_line(custom_id: str, *, model: str = MODEL, system: str = SYSTEM_PROMPT, **body) -> dict:
     messages = [{"role": "system", "content": system}, {"role": "user", "content": f"Lesson title: Lesson {custom_id}"}]
     body = {"model": model, "messages": messages, **body}
     return {"custom_id": custom_id, "method": "POST", "url": CHAT, "body": body}
@@ -383,10 +387,10 @@ def test_in_time_mode_a_batch_advances_without_being_polled(fake_openai):
 
 def test_the_batch_reports_its_model_and_usage_once_results_exist(fake_openai):
     client = client_for(fake_openai)
-    batch = start_batch(client, [request_line("a", model="gpt-4.1-mini"), request_line("b", model="gpt-4.1-mini")])
+    batch = start_batch(client, [request_line("a"), request_line("b")])
     assert batch.model is None and batch.usage is None
     in_progress = client.batches.retrieve(batch.id)
-    assert in_progress.model == "gpt-4.1-mini" and in_progress.usage is None
+    assert in_progress.model == MODEL and in_progress.usage is None
     done = poll_until_done(client, batch.id)
     usages = [line["response"]["body"]["usage"] for line in read_jsonl(client, done.output_file_id)]
     assert done.usage.input_tokens == sum(u["prompt_tokens"] for u in usages)
@@ -416,6 +420,21 @@ def test_the_client_auto_paginates_through_every_batch(fake_openai):
     assert [b.id for b in client.batches.list(limit=2)] == created[::-1]
 
 
+def test_batch_list_order_oldest_first_lists_the_oldest_batch_first(fake_openai):
+    fake_openai.set_scenario({"batch_list_order": "oldest_first"})
+    client = client_for(fake_openai)
+    created = [start_batch(client, [request_line("a")]).id for _ in range(3)]
+    assert [b.id for b in client.batches.list(limit=2)] == created
+
+
+def test_batch_list_order_shuffled_is_neither_order_but_pages_through_every_batch(fake_openai):
+    fake_openai.set_scenario({"batch_list_order": "shuffled"})
+    client = client_for(fake_openai)
+    created = [start_batch(client, [request_line("a")]).id for _ in range(4)]
+    listed = [b.id for b in client.batches.list(limit=3)]
+    assert sorted(listed) == sorted(created) and listed not in (created, created[::-1])
+
+
 # ---- the output and error files -------------------------------------------------------
 
 
@@ -433,7 +452,8 @@ def test_each_output_line_wraps_a_chat_completion(fake_openai):
     assert (choice.message.role, choice.message.refusal) == ("assistant", None)
     usage = completion.usage
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
-    assert abs(usage.completion_tokens - len(choice.message.content) / 4) < 10
+    answer_tokens = usage.completion_tokens - usage.completion_tokens_details.reasoning_tokens
+    assert abs(answer_tokens - len(choice.message.content) / 4) < 10
 
 
 def test_the_output_file_is_named_after_the_batch_and_has_purpose_batch_output(fake_openai):
@@ -453,8 +473,9 @@ def test_output_lines_come_in_a_different_order_than_the_input(fake_openai, coun
     assert output_order != custom_ids
 
 
-@pytest.mark.parametrize("model, reasoning", [("gpt-5-mini", True), ("o3-mini", True), ("gpt-4o-mini", False)])
+@pytest.mark.parametrize("model, reasoning", [("gpt-5-mini", True), ("o3", True), ("gpt-4o-mini", False)])
 def test_only_reasoning_models_report_reasoning_tokens(fake_openai, model, reasoning):
+    fake_openai.set_scenario({"today": TODAY})
     client = client_for(fake_openai)
     batch = run_batch(client, [request_line("a", model=model)])
     [line] = read_jsonl(client, batch.output_file_id)
@@ -553,7 +574,7 @@ def test_lesson_bytes_in_the_scenario_sets_the_lesson_size(fake_openai):
 def test_truncate_spends_every_completion_token_on_reasoning(fake_openai):
     fake_openai.set_scenario({"faults": {"truncate": ["a"]}})
     client = client_for(fake_openai)
-    batch = run_batch(client, [request_line("a", model="gpt-5-mini", max_completion_tokens=500)])
+    batch = run_batch(client, [request_line("a", max_completion_tokens=500)])
     [line] = read_jsonl(client, batch.output_file_id)
     body = line["response"]["body"]
     assert (body["choices"][0]["finish_reason"], content_of(line)) == ("length", "")
@@ -566,6 +587,32 @@ def test_fence_wraps_the_lesson_in_a_markdown_fence(fake_openai):
     batch = run_batch(client, [request_line("a")])
     lesson = content_of(read_jsonl(client, batch.output_file_id)[0])
     assert lesson.startswith("```markdown\n# Lesson a\n") and lesson.endswith("\n```")
+
+
+def test_refusal_answers_with_null_content_and_the_refusal_text(fake_openai):
+    fake_openai.set_scenario({"faults": {"refusal": ["a"]}})
+    client = client_for(fake_openai)
+    batch = run_batch(client, [request_line("a")])
+    [line] = read_jsonl(client, batch.output_file_id)
+    message = ChatCompletion.model_validate(line["response"]["body"]).choices[0].message
+    assert (message.content, message.refusal) == (None, "I'm very sorry, but I can't assist with that request.")
+    assert line["response"]["body"]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_a_batch_line_says_service_tier_default_like_the_real_batch_api(fake_openai):
+    client = client_for(fake_openai)
+    batch = run_batch(client, [request_line("a")])
+    assert read_jsonl(client, batch.output_file_id)[0]["response"]["body"]["service_tier"] == "default"
+
+
+@pytest.mark.parametrize("value, served", [(None, "priority"), ("flex", "flex")])
+def test_wrong_tier_answers_a_batch_line_at_another_tier(fake_openai, value, served):
+    fake_openai.set_scenario({"faults": {"wrong_tier": ["a"], "wrong_tier_value": value}})
+    client = client_for(fake_openai)
+    batch = run_batch(client, [request_line("a"), request_line("b")])
+    tiers = {cid: line["response"]["body"]["service_tier"] for cid, line in by_custom_id(
+        read_jsonl(client, batch.output_file_id)).items()}  # fmt: skip
+    assert tiers == {"a": served, "b": "default"}
 
 
 def test_preamble_surrounds_the_lesson_with_chatter(fake_openai):
@@ -604,12 +651,12 @@ def test_fail_validation_fails_the_batch_with_an_error_line(fake_openai):
 
 def test_token_limit_fails_the_batch_like_the_enqueued_token_limit(fake_openai):
     fake_openai.set_scenario({"batches": ["token_limit"]})
-    batch = run_batch(client_for(fake_openai), [request_line("a", model="gpt-4o-mini")])
+    batch = run_batch(client_for(fake_openai), [request_line("a")])
     assert batch.status == "failed" and batch.failed_at is not None
     [error] = batch.errors.data
     assert (error.code, error.param, error.line) == ("token_limit_exceeded", None, None)
     assert error.message == (
-        "Enqueued token limit reached for gpt-4o-mini in organization org-test. Limit: 2,000,000 enqueued tokens. "
+        "Enqueued token limit reached for gpt-6-luna in organization org-test. Limit: 2,000,000 enqueued tokens. "
         "Please try again once some in_progress batches have been completed."
     )
 
@@ -698,6 +745,32 @@ def test_the_client_retries_a_429_batch_create(fake_openai):
     assert list(fake_openai.batches) == [batch.id]
 
 
+def test_cut_download_makes_a_streamed_download_raise_the_http_librarys_own_error(fake_openai):
+    client = client_for(fake_openai)
+    uploaded = upload(client, [request_line(f"lesson-{i}") for i in range(20)])
+    fake_openai.set_scenario({"faults": {"cut_download": 1}})
+    with pytest.raises(httpx2.RemoteProtocolError, match="peer closed connection without sending complete message body"):
+        with client.files.with_streaming_response.content(uploaded.id) as response:
+            b"".join(response.iter_bytes())
+
+
+def test_cut_download_makes_a_whole_download_fail_as_a_connection_error(fake_openai):
+    client = client_for(fake_openai)
+    uploaded = upload(client, [request_line("a")])
+    fake_openai.set_scenario({"faults": {"cut_download": 1}})
+    with pytest.raises(openai.APIConnectionError) as caught:
+        client.files.content(uploaded.id)
+    assert isinstance(caught.value.__cause__, httpx2.RemoteProtocolError)
+
+
+def test_cut_download_cuts_only_the_next_n_downloads(fake_openai):
+    client = client_for(fake_openai, max_retries=1)
+    uploaded = upload(client, [request_line("a")])
+    fake_openai.set_scenario({"faults": {"cut_download": 1}})
+    assert client.files.content(uploaded.id).content == jsonl([request_line("a")])
+    assert [r.retry_count for r in fake_openai.requests if r.path.endswith("/content")] == [0, 1]
+
+
 def test_transient_errors_carry_a_short_retry_after_ms(fake_openai):
     fake_openai.set_scenario({"faults": {"create_429": 1, "retry_after_ms": 7}})
     with pytest.raises(openai.RateLimitError) as caught:
@@ -750,7 +823,7 @@ def test_the_request_log_can_be_read_over_http(fake_openai):
     assert status == 200
     assert log["requests"] == [
         {"method": "GET", "path": "/v1/files", "query": {"purpose": "batch"}, "status": 200,
-         "body": None, "upload": None, "retry_count": 0}
+         "body": None, "upload": None, "retry_count": 0, "lesson": None}
     ]
 
 
@@ -759,6 +832,28 @@ def test_a_malformed_scenario_is_refused(fake_openai):
         fake_openai.set_scenario({"polls_per_stepp": 2})
     status, _, body = http(fake_openai, "POST", "/_control/scenario", {"batches": ["explode"]})
     assert status == 400 and "outcome" in body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "scenario, where",
+    [
+        ({"today": "2026-13-01"}, "scenario.today"),
+        ({"models": {"gpt-5": {"shutdown": "2027-01-01"}}}, "scenario.models['gpt-5']"),
+        ({"batch_list_order": "random"}, "scenario.batch_list_order"),
+        ({"flex": {"capacity_429": {"every": 2}, "latency": 5}}, "scenario.flex"),
+        ({"faults": {"wrong_tier_value": "batch"}}, "scenario.faults.wrong_tier_value"),
+    ],
+)
+def test_a_malformed_model_flex_or_order_key_is_refused(fake_openai, scenario, where):
+    with pytest.raises(ScenarioError, match=re.escape(where)):
+        fake_openai.set_scenario(scenario)
+
+
+def test_the_readme_documents_every_scenario_key():
+    readme = (REPO_ROOT / "tests" / "fake_openai" / "README.md").read_text()
+    shown = Scenario().to_dict()
+    keys = [*shown, *shown["faults"], *shown["flex"], *MODEL_OVERRIDE_KEYS]
+    assert [key for key in keys if f'"{key}":' not in readme] == []
 
 
 def test_reset_forgets_files_batches_and_the_log(fake_openai):

@@ -15,11 +15,16 @@ The lesson follows the prompt the way a well-behaved model would:
 * paragraphs are added until the lesson is roughly ``lesson_bytes`` long.
 
 ``chat_completion`` wraps the lesson into a ``chat.completion`` object with token usage
-counted as roughly characters / 4. Reasoning models (names starting with ``gpt-5``, ``o1``,
-``o3``, ``o4``) report nonzero reasoning tokens; a request whose system prompt was already
+counted as roughly characters / 4. A reasoning model (per the server's own ``catalog``)
+reasons with the request's ``reasoning_effort`` or, when absent, its default effort: ``none``
+spends no reasoning tokens, ``minimal`` a few dozen, each higher effort more (``REASONING_BASE``,
+plus up to as much again chosen by the request's hash). Reasoning tokens count against the
+budget (``max_completion_tokens``, or ``max_tokens``, else the model's max output): a budget
+spent on reasoning leaves empty content with finish_reason ``length``; a lesson longer than
+what is left is cut there, also with ``length``. A request whose system prompt was already
 seen earlier in the same batch reports its system-prompt tokens as cached. ``Quirks`` turns
 on the misbehaviours the scenario can ask for: an answer cut off by the token limit, a
-lesson wrapped in a ```` ```markdown ```` fence, or chatty text around it.
+lesson wrapped in a ```` ```markdown ```` fence, chatty text around it, or a refusal.
 """
 
 from __future__ import annotations
@@ -30,11 +35,16 @@ import random
 import re
 from dataclasses import dataclass
 
+from .catalog import ModelSpec, rules_for_added_model, spec_for
+
 TITLE_LINE = re.compile(r"^[ \t]*Lesson title:[ \t]*(.+?)[ \t\r]*$", re.MULTILINE | re.IGNORECASE)
 HEADING_LINE = re.compile(r"^## (.+?)[ \t\r]*$", re.MULTILINE)
-REASONING_MODEL_PREFIXES = ("gpt-5", "o1", "o3", "o4")
+# Reasoning tokens per effort: the base, plus up to as much again (from the request's hash).
+REASONING_BASE = {"none": 0, "minimal": 24, "low": 160, "medium": 480, "high": 1_200, "xhigh": 2_400, "max": 4_800}
+# The refusal text recorded from the live API in openai-python's test suite
+# (tests/lib/chat/test_completions.py, test_parse_pydantic_model_refusal).
+REFUSAL = "I'm very sorry, but I can't assist with that request."
 DEFAULT_HEADINGS = ("Overview", "Key ideas", "Worked example", "Practice")
-DEFAULT_MAX_COMPLETION_TOKENS = 16_384
 PREAMBLE = "Sure! Here is the lesson:\n\n"
 SIGN_OFF = "\n\nLet me know if you'd like any changes!"
 
@@ -86,6 +96,7 @@ class Quirks:
     truncate: bool = False  # ran out of tokens while reasoning: empty content, finish_reason "length"
     fence: bool = False  # lesson wrapped in a ```markdown fence
     preamble: bool = False  # chatty sentence before and after the lesson
+    refusal: bool = False  # content null, message.refusal set, finish_reason "stop"
 
 
 @dataclass(frozen=True)
@@ -119,8 +130,29 @@ def approx_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
 
+def model_rules(model: str) -> ModelSpec:
+    """The catalogue's rules for ``model``; an id the catalogue does not know follows the added-model rule."""
+    return spec_for(model) or rules_for_added_model(model)
+
+
 def is_reasoning_model(model: str) -> bool:
-    return model.startswith(REASONING_MODEL_PREFIXES)
+    return model_rules(model).reasoning
+
+
+def reasoning_tokens(body: dict, seed: str) -> int:
+    """How many tokens the model reasons for on ``body``: by the effort in force (0 for ``none``)."""
+    effort = model_rules(str(body.get("model", ""))).effort_in_force(body.get("reasoning_effort"))
+    base = REASONING_BASE.get(effort, 0) if effort else 0
+    return base + base * (int(seed[:4], 16) % 16) // 16
+
+
+def token_budget(body: dict) -> int:
+    """The most completion tokens (reasoning included) the request may use."""
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return model_rules(str(body.get("model", ""))).max_output_tokens
 
 
 def message_text(message: dict) -> str:
@@ -157,8 +189,12 @@ def requested_headings(body: dict) -> list[str]:
 
 
 def request_seed(body: dict) -> str:
-    """A stable hex digest of the request body: the seed of everything random about it."""
-    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    """A stable hex digest of the request body: the seed of everything random about it.
+
+    ``service_tier`` is left out: the same body sent through a batch or with flex gets the same answer.
+    """
+    content = {key: value for key, value in body.items() if key != "service_tier"}
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -204,30 +240,44 @@ def chat_completion(
     lesson_bytes: int = 2000,
     quirks: Quirks = Quirks(),
     prefix_cached: bool = False,
+    service_tier: str = "default",
 ) -> tuple[dict, TokenUsage]:
     """The ``chat.completion`` object answering ``body``, and its token usage.
 
     ``prefix_cached`` says an earlier request in the same batch had the same system prompt,
-    so this one's system-prompt tokens count as cached.
+    so this one's system-prompt tokens count as cached; ``service_tier`` is the tier the
+    answer says it was served at.
     """
     seed = request_seed(body)
     model = str(body.get("model", ""))
     prompt_tokens = sum(approx_tokens(message_text(m)) + 4 for m in _messages(body)) + 3
     cached_tokens = min(prompt_tokens, approx_tokens(system_text(body))) if prefix_cached else 0
+    budget = token_budget(body)
+    reasoning = min(reasoning_tokens(body, seed), budget)
+    refusal = None
 
-    if quirks.truncate:
-        limit = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_COMPLETION_TOKENS
+    if quirks.truncate or reasoning >= budget:
         content, finish_reason = "", "length"
-        usage = TokenUsage(prompt_tokens, cached_tokens, completion_tokens=limit, reasoning_tokens=limit)
+        usage = TokenUsage(prompt_tokens, cached_tokens, completion_tokens=budget, reasoning_tokens=budget)
     else:
-        content = write_lesson(body, fallback_title=custom_id, lesson_bytes=lesson_bytes)
-        if quirks.fence:
-            content = f"```markdown\n{content}```"
-        if quirks.preamble:
-            content = f"{PREAMBLE}{content}{SIGN_OFF}"
+        if quirks.refusal:
+            content, refusal = None, REFUSAL
+            answer = REFUSAL
+        else:
+            content = write_lesson(body, fallback_title=custom_id, lesson_bytes=lesson_bytes)
+            if quirks.fence:
+                content = f"```markdown\n{content}```"
+            if quirks.preamble:
+                content = f"{PREAMBLE}{content}{SIGN_OFF}"
+            answer = content
         finish_reason = "stop"
-        reasoning = 64 + 32 * (int(seed[:4], 16) % 16) if is_reasoning_model(model) else 0
-        usage = TokenUsage(prompt_tokens, cached_tokens, approx_tokens(content) + reasoning, reasoning)
+        answer_tokens = approx_tokens(answer)
+        if reasoning + answer_tokens > budget:  # the budget runs out mid-answer
+            answer_tokens = budget - reasoning
+            content = answer[: answer_tokens * 4] if content is not None else None
+            refusal = answer[: answer_tokens * 4] if refusal is not None else None
+            finish_reason = "length"
+        usage = TokenUsage(prompt_tokens, cached_tokens, answer_tokens + reasoning, reasoning)
 
     completion = {
         "id": f"chatcmpl-{seed[:29]}",
@@ -237,13 +287,13 @@ def chat_completion(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": content, "refusal": None, "annotations": []},
+                "message": {"role": "assistant", "content": content, "refusal": refusal, "annotations": []},
                 "logprobs": None,
                 "finish_reason": finish_reason,
             }
         ],
         "usage": usage.to_api(),
-        "service_tier": "default",
+        "service_tier": service_tier,
         "system_fingerprint": None,
     }
     return completion, usage

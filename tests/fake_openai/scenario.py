@@ -25,16 +25,31 @@ Every key is optional; an empty ``{}`` is a well-behaved server that completes e
         "token_limit"               # a bare string is short for {"outcome": ...}
       ],
       "default_outcome": "complete",# for batches past the end of "batches"
+      "today": null,                # "YYYY-MM-DD" for model lifecycles; null: the real (UTC) date
+      "models": {                   # override the model table (by id, else by family):
+        "gpt-5-mini": null,         #   unknown from now on
+        "gpt-6.1-terra": {"shutdown_date": "2026-12-03"},
+        "gpt-7": {"like": "gpt-5.1", "flex": false}   # added, with gpt-5.1's rules
+      },
+      "batch_list_order": "newest_first",  # or "oldest_first", "shuffled"
       "faults": {
-        "fail_400": ["id-1"],       # per custom_id; a list faults every time, a dict
-        "fail_500": {"id-2": 1},    #   {custom_id: n} only the first n times it is run
-        "truncate": [], "fence": [], "preamble": [],
+        "fail_400": ["id-1"],       # per custom_id (or a chat request's lesson id); a list
+        "fail_500": {"id-2": 1},    #   faults every time, a dict {id: n} only the first n times
+        "truncate": [], "fence": [], "preamble": [], "refusal": [], "wrong_tier": [],
+        "wrong_tier_value": null,   # the tier wrong_tier answers with (null: see README)
         "upload_503": 0,            # the first n uploads answer 503
         "content_503": 0,           # the first n GET /v1/files/{id}/content answer 503
+        "cut_download": 0,          # the next n downloads drop the connection halfway
         "create_429": 0,            # the first n POST /v1/batches answer 429
         "retrieve_503": 0,          # the first n GET /v1/batches/{id} answer 503
         "retry_after_ms": 5,        # `retry-after-ms` header on those transient errors
         "slow_ms": 0                # delay before every response
+      },
+      "flex": {                     # POST /v1/chat/completions with service_tier "flex"
+        "latency_ms": 0,
+        "capacity_429": 0,          # n, or {"every": n, "burst": m}
+        "retry_after_s": 0,
+        "served_tier": null
       }
     }
 
@@ -48,14 +63,20 @@ line, ``error`` may override it); ``token_limit`` (fails with ``token_limit_exce
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 OUTCOMES = ("complete", "expire", "fail_validation", "token_limit", "stuck", "no_output_file")
-CUSTOM_ID_FAULTS = ("fail_400", "fail_500", "truncate", "fence", "preamble")
-TRANSIENT_FAULTS = ("upload_503", "content_503", "create_429", "retrieve_503")
+CUSTOM_ID_FAULTS = ("fail_400", "fail_500", "truncate", "fence", "preamble", "refusal", "wrong_tier")
+TRANSIENT_FAULTS = ("upload_503", "content_503", "create_429", "retrieve_503", "cut_download")
+BATCH_LIST_ORDERS = ("newest_first", "oldest_first", "shuffled")
+SERVICE_TIERS = ("auto", "default", "flex", "scale", "priority", "fast")  # openai's ChatCompletion literal
+MODEL_OVERRIDE_KEYS = ("like", "shutdown_date", "flex")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 DEFAULT_FORCED_VALIDATION_ERROR = {
     "code": "invalid_json_line",
@@ -96,12 +117,28 @@ class Faults:
     truncate: Mapping[str, int | None] = field(default_factory=dict)
     fence: Mapping[str, int | None] = field(default_factory=dict)
     preamble: Mapping[str, int | None] = field(default_factory=dict)
+    refusal: Mapping[str, int | None] = field(default_factory=dict)
+    wrong_tier: Mapping[str, int | None] = field(default_factory=dict)
+    wrong_tier_value: str | None = None  # None: "priority" on a batch line, "default" on a chat request
     upload_503: int = 0
     content_503: int = 0
     create_429: int = 0
     retrieve_503: int = 0
+    cut_download: int = 0
     slow_ms: int = 0
     retry_after_ms: int = 5
+
+
+@dataclass(frozen=True)
+class Flex:
+    """How ``POST /v1/chat/completions`` behaves: latency, capacity refusals, the tier it serves."""
+
+    latency_ms: int = 0  # delay before every chat answer (not before refusals)
+    capacity_429: int = 0  # the first n chat requests get a capacity 429 ...
+    capacity_every: int = 0  # ... or, if > 0, a burst of `capacity_burst` 429s after every n served
+    capacity_burst: int = 0
+    retry_after_s: float = 0  # `retry-after` (and `retry-after-ms`) on those 429s
+    served_tier: str | None = None  # answer service_tier "flex" requests with this tier instead
 
 
 @dataclass(frozen=True)
@@ -119,6 +156,14 @@ class Scenario:
     batches: tuple[BatchPlan, ...] = ()
     default_outcome: str = "complete"
     faults: Faults = field(default_factory=Faults)
+    flex: Flex = field(default_factory=Flex)
+    today: str | None = None  # "YYYY-MM-DD" the server lives in; None = the real (UTC) date
+    models: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
+    batch_list_order: str = "newest_first"
+
+    def current_date(self) -> str:
+        """The server's "today" as "YYYY-MM-DD"."""
+        return self.today or datetime.datetime.now(datetime.timezone.utc).date().isoformat()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "Scenario":
@@ -147,6 +192,10 @@ class Scenario:
             batches=tuple(_parse_plan(item, f"scenario.batches[{i}]") for i, item in enumerate(batches)),
             default_outcome=_outcome(data.get("default_outcome", "complete"), "scenario.default_outcome"),
             faults=_parse_faults(data.get("faults") or {}),
+            flex=_parse_flex(data.get("flex") or {}),
+            today=_date_or_none(data.get("today"), "scenario.today"),
+            models=_parse_models(data.get("models") or {}),
+            batch_list_order=_choice(data, "batch_list_order", BATCH_LIST_ORDERS),
         )
 
     def plan_for(self, creation_index: int) -> BatchPlan:
@@ -163,6 +212,15 @@ class Scenario:
         data["faults"] = {
             name: (dict(value) if isinstance(value, Mapping) else value)
             for name, value in asdict(self.faults).items()
+        }
+        data["models"] = {key: dict(value) if value is not None else None for key, value in self.models.items()}
+        flex = self.flex
+        capacity = {"every": flex.capacity_every, "burst": flex.capacity_burst} if flex.capacity_every else flex.capacity_429
+        data["flex"] = {
+            "latency_ms": flex.latency_ms,
+            "capacity_429": capacity,
+            "retry_after_s": flex.retry_after_s,
+            "served_tier": flex.served_tier,
         }
         return data
 
@@ -202,10 +260,85 @@ def _parse_faults(data: Any) -> Faults:
     by_custom_id = {name: _custom_id_counts(data.get(name), f"scenario.faults.{name}") for name in CUSTOM_ID_FAULTS}
     return Faults(
         **by_custom_id,
+        wrong_tier_value=_tier_or_none(data.get("wrong_tier_value"), "scenario.faults.wrong_tier_value"),
         **{name: _int(data, name, 0, minimum=0) for name in TRANSIENT_FAULTS},
         slow_ms=_int(data, "slow_ms", 0, minimum=0),
         retry_after_ms=_int(data, "retry_after_ms", 5, minimum=0),
     )
+
+
+def _parse_flex(data: Any) -> Flex:
+    if not isinstance(data, dict):
+        raise ScenarioError("scenario.flex must be an object")
+    _reject_unknown(data, {"latency_ms", "capacity_429", "retry_after_s", "served_tier"}, "scenario.flex")
+    capacity = data.get("capacity_429", 0)
+    first = every = burst = 0
+    if isinstance(capacity, dict):
+        _reject_unknown(capacity, {"every", "burst"}, "scenario.flex.capacity_429")
+        every = _int(capacity, "every", 1, minimum=1)
+        burst = _int(capacity, "burst", 1, minimum=1)
+    elif _is_count(capacity):
+        first = capacity
+    else:
+        raise ScenarioError("scenario.flex.capacity_429 must be a count or an object {\"every\": n, \"burst\": m}")
+    retry_after = data.get("retry_after_s", 0)
+    if not isinstance(retry_after, (int, float)) or isinstance(retry_after, bool) or retry_after < 0:
+        raise ScenarioError(f"scenario.flex.retry_after_s must be a number >= 0; got {retry_after!r}")
+    return Flex(
+        latency_ms=_int(data, "latency_ms", 0, minimum=0),
+        capacity_429=first,
+        capacity_every=every,
+        capacity_burst=burst,
+        retry_after_s=retry_after,
+        served_tier=_tier_or_none(data.get("served_tier"), "scenario.flex.served_tier"),
+    )
+
+
+def _parse_models(data: Any) -> dict[str, dict | None]:
+    if not isinstance(data, dict):
+        raise ScenarioError("scenario.models must be an object {model_id: {...} or null}")
+    models: dict[str, dict | None] = {}
+    for model_id, override in data.items():
+        where = f"scenario.models[{model_id!r}]"
+        if override is None:
+            models[model_id] = None
+            continue
+        if not isinstance(override, dict):
+            raise ScenarioError(f"{where} must be an object or null")
+        _reject_unknown(override, set(MODEL_OVERRIDE_KEYS), where)
+        if "like" in override and not isinstance(override["like"], str):
+            raise ScenarioError(f"{where}.like must be a model id")
+        if "shutdown_date" in override:
+            _date_or_none(override["shutdown_date"], f"{where}.shutdown_date")
+        if "flex" in override and not isinstance(override["flex"], bool):
+            raise ScenarioError(f"{where}.flex must be true or false")
+        models[model_id] = dict(override)
+    return models
+
+
+def _date_or_none(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        raise ScenarioError(f"{where} must be a date \"YYYY-MM-DD\" or null; got {value!r}")
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        raise ScenarioError(f"{where} is not a real date: {value!r}") from None
+    return value
+
+
+def _tier_or_none(value: Any, where: str) -> str | None:
+    if value is not None and value not in SERVICE_TIERS:
+        raise ScenarioError(f"{where} must be null or one of {', '.join(SERVICE_TIERS)}; got {value!r}")
+    return value
+
+
+def _choice(data: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
+    value = data.get(key, choices[0])
+    if value not in choices:
+        raise ScenarioError(f"scenario.{key} must be one of {', '.join(choices)}; got {value!r}")
+    return value
 
 
 def _custom_id_counts(value: Any, where: str) -> dict[str, int | None]:

@@ -9,7 +9,9 @@ code under test did.
 Each HTTP request is read whole, turned into a ``Request``, and passed to ``dispatch``,
 which holds the lock while it checks the API key, applies the scenario's transient faults
 (503 on upload or download, 429 on batch creation, each with a short ``retry-after-ms`` so
-the client's own retries recover fast), routes to the endpoint, and logs the outcome.
+the client's own retries recover fast; a download cut halfway), routes to the endpoint, and
+logs the outcome. ``POST /v1/chat/completions`` adds flex behaviour: capacity 429s and a
+latency, which (like ``slow_ms``) is slept outside the lock.
 Refusals are ``ApiError`` exceptions rendered in the API's error format; every response
 carries an ``x-request-id``. The optional ``slow_ms`` delay is slept outside the lock, so a
 slow server still answers several clients at once.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import re
 import socket
 import sys
@@ -36,11 +39,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from .checks import check_chat_body
+from .model import system_text, user_text
 from .multipart import MultipartError, parse_form_data
-from .scenario import Scenario, ScenarioError
-from .store import ApiError, Store, StoredFile, error_body, missing_parameter
+from .scenario import TRANSIENT_FAULTS, Scenario, ScenarioError
+from .errors import ApiError, error_body, missing_parameter
+from .store import Store, StoredFile
 
 JSON_TYPE = "application/json"
+CHAT_PATH = "/v1/chat/completions"
+LESSON_ID_LINE = re.compile(r"^[ \t]*Lesson id:[ \t]*(\S+)", re.MULTILINE | re.IGNORECASE)
+LESSON_ID = re.compile(r"\bM\d+-L\d{3}\b")
 
 
 @dataclass
@@ -58,6 +67,8 @@ class Response:
     body: bytes
     content_type: str = JSON_TYPE
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait before answering (slept outside the lock)
+    cut_at: int | None = None  # send only this many body bytes, then drop the connection
 
     @classmethod
     def json(cls, status: int, data: Any, headers: dict[str, str] | None = None) -> "Response":
@@ -75,6 +86,7 @@ class LoggedRequest:
     body: Any = None
     upload: dict | None = None  # {"filename", "purpose", "size", "sha256"}
     retry_count: int = 0  # the client's x-stainless-retry-count: 0 for a first attempt
+    lesson: str | None = None  # chat requests: the lesson id found in the user message
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -192,6 +204,23 @@ class FakeOpenAIServer:
         with self._lock:
             return self._store.file(file_id).content
 
+    def chat_requests(self, lesson: str | None = None) -> list[LoggedRequest]:
+        """The logged ``POST /v1/chat/completions`` requests (only ``lesson``'s, if given), oldest first.
+
+        Those with ``status == 200`` are the ones a real API would have billed.
+        """
+        return [
+            entry
+            for entry in self.requests
+            if (entry.method, entry.path) == ("POST", CHAT_PATH) and lesson in (None, entry.lesson)
+        ]
+
+    @property
+    def today(self) -> str:
+        """The date the server lives in ("YYYY-MM-DD"): the scenario's ``today``, else the real date."""
+        with self._lock:
+            return self._store.today()
+
     def file_lines(self, file_id: str | None) -> list[dict]:
         """A JSONL file's parsed lines ([] for ``None``, handy for a null ``error_file_id``)."""
         if file_id is None:
@@ -235,7 +264,14 @@ class FakeOpenAIServer:
             return self._upload(request, entry)
         if route == "file_content":
             self._maybe_transient("content_503")
-            return Response(200, self._store.file(params["id"]).content, "application/octet-stream")
+            content = self._store.file(params["id"]).content
+            response = Response(200, content, "application/octet-stream")
+            if self._transient_left.get("cut_download", 0) > 0:
+                self._transient_left["cut_download"] -= 1
+                response.cut_at = len(content) // 2
+            return response
+        if route == "chat":
+            return self._chat(_json_body(request), entry)
         if route == "get_batch":
             self._maybe_transient("retrieve_503")
         if route == "create_batch":
@@ -249,6 +285,8 @@ class FakeOpenAIServer:
             "list_batches": lambda: self._store.list_batches(request.query),
             "get_batch": lambda: self._store.batch(params["id"], poll=True).to_api(),
             "cancel_batch": lambda: self._store.cancel_batch(params["id"]).to_api(),
+            "list_models": lambda: self._store.list_models(),
+            "get_model": lambda: self._store.model(params["id"]),
         }
         return Response.json(200, handlers[route]())
 
@@ -280,6 +318,42 @@ class FakeOpenAIServer:
             filename=upload.filename or "upload", purpose=purpose, content=upload.content, expires_after=expires_after
         )
         return Response.json(200, stored.to_api())
+
+    def _chat(self, body: dict, entry: LoggedRequest) -> Response:
+        """A direct chat completion: the batch path's checks, faults and answer, plus flex behaviour."""
+        entry.lesson = _lesson_id(body)
+        flex = body.get("service_tier") == "flex"
+        if flex:
+            check_chat_body(body, self._store.model_spec(body.get("model")))  # a 400/404 comes before capacity
+            self._maybe_capacity_429()
+        prompt = system_text(body)
+        seen = bool(prompt) and prompt in self._chat_prompts_seen
+        self._chat_prompts_seen.add(prompt)
+        completion, _ = self._store.answer_chat(
+            body, fault_key=entry.lesson, title=entry.lesson or "Lesson", prompt_seen=seen, batch=False
+        )
+        delay = self._store.scenario.flex.latency_ms / 1000 if flex else 0.0
+        return Response(200, json.dumps(completion).encode("utf-8"), delay=delay)
+
+    def _maybe_capacity_429(self) -> None:
+        """Refuse this flex request for lack of capacity if the scenario's pattern says so."""
+        settings = self._store.scenario.flex
+        position, self._flex_requests = self._flex_requests, self._flex_requests + 1
+        if settings.capacity_every:
+            refused = position % (settings.capacity_every + settings.capacity_burst) >= settings.capacity_every
+        else:
+            refused = position < settings.capacity_429
+        if refused:
+            seconds = settings.retry_after_s
+            headers = {"retry-after": str(math.ceil(seconds)), "retry-after-ms": str(round(seconds * 1000))}
+            raise ApiError(
+                429,
+                "Resource Unavailable: there is not enough flex processing capacity for this request right now. "
+                "Please retry later, or send it without service_tier 'flex'.",
+                error_type="rate_limit_error",
+                code="resource_unavailable",
+                headers=headers,
+            )
 
     def _check_api_key(self, authorization: str) -> None:
         scheme, _, key = authorization.partition(" ")
@@ -317,12 +391,9 @@ class FakeOpenAIServer:
 
     def _arm_transient_faults(self) -> None:
         faults = self._store.scenario.faults
-        self._transient_left = {
-            "upload_503": faults.upload_503,
-            "content_503": faults.content_503,
-            "create_429": faults.create_429,
-            "retrieve_503": faults.retrieve_503,
-        }
+        self._transient_left = {name: getattr(faults, name) for name in TRANSIENT_FAULTS}
+        self._flex_requests = 0
+        self._chat_prompts_seen: set[str] = set()
 
     def _control(self, request: Request) -> Response:
         route = (request.method, request.path)
@@ -362,6 +433,9 @@ _ROUTES = [
     ("GET", re.compile(r"/v1/batches"), "list_batches"),
     ("GET", re.compile(r"/v1/batches/(?P<id>[^/]+)"), "get_batch"),
     ("POST", re.compile(r"/v1/batches/(?P<id>[^/]+)/cancel"), "cancel_batch"),
+    ("GET", re.compile(r"/v1/models"), "list_models"),
+    ("GET", re.compile(r"/v1/models/(?P<id>[^/]+)"), "get_model"),
+    ("POST", re.compile(CHAT_PATH), "chat"),
 ]
 
 
@@ -371,6 +445,16 @@ def _match_route(method: str, path: str) -> tuple[str | None, dict[str, str]]:
         if match and route_method == method:
             return name, {key: unquote(value) for key, value in match.groupdict().items()}
     return None, {}
+
+
+def _lesson_id(body: dict) -> str | None:
+    """The lesson a chat request is for: its ``Lesson id:`` line, else the first id like ``M0-L001``, in the user text."""
+    text = user_text(body)
+    line = LESSON_ID_LINE.search(text)
+    if line:
+        return line.group(1)
+    match = LESSON_ID.search(text)
+    return match.group(0) if match else None
 
 
 def _parsed_or_none(raw: bytes) -> Any:
@@ -479,7 +563,7 @@ class _Handler(BaseHTTPRequestHandler):
             traceback.print_exc(file=sys.stderr)
             body = error_body(f"fake server error: {error!r}", "server_error")
             response = Response.json(500, body, {"x-should-retry": "false"})
-        delay = app.response_delay()
+        delay = app.response_delay() + response.delay
         if delay:
             time.sleep(delay)
         self.send_response(response.status)
@@ -489,7 +573,17 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(response.body)
+        if response.cut_at is None:
+            self.wfile.write(response.body)
+            return
+        # The cut_download fault: part of the promised body, then the connection drops.
+        self.wfile.write(response.body[: response.cut_at])
+        self.wfile.flush()
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

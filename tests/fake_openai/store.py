@@ -24,6 +24,11 @@ gives no order guarantee) and the error file (failed requests, then the unfinish
 ``batch_expired`` / ``batch_cancelled``). A file that would be empty is not created and its
 id stays null.
 
+Every request line is checked (``checks.py``) when the batch runs, against the server's own
+model table (``catalog.py``) as of the scenario's "today"; ``answer_chat`` is shared with the
+direct ``POST /v1/chat/completions``. ``list_batches`` follows the scenario's
+``batch_list_order``, because the real API documents no order.
+
 IDs are derived from a per-server counter, so a run is reproducible; ``reset`` keeps the
 counter going so an id never means two different objects on one server.
 """
@@ -39,6 +44,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .catalog import OWNED_BY, ModelSpec, listed_ids, resolve
+from .checks import check_chat_body, model_not_found
+from .errors import ApiError, bad_request, error_body, invalid_type, invalid_value, missing_parameter
 from .model import Quirks, TokenUsage, chat_completion, system_text
 from .scenario import DEFAULT_FORCED_VALIDATION_ERROR, BatchPlan, Scenario
 
@@ -61,46 +69,6 @@ TERMINAL = ("completed", "failed", "expired", "cancelled")
 MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512
 BATCH_CREATE_PARAMS = ("input_file_id", "endpoint", "completion_window", "metadata", "output_expires_after")
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-class ApiError(Exception):
-    """A refusal, rendered as the API's ``{"error": {...}}`` body with ``status``."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        error_type: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-        headers: dict[str, str] | None = None,
-    ):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.error_type = error_type
-        self.param = param
-        self.code = code
-        self.headers = headers or {}
-
-    def body(self) -> dict:
-        return error_body(self.message, self.error_type, self.param, self.code)
-
-
-def error_body(
-    message: str, error_type: str = "invalid_request_error", param: str | None = None, code: str | None = None
-) -> dict:
-    """The API's error format: ``{"error": {"message", "type", "param", "code"}}``."""
-    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
-
-
-def bad_request(message: str, param: str | None = None, code: str | None = None) -> ApiError:
-    return ApiError(400, message, param=param, code=code)
-
-
-def missing_parameter(name: str) -> ApiError:
-    return bad_request(f"Missing required parameter: '{name}'.", name, "missing_required_parameter")
 
 
 @dataclass
@@ -258,11 +226,39 @@ class Store:
         self.batches_created_under_scenario = 0
         self.fault_hits: Counter = Counter()
 
+    # ---- models ------------------------------------------------------------------------
+
+    def today(self) -> str:
+        return self.scenario.current_date()
+
+    def model_spec(self, model_id: Any) -> ModelSpec | None:
+        """The rules of ``model_id`` if the API serves it today; None if it is unknown or gone."""
+        if not isinstance(model_id, str):
+            return None
+        spec = resolve(model_id, self.scenario.models)
+        return None if spec is None or spec.is_gone(self.today()) else spec
+
+    def model(self, model_id: str) -> dict:
+        spec = self.model_spec(model_id)
+        if spec is None:
+            raise model_not_found(model_id)
+        return {
+            "id": spec.id,
+            "object": "model",
+            "created": spec.created_timestamp(),
+            "owned_by": OWNED_BY,
+            "shutdown_date": spec.shutdown_date,
+        }
+
+    def list_models(self) -> dict:
+        ids = [model_id for model_id in listed_ids(self.scenario.models) if self.model_spec(model_id) is not None]
+        return {"object": "list", "data": [self.model(model_id) for model_id in ids]}
+
     # ---- files -------------------------------------------------------------------------
 
     def upload(self, *, filename: str, purpose: str, content: bytes, expires_after: dict | None = None) -> StoredFile:
         if purpose not in UPLOAD_PURPOSES:
-            raise ApiError(400, _invalid_value(purpose, UPLOAD_PURPOSES), param="purpose", code="invalid_value")
+            raise ApiError(400, invalid_value(purpose, UPLOAD_PURPOSES), param="purpose", code="invalid_value")
         if purpose == "batch" and not filename.lower().endswith(".jsonl"):
             raise ApiError(400, "Invalid file format for Batch API. Must be .jsonl")
         limit = self.scenario.max_file_bytes
@@ -292,7 +288,7 @@ class Store:
     def list_files(self, query: dict[str, str]) -> dict:
         order = query.get("order", "desc")
         if order not in ("asc", "desc"):
-            raise ApiError(400, _invalid_value(order, ("asc", "desc")), param="order", code="invalid_value")
+            raise ApiError(400, invalid_value(order, ("asc", "desc")), param="order", code="invalid_value")
         files = [f for f in self.files.values() if query.get("purpose") in (None, f.purpose)]
         if order == "desc":
             files.reverse()
@@ -308,12 +304,12 @@ class Store:
             if params.get(name) is None:
                 raise missing_parameter(name)
             if not isinstance(params[name], str):
-                raise bad_request(_invalid_type(name, "a string", params[name]), name, "invalid_type")
+                raise bad_request(invalid_type(name, "a string", params[name]), name, "invalid_type")
         if params["completion_window"] != "24h":
-            message = _invalid_value(params["completion_window"], ("24h",))
+            message = invalid_value(params["completion_window"], ("24h",))
             raise bad_request(message, "completion_window", "invalid_value")
         if params["endpoint"] not in BATCH_ENDPOINTS:
-            raise bad_request(_invalid_value(params["endpoint"], BATCH_ENDPOINTS), "endpoint", "invalid_value")
+            raise bad_request(invalid_value(params["endpoint"], BATCH_ENDPOINTS), "endpoint", "invalid_value")
         metadata = params.get("metadata")
         _check_metadata(metadata)
         output_expires_in = _expires_after_seconds(params.get("output_expires_after"), "output_expires_after")
@@ -363,7 +359,13 @@ class Store:
         return batch
 
     def list_batches(self, query: dict[str, str]) -> dict:
-        batches = [self.batch(batch_id) for batch_id in reversed(list(self.batches))]
+        """A page of batches in the scenario's ``batch_list_order`` (the API documents no order)."""
+        batches = [self.batch(batch_id) for batch_id in self.batches]
+        order = self.scenario.batch_list_order
+        if order == "newest_first":
+            batches.reverse()
+        elif order == "shuffled":
+            batches = _shuffled(batches, seed=",".join(batch.id for batch in batches))
         return _page(batches, query, default_limit=20, max_limit=100)
 
     def cancel_batch(self, batch_id: str) -> Batch:
@@ -441,29 +443,65 @@ class Store:
         if batch.endpoint != ANSWERED_ENDPOINT:
             message = f"The fake OpenAI server only answers {ANSWERED_ENDPOINT} requests, not {batch.endpoint}."
             status, body = 400, error_body(message, param="url", code="unsupported_endpoint")
-        elif self._fault_applies("fail_500", custom_id):
-            message = "The server had an error while processing your request. Sorry about that!"
-            status, body = 500, error_body(message, "server_error")
-        elif self._fault_applies("fail_400", custom_id):
-            message = f"Invalid request for custom_id '{custom_id}' (fault injected by the fake server)."
-            status, body = 400, error_body(message, param="messages", code="invalid_value")
         else:
-            quirks = Quirks(
-                truncate=self._fault_applies("truncate", custom_id),
-                fence=self._fault_applies("fence", custom_id),
-                preamble=self._fault_applies("preamble", custom_id),
-            )
-            status = 200
-            body, usage = chat_completion(
-                request.body,
-                custom_id=custom_id,
-                created=self._now(),
-                lesson_bytes=self.scenario.lesson_bytes,
-                quirks=quirks,
-                prefix_cached=prompt_seen_before,
-            )
+            try:
+                body, usage = self.answer_chat(
+                    request.body, fault_key=custom_id, title=custom_id, prompt_seen=prompt_seen_before, batch=True
+                )
+                status = 200
+            except ApiError as error:
+                status, body = error.status, error.body()
         seed = hashlib.sha256(f"{batch.id}:{request.line}".encode()).hexdigest()
         return Answer(f"batch_req_{seed[:32]}", custom_id, seed[32:64], status, body, usage)
+
+    def answer_chat(
+        self, body: dict, *, fault_key: str | None, title: str, prompt_seen: bool, batch: bool
+    ) -> tuple[dict, TokenUsage]:
+        """The ``chat.completion`` answering ``body``, or the ``ApiError`` the API would give.
+
+        Both paths use it: a batch line (``batch=True``, faults keyed by its custom_id) and a
+        direct ``POST /v1/chat/completions`` (faults keyed by the lesson id in its user message).
+        """
+        check_chat_body(body, self.model_spec(body.get("model")))
+        if fault_key is not None and self._fault_applies("fail_500", fault_key):
+            message = "The server had an error while processing your request. Sorry about that!"
+            raise ApiError(500, message, error_type="server_error")
+        if fault_key is not None and self._fault_applies("fail_400", fault_key):
+            message = f"Invalid request for '{fault_key}' (fault injected by the fake server)."
+            raise bad_request(message, "messages", "invalid_value")
+        applies = (lambda fault: self._fault_applies(fault, fault_key)) if fault_key is not None else (lambda _: False)
+        quirks = Quirks(
+            truncate=applies("truncate"), fence=applies("fence"), preamble=applies("preamble"), refusal=applies("refusal")
+        )
+        tier = self._served_tier(body.get("service_tier"), batch=batch, wrong=applies("wrong_tier"))
+        return chat_completion(
+            body,
+            custom_id=title,
+            created=self._now(),
+            lesson_bytes=self.scenario.lesson_bytes,
+            quirks=quirks,
+            prefix_cached=prompt_seen,
+            service_tier=tier,
+        )
+
+    def _served_tier(self, requested: str | None, *, batch: bool, wrong: bool) -> str:
+        """The ``service_tier`` an answer reports.
+
+        Real Batch API output lines say "default" (every real line in the shared fixtures does);
+        a direct request gets the tier it asked for ("fast" shows as "priority", as documented,
+        "auto"/absent as "default"), or the scenario's flex ``served_tier`` for a flex request.
+        """
+        if batch:
+            normal = "default"
+        elif requested == "flex":
+            normal = self.scenario.flex.served_tier or "flex"
+        elif requested in ("fast", "priority", "scale"):
+            normal = "priority" if requested != "scale" else "scale"
+        else:
+            normal = "default"
+        if not wrong:
+            return normal
+        return self.scenario.faults.wrong_tier_value or ("priority" if normal == "default" else "default")
 
     def _fault_applies(self, fault: str, custom_id: str) -> bool:
         """Whether ``fault`` hits ``custom_id`` this time (counting the hit)."""
@@ -555,7 +593,7 @@ def validate_input_file(content: bytes, endpoint: str, max_requests: int) -> tup
             continue
         custom_id, body = item["custom_id"], item["body"]
         if not isinstance(body, dict):
-            errors.append(_line_error("invalid_type", _invalid_type("body", "an object", body), "body", number))
+            errors.append(_line_error("invalid_type", invalid_type("body", "an object", body), "body", number))
             continue
         if item["url"] != endpoint:
             message = f"The URL '{item['url']}' of this request does not match the batch endpoint '{endpoint}'."
@@ -593,13 +631,14 @@ def _with_seen_prompts(requests: list[RequestLine]):
         seen.add(prompt)
 
 
-def _shuffled(lines: list[dict], *, seed: str) -> list[dict]:
-    """``lines`` in a deterministic order that differs from the given one whenever it can."""
-    order = list(range(len(lines)))
+def _shuffled(items: list, *, seed: str) -> list:
+    """``items`` in a deterministic order that differs from the given one, and from its reverse, whenever it can."""
+    order = list(range(len(items)))
     random.Random(seed).shuffle(order)
-    if order == sorted(order) and len(order) > 1:
+    in_order, reverse = sorted(order), sorted(order, reverse=True)
+    if (order == in_order and len(order) > 1) or (order == reverse and len(order) > 2):
         order = order[1:] + order[:1]
-    return [lines[i] for i in order]
+    return [items[i] for i in order]
 
 
 def _jsonl(lines: list[dict]) -> bytes:
@@ -611,7 +650,7 @@ def _page(items: list, query: dict[str, str], *, default_limit: int, max_limit: 
     try:
         limit = int(query.get("limit", default_limit))
     except ValueError:
-        raise bad_request(_invalid_type("limit", "an integer", query["limit"]), "limit", "invalid_type") from None
+        raise bad_request(invalid_type("limit", "an integer", query["limit"]), "limit", "invalid_type") from None
     if not 1 <= limit <= max_limit:
         message = f"Invalid 'limit': expected an integer from 1 to {max_limit}, but got {limit} instead."
         raise bad_request(message, "limit", "invalid_value")
@@ -634,7 +673,7 @@ def _check_metadata(metadata: Any) -> None:
     if metadata is None:
         return
     if not isinstance(metadata, dict):
-        raise ApiError(400, _invalid_type("metadata", "an object", metadata), param="metadata", code="invalid_type")
+        raise ApiError(400, invalid_type("metadata", "an object", metadata), param="metadata", code="invalid_type")
     if len(metadata) > MAX_METADATA_PAIRS:
         raise ApiError(
             400,
@@ -653,7 +692,7 @@ def _check_metadata(metadata: Any) -> None:
                 code="string_above_max_length",
             )
         if not isinstance(value, str):
-            raise bad_request(_invalid_type(f"metadata.{key}", "a string", value), f"metadata.{key}", "invalid_type")
+            raise bad_request(invalid_type(f"metadata.{key}", "a string", value), f"metadata.{key}", "invalid_type")
         if len(value) > MAX_METADATA_VALUE:
             raise ApiError(
                 400,
@@ -694,29 +733,3 @@ def _token_limit_error(model: str, limit: int) -> dict:
 
 def _line_error(code: str, message: str, param: str | None, line: int | None) -> dict:
     return {"code": code, "message": message, "param": param, "line": line}
-
-
-
-
-def _invalid_value(value: Any, supported: tuple[str, ...]) -> str:
-    return f"Invalid value: '{value}'. Supported values are: {', '.join(repr(s) for s in supported)}."
-
-
-def _invalid_type(param: str, expected: str, value: Any) -> str:
-    return f"Invalid type for '{param}': expected {expected}, but got {_json_type(value)} instead."
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a decimal"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
