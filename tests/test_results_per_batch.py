@@ -127,3 +127,140 @@ def test_an_adopted_batch_sorting_first_reads_its_own_results_and_wait_saves_the
     assert project.saved() == project.lesson_ids
     assert "All requested lessons are saved." in waited.stdout
     assert project.batches_per_lesson() == Counter(project.lesson_ids)
+
+
+# ---- --wait answers for the whole job -----------------------------------------------------
+
+
+def test_wait_counts_the_lessons_of_an_adopted_batch(tmp_path, fake_openai):
+    project = new_project(tmp_path, fake_openai, modules=2)
+    fake_openai.set_scenario({"faults": {"fail_400": ["M1-L002"]}})
+    created_without_recording(project, 2)
+    project.watch()
+    project.process()
+
+    waited = project.generate("--wait")
+
+    assert "adopted" in waited.stdout and "Nothing to submit." in waited.stdout
+    assert waited.returncode == 1, waited.stdout + waited.stderr
+    assert "All requested lessons are saved." not in waited.stdout
+    assert "1 lessons were not saved" in waited.stdout
+
+
+def test_wait_counts_the_lessons_already_in_a_batch_from_an_earlier_run(tmp_path, fake_openai):
+    project = new_project(tmp_path, fake_openai, modules=1)
+    fake_openai.set_scenario({"faults": {"fail_400": ["M0-L003"]}})
+    project.generate()
+
+    waited = project.generate("--wait")
+
+    assert "in a batch not yet processed (skipped): 4" in waited.stdout
+    assert waited.returncode == 1, waited.stdout + waited.stderr
+    assert "All requested lessons are saved." not in waited.stdout
+    assert "1 lessons were not saved" in waited.stdout
+
+
+# ---- the files are found through the ledger -----------------------------------------------
+
+
+def recorded_files(project: Project) -> dict[str, tuple[str | None, str | None]]:
+    with Ledger.open(project.work) as ledger:
+        return {batch.batch_id: (batch.results_file, batch.errors_file) for batch in ledger.batches()}
+
+
+def test_each_batchs_result_files_carry_its_id_and_are_recorded_in_the_ledger(tmp_path, fake_openai):
+    project = new_project(tmp_path, fake_openai, modules=2)
+    fake_openai.set_scenario({"faults": {"fail_400": ["M0-L001", "M1-L001"]}})
+    project.generate()
+    project.watch()
+    project.process()
+
+    batches = fake_openai.created_batches()
+    assert recorded_files(project) == {
+        batch["id"]: (f"datagov_lessons_results_{batch['id']}.jsonl", f"datagov_lessons_errors_{batch['id']}.jsonl")
+        for batch in batches
+    }
+    for batch in batches:
+        results, errors = recorded_files(project)[batch["id"]]
+        assert (project.work / results).read_bytes() == fake_openai.file_content(batch["output_file_id"])
+        assert (project.work / errors).read_bytes() == fake_openai.file_content(batch["error_file_id"])
+
+
+def test_a_results_file_an_earlier_version_saved_under_the_plain_name_is_read_where_the_ledger_says(
+    tmp_path, fake_openai
+):
+    project = new_project(tmp_path, fake_openai, modules=1)
+    project.generate()
+    project.watch()
+    [batch] = fake_openai.created_batches()
+    # What an earlier version left: the results downloaded under the plain name, and (once the
+    # ledger is upgraded) that name recorded for the batch.
+    (project.work / "datagov_lessons_results.jsonl").write_bytes(fake_openai.file_content(batch["output_file_id"]))
+    with Ledger.open(project.work) as ledger:
+        ledger.name_result_files(batch["id"], "datagov_lessons_results.jsonl", "datagov_lessons_errors.jsonl")
+
+    processed = project.process()
+
+    assert processed.returncode == 0, processed.stdout + processed.stderr
+    assert "Downloading" not in processed.stdout
+    assert not [r for r in fake_openai.requests if r.path.endswith("/content")]
+    assert project.saved() == project.lesson_ids
+
+
+def test_a_batch_whose_recorded_file_is_gone_downloads_it_again_under_the_same_name(tmp_path, fake_openai):
+    project = new_project(tmp_path, fake_openai, modules=1)
+    project.generate()
+    project.watch()
+    [batch] = fake_openai.created_batches()
+    with Ledger.open(project.work) as ledger:
+        ledger.name_result_files(batch["id"], "chosen_earlier.jsonl", "chosen_earlier_errors.jsonl")
+
+    processed = project.process()
+
+    assert processed.returncode == 0, processed.stdout + processed.stderr
+    assert (project.work / "chosen_earlier.jsonl").read_bytes() == fake_openai.file_content(batch["output_file_id"])
+    assert recorded_files(project)[batch["id"]] == ("chosen_earlier.jsonl", "chosen_earlier_errors.jsonl")
+
+
+# ---- a batch's results never touch another batch's lessons --------------------------------
+
+
+def test_a_result_line_for_a_lesson_of_another_batch_is_reported_and_changes_nothing(tmp_path, fake_openai):
+    project = new_project(tmp_path, fake_openai, modules=2)
+    project.generate()
+    project.watch()
+    first, second = fake_openai.created_batches()
+    # The second batch's results file holds, besides its own lines, one for a lesson of the first.
+    mixed = fake_openai.file_content(second["output_file_id"]) + (
+        json.dumps(success_record("M0-L001", content="# Not from this batch\n")) + "\n"
+    ).encode()
+    (project.work / "second_results.jsonl").write_bytes(mixed)
+    with Ledger.open(project.work) as ledger:
+        ledger.name_result_files(second["id"], "second_results.jsonl", "second_errors.jsonl")
+
+    processed = project.process(second["id"])
+
+    assert processed.returncode == 1
+    assert f"M0-L001 was not requested in batch {second['id']}; skipped" in processed.stdout
+    assert project.saved() == [lesson for lesson in project.lesson_ids if lesson.startswith("M1-")]
+    with Ledger.open(project.work) as ledger:
+        assert ledger.lessons(["M0-L001"])["M0-L001"].state == "submitted"
+        assert ledger.lessons(["M0-L001"])["M0-L001"].batch_id == first["id"]
+
+
+def test_a_hand_given_file_the_ledger_records_for_a_batch_answers_only_that_batchs_lessons(tmp_path, fake_openai):
+    project = new_project(tmp_path, fake_openai, modules=2)
+    project.generate()
+    project.watch()
+    first, second = fake_openai.created_batches()
+    project.process(second["id"])
+    results, _errors = recorded_files(project)[second["id"]]
+    with open(project.work / results, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(success_record("M0-L001", content="# Not from this batch\n")) + "\n")
+
+    given = project.process("--results-file", project.work / results)
+
+    assert f"M0-L001 was not requested in batch {second['id']}; skipped" in given.stdout
+    assert not (project.out / "M0-L001.md").exists()
+    with Ledger.open(project.work) as ledger:
+        assert ledger.lessons(["M0-L001"])["M0-L001"].state == "submitted"
