@@ -2,15 +2,15 @@
 
 Unlike ``test_kill_recovery.py`` (named crash points), the kills here land anywhere. For each
 seed, a fresh local Batch API server hands out batches in the same second with ids in any order
-(``same_second_batches``, ``batch_id_order``), and a curriculum of 12 lessons is split into
+(``same_second_batches``, ``batch_id_order``), and a curriculum of 15 lessons is split into
 shards of 3 under an enqueued-token cap that lets two batches run at once (rolling submission).
 A seeded sequence of runs of ``generate --wait``, ``generate``, ``process_batch_results.py`` and
 ``check_batch_status.py --watch`` follows; each run's whole process group is SIGKILLed:
 
-- right after the server handled the run's n-th API call, before the answer leaves the server (an
-  upload, a create, a poll or a download the client never hears about), or
-- a random delay after that call, up to two seconds (while it plans, records, downloads, saves
-  lessons, sleeps between polls).
+- right after the server handled the run's n-th upload, create, poll, download or API call of any
+  kind, before the answer leaves the server (a call whose answer the client never gets), or
+- a random delay after that call, up to two seconds (while it records, downloads, saves lessons,
+  plans the next shards, sleeps between polls).
 
 Then ``generate --wait`` runs to completion, and one more ``generate``. What must hold, read from
 the server's own records and the disk: every lesson in exactly one created batch; no upload
@@ -39,44 +39,50 @@ import pytest
 
 from lesson_batch.ledger import Ledger
 from tests.fake_openai import FakeOpenAIServer
-from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, REPO_ROOT, STATUS_SCRIPT, script_env
+from tests.helpers import (
+    GENERATE_SCRIPT,
+    PROCESS_SCRIPT,
+    REPO_ROOT,
+    STATUS_SCRIPT,
+    batches_per_lesson,
+    script_env,
+    write_curriculum,
+)
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs process groups and SIGKILL")
 
 SUITE_SEEDS = [0, 1, 2]
 KILLS_PER_SEED = 4
 SCRIPT_TIMEOUT = 120.0
-MODULES, LESSONS_PER_MODULE, SHARD_SIZE = 4, 3, 3
+MODULES, LESSONS_PER_MODULE, SHARD_SIZE = 5, 3, 3
 # Three lessons estimate ~2,300 prompt tokens: the cap lets two batches run at once.
 ENQUEUED_TOKEN_CAP = 5000
 
-# How many API calls a run of each makes on this curriculum when nothing kills it (measured:
-# generate --wait 33 from the start, generate 5 per two shards, process 2, status --watch 10):
-# the n of a kill "after the n-th call" is drawn up to this, scaled for generate --wait by the
-# share of lessons not saved yet. A run that ends sooner is simply not killed.
-CALLS = {"generate --wait": 33, "generate": 5, "process": 3, "status --watch": 10}
+# The API calls a kill can follow, and (for each run) which of them the run makes, with how many
+# times the n of "the n-th such call" is drawn up to (a run that makes fewer is simply not killed).
+CALL_KINDS = {
+    "upload": lambda method, path: method == "POST" and path == "/v1/files",
+    "create": lambda method, path: method == "POST" and path == "/v1/batches",
+    "poll": lambda method, path: method == "GET" and path.startswith("/v1/batches/"),
+    "download": lambda method, path: method == "GET" and path.endswith("/content"),
+    "any": lambda method, path: True,
+}
+KILLS = {
+    "generate --wait": {"upload": 5, "create": 5, "poll": 25, "download": 5, "any": 40},
+    "generate": {"upload": 2, "create": 2, "any": 6},
+    "process": {"poll": 3, "download": 3, "any": 4},
+    "status --watch": {"poll": 10},
+}
 RUN_WEIGHTS = {"generate --wait": 4, "generate": 1, "process": 2, "status --watch": 2}
 
 
 def seeds() -> list[int]:
     if os.environ.get("KILL_SEED"):
         return [int(os.environ["KILL_SEED"])]
-    if os.environ.get("KILL_SEEDS"):
-        return list(range(int(os.environ["KILL_SEEDS"])))
+    if os.environ.get("KILL_SEEDS"):  # "200": seeds 0 to 199; "200-299": seeds 200 to 299
+        first, _, last = os.environ["KILL_SEEDS"].partition("-")
+        return list(range(int(first), int(last) + 1)) if last else list(range(int(first)))
     return SUITE_SEEDS
-
-
-def lesson_ids() -> list[str]:
-    return [f"M{m}-L{n:03d}" for m in range(MODULES) for n in range(1, LESSONS_PER_MODULE + 1)]
-
-
-def write_curriculum(path: Path) -> None:
-    lines = ["# Kill Anywhere Curriculum", ""]
-    for module in range(MODULES):
-        lines += [f"# M{module}: Module {module} — Lesson Map", ""]
-        for number in range(1, LESSONS_PER_MODULE + 1):
-            lines += [f"## L{number:03d}: Topic {module}.{number} [I]", f"Key topics: point {number}.", ""]
-    path.write_text("\n".join(lines), encoding="utf-8")
 
 
 # ---- killing a process group at a chosen moment --------------------------------------------
@@ -84,17 +90,18 @@ def write_curriculum(path: Path) -> None:
 
 @dataclass(frozen=True)
 class Kill:
-    after_calls: int  # once the server has handled this many API calls of the run...
+    kind: str  # a key of CALL_KINDS
+    nth: int  # once the server has handled the run's nth call of that kind...
     delay: float  # ...this many seconds later (0: before the answer to that call is sent)
 
     def __str__(self) -> str:
-        return f"killed {self.delay * 1000:.0f}ms after API call {self.after_calls}"
+        return f"killed {self.delay * 1000:.0f}ms after {self.kind} call {self.nth}"
 
 
-def random_kill(rng: random.Random, run: str, unsaved_share: float) -> Kill:
-    calls = CALLS[run] if run != "generate --wait" else max(3, round(CALLS[run] * unsaved_share))
+def random_kill(rng: random.Random, run: str) -> Kill:
+    kind = rng.choice(sorted(KILLS[run]))
     delay = rng.choice([0.0, 0.0, rng.uniform(0, 0.02), rng.uniform(0, 0.3), rng.uniform(0, 2.0)])
-    return Kill(rng.randint(1, calls), delay)
+    return Kill(kind, rng.randint(1, KILLS[run][kind]), delay)
 
 
 class KillingServer(FakeOpenAIServer):
@@ -105,13 +112,13 @@ class KillingServer(FakeOpenAIServer):
         self._httpd.handle_error = lambda request, address: None  # a killed client drops its connection
         self._arm_lock = threading.Lock()
         self._target: tuple[int, Kill] | None = None
-        self._calls = 0
+        self._calls = self._matching = 0
         self._timers: list[threading.Timer] = []
         self.fired_at: str | None = None  # the call after which the kill was sent
 
     def arm(self, pgid: int, kill: Kill | None) -> None:
         with self._arm_lock:
-            self._target, self._calls, self.fired_at = ((pgid, kill) if kill else None), 0, None
+            self._target, self._calls, self._matching, self.fired_at = ((pgid, kill) if kill else None), 0, 0, None
 
     def disarm(self) -> int:
         """Stop any pending kill; returns how many API calls the run made."""
@@ -127,13 +134,15 @@ class KillingServer(FakeOpenAIServer):
         if not request.path.startswith("/_control/"):
             with self._arm_lock:
                 self._calls += 1
-                if self._target is not None and self._target[1].after_calls == self._calls:
+                if self._target is not None and CALL_KINDS[self._target[1].kind](request.method, request.path):
+                    self._matching += 1
                     pgid, kill = self._target
-                    self.fired_at = f"{request.method} {request.path}"
-                    if kill.delay:
-                        self._later(kill.delay, pgid)
-                    else:
-                        _kill_group(pgid)  # before this answer is sent
+                    if self._matching == kill.nth:
+                        self.fired_at = f"{request.method} {request.path}"
+                        if kill.delay:
+                            self._later(kill.delay, pgid)
+                        else:
+                            _kill_group(pgid)  # before this answer is sent
         return response
 
     def _later(self, delay: float, pgid: int) -> None:
@@ -178,6 +187,7 @@ class Job:
     root: Path
     server: KillingServer
     seed: int
+    lesson_ids: list[str]
     outcomes: list[Outcome] = field(default_factory=list)
 
     @property
@@ -231,20 +241,6 @@ class Job:
 
     # ---- what the server and the disk say
 
-    def unsaved_share(self) -> float:
-        if not Ledger.exists(self.work):
-            return 1.0
-        with Ledger.open(self.work) as ledger:
-            saved = sum(1 for record in ledger.lessons().values() if record.state == "succeeded")
-        return 1 - saved / len(lesson_ids())
-
-    def batches_per_lesson(self) -> Counter:
-        return Counter(
-            line["custom_id"]
-            for batch in self.server.created_batches()
-            for line in self.server.file_lines(batch["input_file_id"])
-        )
-
     def answers(self) -> dict[str, str]:
         """The lesson text each lesson's batch answered with (what its file must hold)."""
         return {
@@ -256,7 +252,7 @@ class Job:
 
 def check_always(job: Job) -> None:
     """What must hold after any run, killed or not."""
-    twice = sorted(lesson for lesson, count in job.batches_per_lesson().items() if count > 1)
+    twice = sorted(lesson for lesson, count in batches_per_lesson(job.server).items() if count > 1)
     assert not twice, f"lessons requested (and paid) in two batches: {twice} ({job.where()})"
     shards = Counter(batch["metadata"]["lesson_batch_shard"] for batch in job.server.created_batches())
     assert all(count == 1 for count in shards.values()), f"a shard has several batches ({job.where()})"
@@ -267,8 +263,9 @@ def check_always(job: Job) -> None:
 
 def check_done(job: Job) -> None:
     """What must hold once the job has been run to completion."""
-    wanted = lesson_ids()
-    assert job.batches_per_lesson() == Counter(wanted), f"lessons per batch: {job.batches_per_lesson()} ({job.where()})"
+    wanted = job.lesson_ids
+    per_lesson = batches_per_lesson(job.server)
+    assert per_lesson == Counter(wanted), f"batches per lesson: {per_lesson} ({job.where()})"
 
     inputs = {batch["input_file_id"] for batch in job.server.created_batches()}
     uploads = {file_id for file_id, stored in job.server.files.items() if stored.purpose == "batch"}
@@ -300,15 +297,15 @@ def scenario_for(rng: random.Random) -> dict:
 @pytest.mark.parametrize("seed", seeds())
 def test_killed_anywhere_the_job_finishes_with_every_lesson_paid_once(seed, tmp_path):
     rng = random.Random(f"kill-anywhere:{seed}")
-    write_curriculum(tmp_path / "curriculum.md")
+    lesson_ids = write_curriculum(tmp_path / "curriculum.md", MODULES, LESSONS_PER_MODULE)
     with KillingServer(scenario_for(rng)) as server:
-        job = Job(tmp_path, server, seed)
+        job = Job(tmp_path, server, seed, lesson_ids)
         for number in range(KILLS_PER_SEED):
             if number == 0:
                 run = rng.choice(["generate --wait", "generate"])
             else:
                 run = rng.choices(list(RUN_WEIGHTS), weights=list(RUN_WEIGHTS.values()))[0]
-            job.run(run, random_kill(rng, run, job.unsaved_share()))
+            job.run(run, random_kill(rng, run))
             check_always(job)
 
         finished = job.run("generate --wait")

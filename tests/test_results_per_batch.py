@@ -20,25 +20,21 @@ import pytest
 
 from lesson_batch.ledger import Ledger
 from tests.fake_openai import FakeOpenAIServer
-from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, STATUS_SCRIPT, run_script, success_record
+from tests.helpers import (
+    GENERATE_SCRIPT,
+    PROCESS_SCRIPT,
+    STATUS_SCRIPT,
+    batches_per_lesson,
+    run_script,
+    success_record,
+    write_curriculum,
+)
 
 INTERVAL = "0.05"
 SHARD_SIZE = 4
 # Four lessons of this curriculum estimate ~3,100 prompt tokens: the cap lets one batch run at a time.
 ONE_SHARD_AT_A_TIME = 4000
 SAME_SECOND_DESCENDING = {"same_second_batches": True, "batch_id_order": "descending"}
-
-
-def write_curriculum(path: Path, modules: int) -> list[str]:
-    """A curriculum of ``modules`` modules of four lessons; returns the lesson ids."""
-    lines, lesson_ids = ["# Results Per Batch Curriculum", ""], []
-    for module in range(modules):
-        lines += [f"# M{module}: Module {module} — Lesson Map", ""]
-        for number in range(1, 5):
-            lines += [f"## L{number:03d}: Topic {module}.{number} [F]", f"Key topics: topic {number}.", ""]
-            lesson_ids.append(f"M{module}-L{number:03d}")
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return lesson_ids
 
 
 @dataclass
@@ -74,19 +70,14 @@ class Project:
         return self.run(PROCESS_SCRIPT, "--output-dir", self.out, *args)
 
     def batches_per_lesson(self) -> Counter:
-        """How many batches the server was asked to run each lesson in (each one is paid for)."""
-        return Counter(
-            line["custom_id"]
-            for batch in self.server.created_batches()
-            for line in self.server.file_lines(batch["input_file_id"])
-        )
+        return batches_per_lesson(self.server)
 
     def saved(self) -> list[str]:
         return sorted(path.stem for path in self.out.glob("*.md"))
 
 
 def new_project(tmp_path: Path, server: FakeOpenAIServer, modules: int) -> Project:
-    return Project(tmp_path, server, write_curriculum(tmp_path / "curriculum.md", modules))
+    return Project(tmp_path, server, write_curriculum(tmp_path / "curriculum.md", modules, 4))
 
 
 def created_without_recording(project: Project, batch_number: int) -> None:
