@@ -51,12 +51,11 @@ from .ledger import (
     BatchRecord,
     Ledger,
 )
+from .ledger_schema import ERRORS_STEM, RESULTS_STEM
 from .lesson_text import check_lesson, clean_lesson
 from .progress import ProgressBar
 from .result_lines import BadLine, ResultLine, TokenUsage, read_result_lines
 
-RESULTS_STEM = "datagov_lessons_results"
-ERRORS_STEM = "datagov_lessons_errors"
 REJECTED_DIR = "rejected"
 REPLACED_DIR = "replaced"
 NOT_OVERWRITTEN_DIR = "not_overwritten"
