@@ -319,4 +319,3 @@ def test_killed_anywhere_the_job_finishes_with_every_lesson_paid_once(seed, tmp_
         assert not submitted, f"the last generate submitted {submitted} ({job.where()})"
 
         check_done(job)
-        print("\nDEBUG", job.where(), [(o.run, len(o.stdout)) for o in job.outcomes])
