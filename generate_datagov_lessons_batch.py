@@ -241,7 +241,10 @@ def main(argv: list[str] | None = None) -> int:
         return flex_exit(outcome, args)
     if args.wait:
         if outcome.unsaved_lessons:
-            print(f"{len(outcome.unsaved_lessons)} lessons were not saved; run this command again to retry them.")
+            print(
+                f"{len(outcome.unsaved_lessons)} lessons were not saved; run python generate_datagov_lessons_batch.py "
+                "to request them again (python check_batch_status.py --lessons lists them)."
+            )
             return cli.EXIT_FAILURE
         print("All requested lessons are saved.")
     elif outcome.submitted.submitted:

@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
             "examples:\n"
             "  python process_batch_results.py                       # every finished batch not yet processed\n"
             "  python process_batch_results.py batch_abc123\n"
-            "  python process_batch_results.py --results-file batch_api/datagov_lessons_results.jsonl\n\n"
+            "  python process_batch_results.py --results-file batch_api/datagov_lessons_results_batch_abc123.jsonl\n\n"
             "exit codes: 0 every lesson processed was saved, 1 some lessons were not saved (run the generate "
             "script again to retry them), some result lines could not be used, or an error; 2 usage error"
         ),

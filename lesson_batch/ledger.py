@@ -152,6 +152,10 @@ class BatchRecord:
     checked_at: float | None
     processed_at: float | None
     usage: dict | None
+    # Names (inside the work dir) of the downloaded output and error files, chosen and recorded
+    # before downloading: a re-run finds a batch's files only through these.
+    results_file: str | None = None
+    errors_file: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -571,6 +575,20 @@ class Ledger:
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (MAX_ATTEMPTS_META_KEY, str(value)),
             )
+
+    def name_result_files(self, batch_id: str, results_file: str, errors_file: str) -> BatchRecord:
+        """Record where a batch's result files go, before they are downloaded. A name once
+        recorded is kept (a re-run finds the files already downloaded under it)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE batches SET results_file = COALESCE(results_file, ?), errors_file = COALESCE(errors_file, ?) "
+                "WHERE batch_id = ?",
+                (results_file, errors_file, batch_id),
+            )
+        record = self.batch(batch_id)
+        if record is None:
+            raise LedgerError(f"batch {batch_id} is not in the ledger")
+        return record
 
     def batch_processed(self, batch_id: str, usage: dict) -> None:
         with self._write() as db:

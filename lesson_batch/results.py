@@ -1,13 +1,15 @@
 """Processing batch results: keep the raw files, match by ``custom_id``, clean, check, save.
 
 For each batch whose results are ready, the output and error files are first streamed to disk
-in the work dir (``datagov_lessons_results.jsonl`` / ``datagov_lessons_errors.jsonl``, with the
-batch id as a suffix when the ledger holds several batches), so the raw results survive
-whatever happens next. Then both files are read line by line, never whole:
+in the work dir, under names that carry the batch id (``datagov_lessons_results_<batch id>.jsonl``,
+``datagov_lessons_errors_<batch id>.jsonl``), so the raw results survive whatever happens next.
+The names are recorded in the ledger before the download, and a re-run finds the files through
+the ledger alone (a ledger from an earlier version may record the plain names it used). Then both
+files are read line by line, never whole:
 
 - each line is matched to a lesson by its ``custom_id``, never by position; malformed lines,
   ids that are not lesson ids, ids the batch was not asked for, and repeated ids are reported
-  with their file and line and skipped;
+  with their file and line and skipped: a batch's results never touch another batch's lessons;
 - a successful response is cleaned (``lesson_text.clean_lesson``) and checked against the
   template's required sections; a good lesson is written atomically, and only then marked
   ``succeeded`` in the ledger; a bad one is kept under ``rejected/`` for inspection and marked
@@ -55,12 +57,11 @@ from .ledger import (
     BatchRecord,
     Ledger,
 )
+from .ledger_schema import ERRORS_STEM, RESULTS_STEM
 from .lesson_text import check_lesson, clean_lesson
 from .progress import ProgressBar
 from .result_lines import BadLine, ResultLine, TokenUsage, read_result_lines, safe_text
 
-RESULTS_STEM = "datagov_lessons_results"
-ERRORS_STEM = "datagov_lessons_errors"
 REJECTED_DIR = "rejected"
 REPLACED_DIR = "replaced"
 NOT_OVERWRITTEN_DIR = "not_overwritten"
@@ -159,9 +160,9 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def result_paths(work_dir: Path, batch_id: str, plain: bool) -> tuple[Path, Path]:
-    suffix = "" if plain else f"_{batch_id}"
-    return Path(work_dir) / f"{RESULTS_STEM}{suffix}.jsonl", Path(work_dir) / f"{ERRORS_STEM}{suffix}.jsonl"
+def result_file_names(batch_id: str) -> tuple[str, str]:
+    """The names a batch's output and error files are downloaded under: its own, by batch id."""
+    return f"{RESULTS_STEM}_{batch_id}.jsonl", f"{ERRORS_STEM}_{batch_id}.jsonl"
 
 
 # --------------------------------------------------------------------------- entry points
@@ -180,10 +181,11 @@ def process_batch(
     report = Report(label=f"batch {record.batch_id}")
     if not record.awaits_processing:
         raise ValueError(f"batch {record.batch_id} is {record.status}; it has no results to process")
-    # The ledger's first batch gets the plain names, every later one a suffix: a name never changes
-    # once chosen, so a file downloaded before a crash is found again by the re-run.
-    first = ledger.batches()[0].batch_id == record.batch_id
-    results_path, errors_path = result_paths(work_dir, record.batch_id, first)
+    # The names go into the ledger before anything is downloaded, and a re-run finds the files only
+    # through the ledger: never from the order of batches, which ties when two share a second.
+    if record.results_file is None or record.errors_file is None:
+        record = ledger.name_result_files(record.batch_id, *result_file_names(record.batch_id))
+    results_path, errors_path = Path(work_dir) / record.results_file, Path(work_dir) / record.errors_file
     available = []
     for file_id, path in ((record.output_file_id, results_path), (record.error_file_id, errors_path)):
         if file_id and not path.exists():
@@ -205,13 +207,12 @@ def process_batch(
             f"Batch {record.batch_id} is completed but has no output file: "
             "its lessons are reported missing and will be requested again."
         )
-    expected = _expected_for_batch(ledger, record)
-    # Lessons of this batch handled by an earlier, interrupted run: skipped, but their tokens were paid.
-    already = {
-        lesson_id: record.model for lesson_id in ledger.batch_requests(record.batch_id) if lesson_id not in expected
-    }
+    expected, already = _batch_scope(ledger, record)
     report.estimated_cost = models.batch_cost(record.model, record.prompt_tokens_estimate, record.output_tokens_estimate)
-    _apply(ledger, available, expected, already, output_dir, work_dir, force, report, total=record.request_total)
+    _apply(
+        ledger, available, expected, already, output_dir, work_dir, force, report,
+        total=record.request_total, stranger=f"was not requested in batch {record.batch_id}",
+    )
     report.missing = sorted(set(expected) - _answered(report))
     ledger.lessons_not_saved(
         [(lesson_id, record.batch_id, MISSING, "not in the batch's output or error file") for lesson_id in report.missing],
@@ -228,8 +229,52 @@ def process_files(
     work_dir: Path,
     force: bool = False,
 ) -> Report:
-    """Apply result files already on disk (``--results-file``/``--errors-file``); no API access."""
+    """Apply result files already on disk (``--results-file``/``--errors-file``); no API access.
+
+    A file the ledger recorded for a batch answers only that batch's lessons. A file it does not
+    know (downloaded by hand) answers whichever lessons await results, by ``custom_id``.
+    """
     report = Report(label=", ".join(str(path) for path in paths))
+    by_owner: dict[str | None, list[Path]] = {}
+    for path in paths:
+        owner = _batch_of_file(ledger, work_dir, path)
+        by_owner.setdefault(owner.batch_id if owner else None, []).append(path)
+    for batch_id, owned in by_owner.items():
+        if batch_id is not None:
+            expected, already = _batch_scope(ledger, ledger.batch(batch_id))
+            stranger = f"was not requested in batch {batch_id}"
+        else:
+            expected, already = _awaiting_scope(ledger)
+            stranger = "is not awaiting results in the ledger"
+        _apply(ledger, owned, expected, already, output_dir, work_dir, force, report, total=None, stranger=stranger)
+    return report
+
+
+# --------------------------------------------------------------------------- the work
+
+
+def _batch_of_file(ledger: Ledger, work_dir: Path, path: Path) -> BatchRecord | None:
+    """The batch whose output or error file the ledger records at ``path``, if any."""
+    target = Path(path).resolve()
+    for batch in ledger.batches():
+        for name in (batch.results_file, batch.errors_file):
+            if name and (Path(work_dir) / name).resolve() == target:
+                return batch
+    return None
+
+
+def _batch_scope(ledger: Ledger, record: BatchRecord) -> tuple[dict[str, Expected], dict[str, str | None]]:
+    """What one batch's files may answer: its lessons awaiting results, and those of its lessons
+    an earlier, interrupted run already handled (skipped, but their tokens were paid)."""
+    expected = _expected_for_batch(ledger, record)
+    already = {
+        lesson_id: record.model for lesson_id in ledger.batch_requests(record.batch_id) if lesson_id not in expected
+    }
+    return expected, already
+
+
+def _awaiting_scope(ledger: Ledger) -> tuple[dict[str, Expected], dict[str, str | None]]:
+    """What a file of unknown origin may answer: every lesson awaiting results in the ledger."""
     expected: dict[str, Expected] = {}
     for batch in ledger.batches():
         expected.update(_expected_for_batch(ledger, batch))
@@ -239,11 +284,7 @@ def process_files(
         for lesson_id, lesson in ledger.lessons().items()
         if lesson_id not in expected
     }
-    _apply(ledger, paths, expected, already, output_dir, work_dir, force, report, total=None)
-    return report
-
-
-# --------------------------------------------------------------------------- the work
+    return expected, already
 
 
 def _expected_for_batch(ledger: Ledger, record: BatchRecord) -> dict[str, Expected]:
@@ -332,6 +373,7 @@ def _apply(
     force: bool,
     report: Report,
     total: int | None,
+    stranger: str,  # why a line for a lesson in neither ``expected`` nor ``already`` is skipped
 ) -> None:
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -360,7 +402,7 @@ def _apply(
                         if already[lesson_id]:
                             report.models_used[already[lesson_id]] += 1
                     else:
-                        report.bad_lines.append(f"{where}: {lesson_id} is not awaiting results in the ledger; skipped")
+                        report.bad_lines.append(f"{where}: {lesson_id} {stranger}; skipped")
                     continue
                 _apply_line(item, expected[lesson_id], output_dir, work_dir, force, report, marks)
     finally:

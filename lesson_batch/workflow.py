@@ -26,7 +26,7 @@ from . import models
 from .api import BatchApi
 from .flex import FALLBACK_STOPS, FlexReport, FlexSettings, format_flex_report, run_flex, settle_interrupted_flex
 from .files import remove_stale_temporaries
-from .ledger import FLEX, PENDING, BatchRecord, Ledger
+from .ledger import FLEX, PENDING, SUCCEEDED, BatchRecord, Ledger
 from .plan import History, Plan, PlanOptions, format_plan, make_plan
 from .requests import RequestSettingsError
 from .results import Report, format_report, process_batch
@@ -149,7 +149,7 @@ def generate(
     with ledger.submission_lock():
         api.check_access()
         check_model_with_api(api, options.settings.model, today, warn)
-        recover_unfinished_shards(ledger, api, say)
+        recovered = recover_unfinished_shards(ledger, api, say)
         _refresh_unfinished(ledger, api, warn)
         settle_interrupted_flex(ledger, options.output_dir, say)
         plan = make_plan(options, history_of(ledger))
@@ -160,6 +160,7 @@ def generate(
             outcome = _generate_flex(options, ledger, api, plan, flex, fallback_batch, confirm, say)
         else:
             outcome = _generate_batches(options, ledger, api, plan, max_cost, confirm, say)
+        outcome.submitted.adopted.extend(recovered.adopted)
     if wait and (via != "flex" or outcome.submitted.submitted):
         _wait_until_done(options, ledger, api, outcome, interval, say, warn, display or WatchDisplay(say))
     return outcome
@@ -290,6 +291,8 @@ def _wait_until_done(
     display: WatchDisplay,
 ) -> None:
     deferred = list(outcome.submitted.deferred_lessons)
+    processed_before = {record.batch_id for record in ledger.batches() if record.processed_at is not None}
+    job = _job_lessons(ledger, outcome)
     rounds_without_progress = 0
     for _round in range(MAX_WAIT_ROUNDS):
         active = [record.batch_id for record in ledger.batches() if not record.is_terminal]
@@ -305,7 +308,7 @@ def _wait_until_done(
         for report in reports:
             for line in format_report(report):
                 say(line)
-        requeued = _requeued_by_failed_batches(ledger, outcome.plan.to_request)
+        requeued = _requeued_by_failed_batches(ledger, sorted(job))
         waiting = sorted(set(deferred) | set(requeued))
         if not waiting:
             break
@@ -323,11 +326,24 @@ def _wait_until_done(
         outcome.submitted.submitted.extend(report.submitted)
         deferred = list(report.deferred_lessons)
         _say_deferred(report, say)
-    states = ledger.lessons(outcome.plan.to_request)
+    # The whole job: besides this run's own lessons, those of every batch it saw through, including
+    # batches adopted from or left unprocessed by earlier runs.
+    for record in ledger.batches():
+        if record.batch_id not in processed_before:
+            job.update(ledger.batch_requests(record.batch_id))
+    states = ledger.lessons(job)
     outcome.unsaved_lessons = sorted(
-        lesson_id for lesson_id in outcome.plan.to_request
-        if lesson_id not in states or states[lesson_id].state != "succeeded"
+        lesson_id for lesson_id in job if lesson_id not in states or states[lesson_id].state != SUCCEEDED
     )
+
+
+def _job_lessons(ledger: Ledger, outcome: GenerateOutcome) -> set[str]:
+    """The lessons a ``--wait`` run answers for: those it requests, those of its selection still in
+    a batch from an earlier run, and those of the batches it adopted."""
+    job = set(outcome.plan.to_request) | set(outcome.plan.skipped_in_flight)
+    for batch in outcome.submitted.adopted:
+        job.update(ledger.batch_requests(batch.id))
+    return job
 
 
 def _requeued_by_failed_batches(ledger: Ledger, lesson_ids: list[str]) -> list[str]:

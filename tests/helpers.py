@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections import Counter
 import sys
 import tempfile
 from pathlib import Path
@@ -108,3 +109,22 @@ def success_record(custom_id, content="# Lesson\n", finish_reason="stop", usage=
         },
         "error": None,
     }
+
+
+def write_curriculum(path: Path, modules: int, lessons_per_module: int, name: str = "Test Curriculum") -> list[str]:
+    """A curriculum of ``modules`` modules of ``lessons_per_module`` lessons; returns the lesson ids."""
+    lines, lesson_ids = [f"# {name}", ""], []
+    for module in range(modules):
+        lines += [f"# M{module}: Module {module} — Lesson Map", ""]
+        for number in range(1, lessons_per_module + 1):
+            lines += [f"## L{number:03d}: Topic {module}.{number} [F]", f"Key topics: point {number}.", ""]
+            lesson_ids.append(f"M{module}-L{number:03d}")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return lesson_ids
+
+
+def batches_per_lesson(server) -> Counter:
+    """How many batches the fake server was asked to run each lesson in (each one is paid for)."""
+    return Counter(
+        line["custom_id"] for batch in server.created_batches() for line in server.file_lines(batch["input_file_id"])
+    )

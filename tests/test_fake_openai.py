@@ -8,6 +8,7 @@ match the client's own models. One behaviour per test; the sections follow the A
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import subprocess
@@ -24,6 +25,7 @@ from openai.types.chat import ChatCompletion
 
 from tests.fake_openai import FakeOpenAIServer, Scenario, ScenarioError, write_lesson
 from tests.fake_openai.scenario import MODEL_OVERRIDE_KEYS
+from tests.fake_openai.store import Store
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "sk-test-0123456789abcdef"
@@ -433,6 +435,52 @@ def test_batch_list_order_shuffled_is_neither_order_but_pages_through_every_batc
     created = [start_batch(client, [request_line("a")]).id for _ in range(4)]
     listed = [b.id for b in client.batches.list(limit=3)]
     assert sorted(listed) == sorted(created) and listed not in (created, created[::-1])
+
+
+def _store_with_a_ticking_clock(scenario: dict) -> Store:
+    """The server's store on a clock that moves one second each time it is read."""
+    seconds = itertools.count(1_800_000_000)
+    store = Store(Scenario.from_dict(scenario), clock=lambda: float(next(seconds)))
+    store.upload(filename="input.jsonl", purpose="batch", content=jsonl([request_line("a")]))
+    return store
+
+
+def _create(store: Store) -> dict:
+    [input_file] = store.files
+    return store.create_batch({"input_file_id": input_file, "endpoint": CHAT, "completion_window": "24h"}).to_api()
+
+
+def test_batches_created_in_different_seconds_keep_their_own_created_at():
+    store = _store_with_a_ticking_clock({})
+    first, second = _create(store), _create(store)
+    assert second["created_at"] > first["created_at"]
+
+
+def test_same_second_batches_all_get_the_created_at_of_the_first():
+    store = _store_with_a_ticking_clock({"same_second_batches": True})
+    created = [_create(store)["created_at"] for _ in range(3)]
+    assert len(set(created)) == 1
+
+
+@pytest.mark.parametrize("order, expected", [("descending", True), ("ascending", False)])
+def test_batch_id_order_sets_how_new_ids_sort_against_earlier_ones(fake_openai, order, expected):
+    fake_openai.set_scenario({"batch_id_order": order})
+    client = client_for(fake_openai)
+    ids = [start_batch(client, [request_line("a")]).id for _ in range(4)]
+    assert ids == sorted(ids, reverse=expected)
+    assert all(re.fullmatch(r"batch_[0-9a-f]{32}", batch_id) for batch_id in ids)
+
+
+def test_random_batch_ids_follow_no_creation_order(fake_openai):
+    client = client_for(fake_openai)
+    ids = [start_batch(client, [request_line("a")]).id for _ in range(8)]
+    assert ids not in (sorted(ids), sorted(ids, reverse=True))
+
+
+@pytest.mark.parametrize("scenario", [{"same_second_batches": "yes"}, {"batch_id_order": "sorted"}])
+def test_bad_same_second_or_id_order_values_are_refused(scenario):
+    with pytest.raises(ScenarioError):
+        Scenario.from_dict(scenario)
 
 
 # ---- the output and error files -------------------------------------------------------

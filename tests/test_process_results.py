@@ -195,13 +195,13 @@ def test_a_completed_batch_saves_every_lesson_under_its_own_id_whatever_the_outp
     assert ledger["lessons"]["succeeded"] == 4 and ledger["unsaved_lessons"] == []
 
 
-def test_the_raw_results_file_is_kept_in_the_work_dir(project):
+def test_the_raw_results_file_is_kept_in_the_work_dir_under_the_batch_id(project):
     project.generate("--yes")
     project.watch()
     project.process()
 
     batch = project.server.created_batches()[0]
-    kept = project.work / "datagov_lessons_results.jsonl"
+    kept = project.work / f"datagov_lessons_results_{batch['id']}.jsonl"
     assert kept.read_bytes() == project.server.file_content(batch["output_file_id"])
 
 

@@ -19,6 +19,8 @@ Every key is optional; an empty ``{}`` is a well-behaved server that completes e
       "max_requests_per_batch": 50000,
       "max_file_bytes": 209715200,
       "lesson_bytes": 2000,         # rough size of each fake lesson
+      "same_second_batches": false, # true: every batch gets the created_at of the first one
+      "batch_id_order": "random",   # batch ids vs creation order: "random", "ascending", "descending"
       "batches": [                  # outcome of the 1st, 2nd, ... batch created
         {"outcome": "complete"},
         {"outcome": "expire", "done_fraction": 0.5},
@@ -70,6 +72,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+BATCH_ID_ORDERS = ("random", "ascending", "descending")
 OUTCOMES = ("complete", "expire", "fail_validation", "token_limit", "stuck", "no_output_file")
 CUSTOM_ID_FAULTS = ("fail_400", "fail_500", "truncate", "fence", "preamble", "refusal", "wrong_tier")
 TRANSIENT_FAULTS = ("upload_503", "content_503", "create_429", "retrieve_503", "cut_download")
@@ -153,6 +156,10 @@ class Scenario:
     max_requests_per_batch: int = 50_000
     max_file_bytes: int = 200 * 1024 * 1024
     lesson_bytes: int = 2000
+    # The API's created_at is in whole seconds and its batch ids are random: several batches can
+    # share a second, in any id order. These two make that happen on demand.
+    same_second_batches: bool = False
+    batch_id_order: str = "random"
     batches: tuple[BatchPlan, ...] = ()
     default_outcome: str = "complete"
     faults: Faults = field(default_factory=Faults)
@@ -177,6 +184,12 @@ class Scenario:
             if not isinstance(valid_keys, list) or not all(isinstance(k, str) for k in valid_keys):
                 raise ScenarioError("scenario.valid_api_keys must be null or a list of strings")
             valid_keys = tuple(valid_keys)
+        same_second = data.get("same_second_batches", False)
+        if not isinstance(same_second, bool):
+            raise ScenarioError(f"scenario.same_second_batches must be true or false, not {same_second!r}")
+        id_order = data.get("batch_id_order", "random")
+        if id_order not in BATCH_ID_ORDERS:
+            raise ScenarioError(f"scenario.batch_id_order must be one of {', '.join(BATCH_ID_ORDERS)}, not {id_order!r}")
         batches = data.get("batches", [])
         if not isinstance(batches, list):
             raise ScenarioError("scenario.batches must be a list")
@@ -189,6 +202,8 @@ class Scenario:
             max_requests_per_batch=_int(data, "max_requests_per_batch", 50_000, minimum=1),
             max_file_bytes=_int(data, "max_file_bytes", 200 * 1024 * 1024, minimum=1),
             lesson_bytes=_int(data, "lesson_bytes", 2000, minimum=0),
+            same_second_batches=same_second,
+            batch_id_order=id_order,
             batches=tuple(_parse_plan(item, f"scenario.batches[{i}]") for i, item in enumerate(batches)),
             default_outcome=_outcome(data.get("default_outcome", "complete"), "scenario.default_outcome"),
             faults=_parse_faults(data.get("faults") or {}),

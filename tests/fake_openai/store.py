@@ -224,6 +224,7 @@ class Store:
         """Use ``scenario`` from now on; its ``batches`` plans apply to batches created from now on."""
         self.scenario = scenario
         self.batches_created_under_scenario = 0
+        self.shared_second: int | None = None  # same_second_batches: the created_at they all get
         self.fault_hits: Counter = Counter()
 
     # ---- models ------------------------------------------------------------------------
@@ -329,14 +330,17 @@ class Store:
 
         plan = self.scenario.plan_for(self.batches_created_under_scenario)
         self.batches_created_under_scenario += 1
+        created_at = self._now()
+        if self.scenario.same_second_batches:
+            self.shared_second = created_at = self.shared_second or created_at
         batch = Batch(
-            id=self._new_id("batch"),
+            id=self._new_batch_id(),
             input_file_id=file_id,
             input_content=input_file.content,
             endpoint=params["endpoint"],
             completion_window="24h",
             metadata=dict(metadata) if metadata is not None else None,
-            created_at=self._now(),
+            created_at=created_at,
             plan=plan,
             output_expires_after=output_expires_in,
             last_step_at=time.monotonic(),
@@ -553,6 +557,16 @@ class Store:
             number, remainder = divmod(number, 62)
             chars.append(_BASE62[remainder])
         return "file-" + "".join(chars)
+
+    def _new_batch_id(self) -> str:
+        """A batch id; its order against earlier ids follows the scenario's ``batch_id_order``."""
+        number = next(self._ids)
+        digest = hashlib.sha256(f"batch:{number}".encode()).hexdigest()
+        order = self.scenario.batch_id_order
+        if order == "random":
+            return "batch_" + digest[:32]
+        rank = number if order == "ascending" else 0xFFFFFFFF - number
+        return f"batch_{rank:08x}{digest[:24]}"
 
     def _now(self) -> int:
         return int(self._clock())

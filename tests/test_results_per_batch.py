@@ -1,0 +1,257 @@
+"""Each batch's results are its own (issue 14): named by batch id, found through the ledger.
+
+The API's ``created_at`` is in whole seconds and batch ids are random, so batches created in the
+same second sort in any order. The fake server does that on demand (``same_second_batches``,
+``batch_id_order: "descending"``: each new batch sorts before every earlier one), which is what
+once made a batch read another batch's results file, mark its own lessons missing, and have them
+paid for again. These tests run the real scripts against it and check, from the server's own
+records, that every lesson is requested in exactly one batch.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lesson_batch.ledger import Ledger
+from tests.fake_openai import FakeOpenAIServer
+from tests.helpers import (
+    GENERATE_SCRIPT,
+    PROCESS_SCRIPT,
+    STATUS_SCRIPT,
+    batches_per_lesson,
+    run_script,
+    success_record,
+    write_curriculum,
+)
+
+INTERVAL = "0.05"
+SHARD_SIZE = 4
+# Four lessons of this curriculum estimate ~3,100 prompt tokens: the cap lets one batch run at a time.
+ONE_SHARD_AT_A_TIME = 4000
+SAME_SECOND_DESCENDING = {"same_second_batches": True, "batch_id_order": "descending"}
+
+
+@dataclass
+class Project:
+    root: Path
+    server: FakeOpenAIServer
+    lesson_ids: list[str]
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    @property
+    def out(self) -> Path:
+        return self.root / "lessons"
+
+    def run(self, script: str, *args, crash_at: str | None = None) -> subprocess.CompletedProcess:
+        env = {**self.server.env(api_key="sk-test-results-per-batch"), "LESSON_BATCH_CRASH_AT": crash_at}
+        result = run_script(script, *args, "--work-dir", self.work, env=env, cwd=self.root)
+        assert "Traceback" not in result.stderr, result.stderr
+        return result
+
+    def generate(self, *args, crash_at: str | None = None) -> subprocess.CompletedProcess:
+        return self.run(
+            GENERATE_SCRIPT, "--yes", "--curriculum", self.root / "curriculum.md", "--output-dir", self.out,
+            "--max-requests-per-batch", SHARD_SIZE, "--interval", INTERVAL, *args, crash_at=crash_at,
+        )
+
+    def watch(self) -> subprocess.CompletedProcess:
+        return self.run(STATUS_SCRIPT, "--watch", "--interval", INTERVAL)
+
+    def process(self, *args) -> subprocess.CompletedProcess:
+        return self.run(PROCESS_SCRIPT, "--output-dir", self.out, *args)
+
+    def batches_per_lesson(self) -> Counter:
+        return batches_per_lesson(self.server)
+
+    def saved(self) -> list[str]:
+        return sorted(path.stem for path in self.out.glob("*.md"))
+
+
+def new_project(tmp_path: Path, server: FakeOpenAIServer, modules: int) -> Project:
+    return Project(tmp_path, server, write_curriculum(tmp_path / "curriculum.md", modules, 4))
+
+
+def created_without_recording(project: Project, batch_number: int) -> None:
+    """generate is killed right after creating its ``batch_number``-th batch, before recording it."""
+    killed = project.generate(crash_at=f"after_create:{batch_number}")
+    assert killed.returncode < 0, killed.stdout + killed.stderr
+    assert len(project.server.created_batches()) == batch_number
+
+
+# ---- the two sequences of the issue -------------------------------------------------------
+
+
+def test_rolling_submission_with_batches_in_the_same_second_saves_every_lesson_paying_once(tmp_path, fake_openai):
+    project = new_project(tmp_path, fake_openai, modules=3)
+    fake_openai.set_scenario(SAME_SECOND_DESCENDING)
+
+    waited = project.generate("--wait", "--max-enqueued-tokens", ONE_SHARD_AT_A_TIME)
+
+    assert len(fake_openai.created_batches()) == 3
+    assert waited.returncode == 0, waited.stdout + waited.stderr
+    assert project.saved() == project.lesson_ids
+    assert project.batches_per_lesson() == Counter(project.lesson_ids)
+    again = project.generate()
+    assert "Nothing to submit." in again.stdout and len(fake_openai.created_batches()) == 3
+
+
+def test_an_adopted_batch_sorting_first_reads_its_own_results_and_wait_saves_them(tmp_path, fake_openai):
+    project = new_project(tmp_path, fake_openai, modules=2)
+    fake_openai.set_scenario(SAME_SECOND_DESCENDING)
+    created_without_recording(project, 2)
+    project.watch()
+    assert project.process().returncode == 0  # the first batch only: the second is not recorded
+
+    waited = project.generate("--wait")
+
+    assert "adopted" in waited.stdout
+    assert waited.returncode == 0, waited.stdout + waited.stderr
+    assert project.saved() == project.lesson_ids
+    assert "All requested lessons are saved." in waited.stdout
+    assert project.batches_per_lesson() == Counter(project.lesson_ids)
+
+
+# ---- --wait answers for the whole job -----------------------------------------------------
+
+
+def test_wait_counts_the_lessons_of_an_adopted_batch(tmp_path, fake_openai):
+    project = new_project(tmp_path, fake_openai, modules=2)
+    fake_openai.set_scenario({"faults": {"fail_400": ["M1-L002"]}})
+    created_without_recording(project, 2)
+    project.watch()
+    project.process()
+
+    waited = project.generate("--wait")
+
+    assert "adopted" in waited.stdout and "Nothing to submit." in waited.stdout
+    assert waited.returncode == 1, waited.stdout + waited.stderr
+    assert "All requested lessons are saved." not in waited.stdout
+    assert "1 lessons were not saved" in waited.stdout
+
+
+def test_wait_counts_the_lessons_already_in_a_batch_from_an_earlier_run(tmp_path, fake_openai):
+    project = new_project(tmp_path, fake_openai, modules=1)
+    fake_openai.set_scenario({"faults": {"fail_400": ["M0-L003"]}})
+    project.generate()
+
+    waited = project.generate("--wait")
+
+    assert "in a batch not yet processed (skipped): 4" in waited.stdout
+    assert waited.returncode == 1, waited.stdout + waited.stderr
+    assert "All requested lessons are saved." not in waited.stdout
+    assert "1 lessons were not saved" in waited.stdout
+
+
+# ---- the files are found through the ledger -----------------------------------------------
+
+
+def recorded_files(project: Project) -> dict[str, tuple[str | None, str | None]]:
+    with Ledger.open(project.work) as ledger:
+        return {batch.batch_id: (batch.results_file, batch.errors_file) for batch in ledger.batches()}
+
+
+def test_each_batchs_result_files_carry_its_id_and_are_recorded_in_the_ledger(tmp_path, fake_openai):
+    project = new_project(tmp_path, fake_openai, modules=2)
+    fake_openai.set_scenario({"faults": {"fail_400": ["M0-L001", "M1-L001"]}})
+    project.generate()
+    project.watch()
+    project.process()
+
+    batches = fake_openai.created_batches()
+    assert recorded_files(project) == {
+        batch["id"]: (f"datagov_lessons_results_{batch['id']}.jsonl", f"datagov_lessons_errors_{batch['id']}.jsonl")
+        for batch in batches
+    }
+    for batch in batches:
+        results, errors = recorded_files(project)[batch["id"]]
+        assert (project.work / results).read_bytes() == fake_openai.file_content(batch["output_file_id"])
+        assert (project.work / errors).read_bytes() == fake_openai.file_content(batch["error_file_id"])
+
+
+def test_a_results_file_an_earlier_version_saved_under_the_plain_name_is_read_where_the_ledger_says(
+    tmp_path, fake_openai
+):
+    project = new_project(tmp_path, fake_openai, modules=1)
+    project.generate()
+    project.watch()
+    [batch] = fake_openai.created_batches()
+    # What an earlier version left: the results downloaded under the plain name, and (once the
+    # ledger is upgraded) that name recorded for the batch.
+    (project.work / "datagov_lessons_results.jsonl").write_bytes(fake_openai.file_content(batch["output_file_id"]))
+    with Ledger.open(project.work) as ledger:
+        ledger.name_result_files(batch["id"], "datagov_lessons_results.jsonl", "datagov_lessons_errors.jsonl")
+
+    processed = project.process()
+
+    assert processed.returncode == 0, processed.stdout + processed.stderr
+    assert "Downloading" not in processed.stdout
+    assert not [r for r in fake_openai.requests if r.path.endswith("/content")]
+    assert project.saved() == project.lesson_ids
+
+
+def test_a_batch_whose_recorded_file_is_gone_downloads_it_again_under_the_same_name(tmp_path, fake_openai):
+    project = new_project(tmp_path, fake_openai, modules=1)
+    project.generate()
+    project.watch()
+    [batch] = fake_openai.created_batches()
+    with Ledger.open(project.work) as ledger:
+        ledger.name_result_files(batch["id"], "chosen_earlier.jsonl", "chosen_earlier_errors.jsonl")
+
+    processed = project.process()
+
+    assert processed.returncode == 0, processed.stdout + processed.stderr
+    assert (project.work / "chosen_earlier.jsonl").read_bytes() == fake_openai.file_content(batch["output_file_id"])
+    assert recorded_files(project)[batch["id"]] == ("chosen_earlier.jsonl", "chosen_earlier_errors.jsonl")
+
+
+# ---- a batch's results never touch another batch's lessons --------------------------------
+
+
+def test_a_result_line_for_a_lesson_of_another_batch_is_reported_and_changes_nothing(tmp_path, fake_openai):
+    project = new_project(tmp_path, fake_openai, modules=2)
+    project.generate()
+    project.watch()
+    first, second = fake_openai.created_batches()
+    # The second batch's results file holds, besides its own lines, one for a lesson of the first.
+    mixed = fake_openai.file_content(second["output_file_id"]) + (
+        json.dumps(success_record("M0-L001", content="# Not from this batch\n")) + "\n"
+    ).encode()
+    (project.work / "second_results.jsonl").write_bytes(mixed)
+    with Ledger.open(project.work) as ledger:
+        ledger.name_result_files(second["id"], "second_results.jsonl", "second_errors.jsonl")
+
+    processed = project.process(second["id"])
+
+    assert processed.returncode == 1
+    assert f"M0-L001 was not requested in batch {second['id']}; skipped" in processed.stdout
+    assert project.saved() == [lesson for lesson in project.lesson_ids if lesson.startswith("M1-")]
+    with Ledger.open(project.work) as ledger:
+        assert ledger.lessons(["M0-L001"])["M0-L001"].state == "submitted"
+        assert ledger.lessons(["M0-L001"])["M0-L001"].batch_id == first["id"]
+
+
+def test_a_hand_given_file_the_ledger_records_for_a_batch_answers_only_that_batchs_lessons(tmp_path, fake_openai):
+    project = new_project(tmp_path, fake_openai, modules=2)
+    project.generate()
+    project.watch()
+    first, second = fake_openai.created_batches()
+    project.process(second["id"])
+    results, _errors = recorded_files(project)[second["id"]]
+    with open(project.work / results, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(success_record("M0-L001", content="# Not from this batch\n")) + "\n")
+
+    given = project.process("--results-file", project.work / results)
+
+    assert f"M0-L001 was not requested in batch {second['id']}; skipped" in given.stdout
+    assert not (project.out / "M0-L001.md").exists()
+    with Ledger.open(project.work) as ledger:
+        assert ledger.lessons(["M0-L001"])["M0-L001"].state == "submitted"
