@@ -460,7 +460,8 @@ class _Run:
         else:
             self._not_sent(lesson_id, kind, outcome)
         self.done += 1
-        self.bar.update(done=self.done, note=f"{self.report.saved:,} saved")
+        refusals = f", {self.gate.total:,} capacity refusals waited out" if self.gate.total else ""
+        self.bar.update(done=self.done, note=f"{self.report.saved:,} saved{refusals}")
 
     def _not_sent(self, lesson_id: str, kind: str, outcome: Outcome) -> None:
         report = self.report
@@ -529,7 +530,10 @@ class _Run:
 STOP_MESSAGES = {
     STOP_UNSUPPORTED: "{model} does not take flex processing (the API said: {detail})",
     STOP_CAPACITY: "flex had no capacity: refusals went on for {patience} with no answer served",
-    STOP_MAX_COST: "--max-cost ${max_cost:,.2f}: the next request could have passed it (spent so far: {cost})",
+    STOP_MAX_COST: (
+        "--max-cost ${max_cost:,.2f}: the next request, counted at its whole output budget, could have passed it "
+        "(spent so far: {cost})"
+    ),
     STOP_INTERRUPTED: "interrupted (Ctrl-C)",
     STOP_API: "the API could not serve the requests ({detail})",
 }

@@ -246,7 +246,8 @@ def _generate_flex(
         spent = outcome.flex.cost if outcome.flex else 0.0
         say(f"Submitting the {len(left):,} lessons flex did not take as an ordinary batch (--fallback batch).")
         fallback = make_plan(replace(options, modules=(), lessons=tuple(left), limit=None), history_of(ledger))
-        say(format_plan(fallback))
+        say(f"Batch plan: {len(fallback.to_request):,} requests in {len(fallback.shards)} input file(s), "
+            f"estimated {models.format_cost(fallback.estimated_cost)} (at Batch API prices)")
         check_budget(fallback, None if flex.max_cost is None else max(0.0, flex.max_cost - (spent or 0.0)))
         outcome.submitted = submit_plan(
             fallback, ledger, api, new_run_id(), options.limits.max_enqueued_tokens, options.force, say

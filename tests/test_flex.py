@@ -40,7 +40,7 @@ from lesson_batch.flex import (
 from lesson_batch.ledger import FLEX, PENDING, SUBMITTED, SUCCEEDED, Ledger
 from lesson_batch.plan import PlanOptions
 from lesson_batch.requests import RequestSettings
-from lesson_batch.workflow import generate
+from lesson_batch.workflow import FlexUnavailableError, generate
 from tests.fake_openai import FakeOpenAIServer
 from tests.helpers import (
     BUNDLED_CURRICULUM,
@@ -279,6 +279,17 @@ def test_a_model_without_flex_stops_the_run_after_one_request(project):
     assert f"{MODEL} does not take flex" in out
     assert len(project.server.chat_requests()) <= 1
     assert project.saved() == set() and set(project.states().values()) == {PENDING}
+
+
+def test_a_model_the_catalogue_says_has_no_flex_sends_nothing(tmp_path, fake_openai, monkeypatch):
+    monkeypatch.setattr(models, "supports_flex", lambda model: False)
+    options = PlanOptions(
+        curriculum_path=BUNDLED_CURRICULUM, template_path=BUNDLED_TEMPLATE, output_dir=tmp_path / "lessons",
+        work_dir=tmp_path / "work", settings=RequestSettings(model=MODEL), lessons=("M0-L001",),
+    )
+    with Ledger.open(options.work_dir) as ledger, pytest.raises(FlexUnavailableError, match="does not take flex"):
+        generate(options, ledger, BatchApi("sk-test", base_url=fake_openai.base_url), via="flex", say=lambda line: None)
+    assert fake_openai.chat_requests() == []
 
 
 def test_fallback_batch_submits_what_flex_could_not_take_in_the_same_run(project):
