@@ -360,6 +360,7 @@ class _Run:
     def _start(self, request: FlexRequest) -> bool:
         if not self.ledger.flex_sending(self.run_id, request.lesson_id, self.force):
             self.report.already_in_flight.append(request.lesson_id)
+            self.done += 1
             return False
         crashpoints.reached("flex_sent")
         self.in_flight[request.lesson_id] = request
@@ -566,21 +567,13 @@ def format_flex_report(report: FlexReport, settings: FlexSettings) -> list[str]:
         lines.append(f"  cost of this run: {models.format_cost(report.cost)}")
     if report.refusals:
         lines.append(f"  capacity refusals (429, not billed) waited out: {report.refusals:,}")
-    if report.already_in_flight:
-        lines.append(
-            f"  not sent, already in a batch or another flex run: {len(report.already_in_flight)}: "
-            f"{shown(report.already_in_flight)}"
-        )
-    if report.no_answer:
-        lines.append(
-            f"  no answer (they may have been paid; pending, requested again by the next run): "
-            f"{len(report.no_answer)}: {shown(report.no_answer)}"
-        )
-    if report.still_running:
-        lines.append(
-            f"  still running when the run ended (they may be paid; the next run requests them again): "
-            f"{len(report.still_running)}: {shown(report.still_running)}"
-        )
+    left = (
+        ("not sent, already in a batch or another flex run", report.already_in_flight),
+        ("no answer (they may have been paid; pending, requested again by the next run)", report.no_answer),
+        ("still running when the run ended (they may be paid; the next run requests them again)",
+         report.still_running),
+    )
+    lines.extend(f"  {label}: {len(ids_):,}: {shown(ids_)}" for label, ids_ in left if ids_)
     if report.stop_reason:
         lines.append(f"  stopped: {stop_message(report, settings)}")
     if report.not_sent:
