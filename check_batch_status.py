@@ -17,7 +17,9 @@ from lesson_batch.status import (
     as_json,
     cancel,
     describe,
+    describe_attention,
     lesson_counts,
+    lessons_needing_attention,
     needs_attention,
     refresh,
     unsaved_lessons,
@@ -38,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
             "  python check_batch_status.py --cancel batch_abc123\n"
             "  python check_batch_status.py --lessons       # also list lessons that are not saved yet\n\n"
             "exit codes: 0 success (with --watch: every batch finished and none failed), 1 a failure (API "
-            "error, or a batch failed, expired or was cancelled and some of its lessons are neither saved "
-            "nor submitted again), "
+            "error, a batch failed, expired or was cancelled and some of its lessons are neither saved "
+            "nor submitted again, or lessons need a person), "
             "2 usage error"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -103,8 +105,10 @@ def main(argv: list[str] | None = None) -> int:
                 return cli.EXIT_FAILURE
 
         now = time.time()
+        attention = lessons_needing_attention(ledger)
         if args.json:
-            payload = {"batches": [as_json(record, now) for record in records], "lessons": lesson_counts(ledger)}
+            payload = {"batches": [as_json(record, now) for record in records], "lessons": lesson_counts(ledger),
+                       "needs_attention": attention}
             if args.lessons:
                 payload["unsaved_lessons"] = unsaved_lessons(ledger)
             print(json.dumps(payload, indent=2))
@@ -115,12 +119,16 @@ def main(argv: list[str] | None = None) -> int:
             counts = {state: count for state, count in lesson_counts(ledger).items() if count}
             if counts:
                 print("Lessons: " + ", ".join(f"{count} {state}" for state, count in counts.items()))
+            for line in describe_attention(attention):
+                print(line)
             if args.lessons:
                 for lesson in unsaved_lessons(ledger):
                     print(f"  {lesson['lesson_id']}: {lesson['state']}" + (f" ({lesson['reason']})" if lesson["reason"] else ""))
+                    if "what_to_do" in lesson:
+                        print(f"    tried {lesson['attempts']} times; what to do: {lesson['what_to_do']}")
 
         missing = [batch_id for batch_id in batch_ids if batch_id not in {record.batch_id for record in records}]
-        failed = missing or any(needs_attention(ledger, record) for record in records)
+        failed = missing or attention or any(needs_attention(ledger, record) for record in records)
         return cli.EXIT_FAILURE if failed else cli.EXIT_OK
 
 

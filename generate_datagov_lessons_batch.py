@@ -19,7 +19,8 @@ from lesson_batch.plan import Plan, PlanOptions
 from lesson_batch.requests import RequestSettings
 from lesson_batch.status import WatchDisplay
 from lesson_batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE, ShardLimits
-from lesson_batch.workflow import BudgetError, DeclinedError, generate
+from lesson_batch.ledger import DEFAULT_MAX_ATTEMPTS
+from lesson_batch.workflow import BudgetError, DeclinedError, ModelUnavailableError, generate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,15 +63,22 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also regenerate lessons whose file exists (the old file is kept under the work dir's "
                              "replaced/ folder); lessons in an unprocessed batch are never submitted twice")
 
-    model = parser.add_argument_group("model")
-    model.add_argument("--model", default=models.DEFAULT_MODEL, help=f"model for every request (default: {models.DEFAULT_MODEL})")
+    model = parser.add_argument_group("model (checked against the model table in lesson_batch/models.py)")
+    model.add_argument("--model", default=models.DEFAULT_MODEL,
+                       help=f"model for every request (default: {models.DEFAULT_MODEL}; cheaper: {models.CHEAPER_MODEL})")
     model.add_argument("--max-completion-tokens", type=cli.positive_int, default=None, metavar="N",
                        help=f"output budget per lesson, reasoning included (default: {models.DEFAULT_BUDGET_REASONING:,} "
-                            f"for reasoning models, {models.DEFAULT_BUDGET_PLAIN:,} for others)")
-    model.add_argument("--reasoning-effort", choices=models.REASONING_EFFORTS, default=None,
-                       help="reasoning models only (gpt-5 family, o-series); default: the model's own")
+                            f"for reasoning models, {models.DEFAULT_BUDGET_PLAIN:,} for others; at most the model's "
+                            "maximum output)")
+    model.add_argument("--reasoning-effort", choices=models.EFFORTS, default=None, metavar="EFFORT",
+                       help=f"one of {', '.join(models.EFFORTS)}, as far as the model accepts it; reasoning models "
+                            "only; default: the model's own")
     model.add_argument("--temperature", type=float, default=None,
-                       help="non-reasoning models only; default: the model's own")
+                       help="models that are not reasoning models, or newer ones (gpt-5.1 and later) with "
+                            "--reasoning-effort none; default: the model's own")
+    model.add_argument("--max-attempts", type=cli.positive_int, default=DEFAULT_MAX_ATTEMPTS, metavar="N",
+                       help="a lesson whose request has run N times without a usable lesson needs a person: no run "
+                            f"requests it again unless named with --lessons ... --force (default: {DEFAULT_MAX_ATTEMPTS})")
 
     limits = parser.add_argument_group("limits and budget")
     limits.add_argument("--max-requests-per-batch", type=cli.positive_int, default=MAX_REQUESTS_PER_FILE, metavar="N",
@@ -121,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         lessons=args.lessons,
         limit=args.limit,
         force=args.force,
+        max_attempts=args.max_attempts,
     )
+    today = cli.today()
     api = None if args.dry_run else BatchApi.from_environment()
     display = WatchDisplay(lambda message: print(message, file=sys.stderr))
     dry_run_without_ledger = args.dry_run and not Ledger.exists(args.work_dir)
@@ -139,8 +149,9 @@ def main(argv: list[str] | None = None) -> int:
                 interval=args.interval,
                 warn=lambda message: print(message, file=sys.stderr),
                 display=display,
+                today=today,
             )
-        except (BudgetError, DeclinedError) as exc:
+        except (BudgetError, DeclinedError, ModelUnavailableError) as exc:
             cli.error(str(exc))
             return cli.EXIT_FAILURE
     if args.dry_run:

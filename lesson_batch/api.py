@@ -14,8 +14,10 @@ client and nowhere else: it is never printed, logged or written to disk by this 
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Iterator
 
@@ -34,6 +36,10 @@ UPLOAD_PREFIX = "lesson_batch-"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"  # the openai client's own default
 CALL_TIMEOUT = 120.0  # seconds per call (the client retries a timed-out call)
 TRANSFER_TIMEOUT = 900.0  # uploads and downloads of files up to 200 MB
+# A download cut off in the middle is started again this many times (the client's own retries
+# cover only the request, not the body it streams afterwards).
+DOWNLOAD_ATTEMPTS = 3
+DOWNLOAD_RETRY_PAUSE = 1.0  # seconds, times the attempt number
 
 KEY_HELP = (
     "No OpenAI API key found. Set one of:\n"
@@ -92,6 +98,12 @@ def find_api_key() -> str | None:
                 if line.strip():
                     return line.strip()
     return None
+
+
+@dataclass(frozen=True)
+class RemoteModel:
+    id: str
+    shutdown_date: date | None  # None: no shutdown announced (or a date the API gave unreadably)
 
 
 @dataclass(frozen=True)
@@ -197,6 +209,22 @@ class BatchApi:
         with self._calling("checking access to the API"):
             self._client.batches.list(limit=1)
 
+    def retrieve_model(self, model: str) -> RemoteModel | None:
+        """What the API says about a model (``GET /v1/models/{model}``), or None when it does not know it."""
+        try:
+            with self._calling(f"looking up the model {model}"):
+                found = self._client.models.retrieve(model)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        shutdown = getattr(found, "shutdown_date", None)
+        try:
+            shutdown_date = date.fromisoformat(str(shutdown)[:10]) if shutdown else None
+        except ValueError:
+            shutdown_date = None
+        return RemoteModel(found.id, shutdown_date)
+
     # ----------------------------------------------------------------- files
 
     def upload(self, path: Path, upload_name: str) -> str:
@@ -224,8 +252,28 @@ class BatchApi:
                 raise
 
     def download(self, file_id: str, destination: Path, chunk_size: int = 1 << 20) -> int:
-        """Stream a file's content to ``destination`` (temporary name, then rename); return its size."""
-        destination = Path(destination)
+        """Stream a file's content to ``destination`` (temporary name, then rename); return its size.
+
+        A connection dropped in the middle of the body raises the HTTP library's own error (the
+        ``openai`` client passes it through): the download starts again, a few times, and then
+        fails with an ``ApiError`` in plain words. A partial file never takes the final name."""
+        transfer_errors = _http_library_errors()
+        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+            try:
+                return self._download_once(file_id, Path(destination), chunk_size)
+            except transfer_errors as exc:
+                if attempt == DOWNLOAD_ATTEMPTS:
+                    raise ApiError(
+                        f"downloading file {file_id}: the connection was cut before the whole file arrived, "
+                        f"{DOWNLOAD_ATTEMPTS} times ({exc.__class__.__name__}: {exc}).\n"
+                        "Nothing was lost: the batch's results stay on the API. Run the same command again "
+                        "later to download them.",
+                        transient=True,
+                    ) from None
+                time.sleep(DOWNLOAD_RETRY_PAUSE * attempt)
+        raise AssertionError("unreachable")
+
+    def _download_once(self, file_id: str, destination: Path, chunk_size: int) -> int:
         destination.parent.mkdir(parents=True, exist_ok=True)
         temporary = temporary_path_for(destination)
         size = 0
@@ -267,14 +315,34 @@ class BatchApi:
             return _batch_info(self._client.batches.cancel(batch_id))
 
     def find_batch_for_shard(self, shard_key: str, created_after: float) -> BatchInfo | None:
-        """The batch whose metadata names this shard, looking back no further than ``created_after``."""
+        """The batch whose metadata names this shard and that was created after ``created_after``
+        (the newest, should there be several).
+
+        ``GET /v1/batches`` documents no order, so every page is read: stopping at the first
+        batch older than the shard could miss the one being looked for, and a missed batch
+        would be created, and paid for, a second time. This runs only for a shard that an
+        interrupted run left between upload and record."""
+        found = None
         with self._calling("listing batches"):
             for batch in self._client.batches.list(limit=100):
-                if (batch.metadata or {}).get(SHARD_METADATA_KEY) == shard_key:
-                    return _batch_info(batch)
+                if (batch.metadata or {}).get(SHARD_METADATA_KEY) != shard_key:
+                    continue
                 if batch.created_at is not None and batch.created_at < created_after:
-                    return None
-        return None
+                    continue
+                if found is None or (batch.created_at or 0) > (found.created_at or 0):
+                    found = batch
+        return _batch_info(found) if found is not None else None
+
+
+def _http_library_errors() -> tuple[type[BaseException], ...]:
+    """The HTTP library's own transfer errors (``httpx2`` under openai 3.x, ``httpx`` before it)."""
+    for name in ("httpx2", "httpx"):
+        try:
+            library = __import__(name)
+        except ImportError:
+            continue
+        return (library.TransportError, library.DecodingError)
+    return ()
 
 
 def _message(exc) -> str:

@@ -3,13 +3,19 @@
 Exit codes: 0 success, 1 failure (bad input, API error, a batch or lesson that failed), 2 usage
 error (argparse's own code). A user-caused error is printed in plain words on stderr, without a
 traceback; an unexpected exception is a bug and keeps its traceback.
+
+``today()`` is the date the model lifecycle checks use: the machine's date, or the one in the
+environment variable ``LESSON_BATCH_TODAY`` (YYYY-MM-DD), so that tests and rehearsals can run
+on any date.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
+from datetime import date
 from pathlib import Path
 from typing import Callable
 
@@ -74,6 +80,19 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+TODAY_ENV_VAR = "LESSON_BATCH_TODAY"
+
+
+def today() -> date:
+    value = os.environ.get(TODAY_ENV_VAR, "").strip()
+    if not value:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise RequestSettingsError(f"{TODAY_ENV_VAR}={value!r} is not a date like 2026-12-02") from None
 
 
 def comma_list(text: str) -> tuple[str, ...]:

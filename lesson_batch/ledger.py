@@ -17,9 +17,15 @@ A batch created by a run that died before recording it is found again through it
 (``lesson_batch_shard``) and adopted, so it is never created twice.
 
 Lesson states: ``pending`` (to request), ``submitted`` (in a batch whose results are not
-processed yet: never requested again), ``succeeded`` (its file is on disk), and the states that
+processed yet: never requested again), ``succeeded`` (its file is on disk), the states that
 the next run requests again: ``failed``, ``truncated``, ``expired``, ``cancelled``, ``missing``,
-``invalid``. A lesson is marked ``succeeded`` only after its file is on disk.
+``invalid``, and ``needs_attention``: a lesson whose request ran ``max_attempts`` times without a
+usable lesson, which no run requests again by itself (only ``--force`` or a higher
+``--max-attempts`` does). A lesson is marked ``succeeded`` only after its file is on disk.
+
+``attempts`` counts the times a lesson's request ran: a submission counts, and is taken back when
+the request never ran (its batch failed validation, or the request expired or was cancelled
+before it ran), since nothing was paid for it.
 """
 
 from __future__ import annotations
@@ -51,7 +57,14 @@ FAILED, TRUNCATED, EXPIRED, CANCELLED, MISSING, INVALID = (
     "missing",
     "invalid",
 )
-LESSON_STATES = (PENDING, SUBMITTED, SUCCEEDED, FAILED, TRUNCATED, EXPIRED, CANCELLED, MISSING, INVALID)
+NEEDS_ATTENTION = "needs_attention"
+LESSON_STATES = (
+    PENDING, SUBMITTED, SUCCEEDED, FAILED, TRUNCATED, EXPIRED, CANCELLED, MISSING, INVALID, NEEDS_ATTENTION,
+)
+# Outcomes of a request that never ran: its attempt is given back.
+NOT_RUN_STATES = (EXPIRED, CANCELLED)
+DEFAULT_MAX_ATTEMPTS = 3  # runs of one lesson's request before it needs a person
+MAX_ATTEMPTS_META_KEY = "max_attempts"  # the cap the last submitting run used (see Ledger.max_attempts)
 
 ACTIVE_BATCH_STATUSES = ("validating", "in_progress", "finalizing", "cancelling")
 TERMINAL_BATCH_STATUSES = ("completed", "failed", "expired", "cancelled")
@@ -447,8 +460,8 @@ class Ledger:
                 reason = "; ".join(
                     f"{error.code or 'error'}: {error.message or ''}".strip() for error in batch.errors
                 ) or "the batch failed"
-                db.execute(
-                    "UPDATE lessons SET state = ?, reason = ?, updated_at = ? "
+                db.execute(  # the batch ran nothing: the attempt is given back
+                    "UPDATE lessons SET state = ?, reason = ?, attempts = MAX(attempts - 1, 0), updated_at = ? "
                     "WHERE batch_id = ? AND state = ?",
                     (PENDING, f"batch {batch.id} failed: {reason}"[:2000], now, batch.id, SUBMITTED),
                 )
@@ -470,22 +483,57 @@ class Ledger:
                 [(SUCCEEDED, note, tokens, now, lesson_id, batch_id) for lesson_id, batch_id, tokens, note in saved],
             )
 
-    def lessons_not_saved(self, entries: list[tuple]) -> None:
-        """(lesson id, batch id, state, reason[, retry budget, retry effort]) for lessons to request again."""
+    def lessons_not_saved(self, entries: list[tuple], max_attempts: int | None = None) -> None:
+        """(lesson id, batch id, state, reason[, retry budget, retry effort]) for lessons to request
+        again. A lesson whose request has now run ``max_attempts`` times is marked
+        ``needs_attention`` instead (its reason kept): no run requests it again by itself."""
         now = time.time()
         rows = []
         for entry in entries:
             lesson_id, batch_id, state, reason, *retry = entry
             budget, effort = (retry + [None, None])[:2]
-            if state not in LESSON_STATES or state in (SUBMITTED, SUCCEEDED):
+            if state not in LESSON_STATES or state in (SUBMITTED, SUCCEEDED, NEEDS_ATTENTION):
                 raise ValueError(f"{state!r} is not a state for a lesson that was not saved")
-            rows.append((state, reason[:2000], budget, effort, now, lesson_id, batch_id, SUBMITTED))
+            taken_back = 1 if state in NOT_RUN_STATES else 0
+            rows.append((taken_back, max_attempts, taken_back, max_attempts, NEEDS_ATTENTION, state, reason[:2000],
+                         budget, effort, now, lesson_id, batch_id, SUBMITTED))
         with self._write() as db:
+            # Both expressions read the row's attempts as they were before this update.
             db.executemany(
-                "UPDATE lessons SET state = ?, reason = ?, retry_budget = COALESCE(?, retry_budget), "
+                "UPDATE lessons SET attempts = MAX(attempts - ?, 0), "
+                "state = CASE WHEN ? IS NOT NULL AND MAX(attempts - ?, 0) >= ? THEN ? ELSE ? END, "
+                "reason = ?, retry_budget = COALESCE(?, retry_budget), "
                 "retry_effort = COALESCE(?, retry_effort), updated_at = ? "
                 "WHERE lesson_id = ? AND batch_id = ? AND state = ?",
                 rows,
+            )
+
+    def hold_for_attention(self, lesson_ids: Iterable[str]) -> None:
+        """Lessons a run held back because they were tried ``max_attempts`` times already."""
+        now = time.time()
+        with self._write() as db:
+            db.executemany(
+                "UPDATE lessons SET state = ?, updated_at = ? WHERE lesson_id = ? AND state NOT IN (?, ?, ?)",
+                [(NEEDS_ATTENTION, now, lesson_id, SUBMITTED, SUCCEEDED, NEEDS_ATTENTION) for lesson_id in lesson_ids],
+            )
+
+    def attempts_of_unsaved(self) -> dict[str, int]:
+        """How many times the request of each lesson not saved (nor in flight) has run."""
+        rows = self._db.execute(
+            "SELECT lesson_id, attempts FROM lessons WHERE state NOT IN (?, ?)", (SUBMITTED, SUCCEEDED)
+        ).fetchall()
+        return {row["lesson_id"]: row["attempts"] for row in rows}
+
+    def max_attempts(self, default: int) -> int:
+        """The attempts cap of the last submitting run (processing marks lessons by it)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (MAX_ATTEMPTS_META_KEY,)).fetchone()
+        return int(row["value"]) if row is not None and str(row["value"]).isdigit() else default
+
+    def set_max_attempts(self, value: int) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (MAX_ATTEMPTS_META_KEY, str(value)),
             )
 
     def batch_processed(self, batch_id: str, usage: dict) -> None:

@@ -1,105 +1,379 @@
-"""What the tool knows about models: which ones reason, their token budgets, and their prices.
+"""What the tool knows about models: one dated catalogue, and the rules that read it.
 
-Reasoning models (the gpt-5 family except the chat variants, and the o-series) take
-``max_completion_tokens`` and ``reasoning_effort`` but no ``temperature``, and their hidden
-reasoning tokens are billed as output and count against the budget. The budget therefore
-leaves room for a full lesson after the reasoning; when a lesson still comes back truncated,
-the retry raises the budget (``next_budget``) and, at the cap, lowers the effort.
+Every question about a model (does it reason, which ``reasoning_effort`` values and which
+``temperature`` it takes, how many output tokens it may write, what it costs at Batch prices,
+when it shuts down and what replaces it) is answered here, from ``CATALOGUE``. Nothing else in
+the tool looks at a model's name.
 
-Prices are the published standard prices per million tokens, dated; the Batch API charges half.
-A model that is not in the table has an unknown price: the plan says so rather than guess.
+A name the catalogue does not list is resolved in this order: a dated snapshot
+(``gpt-5-mini-2025-08-07``) or a fine-tuned model (``ft:gpt-4o-mini-2024-07-18:org::id``) takes
+its family's entry; anything else follows the unknown-model rule: ``gpt-N…`` with N >= 5 and the
+o-series (``o1``, ``o3``, ``o4-mini``, …) are reasoning models, every other name is not. An
+unknown reasoning model gets no ``reasoning_effort`` unless one is asked for (any value the API
+defines is let through: the model's own list is not known), ``temperature`` only with effort
+``none``, no output limit beyond the tool's own cap, and an unknown price ("unknown price" in
+the plan, never a guess).
+
+Reasoning models spend hidden reasoning tokens out of ``max_completion_tokens``. When a lesson
+comes back truncated, ``retry_settings`` climbs a ladder that fits the model: double the budget
+up to the model's maximum output (and never above ``LADDER_CAP``), then lower the effort one
+accepted value at a time, down to the lowest the model takes (``none`` where it exists). It
+never produces a value the model rejects.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 
-DEFAULT_MODEL = "gpt-5-mini"
-REASONING_EFFORTS = ("minimal", "low", "medium", "high")
+DEFAULT_MODEL = "gpt-6.1-terra"
+CHEAPER_MODEL = "gpt-6-luna"
+
+# The API's reasoning_effort values, lowest first (openai 3.57, types/shared/reasoning_effort.py).
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
 DEFAULT_BUDGET_REASONING = 16_000
 DEFAULT_BUDGET_PLAIN = 8_000
-# Retries of truncated lessons raise the budget up to these caps: reasoning models allow 100k+
-# output tokens; 16,384 is the output limit of the smallest non-reasoning models (gpt-4o family).
-BUDGET_CAP_REASONING = 64_000
-BUDGET_CAP_PLAIN = 16_384
+# The truncation ladder never asks for more than this, whatever the model allows: a ~2,000-word
+# lesson needs ~3,500 tokens, so a budget this size that still truncates is a prompt problem,
+# not a budget one (and every step up is paid for).
+LADDER_CAP = 64_000
 
-# Expected size of one generated lesson (about 2,000 words of Markdown), before any measurement.
+# Expected size of one generated lesson (about 2,000 words of Markdown), before any measurement,
+# and the reasoning tokens expected on top of it at each effort.
 EXPECTED_LESSON_TOKENS = 3_500
-EXPECTED_REASONING_TOKENS = {None: 2_500, "minimal": 200, "low": 1_000, "medium": 2_500, "high": 6_000}
+EXPECTED_REASONING_TOKENS = {
+    "none": 0, "minimal": 200, "low": 1_000, "medium": 2_500, "high": 6_000, "xhigh": 10_000, "max": 16_000,
+}
 
-BATCH_DISCOUNT = 0.5
-PRICES_AS_OF = "2025-08"
+# Days before a shutdown date from which a model is warned about.
+SHUTDOWN_WARNING_DAYS = 30
+
+# How a model takes ``temperature``.
+TEMPERATURE_ALWAYS = "always"  # not a reasoning model
+TEMPERATURE_WITH_NONE = "with effort none"  # gpt-5.1 and later: only while reasoning is off
+TEMPERATURE_NEVER = "never"  # gpt-5, gpt-5-mini, gpt-5-nano, o-series
 
 
 @dataclass(frozen=True)
 class Price:
-    """Standard (non-batch) USD per million tokens."""
+    """Batch API USD per million tokens."""
 
     input: float
     cached_input: float
     output: float
 
 
-PRICES = {
-    "gpt-5": Price(1.25, 0.125, 10.00),
-    "gpt-5-mini": Price(0.25, 0.025, 2.00),
-    "gpt-5-nano": Price(0.05, 0.005, 0.40),
-    "gpt-4.1": Price(2.00, 0.50, 8.00),
-    "gpt-4.1-mini": Price(0.40, 0.10, 1.60),
-    "gpt-4.1-nano": Price(0.10, 0.025, 0.40),
-    "gpt-4o": Price(2.50, 1.25, 10.00),
-    "gpt-4o-mini": Price(0.15, 0.075, 0.60),
-    "o3": Price(2.00, 0.50, 8.00),
-    "o3-mini": Price(1.10, 0.55, 4.40),
-    "o4-mini": Price(1.10, 0.275, 4.40),
+@dataclass(frozen=True)
+class ModelInfo:
+    """One catalogue entry (or what the unknown-model rule says about a name)."""
+
+    name: str
+    reasoning: bool
+    efforts: tuple[str, ...] | None = ()  # accepted values, lowest first; None: not known
+    default_effort: str | None = None
+    temperature: str = TEMPERATURE_ALWAYS
+    max_output_tokens: int | None = None  # None: not known
+    batch_price: Price | None = None  # None: not known
+    shutdown: date | None = None
+    replacement: str | None = None
+    batch_chat_completions: bool | None = True  # Batch on /v1/chat/completions; None: not known
+    flex: bool | None = None  # service_tier "flex" on Chat Completions; None: not known
+    in_catalogue: bool = True
+
+
+def _d(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+_NONE_TO_MAX = ("none", "low", "medium", "high", "xhigh", "max")
+_LOW_TO_MAX = ("low", "medium", "high", "xhigh", "max")
+_NONE_TO_XHIGH = ("none", "low", "medium", "high", "xhigh")
+_GPT5_EFFORTS = ("minimal", "low", "medium", "high")
+
+
+def _gpt6(name, price, *, efforts=_NONE_TO_MAX, flex=None):
+    temperature = TEMPERATURE_WITH_NONE if "none" in efforts else TEMPERATURE_NEVER
+    return ModelInfo(name, True, efforts, "medium", temperature, 128_000, price, flex=flex)
+
+
+CATALOGUE_DATE = "2026-12-02"
+# The model catalogue, checked on 2026-12-02. Prices are Batch prices per 1M tokens (input,
+# cached input, output): half the standard price (the GPT-6 model pages: "Batch and Flex prices
+# are 50% lower"; the older models: the Batch guide's 50% discount). Sources, by column:
+# - shutdown dates: the installed openai 3.57 (types/shared/chat_model.py, "Announced shutdown
+#   date") and OpenAI's deprecations page (developers.openai.com/api/docs/deprecations), which
+#   also gives the replacements: gpt-5 -> gpt-6.1-sol, gpt-5-mini -> gpt-6.1-terra,
+#   gpt-5-nano -> gpt-6-luna (2026-12-11); gpt-4o, gpt-4o-mini, gpt-4.1, gpt-4.1-mini -> gpt-6-luna
+#   (2027-01-14). gpt-5.1 and gpt-5.4-nano shut down on 2027-04-01 (openai 3.57); their
+#   replacement was NOT found in any source searched, so none is recorded. o3 shuts down on
+#   2026-12-11 (openai 3.57); its replacement on the current page was not found either. o3-mini,
+#   o4-mini and gpt-4.1-nano shut down on 2026-10-23 (openai 3.57); replacements as OpenAI's page
+#   listed them on 2026-10-15 (quoted by importstatic.com): o3-mini -> gpt-5.6-sol,
+#   o4-mini -> gpt-5.6-terra; gpt-4.1-nano's was cut off in the quote and is not recorded.
+# - efforts, defaults, max output, prices: OpenAI's model pages developers.openai.com/api/docs/
+#   models/<name> for gpt-6.1-terra, gpt-6-luna, gpt-5.6-luna, gpt-5.4-nano, gpt-5-nano, and the
+#   GPT-6 guide; gpt-6.1-sol (low..max, no none or minimal; $2/$0.10/$10) from OpenAI's page as
+#   quoted by apidog.com and docs.apiyi.com; gpt-6-astra (low..max; $10/$1/$50) and gpt-6-sol
+#   (none..max; $2/$0.20/$10) from docs.oxen.ai, docs.comfy.org, inferama's price dataset and
+#   release notes quoting OpenAI's pricing page; gpt-5.6-sol/terra ($4/$0.40/$20, $2/$0.20/$12,
+#   after the 2026-07-30 cut) from docs.apiyi.com and PromptFuel's release notes; gpt-5.5
+#   (none..xhigh; $5/$0.50/$30) from docs.comfy.org and docs.apiyi.com; gpt-5.4 and gpt-5.4-mini
+#   (none..xhigh, default none; $2.50/$0.25/$15 and $0.75/$0.075/$4.50) from replicate.com,
+#   docs.oxen.ai and adk-model's price table - gpt-5.4-mini's own page was not found, its efforts
+#   are taken from the gpt-5.4 family; gpt-5.2 (none..xhigh, default none; $1.75/$14) from
+#   docs.oxen.ai and openai-tools' docs, its cached price ($0.175) is the GPT-5 family's 10% and
+#   was not found on a page; gpt-5.1 (none, low, medium, high; default none) from the API's own
+#   error message ("Unsupported value: 'minimal' is not supported with the 'gpt-5.1' model")
+#   and Azure's ReasoningEffort reference; gpt-5/mini/nano (minimal..high, default medium; $1.25/
+#   $0.125/$10, $0.25/$0.025/$2, $0.05/$0.005/$0.40) from OpenAI's gpt-5-nano page and the same
+#   Azure reference; gpt-4o/gpt-4o-mini (16,384 output) from Azure's model tables; gpt-4.1 and
+#   gpt-4.1-mini (32,768 output; $2/$0.50/$8 and $0.40/$0.10/$1.60) from third-party tables
+#   only - OpenAI's gpt-4.1 page was not found.
+# - temperature: reasoning models take it only with effort none (gpt-5.1 and later), never on
+#   gpt-5/mini/nano and the o-series (the GPT-6 guide, LiteLLM's GPT-6 notes).
+# - Batch on /v1/chat/completions: every model page above lists Chat Completions and Batch.
+# - flex: True where a model page or the flex guide names the model (gpt-6.1-terra, gpt-6-luna,
+#   gpt-6.1-sol, gpt-6-astra) or a gateway's table lists the family (gpt-5.4, gpt-5.5, gpt-5.6:
+#   merge.dev); None where no source said either way.
+CATALOGUE: dict[str, ModelInfo] = {
+    info.name: info
+    for info in (
+        _gpt6("gpt-6.1-terra", Price(0.50, 0.025, 2.50), flex=True),
+        _gpt6("gpt-6.1-sol", Price(1.00, 0.05, 5.00), efforts=_LOW_TO_MAX, flex=True),
+        _gpt6("gpt-6-luna", Price(0.05, 0.005, 0.25), flex=True),
+        _gpt6("gpt-6-sol", Price(1.00, 0.10, 5.00)),
+        _gpt6("gpt-6-astra", Price(5.00, 0.50, 25.00), efforts=_LOW_TO_MAX, flex=True),
+        _gpt6("gpt-5.6-sol", Price(2.00, 0.20, 10.00), flex=True),
+        _gpt6("gpt-5.6-terra", Price(1.00, 0.10, 6.00), flex=True),
+        _gpt6("gpt-5.6-luna", Price(0.10, 0.01, 0.60), flex=True),
+        ModelInfo("gpt-5.5", True, _NONE_TO_XHIGH, "medium", TEMPERATURE_WITH_NONE, 128_000,
+                  Price(2.50, 0.25, 15.00), flex=True),
+        ModelInfo("gpt-5.4", True, _NONE_TO_XHIGH, "none", TEMPERATURE_WITH_NONE, 128_000,
+                  Price(1.25, 0.125, 7.50), flex=True),
+        ModelInfo("gpt-5.4-mini", True, _NONE_TO_XHIGH, "none", TEMPERATURE_WITH_NONE, 128_000,
+                  Price(0.375, 0.0375, 2.25), flex=True),
+        ModelInfo("gpt-5.4-nano", True, _NONE_TO_XHIGH, "none", TEMPERATURE_WITH_NONE, 128_000,
+                  Price(0.10, 0.01, 0.625), shutdown=_d("2027-04-01"), flex=True),
+        ModelInfo("gpt-5.2", True, _NONE_TO_XHIGH, "none", TEMPERATURE_WITH_NONE, 128_000,
+                  Price(0.875, 0.0875, 7.00)),
+        ModelInfo("gpt-5.1", True, ("none", "low", "medium", "high"), "none", TEMPERATURE_WITH_NONE, 128_000,
+                  Price(0.625, 0.0625, 5.00), shutdown=_d("2027-04-01")),
+        ModelInfo("gpt-5", True, _GPT5_EFFORTS, "medium", TEMPERATURE_NEVER, 128_000,
+                  Price(0.625, 0.0625, 5.00), _d("2026-12-11"), "gpt-6.1-sol"),
+        ModelInfo("gpt-5-mini", True, _GPT5_EFFORTS, "medium", TEMPERATURE_NEVER, 128_000,
+                  Price(0.125, 0.0125, 1.00), _d("2026-12-11"), "gpt-6.1-terra"),
+        ModelInfo("gpt-5-nano", True, _GPT5_EFFORTS, "medium", TEMPERATURE_NEVER, 128_000,
+                  Price(0.025, 0.0025, 0.20), _d("2026-12-11"), "gpt-6-luna"),
+        ModelInfo("gpt-4.1", False, (), None, TEMPERATURE_ALWAYS, 32_768,
+                  Price(1.00, 0.25, 4.00), _d("2027-01-14"), "gpt-6-luna"),
+        ModelInfo("gpt-4.1-mini", False, (), None, TEMPERATURE_ALWAYS, 32_768,
+                  Price(0.20, 0.05, 0.80), _d("2027-01-14"), "gpt-6-luna"),
+        ModelInfo("gpt-4o", False, (), None, TEMPERATURE_ALWAYS, 16_384,
+                  Price(1.25, 0.625, 5.00), _d("2027-01-14"), "gpt-6-luna"),
+        ModelInfo("gpt-4o-mini", False, (), None, TEMPERATURE_ALWAYS, 16_384,
+                  Price(0.075, 0.0375, 0.30), _d("2027-01-14"), "gpt-6-luna"),
+        # Shut down or shutting down; kept so that the tool names the date and what to use.
+        ModelInfo("o3", True, ("low", "medium", "high"), "medium", TEMPERATURE_NEVER, None, None, _d("2026-12-11")),
+        ModelInfo("o3-mini", True, ("low", "medium", "high"), "medium", TEMPERATURE_NEVER, None, None,
+                  _d("2026-10-23"), "gpt-5.6-sol"),
+        ModelInfo("o4-mini", True, ("low", "medium", "high"), "medium", TEMPERATURE_NEVER, None, None,
+                  _d("2026-10-23"), "gpt-5.6-terra"),
+        ModelInfo("gpt-4.1-nano", False, (), None, TEMPERATURE_ALWAYS, None, None, _d("2026-10-23")),
+    )
 }
 
-_DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+_SNAPSHOT_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+_GPT_GENERATION = re.compile(r"^gpt-(\d+)")
+_O_SERIES = re.compile(r"^o\d")
 
 
-def base_model(model: str) -> str:
-    """``gpt-5-mini-2025-08-07`` -> ``gpt-5-mini``: snapshots share their family's price."""
-    return _DATE_SUFFIX.sub("", model)
+def lookup(model: str) -> ModelInfo:
+    """The catalogue entry for ``model``, its family's for a snapshot or fine-tune, else the
+    unknown-model rule's answer."""
+    name = model.strip()
+    fine_tuned = name.startswith("ft:")
+    if fine_tuned:
+        name = name[3:].split(":", 1)[0]
+    name = _SNAPSHOT_SUFFIX.sub("", name)
+    info = CATALOGUE.get(name) or CATALOGUE.get(name.lower())
+    if info is None:
+        return _unknown(model, name.lower())
+    if fine_tuned:  # a fine-tune keeps its base model's rules and shutdown date, not its price
+        return replace(info, name=model, batch_price=None)
+    return info if info.name == model else replace(info, name=model)
 
 
-def is_reasoning_model(model: str) -> bool:
-    name = base_model(model).lower()
-    if name.startswith("gpt-5"):
-        return "chat" not in name
-    return re.match(r"o\d", name) is not None
+def _unknown(model: str, name: str) -> ModelInfo:
+    generation = _GPT_GENERATION.match(name)
+    reasoning = bool(generation and int(generation.group(1)) >= 5) or bool(_O_SERIES.match(name))
+    if reasoning:
+        return ModelInfo(model, True, None, None, TEMPERATURE_WITH_NONE, None, None, None, None, None, None, False)
+    return ModelInfo(model, False, (), None, TEMPERATURE_ALWAYS, None, None, None, None, None, None, False)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def effective_effort(info: ModelInfo, effort: str | None) -> str | None:
+    """The effort a request runs at: the one asked for, else the model's default (None: not known)."""
+    return effort or info.default_effort
+
+
+def describe_efforts(info: ModelInfo) -> str:
+    if not info.efforts:
+        return ""
+    return ", ".join(f"{value} (default)" if value == info.default_effort else value for value in info.efforts)
+
+
+def settings_problem(model: str, effort: str | None, temperature: float | None, budget: int | None) -> str | None:
+    """Why these options cannot make a request the model accepts (a usage error), or None."""
+    info = lookup(model)
+    if effort is not None:
+        if not info.reasoning:
+            return f"{model} is not a reasoning model: leave out --reasoning-effort"
+        if effort not in EFFORTS:
+            return f"--reasoning-effort takes one of {', '.join(EFFORTS)}; {effort!r} is not one"
+        if info.efforts is not None and effort not in info.efforts:
+            return (
+                f"{model} does not accept --reasoning-effort {effort}; "
+                f"it accepts {describe_efforts(info)}"
+            )
+    if temperature is not None and info.temperature != TEMPERATURE_ALWAYS:
+        running = effective_effort(info, effort)
+        if info.temperature == TEMPERATURE_NEVER:
+            return f"{model} is a reasoning model and does not accept --temperature; leave it out"
+        if running != "none":
+            shown = f"effort {running}" if running else "its default effort"
+            return (
+                f"{model} accepts --temperature only with --reasoning-effort none (it would run at {shown}); "
+                "add --reasoning-effort none or leave out --temperature"
+            )
+    if budget is not None and info.max_output_tokens is not None and budget > info.max_output_tokens:
+        return (
+            f"--max-completion-tokens {budget:,} is above what {model} can write: "
+            f"at most {info.max_output_tokens:,} output tokens"
+        )
+    return None
 
 
 def default_budget(model: str) -> int:
-    return DEFAULT_BUDGET_REASONING if is_reasoning_model(model) else DEFAULT_BUDGET_PLAIN
+    info = lookup(model)
+    budget = DEFAULT_BUDGET_REASONING if info.reasoning else DEFAULT_BUDGET_PLAIN
+    return min(budget, info.max_output_tokens or budget)
 
 
-def budget_cap(model: str) -> int:
-    return BUDGET_CAP_REASONING if is_reasoning_model(model) else BUDGET_CAP_PLAIN
+def ladder_cap(model: str, budget: int) -> int:
+    """The largest budget the truncation ladder may ask for, starting from ``budget``."""
+    info = lookup(model)
+    cap = max(LADDER_CAP, budget)
+    return min(cap, info.max_output_tokens) if info.max_output_tokens else cap
 
 
-def next_budget(model: str, budget: int, effort: str | None) -> tuple[int, str | None]:
-    """The budget and effort for retrying a lesson that came back truncated."""
-    cap = budget_cap(model)
+def retry_settings(model: str, budget: int, effort: str | None) -> tuple[int, str | None] | None:
+    """The budget and effort for retrying a lesson that came back truncated, or None when the
+    ladder has no step left (the budget is at its cap and the effort at its lowest)."""
+    cap = ladder_cap(model, budget)
     if budget < cap:
         return min(cap, budget * 2), effort
-    if is_reasoning_model(model):
-        current = effort or "medium"
-        index = REASONING_EFFORTS.index(current) if current in REASONING_EFFORTS else 2
-        return budget, REASONING_EFFORTS[max(0, index - 1)]
-    return budget, effort
+    lower = lower_effort(model, effort)
+    return (budget, lower) if lower is not None else None
+
+
+def lower_effort(model: str, effort: str | None) -> str | None:
+    """The next accepted effort below the one a request ran at, or None when there is none
+    (or the model's accepted values are not known, so no lower value is safe to send)."""
+    info = lookup(model)
+    running = effective_effort(info, effort)
+    if not info.efforts or running not in info.efforts:
+        return None
+    index = info.efforts.index(running)
+    return info.efforts[index - 1] if index > 0 else None
+
+
+def fit_retry(model: str, budget: int, effort: str | None) -> tuple[int, str | None]:
+    """A retry budget and effort recorded earlier, made valid for ``model`` (the model may have
+    changed since): the budget within its maximum output, the effort one it accepts (the
+    nearest below, else its lowest), no effort for a model that does not reason."""
+    info = lookup(model)
+    if info.max_output_tokens:
+        budget = min(budget, info.max_output_tokens)
+    if effort is None or info.efforts is None:
+        return budget, effort if info.reasoning else None
+    if effort in info.efforts:
+        return budget, effort
+    if not info.efforts:
+        return budget, None
+    rank = EFFORTS.index(effort) if effort in EFFORTS else len(EFFORTS)
+    below = [value for value in info.efforts if EFFORTS.index(value) < rank]
+    return budget, below[-1] if below else info.efforts[0]
 
 
 def expected_output_tokens(model: str, effort: str | None, budget: int) -> int:
+    info = lookup(model)
     expected = EXPECTED_LESSON_TOKENS
-    if is_reasoning_model(model):
-        expected += EXPECTED_REASONING_TOKENS.get(effort, EXPECTED_REASONING_TOKENS[None])
+    if info.reasoning:
+        expected += EXPECTED_REASONING_TOKENS.get(effective_effort(info, effort) or "medium", EXPECTED_REASONING_TOKENS["medium"])
     return min(expected, budget)
 
 
+# --------------------------------------------------------------------------- lifecycle
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """Where a model stands on a given day: ``active``, ``retiring`` (shuts down within
+    ``SHUTDOWN_WARNING_DAYS``), ``too_late`` (shuts down before a 24-hour batch could end) or
+    ``shut_down``."""
+
+    status: str
+    message: str | None = None
+
+
+def lifecycle(model: str, shutdown: date | None, today: date, replacement: str | None = None) -> Lifecycle:
+    """Judge a shutdown date (from the catalogue or from the API) against ``today``."""
+    if shutdown is None:
+        return Lifecycle("active")
+    use = _what_to_use(model, replacement)
+    days = (shutdown - today).days
+    if days <= 0:
+        return Lifecycle("shut_down", f"{model} was shut down on {shutdown.isoformat()}; {use}")
+    if days <= 1:
+        return Lifecycle(
+            "too_late",
+            f"{model} shuts down on {shutdown.isoformat()}, before a batch submitted now could finish "
+            f"(batches may take 24 hours); {use}",
+        )
+    if days <= SHUTDOWN_WARNING_DAYS:
+        return Lifecycle("retiring", f"{model} shuts down on {shutdown.isoformat()} (in {days} days); {use}")
+    return Lifecycle("active")
+
+
+def catalogue_lifecycle(model: str, today: date) -> Lifecycle:
+    info = lookup(model)
+    return lifecycle(model, info.shutdown, today, info.replacement)
+
+
+def _what_to_use(model: str, replacement: str | None) -> str:
+    replacement = replacement or lookup(model).replacement
+    if replacement:
+        return f"use --model {replacement} (its replacement) instead"
+    return f"no replacement is recorded; the default model is {DEFAULT_MODEL} (--model {DEFAULT_MODEL})"
+
+
+def unknown_to_api_message(model: str) -> str:
+    return (
+        f"the API does not know the model {model} (it may have been shut down, be misspelt, or not be "
+        f"available to this key); nothing was uploaded. {_what_to_use(model, None).capitalize()}."
+    )
+
+
+# --------------------------------------------------------------------------- prices
+
+
 def price_of(model: str) -> Price | None:
-    return PRICES.get(base_model(model))
+    return lookup(model).batch_price
 
 
 def batch_cost(model: str, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float | None:
@@ -108,9 +382,29 @@ def batch_cost(model: str, input_tokens: int, output_tokens: int, cached_tokens:
     if price is None:
         return None
     uncached = max(0, input_tokens - cached_tokens)
-    standard = (uncached * price.input + cached_tokens * price.cached_input + output_tokens * price.output) / 1_000_000
-    return standard * BATCH_DISCOUNT
+    return (uncached * price.input + cached_tokens * price.cached_input + output_tokens * price.output) / 1_000_000
 
 
 def format_cost(cost: float | None) -> str:
     return "unknown price" if cost is None else f"${cost:,.2f}"
+
+
+def format_price(price: Price) -> str:
+    def dollars(value: float) -> str:
+        return f"${value:.2f}" if round(value, 2) == value else f"${value:g}"
+
+    return f"{dollars(price.input)} input, {dollars(price.cached_input)} cached input, {dollars(price.output)} output"
+
+
+# --------------------------------------------------------------------------- results
+
+# service_tier values in a result that mean the request was billed at Batch rates. OpenAI's
+# chat.completion has no "batch" tier (openai 3.57, types/chat/chat_completion.py: auto, default,
+# flex, scale, priority, fast), and the real Batch API output lines this project keeps as test
+# data carry "default" or no tier at all. "flex" is billed at Batch rates. Anything else
+# ("priority", "scale", ...) was served, and billed, at another tier.
+BATCH_RATE_TIERS = frozenset({None, "default", "batch", "flex"})
+
+
+def billed_at_batch_rates(service_tier: str | None) -> bool:
+    return service_tier in BATCH_RATE_TIERS

@@ -19,6 +19,7 @@ from pathlib import Path
 from . import ids, models
 from .curriculum import Curriculum, Lesson, load_curriculum
 from .files import display_path
+from .ledger import DEFAULT_MAX_ATTEMPTS
 from .prompt import PromptBuilder, PromptTemplate, load_template
 from .requests import RequestSettings, build_request
 from .shards import Shard, ShardLimits, ShardWriter
@@ -40,6 +41,7 @@ class PlanOptions:
     lessons: tuple[str, ...] = ()
     limit: int | None = None
     force: bool = False
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class History:
     in_flight: frozenset[str] = frozenset()  # lessons in a batch not yet processed
     retry_budgets: dict[str, tuple[int, str | None]] = field(default_factory=dict)  # after truncation
     measured_output_tokens: dict[str, int] = field(default_factory=dict)
+    attempts: dict[str, int] = field(default_factory=dict)  # runs of lessons not saved yet
 
 
 @dataclass
@@ -62,6 +65,8 @@ class Plan:
     skipped_in_flight: list[str]
     shards: list[Shard]
     warnings: list[str]
+    held_for_attention: list[str] = field(default_factory=list)  # tried max_attempts times already
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
 
     @property
     def prompt_tokens(self) -> int:
@@ -123,12 +128,14 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
         raise SelectionError("--limit must be at least 1")
     selected = select_lessons(curriculum, options.modules, options.lessons)
 
-    skipped_existing, skipped_in_flight, to_request = [], [], []
+    skipped_existing, skipped_in_flight, held, to_request = [], [], [], []
     for lesson in selected:
         if lesson.id in history.in_flight:
             skipped_in_flight.append(lesson.id)
         elif not options.force and os.path.exists(ids.lesson_file(options.output_dir, lesson.id)):
             skipped_existing.append(lesson.id)
+        elif not options.force and history.attempts.get(lesson.id, 0) >= options.max_attempts:
+            held.append(lesson.id)
         elif options.limit is None or len(to_request) < options.limit:
             to_request.append(lesson)
 
@@ -145,7 +152,11 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
         for lesson in to_request:
             budget, effort = history.retry_budgets.get(lesson.id, (None, None))
             request = build_request(builder, lesson, settings, budget, effort)
-            expected = history.measured_output_tokens.get(lesson.id, typical_output)
+            if lesson.id in history.retry_budgets:
+                # It truncated: it used its whole budget last time, so it may use the new one too.
+                expected = request.max_completion_tokens
+            else:
+                expected = history.measured_output_tokens.get(lesson.id, typical_output)
             writer.add(request, min(expected, request.max_completion_tokens))
         shards = writer.close()
     except BaseException:
@@ -162,6 +173,8 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
         skipped_in_flight=skipped_in_flight,
         shards=shards,
         warnings=list(curriculum.warnings) + list(template.warnings),
+        held_for_attention=held,
+        max_attempts=options.max_attempts,
     )
 
 
@@ -175,14 +188,18 @@ def format_plan(plan: Plan) -> str:
         f"  in a batch not yet processed (skipped): {len(plan.skipped_in_flight)}",
         f"  to request: {len(plan.to_request)}",
     ]
-    held_back = len(plan.selected) - len(plan.skipped_existing) - len(plan.skipped_in_flight) - len(plan.to_request)
+    if plan.held_for_attention:
+        lines.append(
+            f"  need a person, tried {plan.max_attempts} times already (held back): {len(plan.held_for_attention)}: "
+            f"{_shown(plan.held_for_attention)} (see check_batch_status.py --lessons)"
+        )
+    held_back = (
+        len(plan.selected) - len(plan.skipped_existing) - len(plan.skipped_in_flight)
+        - len(plan.held_for_attention) - len(plan.to_request)
+    )
     if held_back:
         lines.append(f"  left for a later run (--limit): {held_back}")
-    effort = f", reasoning effort {settings.reasoning_effort}" if settings.reasoning_effort else ""
-    reasoning = " (reasoning model)" if models.is_reasoning_model(settings.model) else ""
-    lines.append(
-        f"Model: {settings.model}{reasoning}, max_completion_tokens {settings.budget:,}{effort}"
-    )
+    lines.extend(describe_model(settings))
     retried = sum(
         1 for shard in plan.shards for budget, request_effort in shard.budgets
         if (budget, request_effort) != (settings.budget, settings.reasoning_effort)
@@ -196,14 +213,37 @@ def format_plan(plan: Plan) -> str:
             f"~{shard.prompt_tokens:,} prompt tokens"
         )
     cost = plan.estimated_cost
-    price_note = (
-        f"Batch API price, 50% off the {models.PRICES_AS_OF} list price"
-        if cost is not None
-        else f"{settings.model} is not in the price table"
-    )
+    price_note = "at Batch API prices" if cost is not None else f"the price of {settings.model} is not known"
     lines.append(
         f"Estimated tokens: ~{plan.prompt_tokens:,} input + ~{plan.output_tokens:,} output "
         f"(estimate from text length)"
     )
     lines.append(f"Estimated cost: {models.format_cost(cost)} ({price_note})")
     return "\n".join(lines)
+
+
+def describe_model(settings: RequestSettings) -> list[str]:
+    """The plan's lines about the model: what kind it is, its budget and effort, its Batch price."""
+    info = models.lookup(settings.model)
+    if info.reasoning and info.in_catalogue:
+        effort = settings.reasoning_effort or f"{info.default_effort} (its default)"
+        kind = f"reasoning model, effort {effort}"
+    elif info.reasoning:
+        effort = settings.reasoning_effort or "the model's own (none sent)"
+        kind = f"not in the model table; a reasoning model by its name, effort {effort}"
+    else:
+        kind = "not a reasoning model" if info.in_catalogue else "not in the model table; not a reasoning model"
+    temperature = f", temperature {settings.temperature:g}" if settings.temperature is not None else ""
+    lines = [f"Model: {settings.model} ({kind}), max_completion_tokens {settings.budget:,}{temperature}"]
+    if info.batch_price is not None:
+        lines.append(
+            f"  Batch price per 1M tokens: {models.format_price(info.batch_price)} "
+            f"(model table of {models.CATALOGUE_DATE})"
+        )
+    else:
+        lines.append(f"  Batch price: unknown ({settings.model} has no price in the model table of {models.CATALOGUE_DATE})")
+    return lines
+
+
+def _shown(lesson_ids: list[str], limit: int = 10) -> str:
+    return ", ".join(lesson_ids[:limit]) + (" ..." if len(lesson_ids) > limit else "")

@@ -5,9 +5,10 @@ Each line follows the Batch API input format exactly::
     {"custom_id": "M0-L001", "method": "POST", "url": "/v1/chat/completions",
      "body": {"model": ..., "messages": [...], "max_completion_tokens": ...}}
 
-The body is what the chosen model accepts: reasoning models get ``reasoning_effort`` when asked
-and never ``temperature``; other models get ``temperature`` only when asked. A lesson that came
-back truncated before carries its own larger budget (or lower effort) from the ledger.
+The body is what the chosen model accepts, as the model catalogue (``models``) says: the
+settings are checked against it when they are made, so ``reasoning_effort`` and ``temperature``
+appear only when asked for and only where the model takes them. A lesson that came back
+truncated before carries its own larger budget (or lower effort) from the ledger.
 
 Prompt tokens are estimated from the text length (about four characters a token for English
 Markdown). That is deliberately not a tokenizer: it needs no download, never blocks, and is
@@ -40,21 +41,13 @@ class RequestSettings:
     temperature: float | None = None
 
     def __post_init__(self) -> None:
-        reasoning = models.is_reasoning_model(self.model)
-        if self.temperature is not None and reasoning:
-            raise RequestSettingsError(
-                f"{self.model} is a reasoning model and does not accept --temperature; leave it out"
-            )
-        if self.reasoning_effort is not None and not reasoning:
-            raise RequestSettingsError(
-                f"{self.model} is not a reasoning model and does not accept --reasoning-effort; leave it out"
-            )
-        if self.reasoning_effort is not None and self.reasoning_effort not in models.REASONING_EFFORTS:
-            raise RequestSettingsError(
-                f"--reasoning-effort must be one of {', '.join(models.REASONING_EFFORTS)}"
-            )
         if self.max_completion_tokens is not None and self.max_completion_tokens < 1:
             raise RequestSettingsError("--max-completion-tokens must be a positive number")
+        problem = models.settings_problem(
+            self.model, self.reasoning_effort, self.temperature, self.max_completion_tokens
+        )
+        if problem:
+            raise RequestSettingsError(problem)
 
     @property
     def budget(self) -> int:
@@ -83,13 +76,15 @@ def build_request(
 ) -> LessonRequest:
     """The request for one lesson; ``budget``/``effort`` override the settings for retries."""
     messages = builder.messages(lesson)
+    if budget or effort:  # a retry after truncation: never below this run's own budget
+        budget, effort = models.fit_retry(settings.model, max(budget or 0, settings.budget), effort)
     budget = budget or settings.budget
-    effort = effort or settings.reasoning_effort
+    if effort is None or settings.temperature is not None:  # temperature pins the effort the user chose
+        effort = settings.reasoning_effort
     body: dict = {"model": settings.model, "messages": messages, "max_completion_tokens": budget}
-    if models.is_reasoning_model(settings.model):
-        if effort:
-            body["reasoning_effort"] = effort
-    elif settings.temperature is not None:
+    if effort:
+        body["reasoning_effort"] = effort
+    if settings.temperature is not None:
         body["temperature"] = settings.temperature
     record = {"custom_id": lesson.id, "method": "POST", "url": ENDPOINT, "body": body}
     line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"

@@ -67,7 +67,9 @@ class ResultLine:
     ``kind`` is ``"success"`` (HTTP 200 with a chat completion; ``content`` is the first
     choice's text, "" when the model returned null), ``"request_error"`` (any other HTTP
     status; ``error_code`` is the error's ``code``, or its ``type`` when code is null) or
-    ``"batch_error"`` (no response; the batch expired, was cancelled, ...).
+    ``"batch_error"`` (no response; the batch expired, was cancelled, ...). ``refusal`` is the
+    model's refusal text (the message's ``refusal``, its content then null); ``service_tier`` is
+    the tier the response says served it, None when it says none.
     """
 
     line_number: int
@@ -79,6 +81,8 @@ class ResultLine:
     error_code: str | None
     error_message: str | None
     usage: TokenUsage
+    refusal: str | None = None
+    service_tier: str | None = None
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,7 @@ def _success(line_number: int, custom_id: str, body: dict) -> ResultLine:
     choice = _object(choices[0], "response.body.choices[0]")
     message = _object(choice.get("message"), "response.body.choices[0].message")
     content = _optional_text(message, "content", "response.body.choices[0].message")
+    refusal = _optional_text(message, "refusal", "response.body.choices[0].message")
     finish_reason = _optional_text(choice, "finish_reason", "response.body.choices[0]")
     return ResultLine(
         line_number=line_number,
@@ -205,6 +210,8 @@ def _success(line_number: int, custom_id: str, body: dict) -> ResultLine:
         error_code=None,
         error_message=None,
         usage=_usage(body),
+        refusal=refusal or None,
+        service_tier=_optional_text(body, "service_tier", "response.body"),
     )
 
 

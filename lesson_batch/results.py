@@ -40,6 +40,7 @@ from .api import ApiError, BatchApi
 from .files import display_path, flush_to_disk, remove_stale_temporaries, write_atomic
 from .ledger import (
     CANCELLED,
+    DEFAULT_MAX_ATTEMPTS,
     EXPIRED,
     FAILED,
     INVALID,
@@ -51,7 +52,7 @@ from .ledger import (
 )
 from .lesson_text import check_lesson, clean_lesson
 from .progress import ProgressBar
-from .result_lines import BadLine, ResultLine, TokenUsage, read_result_lines
+from .result_lines import BadLine, ResultLine, TokenUsage, read_result_lines, safe_text
 
 RESULTS_STEM = "datagov_lessons_results"
 ERRORS_STEM = "datagov_lessons_errors"
@@ -86,6 +87,8 @@ class Report:
     failed: dict[str, list[str]] = field(default_factory=dict)  # reason -> lesson ids
     missing: list[str] = field(default_factory=list)
     bad_lines: list[str] = field(default_factory=list)  # "file:line: why"
+    refusals: dict[str, str] = field(default_factory=dict)  # lesson id -> the model's refusal text
+    other_tiers: dict[str, list[str]] = field(default_factory=dict)  # service tier -> lessons not at Batch rates
     usage: TokenUsage = field(default_factory=TokenUsage)
     models_used: Counter = field(default_factory=Counter)
     estimated_cost: float | None = None
@@ -110,6 +113,9 @@ class Report:
             getattr(self, name).extend(getattr(other, name))
         for reason, lesson_ids in other.failed.items():
             self.failed.setdefault(reason, []).extend(lesson_ids)
+        self.refusals.update(other.refusals)
+        for tier, lesson_ids in other.other_tiers.items():
+            self.other_tiers.setdefault(tier, []).extend(lesson_ids)
         self.usage = self.usage + other.usage
         self.models_used.update(other.models_used)
         if other.estimated_cost is not None:
@@ -124,6 +130,8 @@ class Report:
             "already_done": len(self.already_done),
             "failed": {reason: sorted(lesson_ids) for reason, lesson_ids in sorted(self.failed.items())},
             "missing": sorted(self.missing),
+            "refusals": dict(sorted(self.refusals.items())),
+            "not_at_batch_rates": {tier: sorted(ids_) for tier, ids_ in sorted(self.other_tiers.items())},
             "bad_lines": self.bad_lines,
             "usage": {
                 "prompt_tokens": self.usage.prompt_tokens,
@@ -196,7 +204,8 @@ def process_batch(
     _apply(ledger, available, expected, already, output_dir, work_dir, force, report, total=record.request_total)
     report.missing = sorted(set(expected) - _answered(report))
     ledger.lessons_not_saved(
-        [(lesson_id, record.batch_id, MISSING, "not in the batch's output or error file") for lesson_id in report.missing]
+        [(lesson_id, record.batch_id, MISSING, "not in the batch's output or error file") for lesson_id in report.missing],
+        ledger.max_attempts(DEFAULT_MAX_ATTEMPTS),
     )
     ledger.batch_processed(record.batch_id, report.as_json()["usage"])
     return report
@@ -258,6 +267,7 @@ class _Marks:
 
     def __init__(self, ledger: Ledger):
         self.ledger = ledger
+        self.max_attempts = ledger.max_attempts(DEFAULT_MAX_ATTEMPTS)
         self.saved: list[tuple[str, str, int | None, str | None]] = []
         self.not_saved: list[tuple] = []
 
@@ -279,7 +289,7 @@ class _Marks:
             self.ledger.lessons_saved(self.saved)
             crashpoints.reached("lessons_marked")
         if self.not_saved:
-            self.ledger.lessons_not_saved(self.not_saved)
+            self.ledger.lessons_not_saved(self.not_saved, self.max_attempts)
         self.saved, self.not_saved = [], []
 
 
@@ -359,13 +369,24 @@ def _apply_line(
         report.fail(reason, lesson_id)
         return
 
+    if not models.billed_at_batch_rates(item.service_tier):
+        report.other_tiers.setdefault(item.service_tier, []).append(lesson_id)
+    if item.refusal and not (item.content or "").strip():
+        not_saved(lesson_id, wanted.batch_id, FAILED, f"refusal: {item.refusal}")
+        report.refusals[lesson_id] = item.refusal
+        report.fail("refusal", lesson_id)
+        return
+
     text = clean_lesson(item.content or "")
     check = check_lesson(text, item.finish_reason, list(wanted.required_sections))
     if not check.ok:
         if text.strip():
             write_atomic(Path(work_dir) / REJECTED_DIR / f"{lesson_id}.md", text)
         if check.reason == "truncated":
-            budget, effort = models.next_budget(wanted.model, wanted.budget, wanted.effort)
+            # At the top of the ladder the lesson is retried as it was; the attempts cap ends that.
+            budget, effort = models.retry_settings(wanted.model, wanted.budget, wanted.effort) or (
+                wanted.budget, wanted.effort
+            )
             not_saved(lesson_id, wanted.batch_id, TRUNCATED, check.detail, budget, effort)
         else:
             state = FAILED if check.reason == "content_filter" else INVALID
@@ -421,6 +442,9 @@ def format_report(report: Report) -> list[str]:
     for reason, lesson_ids in sorted(report.failed.items()):
         shown = ", ".join(sorted(lesson_ids)[:10]) + (" ..." if len(lesson_ids) > 10 else "")
         lines.append(f"  not saved ({reason}): {len(lesson_ids)}: {shown}")
+        if reason == "refusal":
+            lines.extend(f"    {lesson_id} refused: {safe_text(report.refusals[lesson_id], 200)}"
+                         for lesson_id in sorted(lesson_ids)[:10] if lesson_id in report.refusals)
     if report.missing:
         shown = ", ".join(report.missing[:10]) + (" ..." if len(report.missing) > 10 else "")
         lines.append(f"  missing from the results: {len(report.missing)}: {shown}")
@@ -429,6 +453,12 @@ def format_report(report: Report) -> list[str]:
         lines.extend(f"    {entry}" for entry in report.bad_lines[:20])
         if len(report.bad_lines) > 20:
             lines.append(f"    ... and {len(report.bad_lines) - 20} more (see --json)")
+    for tier, lesson_ids in sorted(report.other_tiers.items(), key=lambda item: str(item[0])):
+        shown = ", ".join(sorted(lesson_ids)[:10]) + (" ..." if len(lesson_ids) > 10 else "")
+        lines.append(
+            f"  served at service tier {tier!r}, not at Batch rates (the 50% discount did not apply): "
+            f"{len(lesson_ids)}: {shown}"
+        )
     usage = report.usage
     if usage.prompt_tokens or usage.completion_tokens:
         lines.append(

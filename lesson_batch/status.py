@@ -20,7 +20,16 @@ from typing import Callable, Iterable
 from . import crashpoints
 from .api import ApiError, BatchApi
 from . import ids
-from .ledger import LESSON_STATES, SUBMITTED, SUCCEEDED, TERMINAL_BATCH_STATUSES, BatchInfo, BatchRecord, Ledger
+from .ledger import (
+    LESSON_STATES,
+    NEEDS_ATTENTION,
+    SUBMITTED,
+    SUCCEEDED,
+    TERMINAL_BATCH_STATUSES,
+    BatchInfo,
+    BatchRecord,
+    Ledger,
+)
 from .progress import ProgressBar
 
 MAX_INTERVAL = 300.0
@@ -145,14 +154,46 @@ def lesson_counts(ledger: Ledger) -> dict[str, int]:
     return counts
 
 
+def what_to_do_for(lesson_id: str) -> str:
+    """The advice for a lesson that needs a person."""
+    return (
+        "read the reason (and the work dir's rejected/" + lesson_id + ".md, if there is one) and fix its cause "
+        "(the prompt, the curriculum entry, the budget or the model); then request it again with "
+        f"python generate_datagov_lessons_batch.py --lessons {lesson_id} --force "
+        "(or run the generate script with a higher --max-attempts)"
+    )
+
+
 def unsaved_lessons(ledger: Ledger) -> list[dict]:
-    """Lessons not saved yet, in curriculum order, with their state and reason."""
+    """Lessons not saved yet, in curriculum order, with their state and reason (and, for those
+    that need a person, what to do)."""
     lessons = sorted(ledger.lessons().values(), key=lambda lesson: ids.sort_key(lesson.lesson_id))
+    entries = []
+    for lesson in lessons:
+        if lesson.state == SUCCEEDED:
+            continue
+        entry = {"lesson_id": lesson.lesson_id, "state": lesson.state, "batch_id": lesson.batch_id,
+                 "reason": lesson.reason, "attempts": lesson.attempts}
+        if lesson.state == NEEDS_ATTENTION:
+            entry["what_to_do"] = what_to_do_for(lesson.lesson_id)
+        entries.append(entry)
+    return entries
+
+
+def lessons_needing_attention(ledger: Ledger) -> list[dict]:
+    return [entry for entry in unsaved_lessons(ledger) if entry["state"] == NEEDS_ATTENTION]
+
+
+def describe_attention(entries: list[dict]) -> list[str]:
+    """The status lines about lessons that need a person."""
+    if not entries:
+        return []
+    shown = ", ".join(entry["lesson_id"] for entry in entries[:10]) + (" ..." if len(entries) > 10 else "")
     return [
-        {"lesson_id": lesson.lesson_id, "state": lesson.state, "batch_id": lesson.batch_id,
-         "reason": lesson.reason, "attempts": lesson.attempts}
-        for lesson in lessons
-        if lesson.state != SUCCEEDED
+        f"{len(entries)} lessons need a person: their requests ran the maximum number of times "
+        f"(--max-attempts) without a usable lesson, so no run requests them again by itself: {shown}",
+        "  see why with check_batch_status.py --lessons; once the cause is fixed, request one again with "
+        "python generate_datagov_lessons_batch.py --lessons ID --force (or raise --max-attempts)",
     ]
 
 

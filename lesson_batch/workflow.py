@@ -15,6 +15,7 @@ simply run again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Callable
 
 from . import models
@@ -22,6 +23,7 @@ from .api import BatchApi
 from .files import remove_stale_temporaries
 from .ledger import PENDING, BatchRecord, Ledger
 from .plan import History, Plan, PlanOptions, format_plan, make_plan
+from .requests import RequestSettingsError
 from .results import Report, format_report, process_batch
 from .status import WatchDisplay, refresh, watch
 from .submit import SubmitReport, new_run_id, recover_unfinished_shards, submit_plan
@@ -40,6 +42,10 @@ class DeclinedError(Exception):
     """The user answered no at the confirmation prompt."""
 
 
+class ModelUnavailableError(Exception):
+    """The API does not serve the model, or shuts it down before a batch could finish."""
+
+
 @dataclass
 class GenerateOutcome:
     plan: Plan
@@ -53,7 +59,32 @@ def history_of(ledger: Ledger) -> History:
         in_flight=ledger.in_flight_lessons(),
         retry_budgets=ledger.retry_budgets(),
         measured_output_tokens=ledger.measured_output_tokens(),
+        attempts=ledger.attempts_of_unsaved(),
     )
+
+
+def check_model_in_catalogue(model: str, today: date, warn: Callable[[str], None]) -> None:
+    """A dry run's lifecycle check, from the model table alone: a model past its shutdown date
+    is a usage error; one that shuts down within 30 days is warned about."""
+    verdict = models.catalogue_lifecycle(model, today)
+    if verdict.status == "shut_down":
+        raise RequestSettingsError(f"{verdict.message} (model table of {models.CATALOGUE_DATE})")
+    if verdict.message:
+        warn(f"warning: {verdict.message} (model table of {models.CATALOGUE_DATE})")
+
+
+def check_model_with_api(api: BatchApi, model: str, today: date, warn: Callable[[str], None]) -> None:
+    """Before anything is uploaded: ask the API about the model. Its answer wins over the model
+    table: a model it does not know, or that shuts down before a 24-hour batch could end, stops
+    the run; one that shuts down within 30 days is warned about."""
+    remote = api.retrieve_model(model)
+    if remote is None:
+        raise ModelUnavailableError(models.unknown_to_api_message(model))
+    verdict = models.lifecycle(model, remote.shutdown_date, today)
+    if verdict.status in ("shut_down", "too_late"):
+        raise ModelUnavailableError(f"{verdict.message} (the API's shutdown_date); nothing was uploaded")
+    if verdict.message:
+        warn(f"warning: {verdict.message} (the API's shutdown_date)")
 
 
 def check_budget(plan: Plan, max_cost: float | None) -> None:
@@ -84,20 +115,26 @@ def generate(
     say: Callable[[str], None] = print,
     warn: Callable[[str], None] = print,
     display: WatchDisplay | None = None,
+    today: date | None = None,
 ) -> GenerateOutcome:
     """Plan, and with an ``api`` (and a ``ledger``), submit (and with ``wait``, see it through)."""
+    today = today or date.today()
     remove_stale_temporaries(options.work_dir)  # left by a run that was killed while writing
     if api is None:  # a dry run: read what the ledger knows, if there is one, and write nothing to it
+        check_model_in_catalogue(options.settings.model, today, warn)
         plan = make_plan(options, history_of(ledger) if ledger is not None else History())
         _show_plan(plan, say, warn)
         return GenerateOutcome(plan)
 
     with ledger.submission_lock():
         api.check_access()
+        check_model_with_api(api, options.settings.model, today, warn)
         recover_unfinished_shards(ledger, api, say)
         _refresh_unfinished(ledger, api, warn)
         plan = make_plan(options, history_of(ledger))
         _show_plan(plan, say, warn)
+        ledger.set_max_attempts(options.max_attempts)
+        ledger.hold_for_attention(plan.held_for_attention)
         check_budget(plan, max_cost)
         outcome = GenerateOutcome(plan)
         if not plan.shards:
