@@ -61,7 +61,7 @@ def test_dry_run_writes_one_valid_request_line_per_bundled_lesson(dry_run, bundl
     for record in records:
         assert record["method"] == "POST"
         assert record["url"] == "/v1/chat/completions"
-        assert record["body"]["model"] == "gpt-5-mini"
+        assert record["body"]["model"] == "gpt-6.1-terra"
         assert [message["role"] for message in record["body"]["messages"]] == ["system", "user"]
 
 

@@ -5,6 +5,7 @@ import sqlite3
 import pytest
 
 from lesson_batch.ledger import (
+    NEEDS_ATTENTION,
     PENDING,
     SHARD_ABANDONED,
     SHARD_PLANNED,
@@ -32,7 +33,7 @@ def record(ledger, shard_key="run-s001", lessons=LESSONS, prompt_tokens=300):
     ledger.record_shard(
         shard_key=shard_key,
         run_id="run",
-        model="gpt-5-mini",
+        model="gpt-6.1-terra",
         input_path="input.jsonl",
         sha256="abc",
         lessons=[(lesson_id, 16000, None) for lesson_id in lessons],
@@ -131,9 +132,59 @@ def test_a_lesson_not_saved_cannot_be_given_the_succeeded_state(ledger):
 
 def test_each_submission_counts_as_an_attempt(ledger):
     submit(ledger, lessons=["M0-L001"])
-    ledger.lessons_not_saved([("M0-L001", "batch_1", "expired", "batch_expired")])
+    ledger.lessons_not_saved([("M0-L001", "batch_1", TRUNCATED, "length", 32000, None)])
     submit(ledger, "run2-s001", "batch_2", ["M0-L001"])
     assert ledger.lessons()["M0-L001"].attempts == 2
+
+
+@pytest.mark.parametrize("state", ["expired", "cancelled"])
+def test_a_request_that_expired_or_was_cancelled_before_it_ran_gives_its_attempt_back(ledger, state):
+    submit(ledger, lessons=["M0-L001", "M0-L002"])
+    ledger.lessons_not_saved([("M0-L001", "batch_1", state, f"batch_{state}"),
+                              ("M0-L002", "batch_1", "failed", "http_400: bad")])
+    attempts = {lesson_id: lesson.attempts for lesson_id, lesson in ledger.lessons().items()}
+    assert attempts == {"M0-L001": 0, "M0-L002": 1}
+
+
+def test_a_batch_that_failed_before_running_gives_its_lessons_attempts_back(ledger):
+    submit(ledger, lessons=["M0-L001"])
+    ledger.update_batch(BatchInfo(id="batch_1", status="failed", errors=(BatchError("token_limit_exceeded", "full"),)))
+    lesson = ledger.lessons()["M0-L001"]
+    assert (lesson.state, lesson.attempts) == (PENDING, 0)
+
+
+def test_a_lesson_whose_request_ran_max_attempts_times_needs_attention_with_its_reason_kept(ledger):
+    for run in range(1, 4):
+        submit(ledger, f"run{run}-s001", f"batch_{run}", ["M0-L001"])
+        ledger.lessons_not_saved([("M0-L001", f"batch_{run}", TRUNCATED, "length", 64000, "low")], max_attempts=3)
+        expected = NEEDS_ATTENTION if run == 3 else TRUNCATED
+        assert ledger.lessons()["M0-L001"].state == expected
+    lesson = ledger.lessons()["M0-L001"]
+    assert (lesson.attempts, lesson.reason, lesson.retry_budget, lesson.retry_effort) == (3, "length", 64000, "low")
+
+
+def test_held_lessons_need_attention_but_lessons_in_flight_or_saved_are_left_alone(ledger):
+    submit(ledger, lessons=["M0-L001", "M0-L002", "M0-L003"])
+    ledger.lessons_not_saved([("M0-L001", "batch_1", TRUNCATED, "length")])
+    ledger.lessons_saved([("M0-L003", "batch_1", 100, None)])
+    ledger.hold_for_attention(["M0-L001", "M0-L002", "M0-L003"])
+    states = {lesson_id: lesson.state for lesson_id, lesson in ledger.lessons().items()}
+    assert states == {"M0-L001": NEEDS_ATTENTION, "M0-L002": SUBMITTED, "M0-L003": SUCCEEDED}
+
+
+def test_the_attempts_cap_of_the_last_submitting_run_is_kept(ledger, tmp_path):
+    assert ledger.max_attempts(default=3) == 3
+    ledger.set_max_attempts(5)
+    ledger.set_max_attempts(4)
+    with Ledger.open(tmp_path / "work") as again:
+        assert again.max_attempts(default=3) == 4
+
+
+def test_attempts_of_unsaved_lessons_leave_out_saved_and_in_flight_ones(ledger):
+    submit(ledger, lessons=["M0-L001", "M0-L002", "M0-L003"])
+    ledger.lessons_not_saved([("M0-L001", "batch_1", TRUNCATED, "length")])
+    ledger.lessons_saved([("M0-L003", "batch_1", 100, None)])
+    assert ledger.attempts_of_unsaved() == {"M0-L001": 1}
 
 
 def test_live_prompt_tokens_count_only_batches_still_queued_or_running(ledger):

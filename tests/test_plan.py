@@ -286,17 +286,28 @@ def test_plan_text_lists_every_input_file(options):
         assert f"{shard.path.name}: {shard.request_count:,} requests" in text
 
 
-def test_plan_text_names_the_model_and_budget(options):
-    text = format_plan(make_plan(replace(options, settings=RequestSettings(model="o3", reasoning_effort="high"))))
-    assert "Model: o3 (reasoning model), max_completion_tokens 16,000, reasoning effort high" in text
+def test_plan_text_names_the_model_its_kind_effort_and_budget(options):
+    text = format_plan(make_plan(replace(options, settings=RequestSettings(model="gpt-6.1-sol", reasoning_effort="high"))))
+    assert "Model: gpt-6.1-sol (reasoning model, effort high), max_completion_tokens 16,000" in text
+
+
+def test_plan_text_names_the_models_default_effort_and_its_batch_price(options):
+    text = format_plan(make_plan(options))
+    assert "Model: gpt-6.1-terra (reasoning model, effort medium (its default)), max_completion_tokens 16,000" in text
+    assert (f"Batch price per 1M tokens: $0.50 input, $0.025 cached input, $2.50 output "
+            f"(model table of {models.CATALOGUE_DATE})") in text
+
+
+def test_plan_text_says_when_a_model_is_not_in_the_table(options):
+    text = format_plan(make_plan(replace(options, settings=RequestSettings(model="gpt-7"))))
+    assert "Model: gpt-7 (not in the model table; a reasoning model by its name, effort the model's own (none sent))" in text
 
 
 def test_plan_text_gives_estimated_tokens_and_cost(options):
     plan = make_plan(options)
     text = format_plan(plan)
     assert f"~{plan.prompt_tokens:,} input + ~{plan.output_tokens:,} output" in text
-    assert f"Estimated cost: {models.format_cost(plan.estimated_cost)}" in text
-    assert "50% off" in text
+    assert f"Estimated cost: {models.format_cost(plan.estimated_cost)} (at Batch API prices)" in text
 
 
 def test_plan_text_says_unknown_price_for_a_model_without_a_price(options):
@@ -304,7 +315,8 @@ def test_plan_text_says_unknown_price_for_a_model_without_a_price(options):
     assert plan.estimated_cost is None
     text = format_plan(plan)
     assert "Estimated cost: unknown price" in text
-    assert "my-own-model is not in the price table" in text
+    assert "the price of my-own-model is not known" in text
+    assert "Batch price: unknown (my-own-model has no price in the model table" in text
 
 
 def test_the_plan_counts_lessons_requested_again_with_a_larger_budget(options):
@@ -314,3 +326,37 @@ def test_the_plan_counts_lessons_requested_again_with_a_larger_budget(options):
 
 def test_a_plan_without_retries_does_not_mention_them(options):
     assert "truncated before" not in format_plan(make_plan(options))
+
+
+# --- retries and the attempts cap -------------------------------------------------------------
+
+
+def test_a_lesson_requested_again_after_truncation_is_estimated_at_its_whole_new_budget(options):
+    history = History(retry_budgets={"M0-L002": (32_000, None)}, measured_output_tokens={"M0-L001": 5_000})
+    plan = make_plan(replace(options, force=True), history)
+    others = (len(ALL_IDS) - 1) * 5_000  # the measured mean stands for every other lesson
+    assert plan.output_tokens == 32_000 + others
+
+
+def test_lessons_tried_max_attempts_times_are_held_back_and_listed(options):
+    plan = make_plan(replace(options, max_attempts=3), History(attempts={"M0-L002": 3, "M1-L001": 2}))
+    assert plan.held_for_attention == ["M0-L002"]
+    assert "M0-L002" not in plan.to_request and "M1-L001" in plan.to_request
+    assert "need a person, tried 3 times already (held back): 1: M0-L002" in format_plan(plan)
+
+
+def test_a_higher_max_attempts_requests_a_held_lesson_again(options):
+    plan = make_plan(replace(options, max_attempts=4), History(attempts={"M0-L002": 3}))
+    assert plan.held_for_attention == [] and "M0-L002" in plan.to_request
+
+
+def test_force_requests_a_held_lesson_again(options):
+    plan = make_plan(replace(options, lessons=("M0-L002",), force=True), History(attempts={"M0-L002": 3}))
+    assert plan.to_request == ["M0-L002"] and plan.held_for_attention == []
+
+
+def test_held_lessons_do_not_count_as_left_for_a_later_run(options):
+    plan = make_plan(replace(options, limit=2), History(attempts={"M0-L001": 3}))
+    text = format_plan(plan)
+    assert plan.to_request == ["M0-L002", "M0-L003"]
+    assert "left for a later run (--limit): 3" in text

@@ -1,4 +1,8 @@
-"""Specification of the Batch API request lines (lesson_batch.requests) and model facts (lesson_batch.models)."""
+"""Specification of the Batch API request lines (lesson_batch.requests): the body each model gets.
+
+The model facts themselves (the catalogue, the ladder, prices, lifecycle) are specified in
+tests/test_models.py; what a user sees of them, through the scripts, in tests/test_model_rules.py.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,8 @@ from lesson_batch.curriculum import load_curriculum
 from lesson_batch.prompt import PromptBuilder, load_template
 from lesson_batch.requests import RequestSettings, RequestSettingsError, build_request
 
-REASONING_MODELS = ["gpt-5-mini", "gpt-5", "gpt-5-nano", "o3", "o4-mini", "gpt-5-mini-2025-08-07"]
-NON_REASONING_MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-5-chat-latest"]
+REASONING_MODELS = ["gpt-6.1-terra", "gpt-6.1-sol", "gpt-6-luna", "gpt-5.4", "gpt-5-mini", "gpt-5-mini-2025-08-07"]
+NON_REASONING_MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini"]
 
 CURRICULUM = """\
 # Test Course
@@ -69,8 +73,8 @@ def test_line_has_exactly_the_batch_api_input_fields(builder):
 def test_default_body_holds_model_messages_and_max_completion_tokens_only(builder):
     _, record = request_line(builder)
     assert set(record["body"]) == {"model", "messages", "max_completion_tokens"}
-    assert record["body"]["model"] == "gpt-5-mini"
-    assert record["body"]["max_completion_tokens"] == models.default_budget("gpt-5-mini")
+    assert record["body"]["model"] == "gpt-6.1-terra"
+    assert record["body"]["max_completion_tokens"] == models.default_budget("gpt-6.1-terra")
 
 
 def test_body_messages_are_the_prompt_builder_messages(builder):
@@ -94,18 +98,8 @@ def test_estimated_prompt_tokens_grow_with_the_prompt(builder):
 # --- reasoning models -------------------------------------------------------------------------
 
 
-def test_default_model_is_gpt_5_mini_and_it_reasons():
-    assert models.DEFAULT_MODEL == "gpt-5-mini"
-    assert models.is_reasoning_model(models.DEFAULT_MODEL)
-
-
 @pytest.mark.parametrize("model", REASONING_MODELS)
-def test_reasoning_model_is_recognised(model):
-    assert models.is_reasoning_model(model)
-
-
-@pytest.mark.parametrize("model", REASONING_MODELS)
-def test_reasoning_model_body_has_no_temperature_and_no_max_tokens(builder, model):
+def test_reasoning_model_body_has_no_temperature_no_effort_and_no_max_tokens_by_default(builder, model):
     _, record = request_line(builder, RequestSettings(model=model))
     assert record["body"]["model"] == model
     assert "temperature" not in record["body"]
@@ -114,33 +108,55 @@ def test_reasoning_model_body_has_no_temperature_and_no_max_tokens(builder, mode
     assert record["body"]["max_completion_tokens"] >= 16_000
 
 
-@pytest.mark.parametrize("effort", models.REASONING_EFFORTS)
-def test_reasoning_effort_is_sent_when_given(builder, effort):
-    request, record = request_line(builder, RequestSettings(model="o4-mini", reasoning_effort=effort))
+@pytest.mark.parametrize("effort", ["none", "low", "medium", "high", "xhigh", "max"])
+def test_every_effort_the_model_accepts_is_sent_when_given(builder, effort):
+    request, record = request_line(builder, RequestSettings(model="gpt-6.1-terra", reasoning_effort=effort))
     assert record["body"]["reasoning_effort"] == effort
     assert request.reasoning_effort == effort
 
 
-@pytest.mark.parametrize("model", REASONING_MODELS)
-def test_temperature_on_a_reasoning_model_is_a_settings_error(model):
-    with pytest.raises(RequestSettingsError, match="temperature"):
+@pytest.mark.parametrize("model, effort, accepted", [
+    ("gpt-6.1-terra", "minimal", "none, low, medium (default), high, xhigh, max"),
+    ("gpt-6.1-sol", "none", "low, medium (default), high, xhigh, max"),
+    ("gpt-5.1", "minimal", "none (default), low, medium, high"),
+    ("gpt-5-mini", "none", "minimal, low, medium (default), high"),
+    ("gpt-5-mini", "xhigh", "minimal, low, medium (default), high"),
+])
+def test_an_effort_the_model_does_not_accept_is_a_settings_error_naming_what_it_accepts(model, effort, accepted):
+    with pytest.raises(RequestSettingsError) as error:
+        RequestSettings(model=model, reasoning_effort=effort)
+    assert str(error.value) == f"{model} does not accept --reasoning-effort {effort}; it accepts {accepted}"
+
+
+@pytest.mark.parametrize("model", ["gpt-5-mini", "gpt-5", "gpt-6.1-sol", "gpt-6-astra"])
+def test_temperature_on_a_model_that_never_takes_it_is_a_settings_error(model):
+    with pytest.raises(RequestSettingsError, match="does not accept --temperature"):
         RequestSettings(model=model, temperature=0.5)
 
 
-def test_default_budget_of_a_reasoning_model_leaves_room_for_a_lesson_after_reasoning():
-    budget = models.default_budget("gpt-5-mini")
+@pytest.mark.parametrize("model", ["gpt-6.1-terra", "gpt-6-luna", "gpt-5.5"])
+def test_temperature_on_a_newer_reasoning_model_needs_effort_none(builder, model):
+    with pytest.raises(RequestSettingsError, match="only with --reasoning-effort none"):
+        RequestSettings(model=model, temperature=0.5)
+    with pytest.raises(RequestSettingsError, match="only with --reasoning-effort none"):
+        RequestSettings(model=model, temperature=0.5, reasoning_effort="low")
+    _, record = request_line(builder, RequestSettings(model=model, temperature=0.5, reasoning_effort="none"))
+    assert (record["body"]["temperature"], record["body"]["reasoning_effort"]) == (0.5, "none")
+
+
+@pytest.mark.parametrize("model", ["gpt-5.1", "gpt-5.2", "gpt-5.4"])
+def test_temperature_is_accepted_where_the_model_runs_at_effort_none_by_default(builder, model):
+    _, record = request_line(builder, RequestSettings(model=model, temperature=0.2))
+    assert record["body"]["temperature"] == 0.2
+
+
+def test_default_budget_of_a_reasoning_model_leaves_room_for_a_lesson_after_medium_reasoning():
+    budget = models.default_budget("gpt-6.1-terra")
     assert budget >= 16_000
-    assert budget >= models.EXPECTED_LESSON_TOKENS + max(
-        tokens for effort, tokens in models.EXPECTED_REASONING_TOKENS.items() if effort is not None
-    )
+    assert budget >= models.EXPECTED_LESSON_TOKENS + models.EXPECTED_REASONING_TOKENS["high"]
 
 
 # --- other models -----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("model", NON_REASONING_MODELS)
-def test_non_reasoning_model_is_recognised(model):
-    assert not models.is_reasoning_model(model)
 
 
 @pytest.mark.parametrize("model", NON_REASONING_MODELS)
@@ -164,7 +180,7 @@ def test_temperature_zero_is_sent_not_dropped(builder):
 
 @pytest.mark.parametrize("model", NON_REASONING_MODELS)
 def test_reasoning_effort_on_a_non_reasoning_model_is_a_settings_error(model):
-    with pytest.raises(RequestSettingsError, match="reasoning"):
+    with pytest.raises(RequestSettingsError, match="not a reasoning model"):
         RequestSettings(model=model, reasoning_effort="low")
 
 
@@ -177,6 +193,13 @@ def test_unknown_reasoning_effort_is_a_settings_error():
 def test_budget_below_one_is_a_settings_error(budget):
     with pytest.raises(RequestSettingsError):
         RequestSettings(max_completion_tokens=budget)
+
+
+@pytest.mark.parametrize("model, limit", [("gpt-4o", 16_384), ("gpt-4.1-mini", 32_768), ("gpt-6.1-terra", 128_000)])
+def test_budget_above_the_model_maximum_output_is_a_settings_error_naming_the_maximum(model, limit):
+    RequestSettings(model=model, max_completion_tokens=limit)
+    with pytest.raises(RequestSettingsError, match=f"at most {limit:,} output tokens"):
+        RequestSettings(model=model, max_completion_tokens=limit + 1)
 
 
 def test_settings_error_is_a_value_error():
@@ -193,94 +216,37 @@ def test_explicit_budget_is_used_instead_of_the_default(builder):
 
 
 def test_retry_budget_and_effort_override_the_settings(builder):
-    settings = RequestSettings(model="gpt-5", reasoning_effort="high", max_completion_tokens=16_000)
+    settings = RequestSettings(model="gpt-6.1-terra", reasoning_effort="high", max_completion_tokens=16_000)
     request, record = request_line(builder, settings, budget=64_000, effort="low")
     assert (record["body"]["max_completion_tokens"], record["body"]["reasoning_effort"]) == (64_000, "low")
     assert (request.max_completion_tokens, request.reasoning_effort) == (64_000, "low")
 
 
 def test_retry_budget_alone_keeps_the_settings_effort(builder):
-    settings = RequestSettings(model="gpt-5", reasoning_effort="high")
+    settings = RequestSettings(model="gpt-6.1-terra", reasoning_effort="high")
     _, record = request_line(builder, settings, budget=32_000)
     assert (record["body"]["max_completion_tokens"], record["body"]["reasoning_effort"]) == (32_000, "high")
 
 
-def test_next_budget_doubles_the_budget():
-    assert models.next_budget("gpt-5-mini", 16_000, "medium") == (32_000, "medium")
-    assert models.next_budget("gpt-4o-mini", 8_000, None) == (16_000, None)
+def test_a_retry_effort_recorded_for_another_model_becomes_one_this_model_accepts(builder):
+    # "minimal" was the ladder's last step on gpt-5-mini; gpt-6.1-terra rejects it but takes "none"
+    _, record = request_line(builder, RequestSettings(model="gpt-6.1-terra"), budget=64_000, effort="minimal")
+    assert record["body"]["reasoning_effort"] == "none"
+    _, record = request_line(builder, RequestSettings(model="gpt-6.1-sol"), budget=64_000, effort="minimal")
+    assert record["body"]["reasoning_effort"] == "low"
 
 
-def test_next_budget_stops_at_the_cap():
-    assert models.next_budget("gpt-5-mini", 40_000, None) == (models.budget_cap("gpt-5-mini"), None)
+def test_a_retry_budget_above_the_model_maximum_is_brought_down_to_it(builder):
+    _, record = request_line(builder, RequestSettings(model="gpt-4o"), budget=64_000)
+    assert record["body"]["max_completion_tokens"] == 16_384
+    assert "reasoning_effort" not in record["body"]
 
 
-def test_non_reasoning_models_are_capped_at_their_output_limit():
-    assert models.next_budget("gpt-4o-mini", 16_000, None) == (16_384, None)
-    assert models.next_budget("gpt-4o-mini", 16_384, None) == (16_384, None)
+def test_a_retry_effort_is_not_sent_to_a_model_that_does_not_reason(builder):
+    _, record = request_line(builder, RequestSettings(model="gpt-4.1"), budget=16_000, effort="low")
+    assert "reasoning_effort" not in record["body"]
 
 
-def test_next_budget_at_the_cap_lowers_the_reasoning_effort_one_step():
-    cap = models.budget_cap("gpt-5")
-    assert models.next_budget("gpt-5", cap, "high") == (cap, "medium")
-    assert models.next_budget("gpt-5", cap, "medium") == (cap, "low")
-    assert models.next_budget("gpt-5", cap, "low") == (cap, "minimal")
-    assert models.next_budget("gpt-5", cap, "minimal") == (cap, "minimal")
-
-
-def test_next_budget_at_the_cap_treats_the_model_default_effort_as_medium():
-    cap = models.budget_cap("gpt-5-mini")
-    assert models.next_budget("gpt-5-mini", cap, None) == (cap, "low")
-
-
-def test_next_budget_from_the_default_reaches_the_cap_then_lowers_effort():
-    budget, effort = models.default_budget("gpt-5-mini"), None
-    steps = []
-    for _ in range(4):
-        budget, effort = models.next_budget("gpt-5-mini", budget, effort)
-        steps.append((budget, effort))
-    assert steps == [(32_000, None), (64_000, None), (64_000, "low"), (64_000, "minimal")]
-
-
-def test_next_budget_at_the_cap_leaves_a_non_reasoning_model_unchanged():
-    cap = models.budget_cap("gpt-4.1")
-    assert models.next_budget("gpt-4.1", cap, None) == (cap, None)
-
-
-# --- prices -----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("model", ["gpt-5-mini", "gpt-5", "o3", "o4-mini", "gpt-4o-mini", "gpt-4.1"])
-def test_known_model_costs_half_its_list_price(model):
-    price = models.price_of(model)
-    assert price is not None
-    cost = models.batch_cost(model, input_tokens=2_000_000, output_tokens=3_000_000)
-    assert cost == pytest.approx((2 * price.input + 3 * price.output) * 0.5)
-
-
-def test_gpt_5_mini_batch_cost_uses_the_published_price():
-    # list price per million tokens (2025-08): input $0.25, output $2.00; the Batch API charges half
-    assert models.batch_cost("gpt-5-mini", 1_000_000, 1_000_000) == pytest.approx(1.125)
-
-
-def test_cached_input_tokens_cost_the_cached_price():
-    price = models.price_of("gpt-4.1")
-    cost = models.batch_cost("gpt-4.1", input_tokens=1_000_000, output_tokens=0, cached_tokens=400_000)
-    assert cost == pytest.approx((0.6 * price.input + 0.4 * price.cached_input) * 0.5)
-
-
-def test_dated_snapshot_is_priced_like_its_family():
-    assert models.price_of("gpt-5-mini-2025-08-07") == models.price_of("gpt-5-mini")
-    assert models.batch_cost("gpt-5-mini-2025-08-07", 1000, 1000) == models.batch_cost("gpt-5-mini", 1000, 1000)
-
-
-def test_unknown_model_has_no_price():
-    assert models.price_of("my-finetuned-model") is None
-    assert models.batch_cost("my-finetuned-model", 1000, 1000) is None
-
-
-def test_unknown_price_is_shown_as_unknown_price():
-    assert models.format_cost(None) == "unknown price"
-
-
-def test_known_cost_is_shown_in_dollars():
-    assert models.format_cost(1234.5) == "$1,234.50"
+def test_a_retry_never_lowers_the_budget_below_this_runs_own(builder):
+    _, record = request_line(builder, RequestSettings(max_completion_tokens=40_000), budget=32_000, effort="low")
+    assert record["body"]["max_completion_tokens"] == 40_000

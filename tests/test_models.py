@@ -1,0 +1,216 @@
+"""Specification of the model catalogue (lesson_batch.models): facts, the unknown-model rule,
+the truncation ladder, prices and lifecycle. Dates are always given, never the calendar's."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from lesson_batch import models
+
+REQUIRED = [
+    "gpt-6.1-terra", "gpt-6.1-sol", "gpt-6-luna", "gpt-6-sol", "gpt-6-astra",
+    "gpt-5.6-luna", "gpt-5.6-terra", "gpt-5.6-sol", "gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.4-nano",
+    "gpt-5.2", "gpt-5.1", "gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-4.1", "gpt-4.1-mini", "gpt-4o", "gpt-4o-mini",
+]
+REASONING = [name for name in REQUIRED if not name.startswith("gpt-4")]
+
+
+# --- the table --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_every_model_the_tool_supports_has_a_complete_entry(name):
+    info = models.CATALOGUE[name]
+    assert info.in_catalogue
+    assert info.max_output_tokens and info.max_output_tokens >= 16_384
+    assert info.batch_price is not None
+    assert 0 < info.batch_price.cached_input < info.batch_price.input < info.batch_price.output
+    assert info.batch_chat_completions is True
+
+
+@pytest.mark.parametrize("name", REASONING)
+def test_every_reasoning_model_lists_its_efforts_in_the_apis_order_with_its_default_among_them(name):
+    info = models.CATALOGUE[name]
+    assert info.reasoning
+    assert info.efforts and set(info.efforts) <= set(models.EFFORTS)
+    assert list(info.efforts) == sorted(info.efforts, key=models.EFFORTS.index)
+    assert info.default_effort in info.efforts
+
+
+def test_the_default_model_is_gpt_6_1_terra_a_reasoning_model_with_batch_prices_half_its_list_price():
+    info = models.lookup(models.DEFAULT_MODEL)
+    assert models.DEFAULT_MODEL == "gpt-6.1-terra"
+    assert info.reasoning and info.default_effort == "medium"
+    assert info.efforts == ("none", "low", "medium", "high", "xhigh", "max")
+    assert info.max_output_tokens == 128_000
+    # list price per 1M tokens: $1.00 input, $0.05 cached input, $5.00 output
+    assert info.batch_price == models.Price(0.50, 0.025, 2.50)
+    assert info.shutdown is None and info.flex is True
+
+
+def test_the_cheaper_choice_is_gpt_6_luna_and_it_costs_less():
+    assert models.CHEAPER_MODEL == "gpt-6-luna"
+    assert models.batch_cost("gpt-6-luna", 1_000_000, 1_000_000) < models.batch_cost(models.DEFAULT_MODEL, 1_000_000, 1_000_000)
+
+
+@pytest.mark.parametrize("name, shutdown, replacement", [
+    ("gpt-5", "2026-12-11", "gpt-6.1-sol"), ("gpt-5-mini", "2026-12-11", "gpt-6.1-terra"),
+    ("gpt-5-nano", "2026-12-11", "gpt-6-luna"), ("gpt-4o", "2027-01-14", "gpt-6-luna"),
+    ("gpt-4o-mini", "2027-01-14", "gpt-6-luna"), ("gpt-4.1", "2027-01-14", "gpt-6-luna"),
+    ("gpt-4.1-mini", "2027-01-14", "gpt-6-luna"),
+])
+def test_announced_shutdowns_carry_their_date_and_replacement(name, shutdown, replacement):
+    info = models.CATALOGUE[name]
+    assert (info.shutdown, info.replacement) == (date.fromisoformat(shutdown), replacement)
+
+
+def test_the_table_is_dated():
+    assert date.fromisoformat(models.CATALOGUE_DATE) >= date(2026, 12, 2)
+
+
+# --- names the table does not list ------------------------------------------------------------
+
+
+def test_a_dated_snapshot_takes_its_familys_entry():
+    snapshot = models.lookup("gpt-5-mini-2025-08-07")
+    assert snapshot.name == "gpt-5-mini-2025-08-07"
+    assert snapshot.batch_price == models.CATALOGUE["gpt-5-mini"].batch_price
+    assert snapshot.shutdown == date(2026, 12, 11)
+
+
+def test_a_fine_tuned_model_keeps_its_base_rules_and_shutdown_but_not_its_price():
+    tuned = models.lookup("ft:gpt-4o-mini-2024-07-18:acme::abc123")
+    assert not tuned.reasoning and tuned.max_output_tokens == 16_384
+    assert tuned.shutdown == date(2027, 1, 14)
+    assert tuned.batch_price is None
+
+
+@pytest.mark.parametrize("name", ["gpt-7", "gpt-6.3-nova", "gpt-5.9-mini", "gpt-10-x", "o5", "o9-mini"])
+def test_an_unknown_gpt_5_or_later_or_o_series_name_is_a_reasoning_model_with_nothing_else_known(name):
+    info = models.lookup(name)
+    assert not info.in_catalogue
+    assert info.reasoning
+    assert info.efforts is None and info.default_effort is None  # no effort sent unless asked
+    assert info.batch_price is None and info.max_output_tokens is None and info.shutdown is None
+
+
+@pytest.mark.parametrize("name", ["gpt-4.5-preview", "gpt-3.5-turbo-instruct", "my-own-model", "davinci"])
+def test_any_other_unknown_name_is_not_a_reasoning_model(name):
+    info = models.lookup(name)
+    assert not info.in_catalogue and not info.reasoning and info.batch_price is None
+
+
+def test_an_unknown_reasoning_model_takes_any_effort_the_api_defines_and_temperature_only_with_none():
+    assert models.settings_problem("gpt-7", "minimal", None, None) is None
+    assert models.settings_problem("gpt-7", "none", 0.3, None) is None
+    assert "only with --reasoning-effort none" in models.settings_problem("gpt-7", None, 0.3, None)
+    assert "--reasoning-effort takes one of" in models.settings_problem("gpt-7", "extreme", None, None)
+
+
+# --- the truncation ladder --------------------------------------------------------------------
+
+
+def _ladder(model, budget, effort=None):
+    steps = []
+    while (step := models.retry_settings(model, budget, effort)) is not None:
+        steps.append(step)
+        budget, effort = step
+    return steps
+
+
+def test_the_ladder_doubles_the_budget_to_the_cap_then_lowers_the_effort_to_none():
+    assert _ladder("gpt-6.1-terra", 16_000) == [(32_000, None), (64_000, None), (64_000, "low"), (64_000, "none")]
+
+
+def test_the_ladder_starts_lowering_from_the_effort_asked_for():
+    assert _ladder("gpt-6.1-terra", 64_000, "max") == [(64_000, "xhigh"), (64_000, "high"), (64_000, "medium"),
+                                                        (64_000, "low"), (64_000, "none")]
+
+
+def test_the_ladder_stops_at_the_lowest_effort_each_model_accepts():
+    assert _ladder("gpt-6.1-sol", 64_000)[-1] == (64_000, "low")
+    assert _ladder("gpt-5-mini", 64_000)[-1] == (64_000, "minimal")
+    assert _ladder("gpt-5.1", 64_000) == []  # it runs at none by default: nothing lower
+
+
+@pytest.mark.parametrize("name", REASONING)
+@pytest.mark.parametrize("start", [None, "high"])
+def test_the_ladder_never_produces_an_effort_the_model_rejects(name, start):
+    info = models.CATALOGUE[name]
+    if start is not None and start not in info.efforts:
+        start = info.efforts[-1]
+    for budget, effort in _ladder(name, models.default_budget(name), start):
+        assert effort is None or effort in info.efforts
+        assert budget <= info.max_output_tokens
+
+
+def test_the_ladder_of_a_model_that_does_not_reason_stops_at_its_maximum_output():
+    assert _ladder("gpt-4o-mini", 8_000) == [(16_000, None), (16_384, None)]
+
+
+def test_the_ladder_of_an_unknown_reasoning_model_raises_only_the_budget():
+    assert _ladder("gpt-7", 16_000, "high") == [(32_000, "high"), (64_000, "high")]
+
+
+def test_the_ladder_keeps_a_budget_the_user_set_above_the_cap_and_only_lowers_the_effort():
+    assert _ladder("gpt-6.1-terra", 100_000, "low") == [(100_000, "none")]
+
+
+# --- estimates and prices ---------------------------------------------------------------------
+
+
+def test_expected_output_grows_with_the_effort_and_uses_the_models_default():
+    none = models.expected_output_tokens("gpt-6.1-terra", "none", 64_000)
+    medium = models.expected_output_tokens("gpt-6.1-terra", None, 64_000)
+    high = models.expected_output_tokens("gpt-6.1-terra", "high", 64_000)
+    assert none == models.EXPECTED_LESSON_TOKENS < medium < high
+    assert medium == models.expected_output_tokens("gpt-6.1-terra", "medium", 64_000)
+    assert models.expected_output_tokens("gpt-5.4", None, 64_000) == none  # gpt-5.4 runs at none by default
+
+
+def test_batch_cost_prices_input_cached_input_and_output():
+    # gpt-6.1-terra at Batch prices: $0.50 input, $0.025 cached input, $2.50 output per 1M tokens
+    cost = models.batch_cost("gpt-6.1-terra", input_tokens=1_000_000, output_tokens=2_000_000, cached_tokens=400_000)
+    assert cost == pytest.approx(0.6 * 0.50 + 0.4 * 0.025 + 2 * 2.50)
+
+
+def test_an_unknown_model_has_no_price_and_is_shown_as_unknown_price():
+    assert models.batch_cost("my-own-model", 1_000, 1_000) is None
+    assert models.format_cost(None) == "unknown price"
+    assert models.format_cost(1234.5) == "$1,234.50"
+
+
+def test_prices_are_shown_with_cents_and_finer_fractions_kept():
+    assert models.format_price(models.Price(0.5, 0.025, 2.5)) == "$0.50 input, $0.025 cached input, $2.50 output"
+
+
+@pytest.mark.parametrize("tier, discounted", [(None, True), ("default", True), ("batch", True), ("flex", True),
+                                              ("priority", False), ("scale", False)])
+def test_service_tiers_billed_at_batch_rates(tier, discounted):
+    assert models.billed_at_batch_rates(tier) is discounted
+
+
+# --- lifecycle --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("today, status", [
+    ("2026-11-01", "active"), ("2026-11-11", "retiring"), ("2026-12-02", "retiring"), ("2026-12-09", "retiring"),
+    ("2026-12-10", "too_late"), ("2026-12-11", "shut_down"), ("2027-03-01", "shut_down"),
+])
+def test_lifecycle_of_gpt_5_mini_by_date(today, status):
+    verdict = models.catalogue_lifecycle("gpt-5-mini", date.fromisoformat(today))
+    assert verdict.status == status
+    if status != "active":
+        assert "2026-12-11" in verdict.message and "gpt-6.1-terra" in verdict.message
+
+
+def test_a_model_without_a_shutdown_date_is_active_on_any_date():
+    assert models.catalogue_lifecycle("gpt-6.1-terra", date(2030, 1, 1)).status == "active"
+
+
+def test_a_shut_down_model_without_a_recorded_replacement_points_to_the_default_model():
+    verdict = models.catalogue_lifecycle("gpt-4.1-nano", date(2026, 12, 2))
+    assert verdict.status == "shut_down"
+    assert "gpt-6.1-terra" in verdict.message and "2026-10-23" in verdict.message
