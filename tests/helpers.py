@@ -23,6 +23,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 NETGUARD_DIR = Path(__file__).resolve().parent / "netguard"
 
 BUNDLED_CURRICULUM = REPO_ROOT / "src" / "data" / "data_gov" / "Content Structure.md"
+# Real Batch API result lines kept next to the repository, never inside it (see its PROVENANCE.md).
+# REAL_BATCH_LINES_DIR points elsewhere, e.g. from a worktree whose parent has no shared/ folder.
+REAL_BATCH_LINES = Path(os.environ.get("REAL_BATCH_LINES_DIR") or REPO_ROOT.parent / "shared" / "real_batch_lines")
 BUNDLED_TEMPLATE = REPO_ROOT / "prompts" / "lesson_generation_prompt.md"
 
 GENERATE_SCRIPT = "generate_datagov_lessons_batch.py"

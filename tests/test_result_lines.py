@@ -91,6 +91,28 @@ def test_success_with_null_or_empty_content_has_empty_content(tmp_path, content)
     assert result.kind == "success" and result.content == ""
 
 
+def test_success_with_a_refusal_gives_the_refusal_text(tmp_path):
+    line = success(content=None)
+    line["response"]["body"]["choices"][0]["message"]["refusal"] = "I can't help with that."
+    result = read_one(tmp_path, line)
+    assert (result.kind, result.content, result.refusal) == ("success", "", "I can't help with that.")
+
+
+@pytest.mark.parametrize("refusal", [None, ""])
+def test_success_without_a_refusal_has_none(tmp_path, refusal):
+    line = success()
+    line["response"]["body"]["choices"][0]["message"]["refusal"] = refusal
+    assert read_one(tmp_path, line).refusal is None
+
+
+@pytest.mark.parametrize("tier", ["default", "priority", None])
+def test_success_gives_the_service_tier_it_was_served_at(tmp_path, tier):
+    line = success()
+    if tier is not None:
+        line["response"]["body"]["service_tier"] = tier
+    assert read_one(tmp_path, line).service_tier == tier
+
+
 def test_success_keeps_a_length_finish_reason_for_the_checker(tmp_path):
     assert read_one(tmp_path, success(finish_reason="length")).finish_reason == "length"
 
