@@ -6,8 +6,10 @@ unless ``--force``) or already in a batch that has not been processed yet (never
 ``--force``: that would pay twice), builds one request per remaining lesson and streams them into
 shard files. It touches no network; the plan is printed before anything is submitted.
 
-The output estimate uses what the ledger measured for earlier lessons when there is any, and a
-typical lesson size otherwise.
+Lessons whose request already ran ``max_attempts`` times without a usable lesson are held back
+(they need a person) unless ``--force``. The output estimate uses what the ledger measured for
+earlier lessons when there is any, and a typical lesson size otherwise; a lesson requested again
+after truncation is estimated at its whole new budget, since it used all of the last one.
 """
 
 from __future__ import annotations

@@ -12,10 +12,15 @@ whatever happens next. Then both files are read line by line, never whole:
   template's required sections; a good lesson is written atomically, and only then marked
   ``succeeded`` in the ledger; a bad one is kept under ``rejected/`` for inspection and marked
   with its reason (a truncated one gets a bigger budget for its retry);
+- a refusal (the message's ``refusal`` set, its content null) is reported as a refusal, with the
+  model's text, not as an empty lesson;
+- a result served at a service tier that is not billed at Batch rates (``priority``, ...) is
+  reported: the discount did not apply to it;
 - a failed request and an expired or cancelled one are marked with their reason;
 - a lesson the batch was asked for that appears in neither file is marked ``missing``.
 
-Every lesson not saved is requested again by the next run of the generate script. An existing
+Every lesson not saved is requested again by the next run of the generate script, unless its
+request has now run the ledger's ``max_attempts`` times: it then needs a person. An existing
 lesson file is never overwritten unless the lesson was requested with ``--force`` (or
 processing runs with ``--force``); the previous version is then kept under ``replaced/``.
 Re-running is safe: a lesson already saved is skipped, and a file identical to what would be
