@@ -14,7 +14,7 @@ from lesson_batch.api import BatchApi
 from lesson_batch.files import display_path
 from lesson_batch.ledger import Ledger
 from lesson_batch.results import Report, format_report, process_files
-from lesson_batch.status import describe
+from lesson_batch.status import describe, describe_attention, lessons_needing_attention
 from lesson_batch.workflow import process_ready
 
 
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             reports, not_ready = process_ready(
                 ledger, api, args.output_dir, args.work_dir, list(args.batch_ids) or None, args.force, say=out
             )
+        attention = lessons_needing_attention(ledger, among={i for report in reports for i in report.not_saved})
 
     total = Report(label="total")
     for report in reports:
@@ -105,10 +106,14 @@ def main(argv: list[str] | None = None) -> int:
                 out(line)
     if args.json:
         print(json.dumps({"batches": [r.as_json() for r in reports], "total": total.as_json(),
-                          "not_ready": [r.batch_id for r in not_ready]}, indent=2))
+                          "not_ready": [r.batch_id for r in not_ready],
+                          "needs_attention": [entry["lesson_id"] for entry in attention]}, indent=2))
     unsaved = total.failed_count + len(total.missing)
-    if unsaved:
-        out(f"{unsaved} lessons were not saved; run python generate_datagov_lessons_batch.py to request them again.")
+    if unsaved - len(attention):
+        out(f"{unsaved - len(attention)} lessons were not saved; run python generate_datagov_lessons_batch.py "
+            "to request them again.")
+    for line in describe_attention(attention):
+        out(line)
     if total.bad_lines:
         out(f"{len(total.bad_lines)} result lines could not be used (listed above).")
     return cli.EXIT_FAILURE if unsaved or total.bad_lines else cli.EXIT_OK

@@ -107,6 +107,11 @@ class Report:
         return sum(len(v) for v in self.failed.values())
 
     @property
+    def not_saved(self) -> list[str]:
+        """Every lesson this report did not save: failed, refused, truncated, missing, ..."""
+        return [lesson_id for lesson_ids in self.failed.values() for lesson_id in lesson_ids] + list(self.missing)
+
+    @property
     def actual_cost(self) -> float | None:
         if not self.models_used:
             return 0.0

@@ -180,8 +180,11 @@ def unsaved_lessons(ledger: Ledger) -> list[dict]:
     return entries
 
 
-def lessons_needing_attention(ledger: Ledger) -> list[dict]:
-    return [entry for entry in unsaved_lessons(ledger) if entry["state"] == NEEDS_ATTENTION]
+def lessons_needing_attention(ledger: Ledger, among: set[str] | None = None) -> list[dict]:
+    return [
+        entry for entry in unsaved_lessons(ledger)
+        if entry["state"] == NEEDS_ATTENTION and (among is None or entry["lesson_id"] in among)
+    ]
 
 
 def describe_attention(entries: list[dict]) -> list[str]:
