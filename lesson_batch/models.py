@@ -135,8 +135,11 @@ CATALOGUE_DATE = "2026-12-02"
 #   gpt-5/mini/nano and the o-series (the GPT-6 guide, LiteLLM's GPT-6 notes).
 # - Batch on /v1/chat/completions: every model page above lists Chat Completions and Batch.
 # - flex: True where a model page or the flex guide names the model (gpt-6.1-terra, gpt-6-luna,
-#   gpt-6.1-sol, gpt-6-astra) or a gateway's table lists the family (gpt-5.4, gpt-5.5, gpt-5.6:
-#   merge.dev); None where no source said either way.
+#   gpt-6.1-sol, gpt-6-astra; o3 in an earlier version of the guide), a gateway's table lists
+#   the family (gpt-5.4, gpt-5.5, gpt-5.6: merge.dev), or SDKs added it for the family (gpt-5,
+#   mini, nano: the Vercel AI SDK's openai 2.0.7 changelog, openai/codex issue #2712); None where
+#   no source said either way.
+# - o3, o3-mini, o4-mini efforts (low, medium, high): openai-tools' ReasoningEffort docs.
 CATALOGUE: dict[str, ModelInfo] = {
     info.name: info
     for info in (
@@ -161,11 +164,11 @@ CATALOGUE: dict[str, ModelInfo] = {
         ModelInfo("gpt-5.1", True, ("none", "low", "medium", "high"), "none", TEMPERATURE_WITH_NONE, 128_000,
                   Price(0.625, 0.0625, 5.00), shutdown=_d("2027-04-01")),
         ModelInfo("gpt-5", True, _GPT5_EFFORTS, "medium", TEMPERATURE_NEVER, 128_000,
-                  Price(0.625, 0.0625, 5.00), _d("2026-12-11"), "gpt-6.1-sol"),
+                  Price(0.625, 0.0625, 5.00), _d("2026-12-11"), "gpt-6.1-sol", flex=True),
         ModelInfo("gpt-5-mini", True, _GPT5_EFFORTS, "medium", TEMPERATURE_NEVER, 128_000,
-                  Price(0.125, 0.0125, 1.00), _d("2026-12-11"), "gpt-6.1-terra"),
+                  Price(0.125, 0.0125, 1.00), _d("2026-12-11"), "gpt-6.1-terra", flex=True),
         ModelInfo("gpt-5-nano", True, _GPT5_EFFORTS, "medium", TEMPERATURE_NEVER, 128_000,
-                  Price(0.025, 0.0025, 0.20), _d("2026-12-11"), "gpt-6-luna"),
+                  Price(0.025, 0.0025, 0.20), _d("2026-12-11"), "gpt-6-luna", flex=True),
         ModelInfo("gpt-4.1", False, (), None, TEMPERATURE_ALWAYS, 32_768,
                   Price(1.00, 0.25, 4.00), _d("2027-01-14"), "gpt-6-luna"),
         ModelInfo("gpt-4.1-mini", False, (), None, TEMPERATURE_ALWAYS, 32_768,
@@ -175,7 +178,8 @@ CATALOGUE: dict[str, ModelInfo] = {
         ModelInfo("gpt-4o-mini", False, (), None, TEMPERATURE_ALWAYS, 16_384,
                   Price(0.075, 0.0375, 0.30), _d("2027-01-14"), "gpt-6-luna"),
         # Shut down or shutting down; kept so that the tool names the date and what to use.
-        ModelInfo("o3", True, ("low", "medium", "high"), "medium", TEMPERATURE_NEVER, None, None, _d("2026-12-11")),
+        ModelInfo("o3", True, ("low", "medium", "high"), "medium", TEMPERATURE_NEVER, None, None, _d("2026-12-11"),
+                  flex=True),
         ModelInfo("o3-mini", True, ("low", "medium", "high"), "medium", TEMPERATURE_NEVER, None, None,
                   _d("2026-10-23"), "gpt-5.6-sol"),
         ModelInfo("o4-mini", True, ("low", "medium", "high"), "medium", TEMPERATURE_NEVER, None, None,
