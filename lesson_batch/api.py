@@ -39,7 +39,7 @@ TRANSFER_TIMEOUT = 900.0  # uploads and downloads of files up to 200 MB
 # A download cut off in the middle is started again this many times (the client's own retries
 # cover only the request, not the body it streams afterwards).
 DOWNLOAD_ATTEMPTS = 3
-DOWNLOAD_RETRY_PAUSE = 1.0  # seconds, times the attempt number
+DOWNLOAD_RETRY_PAUSE = 0.5  # seconds, times the attempt number
 
 KEY_HELP = (
     "No OpenAI API key found. Set one of:\n"

@@ -175,3 +175,171 @@ def test_a_today_that_is_not_a_date_is_a_usage_error(user):
     user.today = "tomorrow"
     result = user.generate("--dry-run")
     assert result.returncode == 2 and "LESSON_BATCH_TODAY" in result.stderr
+
+
+# --- real runs: the API is asked before anything is uploaded, and its answer wins --------------
+
+
+def test_a_model_the_api_does_not_know_stops_the_run_before_anything_is_uploaded(api_user):
+    api_user.server.set_scenario({"today": TODAY, "models": {"gpt-6.1-terra": None}})
+    result = api_user.generate("--yes")
+    assert result.returncode == 1
+    assert "the API does not know the model gpt-6.1-terra" in result.stderr
+    assert "nothing was uploaded" in result.stderr
+    assert uploads_and_creations(api_user.server) == []
+
+
+def test_a_model_the_api_retires_tomorrow_stops_the_run_before_anything_is_uploaded(api_user):
+    api_user.server.set_scenario({"today": TODAY, "models": {"gpt-6.1-terra": {"shutdown_date": "2026-12-03"}}})
+    result = api_user.generate("--yes")
+    assert result.returncode == 1
+    assert "gpt-6.1-terra shuts down on 2026-12-03, before a batch submitted now could finish" in result.stderr
+    assert uploads_and_creations(api_user.server) == []
+
+
+def test_a_model_the_api_retires_within_30_days_is_warned_about_and_submitted(api_user):
+    api_user.server.set_scenario({"today": TODAY, "models": {"gpt-6.1-terra": {"shutdown_date": "2026-12-20"}}})
+    result = api_user.generate("--yes")
+    assert result.returncode == 0, result.stderr
+    assert "warning: gpt-6.1-terra shuts down on 2026-12-20 (in 18 days)" in result.stderr
+    assert "(the API's shutdown_date)" in result.stderr
+    assert uploads_and_creations(api_user.server) == ["/v1/files", "/v1/batches"]
+
+
+def test_the_apis_answer_wins_over_the_model_table(api_user):
+    # the table says gpt-4o shuts down on 2027-01-14, 25 days after this "today"; this API says never
+    api_user.today = "2026-12-20"
+    api_user.server.set_scenario({"today": "2026-12-20", "models": {"gpt-4o": {"shutdown_date": None}}})
+    result = api_user.generate("--yes", "--model", "gpt-4o")
+    assert result.returncode == 0, result.stderr
+    assert "shuts down" not in result.stderr
+    assert uploads_and_creations(api_user.server) == ["/v1/files", "/v1/batches"]
+
+
+def test_the_model_is_looked_up_before_anything_is_uploaded(api_user):
+    assert api_user.generate("--yes").returncode == 0
+    calls = [(r.method, r.path) for r in api_user.server.requests]
+    lookup = calls.index(("GET", "/v1/models/gpt-6.1-terra"))
+    assert lookup < calls.index(("POST", "/v1/files"))
+
+
+def test_a_dry_run_never_asks_the_api(api_user):
+    assert api_user.generate("--dry-run").returncode == 0
+    assert api_user.server.requests == []
+
+
+# --- the truncation ladder and the attempts cap ------------------------------------------------
+
+
+def test_the_ladder_raises_the_budget_then_lowers_the_effort_through_values_the_model_accepts(api_user):
+    api_user.server.set_scenario({"today": TODAY, "faults": {"truncate": ["M0-L002"]}})
+    bodies = []
+    for _ in range(4):
+        _result, summary = api_user.round("--lessons", "M0-L002", "--max-completion-tokens", "64000",
+                                          "--max-attempts", "9")
+        bodies.append(api_user.request_bodies()["M0-L002"])
+        assert list(summary["total"]["failed"]) == ["truncated"]  # never a 400 for a rejected value
+    steps = [(body["max_completion_tokens"], body.get("reasoning_effort")) for body in bodies]
+    # 64,000 is the ladder's cap: gpt-6.1-terra's default effort (medium) is lowered to low, then none
+    assert steps == [(64_000, None), (64_000, "low"), (64_000, "none"), (64_000, "none")]
+
+
+def test_a_lesson_requested_again_after_truncation_is_estimated_at_its_doubled_budget(api_user):
+    api_user.server.set_scenario({"today": TODAY, "faults": {"truncate": ["M0-L002"]}})
+    api_user.round()
+    again = api_user.generate("--dry-run")
+    assert "to request: 1" in again.stdout
+    assert "1 truncated before: requested again with a larger budget or a lower effort" in again.stdout
+    assert "+ ~32,000 output" in again.stdout
+    assert api_user.request_bodies()["M0-L002"]["max_completion_tokens"] == 32_000
+
+
+def test_a_lesson_that_keeps_failing_needs_a_person_after_three_runs_and_is_never_requested_again(api_user):
+    api_user.server.set_scenario({"today": TODAY, "faults": {"truncate": ["M0-L002"]}})
+    for _ in range(3):
+        processed, summary = api_user.round()
+    assert summary["needs_attention"] == ["M0-L002"]
+    assert "1 lessons need a person" in processed.stderr
+
+    status = api_user.status()
+    assert status.returncode == 1
+    assert "1 lessons need a person" in status.stdout and "M0-L002" in status.stdout
+    listing = api_user.status("--lessons").stdout
+    assert "M0-L002: needs_attention (The model stopped at its output token limit.)" in listing
+    assert "tried 3 times; what to do:" in listing
+    assert "python generate_datagov_lessons_batch.py --lessons M0-L002 --force" in listing
+    entry, = json.loads(api_user.status("--json").stdout)["needs_attention"]
+    assert (entry["lesson_id"], entry["attempts"]) == ("M0-L002", 3)
+    assert "--lessons M0-L002 --force" in entry["what_to_do"]
+
+    uploads = len(uploads_and_creations(api_user.server))
+    held = api_user.generate("--yes")
+    assert held.returncode == 0
+    assert "need a person, tried 3 times already (held back): 1: M0-L002" in held.stdout
+    assert "Nothing to submit." in held.stdout
+    assert len(uploads_and_creations(api_user.server)) == uploads
+
+
+def test_a_lesson_that_needs_a_person_is_requested_again_with_force_or_a_higher_cap(api_user):
+    api_user.server.set_scenario({"today": TODAY, "faults": {"truncate": {"M0-L002": 1}}})
+    api_user.round("--max-attempts", "1")
+    assert api_user.generate("--dry-run", "--max-attempts", "1").stdout.count("held back") == 1
+    raised = api_user.generate("--dry-run", "--max-attempts", "2")
+    assert "to request: 1" in raised.stdout and "held back" not in raised.stdout
+    _result, summary = api_user.round("--lessons", "M0-L002", "--force", "--max-attempts", "1")
+    assert summary["total"]["saved"] == 1
+    assert (api_user.out / "M0-L002.md").is_file()
+
+
+def test_attempts_that_never_ran_do_not_count_towards_the_cap(api_user):
+    api_user.server.set_scenario({"today": TODAY, "batches": [{"outcome": "expire", "done_fraction": 0.0}]})
+    api_user.round("--max-attempts", "1")
+    listing = {entry["lesson_id"]: entry for entry in json.loads(api_user.status("--json", "--lessons").stdout)["unsaved_lessons"]}
+    assert {entry["state"] for entry in listing.values()} == {"expired"}
+    assert {entry["attempts"] for entry in listing.values()} == {0}
+    assert "to request: 3" in api_user.generate("--dry-run", "--max-attempts", "1").stdout
+
+
+# --- what the results say ---------------------------------------------------------------------
+
+
+def test_a_refusal_is_reported_as_a_refusal_with_the_models_text(api_user):
+    api_user.server.set_scenario({"today": TODAY, "faults": {"refusal": ["M0-L001"]}})
+    processed, summary = api_user.round()
+    assert summary["total"]["failed"] == {"refusal": ["M0-L001"]}
+    refusal = summary["total"]["refusals"]["M0-L001"]
+    assert refusal and f"M0-L001 refused: {refusal}" in processed.stderr
+    assert "empty" not in processed.stderr
+    reasons = {entry["lesson_id"]: entry["reason"] for entry in json.loads(api_user.status("--json", "--lessons").stdout)["unsaved_lessons"]}
+    assert reasons == {"M0-L001": f"refusal: {refusal}"}
+
+
+def test_a_result_not_served_at_batch_rates_is_reported_and_the_lesson_still_saved(api_user):
+    api_user.server.set_scenario({"today": TODAY, "faults": {"wrong_tier": ["M0-L003"]}})
+    processed, summary = api_user.round()
+    assert summary["total"]["not_at_batch_rates"] == {"priority": ["M0-L003"]}
+    assert ("served at service tier 'priority', not at Batch rates (the 50% discount did not apply): 1: M0-L003"
+            in processed.stderr)
+    assert (api_user.out / "M0-L003.md").is_file()
+
+
+def test_a_download_cut_short_is_started_again_and_the_lessons_saved(api_user):
+    api_user.server.set_scenario({"today": TODAY, "faults": {"cut_download": 1}})
+    processed, summary = api_user.round()
+    assert processed.returncode == 0, processed.stderr
+    assert summary["total"]["saved"] == 3
+    downloads = [r for r in api_user.server.requests if r.method == "GET" and r.path.endswith("/content")]
+    assert len(downloads) == 2
+
+
+def test_a_download_that_keeps_being_cut_is_reported_in_plain_words_and_a_later_run_finishes(api_user):
+    api_user.server.set_scenario({"today": TODAY, "faults": {"cut_download": 3}})
+    assert api_user.generate("--yes").returncode == 0
+    api_user.watch()
+    failed = api_user.run(PROCESS_SCRIPT, "--work-dir", api_user.work, "--output-dir", api_user.out)
+    assert failed.returncode == 1
+    assert "the connection was cut before the whole file arrived, 3 times" in failed.stderr
+    assert "Run the same command again later" in failed.stderr
+    assert not list(api_user.work.glob("datagov_lessons_results*")) and not list(api_user.out.glob("*.md"))
+    again, summary = api_user.process()
+    assert again.returncode == 0 and summary["total"]["saved"] == 3
