@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,17 +50,17 @@ class User:
     def out(self) -> Path:
         return self.root / "lessons"
 
-    def run(self, script: str, *args) -> subprocess.CompletedProcess:
-        env = {"LESSON_BATCH_TODAY": self.today, "LESSON_BATCH_CRASH_AT": None}
+    def run(self, script: str, *args, crash_at: str | None = None) -> subprocess.CompletedProcess:
+        env = {"LESSON_BATCH_TODAY": self.today, "LESSON_BATCH_CRASH_AT": crash_at}
         if self.server is not None:
             env.update(self.server.env(api_key="sk-test-model-rules"))
         result = run_script(script, *args, env=env, cwd=self.root)
         assert "Traceback" not in result.stderr, result.stderr
         return result
 
-    def generate(self, *args) -> subprocess.CompletedProcess:
+    def generate(self, *args, crash_at: str | None = None) -> subprocess.CompletedProcess:
         return self.run(GENERATE_SCRIPT, "--curriculum", _curriculum(self.root / "curriculum.md"),
-                        "--work-dir", self.work, "--output-dir", self.out, *args)
+                        "--work-dir", self.work, "--output-dir", self.out, *args, crash_at=crash_at)
 
     def watch(self) -> subprocess.CompletedProcess:
         return self.run(STATUS_SCRIPT, "--work-dir", self.work, "--watch", "--interval", INTERVAL)
@@ -233,14 +234,17 @@ def test_a_dry_run_never_asks_the_api(api_user):
 
 def test_the_ladder_raises_the_budget_then_lowers_the_effort_through_values_the_model_accepts(api_user):
     api_user.server.set_scenario({"today": TODAY, "faults": {"truncate": ["M0-L002"]}})
+    options = ("--lessons", "M0-L002", "--max-completion-tokens", "64000", "--max-attempts", "9")
     bodies = []
-    for _ in range(4):
-        _result, summary = api_user.round("--lessons", "M0-L002", "--max-completion-tokens", "64000",
-                                          "--max-attempts", "9")
+    for _ in range(3):
+        _result, summary = api_user.round(*options)
         bodies.append(api_user.request_bodies()["M0-L002"])
         assert list(summary["total"]["failed"]) == ["truncated"]  # never a 400 for a rejected value
+    assert api_user.generate("--dry-run", *options).returncode == 0  # the step after the last
+    bodies.append(api_user.request_bodies()["M0-L002"])
     steps = [(body["max_completion_tokens"], body.get("reasoning_effort")) for body in bodies]
-    # 64,000 is the ladder's cap: gpt-6.1-terra's default effort (medium) is lowered to low, then none
+    # 64,000 is the ladder's cap: gpt-6.1-terra's default effort (medium) is lowered to low, then
+    # none, its lowest; from there the lesson is asked for as it was, until the attempts cap
     assert steps == [(64_000, None), (64_000, "low"), (64_000, "none"), (64_000, "none")]
 
 
@@ -343,3 +347,23 @@ def test_a_download_that_keeps_being_cut_is_reported_in_plain_words_and_a_later_
     assert not list(api_user.work.glob("datagov_lessons_results*")) and not list(api_user.out.glob("*.md"))
     again, summary = api_user.process()
     assert again.returncode == 0 and summary["total"]["saved"] == 3
+
+
+# --- adopting a batch after a crash -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", ["oldest_first", "shuffled"])
+def test_a_batch_created_by_a_killed_run_is_adopted_whatever_order_the_api_lists_batches_in(api_user, order):
+    server = api_user.server
+    server.set_scenario({"today": TODAY, "batch_list_order": order})
+    # An earlier batch, an hour old: the API may list it before the one being looked for.
+    server._store._clock = lambda: time.time() - 3600  # the fake's clock; no scenario key ages a batch
+    api_user.round("--lessons", "M0-L001")
+    server._store._clock = time.time
+
+    killed = api_user.generate("--yes", crash_at="after_create")
+    assert killed.returncode != 0 and len(server.created_batches()) == 2
+    again = api_user.generate("--yes")
+    assert again.returncode == 0, again.stderr
+    assert "by an interrupted run: adopted it" in again.stdout
+    assert len(server.created_batches()) == 2  # not created, nor paid for, a second time
