@@ -83,7 +83,7 @@ def write_results(path: Path, lesson_ids: list[str]) -> int:
                 "id": f"chatcmpl-{index}",
                 "object": "chat.completion",
                 "created": 0,
-                "model": "gpt-5-mini",
+                "model": "gpt-6.1-terra",
                 "choices": [{
                     "index": 0,
                     "message": {"role": "assistant", "content": lesson_markdown(f"Lesson {lesson_id}")},
@@ -106,7 +106,7 @@ def prepare_ledger(work_dir: Path, lesson_ids: list[str]) -> None:
 
     with Ledger.open(work_dir) as ledger:
         ledger.record_shard(
-            shard_key="bench-s001", run_id="bench", model="gpt-5-mini", input_path="bench.jsonl", sha256="-",
+            shard_key="bench-s001", run_id="bench", model="gpt-6.1-terra", input_path="bench.jsonl", sha256="-",
             lessons=[(lesson_id, 16000, None) for lesson_id in lesson_ids], prompt_tokens=900 * len(lesson_ids),
             output_tokens=3000 * len(lesson_ids), required_sections=list(SECTIONS),
         )

@@ -26,6 +26,7 @@ from typing import Callable
 
 from . import crashpoints
 from .api import RUN_METADATA_KEY, SHARD_METADATA_KEY, UPLOAD_PREFIX, BatchApi
+from .files import display_path
 from .ledger import UNFINISHED_SHARD_STATES, BatchInfo, Ledger
 from .plan import Plan
 
@@ -107,7 +108,7 @@ def submit_plan(
             force=force,
         )
         crashpoints.reached("shard_recorded")
-        say(f"Uploading {shard.path} ({shard.request_count:,} requests, {shard.size_bytes / 1_000_000:.1f} MB)...")
+        say(f"Uploading {display_path(shard.path)} ({shard.request_count:,} requests, {shard.size_bytes / 1_000_000:.1f} MB)...")
         file_id = api.upload(shard.path, upload_name(shard_key))
         crashpoints.reached("after_upload")
         ledger.shard_uploaded(shard_key, file_id)

@@ -406,7 +406,7 @@ def make_ledger(work_dir: Path) -> Ledger:
     input_path = work_dir / "datagov_lessons_input.jsonl"
     input_path.write_text("", encoding="utf-8")
     ledger.record_shard(
-        shard_key="run1-s001", run_id="run1", model="gpt-5-mini", input_path=str(input_path), sha256="0" * 64,
+        shard_key="run1-s001", run_id="run1", model="gpt-6.1-terra", input_path=str(input_path), sha256="0" * 64,
         lessons=[(lesson_id, 16_000, None) for lesson_id in SUBMITTED], prompt_tokens=1000, output_tokens=3000,
         required_sections=SECTIONS,
     )

@@ -46,13 +46,13 @@ def submit_batch(api: BatchApi, ledger: Ledger, folder: Path, lessons: int = 3) 
             "custom_id": f"M0-L{number:03d}",
             "method": "POST",
             "url": "/v1/chat/completions",
-            "body": {"model": "gpt-5-mini", "messages": [{"role": "user", "content": f"Lesson title: Lesson {number}"}]},
+            "body": {"model": "gpt-6.1-terra", "messages": [{"role": "user", "content": f"Lesson title: Lesson {number}"}]},
         }
         for number in range(1, lessons + 1)
     ]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     ledger.record_shard(
-        shard_key="poll-s001", run_id="poll", model="gpt-5-mini", input_path=str(path), sha256="0" * 64,
+        shard_key="poll-s001", run_id="poll", model="gpt-6.1-terra", input_path=str(path), sha256="0" * 64,
         lessons=[(line["custom_id"], 16_000, None) for line in lines], prompt_tokens=100, output_tokens=100,
         required_sections=[],
     )

@@ -334,7 +334,7 @@ def _success_line(custom_id: str, content: str) -> str:
     body = {
         "id": "chatcmpl-hand",
         "object": "chat.completion",
-        "model": "gpt-5-mini",
+        "model": "gpt-6.1-terra",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 100, "completion_tokens": 200, "total_tokens": 300},
     }
@@ -511,8 +511,8 @@ def test_the_whole_bundled_curriculum_is_generated_with_wait_and_a_second_run_su
 
 # ---- tokens and cost -----------------------------------------------------------------------
 
-# gpt-5-mini, USD per million tokens (standard price; the Batch API charges half).
-GPT5_MINI_INPUT, GPT5_MINI_CACHED, GPT5_MINI_OUTPUT = 0.25, 0.025, 2.00
+# gpt-6.1-terra (the default model), USD per million tokens (list price; the Batch API charges half).
+TERRA_INPUT, TERRA_CACHED, TERRA_OUTPUT = 1.00, 0.05, 5.00
 
 
 def test_the_report_shows_the_measured_tokens_and_cost_next_to_the_estimate(project):
@@ -525,7 +525,7 @@ def test_the_report_shows_the_measured_tokens_and_cost_next_to_the_estimate(proj
     completion, reasoning = usage["completion_tokens"], usage["reasoning_tokens"]
     total = summary["total"]
     assert total["usage"] == usage
-    cost = ((prompt - cached) * GPT5_MINI_INPUT + cached * GPT5_MINI_CACHED + completion * GPT5_MINI_OUTPUT) / 1e6 / 2
+    cost = ((prompt - cached) * TERRA_INPUT + cached * TERRA_CACHED + completion * TERRA_OUTPUT) / 1e6 / 2
     assert total["actual_cost_usd"] == pytest.approx(cost, abs=1e-4)
     assert total["estimated_cost_usd"] is not None and total["estimated_cost_usd"] != total["actual_cost_usd"]
     assert f"{prompt:,} input ({cached:,} cached), {completion:,} output ({reasoning:,} reasoning)" in result.stderr

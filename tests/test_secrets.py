@@ -157,7 +157,7 @@ def batch_on_server(fake_openai, tmp_path):
     path = tmp_path / "input.jsonl"
     path.write_text(
         '{"custom_id": "M0-L001", "method": "POST", "url": "/v1/chat/completions", '
-        '"body": {"model": "gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]}}\n',
+        '"body": {"model": "gpt-6.1-terra", "messages": [{"role": "user", "content": "hi"}]}}\n',
         encoding="utf-8",
     )
     return api.create_batch(api.upload(path, "lesson_batch-keys.jsonl"), {"lesson_batch_shard": "keys-s001"}).id
