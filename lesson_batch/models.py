@@ -360,10 +360,12 @@ def catalogue_lifecycle(model: str, today: date) -> Lifecycle:
 
 
 def _what_to_use(model: str, replacement: str | None) -> str:
-    replacement = replacement or lookup(model).replacement
+    info = lookup(model)
+    replacement = replacement or info.replacement
     if replacement:
         return f"use --model {replacement} (its replacement) instead"
-    return f"no replacement is recorded; the default model is {DEFAULT_MODEL} (--model {DEFAULT_MODEL})"
+    other = CHEAPER_MODEL if DEFAULT_MODEL in (model, _SNAPSHOT_SUFFIX.sub("", model)) else DEFAULT_MODEL
+    return f"no replacement is recorded in the model table; choose another model, for example --model {other}"
 
 
 def unknown_to_api_message(model: str) -> str:

@@ -193,8 +193,8 @@ def describe_attention(entries: list[dict]) -> list[str]:
         return []
     shown = ", ".join(entry["lesson_id"] for entry in entries[:10]) + (" ..." if len(entries) > 10 else "")
     return [
-        f"{len(entries)} lessons need a person: their requests ran the maximum number of times "
-        f"(--max-attempts) without a usable lesson, so no run requests them again by itself: {shown}",
+        f"Need a person: {len(entries)}: {shown} (requested the maximum number of times, --max-attempts, "
+        "without a usable lesson; no run requests them again by itself)",
         "  see why with check_batch_status.py --lessons; once the cause is fixed, request one again with "
         "python generate_datagov_lessons_batch.py --lessons ID --force (or raise --max-attempts)",
     ]

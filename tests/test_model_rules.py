@@ -195,6 +195,7 @@ def test_a_model_the_api_retires_tomorrow_stops_the_run_before_anything_is_uploa
     result = api_user.generate("--yes")
     assert result.returncode == 1
     assert "gpt-6.1-terra shuts down on 2026-12-03, before a batch submitted now could finish" in result.stderr
+    assert "choose another model, for example --model gpt-6-luna" in result.stderr
     assert uploads_and_creations(api_user.server) == []
 
 
@@ -263,11 +264,11 @@ def test_a_lesson_that_keeps_failing_needs_a_person_after_three_runs_and_is_neve
     for _ in range(3):
         processed, summary = api_user.round()
     assert summary["needs_attention"] == ["M0-L002"]
-    assert "1 lessons need a person" in processed.stderr
+    assert "Need a person: 1: M0-L002" in processed.stderr
 
     status = api_user.status()
     assert status.returncode == 1
-    assert "1 lessons need a person" in status.stdout and "M0-L002" in status.stdout
+    assert "Need a person: 1: M0-L002" in status.stdout
     listing = api_user.status("--lessons").stdout
     assert "M0-L002: needs_attention (The model stopped at its output token limit.)" in listing
     assert "tried 3 times; what to do:" in listing
