@@ -88,6 +88,15 @@ def run_script(
         return _run(folder)
 
 
+def write_curriculum(path: Path, titles: list[str], name: str = "Test Curriculum") -> Path:
+    """A one-module curriculum (M0) with one foundational lesson per title, written to ``path``."""
+    lines = [f"# {name}", "", "# M0: Foundations — Lesson Map", ""]
+    for number, title in enumerate(titles, start=1):
+        lines += [f"## L{number:03d}: {title} [F]", f"Key topics: topic {number}.", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
 def success_record(custom_id, content="# Lesson\n", finish_reason="stop", usage=None) -> dict:
     """One line of a Batch API output file: a 200 chat completion for ``custom_id``."""
     if usage is None:

@@ -18,20 +18,12 @@ from pathlib import Path
 import pytest
 
 from tests.fake_openai import FakeOpenAIServer
-from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, STATUS_SCRIPT, run_script
+from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, STATUS_SCRIPT, run_script, write_curriculum
 
 TODAY = "2026-12-02"
 INTERVAL = "0.05"
 TITLES = ["Alpha: What Governance Is", "Beta: Roles and Owners", "Gamma: Policies in Practice"]
 LESSONS = ["M0-L001", "M0-L002", "M0-L003"]
-
-
-def _curriculum(path: Path) -> Path:
-    lines = ["# Rules Curriculum", "", "# M0: Foundations — Lesson Map", ""]
-    for number, title in enumerate(TITLES, start=1):
-        lines += [f"## L{number:03d}: {title} [F]", f"Key topics: topic {number}.", ""]
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
 
 
 @dataclass
@@ -59,7 +51,7 @@ class User:
         return result
 
     def generate(self, *args, crash_at: str | None = None) -> subprocess.CompletedProcess:
-        return self.run(GENERATE_SCRIPT, "--curriculum", _curriculum(self.root / "curriculum.md"),
+        return self.run(GENERATE_SCRIPT, "--curriculum", write_curriculum(self.root / "curriculum.md", TITLES),
                         "--work-dir", self.work, "--output-dir", self.out, *args, crash_at=crash_at)
 
     def watch(self) -> subprocess.CompletedProcess:

@@ -32,6 +32,7 @@ from tests.helpers import (
     PROCESS_SCRIPT,
     STATUS_SCRIPT,
     run_script,
+    write_curriculum,
 )
 
 INTERVAL = "0.05"
@@ -51,11 +52,7 @@ FOUR_LESSONS = ["M0-L001", "M0-L002", "M0-L003", "M0-L004"]  # the ``project`` f
 
 
 def _curriculum(path: Path, count: int) -> Path:
-    lines = ["# Test Curriculum", "", "# M0: Foundations — Lesson Map", ""]
-    for number, title in enumerate(list(TITLES.values())[:count], start=1):
-        lines += [f"## L{number:03d}: {title} [F]", f"Key topics: topic {number}.", ""]
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    return write_curriculum(path, list(TITLES.values())[:count])
 
 
 @dataclass
