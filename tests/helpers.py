@@ -120,7 +120,7 @@ def success_record(custom_id, content="# Lesson\n", finish_reason="stop", usage=
     }
 
 
-def write_curriculum(path: Path, modules: int, lessons_per_module: int, name: str = "Test Curriculum") -> list[str]:
+def write_modules_curriculum(path: Path, modules: int, lessons_per_module: int, name: str = "Test Curriculum") -> list[str]:
     """A curriculum of ``modules`` modules of ``lessons_per_module`` lessons; returns the lesson ids."""
     lines, lesson_ids = [f"# {name}", ""], []
     for module in range(modules):

@@ -46,7 +46,7 @@ from tests.helpers import (
     STATUS_SCRIPT,
     batches_per_lesson,
     script_env,
-    write_curriculum,
+    write_modules_curriculum,
 )
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs process groups and SIGKILL")
@@ -297,7 +297,7 @@ def scenario_for(rng: random.Random) -> dict:
 @pytest.mark.parametrize("seed", seeds())
 def test_killed_anywhere_the_job_finishes_with_every_lesson_paid_once(seed, tmp_path):
     rng = random.Random(f"kill-anywhere:{seed}")
-    lesson_ids = write_curriculum(tmp_path / "curriculum.md", MODULES, LESSONS_PER_MODULE)
+    lesson_ids = write_modules_curriculum(tmp_path / "curriculum.md", MODULES, LESSONS_PER_MODULE)
     with KillingServer(scenario_for(rng)) as server:
         job = Job(tmp_path, server, seed, lesson_ids)
         for number in range(KILLS_PER_SEED):

@@ -27,7 +27,7 @@ from tests.helpers import (
     batches_per_lesson,
     run_script,
     success_record,
-    write_curriculum,
+    write_modules_curriculum,
 )
 
 INTERVAL = "0.05"
@@ -77,7 +77,7 @@ class Project:
 
 
 def new_project(tmp_path: Path, server: FakeOpenAIServer, modules: int) -> Project:
-    return Project(tmp_path, server, write_curriculum(tmp_path / "curriculum.md", modules, 4))
+    return Project(tmp_path, server, write_modules_curriculum(tmp_path / "curriculum.md", modules, 4))
 
 
 def created_without_recording(project: Project, batch_number: int) -> None:
