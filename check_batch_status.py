@@ -6,23 +6,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 
 from lesson_batch import cli
-from lesson_batch.api import BatchApi
+from lesson_batch.api import BatchApi, effective_base_url
 from lesson_batch.files import display_path
 from lesson_batch.ledger import ACTIVE_BATCH_STATUSES, Ledger
 from lesson_batch.status import (
+    StatusReport,
     WatchDisplay,
-    as_json,
     cancel,
-    describe,
     lesson_counts,
     needs_attention,
+    problem_messages,
     refresh,
-    unsaved_lessons,
+    view,
     watch,
 )
+from lesson_batch.wording import Commands, plural
+from lesson_batch.workdir import API_BASE_URL, OUTPUT_DIR, remembered_path, settle_ledger
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -60,77 +61,77 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    out = (lambda line: print(line, file=sys.stderr)) if args.json else print
-    if not args.batch_ids and not Ledger.exists(args.work_dir):
-        out(f"No run ledger in {display_path(args.work_dir)}: nothing was submitted from there yet. "
-            "Submit with: python generate_datagov_lessons_batch.py")
-        if args.json:
-            print(json.dumps({"batches": [], "lessons": {}}, indent=2))
-        return cli.EXIT_OK
-    with cli.open_ledger(args.work_dir) as ledger:
+    out = cli.printer(args.json)
+    commands = Commands(args.work_dir)
+    if not Ledger.exists(args.work_dir):
+        if not args.batch_ids:
+            out(f"No run ledger in {display_path(args.work_dir)}: nothing was submitted from there yet. "
+                f"Submit with: {commands.generate}")
+            if args.json:
+                print(json.dumps({"batches": [], "lessons": {}}, indent=2))
+            return cli.EXIT_OK
+    # Batch ids given where no ledger exists are looked at without creating one.
+    with cli.open_ledger(args.work_dir) if Ledger.exists(args.work_dir) else Ledger.in_memory() as ledger:
         batch_ids = list(args.batch_ids) or [record.batch_id for record in ledger.batches()]
         if not batch_ids:
-            out(f"No batches recorded in {ledger.path}. Submit with: python generate_datagov_lessons_batch.py")
+            out(f"No batches recorded in {ledger.path}. Submit with: {commands.generate}")
             if args.json:
                 print(json.dumps({"batches": [], "lessons": lesson_counts(ledger)}, indent=2))
             return cli.EXIT_OK
-        api = BatchApi.from_environment()
+        api = BatchApi.from_environment(on_retry=cli.note)
+        lessons_dir = None
+        if ledger.path is not None:
+            for note in settle_ledger(ledger, args.work_dir, {API_BASE_URL: effective_base_url()}).notes:
+                cli.note(note)
+            lessons_dir = remembered_path(ledger, OUTPUT_DIR)
 
         if args.cancel:
-            targets = list(args.batch_ids) or [
-                record.batch_id for record in ledger.batches() if record.status in ACTIVE_BATCH_STATUSES
-            ]
-            if not targets:
-                out("No unfinished batch to cancel.")
-                return cli.EXIT_OK
-            if not args.yes and sys.stdin.isatty():
-                answer = input(f"Cancel {len(targets)} batch(es): {', '.join(targets)}? [y/N] ")
-                if answer.strip().lower() not in ("y", "yes"):
-                    out("Nothing was cancelled.")
-                    return cli.EXIT_FAILURE
-            for info in cancel(ledger, api, targets):
-                out(f"Batch {info.id}: {info.status}. Finished requests keep their results; "
-                    "process them with process_batch_results.py once it is cancelled.")
-            return cli.EXIT_OK
+            return _cancel(ledger, api, list(args.batch_ids), args.yes, out, commands)
 
         if args.watch:
-            records = _watch(ledger, api, batch_ids, args.interval, out)
+            records, problems = _watch(ledger, api, batch_ids, args.interval, out, commands), []
         else:
             records, problems = refresh(ledger, api, batch_ids)
-            for problem in problems:
-                cli.error(problem.message)
-            if problems and not records:
-                return cli.EXIT_FAILURE
+        errors = problem_messages(problems)
+        for message in errors:
+            cli.error(message)
+        stale = {problem.batch_id for problem in problems}
+        views = [view(ledger, record, stale=record.batch_id in stale) for record in records]
 
-        now = time.time()
+        report = StatusReport(views, ledger, commands, lessons_dir, list_lessons=args.lessons, errors=errors)
         if args.json:
-            payload = {"batches": [as_json(record, now) for record in records], "lessons": lesson_counts(ledger)}
-            if args.lessons:
-                payload["unsaved_lessons"] = unsaved_lessons(ledger)
-            print(json.dumps(payload, indent=2))
+            print(json.dumps(report.as_json(), indent=2))
         else:
-            for record in records:
-                for line in describe(record, now):
-                    print(line)
-            counts = {state: count for state, count in lesson_counts(ledger).items() if count}
-            if counts:
-                print("Lessons: " + ", ".join(f"{count} {state}" for state, count in counts.items()))
-            if args.lessons:
-                for lesson in unsaved_lessons(ledger):
-                    print(f"  {lesson['lesson_id']}: {lesson['state']}" + (f" ({lesson['reason']})" if lesson["reason"] else ""))
+            for line in report.lines():
+                print(line)
 
         missing = [batch_id for batch_id in batch_ids if batch_id not in {record.batch_id for record in records}]
-        failed = missing or any(needs_attention(ledger, record) for record in records)
+        failed = errors or missing or any(needs_attention(ledger, record) for record in records)
         return cli.EXIT_FAILURE if failed else cli.EXIT_OK
 
 
-def _watch(ledger: Ledger, api: BatchApi, batch_ids: list[str], interval: float, out) -> list:
+def _cancel(ledger: Ledger, api: BatchApi, given: list[str], yes: bool, out, commands: Commands) -> int:
+    targets = given or [record.batch_id for record in ledger.batches() if record.status in ACTIVE_BATCH_STATUSES]
+    if not targets:
+        out("No unfinished batch to cancel.")
+        return cli.EXIT_OK
+    if not yes and sys.stdin.isatty():
+        if not cli.ask(f"Cancel {plural(len(targets), 'batch', 'batches')}: {', '.join(targets)}?"):
+            out("Nothing was cancelled.")
+            return cli.EXIT_FAILURE
+    for info in cancel(ledger, api, targets):
+        out(f"Batch {info.id}: {info.status}. Finished requests keep their results; "
+            f"process them with {commands.process} once it is cancelled.")
+    return cli.EXIT_OK
+
+
+def _watch(ledger: Ledger, api: BatchApi, batch_ids: list[str], interval: float, out, commands: Commands) -> list:
     display = WatchDisplay(out)
     try:
         records = watch(ledger, api, batch_ids, interval, on_poll=display)
     except KeyboardInterrupt:
         display.close()
-        out("Stopped watching. The batches keep running on the server; run check_batch_status.py again any time.")
+        out(f"Stopped watching. The batches keep running on the server; run {commands.status} again any time.")
         raise
     display.close()
     finished: dict[str, int] = {}

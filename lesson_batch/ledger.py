@@ -189,6 +189,19 @@ class Ledger:
             raise LedgerError(f"{path}: cannot use this run ledger: {exc}") from None
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"{path}: cannot open the run ledger ({exc})") from None
+        except OSError as exc:
+            raise LedgerError(
+                f"{work_dir}: cannot hold the run ledger ({exc.strerror or exc}); choose another --work-dir"
+            ) from None
+
+    @classmethod
+    def in_memory(cls) -> "Ledger":
+        """An empty ledger that is never written to disk: for batch ids given on the command line
+        where no ledger exists (looking at a batch must not create a work dir)."""
+        ledger = cls(None, _connect(":memory:"))
+        with ledger._write() as db:
+            ledger_schema.create(db)
+        return ledger
 
     @classmethod
     def _open_read_only(cls, path: Path, work_dir: Path, assume: Assumptions) -> "Ledger":
@@ -271,6 +284,26 @@ class Ledger:
             yield
         finally:
             handle.close()
+
+    # ----------------------------------------------------------------- what the work dir belongs to
+
+    def meta(self) -> dict[str, str]:
+        """The ``meta`` table: ``schema_version`` and what the work dir belongs to (see ``workdir``)."""
+        return {row["key"]: row["value"] for row in self._db.execute("SELECT key, value FROM meta").fetchall()}
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                list(values.items()),
+            )
+
+    def has_submitted(self) -> bool:
+        """Whether any run has recorded a shard or a batch here (an unused ledger belongs to nobody yet)."""
+        return (
+            self._db.execute("SELECT 1 FROM shards LIMIT 1").fetchone() is not None
+            or self._db.execute("SELECT 1 FROM batches LIMIT 1").fetchone() is not None
+        )
 
     # ----------------------------------------------------------------- reading
 
@@ -386,6 +419,13 @@ class Ledger:
                     (lesson_id, PENDING, now),
                 )
                 db.execute("UPDATE lessons SET force = ? WHERE lesson_id = ?", (int(force), lesson_id))
+
+    def shard_input_moved(self, shard_key: str, input_path: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE shards SET input_path = ?, updated_at = ? WHERE shard_key = ?",
+                (input_path, time.time(), shard_key),
+            )
 
     def shard_uploaded(self, shard_key: str, file_id: str) -> None:
         with self._write() as db:

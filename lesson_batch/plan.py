@@ -22,6 +22,7 @@ from .files import display_path
 from .prompt import PromptBuilder, PromptTemplate, load_template
 from .requests import RequestSettings, build_request
 from .shards import Shard, ShardLimits, ShardWriter
+from .wording import plural
 
 
 class SelectionError(ValueError):
@@ -101,10 +102,10 @@ def select_lessons(curriculum: Curriculum, modules: tuple[str, ...] = (), lesson
         chosen = [lesson for lesson in chosen if lesson.module_number in wanted]
     if lessons:
         wanted_ids = []
-        for value in lessons:
-            value = value.strip().upper()
+        for typed in lessons:
+            value = typed.strip().upper()
             if not ids.is_lesson_id(value):
-                raise SelectionError(f"--lessons takes lesson ids like M0-L001; {value!r} is not one")
+                raise SelectionError(f"--lessons takes lesson ids like M0-L001; {typed.strip()!r} is not one")
             wanted_ids.append(value)
         known = {lesson.id for lesson in curriculum.lessons}
         unknown_ids = [value for value in wanted_ids if value not in known]
@@ -126,10 +127,12 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
     skipped_existing, skipped_in_flight, to_request = [], [], []
     for lesson in selected:
         if lesson.id in history.in_flight:
+            # Counted against --limit: a run interrupted after submitting continues the same
+            # lessons when run again, instead of adding N more.
             skipped_in_flight.append(lesson.id)
         elif not options.force and os.path.exists(ids.lesson_file(options.output_dir, lesson.id)):
             skipped_existing.append(lesson.id)
-        elif options.limit is None or len(to_request) < options.limit:
+        elif options.limit is None or len(to_request) + len(skipped_in_flight) < options.limit:
             to_request.append(lesson)
 
     builder = PromptBuilder(template, curriculum)
@@ -169,15 +172,16 @@ def format_plan(plan: Plan) -> str:
     settings = plan.settings
     lines = [
         f"Curriculum: {display_path(plan.curriculum.path)} ({plan.curriculum.name}): "
-        f"{len(plan.curriculum.modules)} modules, {len(plan.curriculum.lessons)} lessons",
-        f"Selected: {len(plan.selected)} lessons",
+        f"{plural(len(plan.curriculum.modules), 'module')}, {plural(len(plan.curriculum.lessons), 'lesson')}",
+        f"Selected: {plural(len(plan.selected), 'lesson')}",
         f"  already generated (skipped): {len(plan.skipped_existing)}",
         f"  in a batch not yet processed (skipped): {len(plan.skipped_in_flight)}",
         f"  to request: {len(plan.to_request)}",
     ]
     held_back = len(plan.selected) - len(plan.skipped_existing) - len(plan.skipped_in_flight) - len(plan.to_request)
     if held_back:
-        lines.append(f"  left for a later run (--limit): {held_back}")
+        counted = ", which counts those in a batch" if plan.skipped_in_flight else ""
+        lines.append(f"  left for a later run (--limit{counted}): {held_back}")
     effort = f", reasoning effort {settings.reasoning_effort}" if settings.reasoning_effort else ""
     reasoning = " (reasoning model)" if models.is_reasoning_model(settings.model) else ""
     lines.append(
@@ -192,7 +196,7 @@ def format_plan(plan: Plan) -> str:
     lines.append(f"Input files: {len(plan.shards)}")
     for shard in plan.shards:
         lines.append(
-            f"  {display_path(shard.path)}: {shard.request_count:,} requests, {shard.size_bytes / 1_000_000:.1f} MB, "
+            f"  {display_path(shard.path)}: {plural(shard.request_count, 'request')}, {shard.size_bytes / 1_000_000:.1f} MB, "
             f"~{shard.prompt_tokens:,} prompt tokens"
         )
     cost = plan.estimated_cost
