@@ -7,27 +7,25 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 
 from lesson_batch import cli
-from lesson_batch.api import BatchApi
+from lesson_batch.api import BatchApi, effective_base_url
 from lesson_batch.files import display_path
 from lesson_batch.ledger import ACTIVE_BATCH_STATUSES, Ledger
 from lesson_batch.status import (
+    StatusReport,
     WatchDisplay,
-    as_json,
     cancel,
-    describe,
-    describe_attention,
-    describe_flex_run,
     flex_run_summary,
     lesson_counts,
-    lessons_needing_attention,
     needs_attention,
+    problem_messages,
     refresh,
-    unsaved_lessons,
+    view,
     watch,
 )
+from lesson_batch.wording import Commands, plural
+from lesson_batch.workdir import API_BASE_URL, OUTPUT_DIR, remembered_path, settle_ledger
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -51,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("batch_ids", nargs="*", metavar="BATCH_ID", help="batches to show (default: all in the ledger)")
     cli.add_work_dir(parser)
-    parser.add_argument("--watch", action="store_true", help="poll until every batch is finished, with a progress bar")
+    parser.add_argument("--watch", action="store_true", help="poll until every batch is finished, with a progress bar (off a terminal: a dated line per "
+                             "change); Ctrl-C stops watching, the batches keep running")
     parser.add_argument("--interval", type=cli.positive_float, default=30.0, metavar="SECONDS",
                         help="with --watch: first polling interval, fractions allowed; it backs off to 5 minutes "
                              "while nothing changes (default: 30)")
@@ -65,94 +64,85 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    out = (lambda line: print(line, file=sys.stderr)) if args.json else print
-    if not args.batch_ids and not Ledger.exists(args.work_dir):
-        out(f"No run ledger in {display_path(args.work_dir)}: nothing was submitted from there yet. "
-            "Submit with: python generate_datagov_lessons_batch.py")
-        if args.json:
-            print(json.dumps({"batches": [], "lessons": {}}, indent=2))
-        return cli.EXIT_OK
-    with cli.open_ledger(args.work_dir) as ledger:
+    out = cli.printer(args.json)
+    commands = Commands(args.work_dir)
+    if not Ledger.exists(args.work_dir):
+        if not args.batch_ids:
+            out(f"No run ledger in {display_path(args.work_dir)}: nothing was submitted from there yet. "
+                f"Submit with: {commands.generate}")
+            if args.json:
+                print(json.dumps({"batches": [], "flex_runs": [], "lessons": {}}, indent=2))
+            return cli.EXIT_OK
+    # Batch ids given where no ledger exists are looked at without creating one.
+    with cli.open_ledger(args.work_dir) if Ledger.exists(args.work_dir) else Ledger.in_memory() as ledger:
         batch_ids = list(args.batch_ids) or [record.batch_id for record in ledger.batches()]
         # Flex runs are shown from the ledger alone (nothing to ask the API once a run is over).
         flex_runs = [] if args.batch_ids else [flex_run_summary(ledger, run) for run in ledger.flex_runs()]
         if not batch_ids and (args.cancel or not flex_runs):
-            out(f"No batches recorded in {ledger.path}. Submit with: python generate_datagov_lessons_batch.py")
+            out(f"No batches recorded in {ledger.path}. Submit with: {commands.generate}")
             if args.json:
                 print(json.dumps({"batches": [], "flex_runs": flex_runs, "lessons": lesson_counts(ledger)}, indent=2))
             return cli.EXIT_OK
-        api = BatchApi.from_environment() if batch_ids else None
+        lessons_dir = None
+        if ledger.path is not None:
+            for note in settle_ledger(ledger, args.work_dir, {API_BASE_URL: effective_base_url()}).notes:
+                cli.note(note)
+            lessons_dir = remembered_path(ledger, OUTPUT_DIR)
+        api = BatchApi.from_environment(on_retry=cli.note) if batch_ids else None
 
         if args.cancel:
-            targets = list(args.batch_ids) or [
-                record.batch_id for record in ledger.batches() if record.status in ACTIVE_BATCH_STATUSES
-            ]
-            if not targets:
-                out("No unfinished batch to cancel.")
-                return cli.EXIT_OK
-            if not args.yes and sys.stdin.isatty():
-                answer = input(f"Cancel {len(targets)} batch(es): {', '.join(targets)}? [y/N] ")
-                if answer.strip().lower() not in ("y", "yes"):
-                    out("Nothing was cancelled.")
-                    return cli.EXIT_FAILURE
-            for info in cancel(ledger, api, targets):
-                out(f"Batch {info.id}: {info.status}. Finished requests keep their results; "
-                    "process them with process_batch_results.py once it is cancelled.")
-            return cli.EXIT_OK
+            return _cancel(ledger, api, list(args.batch_ids), args.yes, out, commands)
 
         if not batch_ids:
-            records = []
+            records, problems = [], []
         elif args.watch:
-            records = _watch(ledger, api, batch_ids, args.interval, out)
+            records, problems = _watch(ledger, api, batch_ids, args.interval, out, commands), []
         else:
             records, problems = refresh(ledger, api, batch_ids)
-            for problem in problems:
-                cli.error(problem.message)
-            if problems and not records:
-                return cli.EXIT_FAILURE
+        errors = problem_messages(problems)
+        for message in errors:
+            cli.error(message)
+        stale = {problem.batch_id for problem in problems}
+        views = [view(ledger, record, stale=record.batch_id in stale) for record in records]
 
-        now = time.time()
-        attention = lessons_needing_attention(ledger)
+        report = StatusReport(
+            views, ledger, commands, lessons_dir, list_lessons=args.lessons, errors=errors, flex_runs=flex_runs
+        )
         if args.json:
-            payload = {
-                "batches": [as_json(record, now) for record in records],
-                "flex_runs": flex_runs,
-                "lessons": lesson_counts(ledger),
-                "needs_attention": attention,
-            }
-            if args.lessons:
-                payload["unsaved_lessons"] = unsaved_lessons(ledger)
-            print(json.dumps(payload, indent=2))
+            print(json.dumps(report.as_json(), indent=2))
         else:
-            for record in records:
-                for line in describe(record, now):
-                    print(line)
-            for summary in flex_runs:
-                for line in describe_flex_run(summary, now):
-                    print(line)
-            counts = {state: count for state, count in lesson_counts(ledger).items() if count}
-            if counts:
-                print("Lessons: " + ", ".join(f"{count} {state}" for state, count in counts.items()))
-            for line in describe_attention(attention):
+            for line in report.lines():
                 print(line)
-            if args.lessons:
-                for lesson in unsaved_lessons(ledger):
-                    print(f"  {lesson['lesson_id']}: {lesson['state']}" + (f" ({lesson['reason']})" if lesson["reason"] else ""))
-                    if "what_to_do" in lesson:
-                        print(f"    tried {lesson['attempts']} times; what to do: {lesson['what_to_do']}")
 
         missing = [batch_id for batch_id in batch_ids if batch_id not in {record.batch_id for record in records}]
-        failed = missing or attention or any(needs_attention(ledger, record) for record in records)
+        failed = (
+            errors or missing or report.attention() or any(needs_attention(ledger, record) for record in records)
+        )
         return cli.EXIT_FAILURE if failed else cli.EXIT_OK
 
 
-def _watch(ledger: Ledger, api: BatchApi, batch_ids: list[str], interval: float, out) -> list:
+def _cancel(ledger: Ledger, api: BatchApi, given: list[str], yes: bool, out, commands: Commands) -> int:
+    targets = given or [record.batch_id for record in ledger.batches() if record.status in ACTIVE_BATCH_STATUSES]
+    if not targets:
+        out("No unfinished batch to cancel.")
+        return cli.EXIT_OK
+    if not yes and sys.stdin.isatty():
+        if not cli.ask(f"Cancel {plural(len(targets), 'batch', 'batches')}: {', '.join(targets)}?"):
+            out("Nothing was cancelled.")
+            return cli.EXIT_FAILURE
+    for info in cancel(ledger, api, targets):
+        out(f"Batch {info.id}: {info.status}. Finished requests keep their results; "
+            f"process them with {commands.process} once it is cancelled.")
+    return cli.EXIT_OK
+
+
+def _watch(ledger: Ledger, api: BatchApi, batch_ids: list[str], interval: float, out, commands: Commands) -> list:
     display = WatchDisplay(out)
     try:
         records = watch(ledger, api, batch_ids, interval, on_poll=display)
     except KeyboardInterrupt:
         display.close()
-        out("Stopped watching. The batches keep running on the server; run check_batch_status.py again any time.")
+        out(f"Stopped watching. The batches keep running on the server; run {commands.status} again any time.")
         raise
     display.close()
     finished: dict[str, int] = {}

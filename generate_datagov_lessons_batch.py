@@ -13,7 +13,8 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from lesson_batch import cli, models
-from lesson_batch.api import BatchApi
+from lesson_batch.api import BatchApi, effective_base_url
+from lesson_batch.files import check_folder
 from lesson_batch.flex import (
     DEFAULT_CONCURRENCY,
     FALLBACK_STOPS,
@@ -27,9 +28,11 @@ from lesson_batch.flex import (
 from lesson_batch.ledger import Ledger
 from lesson_batch.plan import Plan, PlanOptions
 from lesson_batch.requests import RequestSettings
-from lesson_batch.status import WatchDisplay
 from lesson_batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE, ShardLimits
 from lesson_batch.ledger import DEFAULT_MAX_ATTEMPTS
+from lesson_batch.status import WatchDisplay
+from lesson_batch.wording import Commands, plural
+from lesson_batch.workdir import API_BASE_URL, CURRICULUM, OUTPUT_DIR, TEMPLATE, settle_ledger
 from lesson_batch.workflow import (
     BudgetError,
     DeclinedError,
@@ -58,16 +61,21 @@ def build_parser() -> argparse.ArgumentParser:
             "or all at once: python generate_datagov_lessons_batch.py --wait\n"
             "or in minutes at the same price, through flex: python generate_datagov_lessons_batch.py --via flex\n"
             "try the prompt first: python generate_datagov_lessons_batch.py --lessons M0-L001,M0-L002,M0-L003 --via flex\n\n"
+            "The work dir belongs to one API and one curriculum: it remembers them, and the template and\n"
+            "lessons folder, from its first submitting run, so the other scripts need no options. Use\n"
+            "another --work-dir for another course or another API (e.g. a local test server).\n\n"
             "API key: OPENAI_API_KEY, else a .env file, else openaiapikey.txt. OPENAI_BASE_URL is honoured.\n"
             + cli.EXIT_CODES_HELP
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     paths = parser.add_argument_group("files")
-    paths.add_argument("--curriculum", type=Path, default=cli.DEFAULT_CURRICULUM, metavar="FILE",
-                       help="the curriculum Markdown file (default: the bundled Data Governance curriculum)")
-    paths.add_argument("--prompt-template", type=Path, default=cli.DEFAULT_TEMPLATE, metavar="FILE",
-                       help="the prompt template (default: prompts/lesson_generation_prompt.md)")
+    paths.add_argument("--curriculum", type=Path, default=None, metavar="FILE",
+                       help="the curriculum Markdown file (default: the one the work dir remembers, else the bundled "
+                            "Data Governance curriculum); one work dir per curriculum")
+    paths.add_argument("--prompt-template", type=Path, default=None, metavar="FILE",
+                       help="the prompt template (default: the one the work dir remembers, else "
+                            "prompts/lesson_generation_prompt.md)")
     cli.add_output_dir(paths)
     cli.add_work_dir(paths)
 
@@ -77,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument("--lessons", type=cli.comma_list, default=(), metavar="M0-L001,M2-L040",
                         help="only these lessons")
     select.add_argument("--limit", type=cli.positive_int, default=None, metavar="N",
-                        help="only the first N selected lessons still to generate (a small test batch)")
+                        help="only the first N selected lessons still to generate (a small test batch); lessons in "
+                             "a batch not yet processed count towards N, so running it again continues the same "
+                             "lessons, and once they are saved it takes the next N")
     select.add_argument("--force", action="store_true",
                         help="also regenerate lessons whose file exists (the old file is kept under the work dir's "
                              "replaced/ folder); lessons in an unprocessed batch are never submitted twice")
@@ -135,20 +145,19 @@ def confirm_on_terminal(plan: Plan, via: str = "batch") -> bool:
         return True  # never wait for an answer nobody can give (scripts, CI, pipes)
     cost = models.format_cost(plan.estimated_cost)
     what = (
-        f"Send {len(plan.to_request):,} requests through flex"
+        f"Send {plural(len(plan.to_request), 'request')} through flex"
         if via == "flex"
-        else f"Submit {len(plan.to_request):,} requests in {len(plan.shards)} batch(es)"
+        else f"Submit {plural(len(plan.to_request), 'request')} in {plural(len(plan.shards), 'batch', 'batches')}"
     )
-    answer = input(f"{what}, estimated {cost}? [y/N] ")
-    return answer.strip().lower() in ("y", "yes")
+    return cli.ask(f"{what}, estimated {cost}?")
 
 
-def flex_exit(outcome: GenerateOutcome, args: argparse.Namespace) -> int:
+def flex_exit(outcome: GenerateOutcome, args: argparse.Namespace, commands: Commands) -> int:
     """The last words and the exit code of a --via flex run (its report is already printed)."""
     report = outcome.flex
     batched = bool(outcome.submitted.submitted)
     if batched and not args.wait:
-        print("Next: python check_batch_status.py --watch, then python process_batch_results.py")
+        print(f"Next: {commands.status} --watch, then {commands.process}")
     if report is None:
         return cli.EXIT_OK
     if report.stop_reason == STOP_INTERRUPTED:
@@ -157,7 +166,7 @@ def flex_exit(outcome: GenerateOutcome, args: argparse.Namespace) -> int:
         return cli.EXIT_FAILURE
     left = len(report.not_sent) if not (batched and report.stop_reason in FALLBACK_STOPS) else 0
     if left:
-        cli.error(f"{left:,} lessons were not sent. " + {
+        cli.error(f"{plural(left, 'lesson')} {'was' if left == 1 else 'were'} not sent. " + {
             STOP_UNSUPPORTED: f"{report.model} does not take flex: choose another --model, leave out --via flex "
                               "to submit a batch, or add --fallback batch.",
             STOP_CAPACITY: "Run the same command later, or add --fallback batch to submit them as a batch.",
@@ -165,18 +174,22 @@ def flex_exit(outcome: GenerateOutcome, args: argparse.Namespace) -> int:
         }.get(report.stop_reason, "Run the same command again to send them."))
     unsaved = report.results.failed_count + len(report.no_answer) + len(report.still_running)
     if unsaved:
-        print(f"{unsaved:,} lessons were not saved; run the same command again to request them.")
+        print(f"{plural(unsaved, 'lesson')} {'was' if unsaved == 1 else 'were'} not saved; "
+              "run the same command again to request them.")
     if left or unsaved:
         return cli.EXIT_FAILURE
     if batched and args.wait:
         if outcome.unsaved_lessons:
-            print(f"{len(outcome.unsaved_lessons)} lessons were not saved; run this command again to retry them.")
+            count = len(outcome.unsaved_lessons)
+            print(f"{plural(count, 'lesson')} {'was' if count == 1 else 'were'} not saved; "
+                  "run this command again to retry them.")
             return cli.EXIT_FAILURE
         print("All requested lessons are saved.")
     elif batched:
-        print(f"{report.saved:,} lessons were saved through flex; the other {len(report.not_sent):,} are in a batch.")
+        print(f"{plural(report.saved, 'lesson')} saved through flex; the other {len(report.not_sent):,} "
+              f"{'is' if len(report.not_sent) == 1 else 'are'} in a batch.")
     else:
-        print(f"All {report.saved:,} lessons requested are saved.")
+        print(f"All {plural(report.saved, 'lesson')} requested {'is' if report.saved == 1 else 'are'} saved.")
     return cli.EXIT_OK
 
 
@@ -195,28 +208,36 @@ def main(argv: list[str] | None = None) -> int:
         reasoning_effort=args.reasoning_effort,
         temperature=args.temperature,
     )
-    options = PlanOptions(
-        curriculum_path=args.curriculum,
-        template_path=args.prompt_template,
-        output_dir=args.output_dir,
-        work_dir=args.work_dir,
-        settings=settings,
-        limits=ShardLimits(args.max_requests_per_batch, args.max_file_bytes, args.max_enqueued_tokens),
-        modules=args.modules,
-        lessons=args.lessons,
-        limit=args.limit,
-        force=args.force,
-        max_attempts=args.max_attempts,
-    )
+    check_folder(args.work_dir, "--work-dir")
     today = cli.today()
-    api = None if args.dry_run else BatchApi.from_environment()
-    display = WatchDisplay(lambda message: print(message, file=sys.stderr))
+    api = None
+    if not args.dry_run:
+        api = BatchApi.from_environment(on_retry=cli.note, key_hint="Use --dry-run to plan without a key.")
     dry_run_without_ledger = args.dry_run and not Ledger.exists(args.work_dir)
     ledger_opened = nullcontext() if dry_run_without_ledger else cli.open_ledger(
         args.work_dir, curriculum=args.curriculum, template=args.prompt_template, output_dir=args.output_dir,
         read_only=args.dry_run,
     )
     with ledger_opened as ledger:
+        given = {CURRICULUM: args.curriculum, TEMPLATE: args.prompt_template, OUTPUT_DIR: args.output_dir}
+        if api is not None:
+            given[API_BASE_URL] = effective_base_url()
+        place = settle_ledger(ledger, args.work_dir, given, record=not args.dry_run)
+        for note in place.notes:
+            cli.note(note)
+        options = PlanOptions(
+            curriculum_path=place.path(CURRICULUM),
+            template_path=place.path(TEMPLATE),
+            output_dir=place.path(OUTPUT_DIR),
+            work_dir=args.work_dir,
+            settings=settings,
+            limits=ShardLimits(args.max_requests_per_batch, args.max_file_bytes, args.max_enqueued_tokens),
+            modules=args.modules,
+            lessons=args.lessons,
+            limit=args.limit,
+            force=args.force,
+            max_attempts=args.max_attempts,
+        )
         try:
             outcome = generate(
                 options, ledger, api,
@@ -224,8 +245,8 @@ def main(argv: list[str] | None = None) -> int:
                 confirm=(lambda plan: True) if args.yes else (lambda plan: confirm_on_terminal(plan, args.via)),
                 wait=args.wait,
                 interval=args.interval,
-                warn=lambda message: print(message, file=sys.stderr),
-                display=display,
+                warn=cli.note,
+                display=WatchDisplay(cli.note),
                 via=args.via,
                 flex=FlexSettings(concurrency=args.concurrency or DEFAULT_CONCURRENCY, max_cost=args.max_cost),
                 fallback_batch=args.fallback == "batch",
@@ -234,21 +255,22 @@ def main(argv: list[str] | None = None) -> int:
         except (BudgetError, DeclinedError, FlexUnavailableError, ModelUnavailableError) as exc:
             cli.error(str(exc))
             return cli.EXIT_FAILURE
+    commands = Commands(args.work_dir)
     if args.dry_run:
         print("Dry run: nothing was uploaded. The request files are listed above.")
         return cli.EXIT_OK
     if args.via == "flex":
-        return flex_exit(outcome, args)
+        return flex_exit(outcome, args, commands)
     if args.wait:
         if outcome.unsaved_lessons:
-            print(
-                f"{len(outcome.unsaved_lessons)} lessons were not saved; run python generate_datagov_lessons_batch.py "
-                "to request them again (python check_batch_status.py --lessons lists them)."
-            )
+            count = len(outcome.unsaved_lessons)
+            them = "it" if count == 1 else "them"
+            print(f"{plural(count, 'lesson')} {'was' if count == 1 else 'were'} not saved; run {commands.generate} "
+                  f"to request {them} again ({commands.status} --lessons lists {them}).")
             return cli.EXIT_FAILURE
         print("All requested lessons are saved.")
     elif outcome.submitted.submitted:
-        print("Next: python check_batch_status.py --watch, then python process_batch_results.py")
+        print(f"Next: {commands.status} --watch, then {commands.process}")
     return cli.EXIT_OK
 
 

@@ -18,6 +18,7 @@ client and nowhere else: it is never printed, logged or written to disk by this 
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from contextlib import contextmanager
@@ -25,13 +26,13 @@ from dataclasses import dataclass
 from datetime import date
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from . import crashpoints
 from .files import temporary_path_for
 from .ledger import BatchError, BatchInfo
+from .paths import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 KEY_FILE_NAME = "openaiapikey.txt"
 DOTENV_NAME = ".env"
 BATCH_ENDPOINT = "/v1/chat/completions"
@@ -55,8 +56,13 @@ KEY_HELP = (
     "  - the environment variable OPENAI_API_KEY (export OPENAI_API_KEY=sk-... ; on Windows: set OPENAI_API_KEY=sk-...)\n"
     "  - a file .env in this folder with the line OPENAI_API_KEY=sk-...\n"
     "  - a file openaiapikey.txt in this folder holding only the key\n"
-    "Create a key at https://platform.openai.com/api-keys. Use --dry-run to plan without a key."
+    "Create a key at https://platform.openai.com/api-keys."
 )
+# The client logs each retry it is about to make, at INFO, before it waits (openai 3.x,
+# ``_base_client.py``, ``_sleep_for_retry``: "Retrying request in %f seconds (retry %i of %s)").
+# Turned into a note for the user, it tells within a second that a server does not answer,
+# instead of a silent quarter of a minute of retries.
+CLIENT_LOGGER = "openai._base_client"
 
 
 class ApiError(Exception):
@@ -88,8 +94,26 @@ class ChatReply:
 
 
 class MissingKeyError(ApiError):
-    def __init__(self) -> None:
-        super().__init__(KEY_HELP)
+    def __init__(self, hint: str = "") -> None:
+        super().__init__(KEY_HELP + (f" {hint}" if hint else ""))
+
+
+class _RetryNotes(logging.Handler):
+    """Passes each retry the client announces to ``notify``, for the length of one call."""
+
+    def __init__(self, what: str, where: str, notify: Callable[[str], None]):
+        super().__init__(logging.INFO)
+        self.what, self.where, self.notify = what, where, notify
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not str(record.msg).startswith("Retrying request"):
+            return
+        try:
+            seconds, attempt, attempts = record.args
+            count = f" (retry {attempt} of {attempts}, in {float(seconds):.1f} s)"
+        except (TypeError, ValueError):
+            count = ""
+        self.notify(f"{self.what}: no usable answer from {self.where} yet; retrying...{count}")
 
 
 def _search_dirs() -> list[Path]:
@@ -179,31 +203,47 @@ def _batch_info(batch) -> BatchInfo:
 class BatchApi:
     """Files and Batches calls, each returning plain data or raising ApiError."""
 
-    def __init__(self, api_key: str, base_url: str | None = None, max_retries: int = 5, timeout: float = CALL_TIMEOUT):
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str | None = None,
+        max_retries: int = 5,
+        timeout: float = CALL_TIMEOUT,
+        on_retry: Callable[[str], None] | None = None,
+    ):
         import openai
 
         self._openai = openai
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         self._client = openai.OpenAI(api_key=api_key, base_url=self.base_url, max_retries=max_retries, timeout=timeout)
         self._flex_client = self._client.with_options(max_retries=0, timeout=FLEX_TIMEOUT)
+        self._on_retry = on_retry
 
     @classmethod
-    def from_environment(cls) -> "BatchApi":
+    def from_environment(cls, on_retry: Callable[[str], None] | None = None, key_hint: str = "") -> "BatchApi":
+        """A client for the key and address the environment gives; ``on_retry`` hears of each retry."""
         key = find_api_key()
         if not key:
-            raise MissingKeyError()
-        return cls(key)
+            raise MissingKeyError(key_hint)
+        return cls(key, on_retry=on_retry)
 
     @contextmanager
     def _calling(self, what: str) -> Iterator[None]:
         openai = self._openai
         where = self.base_url or "the OpenAI API"
+        logger = logging.getLogger(CLIENT_LOGGER)
+        notes = _RetryNotes(what, where, self._on_retry) if self._on_retry else None
+        level = logger.level
+        if notes is not None:
+            logger.addHandler(notes)
+            if not logger.isEnabledFor(logging.INFO):
+                logger.setLevel(logging.INFO)
         try:
             yield
         except openai.AuthenticationError as exc:
             raise ApiError(
                 f"{what}: the API rejected the key (401): {_message(exc)}\n"
-                "Check OPENAI_API_KEY, .env or openaiapikey.txt. Nothing was submitted by this call.",
+                "Check OPENAI_API_KEY, .env or openaiapikey.txt.",
                 401,
             ) from None
         except openai.PermissionDeniedError as exc:
@@ -232,6 +272,10 @@ class BatchApi:
                 "the ledger keeps your place.",
                 transient=True,
             ) from None
+        finally:
+            if notes is not None:
+                logger.removeHandler(notes)
+                logger.setLevel(level)
 
     def check_access(self) -> None:
         """One cheap call that fails fast on a wrong key or address, before anything is recorded."""

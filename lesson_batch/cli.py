@@ -19,22 +19,20 @@ from datetime import date
 from pathlib import Path
 from typing import Callable
 
-from .api import PROJECT_DIR, ApiError, effective_base_url
+from .api import ApiError, effective_base_url
 from .curriculum import CurriculumError
-from .files import display_path
+from .files import FolderError, display_path
 from .ledger import Ledger, LedgerError
 from .ledger_schema import Assumptions
+from .paths import DEFAULT_CURRICULUM, DEFAULT_OUTPUT_DIR, DEFAULT_TEMPLATE, DEFAULT_WORK_DIR  # noqa: F401
 from .plan import SelectionError
 from .prompt import PromptError
 from .requests import RequestSettingsError
 from .shards import ShardError
+from .workdir import WorkDirError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
-DEFAULT_CURRICULUM = PROJECT_DIR / "src" / "data" / "data_gov" / "Content Structure.md"
-DEFAULT_OUTPUT_DIR = PROJECT_DIR / "src" / "data" / "data_gov" / "lessons"
-DEFAULT_WORK_DIR = PROJECT_DIR / "batch_api"
-DEFAULT_TEMPLATE = PROJECT_DIR / "prompts" / "lesson_generation_prompt.md"
 
 EXIT_CODES_HELP = "exit codes: 0 success, 1 failure (bad input, API error, failed batch or lessons), 2 usage error"
 
@@ -53,8 +51,9 @@ def add_work_dir(parser: argparse.ArgumentParser) -> None:
 
 def add_output_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, metavar="DIR",
-        help=f"folder of the lesson files M<x>-L<yyy>.md (default: {display_path(DEFAULT_OUTPUT_DIR)})",
+        "--output-dir", type=Path, default=None, metavar="DIR",
+        help="folder of the lesson files M<x>-L<yyy>.md (default: the one the work dir remembers, else lessons/ "
+             f"beside the curriculum: {display_path(DEFAULT_OUTPUT_DIR)} for the bundled one)",
     )
 
 
@@ -106,24 +105,48 @@ def error(message: str) -> None:
 def open_ledger(
     work_dir: Path,
     *,
-    curriculum: Path = DEFAULT_CURRICULUM,
-    template: Path = DEFAULT_TEMPLATE,
-    output_dir: Path = DEFAULT_OUTPUT_DIR,
+    curriculum: Path | None = None,
+    template: Path | None = None,
+    output_dir: Path | None = None,
     read_only: bool = False,
 ) -> Ledger:
     """Open the work dir's ledger; a ledger made by an older version is upgraded, and what the
     upgrade assumed (this run's folders, or the defaults the older version used, and the API
     address in use) is said once, on stderr."""
+    # Version 1 used the bundled course's lessons folder whatever the curriculum: that is the
+    # folder an old ledger's saved lessons are in when this run names none.
     assume = Assumptions(
         api_base_url=effective_base_url(),
-        curriculum=str(Path(curriculum).resolve()),
-        template=str(Path(template).resolve()),
-        output_dir=str(Path(output_dir).resolve()),
+        curriculum=str(Path(curriculum or DEFAULT_CURRICULUM).resolve()),
+        template=str(Path(template or DEFAULT_TEMPLATE).resolve()),
+        output_dir=str(Path(output_dir or DEFAULT_OUTPUT_DIR).resolve()),
     )
     ledger = Ledger.open(work_dir, assume=assume, read_only=read_only)
     for note in ledger.upgrade_notes:
         print(f"note: {note}", file=sys.stderr)
     return ledger
+
+
+def note(message: str) -> None:
+    """A message that is not the command's output: progress, notes, warnings (stderr)."""
+    print(message, file=sys.stderr)
+
+
+def printer(json_output: bool) -> Callable[[str], None]:
+    """Where a script's text goes: stdout, or stderr when stdout carries JSON."""
+    return note if json_output else print
+
+
+def ask(question: str) -> bool:
+    """A yes/no question on a terminal. It goes to stderr (stdout may be redirected to a file),
+    and an end of input (Ctrl-D, Ctrl-Z) is a no."""
+    sys.stdout.flush()  # the plan above the question, when both go to the terminal
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline()
+    if not answer:
+        print(file=sys.stderr)
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def run(main: Callable[[], int]) -> int:
@@ -134,16 +157,34 @@ def run(main: Callable[[], int]) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     try:
-        return main()
-    except (SelectionError, RequestSettingsError) as exc:
-        error(str(exc))
-        return EXIT_USAGE
-    except (CurriculumError, PromptError, ShardError, LedgerError, ApiError) as exc:
-        error(str(exc))
+        try:
+            code = main()
+            sys.stdout.flush()  # here, not at exit: a reader that went away is noticed below
+            return code
+        except (SelectionError, RequestSettingsError) as exc:
+            error(str(exc))
+            return EXIT_USAGE
+        except (CurriculumError, PromptError, ShardError, LedgerError, ApiError, FolderError, WorkDirError) as exc:
+            error(str(exc))
+            return EXIT_FAILURE
+        except KeyboardInterrupt:
+            print(
+                "\nInterrupted. Nothing is lost: the ledger records every step; run the same command again to continue.",
+                file=sys.stderr,
+            )
+            return EXIT_FAILURE
+    except BrokenPipeError:
+        # The reader of the output went away (`... | head`): stop quietly, as Unix tools do. Every
+        # step already done is in the ledger (each change is one transaction).
+        _silence_output()
         return EXIT_FAILURE
-    except KeyboardInterrupt:
-        print(
-            "\nInterrupted. Nothing is lost: the ledger records every step; run the same command again to continue.",
-            file=sys.stderr,
-        )
-        return EXIT_FAILURE
+
+
+def _silence_output() -> None:
+    """Point stdout and stderr at the null device, so the interpreter's final flush is silent."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):
+            pass

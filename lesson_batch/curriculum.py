@@ -12,7 +12,9 @@ The format, one line per header::
 The parser is strict about structure and tolerant about typography: `—`, `–`, `-` and `:`
 all separate a code from its title, CRLF endings, a UTF-8 BOM and trailing spaces are
 accepted, and lines inside fenced code blocks are never headers. Anything it cannot make
-sense of raises ``CurriculumError`` naming the file and line, before any request is built.
+sense of raises ``CurriculumError`` naming the file and line, before any request is built,
+including a line that is almost a header (``## Lesson 2 Title``, ``### L003: Title``,
+``## l002: Title``), which would otherwise vanish into the notes of the lesson above it.
 Unknown complexity tags are kept and reported as warnings.
 """
 
@@ -38,6 +40,9 @@ _BARE_LESSON_HEADER = re.compile(r"^##\s+L([0-9]+)\s*$")
 # take time quadratic in a run of spaces (minutes for one long line); the callers strip instead.
 _TAG = re.compile(r"\[([^\[\]]*)\]\s*$")
 _LESSON_MAP_SUFFIX = re.compile(r"(?:—|–|-|:)\s*Lesson Map\s*$", re.IGNORECASE)
+# A line that is almost a module or lesson header (another level, lower case, "Lesson 2", no
+# space after the #): an error, never notes, since it would silently swallow a lesson.
+_NEAR_HEADER = re.compile(r"^(#{1,6})\s*(lesson|module|l|m)\s*([0-9]+)(?![0-9])\s*(?::|—|–|-)?\s*(.*)$", re.IGNORECASE)
 _FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})(.*)$")
 _TITLE_HEADER = re.compile(r"^#\s+(.+)$")  # lines arrive right-stripped
 _NAMED_LIST = re.compile(r"^(prerequisites|prereqs|related(?: lessons)?)\s*:\s*(.*)$", re.IGNORECASE)
@@ -237,6 +242,10 @@ def parse_curriculum(text: str, path: Path | str = "<curriculum>") -> Curriculum
             lesson_drafts.append(current)
             continue
 
+        near = _NEAR_HEADER.match(line)
+        if near:
+            raise CurriculumError(path, number, _near_header_message(line, near))
+
         title_match = _TITLE_HEADER.match(line)
         if title_match and not modules and name is None:
             name = title_match.group(1)
@@ -269,6 +278,21 @@ def parse_curriculum(text: str, path: Path | str = "<curriculum>") -> Curriculum
         modules=tuple(built_modules),
         lessons=tuple(built_lessons),
         warnings=tuple(warnings),
+    )
+
+
+def _near_header_message(line: str, match: re.Match) -> str:
+    is_lesson = match.group(2).lower().startswith("l")
+    number = _header_number(match.group(3))
+    rest = match.group(4).strip()
+    if is_lesson:
+        suggestion = f"## L{number:03d}: {rest}" if number <= ids.MAX_LESSON else "## L001: Title"
+    else:
+        suggestion = f"# M{number}: {rest}" if number <= ids.MAX_MODULE else "# M0: Title"
+    shown = line if len(line) <= 80 else line[:77] + "..."
+    return (
+        f"'{shown}' looks like a {'lesson' if is_lesson else 'module'} header but is not one: write it as "
+        f"'{suggestion.rstrip(': ')}' (or, if it belongs to the notes, without the leading '#')"
     )
 
 

@@ -44,6 +44,43 @@ def write_atomic(path: Path, data: str | bytes, durable: bool = True) -> None:
         raise
 
 
+class FolderError(Exception):
+    """A folder the run needs cannot be used (it is a file, or cannot be created or written)."""
+
+
+def check_folder(path: Path, option: str, create: bool = True) -> None:
+    """Make sure ``path`` can hold the run's files, before anything is paid for.
+
+    With ``create``, the folder is created if needed and a probe file is written and removed
+    (the only sure test of writing: permissions alone do not tell, e.g. for an administrator or on
+    a read-only disk). Without it (a dry run's lessons folder), only the shape is checked: neither
+    the folder nor an existing parent of it may be a file.
+    """
+    path = Path(path)
+    shown = display_path(path)
+    fix = f"choose another {option}, or move the file away" if option else "move the file away"
+    if path.exists() and not path.is_dir():
+        raise FolderError(f"{shown} is a file, not a folder: {fix}")
+    if not create:
+        for parent in path.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise FolderError(f"{shown} cannot be created: {display_path(parent)} is a file; {fix}")
+                return
+        return
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = _temporary_name(os.path.join(path, ".write-check"))
+        with open(probe, "wb"):
+            pass
+        os.unlink(probe)
+    except OSError as exc:
+        what = "created" if not path.is_dir() else "written"
+        raise FolderError(
+            f"{shown} cannot be {what} ({exc.strerror or exc}): choose another {option}, or fix its permissions"
+        ) from None
+
+
 def flush_to_disk() -> None:
     """Push every written file to disk (one system call instead of an fsync per file)."""
     if hasattr(os, "sync"):

@@ -240,6 +240,19 @@ class Ledger:
             raise LedgerError(f"{path}: cannot use this run ledger: {exc}") from None
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"{path}: cannot open the run ledger ({exc})") from None
+        except OSError as exc:
+            raise LedgerError(
+                f"{work_dir}: cannot hold the run ledger ({exc.strerror or exc}); choose another --work-dir"
+            ) from None
+
+    @classmethod
+    def in_memory(cls) -> "Ledger":
+        """An empty ledger that is never written to disk: for batch ids given on the command line
+        where no ledger exists (looking at a batch must not create a work dir)."""
+        ledger = cls(None, _connect(":memory:"))
+        with ledger._write() as db:
+            ledger_schema.create(db)
+        return ledger
 
     @classmethod
     def _open_read_only(cls, path: Path, work_dir: Path, assume: Assumptions) -> "Ledger":
@@ -323,6 +336,27 @@ class Ledger:
         finally:
             handle.close()
 
+    # ----------------------------------------------------------------- what the work dir belongs to
+
+    def meta(self) -> dict[str, str]:
+        """The ``meta`` table: ``schema_version`` and what the work dir belongs to (see ``workdir``)."""
+        return {row["key"]: row["value"] for row in self._db.execute("SELECT key, value FROM meta").fetchall()}
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                list(values.items()),
+            )
+
+    def has_submitted(self) -> bool:
+        """Whether any run has recorded a shard, a batch or a flex run here (an unused ledger belongs
+        to nobody yet)."""
+        return any(
+            self._db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
+            for table in ("shards", "batches", "flex_runs")
+        )
+
     # ----------------------------------------------------------------- reading
 
     def lessons(self, lesson_ids: Iterable[str] | None = None) -> dict[str, LessonRecord]:
@@ -374,6 +408,17 @@ class Ledger:
             (batch_id,),
         ).fetchall()
         return {row["lesson_id"]: (row["max_completion_tokens"], row["reasoning_effort"]) for row in rows}
+
+    def lessons_of_unfinished_shards(self) -> frozenset[str]:
+        """Lessons of shards an interrupted run left between 'recorded' and 'batch recorded' (their
+        batch may exist: the next submitting run adopts it, or plans them again)."""
+        placeholders = ",".join("?" * len(UNFINISHED_SHARD_STATES))
+        rows = self._db.execute(
+            "SELECT sl.lesson_id FROM shard_lessons sl JOIN shards s ON s.shard_key = sl.shard_key "
+            f"WHERE s.state IN ({placeholders})",
+            UNFINISHED_SHARD_STATES,
+        ).fetchall()
+        return frozenset(row["lesson_id"] for row in rows)
 
     def shard_of_batch(self, batch_id: str) -> ShardRecord | None:
         row = self._db.execute(
@@ -439,6 +484,13 @@ class Ledger:
                     (lesson_id, PENDING, now),
                 )
                 db.execute("UPDATE lessons SET force = ? WHERE lesson_id = ?", (int(force), lesson_id))
+
+    def shard_input_moved(self, shard_key: str, input_path: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE shards SET input_path = ?, updated_at = ? WHERE shard_key = ?",
+                (input_path, time.time(), shard_key),
+            )
 
     def shard_uploaded(self, shard_key: str, file_id: str) -> None:
         with self._write() as db:

@@ -25,6 +25,7 @@ from .ledger import DEFAULT_MAX_ATTEMPTS
 from .prompt import PromptBuilder, PromptTemplate, load_template
 from .requests import RequestSettings, build_request
 from .shards import Shard, ShardLimits, ShardWriter
+from .wording import plural
 
 
 class SelectionError(ValueError):
@@ -110,10 +111,10 @@ def select_lessons(curriculum: Curriculum, modules: tuple[str, ...] = (), lesson
         chosen = [lesson for lesson in chosen if lesson.module_number in wanted]
     if lessons:
         wanted_ids = []
-        for value in lessons:
-            value = value.strip().upper()
+        for typed in lessons:
+            value = typed.strip().upper()
             if not ids.is_lesson_id(value):
-                raise SelectionError(f"--lessons takes lesson ids like M0-L001; {value!r} is not one")
+                raise SelectionError(f"--lessons takes lesson ids like M0-L001; {typed.strip()!r} is not one")
             wanted_ids.append(value)
         known = {lesson.id for lesson in curriculum.lessons}
         unknown_ids = [value for value in wanted_ids if value not in known]
@@ -135,6 +136,8 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
     skipped_existing, skipped_in_flight, skipped_in_flex, held, to_request = [], [], [], [], []
     for lesson in selected:
         if lesson.id in history.in_flight:
+            # Counted against --limit: a run interrupted after submitting continues the same
+            # lessons when run again, instead of adding N more.
             skipped_in_flight.append(lesson.id)
         elif lesson.id in history.in_flex:
             skipped_in_flex.append(lesson.id)  # never in a batch while flex may be generating it
@@ -142,7 +145,7 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
             skipped_existing.append(lesson.id)
         elif not options.force and history.attempts.get(lesson.id, 0) >= options.max_attempts:
             held.append(lesson.id)
-        elif options.limit is None or len(to_request) < options.limit:
+        elif options.limit is None or len(to_request) + len(skipped_in_flight) + len(skipped_in_flex) < options.limit:
             to_request.append(lesson)
 
     builder = PromptBuilder(template, curriculum)
@@ -189,8 +192,8 @@ def format_plan(plan: Plan) -> str:
     settings = plan.settings
     lines = [
         f"Curriculum: {display_path(plan.curriculum.path)} ({plan.curriculum.name}): "
-        f"{len(plan.curriculum.modules)} modules, {len(plan.curriculum.lessons)} lessons",
-        f"Selected: {len(plan.selected)} lessons",
+        f"{plural(len(plan.curriculum.modules), 'module')}, {plural(len(plan.curriculum.lessons), 'lesson')}",
+        f"Selected: {plural(len(plan.selected), 'lesson')}",
         f"  already generated (skipped): {len(plan.skipped_existing)}",
         f"  in a batch not yet processed (skipped): {len(plan.skipped_in_flight)}",
     ]
@@ -207,7 +210,11 @@ def format_plan(plan: Plan) -> str:
         - len(plan.held_for_attention) - len(plan.to_request)
     )
     if held_back:
-        lines.append(f"  left for a later run (--limit): {held_back}")
+        counted = (
+            ", which counts those in a batch" if plan.skipped_in_flight
+            else ", which counts those in flight by flex" if plan.skipped_in_flex else ""
+        )
+        lines.append(f"  left for a later run (--limit{counted}): {held_back}")
     lines.extend(describe_model(settings))
     retried = sum(
         1 for shard in plan.shards for budget, request_effort in shard.budgets
@@ -218,7 +225,7 @@ def format_plan(plan: Plan) -> str:
     lines.append(f"Input files: {len(plan.shards)}")
     for shard in plan.shards:
         lines.append(
-            f"  {display_path(shard.path)}: {shard.request_count:,} requests, {shard.size_bytes / 1_000_000:.1f} MB, "
+            f"  {display_path(shard.path)}: {plural(shard.request_count, 'request')}, {shard.size_bytes / 1_000_000:.1f} MB, "
             f"~{shard.prompt_tokens:,} prompt tokens"
         )
     cost = plan.estimated_cost

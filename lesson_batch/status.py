@@ -16,13 +16,16 @@ hiccup or a 5xx is reported and retried at the next poll instead of ending the w
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable
 
 from . import crashpoints, ids, models
 from .api import ApiError, BatchApi
+from .files import display_path
 from .ledger import (
     FLEX,
     LESSON_STATES,
@@ -36,47 +39,124 @@ from .ledger import (
     Ledger,
 )
 from .progress import ProgressBar
+from .wording import Commands, plural
 
 MAX_INTERVAL = 300.0
 BACKOFF_FACTOR = 1.5
 
+# What each status means, and the next step while its results are not processed yet. The steps
+# name the scripts with {status}, {process} and {generate}: commands for the run's work dir.
 MEANINGS = {
-    "validating": (
-        "The API is checking the input file.",
-        "Wait; run check_batch_status.py again (or with --watch).",
-    ),
-    "failed": (
-        "The batch was rejected before running; nothing in it was charged.",
-        "Read the errors above. Its lessons are pending again: fix the cause, then run "
-        "generate_datagov_lessons_batch.py to submit them again.",
-    ),
-    "in_progress": (
-        "The batch is running.",
-        "Wait (up to 24 hours); run check_batch_status.py again, or with --watch.",
-    ),
+    "validating": ("The API is checking the input file.", "Wait; run {status} again (or with --watch)."),
+    "failed": ("The batch was rejected before running; nothing in it was charged.", ""),  # see next_step
+    "in_progress": ("The batch is running.", "Wait (up to 24 hours); run {status} again, or with --watch."),
     "finalizing": (
         "All requests ran; the API is writing the result files.",
-        "Wait a few minutes; then run process_batch_results.py.",
+        "Wait a few minutes; then run {process}.",
     ),
-    "completed": (
-        "Done: the results are ready.",
-        "Run process_batch_results.py to save the lessons.",
-    ),
+    "completed": ("Done: the results are ready.", "Run {process} to save the lessons."),
     "expired": (
         "The 24-hour window ended before every request ran; finished requests have results.",
-        "Run process_batch_results.py to save what finished; then generate_datagov_lessons_batch.py "
-        "submits the rest again.",
+        "Run {process} to save what finished; then {generate} submits the rest again.",
     ),
     "cancelling": (
         "The batch is being cancelled (this can take up to 10 minutes).",
-        "Wait; run check_batch_status.py again.",
+        "Wait; run {status} again.",
     ),
     "cancelled": (
         "The batch was cancelled; requests that finished before that have results.",
-        "Run process_batch_results.py to save what finished; then generate_datagov_lessons_batch.py "
-        "submits the rest again.",
+        "Run {process} to save what finished; then {generate} submits the rest again.",
     ),
 }
+TOKEN_LIMIT_CODE = "token_limit_exceeded"
+_LIMIT_IN_MESSAGE = re.compile(r"limit:\s*([0-9][0-9,]*)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class BatchView:
+    """A batch as the status shows it: its record and what the ledger knows around it."""
+
+    record: BatchRecord
+    input_file: Path | None = None  # the request file it was created from, kept until it is processed
+    lessons: int = 0  # lessons it was asked for (0: not a batch of this ledger)
+    left: int = 0  # of those, neither saved nor submitted again: the next generate run requests them
+    stale: bool = False  # the API could not be read just now: this is the ledger's last view
+    held: int = 0  # of those, tried --max-attempts times without a usable lesson: they need a person
+
+
+def view(ledger: Ledger, record: BatchRecord, stale: bool = False) -> BatchView:
+    requested = ledger.batch_requests(record.batch_id)
+    states = ledger.lessons(requested)
+
+    def taken_care_of(lesson_id: str) -> bool:
+        lesson = states.get(lesson_id)
+        if lesson is None:
+            return False
+        if lesson.state == FLEX:
+            return True  # on its way again, through flex
+        return lesson.state == SUCCEEDED or (lesson.state == SUBMITTED and lesson.batch_id != record.batch_id)
+
+    def held(lesson_id: str) -> bool:
+        lesson = states.get(lesson_id)
+        return lesson is not None and lesson.state == NEEDS_ATTENTION
+
+    shard = ledger.shard_of_batch(record.batch_id)
+    return BatchView(
+        record=record,
+        input_file=Path(shard.input_path) if shard and Path(shard.input_path).is_file() else None,
+        lessons=len(requested),
+        left=sum(1 for lesson_id in requested if not taken_care_of(lesson_id) and not held(lesson_id)),
+        stale=stale,
+        held=sum(1 for lesson_id in requested if held(lesson_id)),
+    )
+
+
+def next_step(batch: BatchView, commands: Commands = Commands()) -> str:
+    """What to do about this batch now, true for its status and for what became of its lessons."""
+    record = batch.record
+    names = {"status": commands.status, "process": commands.process, "generate": commands.generate}
+    if record.status == "failed":
+        return _after_failure(batch, commands)
+    if record.processed_at and record.status in TERMINAL_BATCH_STATUSES:
+        steps = []
+        if batch.left:
+            steps.append(f"Run {commands.generate} to request its {plural(batch.left, 'lesson')} not saved again.")
+        if batch.held:
+            steps.append(_held_step(batch, commands))
+        return " ".join(steps) or "Nothing to do for this batch."
+    _meaning, step = MEANINGS.get(record.status, ("", "Check the batch in the OpenAI dashboard."))
+    return step.format(**names)
+
+
+def _held_step(batch: BatchView, commands: Commands) -> str:
+    many = batch.held != 1
+    return (
+        f"{batch.held:,} of its lessons need{'' if many else 's'} a person (tried --max-attempts times): "
+        f"see {commands.status} --lessons."
+    )
+
+
+def _after_failure(batch: BatchView, commands: Commands) -> str:
+    record = batch.record
+    if batch.lessons and not batch.left:
+        if batch.held:
+            return _held_step(batch, commands)
+        return "Nothing to do for this batch: its lessons were submitted again or are saved."
+    if batch.lessons:
+        them = f"Its {plural(batch.left, 'lesson')} {'is' if batch.left == 1 else 'are'} pending again"
+    else:
+        them = "Its lessons are pending again"
+    token_limit = [error for error in record.errors if error.code == TOKEN_LIMIT_CODE]
+    if token_limit:
+        found = _LIMIT_IN_MESSAGE.search(token_limit[0].message or "")
+        limit = found.group(1).replace(",", "") if found else "N"
+        return (
+            f"{them}. The batch was over your organisation's enqueued-token limit for {record.model}: "
+            f"run {commands.generate} --max-enqueued-tokens {limit} to submit them in batches that fit under it "
+            "(each waits for room; add --wait to see them through)."
+        )
+    where = f" (the line numbers are in {display_path(batch.input_file)})" if batch.input_file else ""
+    return f"Read the errors above{where}. {them}: fix the cause, then run {commands.generate} to submit them."
 
 
 @dataclass(frozen=True)
@@ -84,6 +164,12 @@ class RefreshProblem:
     batch_id: str
     message: str
     transient: bool
+    everywhere: bool = False  # not about this batch (e.g. no network): the other batches are not asked
+
+
+def problem_messages(problems: Iterable[RefreshProblem]) -> list[str]:
+    """Each distinct problem once (one unreachable server is one problem, however many batches)."""
+    return list(dict.fromkeys(problem.message for problem in problems))
 
 
 def refresh(ledger: Ledger, api: BatchApi, batch_ids: Iterable[str]) -> tuple[list[BatchRecord], list[RefreshProblem]]:
@@ -94,10 +180,17 @@ def refresh(ledger: Ledger, api: BatchApi, batch_ids: Iterable[str]) -> tuple[li
         if known is not None and known.is_terminal and known.checked_at is not None:
             records.append(known)
             continue
+        if problems and problems[-1].everywhere:
+            # The API itself is out of reach (network, key, server): asking again for every batch
+            # would only repeat the same error after the same retries. The ledger's view stands.
+            problems.append(RefreshProblem(batch_id, problems[-1].message, problems[-1].transient, True))
+            if known is not None:
+                records.append(known)
+            continue
         try:
             info = api.get_batch(batch_id)
         except ApiError as exc:
-            problems.append(RefreshProblem(batch_id, str(exc), exc.transient))
+            problems.append(RefreshProblem(batch_id, str(exc), exc.transient, exc.status != 404))
             if known is not None:
                 records.append(known)
             continue
@@ -138,20 +231,9 @@ def needs_attention(ledger: Ledger, record: BatchRecord) -> bool:
     """
     if record.status not in ("failed", "expired", "cancelled"):
         return False
-    requested = ledger.batch_requests(record.batch_id)
-    if not requested:
-        return True  # not a batch of this ledger: nothing tells what became of its lessons
-    states = ledger.lessons(requested)
-
-    def taken_care_of(lesson_id: str) -> bool:
-        lesson = states.get(lesson_id)
-        if lesson is None:
-            return False
-        if lesson.state == FLEX:
-            return True  # on its way again, through flex
-        return lesson.state == SUCCEEDED or (lesson.state == SUBMITTED and lesson.batch_id != record.batch_id)
-
-    return not all(taken_care_of(lesson_id) for lesson_id in requested)
+    batch = view(ledger, record)
+    # Not a batch of this ledger: nothing tells what became of it.
+    return not batch.lessons or batch.left > 0 or batch.held > 0
 
 
 def lesson_counts(ledger: Ledger) -> dict[str, int]:
@@ -161,17 +243,17 @@ def lesson_counts(ledger: Ledger) -> dict[str, int]:
     return counts
 
 
-def what_to_do_for(lesson_id: str) -> str:
+def what_to_do_for(lesson_id: str, commands: Commands = Commands()) -> str:
     """The advice for a lesson that needs a person."""
     return (
         "read the reason (and the work dir's rejected/" + lesson_id + ".md, if there is one) and fix its cause "
         "(the prompt, the curriculum entry, the budget or the model); then request it again with "
-        f"python generate_datagov_lessons_batch.py --lessons {lesson_id} --force "
+        f"{commands.generate} --lessons {lesson_id} --force "
         "(or run the generate script with a higher --max-attempts)"
     )
 
 
-def unsaved_lessons(ledger: Ledger) -> list[dict]:
+def unsaved_lessons(ledger: Ledger, commands: Commands = Commands()) -> list[dict]:
     """Lessons not saved yet, in curriculum order, with their state and reason (and, for those
     that need a person, what to do)."""
     lessons = sorted(ledger.lessons().values(), key=lambda lesson: ids.sort_key(lesson.lesson_id))
@@ -182,19 +264,21 @@ def unsaved_lessons(ledger: Ledger) -> list[dict]:
         entry = {"lesson_id": lesson.lesson_id, "state": lesson.state, "batch_id": lesson.batch_id,
                  "reason": lesson.reason, "attempts": lesson.attempts}
         if lesson.state == NEEDS_ATTENTION:
-            entry["what_to_do"] = what_to_do_for(lesson.lesson_id)
+            entry["what_to_do"] = what_to_do_for(lesson.lesson_id, commands)
         entries.append(entry)
     return entries
 
 
-def lessons_needing_attention(ledger: Ledger, among: set[str] | None = None) -> list[dict]:
+def lessons_needing_attention(
+    ledger: Ledger, among: set[str] | None = None, commands: Commands = Commands()
+) -> list[dict]:
     return [
-        entry for entry in unsaved_lessons(ledger)
+        entry for entry in unsaved_lessons(ledger, commands)
         if entry["state"] == NEEDS_ATTENTION and (among is None or entry["lesson_id"] in among)
     ]
 
 
-def describe_attention(entries: list[dict]) -> list[str]:
+def describe_attention(entries: list[dict], commands: Commands = Commands()) -> list[str]:
     """The status lines about lessons that need a person."""
     if not entries:
         return []
@@ -202,8 +286,8 @@ def describe_attention(entries: list[dict]) -> list[str]:
     return [
         f"Need a person: {len(entries)}: {shown} (requested the maximum number of times, --max-attempts, "
         "without a usable lesson; no run requests them again by itself)",
-        "  see why with check_batch_status.py --lessons; once the cause is fixed, request one again with "
-        "python generate_datagov_lessons_batch.py --lessons ID --force (or raise --max-attempts)",
+        f"  see why with {commands.status} --lessons; once the cause is fixed, request one again with "
+        f"{commands.generate} --lessons ID --force (or raise --max-attempts)",
     ]
 
 
@@ -218,39 +302,66 @@ def format_duration(seconds: float) -> str:
     return f"{secs}s"
 
 
-def describe(record: BatchRecord, now: float | None = None) -> list[str]:
+def lessons_next_step(ledger: Ledger, commands: Commands = Commands()) -> str | None:
+    """The step for lessons that are neither saved nor on their way (in a batch or in flight by flex)
+    nor held for a person: the generate script requests them."""
+    waiting = [
+        lesson for lesson in ledger.lessons().values()
+        if lesson.state not in (SUBMITTED, FLEX, SUCCEEDED, NEEDS_ATTENTION)
+    ]
+    if not waiting:
+        return None
+    counts: dict[str, int] = {}
+    for lesson in waiting:
+        counts[lesson.state] = counts.get(lesson.state, 0) + 1
+    detail = ", ".join(f"{count} {state}" for state, count in counts.items())
+    return f"Run {commands.generate} to request the {plural(len(waiting), 'lesson')} not saved yet ({detail})."
+
+
+def describe(batch: BatchView, now: float | None = None, commands: Commands = Commands()) -> list[str]:
     now = time.time() if now is None else now
-    meaning, next_step = MEANINGS.get(record.status, ("Unknown status.", "Check the batch in the OpenAI dashboard."))
+    record = batch.record
+    meaning, _step = MEANINGS.get(record.status, ("Unknown status.", ""))
     lines = [f"Batch {record.batch_id}: {record.status} - {meaning}"]
+    if batch.stale and record.checked_at:
+        lines.append(
+            f"  (the ledger's view as of {_clock(record.checked_at)}, {format_duration(now - record.checked_at)} ago: "
+            "the API could not be read now)"
+        )
     lines.append(
         f"  requests: {record.request_completed:,} completed, {record.request_failed:,} failed, "
         f"{record.request_total:,} total"
     )
     if record.created_at:
-        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created_at))
-        lines.append(f"  created: {created} ({format_duration(now - record.created_at)} ago)")
+        lines.append(f"  created: {_clock(record.created_at)} ({format_duration(now - record.created_at)} ago)")
     if record.expires_at and not record.is_terminal:
         lines.append(f"  time left before it expires: {format_duration(record.expires_at - now)}")
+    if batch.input_file and record.errors:
+        lines.append(f"  input file: {display_path(batch.input_file)}")
     for error in record.errors:
         where = f"line {error.line}: " if error.line else ""
         lines.append(f"  error: {where}{error.code or 'error'}: {error.message or ''}".rstrip())
     if record.output_file_id or record.error_file_id:
         lines.append(f"  output file: {record.output_file_id or '-'}; error file: {record.error_file_id or '-'}")
-    if record.processed_at:
+    if record.processed_at and record.status != "failed":
         lines.append("  results processed.")
-        next_step = "Nothing to do for this batch." if record.status != "failed" else next_step
-    lines.append(f"  next: {next_step}")
+    lines.append(f"  next: {next_step(batch, commands)}")
     return lines
 
 
-def as_json(record: BatchRecord, now: float | None = None) -> dict:
+def _clock(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+
+
+def as_json(batch: BatchView, now: float | None = None, commands: Commands = Commands()) -> dict:
     now = time.time() if now is None else now
-    meaning, next_step = MEANINGS.get(record.status, ("Unknown status.", ""))
+    record = batch.record
+    meaning, _step = MEANINGS.get(record.status, ("Unknown status.", ""))
     return {
         "id": record.batch_id,
         "status": record.status,
         "meaning": meaning,
-        "next_step": next_step,
+        "next_step": next_step(batch, commands),
         "request_counts": {
             "completed": record.request_completed,
             "failed": record.request_failed,
@@ -261,9 +372,13 @@ def as_json(record: BatchRecord, now: float | None = None) -> dict:
         "expires_at": record.expires_at,
         "seconds_left": round(record.expires_at - now) if record.expires_at and not record.is_terminal else None,
         "errors": [error.__dict__ for error in record.errors],
+        "input_file": str(batch.input_file) if batch.input_file else None,
         "output_file_id": record.output_file_id,
         "error_file_id": record.error_file_id,
         "processed": record.processed_at is not None,
+        "lessons_to_request_again": batch.left if record.processed_at else 0,
+        "as_of": record.checked_at,
+        "stale": batch.stale,
     }
 
 
@@ -320,22 +435,96 @@ def describe_flex_run(summary: dict, now: float | None = None) -> list[str]:
     return lines
 
 
+@dataclass
+class StatusReport:
+    """What the status script shows: the batches, the flex runs, the lessons, and the next steps."""
+
+    batches: list[BatchView]
+    ledger: Ledger
+    commands: Commands = Commands()
+    lessons_dir: Path | None = None  # the lessons folder the work dir remembers
+    list_lessons: bool = False  # --lessons: every lesson not saved, with its state
+    errors: list[str] = field(default_factory=list)  # what the API said instead of answering
+    flex_runs: list[dict] = field(default_factory=list)  # flex_run_summary of each run shown
+    now: float = field(default_factory=time.time)
+
+    def lessons_step(self) -> str | None:
+        return lessons_next_step(self.ledger, self.commands) if self.ledger.path is not None else None
+
+    def attention(self) -> list[dict]:
+        return lessons_needing_attention(self.ledger, commands=self.commands)
+
+    def lines(self) -> list[str]:
+        lines = []
+        if self.errors and self.batches:
+            lines.append("The API could not be read just now: below is the ledger's last view of these batches.")
+        for batch in self.batches:
+            lines.extend(describe(batch, self.now, self.commands))
+        for summary in self.flex_runs:
+            lines.extend(describe_flex_run(summary, self.now))
+        counts = {state: count for state, count in lesson_counts(self.ledger).items() if count}
+        if counts:
+            where = f" (folder: {display_path(self.lessons_dir)})" if self.lessons_dir is not None else ""
+            lines.append("Lessons: " + ", ".join(f"{count} {state}" for state, count in counts.items()) + where)
+        lines.extend(describe_attention(self.attention(), self.commands))
+        step = self.lessons_step()
+        if step:
+            lines.append(f"  next: {step}")
+        if self.list_lessons:
+            for lesson in unsaved_lessons(self.ledger, self.commands):
+                reason = f" ({lesson['reason']})" if lesson["reason"] else ""
+                lines.append(f"  {lesson['lesson_id']}: {lesson['state']}{reason}")
+                if "what_to_do" in lesson:
+                    lines.append(f"    tried {lesson['attempts']} times; what to do: {lesson['what_to_do']}")
+        return lines
+
+    def as_json(self) -> dict:
+        payload = {
+            "batches": [as_json(batch, self.now, self.commands) for batch in self.batches],
+            "flex_runs": self.flex_runs,
+            "lessons": lesson_counts(self.ledger),
+            "needs_attention": self.attention(),
+        }
+        if self.lessons_dir is not None:
+            payload["lessons_folder"] = str(self.lessons_dir)
+        step = self.lessons_step()
+        if step:
+            payload["next_step"] = step
+        if self.list_lessons:
+            payload["unsaved_lessons"] = unsaved_lessons(self.ledger, self.commands)
+        if self.errors:
+            payload["error"] = "\n".join(self.errors)
+        return payload
+
+
 class WatchDisplay:
-    """What a person sees while batches are watched: a progress bar over all their requests, and a
+    """What a person sees while batches are watched: on a terminal, a progress bar over all their
+    requests; elsewhere (a log file), one dated line each time a status or a count changes. And a
     note for each passing network problem (the watch goes on regardless)."""
 
     def __init__(self, say: Callable[[str], None] = print):
         self.say = say
         self.bar = ProgressBar("Batches", 0)
+        self._last_line: str | None = None
 
     def __call__(self, records: list[BatchRecord], problems: list[RefreshProblem]) -> None:
-        for problem in problems:
-            if problem.transient:
-                self.say(f"(will retry) {problem.message.splitlines()[0]}")
+        for message in problem_messages(problem for problem in problems if problem.transient):
+            self.say(f"(will retry) {message.splitlines()[0]}")
         total = sum(record.request_total for record in records)
         done = sum(record.request_completed + record.request_failed for record in records)
         statuses = ", ".join(sorted({record.status for record in records}))
-        self.bar.update(done=done, total=total, note=statuses)
+        if self.bar.enabled:
+            self.bar.update(done=done, total=total, note=statuses)
+            return
+        counts: dict[str, int] = {}
+        for record in records:
+            counts[record.status] = counts.get(record.status, 0) + 1
+        line = f"{plural(len(records), 'batch', 'batches')}: " + ", ".join(
+            f"{count} {status}" for status, count in sorted(counts.items())
+        ) + f"; requests {done:,}/{total:,} done"
+        if line != self._last_line:
+            self._last_line = line
+            self.say(f"{_clock(time.time())}  {line}")
 
     def close(self) -> None:
         self.bar.close()

@@ -12,6 +12,11 @@ API even if its answer never came back) and adopts it; only when there is none d
 the orphaned upload and abandon the shard, whose lessons are then simply planned again. So a
 batch is never created twice for the same lessons, and no uploaded file is left behind.
 
+Each shard's request file is moved from the plan's name to ``submitted/`` before it is uploaded
+(named after its batch once the batch exists), so a later plan never overwrites a file the API
+is working from, and a validation error's line number can be looked up. It is deleted once the
+batch's results are processed.
+
 Rolling submission: with an enqueued-token cap, shards are submitted only while the batches
 already queued or running leave room under the cap; the remaining lessons stay pending and are
 submitted by a later run (or by ``--wait``, as earlier batches finish).
@@ -19,16 +24,23 @@ submitted by a later run (or by ``--wait``, as earlier batches finish).
 
 from __future__ import annotations
 
+import os
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from . import crashpoints
 from .api import RUN_METADATA_KEY, SHARD_METADATA_KEY, UPLOAD_PREFIX, BatchApi
 from .files import display_path
-from .ledger import UNFINISHED_SHARD_STATES, BatchInfo, Ledger
+from .ledger import UNFINISHED_SHARD_STATES, BatchInfo, Ledger, ShardRecord
 from .plan import Plan
+from .wording import plural
+
+SUBMITTED_INPUTS_DIR = "submitted"
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 # How far back to look for a batch that a dead run may have created: the shard was recorded
 # before the create call, so its batch cannot be older than the record (clocks may drift a little).
@@ -59,6 +71,7 @@ def recover_unfinished_shards(ledger: Ledger, api: BatchApi, say: Callable[[str]
         batch = api.find_batch_for_shard(shard.shard_key, shard.created_at - ADOPTION_CLOCK_SLACK_SECONDS)
         if batch is not None:
             ledger.shard_submitted(shard.shard_key, batch)
+            keep_input_under_batch(ledger, shard.shard_key, Path(shard.input_path), batch.id)
             report.adopted.append(batch)
             say(f"Found batch {batch.id} created for shard {shard.shard_key} by an interrupted run: adopted it.")
             continue
@@ -68,6 +81,7 @@ def recover_unfinished_shards(ledger: Ledger, api: BatchApi, say: Callable[[str]
         for file_id in sorted(orphans):
             api.delete_file(file_id)
         ledger.shard_abandoned(shard.shard_key)
+        forget_input(shard)
         report.abandoned_shards.append(shard.shard_key)
         detail = f" and deleted its uploaded file ({', '.join(sorted(orphans))})" if orphans else ""
         say(
@@ -95,11 +109,14 @@ def submit_plan(
             report.deferred_lessons.extend(shard.lesson_ids)
             continue
         shard_key = f"{run_id}-s{shard.index + 1:03d}"
+        # The request file leaves the plan's name, which the next plan (a dry run too) overwrites:
+        # it is kept under its batch until the batch's results are processed.
+        input_path = submitted_input_path(shard.path.parent, shard_key)
         ledger.record_shard(
             shard_key=shard_key,
             run_id=run_id,
             model=model,
-            input_path=str(shard.path),
+            input_path=str(input_path),
             sha256=shard.sha256,
             lessons=[(lesson_id, budget, effort) for lesson_id, (budget, effort) in zip(shard.lesson_ids, shard.budgets)],
             prompt_tokens=shard.prompt_tokens,
@@ -107,9 +124,14 @@ def submit_plan(
             required_sections=list(plan.template.required_sections),
             force=force,
         )
+        input_path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(shard.path, input_path)
         crashpoints.reached("shard_recorded")
-        say(f"Uploading {display_path(shard.path)} ({shard.request_count:,} requests, {shard.size_bytes / 1_000_000:.1f} MB)...")
-        file_id = api.upload(shard.path, upload_name(shard_key))
+        say(
+            f"Uploading {display_path(input_path)} ({plural(shard.request_count, 'request')}, "
+            f"{shard.size_bytes / 1_000_000:.1f} MB)..."
+        )
+        file_id = api.upload(input_path, upload_name(shard_key))
         crashpoints.reached("after_upload")
         ledger.shard_uploaded(shard_key, file_id)
         metadata = {
@@ -121,7 +143,37 @@ def submit_plan(
         batch = api.create_batch(file_id, metadata)
         crashpoints.reached("after_create")
         ledger.shard_submitted(shard_key, batch)
+        keep_input_under_batch(ledger, shard_key, input_path, batch.id)
         report.submitted.append(batch)
         live_tokens += shard.prompt_tokens
-        say(f"Created batch {batch.id} for {shard.request_count:,} lessons (status: {batch.status}).")
+        say(f"Created batch {batch.id} for {plural(shard.request_count, 'lesson')} (status: {batch.status}).")
     return report
+
+
+def submitted_input_path(work_dir: Path, name: str) -> Path:
+    """Where a submitted request file is kept: ``submitted/<shard key or batch id>.jsonl``."""
+    return Path(work_dir) / SUBMITTED_INPUTS_DIR / f"{name}.jsonl"
+
+
+def keep_input_under_batch(ledger: Ledger, shard_key: str, input_path: Path, batch_id: str) -> None:
+    """Rename a submitted request file after its batch, so an error's line number can be looked
+    up in ``submitted/<batch id>.jsonl``. The ledger follows the rename; a crash in between
+    leaves the shard's name, which the ledger still points to."""
+    if input_path.parent.name != SUBMITTED_INPUTS_DIR or not _SAFE_NAME.fullmatch(batch_id):
+        return  # a file of an older version's layout, or an id that is no file name: left as it is
+    final = input_path.with_name(f"{batch_id}.jsonl")
+    try:
+        os.replace(input_path, final)
+    except OSError:
+        return  # keeps its shard name; the ledger points there
+    ledger.shard_input_moved(shard_key, str(final))
+
+
+def forget_input(shard: ShardRecord | None) -> None:
+    """A batch's request file is no longer needed once its results are processed."""
+    if shard is None or Path(shard.input_path).parent.name != SUBMITTED_INPUTS_DIR:
+        return
+    try:
+        os.unlink(shard.input_path)
+    except OSError:
+        pass

@@ -18,20 +18,23 @@ simply run again.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterator
 
-from . import models
-from .api import BatchApi
+from . import ids, models
+from .api import ApiError, BatchApi
+from .files import FolderError, check_folder, display_path, remove_stale_temporaries
 from .flex import FALLBACK_STOPS, FlexReport, FlexSettings, format_flex_report, run_flex, settle_interrupted_flex
-from .files import remove_stale_temporaries
-from .ledger import FLEX, PENDING, SUCCEEDED, BatchRecord, Ledger
+from .ledger import FLEX, NEEDS_ATTENTION, PENDING, SUBMITTED, SUCCEEDED, BatchRecord, Ledger
 from .plan import History, Plan, PlanOptions, format_plan, make_plan
 from .requests import RequestSettingsError
-from .results import Report, format_report, process_batch
-from .status import WatchDisplay, refresh, watch
-from .submit import SubmitReport, new_run_id, recover_unfinished_shards, submit_plan
+from .results import Report, format_report, process_batch, process_files
+from .status import RefreshProblem, WatchDisplay, problem_messages, refresh, watch
+from .submit import SubmitReport, forget_input, new_run_id, recover_unfinished_shards, submit_plan
+from .wording import Commands, plural
 
 MAX_WAIT_ROUNDS = 1000
 # Resubmitting lessons whose batch hit the enqueued-token limit helps only while batches finish
@@ -110,10 +113,18 @@ def check_budget(plan: Plan, max_cost: float | None, running: bool = False) -> N
             "Drop --max-cost to submit anyway."
         )
     if cost > max_cost and not running:
+        shown = cost_format(cost, max_cost)
         raise BudgetError(
-            f"the estimated cost {models.format_cost(cost)} is above --max-cost ${max_cost:,.2f}; nothing was submitted. "
+            f"the estimated cost {shown(cost)} is above --max-cost {shown(max_cost)}; nothing was submitted. "
             "Select fewer lessons (--modules, --lessons, --limit) or raise --max-cost."
         )
+
+
+def cost_format(cost: float, limit: float) -> Callable[[float], str]:
+    """How to show a cost next to a limit: in cents unless they would hide the difference
+    (--max-cost 0.001 is not "$0.00")."""
+    precise = round(limit, 2) != limit or round(cost, 2) <= limit
+    return (lambda value: f"${value:,.6g}") if precise else models.format_cost
 
 
 def generate(
@@ -134,8 +145,13 @@ def generate(
     today: date | None = None,
 ) -> GenerateOutcome:
     """Plan, and with an ``api`` (and a ``ledger``), submit (and with ``wait``, see it through);
-    with ``via="flex"``, send the requests through flex."""
+    with ``via="flex"``, send the requests through flex.
+
+    The folders are checked first, so a run never pays for lessons it could not save.
+    """
     today = today or date.today()
+    check_folder(options.work_dir, "--work-dir")
+    check_folder(options.output_dir, "--output-dir", create=api is not None)
     remove_stale_temporaries(options.work_dir)  # left by a run that was killed while writing
     flex = flex or FlexSettings(max_cost=max_cost)
     if api is None:  # a dry run: read what the ledger knows, if there is one, and write nothing to it
@@ -146,23 +162,40 @@ def generate(
             say(_flex_line(plan, flex))
         return GenerateOutcome(plan)
 
-    with ledger.submission_lock():
-        api.check_access()
-        check_model_with_api(api, options.settings.model, today, warn)
-        recovered = recover_unfinished_shards(ledger, api, say)
-        _refresh_unfinished(ledger, api, warn)
-        settle_interrupted_flex(ledger, options.output_dir, say)
-        plan = make_plan(options, history_of(ledger))
-        _show_plan(plan, say, warn)
-        ledger.set_max_attempts(options.max_attempts)
-        ledger.hold_for_attention(plan.held_for_attention)
-        if via == "flex":
-            outcome = _generate_flex(options, ledger, api, plan, flex, fallback_batch, confirm, say)
-        else:
-            outcome = _generate_batches(options, ledger, api, plan, max_cost, confirm, say)
-        outcome.submitted.adopted.extend(recovered.adopted)
-    if wait and (via != "flex" or outcome.submitted.submitted):
-        _wait_until_done(options, ledger, api, outcome, interval, say, warn, display or WatchDisplay(say))
+    batches_before, flex_runs_before = len(ledger.batches()), len(ledger.flex_runs())
+    try:
+        with ledger.submission_lock():
+            api.check_access()
+            check_model_with_api(api, options.settings.model, today, warn)
+            recovered = recover_unfinished_shards(ledger, api, say)
+            _refresh_unfinished(ledger, api, warn)
+            settle_interrupted_flex(ledger, options.output_dir, say)
+            plan = make_plan(options, history_of(ledger))
+            _show_plan(plan, say, warn)
+            ledger.set_max_attempts(options.max_attempts)
+            ledger.hold_for_attention(plan.held_for_attention)
+            if via == "flex":
+                outcome = _generate_flex(options, ledger, api, plan, flex, fallback_batch, confirm, say)
+            else:
+                outcome = _generate_batches(options, ledger, api, plan, max_cost, confirm, say)
+            outcome.submitted.adopted.extend(recovered.adopted)
+        if wait and (via != "flex" or outcome.submitted.submitted):
+            _wait_until_done(options, ledger, api, outcome, interval, say, warn, display or WatchDisplay(say))
+    except ApiError as exc:
+        made = len(ledger.batches()) - batches_before
+        sent = len(ledger.flex_runs()) - flex_runs_before
+        done = []
+        if made > 0:
+            done.append(f"created {plural(made, 'batch', 'batches')}")
+        if sent > 0:
+            done.append("sent lessons through flex")
+        after = (
+            f"This run {' and '.join(done)} before the error (recorded in the ledger); "
+            "run the same command again to continue."
+            if done
+            else "Nothing was submitted by this run."
+        )
+        raise ApiError(f"{exc}\n{after}", exc.status, exc.transient) from None
     return outcome
 
 
@@ -202,8 +235,8 @@ def _flex_line(plan: Plan, flex: FlexSettings) -> str:
     )
     if flex.max_cost is not None and plan.estimated_cost is not None and plan.estimated_cost > flex.max_cost:
         line += (
-            f"\nThe estimate is above --max-cost ${flex.max_cost:,.2f}: flex stops sending before the cost "
-            "could pass it."
+            f"\nThe estimate is above --max-cost {cost_format(plan.estimated_cost, flex.max_cost)(flex.max_cost)}: "
+            "flex stops sending before the cost could pass it."
         )
     return line
 
@@ -238,15 +271,16 @@ def _generate_flex(
     if unsupported:
         left = list(plan.to_request)
     else:
-        outcome.flex = run_flex(plan, ledger, api, options.output_dir, options.work_dir, options.force, flex, say)
+        with _saving_into(options.output_dir, None, "flex stopped; the next run requests the lessons not saved again"):
+            outcome.flex = run_flex(plan, ledger, api, options.output_dir, options.work_dir, options.force, flex, say)
         for line in format_flex_report(outcome.flex, flex):
             say(line)
         left = outcome.flex.not_sent if outcome.flex.stop_reason in FALLBACK_STOPS else []
     if fallback_batch and left:
         spent = outcome.flex.cost if outcome.flex else 0.0
-        say(f"Submitting the {len(left):,} lessons flex did not take as an ordinary batch (--fallback batch).")
+        say(f"Submitting the {plural(len(left), 'lesson')} flex did not take as an ordinary batch (--fallback batch).")
         fallback = make_plan(replace(options, modules=(), lessons=tuple(left), limit=None), history_of(ledger))
-        say(f"Batch plan: {len(fallback.to_request):,} requests in {len(fallback.shards)} input file(s), "
+        say(f"Batch plan: {plural(len(fallback.to_request), 'request')} in {plural(len(fallback.shards), 'input file')}, "
             f"estimated {models.format_cost(fallback.estimated_cost)} (at Batch API prices)")
         check_budget(fallback, None if flex.max_cost is None else max(0.0, flex.max_cost - (spent or 0.0)))
         outcome.submitted = submit_plan(
@@ -275,8 +309,9 @@ def _show_plan(plan: Plan, say: Callable[[str], None], warn: Callable[[str], Non
 
 def _say_deferred(report: SubmitReport, say: Callable[[str], None]) -> None:
     if report.deferred_lessons:
+        count = len(report.deferred_lessons)
         say(
-            f"{len(report.deferred_lessons):,} lessons wait for room under the enqueued-token cap; "
+            f"{plural(count, 'lesson')} {'waits' if count == 1 else 'wait'} for room under the enqueued-token cap; "
             "they are submitted when earlier batches finish (run again later, or use --wait)."
         )
 
@@ -298,13 +333,15 @@ def _wait_until_done(
     for _round in range(MAX_WAIT_ROUNDS):
         active = [record.batch_id for record in ledger.batches() if not record.is_terminal]
         if active:
-            say(f"Waiting for {len(active)} batch(es): {', '.join(active)}")
+            say(f"Waiting for {plural(len(active), 'batch', 'batches')}: {', '.join(active)}")
             stop_early = (lambda records: any(r.is_terminal for r in records)) if deferred else None
             try:
                 watch(ledger, api, active, interval, on_poll=display, stop_when=stop_early)
             finally:
                 display.close()  # end the bar's line before anything else is printed
-        reports, _not_ready = process_ready(ledger, api, options.output_dir, options.work_dir, say=say)
+        reports, _not_ready, problems = process_ready(ledger, api, options.output_dir, options.work_dir, say=say)
+        for message in problem_messages(problems):
+            warn(f"warning: {message}")
         outcome.reports.extend(reports)
         for report in reports:
             for line in format_report(report):
@@ -318,7 +355,8 @@ def _wait_until_done(
         if rounds_without_progress > MAX_ROUNDS_WITHOUT_PROGRESS:
             warn(
                 f"warning: {MAX_ROUNDS_WITHOUT_PROGRESS + 1} rounds in a row saved no lesson, so waiting "
-                f"longer is not helping; {len(waiting)} lessons are pending: run the generate script again later."
+                f"longer is not helping; {plural(len(waiting), 'lesson')} pending: run "
+                f"{Commands(options.work_dir).generate} again later."
             )
             break
         with ledger.submission_lock():
@@ -364,23 +402,91 @@ def process_ready(
     batch_ids: list[str] | None = None,
     force: bool = False,
     say: Callable[[str], None] = print,
-) -> tuple[list[Report], list[BatchRecord]]:
+) -> tuple[list[Report], list[BatchRecord], list[RefreshProblem]]:
     """Refresh unfinished batches, then process every one whose results are ready.
 
-    Returns the reports and the batches that are not finished yet.
+    Returns the reports, the batches that are not finished yet, and the batches the API could
+    not tell about (their last known status stands). Before anything is downloaded, the lessons
+    folder and the work dir are checked: a batch that cannot be saved stays awaiting processing.
     """
     remove_stale_temporaries(work_dir)  # e.g. a download cut short by a killed run
     known = ledger.batches(batch_ids) if batch_ids else ledger.batches()
     unfinished = [record.batch_id for record in known if not record.is_terminal]
+    problems: list[RefreshProblem] = []
     if unfinished:
         _records, problems = refresh(ledger, api, unfinished)
-        for problem in problems:
-            say(f"Could not read batch {problem.batch_id}: {problem.message}")
     known = ledger.batches([record.batch_id for record in known])
     reports, not_ready = [], []
+    if any(record.awaits_processing for record in known):
+        check_folder(output_dir, "--output-dir")
+        check_folder(work_dir, "--work-dir")
     for record in known:
         if record.awaits_processing:
-            reports.append(process_batch(ledger, api, record, output_dir, work_dir, force, say))
+            with _saving_into(output_dir, record):
+                reports.append(process_batch(ledger, api, record, output_dir, work_dir, force, say))
+            forget_input(ledger.shard_of_batch(record.batch_id))
         elif not record.is_terminal:
             not_ready.append(record)
-    return reports, not_ready
+    return reports, not_ready, problems
+
+
+def process_files_given(
+    ledger: Ledger, paths: list[Path], output_dir: Path, work_dir: Path, force: bool = False
+) -> Report:
+    """Apply result files already on disk (``--results-file``). A batch all of whose lessons are
+    answered by them counts as processed: nothing is left for its own files to do."""
+    check_folder(output_dir, "--output-dir")
+    check_folder(work_dir, "--work-dir")
+    with _saving_into(output_dir, None):
+        report = process_files(ledger, paths, output_dir, work_dir, force)
+    for record in ledger.batches():
+        if record.awaits_processing and not ledger.lessons_in_batch(record.batch_id, SUBMITTED):
+            ledger.batch_processed(record.batch_id, {})
+            forget_input(ledger.shard_of_batch(record.batch_id))
+    return report
+
+
+@contextmanager
+def _saving_into(output_dir, record: BatchRecord | None, after: str = "") -> Iterator[None]:
+    """A file that cannot be written midway (a folder made read-only, a full disk) ends the run
+    with a plain message; what was saved is recorded, and the batch stays awaiting processing."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        batch = (
+            f"batch {record.batch_id} stays awaiting processing" if record
+            else after or "the lessons not saved stay as they are"
+        )
+        raise FolderError(
+            f"cannot write {display_path(Path(exc.filename))} ({exc.strerror or exc}); {batch}. Free the disk or "
+            f"fix the folder ({display_path(Path(output_dir))}), then run the same command again."
+        ) from None
+
+
+def lessons_left(ledger: Ledger) -> list[str]:
+    """Lessons neither saved nor on their way (in a batch, in flight by flex, in a submission an
+    interrupted run left unfinished) nor held for a person: the next run of the generate script
+    requests them."""
+    unfinished = ledger.lessons_of_unfinished_shards()
+    return sorted(
+        (
+            lesson.lesson_id for lesson in ledger.lessons().values()
+            if lesson.state not in (SUBMITTED, FLEX, SUCCEEDED, NEEDS_ATTENTION) and lesson.lesson_id not in unfinished
+        ),
+        key=ids.sort_key,
+    )
+
+
+def lessons_in_unfinished_submissions(ledger: Ledger) -> list[str]:
+    """Lessons not saved whose submission an interrupted run left unfinished (its batch may exist):
+    the next run of the generate script adopts that batch, or requests them again."""
+    states = ledger.lessons()
+    return sorted(
+        (
+            lesson_id for lesson_id in ledger.lessons_of_unfinished_shards()
+            if lesson_id in states and states[lesson_id].state not in (SUBMITTED, FLEX, SUCCEEDED, NEEDS_ATTENTION)
+        ),
+        key=ids.sort_key,
+    )

@@ -72,9 +72,15 @@ class User:
         return self.process()
 
     def request_bodies(self) -> dict[str, dict]:
+        """The requests of the latest plan (a dry run leaves its request file in the work dir)."""
         path = self.work / "datagov_lessons_input.jsonl"
         return {line["custom_id"]: line["body"]
                 for line in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+
+    def submitted_bodies(self) -> dict[str, dict]:
+        """The requests of the latest batch, as the API received them."""
+        batch = self.server.created_batches()[-1]
+        return {line["custom_id"]: line["body"] for line in self.server.file_lines(batch["input_file_id"])}
 
 
 @pytest.fixture
@@ -231,7 +237,7 @@ def test_the_ladder_raises_the_budget_then_lowers_the_effort_through_values_the_
     bodies = []
     for _ in range(3):
         _result, summary = api_user.round(*options)
-        bodies.append(api_user.request_bodies()["M0-L002"])
+        bodies.append(api_user.submitted_bodies()["M0-L002"])
         assert list(summary["total"]["failed"]) == ["truncated"]  # never a 400 for a rejected value
     assert api_user.generate("--dry-run", *options).returncode == 0  # the step after the last
     bodies.append(api_user.request_bodies()["M0-L002"])
@@ -264,7 +270,7 @@ def test_a_lesson_that_keeps_failing_needs_a_person_after_three_runs_and_is_neve
     listing = api_user.status("--lessons").stdout
     assert "M0-L002: needs_attention (The model stopped at its output token limit.)" in listing
     assert "tried 3 times; what to do:" in listing
-    assert "python generate_datagov_lessons_batch.py --lessons M0-L002 --force" in listing
+    assert "python generate_datagov_lessons_batch.py --work-dir work --lessons M0-L002 --force" in listing
     entry, = json.loads(api_user.status("--json").stdout)["needs_attention"]
     assert (entry["lesson_id"], entry["attempts"]) == ("M0-L002", 3)
     assert "--lessons M0-L002 --force" in entry["what_to_do"]

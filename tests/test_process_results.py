@@ -286,7 +286,8 @@ def test_truncated_lessons_are_not_saved_and_are_resubmitted_with_a_larger_token
     retry = _requests_of_batch(server, server.created_batches()[1])
     assert set(retry) == {"M0-L003"}
     assert retry["M0-L003"]["max_completion_tokens"] > first_budget
-    local_input = [json.loads(line) for line in (project.work / "datagov_lessons_input.jsonl").read_text().splitlines()]
+    kept_input = project.work / "submitted" / f"{server.created_batches()[1]['id']}.jsonl"
+    local_input = [json.loads(line) for line in kept_input.read_text().splitlines()]
     assert [line["body"]["max_completion_tokens"] for line in local_input] == [retry["M0-L003"]["max_completion_tokens"]]
 
 

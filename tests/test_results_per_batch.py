@@ -135,7 +135,7 @@ def test_wait_counts_the_lessons_of_an_adopted_batch(tmp_path, fake_openai):
     assert "adopted" in waited.stdout and "Nothing to submit." in waited.stdout
     assert waited.returncode == 1, waited.stdout + waited.stderr
     assert "All requested lessons are saved." not in waited.stdout
-    assert "1 lessons were not saved" in waited.stdout
+    assert "1 lesson was not saved" in waited.stdout
 
 
 def test_wait_counts_the_lessons_already_in_a_batch_from_an_earlier_run(tmp_path, fake_openai):
@@ -148,7 +148,7 @@ def test_wait_counts_the_lessons_already_in_a_batch_from_an_earlier_run(tmp_path
     assert "in a batch not yet processed (skipped): 4" in waited.stdout
     assert waited.returncode == 1, waited.stdout + waited.stderr
     assert "All requested lessons are saved." not in waited.stdout
-    assert "1 lessons were not saved" in waited.stdout
+    assert "1 lesson was not saved" in waited.stdout
 
 
 # ---- the files are found through the ledger -----------------------------------------------
@@ -255,3 +255,15 @@ def test_a_hand_given_file_the_ledger_records_for_a_batch_answers_only_that_batc
     assert not (project.out / "M0-L001.md").exists()
     with Ledger.open(project.work) as ledger:
         assert ledger.lessons(["M0-L001"])["M0-L001"].state == "submitted"
+
+
+def test_processing_after_a_run_killed_between_create_and_record_points_to_the_generate_script(tmp_path, fake_openai):
+    project = new_project(tmp_path, fake_openai, modules=2)
+    created_without_recording(project, 2)
+    project.watch()
+
+    processed = project.process()
+
+    assert processed.returncode == 0, processed.stdout + processed.stderr
+    assert "(M1-L001, M1-L002, M1-L003, M1-L004) are in a submission an interrupted run left unfinished" in processed.stdout
+    assert "not saved and in no batch" not in processed.stdout

@@ -649,8 +649,17 @@ def test_status_in_a_folder_with_no_ledger_says_so_and_creates_nothing(tmp_path)
     assert not (tmp_path / "work").exists()
 
 
-def test_processing_in_a_folder_with_no_ledger_is_an_error_and_creates_nothing(tmp_path):
+def test_processing_in_a_folder_with_no_ledger_says_there_is_nothing_to_process_and_creates_nothing(tmp_path):
     result = run_script(PROCESS_SCRIPT, "--work-dir", tmp_path / "work", cwd=tmp_path)
+
+    assert ok(result).startswith("No run ledger in work: nothing was submitted from there yet")
+    assert not (tmp_path / "work").exists()
+
+
+def test_processing_a_results_file_in_a_folder_with_no_ledger_is_an_error_and_creates_nothing(tmp_path):
+    results = tmp_path / "results.jsonl"
+    results.write_text("{}\n", encoding="utf-8")
+    result = run_script(PROCESS_SCRIPT, "--work-dir", tmp_path / "work", "--results-file", results, cwd=tmp_path)
 
     failed(result)
     assert "no run ledger in" in result.stderr

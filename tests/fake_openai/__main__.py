@@ -25,7 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, ScenarioError) as error:
         print(f"cannot load scenario: {error}", file=sys.stderr)
         return 2
-    server = FakeOpenAIServer(scenario, host=args.host, port=args.port)
+    try:
+        server = FakeOpenAIServer(scenario, host=args.host, port=args.port)
+    except OSError as error:
+        print(
+            f"cannot listen on {args.host}:{args.port}: {error.strerror or error}. Is another server running there? "
+            "Stop it, or pick another port with --port (0 picks a free one).",
+            file=sys.stderr,
+        )
+        return 1
     print(f"Fake OpenAI API listening at {server.base_url}", flush=True)
     print(f"  OPENAI_BASE_URL={server.base_url}", flush=True)
     print("  OPENAI_API_KEY=<any non-empty key, unless the scenario lists valid_api_keys>", flush=True)

@@ -1,0 +1,169 @@
+"""What a work dir belongs to: one API and one course, and the folders it remembers.
+
+A work dir's ledger records, in its ``meta`` table, the first time a submitting run uses it:
+
+- ``api_base_url``: the API its batches live on (``OPENAI_BASE_URL``, else the OpenAI API's
+  address); never the key;
+- ``curriculum``, ``template``, ``output_dir``: absolute paths of the course, the prompt template
+  and the lessons folder.
+
+Later runs use these when they are not told otherwise, so the status and processing scripts
+need no options, and a suggested next command works as printed. A run with another API or
+another curriculum is refused (its batches or lessons would be mixed with this work dir's); it
+belongs in another ``--work-dir``. Another template or lessons folder is honoured with a note,
+and a submitting or processing run remembers it from then on. A ledger that has never submitted
+anything belongs to nobody yet and takes whatever the run uses. A ledger that lacks a key (the
+upgrade from an older version could not tell) adopts the current value, and the run says so
+once; except the lessons folder, which a run that needs it asks for (``--output-dir``): a wrong
+guess would request again every lesson saved elsewhere.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .api import DEFAULT_BASE_URL
+from .files import display_path
+from .ledger import Ledger
+from .paths import DEFAULT_CURRICULUM, DEFAULT_TEMPLATE, default_output_dir
+
+API_BASE_URL, CURRICULUM, TEMPLATE, OUTPUT_DIR = "api_base_url", "curriculum", "template", "output_dir"
+
+_SHOWN = {API_BASE_URL: "API", CURRICULUM: "curriculum", TEMPLATE: "prompt template", OUTPUT_DIR: "lessons folder"}
+
+
+class WorkDirError(Exception):
+    """A run that does not belong in this work dir (another API or another course)."""
+
+
+@dataclass
+class Settled:
+    """The values a run uses, what the ledger should remember, and the notes to show."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    remember: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def path(self, key: str) -> Path:
+        return Path(self.values[key])
+
+
+def settle(
+    work_dir: Path,
+    meta: dict[str, str],
+    used: bool,
+    given: dict[str, object | None],
+    *,
+    record: bool = True,
+) -> Settled:
+    """Decide the API, course and folders of a run from what it was given and what the ledger
+    remembers (``meta``; ``used``: the ledger has submitted before).
+
+    ``given`` maps the keys this run cares about to the value it was given (``None``: not
+    given). A dry run (``record=False``) changes nothing and is only told what would change.
+    Raises ``WorkDirError`` for another API or another curriculum.
+    """
+    settled = Settled()
+    adopted = []
+    for key in (API_BASE_URL, CURRICULUM, TEMPLATE, OUTPUT_DIR):
+        if key not in given:
+            continue
+        value = given[key]
+        remembered = meta.get(key)
+        if value is None and remembered is None and used and key == OUTPUT_DIR:
+            # A ledger upgraded from an older version whose saved lessons were not found in the
+            # default folder: guessing would re-request (and pay for) every lesson saved elsewhere.
+            raise WorkDirError(
+                f"the ledger in {display_path(work_dir)} does not record its lessons folder (it was made by an "
+                "older version, and its saved lessons are not in the default folder): give --output-dir once; "
+                "it is remembered from then on"
+            )
+        if value is None:
+            value = remembered if remembered is not None else _default(key, {**meta, **settled.values})
+        value = _normal(key, value)
+        settled.values[key] = value
+        if remembered is None:
+            settled.remember[key] = value
+            if used:
+                adopted.append(key)
+        elif remembered != value and not used:
+            settled.remember[key] = value
+        elif remembered != value:
+            if key in (API_BASE_URL, CURRICULUM):
+                raise WorkDirError(_refusal(work_dir, key, remembered, value))
+            settled.remember[key] = value
+            new, old = _shown(key, value), _shown(key, remembered)
+            settled.notes.append(
+                f"note: {_SHOWN[key]} {new}, as given; this work dir used {old} until now and uses {new} from now on."
+                if record
+                else f"note: {_SHOWN[key]} {new}, as given; this work dir uses {old} (a run that is not a dry run "
+                f"would switch it to {new})."
+            )
+    if adopted and record:
+        listed = "; ".join(f"{_SHOWN[key]} {_shown(key, settled.values[key])}" for key in adopted)
+        settled.notes.append(
+            f"note: the ledger in {display_path(work_dir)} did not record what it belongs to (an older version "
+            f"made it); it now records: {listed}."
+        )
+    if not record:
+        settled.remember = {}
+    return settled
+
+
+def _default(key: str, values: dict[str, str]) -> str:
+    if key == API_BASE_URL:
+        return DEFAULT_BASE_URL
+    if key == CURRICULUM:
+        return str(DEFAULT_CURRICULUM)
+    if key == TEMPLATE:
+        return str(DEFAULT_TEMPLATE)
+    return str(default_output_dir(Path(values.get(CURRICULUM, DEFAULT_CURRICULUM))))
+
+
+def _normal(key: str, value: object) -> str:
+    if key == API_BASE_URL:
+        return str(value).strip().rstrip("/") or DEFAULT_BASE_URL
+    return str(Path(str(value)).resolve())
+
+
+def _shown(key: str, value: str) -> str:
+    return value if key == API_BASE_URL else display_path(Path(value))
+
+
+def _refusal(work_dir: Path, key: str, remembered: str, value: str) -> str:
+    if key == API_BASE_URL:
+        current = value if value != DEFAULT_BASE_URL else f"{value} (OPENAI_BASE_URL is not set)"
+        return (
+            f"the work dir {display_path(work_dir)} belongs to the API at {remembered}: its batches live there. "
+            f"This run talks to {current}. Use another --work-dir for this API "
+            f"(e.g. --work-dir {display_path(_sibling(work_dir, 'other_api'))}), or point OPENAI_BASE_URL back "
+            f"at {remembered}."
+        )
+    return (
+        f"the work dir {display_path(work_dir)} belongs to the curriculum {display_path(Path(remembered))}: its "
+        f"ledger tracks that course's lessons. This run names {display_path(Path(value))}. Use another "
+        f"--work-dir for it (e.g. --work-dir {display_path(_sibling(work_dir, Path(value).stem))})."
+    )
+
+
+def _sibling(work_dir: Path, name: str) -> Path:
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "other"
+    return Path(work_dir).with_name(f"{Path(work_dir).name}_{slug}")
+
+
+def settle_ledger(ledger: Ledger | None, work_dir: Path, given: dict[str, object | None], record: bool = True) -> Settled:
+    """``settle`` against a ledger (none: a dry run in a fresh work dir), remembering what it
+    decides when the run is one that records (not a dry run)."""
+    if ledger is None:
+        return settle(work_dir, {}, False, given, record=False)
+    settled = settle(work_dir, ledger.meta(), ledger.has_submitted(), given, record=record)
+    if settled.remember:
+        ledger.set_meta(settled.remember)
+    return settled
+
+
+def remembered_path(ledger: Ledger, key: str) -> Path | None:
+    value = ledger.meta().get(key)
+    return Path(value) if value else None
