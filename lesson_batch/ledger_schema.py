@@ -9,7 +9,7 @@ Versions shipped:
 
 1. the first release (shards, batches, lessons; results of the ledger's "first" batch under the
    plain names ``datagov_lessons_results.jsonl`` / ``datagov_lessons_errors.jsonl``);
-2. each batch records the names of its downloaded result files (``results_file``,
+2. flex runs and their answers (tables ``flex_runs``, ``flex_answers``); each batch records the names of its downloaded result files (``results_file``,
    ``errors_file``), and the ledger remembers the API address and the course it belongs to
    (``meta``: ``api_base_url``, ``curriculum``, ``template``, ``output_dir``).
 
@@ -30,8 +30,31 @@ from . import ids
 
 SCHEMA_VERSION = 2
 
+# Lessons sent straight to Chat Completions with service_tier "flex" (added in version 2).
+FLEX_TABLES = """
+CREATE TABLE flex_runs (
+    run_id TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    requested INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    stop_reason TEXT
+);
+CREATE TABLE flex_answers (
+    run_id TEXT NOT NULL,
+    lesson_id TEXT NOT NULL,
+    service_tier TEXT,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+    received_at REAL NOT NULL
+);
+CREATE INDEX flex_answers_by_run ON flex_answers (run_id);
+"""
+
 # The newest schema, for a ledger created from scratch.
-SCHEMA = """
+SCHEMA = FLEX_TABLES + """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE shards (
     shard_key TEXT PRIMARY KEY,
@@ -91,25 +114,6 @@ CREATE TABLE lessons (
     updated_at REAL NOT NULL
 );
 CREATE INDEX lessons_by_batch ON lessons (batch_id);
-CREATE TABLE flex_runs (
-    run_id TEXT PRIMARY KEY,
-    model TEXT NOT NULL,
-    requested INTEGER NOT NULL,
-    started_at REAL NOT NULL,
-    finished_at REAL,
-    stop_reason TEXT
-);
-CREATE TABLE flex_answers (
-    run_id TEXT NOT NULL,
-    lesson_id TEXT NOT NULL,
-    service_tier TEXT,
-    prompt_tokens INTEGER NOT NULL DEFAULT 0,
-    cached_tokens INTEGER NOT NULL DEFAULT 0,
-    completion_tokens INTEGER NOT NULL DEFAULT 0,
-    reasoning_tokens INTEGER NOT NULL DEFAULT 0,
-    received_at REAL NOT NULL
-);
-CREATE INDEX flex_answers_by_run ON flex_answers (run_id);
 """
 
 # The names version 1 gave the result files of the ledger's first batch (later ones: ``_<batch id>``).
@@ -188,6 +192,8 @@ def migrate(db: sqlite3.Connection, version: int, work_dir: Path, assumed: Assum
 def _to_v2(db: sqlite3.Connection, work_dir: Path, assumed: Assumptions) -> list[str]:
     db.execute("ALTER TABLE batches ADD COLUMN results_file TEXT")
     db.execute("ALTER TABLE batches ADD COLUMN errors_file TEXT")
+    for statement in statements(FLEX_TABLES):
+        db.execute(statement)
     notes = _assign_v1_result_files(db, work_dir)
     notes.extend(_reopen_batches_processed_without_their_files(db, work_dir))
     notes.extend(_remember_api_and_course(db, assumed))

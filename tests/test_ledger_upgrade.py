@@ -261,3 +261,16 @@ def test_the_lessons_folder_is_not_assumed_when_the_saved_lessons_are_not_there(
         notes = ledger.upgrade_notes
     assert old.query("SELECT value FROM meta WHERE key = 'output_dir'") == []
     assert any("lessons folder of this ledger's job is not known" in note for note in notes)
+
+
+def columns_of(path) -> dict[str, list[str]]:
+    with sqlite3.connect(path) as db:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return {table: sorted(row[1] for row in db.execute(f"PRAGMA table_info({table})")) for table in tables}
+
+
+def test_an_upgraded_ledger_has_every_table_and_column_of_a_new_one(old, tmp_path):
+    processed_and_in_flight(old)
+    Ledger.open(old.work_dir, assume=ASSUMED).close()
+    Ledger.open(tmp_path / "new").close()
+    assert columns_of(old.path) == columns_of(tmp_path / "new" / "ledger.sqlite3")
