@@ -33,14 +33,7 @@ from lesson_batch.ledger import DEFAULT_MAX_ATTEMPTS
 from lesson_batch.status import WatchDisplay
 from lesson_batch.wording import Commands, plural
 from lesson_batch.workdir import API_BASE_URL, CURRICULUM, OUTPUT_DIR, TEMPLATE, settle_ledger
-from lesson_batch.workflow import (
-    BudgetError,
-    DeclinedError,
-    FlexUnavailableError,
-    GenerateOutcome,
-    ModelUnavailableError,
-    generate,
-)
+from lesson_batch.workflow import GenerateOutcome, generate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,23 +231,19 @@ def main(argv: list[str] | None = None) -> int:
             force=args.force,
             max_attempts=args.max_attempts,
         )
-        try:
-            outcome = generate(
-                options, ledger, api,
-                max_cost=args.max_cost,
-                confirm=(lambda plan: True) if args.yes else (lambda plan: confirm_on_terminal(plan, args.via)),
-                wait=args.wait,
-                interval=args.interval,
-                warn=cli.note,
-                display=WatchDisplay(cli.note),
-                via=args.via,
-                flex=FlexSettings(concurrency=args.concurrency or DEFAULT_CONCURRENCY, max_cost=args.max_cost),
-                fallback_batch=args.fallback == "batch",
-                today=today,
-            )
-        except (BudgetError, DeclinedError, FlexUnavailableError, ModelUnavailableError) as exc:
-            cli.error(str(exc))
-            return cli.EXIT_FAILURE
+        outcome = generate(
+            options, ledger, api,
+            max_cost=args.max_cost,
+            confirm=(lambda plan: True) if args.yes else (lambda plan: confirm_on_terminal(plan, args.via)),
+            wait=args.wait,
+            interval=args.interval,
+            warn=cli.note,
+            display=WatchDisplay(cli.note),
+            via=args.via,
+            flex=FlexSettings(concurrency=args.concurrency or DEFAULT_CONCURRENCY, max_cost=args.max_cost),
+            fallback_batch=args.fallback == "batch",
+            today=today,
+        )
     commands = Commands(args.work_dir)
     if args.dry_run:
         print("Dry run: nothing was uploaded. The request files are listed above.")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from . import crashpoints
+from .errors import LessonBatchError
 from .files import temporary_path_for
 from .ledger import BatchError, BatchInfo
 from .paths import PROJECT_DIR
@@ -65,7 +66,7 @@ KEY_HELP = (
 CLIENT_LOGGER = "openai._base_client"
 
 
-class ApiError(Exception):
+class ApiError(LessonBatchError):
     """An API call that failed after the client's retries; the message is for the user."""
 
     def __init__(self, message: str, status: int | None = None, transient: bool = False):

@@ -1,8 +1,9 @@
 """What the three scripts share: default paths, common options, and errors turned into exit codes.
 
-Exit codes: 0 success, 1 failure (bad input, API error, a batch or lesson that failed), 2 usage
-error (argparse's own code). A user-caused error is printed in plain words on stderr, without a
-traceback; an unexpected exception is a bug and keeps its traceback.
+Exit codes (``errors``): 0 success, 1 failure (bad input, API error, a batch or lesson that
+failed), 2 usage error (argparse's own code). A user-caused error (a ``LessonBatchError``) is
+printed in plain words on stderr, without a traceback; any other exception is a bug and keeps
+its traceback.
 
 ``today()`` is the date the model lifecycle checks use: the machine's date, or the one in the
 environment variable ``LESSON_BATCH_TODAY`` (YYYY-MM-DD), so that tests and rehearsals can run
@@ -19,19 +20,12 @@ from datetime import date
 from pathlib import Path
 from typing import Callable
 
-from .api import ApiError, effective_base_url
-from .curriculum import CurriculumError
-from .files import FolderError, display_path
-from .ledger import Ledger, LedgerError
+from .api import effective_base_url
+from .errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, LessonBatchError, UsageError  # noqa: F401
+from .files import display_path
+from .ledger import Ledger
 from .ledger_schema import Assumptions
 from .paths import DEFAULT_CURRICULUM, DEFAULT_OUTPUT_DIR, DEFAULT_TEMPLATE, DEFAULT_WORK_DIR  # noqa: F401
-from .plan import SelectionError
-from .prompt import PromptError
-from .requests import RequestSettingsError
-from .shards import ShardError
-from .workdir import WorkDirError
-
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
 EXIT_CODES_HELP = "exit codes: 0 success, 1 failure (bad input, API error, failed batch or lessons), 2 usage error"
@@ -91,7 +85,7 @@ def today() -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise RequestSettingsError(f"{TODAY_ENV_VAR}={value!r} is not a date like 2026-12-02") from None
+        raise UsageError(f"{TODAY_ENV_VAR}={value!r} is not a date like 2026-12-02") from None
 
 
 def comma_list(text: str) -> tuple[str, ...]:
@@ -161,12 +155,9 @@ def run(main: Callable[[], int]) -> int:
             code = main()
             sys.stdout.flush()  # here, not at exit: a reader that went away is noticed below
             return code
-        except (SelectionError, RequestSettingsError) as exc:
+        except LessonBatchError as exc:
             error(str(exc))
-            return EXIT_USAGE
-        except (CurriculumError, PromptError, ShardError, LedgerError, ApiError, FolderError, WorkDirError) as exc:
-            error(str(exc))
-            return EXIT_FAILURE
+            return exc.exit_code
         except KeyboardInterrupt:
             print(
                 "\nInterrupted. Nothing is lost: the ledger records every step; run the same command again to continue.",

@@ -27,6 +27,7 @@ from functools import cached_property
 from pathlib import Path
 
 from . import ids
+from .errors import LessonBatchError
 
 COMPLEXITY_NAMES = {"F": "Foundational", "I": "Intermediate", "A": "Advanced"}
 _COMPLEXITY_WORDS = {name.lower(): tag for tag, name in COMPLEXITY_NAMES.items()}
@@ -51,7 +52,7 @@ _ID_IN_TEXT = re.compile(r"M[0-9]+-L[0-9]{3}")
 DEFAULT_CURRICULUM_NAME = "Data Governance"
 
 
-class CurriculumError(Exception):
+class CurriculumError(LessonBatchError):
     """A curriculum file that cannot be used; the message names the file and line."""
 
     def __init__(self, path: Path | str, line: int | None, message: str):

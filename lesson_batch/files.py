@@ -11,6 +11,8 @@ import os
 import time
 from pathlib import Path
 
+from .errors import LessonBatchError
+
 TEMP_SUFFIX = ".partial"
 WINDOWS_ABANDON_SECONDS = 3600
 
@@ -44,7 +46,7 @@ def write_atomic(path: Path, data: str | bytes, durable: bool = True) -> None:
         raise
 
 
-class FolderError(Exception):
+class FolderError(LessonBatchError):
     """A folder the run needs cannot be used (it is a file, or cannot be created or written)."""
 
 

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from . import ledger_schema
+from .errors import LessonBatchError
 from .files import temporary_path_for
 from .ledger_schema import Assumptions, SchemaError
 
@@ -83,7 +84,7 @@ RESULT_BATCH_STATUSES = ("completed", "expired", "cancelled")
 
 
 
-class LedgerError(Exception):
+class LedgerError(LessonBatchError):
     """The ledger cannot be opened or is from an incompatible version."""
 
 

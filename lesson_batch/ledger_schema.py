@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from . import ids
+from .errors import LessonBatchError
 
 SCHEMA_VERSION = 2
 
@@ -122,7 +123,7 @@ V1_PLAIN_ERRORS = "datagov_lessons_errors.jsonl"
 RESULTS_STEM, ERRORS_STEM = "datagov_lessons_results", "datagov_lessons_errors"
 
 
-class SchemaError(Exception):
+class SchemaError(LessonBatchError):
     """The ledger's schema version cannot be used by this version of the tool."""
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from . import ids, models
 from .curriculum import Curriculum, Lesson, load_curriculum
+from .errors import UsageError
 from .files import display_path
 from .ledger import DEFAULT_MAX_ATTEMPTS
 from .prompt import PromptBuilder, PromptTemplate, load_template
@@ -28,7 +29,7 @@ from .shards import Shard, ShardLimits, ShardWriter
 from .wording import plural
 
 
-class SelectionError(ValueError):
+class SelectionError(UsageError, ValueError):
     """``--modules`` / ``--lessons`` name something the curriculum does not have (a usage error)."""
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .curriculum import Curriculum, Lesson
+from .errors import LessonBatchError
 from .lesson_text import required_sections_of
 
 PLACEHOLDERS = {
@@ -44,7 +45,7 @@ _USER_MARKER = re.compile(r"^[ \t]*<!--\s*user\s*-->[ \t]*$", re.IGNORECASE | re
 RELATED_LESSONS_SHOWN = 2
 
 
-class PromptError(Exception):
+class PromptError(LessonBatchError):
     """A template that cannot be used; the message names the file (and line)."""
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from . import models
 from .curriculum import Lesson
+from .errors import UsageError
 from .prompt import PromptBuilder
 
 ENDPOINT = "/v1/chat/completions"
@@ -29,7 +30,7 @@ CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 4
 
 
-class RequestSettingsError(ValueError):
+class RequestSettingsError(UsageError, ValueError):
     """Options that cannot make a valid request for the chosen model (a usage error)."""
 
 

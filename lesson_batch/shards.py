@@ -16,6 +16,8 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .errors import LessonBatchError
 from .files import temporary_path_for
 from .requests import LessonRequest
 
@@ -24,7 +26,7 @@ MAX_BYTES_PER_FILE = 200 * 1000 * 1000  # 200 MB; the decimal reading is the saf
 INPUT_STEM = "datagov_lessons_input"
 
 
-class ShardError(ValueError):
+class ShardError(LessonBatchError, ValueError):
     """A request that no shard can hold."""
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .api import DEFAULT_BASE_URL
+from .errors import LessonBatchError
 from .files import display_path
 from .ledger import Ledger
 from .paths import DEFAULT_CURRICULUM, DEFAULT_TEMPLATE, default_output_dir
@@ -34,7 +35,7 @@ API_BASE_URL, CURRICULUM, TEMPLATE, OUTPUT_DIR = "api_base_url", "curriculum", "
 _SHOWN = {API_BASE_URL: "API", CURRICULUM: "curriculum", TEMPLATE: "prompt template", OUTPUT_DIR: "lessons folder"}
 
 
-class WorkDirError(Exception):
+class WorkDirError(LessonBatchError):
     """A run that does not belong in this work dir (another API or another course)."""
 
 

@@ -26,6 +26,7 @@ from typing import Callable, Iterator
 
 from . import ids, models
 from .api import ApiError, BatchApi
+from .errors import LessonBatchError
 from .files import FolderError, check_folder, display_path, remove_stale_temporaries
 from .flex import FALLBACK_STOPS, FlexReport, FlexSettings, format_flex_report, run_flex, settle_interrupted_flex
 from .ledger import FLEX, NEEDS_ATTENTION, PENDING, SUBMITTED, SUCCEEDED, BatchRecord, Ledger
@@ -42,19 +43,19 @@ MAX_WAIT_ROUNDS = 1000
 MAX_ROUNDS_WITHOUT_PROGRESS = 2
 
 
-class BudgetError(Exception):
+class BudgetError(LessonBatchError):
     """The plan's estimate is above ``--max-cost`` (or cannot be checked against it)."""
 
 
-class DeclinedError(Exception):
+class DeclinedError(LessonBatchError):
     """The user answered no at the confirmation prompt."""
 
 
-class FlexUnavailableError(Exception):
+class FlexUnavailableError(LessonBatchError):
     """The model does not take flex (per the model catalogue), and no fallback was asked for."""
 
 
-class ModelUnavailableError(Exception):
+class ModelUnavailableError(LessonBatchError):
     """The API does not serve the model, or shuts it down before a batch could finish."""
 
 
