@@ -11,19 +11,10 @@ import sys
 from lesson_batch import cli
 from lesson_batch.api import BatchApi, effective_base_url
 from lesson_batch.files import display_path
-from lesson_batch.ledger import ACTIVE_BATCH_STATUSES, Ledger
-from lesson_batch.status import (
-    StatusReport,
-    WatchDisplay,
-    cancel,
-    flex_run_summary,
-    lesson_counts,
-    needs_attention,
-    problem_messages,
-    refresh,
-    view,
-    watch,
-)
+from lesson_batch.batch_sync import cancel, problem_messages, refresh, watch
+from lesson_batch.ledger import Ledger
+from lesson_batch.states import ACTIVE_BATCH_STATUSES
+from lesson_batch.status import StatusReport, WatchDisplay, flex_run_summary, lesson_counts, needs_attention, view
 from lesson_batch.wording import Commands, plural
 from lesson_batch.workdir import API_BASE_URL, OUTPUT_DIR, remembered_path, settle_ledger
 

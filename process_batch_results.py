@@ -14,7 +14,8 @@ from lesson_batch.api import BatchApi, effective_base_url
 from lesson_batch.files import display_path
 from lesson_batch.ledger import Ledger
 from lesson_batch.results import Report, format_report
-from lesson_batch.status import describe, describe_attention, lessons_needing_attention, problem_messages, view
+from lesson_batch.batch_sync import problem_messages
+from lesson_batch.status import describe, describe_attention, lessons_needing_attention, view
 from lesson_batch.wording import Commands, plural
 from lesson_batch.workdir import API_BASE_URL, OUTPUT_DIR, settle_ledger
 from lesson_batch.workflow import lessons_in_unfinished_submissions, lessons_left, process_files_given, process_ready

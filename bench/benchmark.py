@@ -102,7 +102,8 @@ def write_results(path: Path, lesson_ids: list[str]) -> int:
 
 
 def prepare_ledger(work_dir: Path, lesson_ids: list[str]) -> None:
-    from lesson_batch.ledger import BatchInfo, Ledger
+    from lesson_batch.batch_info import BatchInfo
+    from lesson_batch.ledger import Ledger
 
     with Ledger.open(work_dir) as ledger:
         ledger.record_shard(

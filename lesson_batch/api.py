@@ -29,14 +29,13 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from . import crashpoints
+from .batch_info import BATCH_ENDPOINT, BatchError, BatchInfo
 from .errors import LessonBatchError
 from .files import temporary_path_for
-from .ledger import BatchError, BatchInfo
 from .paths import PROJECT_DIR
 
 KEY_FILE_NAME = "openaiapikey.txt"
 DOTENV_NAME = ".env"
-BATCH_ENDPOINT = "/v1/chat/completions"
 COMPLETION_WINDOW = "24h"
 SHARD_METADATA_KEY = "lesson_batch_shard"
 RUN_METADATA_KEY = "lesson_batch_run"

@@ -46,12 +46,13 @@ from typing import Callable, Iterator
 
 from . import crashpoints, ids, models
 from .api import BatchApi, ChatReply, NoAnswerError
-from .ledger import DEFAULT_MAX_ATTEMPTS, FLEX, INVALID, Ledger
+from .ledger import DEFAULT_MAX_ATTEMPTS, Ledger, NotSaved
 from .plan import Plan
 from .progress import ProgressBar
 from .requests import estimate_prompt_tokens
 from .result_lines import BadLine, TokenUsage, result_of_response
 from .results import AnswerRecorder, Expected, Report, format_report
+from .states import FLEX, INVALID
 from .submit import new_run_id
 
 DEFAULT_CONCURRENCY = 8
@@ -505,7 +506,7 @@ class _Run:
             self.report.results.bad_lines.append(f"flex answer for {lesson_id}: {item.reason}")
             self.report.results.fail("unreadable answer", lesson_id)
             self.ledger.lessons_not_saved(
-                [(lesson_id, self.run_id, INVALID, f"unreadable answer: {item.reason}")],
+                [NotSaved(lesson_id, self.run_id, INVALID, f"unreadable answer: {item.reason}")],
                 self.ledger.max_attempts(DEFAULT_MAX_ATTEMPTS),
             )
             return

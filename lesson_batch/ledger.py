@@ -43,77 +43,44 @@ import os
 import sqlite3
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from . import ledger_schema
 from .errors import LessonBatchError
 from .files import temporary_path_for
+from .batch_info import BatchError, BatchInfo
 from .ledger_schema import Assumptions, SchemaError
+from .states import (
+    FLEX,
+    LESSON_STATES,
+    NEEDS_ATTENTION,
+    NOT_RUN_STATES,
+    PENDING,
+    RESULT_BATCH_STATUSES,
+    SHARD_ABANDONED,
+    SHARD_PLANNED,
+    SHARD_SUBMITTED,
+    SHARD_UPLOADED,
+    SUBMITTED,
+    SUCCEEDED,
+    TERMINAL_BATCH_STATUSES,
+    UNFINISHED_SHARD_STATES,
+    ACTIVE_BATCH_STATUSES,
+    IN_FLIGHT_STATES,
+    LessonState,
+    ShardState,
+)
 
 LEDGER_NAME = "ledger.sqlite3"
 
-SHARD_PLANNED, SHARD_UPLOADED, SHARD_SUBMITTED, SHARD_ABANDONED = "planned", "uploaded", "submitted", "abandoned"
-UNFINISHED_SHARD_STATES = (SHARD_PLANNED, SHARD_UPLOADED)
-
-PENDING, SUBMITTED, SUCCEEDED, FLEX = "pending", "submitted", "succeeded", "flex"
-FAILED, TRUNCATED, EXPIRED, CANCELLED, MISSING, INVALID = (
-    "failed",
-    "truncated",
-    "expired",
-    "cancelled",
-    "missing",
-    "invalid",
-)
-NEEDS_ATTENTION = "needs_attention"
-LESSON_STATES = (
-    PENDING, SUBMITTED, FLEX, SUCCEEDED, FAILED, TRUNCATED, EXPIRED, CANCELLED, MISSING, INVALID, NEEDS_ATTENTION,
-)
-# A lesson whose request is out (in a batch, or sent through flex) waiting for its outcome.
-IN_FLIGHT_STATES = (SUBMITTED, FLEX)
-# Outcomes of a request that never ran: its attempt is given back.
-NOT_RUN_STATES = (EXPIRED, CANCELLED)
 DEFAULT_MAX_ATTEMPTS = 3  # runs of one lesson's request before it needs a person
 MAX_ATTEMPTS_META_KEY = "max_attempts"  # the cap the last submitting run used (see Ledger.max_attempts)
-
-ACTIVE_BATCH_STATUSES = ("validating", "in_progress", "finalizing", "cancelling")
-TERMINAL_BATCH_STATUSES = ("completed", "failed", "expired", "cancelled")
-# Terminal statuses whose files hold results to process (a failed batch ran no request).
-RESULT_BATCH_STATUSES = ("completed", "expired", "cancelled")
-
 
 
 class LedgerError(LessonBatchError):
     """The ledger cannot be opened or is from an incompatible version."""
-
-
-@dataclass(frozen=True)
-class BatchError:
-    code: str | None
-    message: str | None
-    line: int | None = None
-    param: str | None = None
-
-
-@dataclass(frozen=True)
-class BatchInfo:
-    """What the API says about a batch (built by ``api``; stored here)."""
-
-    id: str
-    status: str
-    input_file_id: str | None = None
-    output_file_id: str | None = None
-    error_file_id: str | None = None
-    created_at: float | None = None
-    expires_at: float | None = None
-    request_total: int = 0
-    request_completed: int = 0
-    request_failed: int = 0
-    errors: tuple[BatchError, ...] = ()
-    metadata: dict[str, str] = field(default_factory=dict)
-    timestamps: dict[str, float] = field(default_factory=dict)  # in_progress_at, completed_at, ...
-    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,7 +94,7 @@ class ShardRecord:
     prompt_tokens: int
     output_tokens: int
     required_sections: tuple[str, ...]
-    state: str
+    state: ShardState
     file_id: str | None
     batch_id: str | None
     created_at: float
@@ -170,7 +137,7 @@ class BatchRecord:
 @dataclass(frozen=True)
 class LessonRecord:
     lesson_id: str
-    state: str
+    state: LessonState
     batch_id: str | None
     reason: str | None
     attempts: int
@@ -179,6 +146,29 @@ class LessonRecord:
     output_tokens: int | None
     force: bool
     updated_at: float
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A lesson whose file is on disk, for ``lessons_saved``."""
+
+    lesson_id: str
+    batch_id: str
+    output_tokens: int | None = None  # measured
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class NotSaved:
+    """A lesson to request again, for ``lessons_not_saved``: its state and reason, and the budget
+    and effort its retry gets when they change (a truncated lesson's bigger budget)."""
+
+    lesson_id: str
+    batch_id: str
+    state: str
+    reason: str
+    retry_budget: int | None = None
+    retry_effort: str | None = None
 
 
 @dataclass(frozen=True)
@@ -206,7 +196,9 @@ class FlexAnswerRecord:
 
 
 class Ledger:
-    """Open with ``Ledger.open(work_dir)``; every method is one transaction."""
+    """Open with ``Ledger.open(work_dir)``; every method that writes is one transaction. It stores
+    what it is told; the rules that decide it (what a failed batch means for its lessons, ...) live
+    in the modules that own them."""
 
     def __init__(self, path: Path, connection: sqlite3.Connection):
         self.path = path
@@ -500,8 +492,9 @@ class Ledger:
                 (SHARD_UPLOADED, file_id, time.time(), shard_key),
             )
 
-    def shard_submitted(self, shard_key: str, batch: BatchInfo) -> None:
-        """After batch create: record the batch and mark the shard's lessons submitted, at once."""
+    def shard_submitted(self, shard_key: str, batch: BatchInfo, give_back: str | None = None) -> None:
+        """After batch create: record the batch and mark the shard's lessons submitted, in one
+        transaction (``give_back``: as in ``update_batch``)."""
         now = time.time()
         with self._write() as db:
             shard = db.execute("SELECT * FROM shards WHERE shard_key = ?", (shard_key,)).fetchone()
@@ -524,7 +517,7 @@ class Ledger:
                 "WHERE lesson_id IN (SELECT lesson_id FROM shard_lessons WHERE shard_key = ?)",
                 (SUBMITTED, batch.id, now, shard_key),
             )
-        self.update_batch(batch)
+            _store_batch(db, batch, now, give_back)
 
     def shard_abandoned(self, shard_key: str) -> None:
         with self._write() as db:
@@ -535,61 +528,40 @@ class Ledger:
 
     # ----------------------------------------------------------------- status
 
-    def update_batch(self, batch: BatchInfo) -> BatchRecord | None:
-        """Store what the API said about a batch. A ``failed`` batch ran nothing: its lessons go back
-        to pending (with the errors as the reason) so the next run requests them again."""
-        now = time.time()
-        errors = json.dumps([error.__dict__ for error in batch.errors])
+    def update_batch(self, batch: BatchInfo, give_back: str | None = None) -> BatchRecord | None:
+        """Store what the API said about a batch. With ``give_back`` (a reason), in the same
+        transaction, its lessons still submitted go back to pending with that reason and their
+        attempt given back, and the batch counts as processed: the caller decides when a batch ran
+        nothing (``batch_sync.ran_nothing``)."""
         with self._write() as db:
-            db.execute(
-                "UPDATE batches SET status = ?, output_file_id = ?, error_file_id = ?, request_total = ?, "
-                "request_completed = ?, request_failed = ?, errors = ?, created_at = COALESCE(?, created_at), "
-                "expires_at = COALESCE(?, expires_at), checked_at = ? WHERE batch_id = ?",
-                (batch.status, batch.output_file_id, batch.error_file_id, batch.request_total,
-                 batch.request_completed, batch.request_failed, errors, batch.created_at, batch.expires_at, now,
-                 batch.id),
-            )
-            if batch.status == "failed":
-                reason = "; ".join(
-                    f"{error.code or 'error'}: {error.message or ''}".strip() for error in batch.errors
-                ) or "the batch failed"
-                db.execute(  # the batch ran nothing: the attempt is given back
-                    "UPDATE lessons SET state = ?, reason = ?, attempts = MAX(attempts - 1, 0), updated_at = ? "
-                    "WHERE batch_id = ? AND state = ?",
-                    (PENDING, f"batch {batch.id} failed: {reason}"[:2000], now, batch.id, SUBMITTED),
-                )
-                db.execute(
-                    "UPDATE batches SET processed_at = COALESCE(processed_at, ?) WHERE batch_id = ?", (now, batch.id)
-                )
+            _store_batch(db, batch, time.time(), give_back)
         return self.batch(batch.id)
 
     # ----------------------------------------------------------------- results
 
-    def lessons_saved(self, saved: list[tuple[str, str, int | None, str | None]]) -> None:
-        """(lesson id, batch id, measured output tokens, note): only after the files are on disk."""
+    def lessons_saved(self, saved: list[Saved]) -> None:
+        """Only after the files are on disk."""
         now = time.time()
         with self._write() as db:
             db.executemany(
                 "UPDATE lessons SET state = ?, reason = ?, output_tokens = COALESCE(?, output_tokens), "
                 "retry_budget = NULL, retry_effort = NULL, force = 0, updated_at = ? "
                 "WHERE lesson_id = ? AND batch_id = ?",
-                [(SUCCEEDED, note, tokens, now, lesson_id, batch_id) for lesson_id, batch_id, tokens, note in saved],
+                [(SUCCEEDED, entry.note, entry.output_tokens, now, entry.lesson_id, entry.batch_id) for entry in saved],
             )
 
-    def lessons_not_saved(self, entries: list[tuple], max_attempts: int | None = None) -> None:
-        """(lesson id, batch id, state, reason[, retry budget, retry effort]) for lessons to request
-        again. A lesson whose request has now run ``max_attempts`` times is marked
-        ``needs_attention`` instead (its reason kept): no run requests it again by itself."""
+    def lessons_not_saved(self, entries: list[NotSaved], max_attempts: int | None = None) -> None:
+        """Lessons to request again. A lesson whose request has now run ``max_attempts`` times is
+        marked ``needs_attention`` instead (its reason kept): no run requests it again by itself."""
         now = time.time()
         rows = []
         for entry in entries:
-            lesson_id, batch_id, state, reason, *retry = entry
-            budget, effort = (retry + [None, None])[:2]
-            if state not in LESSON_STATES or state in (SUBMITTED, FLEX, SUCCEEDED, NEEDS_ATTENTION):
-                raise ValueError(f"{state!r} is not a state for a lesson that was not saved")
-            taken_back = 1 if state in NOT_RUN_STATES else 0
-            rows.append((taken_back, max_attempts, taken_back, max_attempts, NEEDS_ATTENTION, state, reason[:2000],
-                         budget, effort, now, lesson_id, batch_id, SUBMITTED))
+            if entry.state not in LESSON_STATES or entry.state in (SUBMITTED, FLEX, SUCCEEDED, NEEDS_ATTENTION):
+                raise ValueError(f"{entry.state!r} is not a state for a lesson that was not saved")
+            taken_back = 1 if entry.state in NOT_RUN_STATES else 0
+            rows.append((taken_back, max_attempts, taken_back, max_attempts, NEEDS_ATTENTION, entry.state,
+                         entry.reason[:2000], entry.retry_budget, entry.retry_effort, now, entry.lesson_id,
+                         entry.batch_id, SUBMITTED, FLEX))
         with self._write() as db:
             # Both expressions read the row's attempts as they were before this update.
             db.executemany(
@@ -598,7 +570,7 @@ class Ledger:
                 "reason = ?, retry_budget = COALESCE(?, retry_budget), "
                 "retry_effort = COALESCE(?, retry_effort), updated_at = ? "
                 "WHERE lesson_id = ? AND batch_id = ? AND state IN (?, ?)",
-                [row + (FLEX,) for row in rows],
+                rows,
             )
 
     def hold_for_attention(self, lesson_ids: Iterable[str]) -> None:
@@ -746,6 +718,25 @@ class Ledger:
         return [_from_row(FlexAnswerRecord, row) for row in rows]
 
 
+def _store_batch(db: sqlite3.Connection, batch: BatchInfo, now: float, give_back: str | None) -> None:
+    errors = json.dumps([error.__dict__ for error in batch.errors])
+    db.execute(
+        "UPDATE batches SET status = ?, output_file_id = ?, error_file_id = ?, request_total = ?, "
+        "request_completed = ?, request_failed = ?, errors = ?, created_at = COALESCE(?, created_at), "
+        "expires_at = COALESCE(?, expires_at), checked_at = ? WHERE batch_id = ?",
+        (batch.status, batch.output_file_id, batch.error_file_id, batch.request_total,
+         batch.request_completed, batch.request_failed, errors, batch.created_at, batch.expires_at, now, batch.id),
+    )
+    if give_back is None:
+        return
+    db.execute(
+        "UPDATE lessons SET state = ?, reason = ?, attempts = MAX(attempts - 1, 0), updated_at = ? "
+        "WHERE batch_id = ? AND state = ?",
+        (PENDING, give_back[:2000], now, batch.id, SUBMITTED),
+    )
+    db.execute("UPDATE batches SET processed_at = COALESCE(processed_at, ?) WHERE batch_id = ?", (now, batch.id))
+
+
 def _connect(target: str) -> sqlite3.Connection:
     connection = sqlite3.connect(target, timeout=60, isolation_level=None)
     connection.row_factory = sqlite3.Row
@@ -793,11 +784,13 @@ def _from_row(record_type, row: sqlite3.Row, **converted):
 
 
 def _lesson(row: sqlite3.Row) -> LessonRecord:
-    return _from_row(LessonRecord, row, force=bool(row["force"]))
+    return _from_row(LessonRecord, row, state=LessonState(row["state"]), force=bool(row["force"]))
 
 
 def _shard(row: sqlite3.Row) -> ShardRecord:
-    return _from_row(ShardRecord, row, required_sections=tuple(json.loads(row["required_sections"])))
+    return _from_row(
+        ShardRecord, row, state=ShardState(row["state"]), required_sections=tuple(json.loads(row["required_sections"]))
+    )
 
 
 def _batch(row: sqlite3.Row) -> BatchRecord:

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .states import TRUNCATED
+
 # --- Markdown line shapes -------------------------------------------------------------------
 
 # Fences may be indented (code blocks inside list items); CommonMark allows only 3 spaces,
@@ -349,7 +351,6 @@ def clean_lesson(text: str) -> str:
 
 # --- Checking -------------------------------------------------------------------------------
 
-TRUNCATED = "truncated"
 CONTENT_FILTER = "content_filter"
 INCOMPLETE = "incomplete"
 EMPTY = "empty"

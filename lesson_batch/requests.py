@@ -21,11 +21,11 @@ import json
 from dataclasses import dataclass
 
 from . import models
+from .batch_info import BATCH_ENDPOINT
 from .curriculum import Lesson
 from .errors import UsageError
 from .prompt import PromptBuilder
 
-ENDPOINT = "/v1/chat/completions"
 CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 4
 
@@ -91,6 +91,6 @@ def build_request(
         body["reasoning_effort"] = effort
     if settings.temperature is not None:
         body["temperature"] = settings.temperature
-    record = {"custom_id": lesson.id, "method": "POST", "url": ENDPOINT, "body": body}
+    record = {"custom_id": lesson.id, "method": "POST", "url": BATCH_ENDPOINT, "body": body}
     line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
     return LessonRequest(lesson.id, line.encode("utf-8"), estimate_prompt_tokens(messages), budget, effort)

@@ -45,22 +45,12 @@ from typing import Callable
 from . import crashpoints, ids, models
 from .api import ApiError, BatchApi
 from .files import display_path, flush_to_disk, remove_stale_temporaries, write_atomic
-from .ledger import (
-    CANCELLED,
-    DEFAULT_MAX_ATTEMPTS,
-    EXPIRED,
-    FAILED,
-    INVALID,
-    MISSING,
-    SUBMITTED,
-    TRUNCATED,
-    BatchRecord,
-    Ledger,
-)
+from .ledger import DEFAULT_MAX_ATTEMPTS, BatchRecord, Ledger, NotSaved, Saved
 from .ledger_schema import ERRORS_STEM, RESULTS_STEM
 from .lesson_text import check_lesson, clean_lesson
 from .progress import ProgressBar
 from .result_lines import BadLine, ResultLine, TokenUsage, read_result_lines, safe_text
+from .states import CANCELLED, EXPIRED, FAILED, INVALID, MISSING, SUBMITTED, TRUNCATED
 
 REJECTED_DIR = "rejected"
 REPLACED_DIR = "replaced"
@@ -215,7 +205,7 @@ def process_batch(
     )
     report.missing = sorted(set(expected) - _answered(report))
     ledger.lessons_not_saved(
-        [(lesson_id, record.batch_id, MISSING, "not in the batch's output or error file") for lesson_id in report.missing],
+        [NotSaved(lesson_id, record.batch_id, MISSING, "not in the batch's output or error file") for lesson_id in report.missing],
         ledger.max_attempts(DEFAULT_MAX_ATTEMPTS),
     )
     ledger.batch_processed(record.batch_id, report.as_json()["usage"])
@@ -323,11 +313,11 @@ class _Marks:
         self.not_saved: list[tuple] = []
 
     def add_saved(self, lesson_id: str, batch_id: str, output_tokens: int | None, note: str | None = None) -> None:
-        self.saved.append((lesson_id, batch_id, output_tokens, note))
+        self.saved.append(Saved(lesson_id, batch_id, output_tokens, note))
         self._maybe_flush()
 
     def add_not_saved(self, *args) -> None:
-        self.not_saved.append(args)
+        self.not_saved.append(NotSaved(*args))
         self._maybe_flush()
 
     def _maybe_flush(self) -> None:

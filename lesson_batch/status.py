@@ -1,17 +1,13 @@
-"""Following batches: their status in plain words, and a watch loop that backs off.
+"""The status as a person reads it: batches, flex runs and lessons, in plain words or as JSON.
 
-``refresh`` asks the API about each batch and stores the answer in the ledger, so the
-processing step knows which batches are ready. ``describe`` turns a batch into the lines a
-person reads: status and what it means, request counts, times, errors with their line numbers,
-file ids, and the next step to take.
-
+``describe`` turns a batch into the lines a person reads: status and what it means, request
+counts, times, errors with their line numbers, file ids, and the next step to take.
 ``flex_run_summary`` and ``describe_flex_run`` do the same for flex runs, from the ledger alone
-(a flex run has nothing to ask the API about once it is over).
+(a flex run has nothing to ask the API about once it is over). ``WatchDisplay`` is what a person
+sees while batches are watched.
 
-``watch`` polls until every batch is terminal. The interval starts at ``--interval`` and grows
-by half each poll that brings no change, up to ``MAX_INTERVAL`` (so a 24-hour batch costs a
-bounded number of calls per hour), and drops back to the start when something moves. A network
-hiccup or a 5xx is reported and retried at the next poll instead of ending the watch.
+Asking the API and storing its answers is ``batch_sync``'s business; this module only reads the
+ledger.
 """
 
 from __future__ import annotations
@@ -23,52 +19,48 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from . import crashpoints, ids, models
-from .api import ApiError, BatchApi
+from . import ids, models
+from .batch_sync import TOKEN_LIMIT_CODE, RefreshProblem, problem_messages
 from .files import display_path
-from .ledger import (
+from .ledger import BatchRecord, FlexRunRecord, Ledger
+from .states import (
     FLEX,
     LESSON_STATES,
     NEEDS_ATTENTION,
+    SETTLED_OR_HELD_STATES,
     SUBMITTED,
     SUCCEEDED,
     TERMINAL_BATCH_STATUSES,
-    BatchInfo,
-    BatchRecord,
-    FlexRunRecord,
-    Ledger,
+    UNFINISHED_BATCH_STATUSES,
+    BatchStatus,
 )
 from .progress import ProgressBar
 from .wording import Commands, plural
 
-MAX_INTERVAL = 300.0
-BACKOFF_FACTOR = 1.5
-
 # What each status means, and the next step while its results are not processed yet. The steps
 # name the scripts with {status}, {process} and {generate}: commands for the run's work dir.
 MEANINGS = {
-    "validating": ("The API is checking the input file.", "Wait; run {status} again (or with --watch)."),
-    "failed": ("The batch was rejected before running; nothing in it was charged.", ""),  # see next_step
-    "in_progress": ("The batch is running.", "Wait (up to 24 hours); run {status} again, or with --watch."),
-    "finalizing": (
+    BatchStatus.VALIDATING: ("The API is checking the input file.", "Wait; run {status} again (or with --watch)."),
+    BatchStatus.FAILED: ("The batch was rejected before running; nothing in it was charged.", ""),  # see next_step
+    BatchStatus.IN_PROGRESS: ("The batch is running.", "Wait (up to 24 hours); run {status} again, or with --watch."),
+    BatchStatus.FINALIZING: (
         "All requests ran; the API is writing the result files.",
         "Wait a few minutes; then run {process}.",
     ),
-    "completed": ("Done: the results are ready.", "Run {process} to save the lessons."),
-    "expired": (
+    BatchStatus.COMPLETED: ("Done: the results are ready.", "Run {process} to save the lessons."),
+    BatchStatus.EXPIRED: (
         "The 24-hour window ended before every request ran; finished requests have results.",
         "Run {process} to save what finished; then {generate} submits the rest again.",
     ),
-    "cancelling": (
+    BatchStatus.CANCELLING: (
         "The batch is being cancelled (this can take up to 10 minutes).",
         "Wait; run {status} again.",
     ),
-    "cancelled": (
+    BatchStatus.CANCELLED: (
         "The batch was cancelled; requests that finished before that have results.",
         "Run {process} to save what finished; then {generate} submits the rest again.",
     ),
 }
-TOKEN_LIMIT_CODE = "token_limit_exceeded"
 _LIMIT_IN_MESSAGE = re.compile(r"limit:\s*([0-9][0-9,]*)", re.IGNORECASE)
 
 
@@ -115,7 +107,7 @@ def next_step(batch: BatchView, commands: Commands = Commands()) -> str:
     """What to do about this batch now, true for its status and for what became of its lessons."""
     record = batch.record
     names = {"status": commands.status, "process": commands.process, "generate": commands.generate}
-    if record.status == "failed":
+    if record.status == BatchStatus.FAILED:
         return _after_failure(batch, commands)
     if record.processed_at and record.status in TERMINAL_BATCH_STATUSES:
         steps = []
@@ -159,69 +151,6 @@ def _after_failure(batch: BatchView, commands: Commands) -> str:
     return f"Read the errors above{where}. {them}: fix the cause, then run {commands.generate} to submit them."
 
 
-@dataclass(frozen=True)
-class RefreshProblem:
-    batch_id: str
-    message: str
-    transient: bool
-    everywhere: bool = False  # not about this batch (e.g. no network): the other batches are not asked
-
-
-def problem_messages(problems: Iterable[RefreshProblem]) -> list[str]:
-    """Each distinct problem once (one unreachable server is one problem, however many batches)."""
-    return list(dict.fromkeys(problem.message for problem in problems))
-
-
-def refresh(ledger: Ledger, api: BatchApi, batch_ids: Iterable[str]) -> tuple[list[BatchRecord], list[RefreshProblem]]:
-    """Ask the API about each batch (terminal ones already known are not asked again)."""
-    records, problems = [], []
-    for batch_id in batch_ids:
-        known = ledger.batch(batch_id)
-        if known is not None and known.is_terminal and known.checked_at is not None:
-            records.append(known)
-            continue
-        if problems and problems[-1].everywhere:
-            # The API itself is out of reach (network, key, server): asking again for every batch
-            # would only repeat the same error after the same retries. The ledger's view stands.
-            problems.append(RefreshProblem(batch_id, problems[-1].message, problems[-1].transient, True))
-            if known is not None:
-                records.append(known)
-            continue
-        try:
-            info = api.get_batch(batch_id)
-        except ApiError as exc:
-            problems.append(RefreshProblem(batch_id, str(exc), exc.transient, exc.status != 404))
-            if known is not None:
-                records.append(known)
-            continue
-        record = ledger.update_batch(info) if known is not None else None
-        records.append(record or _unrecorded(info))
-    return records, problems
-
-
-def _unrecorded(info) -> BatchRecord:
-    """A batch the ledger does not know (an id given on the command line): shown, not stored."""
-    return BatchRecord(
-        batch_id=info.id, shard_key="", model=info.model or "", status=info.status,
-        input_file_id=info.input_file_id, output_file_id=info.output_file_id, error_file_id=info.error_file_id,
-        request_total=info.request_total, request_completed=info.request_completed,
-        request_failed=info.request_failed, errors=info.errors, created_at=info.created_at,
-        expires_at=info.expires_at, prompt_tokens_estimate=0, output_tokens_estimate=0, checked_at=time.time(),
-        processed_at=None, usage=None,
-    )
-
-
-def cancel(ledger: Ledger, api: BatchApi, batch_ids: list[str]) -> list[BatchInfo]:
-    """Ask the API to cancel each batch; the ledger records the new status of those it knows."""
-    cancelled = []
-    for batch_id in batch_ids:
-        info = api.cancel_batch(batch_id)
-        if ledger.batch(batch_id) is not None:
-            ledger.update_batch(info)
-        cancelled.append(info)
-    return cancelled
-
-
 def needs_attention(ledger: Ledger, record: BatchRecord) -> bool:
     """A batch that failed, expired or was cancelled, and some of whose lessons nobody has taken
     care of yet: not saved, and not submitted again in a later batch.
@@ -229,7 +158,7 @@ def needs_attention(ledger: Ledger, record: BatchRecord) -> bool:
     Once every lesson of such a batch is saved or on its way again, the batch is history: it no
     longer makes the status script report a failure.
     """
-    if record.status not in ("failed", "expired", "cancelled"):
+    if record.status not in UNFINISHED_BATCH_STATUSES:
         return False
     batch = view(ledger, record)
     # Not a batch of this ledger: nothing tells what became of it.
@@ -307,7 +236,7 @@ def lessons_next_step(ledger: Ledger, commands: Commands = Commands()) -> str | 
     nor held for a person: the generate script requests them."""
     waiting = [
         lesson for lesson in ledger.lessons().values()
-        if lesson.state not in (SUBMITTED, FLEX, SUCCEEDED, NEEDS_ATTENTION)
+        if lesson.state not in SETTLED_OR_HELD_STATES
     ]
     if not waiting:
         return None
@@ -343,7 +272,7 @@ def describe(batch: BatchView, now: float | None = None, commands: Commands = Co
         lines.append(f"  error: {where}{error.code or 'error'}: {error.message or ''}".rstrip())
     if record.output_file_id or record.error_file_id:
         lines.append(f"  output file: {record.output_file_id or '-'}; error file: {record.error_file_id or '-'}")
-    if record.processed_at and record.status != "failed":
+    if record.processed_at and record.status != BatchStatus.FAILED:
         lines.append("  results processed.")
     lines.append(f"  next: {next_step(batch, commands)}")
     return lines
@@ -528,40 +457,3 @@ class WatchDisplay:
 
     def close(self) -> None:
         self.bar.close()
-
-
-def next_interval(current: float, start: float, changed: bool, ceiling: float = MAX_INTERVAL) -> float:
-    if changed:
-        return start
-    return min(max(current, start) * BACKOFF_FACTOR, max(ceiling, start))
-
-
-def watch(
-    ledger: Ledger,
-    api: BatchApi,
-    batch_ids: list[str],
-    interval: float,
-    on_poll: Callable[[list[BatchRecord], list[RefreshProblem]], None] = lambda records, problems: None,
-    sleep: Callable[[float], None] = time.sleep,
-    max_interval: float = MAX_INTERVAL,
-    stop_when: Callable[[list[BatchRecord]], bool] | None = None,
-) -> list[BatchRecord]:
-    """Poll until every batch is terminal (or ``stop_when`` says so); return the last records."""
-    current = interval
-    previous: dict[str, tuple] = {}
-    while True:
-        records, problems = refresh(ledger, api, batch_ids)
-        on_poll(records, problems)
-        crashpoints.reached("watch_poll")
-        fatal = [problem for problem in problems if not problem.transient]
-        if fatal:
-            raise ApiError(fatal[0].message)
-        if stop_when is not None and stop_when(records):
-            return records
-        if records and len(records) == len(batch_ids) and all(r.status in TERMINAL_BATCH_STATUSES for r in records):
-            return records
-        snapshot = {r.batch_id: (r.status, r.request_completed, r.request_failed) for r in records}
-        changed = snapshot != previous and bool(previous)
-        previous = snapshot
-        current = next_interval(current, interval, changed, max_interval)
-        sleep(current)

@@ -35,8 +35,11 @@ from typing import Callable
 from . import crashpoints
 from .api import RUN_METADATA_KEY, SHARD_METADATA_KEY, UPLOAD_PREFIX, BatchApi
 from .files import display_path
-from .ledger import UNFINISHED_SHARD_STATES, BatchInfo, Ledger, ShardRecord
+from .batch_info import BatchInfo
+from .batch_sync import ran_nothing
+from .ledger import Ledger, ShardRecord
 from .plan import Plan
+from .states import UNFINISHED_SHARD_STATES
 from .wording import plural
 
 SUBMITTED_INPUTS_DIR = "submitted"
@@ -70,7 +73,7 @@ def recover_unfinished_shards(ledger: Ledger, api: BatchApi, say: Callable[[str]
     for shard in ledger.shards(UNFINISHED_SHARD_STATES):
         batch = api.find_batch_for_shard(shard.shard_key, shard.created_at - ADOPTION_CLOCK_SLACK_SECONDS)
         if batch is not None:
-            ledger.shard_submitted(shard.shard_key, batch)
+            ledger.shard_submitted(shard.shard_key, batch, give_back=ran_nothing(batch))
             keep_input_under_batch(ledger, shard.shard_key, Path(shard.input_path), batch.id)
             report.adopted.append(batch)
             say(f"Found batch {batch.id} created for shard {shard.shard_key} by an interrupted run: adopted it.")
@@ -142,7 +145,7 @@ def submit_plan(
         }
         batch = api.create_batch(file_id, metadata)
         crashpoints.reached("after_create")
-        ledger.shard_submitted(shard_key, batch)
+        ledger.shard_submitted(shard_key, batch, give_back=ran_nothing(batch))
         keep_input_under_batch(ledger, shard_key, input_path, batch.id)
         report.submitted.append(batch)
         live_tokens += shard.prompt_tokens

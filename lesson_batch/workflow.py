@@ -26,14 +26,16 @@ from typing import Callable, Iterator
 
 from . import ids, models
 from .api import ApiError, BatchApi
+from .batch_sync import RefreshProblem, hit_token_limit, problem_messages, refresh, watch
 from .errors import LessonBatchError
 from .files import FolderError, check_folder, display_path, remove_stale_temporaries
 from .flex import FALLBACK_STOPS, FlexReport, FlexSettings, format_flex_report, run_flex, settle_interrupted_flex
-from .ledger import FLEX, NEEDS_ATTENTION, PENDING, SUBMITTED, SUCCEEDED, BatchRecord, Ledger
+from .ledger import BatchRecord, Ledger
 from .plan import History, Plan, PlanOptions, format_plan, make_plan
 from .requests import RequestSettingsError
 from .results import Report, format_report, process_batch, process_files
-from .status import RefreshProblem, WatchDisplay, problem_messages, refresh, watch
+from .states import FLEX, PENDING, SETTLED_OR_HELD_STATES, SUBMITTED, SUCCEEDED
+from .status import WatchDisplay
 from .submit import SubmitReport, forget_input, new_run_id, recover_unfinished_shards, submit_plan
 from .wording import Commands, plural
 
@@ -387,11 +389,12 @@ def _job_lessons(ledger: Ledger, outcome: GenerateOutcome) -> set[str]:
 
 
 def _requeued_by_failed_batches(ledger: Ledger, lesson_ids: list[str]) -> list[str]:
-    """Lessons of this run put back to pending by a batch that failed (e.g. token_limit_exceeded)."""
-    states = ledger.lessons(lesson_ids)
+    """Lessons of this run put back to pending by a batch over the enqueued-token limit: the
+    ledger's record of that batch's errors says so (the lesson still names the batch)."""
+    over_limit = {record.batch_id for record in ledger.batches() if hit_token_limit(record)}
     return [
-        lesson_id for lesson_id, record in states.items()
-        if record.state == PENDING and record.reason and "token_limit_exceeded" in record.reason
+        lesson_id for lesson_id, record in ledger.lessons(lesson_ids).items()
+        if record.state == PENDING and record.batch_id in over_limit
     ]
 
 
@@ -474,7 +477,7 @@ def lessons_left(ledger: Ledger) -> list[str]:
     return sorted(
         (
             lesson.lesson_id for lesson in ledger.lessons().values()
-            if lesson.state not in (SUBMITTED, FLEX, SUCCEEDED, NEEDS_ATTENTION) and lesson.lesson_id not in unfinished
+            if lesson.state not in SETTLED_OR_HELD_STATES and lesson.lesson_id not in unfinished
         ),
         key=ids.sort_key,
     )
@@ -487,7 +490,7 @@ def lessons_in_unfinished_submissions(ledger: Ledger) -> list[str]:
     return sorted(
         (
             lesson_id for lesson_id in ledger.lessons_of_unfinished_shards()
-            if lesson_id in states and states[lesson_id].state not in (SUBMITTED, FLEX, SUCCEEDED, NEEDS_ATTENTION)
+            if lesson_id in states and states[lesson_id].state not in SETTLED_OR_HELD_STATES
         ),
         key=ids.sort_key,
     )

@@ -37,7 +37,8 @@ from lesson_batch.flex import (
     backoff_delay,
     classify,
 )
-from lesson_batch.ledger import FLEX, PENDING, SUBMITTED, SUCCEEDED, Ledger
+from lesson_batch.ledger import Ledger
+from lesson_batch.states import FLEX, PENDING, SUBMITTED, SUCCEEDED
 from lesson_batch.plan import PlanOptions
 from lesson_batch.requests import RequestSettings
 from lesson_batch.workflow import FlexUnavailableError, generate
@@ -265,7 +266,7 @@ def test_a_lesson_in_flight_by_flex_is_left_out_of_a_batch_plan(project):
 
 
 def _batch_info(batch_id):
-    from lesson_batch.ledger import BatchInfo
+    from lesson_batch.batch_info import BatchInfo
 
     return BatchInfo(id=batch_id, status="validating")
 

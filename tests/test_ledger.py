@@ -4,8 +4,13 @@ import sqlite3
 
 import pytest
 
-from lesson_batch.ledger import (
+from lesson_batch.batch_info import BatchError, BatchInfo
+from lesson_batch.batch_sync import store
+from lesson_batch.ledger import Ledger, LedgerError, NotSaved, Saved
+from lesson_batch.states import (
     NEEDS_ATTENTION,
+    LessonState,
+    ShardState,
     PENDING,
     SHARD_ABANDONED,
     SHARD_PLANNED,
@@ -14,10 +19,6 @@ from lesson_batch.ledger import (
     SUBMITTED,
     SUCCEEDED,
     TRUNCATED,
-    BatchError,
-    BatchInfo,
-    Ledger,
-    LedgerError,
 )
 
 LESSONS = ["M0-L001", "M0-L002", "M0-L003"]
@@ -82,14 +83,36 @@ def test_an_abandoned_shard_is_no_longer_unfinished(ledger):
 
 def test_a_failed_batch_puts_its_lessons_back_to_pending_with_the_error(ledger):
     submit(ledger)
-    ledger.update_batch(
-        BatchInfo(id="batch_1", status="failed", errors=(BatchError("token_limit_exceeded", "Enqueued token limit"),))
-    )
+    store(ledger, BatchInfo(id="batch_1", status="failed", errors=(BatchError("token_limit_exceeded", "Enqueued token limit"),)))
     lessons = ledger.lessons()
     assert {lesson.state for lesson in lessons.values()} == {PENDING}
     assert all("token_limit_exceeded" in lesson.reason for lesson in lessons.values())
     assert ledger.in_flight_lessons() == frozenset()
     assert ledger.batch("batch_1").awaits_processing is False
+
+
+def test_the_ledger_stores_a_failed_batch_as_told_and_leaves_its_lessons_to_the_rule_of_the_caller(ledger):
+    submit(ledger)
+    ledger.update_batch(BatchInfo(id="batch_1", status="failed", errors=(BatchError("invalid_request", "bad"),)))
+    assert ledger.batch("batch_1").status == "failed"
+    assert {lesson.state for lesson in ledger.lessons().values()} == {SUBMITTED}
+
+
+def test_a_batch_given_back_when_recorded_leaves_its_lessons_pending_and_itself_processed_at_once(ledger):
+    record(ledger)
+    failed = BatchInfo(id="batch_1", status="failed", errors=(BatchError("token_limit_exceeded", "full"),))
+    ledger.shard_submitted("run-s001", failed, give_back="batch batch_1 failed: token_limit_exceeded: full")
+    lessons = ledger.lessons()
+    assert {(lesson.state, lesson.attempts, lesson.batch_id) for lesson in lessons.values()} == {(PENDING, 0, "batch_1")}
+    assert ledger.shards()[0].state == SHARD_SUBMITTED
+    assert ledger.batch("batch_1").processed_at is not None
+
+
+def test_lesson_and_shard_records_carry_their_states_as_enums(ledger):
+    submit(ledger)
+    assert {type(lesson.state) for lesson in ledger.lessons().values()} == {LessonState}
+    assert ledger.lessons()["M0-L001"].state is LessonState.SUBMITTED
+    assert ledger.shards()[0].state is ShardState.SUBMITTED
 
 
 def test_a_completed_batch_awaits_processing_until_marked_processed(ledger):
@@ -102,7 +125,7 @@ def test_a_completed_batch_awaits_processing_until_marked_processed(ledger):
 
 def test_saving_a_lesson_marks_it_succeeded_and_records_its_output_tokens(ledger):
     submit(ledger)
-    ledger.lessons_saved([("M0-L001", "batch_1", 2500, None)])
+    ledger.lessons_saved([Saved("M0-L001", "batch_1", 2500, None)])
     lesson = ledger.lessons()["M0-L001"]
     assert (lesson.state, lesson.output_tokens) == (SUCCEEDED, 2500)
     assert ledger.measured_output_tokens() == {"M0-L001": 2500}
@@ -111,28 +134,28 @@ def test_saving_a_lesson_marks_it_succeeded_and_records_its_output_tokens(ledger
 
 def test_saving_only_applies_to_the_batch_the_lesson_is_in(ledger):
     submit(ledger)
-    ledger.lessons_saved([("M0-L001", "batch_other", 2500, None)])
+    ledger.lessons_saved([Saved("M0-L001", "batch_other", 2500, None)])
     assert ledger.lessons()["M0-L001"].state == SUBMITTED
 
 
 def test_a_truncated_lesson_carries_its_retry_budget_until_it_succeeds(ledger):
     submit(ledger)
-    ledger.lessons_not_saved([("M0-L001", "batch_1", TRUNCATED, "length", 32000, "low")])
+    ledger.lessons_not_saved([NotSaved("M0-L001", "batch_1", TRUNCATED, "length", 32000, "low")])
     assert ledger.retry_budgets() == {"M0-L001": (32000, "low")}
     submit(ledger, "run2-s001", "batch_2", ["M0-L001"])
-    ledger.lessons_saved([("M0-L001", "batch_2", 3000, None)])
+    ledger.lessons_saved([Saved("M0-L001", "batch_2", 3000, None)])
     assert ledger.retry_budgets() == {}
 
 
 def test_a_lesson_not_saved_cannot_be_given_the_succeeded_state(ledger):
     submit(ledger)
     with pytest.raises(ValueError):
-        ledger.lessons_not_saved([("M0-L001", "batch_1", SUCCEEDED, "no")])
+        ledger.lessons_not_saved([NotSaved("M0-L001", "batch_1", SUCCEEDED, "no")])
 
 
 def test_each_submission_counts_as_an_attempt(ledger):
     submit(ledger, lessons=["M0-L001"])
-    ledger.lessons_not_saved([("M0-L001", "batch_1", TRUNCATED, "length", 32000, None)])
+    ledger.lessons_not_saved([NotSaved("M0-L001", "batch_1", TRUNCATED, "length", 32000, None)])
     submit(ledger, "run2-s001", "batch_2", ["M0-L001"])
     assert ledger.lessons()["M0-L001"].attempts == 2
 
@@ -140,15 +163,15 @@ def test_each_submission_counts_as_an_attempt(ledger):
 @pytest.mark.parametrize("state", ["expired", "cancelled"])
 def test_a_request_that_expired_or_was_cancelled_before_it_ran_gives_its_attempt_back(ledger, state):
     submit(ledger, lessons=["M0-L001", "M0-L002"])
-    ledger.lessons_not_saved([("M0-L001", "batch_1", state, f"batch_{state}"),
-                              ("M0-L002", "batch_1", "failed", "http_400: bad")])
+    ledger.lessons_not_saved([NotSaved("M0-L001", "batch_1", state, f"batch_{state}"),
+                              NotSaved("M0-L002", "batch_1", "failed", "http_400: bad")])
     attempts = {lesson_id: lesson.attempts for lesson_id, lesson in ledger.lessons().items()}
     assert attempts == {"M0-L001": 0, "M0-L002": 1}
 
 
 def test_a_batch_that_failed_before_running_gives_its_lessons_attempts_back(ledger):
     submit(ledger, lessons=["M0-L001"])
-    ledger.update_batch(BatchInfo(id="batch_1", status="failed", errors=(BatchError("token_limit_exceeded", "full"),)))
+    store(ledger, BatchInfo(id="batch_1", status="failed", errors=(BatchError("token_limit_exceeded", "full"),)))
     lesson = ledger.lessons()["M0-L001"]
     assert (lesson.state, lesson.attempts) == (PENDING, 0)
 
@@ -156,7 +179,7 @@ def test_a_batch_that_failed_before_running_gives_its_lessons_attempts_back(ledg
 def test_a_lesson_whose_request_ran_max_attempts_times_needs_attention_with_its_reason_kept(ledger):
     for run in range(1, 4):
         submit(ledger, f"run{run}-s001", f"batch_{run}", ["M0-L001"])
-        ledger.lessons_not_saved([("M0-L001", f"batch_{run}", TRUNCATED, "length", 64000, "low")], max_attempts=3)
+        ledger.lessons_not_saved([NotSaved("M0-L001", f"batch_{run}", TRUNCATED, "length", 64000, "low")], max_attempts=3)
         expected = NEEDS_ATTENTION if run == 3 else TRUNCATED
         assert ledger.lessons()["M0-L001"].state == expected
     lesson = ledger.lessons()["M0-L001"]
@@ -165,8 +188,8 @@ def test_a_lesson_whose_request_ran_max_attempts_times_needs_attention_with_its_
 
 def test_held_lessons_need_attention_but_lessons_in_flight_or_saved_are_left_alone(ledger):
     submit(ledger, lessons=["M0-L001", "M0-L002", "M0-L003"])
-    ledger.lessons_not_saved([("M0-L001", "batch_1", TRUNCATED, "length")])
-    ledger.lessons_saved([("M0-L003", "batch_1", 100, None)])
+    ledger.lessons_not_saved([NotSaved("M0-L001", "batch_1", TRUNCATED, "length")])
+    ledger.lessons_saved([Saved("M0-L003", "batch_1", 100, None)])
     ledger.hold_for_attention(["M0-L001", "M0-L002", "M0-L003"])
     states = {lesson_id: lesson.state for lesson_id, lesson in ledger.lessons().items()}
     assert states == {"M0-L001": NEEDS_ATTENTION, "M0-L002": SUBMITTED, "M0-L003": SUCCEEDED}
@@ -182,8 +205,8 @@ def test_the_attempts_cap_of_the_last_submitting_run_is_kept(ledger, tmp_path):
 
 def test_attempts_of_unsaved_lessons_leave_out_saved_and_in_flight_ones(ledger):
     submit(ledger, lessons=["M0-L001", "M0-L002", "M0-L003"])
-    ledger.lessons_not_saved([("M0-L001", "batch_1", TRUNCATED, "length")])
-    ledger.lessons_saved([("M0-L003", "batch_1", 100, None)])
+    ledger.lessons_not_saved([NotSaved("M0-L001", "batch_1", TRUNCATED, "length")])
+    ledger.lessons_saved([Saved("M0-L003", "batch_1", 100, None)])
     assert ledger.attempts_of_unsaved() == {"M0-L001": 1}
 
 

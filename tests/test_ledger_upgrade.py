@@ -3,6 +3,7 @@
 Each version-1 ledger here is built by ``tests/v1_ledger.py`` from the schema version 1 shipped.
 """
 
+import json
 import os
 import sqlite3
 from dataclasses import replace
@@ -11,8 +12,10 @@ import openai
 import pytest
 
 from lesson_batch import ledger_schema
-from lesson_batch.ledger import SUBMITTED, SUCCEEDED, Ledger, LedgerError
+from lesson_batch.ledger import Ledger, LedgerError
+from lesson_batch.states import SUBMITTED, SUCCEEDED
 from lesson_batch.ledger_schema import Assumptions
+from lesson_batch.workflow import _requeued_by_failed_batches
 from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, STATUS_SCRIPT, run_script
 from tests.v1_ledger import PLAIN_ERRORS, PLAIN_RESULTS, V1Batch, V1WorkDir, submit_to
 
@@ -136,6 +139,16 @@ def test_the_api_address_and_course_an_old_ledger_lacks_are_filled_in_and_said(o
     }
     assert any(str(lessons) in note for note in notes)
     assert "upgraded from schema 1" in notes[0]
+
+
+def test_lessons_an_older_version_gave_back_for_the_token_limit_are_known_after_the_upgrade(old):
+    old.add_batch(V1Batch("batch_full", ["M0-L001", "M0-L002"], status="failed", processed=True),
+                  lesson_state="pending")
+    errors = [{"code": "token_limit_exceeded", "message": "Enqueued token limit reached", "line": None, "param": None}]
+    with sqlite3.connect(old.path) as db:
+        db.execute("UPDATE batches SET errors = ? WHERE batch_id = 'batch_full'", (json.dumps(errors),))
+    with Ledger.open(old.work_dir, assume=ASSUMED) as ledger:
+        assert _requeued_by_failed_batches(ledger, ["M0-L001", "M0-L002"]) == ["M0-L001", "M0-L002"]
 
 
 def test_what_was_assumed_is_said_only_by_the_run_that_upgrades(old):

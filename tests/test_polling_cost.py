@@ -1,6 +1,6 @@
 """``--watch`` on a long batch costs a bounded number of API calls per hour.
 
-``lesson_batch.status.watch`` runs for real against the fake Batch API with the real
+``lesson_batch.batch_sync.watch`` runs for real against the fake Batch API with the real
 ``BatchApi``; only time is simulated: ``sleep`` advances a fake clock instead of waiting, and
 ``stop_when`` ends the watch after one simulated hour. The server's request log then says how
 many times the batch was polled.
@@ -15,7 +15,7 @@ import pytest
 
 from lesson_batch.api import BatchApi
 from lesson_batch.ledger import Ledger
-from lesson_batch.status import watch
+from lesson_batch.batch_sync import watch
 
 API_KEY = "sk-test-polling-0000"
 HOUR = 3600.0
