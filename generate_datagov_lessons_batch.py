@@ -25,14 +25,13 @@ from lesson_batch.flex import (
     STOP_UNSUPPORTED,
     FlexSettings,
 )
-from lesson_batch.ledger import Ledger
+from lesson_batch.ledger import DEFAULT_MAX_ATTEMPTS, Ledger
 from lesson_batch.plan import Plan, PlanOptions
 from lesson_batch.requests import RequestSettings
 from lesson_batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE, ShardLimits
-from lesson_batch.ledger import DEFAULT_MAX_ATTEMPTS
 from lesson_batch.status import WatchDisplay
 from lesson_batch.wording import Commands, plural
-from lesson_batch.workdir import API_BASE_URL, CURRICULUM, OUTPUT_DIR, TEMPLATE, settle_ledger
+from lesson_batch.workdir import API_BASE_URL, CURRICULUM, OUTPUT_DIR, TEMPLATE, Settled, settle_ledger
 from lesson_batch.workflow import GenerateOutcome, generate
 
 
@@ -133,33 +132,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def confirm_on_terminal(plan: Plan, via: str = "batch") -> bool:
-    if not sys.stdin.isatty():
-        return True  # never wait for an answer nobody can give (scripts, CI, pipes)
+def confirm_question(plan: Plan, via: str = "batch") -> str:
     cost = models.format_cost(plan.estimated_cost)
     what = (
         f"Send {plural(len(plan.to_request), 'request')} through flex"
         if via == "flex"
         else f"Submit {plural(len(plan.to_request), 'request')} in {plural(len(plan.shards), 'batch', 'batches')}"
     )
-    return cli.ask(f"{what}, estimated {cost}?")
+    return f"{what}, estimated {cost}?"
 
 
-def flex_exit(outcome: GenerateOutcome, args: argparse.Namespace, commands: Commands) -> int:
+def flex_conclusion(outcome: GenerateOutcome, args: argparse.Namespace, commands: Commands) -> cli.Outcome:
     """The last words and the exit code of a --via flex run (its report is already printed)."""
     report = outcome.flex
+    result = cli.Outcome()
     batched = bool(outcome.submitted.submitted)
     if batched and not args.wait:
-        print(f"Next: {commands.status} --watch, then {commands.process}")
+        result.say(f"Next: {commands.status} --watch, then {commands.process}")
     if report is None:
-        return cli.EXIT_OK
+        return result
     if report.stop_reason == STOP_INTERRUPTED:
-        print("Interrupted. Nothing is lost: the ledger records every step; run the same command again to continue.",
-              file=sys.stderr)
-        return cli.EXIT_FAILURE
+        result.note("Interrupted. Nothing is lost: the ledger records every step; run the same command again to continue.")
+        result.exit_code = cli.EXIT_FAILURE
+        return result
     left = len(report.not_sent) if not (batched and report.stop_reason in FALLBACK_STOPS) else 0
     if left:
-        cli.error(f"{plural(left, 'lesson')} {'was' if left == 1 else 'were'} not sent. " + {
+        result.error(f"{plural(left, 'lesson')} {'was' if left == 1 else 'were'} not sent. " + {
             STOP_UNSUPPORTED: f"{report.model} does not take flex: choose another --model, leave out --via flex "
                               "to submit a batch, or add --fallback batch.",
             STOP_CAPACITY: "Run the same command later, or add --fallback batch to submit them as a batch.",
@@ -167,35 +165,79 @@ def flex_exit(outcome: GenerateOutcome, args: argparse.Namespace, commands: Comm
         }.get(report.stop_reason, "Run the same command again to send them."))
     unsaved = report.results.failed_count + len(report.no_answer) + len(report.still_running)
     if unsaved:
-        print(f"{plural(unsaved, 'lesson')} {'was' if unsaved == 1 else 'were'} not saved; "
-              "run the same command again to request them.")
+        result.say(f"{plural(unsaved, 'lesson')} {'was' if unsaved == 1 else 'were'} not saved; "
+                   "run the same command again to request them.")
     if left or unsaved:
-        return cli.EXIT_FAILURE
-    if batched and args.wait:
+        result.exit_code = cli.EXIT_FAILURE
+    elif batched and args.wait:
         if outcome.unsaved_lessons:
             count = len(outcome.unsaved_lessons)
-            print(f"{plural(count, 'lesson')} {'was' if count == 1 else 'were'} not saved; "
-                  "run this command again to retry them.")
-            return cli.EXIT_FAILURE
-        print("All requested lessons are saved.")
+            result.say(f"{plural(count, 'lesson')} {'was' if count == 1 else 'were'} not saved; "
+                       "run this command again to retry them.")
+            result.exit_code = cli.EXIT_FAILURE
+        else:
+            result.say("All requested lessons are saved.")
     elif batched:
-        print(f"{plural(report.saved, 'lesson')} saved through flex; the other {len(report.not_sent):,} "
-              f"{'is' if len(report.not_sent) == 1 else 'are'} in a batch.")
+        result.say(f"{plural(report.saved, 'lesson')} saved through flex; the other {len(report.not_sent):,} "
+                   f"{'is' if len(report.not_sent) == 1 else 'are'} in a batch.")
     else:
-        print(f"All {plural(report.saved, 'lesson')} requested {'is' if report.saved == 1 else 'are'} saved.")
-    return cli.EXIT_OK
+        result.say(f"All {plural(report.saved, 'lesson')} requested {'is' if report.saved == 1 else 'are'} saved.")
+    return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def conclusion(outcome: GenerateOutcome, args: argparse.Namespace) -> cli.Outcome:
+    """The last words and the exit code of a run (the plan and the steps are already printed)."""
+    commands = Commands(args.work_dir)
+    if args.dry_run:
+        return cli.Outcome(["Dry run: nothing was uploaded. The request files are listed above."])
+    if args.via == "flex":
+        return flex_conclusion(outcome, args, commands)
+    if args.wait and outcome.unsaved_lessons:
+        count = len(outcome.unsaved_lessons)
+        them = "it" if count == 1 else "them"
+        return cli.Outcome(
+            [f"{plural(count, 'lesson')} {'was' if count == 1 else 'were'} not saved; run {commands.generate} "
+             f"to request {them} again ({commands.status} --lessons lists {them})."],
+            exit_code=cli.EXIT_FAILURE,
+        )
+    if args.wait:
+        return cli.Outcome(["All requested lessons are saved."])
+    if outcome.submitted.submitted:
+        return cli.Outcome([f"Next: {commands.status} --watch, then {commands.process}"])
+    return cli.Outcome()
+
+
+def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.via != "flex":
         for given, option in ((args.concurrency, "--concurrency"), (args.fallback, "--fallback")):
             if given is not None:
                 parser.error(f"{option} goes with --via flex")
     elif args.concurrency is not None and args.concurrency > MAX_CONCURRENCY:
         parser.error(f"--concurrency is at most {MAX_CONCURRENCY}")
-    settings = RequestSettings(
+
+
+def plan_options(args: argparse.Namespace, place: Settled, settings: RequestSettings) -> PlanOptions:
+    return PlanOptions(
+        curriculum_path=place.path(CURRICULUM),
+        template_path=place.path(TEMPLATE),
+        output_dir=place.path(OUTPUT_DIR),
+        work_dir=args.work_dir,
+        settings=settings,
+        limits=ShardLimits(args.max_requests_per_batch, args.max_file_bytes, args.max_enqueued_tokens),
+        modules=args.modules,
+        lessons=args.lessons,
+        limit=args.limit,
+        force=args.force,
+        max_attempts=args.max_attempts,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_options(parser, args)
+    printer = cli.Printer()
+    settings = RequestSettings(  # checked first: a usage error is told before anything else
         model=args.model,
         max_completion_tokens=args.max_completion_tokens,
         reasoning_effort=args.reasoning_effort,
@@ -205,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     today = cli.today()
     api = None
     if not args.dry_run:
-        api = BatchApi.from_environment(on_retry=cli.note, key_hint="Use --dry-run to plan without a key.")
+        api = BatchApi.from_environment(on_retry=printer.note, key_hint="Use --dry-run to plan without a key.")
     dry_run_without_ledger = args.dry_run and not Ledger.exists(args.work_dir)
     ledger_opened = nullcontext() if dry_run_without_ledger else cli.open_ledger(
         args.work_dir, curriculum=args.curriculum, template=args.prompt_template, output_dir=args.output_dir,
@@ -217,50 +259,21 @@ def main(argv: list[str] | None = None) -> int:
             given[API_BASE_URL] = effective_base_url()
         place = settle_ledger(ledger, args.work_dir, given, record=not args.dry_run)
         for note in place.notes:
-            cli.note(note)
-        options = PlanOptions(
-            curriculum_path=place.path(CURRICULUM),
-            template_path=place.path(TEMPLATE),
-            output_dir=place.path(OUTPUT_DIR),
-            work_dir=args.work_dir,
-            settings=settings,
-            limits=ShardLimits(args.max_requests_per_batch, args.max_file_bytes, args.max_enqueued_tokens),
-            modules=args.modules,
-            lessons=args.lessons,
-            limit=args.limit,
-            force=args.force,
-            max_attempts=args.max_attempts,
-        )
+            printer.note(note)
         outcome = generate(
-            options, ledger, api,
+            plan_options(args, place, settings), ledger, api,
             max_cost=args.max_cost,
-            confirm=(lambda plan: True) if args.yes else (lambda plan: confirm_on_terminal(plan, args.via)),
+            confirm=lambda plan: cli.confirm(confirm_question(plan, args.via), args.yes),
             wait=args.wait,
             interval=args.interval,
-            warn=cli.note,
-            display=WatchDisplay(cli.note),
+            printer=printer,
+            display=WatchDisplay(printer.note),
             via=args.via,
             flex=FlexSettings(concurrency=args.concurrency or DEFAULT_CONCURRENCY, max_cost=args.max_cost),
             fallback_batch=args.fallback == "batch",
             today=today,
         )
-    commands = Commands(args.work_dir)
-    if args.dry_run:
-        print("Dry run: nothing was uploaded. The request files are listed above.")
-        return cli.EXIT_OK
-    if args.via == "flex":
-        return flex_exit(outcome, args, commands)
-    if args.wait:
-        if outcome.unsaved_lessons:
-            count = len(outcome.unsaved_lessons)
-            them = "it" if count == 1 else "them"
-            print(f"{plural(count, 'lesson')} {'was' if count == 1 else 'were'} not saved; run {commands.generate} "
-                  f"to request {them} again ({commands.status} --lessons lists {them}).")
-            return cli.EXIT_FAILURE
-        print("All requested lessons are saved.")
-    elif outcome.submitted.submitted:
-        print(f"Next: {commands.status} --watch, then {commands.process}")
-    return cli.EXIT_OK
+    return conclusion(outcome, args).show(printer)
 
 
 if __name__ == "__main__":

@@ -4,19 +4,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
 from lesson_batch import cli
 from lesson_batch.api import BatchApi, effective_base_url
+from lesson_batch.batch_sync import problem_messages
 from lesson_batch.files import display_path
 from lesson_batch.ledger import Ledger
-from lesson_batch.results import Report, format_report
-from lesson_batch.batch_sync import problem_messages
-from lesson_batch.status import describe, describe_attention, lessons_needing_attention, view
-from lesson_batch.wording import Commands, plural
+from lesson_batch.status import ProcessingSummary, lessons_needing_attention, view
+from lesson_batch.wording import Commands
 from lesson_batch.workdir import API_BASE_URL, OUTPUT_DIR, settle_ledger
 from lesson_batch.workflow import lessons_in_unfinished_submissions, lessons_left, process_files_given, process_ready
 
@@ -62,106 +59,81 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--errors-file goes with --results-file")
     if args.results_file and args.batch_ids:
         parser.error("give batch ids or --results-file, not both")
-    out = cli.printer(args.json)
-    commands = Commands(args.work_dir)
+    printer = cli.Printer(args.json)
     if not Ledger.exists(args.work_dir):
-        if args.results_file or args.batch_ids:
-            cli.error(
-                f"no run ledger in {display_path(args.work_dir)}: results can only be matched to lessons that "
-                "were submitted from there (pass the --work-dir the generate script used)"
-            )
-            return cli.EXIT_FAILURE
-        out(f"No run ledger in {display_path(args.work_dir)}: nothing was submitted from there yet, so there is "
-            f"nothing to process. Submit with: {commands.generate}")
-        if args.json:
-            print(json.dumps({"batches": [], "total": None, "not_ready": []}, indent=2))
-        return cli.EXIT_OK
-
-    problems = []
+        return no_ledger(args).show(printer)
     with cli.open_ledger(args.work_dir, output_dir=args.output_dir) as ledger:
-        if args.results_file:
-            paths = [args.results_file] + ([args.errors_file] if args.errors_file else [])
-            for path in paths:
-                if not path.is_file():
-                    cli.error(f"{path}: file not found")
-                    return cli.EXIT_FAILURE
-            output_dir = _lessons_folder(ledger, args, None)
-            reports = [process_files_given(ledger, paths, output_dir, args.work_dir, args.force)]
-            not_ready = []
-        else:
-            unknown = [batch_id for batch_id in args.batch_ids if ledger.batch(batch_id) is None]
-            if unknown:
-                cli.error(f"not in the ledger {ledger.path}: {', '.join(unknown)}")
-                return cli.EXIT_FAILURE
-            if not ledger.batches():
-                out(f"No batches recorded in {ledger.path}. Submit with: {commands.generate}")
-                return cli.EXIT_OK
-            api = BatchApi.from_environment(on_retry=cli.note)
-            output_dir = _lessons_folder(ledger, args, api)
-            reports, not_ready, problems = process_ready(
-                ledger, api, output_dir, args.work_dir, list(args.batch_ids) or None, args.force, say=out
-            )
-        errors = problem_messages(problems)
-        for message in errors:
-            cli.error(message)
-        stale = {problem.batch_id for problem in problems}
-        not_ready_views = [view(ledger, record, stale=record.batch_id in stale) for record in not_ready]
-        left = lessons_left(ledger)
-        interrupted = lessons_in_unfinished_submissions(ledger)
-        attention = lessons_needing_attention(
-            ledger, among={i for report in reports for i in report.not_saved}, commands=commands
+        outcome = process(args, ledger, printer)
+    return outcome.show(printer)
+
+
+def no_ledger(args: argparse.Namespace) -> cli.Outcome:
+    if args.results_file or args.batch_ids:
+        return failure(
+            f"no run ledger in {display_path(args.work_dir)}: results can only be matched to lessons that "
+            "were submitted from there (pass the --work-dir the generate script used)"
         )
-
-    total = Report(label="total")
-    for report in reports:
-        total.merge(report)
-        for line in format_report(report):
-            out(line)
-    if len(reports) > 1:
-        for line in format_report(total):
-            out(line)
-    if not reports:
-        out("No finished batch is waiting to be processed." if not errors else
-            "Nothing was processed: the API could not tell which batches have finished (see the error above).")
-    if not_ready_views:
-        out("Not finished yet" + (" (as the ledger last saw them):" if errors else ":"))
-        now = time.time()
-        for batch in not_ready_views:
-            for line in describe(batch, now, commands):
-                out(line)
-    if args.json:
-        payload = {"batches": [r.as_json() for r in reports], "total": total.as_json(),
-                   "not_ready": [batch.record.batch_id for batch in not_ready_views],
-                   "needs_attention": [entry["lesson_id"] for entry in attention],
-                   "lessons_folder": str(output_dir), "lessons_to_request_again": left,
-                   "lessons_in_unfinished_submissions": interrupted}
-        if errors:
-            payload["error"] = "\n".join(errors)
-        print(json.dumps(payload, indent=2))
-    if left:
-        shown = ", ".join(left[:10]) + (" ..." if len(left) > 10 else "")
-        out(f"{plural(len(left), 'lesson')} {'is' if len(left) == 1 else 'are'} not saved and in no batch ({shown}); "
-            f"run {commands.generate} to request {'it' if len(left) == 1 else 'them'} again.")
-    if interrupted:
-        shown = ", ".join(interrupted[:10]) + (" ..." if len(interrupted) > 10 else "")
-        out(f"{plural(len(interrupted), 'lesson')} ({shown}) {'is' if len(interrupted) == 1 else 'are'} in a "
-            "submission an interrupted run left unfinished (its batch may exist already); "
-            f"run {commands.generate} to finish it: it adopts that batch rather than paying twice.")
-    for line in describe_attention(attention, commands):
-        out(line)
-    if total.bad_lines:
-        out(f"{plural(len(total.bad_lines), 'result line')} could not be used (listed above).")
-    return cli.EXIT_FAILURE if left or attention or total.bad_lines or errors else cli.EXIT_OK
+    return cli.Outcome(
+        [f"No run ledger in {display_path(args.work_dir)}: nothing was submitted from there yet, so there is "
+         f"nothing to process. Submit with: {Commands(args.work_dir).generate}"],
+        {"batches": [], "total": None, "not_ready": []},
+    )
 
 
-def _lessons_folder(ledger: Ledger, args: argparse.Namespace, api: BatchApi | None) -> Path:
+def failure(message: str) -> cli.Outcome:
+    outcome = cli.Outcome(exit_code=cli.EXIT_FAILURE)
+    outcome.error(message)
+    return outcome
+
+
+def process(args: argparse.Namespace, ledger: Ledger, printer: cli.Printer) -> cli.Outcome:
+    """Process the results files given, or the batches ready; the outcome holds the summary."""
+    commands = Commands(args.work_dir)
+    problems = []
+    if args.results_file:
+        paths = [args.results_file] + ([args.errors_file] if args.errors_file else [])
+        for path in paths:
+            if not path.is_file():
+                return failure(f"{path}: file not found")
+        output_dir = _lessons_folder(ledger, args, None, printer)
+        reports = [process_files_given(ledger, paths, output_dir, args.work_dir, args.force)]
+        not_ready = []
+    else:
+        unknown = [batch_id for batch_id in args.batch_ids if ledger.batch(batch_id) is None]
+        if unknown:
+            return failure(f"not in the ledger {ledger.path}: {', '.join(unknown)}")
+        if not ledger.batches():
+            return cli.Outcome([f"No batches recorded in {ledger.path}. Submit with: {commands.generate}"])
+        api = BatchApi.from_environment(on_retry=printer.note)
+        output_dir = _lessons_folder(ledger, args, api, printer)
+        reports, not_ready, problems = process_ready(
+            ledger, api, output_dir, args.work_dir, list(args.batch_ids) or None, args.force, say=printer.out
+        )
+    errors = problem_messages(problems)
+    for message in errors:
+        printer.error(message)
+    stale = {problem.batch_id for problem in problems}
+    summary = ProcessingSummary(
+        reports, output_dir, commands,
+        not_ready=[view(ledger, record, stale=record.batch_id in stale) for record in not_ready],
+        errors=errors,
+        left=lessons_left(ledger),
+        interrupted=lessons_in_unfinished_submissions(ledger),
+        attention=lessons_needing_attention(
+            ledger, among={i for report in reports for i in report.not_saved}, commands=commands
+        ),
+    )
+    return cli.Outcome(summary.lines(), summary.as_json(), cli.EXIT_FAILURE if summary.failed else cli.EXIT_OK)
+
+
+def _lessons_folder(ledger: Ledger, args: argparse.Namespace, api: BatchApi | None, printer: cli.Printer) -> Path:
     """The lessons folder the work dir remembers (or the one given, which it remembers from now on)."""
     given = {OUTPUT_DIR: args.output_dir}
     if api is not None:
         given[API_BASE_URL] = effective_base_url()
     place = settle_ledger(ledger, args.work_dir, given)
     for note in place.notes:
-        cli.note(note)
+        printer.note(note)
     return place.path(OUTPUT_DIR)
 
 

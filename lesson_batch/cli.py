@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 import textwrap
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Callable
@@ -25,6 +26,7 @@ from .errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, LessonBatchError, UsageEr
 from .files import display_path
 from .ledger import Ledger
 from .ledger_schema import Assumptions
+from .output import Printer, note
 from .paths import DEFAULT_CURRICULUM, DEFAULT_OUTPUT_DIR, DEFAULT_TEMPLATE, DEFAULT_WORK_DIR  # noqa: F401
 
 
@@ -93,7 +95,7 @@ def comma_list(text: str) -> tuple[str, ...]:
 
 
 def error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
+    Printer().error(message)
 
 
 def open_ledger(
@@ -116,19 +118,9 @@ def open_ledger(
         output_dir=str(Path(output_dir or DEFAULT_OUTPUT_DIR).resolve()),
     )
     ledger = Ledger.open(work_dir, assume=assume, read_only=read_only)
-    for note in ledger.upgrade_notes:
-        print(f"note: {note}", file=sys.stderr)
+    for line in ledger.upgrade_notes:
+        note(f"note: {line}")
     return ledger
-
-
-def note(message: str) -> None:
-    """A message that is not the command's output: progress, notes, warnings (stderr)."""
-    print(message, file=sys.stderr)
-
-
-def printer(json_output: bool) -> Callable[[str], None]:
-    """Where a script's text goes: stdout, or stderr when stdout carries JSON."""
-    return note if json_output else print
 
 
 def ask(question: str) -> bool:
@@ -141,6 +133,45 @@ def ask(question: str) -> bool:
         print(file=sys.stderr)
         return False
     return answer.strip().lower() in ("y", "yes")
+
+
+def confirm(question: str, yes: bool = False) -> bool:
+    """Whether to go ahead: yes with ``--yes``, and off a terminal (never wait for an answer
+    nobody can give: scripts, CI, pipes); otherwise the person answers ``question``."""
+    if yes or not sys.stdin.isatty():
+        return True
+    return ask(question)
+
+
+@dataclass
+class Outcome:
+    """What a script ends with, the pipx ``OperationResult`` way: the lines it shows (its output,
+    on stderr under ``--json``; ``note`` and ``error`` add lines for stderr, kept in order), the
+    JSON document it prints with ``--json``, and its exit code. ``show`` renders it."""
+
+    lines: list[str] = field(default_factory=list)
+    payload: dict | None = None
+    exit_code: int = EXIT_OK
+    _asides: dict[int, list[tuple[str, str]]] = field(default_factory=dict, repr=False)
+
+    def say(self, line: str) -> None:
+        self.lines.append(line)
+
+    def note(self, line: str) -> None:
+        self._asides.setdefault(len(self.lines), []).append(("note", line))
+
+    def error(self, message: str) -> None:
+        self._asides.setdefault(len(self.lines), []).append(("error", message))
+
+    def show(self, printer: Printer) -> int:
+        for index in range(len(self.lines) + 1):
+            for kind, text in self._asides.get(index, ()):
+                getattr(printer, kind)(text)
+            if index < len(self.lines):
+                printer.out(self.lines[index])
+        if printer.json_output and self.payload is not None:
+            printer.json(self.payload)
+        return self.exit_code
 
 
 def run(main: Callable[[], int]) -> int:

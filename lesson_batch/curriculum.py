@@ -156,130 +156,146 @@ def load_curriculum(path: Path | str) -> Curriculum:
 
 def parse_curriculum(text: str, path: Path | str = "<curriculum>") -> Curriculum:
     """Parse curriculum Markdown; ``path`` is only used in messages."""
-    path = Path(path)
     text = text.lstrip("\ufeff")
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    parser = _Parser(Path(path))
+    for number, raw_line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), start=1):
+        parser.read(number, raw_line.rstrip())
+    return parser.finish()
 
-    name: str | None = None
-    modules: list[tuple[_Draft, list[_Draft]]] = []
-    warnings: list[str] = []
-    seen_modules: dict[int, int] = {}
-    seen_lessons: dict[str, int] = {}
-    current: _Draft | None = None  # the module or lesson collecting notes
-    fence: str | None = None
 
-    for number, raw_line in enumerate(lines, start=1):
-        line = raw_line.rstrip()
-        fence_match = _FENCE.match(line)
-        if fence is not None:
-            if (
-                fence_match
-                and fence_match.group(1)[0] == fence[0]
-                and len(fence_match.group(1)) >= len(fence)
-                and not fence_match.group(2).strip()  # a closing fence has no info string
-            ):
-                fence = None
-            if current is not None:
-                current.notes.append(line)
-            continue
-        if fence_match:
-            fence = fence_match.group(1)
-            if current is not None:
-                current.notes.append(line)
-            continue
+class _Parser:
+    """The state of reading a curriculum line by line: the modules and lessons so far, the
+    module or lesson collecting notes, and the code fence the reader is in."""
 
+    def __init__(self, path: Path):
+        self.path = path
+        self.name: str | None = None
+        self.modules: list[tuple[_Draft, list[_Draft]]] = []
+        self.warnings: list[str] = []
+        self.seen_modules: dict[int, int] = {}
+        self.seen_lessons: dict[str, int] = {}
+        self.current: _Draft | None = None  # the module or lesson collecting notes
+        self.fence: str | None = None
+
+    def read(self, number: int, line: str) -> None:
+        if self._in_fence(line):
+            return
         module_match = _MODULE_HEADER.match(line)
         if module_match:
-            module_number = _header_number(module_match.group(1))
-            if module_number > ids.MAX_MODULE:
-                raise CurriculumError(
-                    path, number, f"module number M{_shown_number(module_match.group(1))} is above M{ids.MAX_MODULE}"
-                )
-            if module_number in seen_modules:
-                raise CurriculumError(
-                    path, number, f"module M{module_number} appears twice (first at line {seen_modules[module_number]})"
-                )
-            seen_modules[module_number] = number
-            title = _LESSON_MAP_SUFFIX.sub("", module_match.group(2)).strip()
-            if not title:
-                raise CurriculumError(path, number, f"module M{module_number} has no title")
-            current = _Draft(module_number, title, None, number)
-            modules.append((current, []))
-            continue
-
+            self._module(number, module_match)
+            return
         lesson_match = _LESSON_HEADER.match(line) or _BARE_LESSON_HEADER.match(line)
         if lesson_match:
-            lesson_number = _header_number(lesson_match.group(1))
-            if not modules:
-                raise CurriculumError(
-                    path, number, f"lesson L{lesson_number:03d} comes before any module header (# M0: Title)"
-                )
-            if not 1 <= lesson_number <= ids.MAX_LESSON:
-                raise CurriculumError(
-                    path, number, f"lesson number L{_shown_number(lesson_match.group(1))} is outside L001-L999"
-                )
-            rest = lesson_match.group(2) if lesson_match.re is _LESSON_HEADER else ""
-            title, tag = _split_tag(rest)
-            if not title:
-                raise CurriculumError(path, number, f"lesson L{lesson_number:03d} has no title")
-            module_draft, lesson_drafts = modules[-1]
-            lesson_key = ids.lesson_id(module_draft.number, lesson_number)
-            if lesson_key in seen_lessons:
-                raise CurriculumError(
-                    path,
-                    number,
-                    f"duplicate lesson id {lesson_key}: line {seen_lessons[lesson_key]} and line {number} "
-                    "both define it (renumber one of them)",
-                )
-            seen_lessons[lesson_key] = number
-            if tag is not None:
-                tag = _COMPLEXITY_WORDS.get(tag.lower(), tag.upper() if tag.upper() in COMPLEXITY_NAMES else tag)
-                if tag not in COMPLEXITY_NAMES:
-                    warnings.append(
-                        f"{path}:{number}: lesson {lesson_key} has an unknown complexity tag [{tag}] "
-                        "(expected [F], [I] or [A]); it is kept as written"
-                    )
-            current = _Draft(lesson_number, title, tag, number)
-            lesson_drafts.append(current)
-            continue
-
+            self._lesson(number, lesson_match)
+            return
         near = _NEAR_HEADER.match(line)
         if near:
-            raise CurriculumError(path, number, _near_header_message(line, near))
-
+            raise CurriculumError(self.path, number, _near_header_message(line, near))
         title_match = _TITLE_HEADER.match(line)
-        if title_match and not modules and name is None:
-            name = title_match.group(1)
-            current = None
-            continue
+        if title_match and not self.modules and self.name is None:
+            self.name = title_match.group(1)
+            self.current = None
+            return
+        if self.current is not None:
+            self.current.notes.append(line)
 
-        if current is not None:
-            current.notes.append(line)
+    def _in_fence(self, line: str) -> bool:
+        """Whether the line opens, closes or is inside a code fence (kept as notes, never a header)."""
+        fence_match = _FENCE.match(line)
+        if self.fence is not None:
+            if (
+                fence_match
+                and fence_match.group(1)[0] == self.fence[0]
+                and len(fence_match.group(1)) >= len(self.fence)
+                and not fence_match.group(2).strip()  # a closing fence has no info string
+            ):
+                self.fence = None
+        elif fence_match:
+            self.fence = fence_match.group(1)
+        else:
+            return False
+        if self.current is not None:
+            self.current.notes.append(line)
+        return True
 
-    if fence is not None:
-        warnings.append(f"{path}: a code fence ({fence}) is never closed; headers after it were not read")
+    def _module(self, number: int, match: re.Match) -> None:
+        path = self.path
+        module_number = _header_number(match.group(1))
+        if module_number > ids.MAX_MODULE:
+            raise CurriculumError(
+                path, number, f"module number M{_shown_number(match.group(1))} is above M{ids.MAX_MODULE}"
+            )
+        if module_number in self.seen_modules:
+            raise CurriculumError(
+                path, number, f"module M{module_number} appears twice (first at line {self.seen_modules[module_number]})"
+            )
+        self.seen_modules[module_number] = number
+        title = _LESSON_MAP_SUFFIX.sub("", match.group(2)).strip()
+        if not title:
+            raise CurriculumError(path, number, f"module M{module_number} has no title")
+        self.current = _Draft(module_number, title, None, number)
+        self.modules.append((self.current, []))
 
-    built_modules: list[Module] = []
-    built_lessons: list[Lesson] = []
-    for module_draft, lesson_drafts in modules:
-        built_modules.append(
-            Module(module_draft.number, module_draft.title, _join_notes(module_draft.notes), module_draft.line)
+    def _lesson(self, number: int, match: re.Match) -> None:
+        path = self.path
+        lesson_number = _header_number(match.group(1))
+        if not self.modules:
+            raise CurriculumError(
+                path, number, f"lesson L{lesson_number:03d} comes before any module header (# M0: Title)"
+            )
+        if not 1 <= lesson_number <= ids.MAX_LESSON:
+            raise CurriculumError(
+                path, number, f"lesson number L{_shown_number(match.group(1))} is outside L001-L999"
+            )
+        rest = match.group(2) if match.re is _LESSON_HEADER else ""
+        title, tag = _split_tag(rest)
+        if not title:
+            raise CurriculumError(path, number, f"lesson L{lesson_number:03d} has no title")
+        module_draft, lesson_drafts = self.modules[-1]
+        lesson_key = ids.lesson_id(module_draft.number, lesson_number)
+        if lesson_key in self.seen_lessons:
+            raise CurriculumError(
+                path,
+                number,
+                f"duplicate lesson id {lesson_key}: line {self.seen_lessons[lesson_key]} and line {number} "
+                "both define it (renumber one of them)",
+            )
+        self.seen_lessons[lesson_key] = number
+        if tag is not None:
+            tag = _COMPLEXITY_WORDS.get(tag.lower(), tag.upper() if tag.upper() in COMPLEXITY_NAMES else tag)
+            if tag not in COMPLEXITY_NAMES:
+                self.warnings.append(
+                    f"{path}:{number}: lesson {lesson_key} has an unknown complexity tag [{tag}] "
+                    "(expected [F], [I] or [A]); it is kept as written"
+                )
+        self.current = _Draft(lesson_number, title, tag, number)
+        lesson_drafts.append(self.current)
+
+    def finish(self) -> Curriculum:
+        path, warnings = self.path, self.warnings
+        if self.fence is not None:
+            warnings.append(f"{path}: a code fence ({self.fence}) is never closed; headers after it were not read")
+        built_modules: list[Module] = []
+        built_lessons: list[Lesson] = []
+        for module_draft, lesson_drafts in self.modules:
+            built_modules.append(
+                Module(module_draft.number, module_draft.title, _join_notes(module_draft.notes), module_draft.line)
+            )
+            for draft in lesson_drafts:
+                built_lessons.append(_build_lesson(module_draft.number, draft))
+        if not built_lessons:
+            raise CurriculumError(
+                path, None,
+                "no lessons found (expected module headers like '# M0: Title' and lesson headers like '## L001: Title [F]')"
+            )
+        _check_references(path, built_lessons, self.seen_lessons, warnings)
+        return Curriculum(
+            name=self.name or DEFAULT_CURRICULUM_NAME,
+            path=path,
+            modules=tuple(built_modules),
+            lessons=tuple(built_lessons),
+            warnings=tuple(warnings),
         )
-        for draft in lesson_drafts:
-            built_lessons.append(_build_lesson(module_draft.number, draft))
-
-    if not built_lessons:
-        raise CurriculumError(
-            path, None, "no lessons found (expected module headers like '# M0: Title' and lesson headers like '## L001: Title [F]')"
-        )
-    _check_references(path, built_lessons, seen_lessons, warnings)
-    return Curriculum(
-        name=name or DEFAULT_CURRICULUM_NAME,
-        path=path,
-        modules=tuple(built_modules),
-        lessons=tuple(built_lessons),
-        warnings=tuple(warnings),
-    )
 
 
 def _near_header_message(line: str, match: re.Match) -> str:

@@ -46,7 +46,7 @@ from typing import Callable, Iterator
 
 from . import crashpoints, ids, models
 from .api import BatchApi, ChatReply, NoAnswerError
-from .ledger import DEFAULT_MAX_ATTEMPTS, Ledger, NotSaved
+from .ledger import DEFAULT_MAX_ATTEMPTS, FlexAnswerRecord, Ledger, NotSaved
 from .plan import Plan
 from .progress import ProgressBar
 from .requests import estimate_prompt_tokens
@@ -346,7 +346,7 @@ class _Run:
         self.sections = tuple(plan.template.required_sections)
         self.bar = ProgressBar("Flex", len(plan.to_request))
         self.done = 0
-        self.answers: list[tuple] = []  # received, for the ledger's next group
+        self.answers: list[FlexAnswerRecord] = []  # received, for the ledger's next group
         self.flushed_at = time.monotonic()
 
     # -- sending
@@ -499,7 +499,10 @@ class _Run:
         item = result_of_response(lesson_id, reply.status, reply.body)
         if reply.status == 200:
             usage, tier = (TokenUsage(), None) if isinstance(item, BadLine) else (item.usage, item.service_tier)
-            self.answers.append((self.run_id, lesson_id, tier, usage, time.time()))
+            self.answers.append(FlexAnswerRecord(
+                self.run_id, lesson_id, tier, usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens,
+                usage.reasoning_tokens, time.time(),
+            ))
             crashpoints.reached("flex_answer")
             self._count_cost(lesson_id, usage, tier)
         if isinstance(item, BadLine):

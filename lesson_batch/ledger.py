@@ -52,6 +52,7 @@ from .errors import LessonBatchError
 from .files import temporary_path_for
 from .batch_info import BatchError, BatchInfo
 from .ledger_schema import Assumptions, SchemaError
+from .workspace import Workspace
 from .states import (
     FLEX,
     LESSON_STATES,
@@ -72,8 +73,6 @@ from .states import (
     LessonState,
     ShardState,
 )
-
-LEDGER_NAME = "ledger.sqlite3"
 
 DEFAULT_MAX_ATTEMPTS = 3  # runs of one lesson's request before it needs a person
 MAX_ATTEMPTS_META_KEY = "max_attempts"  # the cap the last submitting run used (see Ledger.max_attempts)
@@ -200,14 +199,15 @@ class Ledger:
     what it is told; the rules that decide it (what a failed batch means for its lessons, ...) live
     in the modules that own them."""
 
-    def __init__(self, path: Path, connection: sqlite3.Connection):
-        self.path = path
+    def __init__(self, path: Path | None, connection: sqlite3.Connection):
+        self.path = path  # None: a ledger in memory
+        self.workspace = Workspace(path.parent) if path is not None else None
         self._db = connection
         self.upgrade_notes: list[str] = []  # what opening an older ledger assumed, for the user
 
     @staticmethod
     def exists(work_dir: Path | str) -> bool:
-        return (Path(work_dir) / LEDGER_NAME).is_file()
+        return Workspace(work_dir).ledger_path.is_file()
 
     @classmethod
     def open(
@@ -220,7 +220,7 @@ class Ledger:
         never writes the file: an older ledger is then upgraded in a copy in memory.
         """
         work_dir = Path(work_dir)
-        path = work_dir / LEDGER_NAME
+        path = Workspace(work_dir).ledger_path
         try:
             if read_only:
                 ledger = cls._open_read_only(path, work_dir, assume or Assumptions())
@@ -266,7 +266,7 @@ class Ledger:
         ledger.upgrade_notes = [
             f"The run ledger has schema {version}; it is read here as schema {ledger_schema.SCHEMA_VERSION} "
             f"without changing the file. The next run that is not a dry run upgrades it (keeping the old "
-            f"file as {LEDGER_NAME}.bak-v{version}), assuming:"
+            f"file as {Workspace(work_dir).ledger_backup(version).name}), assuming:"
         ] + notes
         return ledger
 
@@ -281,7 +281,7 @@ class Ledger:
                 return []
         # An older ledger: keep a copy as it was, then migrate in one transaction. The version is
         # read again inside it: another process may have migrated the ledger in between.
-        backup = self.path.with_name(f"{LEDGER_NAME}.bak-v{version}")
+        backup = self.workspace.ledger_backup(version)
         _backup(self._db, backup)
         with self._write() as db:
             version = ledger_schema.version_of(db)
@@ -317,8 +317,7 @@ class Ledger:
     def submission_lock(self) -> Iterator[None]:
         """Only one submitting run at a time per work dir. The operating system drops the lock
         when the process ends, however it ends, so a killed run never leaves it held."""
-        lock_path = self.path.with_name(LEDGER_NAME + ".lock")
-        handle = open(lock_path, "a+b")
+        handle = open(self.workspace.lock_path, "a+b")
         try:
             if not _try_lock(handle):
                 raise LedgerError(
@@ -675,17 +674,16 @@ class Ledger:
                 [(PENDING, reason[:2000], now, lesson_id, run_id, FLEX) for lesson_id in lesson_ids],
             )
 
-    def flex_answers_received(self, answers: list[tuple]) -> None:
-        """Answers that arrived, and are paid for: (run id, lesson id, service tier, usage, time
-        received), recorded before (or with) the outcome of their lessons."""
+    def flex_answers_received(self, answers: list[FlexAnswerRecord]) -> None:
+        """Answers that arrived, and are paid for, recorded before (or with) the outcome of their lessons."""
         with self._write() as db:
             db.executemany(
                 "INSERT INTO flex_answers (run_id, lesson_id, service_tier, prompt_tokens, cached_tokens, "
                 "completion_tokens, reasoning_tokens, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (run_id, lesson_id, tier, usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens,
-                     usage.reasoning_tokens, received_at)
-                    for run_id, lesson_id, tier, usage, received_at in answers
+                    (a.run_id, a.lesson_id, a.service_tier, a.prompt_tokens, a.cached_tokens, a.completion_tokens,
+                     a.reasoning_tokens, a.received_at)
+                    for a in answers
                 ],
             )
 

@@ -28,6 +28,7 @@ from typing import Callable, Iterator
 
 from . import ids
 from .errors import LessonBatchError
+from .workspace import ERRORS_STEM, RESULTS_STEM
 
 SCHEMA_VERSION = 2
 
@@ -120,7 +121,6 @@ CREATE INDEX lessons_by_batch ON lessons (batch_id);
 # The names version 1 gave the result files of the ledger's first batch (later ones: ``_<batch id>``).
 V1_PLAIN_RESULTS = "datagov_lessons_results.jsonl"
 V1_PLAIN_ERRORS = "datagov_lessons_errors.jsonl"
-RESULTS_STEM, ERRORS_STEM = "datagov_lessons_results", "datagov_lessons_errors"
 
 
 class SchemaError(LessonBatchError):

@@ -20,10 +20,10 @@ from pathlib import Path
 from .errors import LessonBatchError
 from .files import temporary_path_for
 from .requests import LessonRequest
+from .workspace import Workspace
 
 MAX_REQUESTS_PER_FILE = 50_000
 MAX_BYTES_PER_FILE = 200 * 1000 * 1000  # 200 MB; the decimal reading is the safe one
-INPUT_STEM = "datagov_lessons_input"
 
 
 class ShardError(LessonBatchError, ValueError):
@@ -53,18 +53,12 @@ class Shard:
         return len(self.lesson_ids)
 
 
-def shard_path(work_dir: Path, index: int, count: int) -> Path:
-    """A single shard keeps the plain name; several get a numbered suffix."""
-    if count == 1:
-        return Path(work_dir) / f"{INPUT_STEM}.jsonl"
-    return Path(work_dir) / f"{INPUT_STEM}_{index + 1:03d}.jsonl"
-
-
 class ShardWriter:
     """Writes requests into shard files as they come, starting a new file at each limit."""
 
     def __init__(self, work_dir: Path, limits: ShardLimits):
         self.work_dir = Path(work_dir)
+        self.workspace = Workspace(work_dir)
         self.limits = limits
         self.shards: list[Shard] = []
         self._handle = None
@@ -98,10 +92,10 @@ class ShardWriter:
         """Finish the last file and give every shard its final name (numbered when several)."""
         self._finish_current()
         count = len(self.shards)
-        for stale in self.work_dir.glob(f"{INPUT_STEM}*.jsonl"):
+        for stale in self.workspace.input_files():
             stale.unlink()  # a previous plan's files: they would be mistaken for this plan's
         for shard in self.shards:
-            final = shard_path(self.work_dir, shard.index, count)
+            final = self.workspace.input_file(shard.index, count)
             os.replace(shard.path, final)
             shard.path = final
         return self.shards
@@ -120,7 +114,7 @@ class ShardWriter:
         self._finish_current()
         self.work_dir.mkdir(parents=True, exist_ok=True)
         index = len(self.shards)
-        temp = temporary_path_for(self.work_dir / f"{INPUT_STEM}.shard{index + 1:03d}.jsonl")
+        temp = temporary_path_for(self.workspace.input_file_being_written(index))
         shard = Shard(index=index, path=temp)
         self.shards.append(shard)
         self._handle = open(temp, "wb")

@@ -3,8 +3,8 @@
 ``describe`` turns a batch into the lines a person reads: status and what it means, request
 counts, times, errors with their line numbers, file ids, and the next step to take.
 ``flex_run_summary`` and ``describe_flex_run`` do the same for flex runs, from the ledger alone
-(a flex run has nothing to ask the API about once it is over). ``WatchDisplay`` is what a person
-sees while batches are watched.
+(a flex run has nothing to ask the API about once it is over). ``ProcessingSummary`` is what a
+processing run did and left; ``WatchDisplay`` is what a person sees while batches are watched.
 
 Asking the API and storing its answers is ``batch_sync``'s business; this module only reads the
 ledger.
@@ -17,12 +17,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 from . import ids, models
 from .batch_sync import TOKEN_LIMIT_CODE, RefreshProblem, problem_messages
 from .files import display_path
 from .ledger import BatchRecord, FlexRunRecord, Ledger
+from .progress import ProgressBar
+from .results import Report, format_report
 from .states import (
     FLEX,
     LESSON_STATES,
@@ -34,7 +36,6 @@ from .states import (
     UNFINISHED_BATCH_STATUSES,
     BatchStatus,
 )
-from .progress import ProgressBar
 from .wording import Commands, plural
 
 # What each status means, and the next step while its results are not processed yet. The steps
@@ -421,6 +422,74 @@ class StatusReport:
             payload["next_step"] = step
         if self.list_lessons:
             payload["unsaved_lessons"] = unsaved_lessons(self.ledger, self.commands)
+        if self.errors:
+            payload["error"] = "\n".join(self.errors)
+        return payload
+
+
+@dataclass
+class ProcessingSummary:
+    """What a processing run did and left, as the processing script reports it: the report of each
+    batch (or results file), the batches not finished yet, and the lessons left to request or to fix."""
+
+    reports: list[Report]
+    output_dir: Path
+    commands: Commands
+    not_ready: list[BatchView] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # what the API said instead of answering
+    left: list[str] = field(default_factory=list)  # lessons not saved and in no batch
+    interrupted: list[str] = field(default_factory=list)  # lessons in a submission left unfinished
+    attention: list[dict] = field(default_factory=list)  # lessons that need a person
+
+    @property
+    def total(self) -> Report:
+        total = Report(label="total")
+        for report in self.reports:
+            total.merge(report)
+        return total
+
+    @property
+    def failed(self) -> bool:
+        """Lessons not saved and in no batch, lessons that need a person, result lines that could not
+        be used, or an API that could not be read: the processing script's failure."""
+        return bool(self.left or self.attention or self.total.bad_lines or self.errors)
+
+    def lines(self) -> list[str]:
+        commands, total = self.commands, self.total
+        lines = [line for report in self.reports for line in format_report(report)]
+        if len(self.reports) > 1:
+            lines.extend(format_report(total))
+        if not self.reports:
+            lines.append("No finished batch is waiting to be processed." if not self.errors else
+                         "Nothing was processed: the API could not tell which batches have finished (see the error above).")
+        if self.not_ready:
+            lines.append("Not finished yet" + (" (as the ledger last saw them):" if self.errors else ":"))
+            now = time.time()
+            for batch in self.not_ready:
+                lines.extend(describe(batch, now, commands))
+        left, interrupted = self.left, self.interrupted
+        if left:
+            shown = ", ".join(left[:10]) + (" ..." if len(left) > 10 else "")
+            lines.append(
+                f"{plural(len(left), 'lesson')} {'is' if len(left) == 1 else 'are'} not saved and in no batch "
+                f"({shown}); run {commands.generate} to request {'it' if len(left) == 1 else 'them'} again.")
+        if interrupted:
+            shown = ", ".join(interrupted[:10]) + (" ..." if len(interrupted) > 10 else "")
+            lines.append(
+                f"{plural(len(interrupted), 'lesson')} ({shown}) {'is' if len(interrupted) == 1 else 'are'} in a "
+                "submission an interrupted run left unfinished (its batch may exist already); "
+                f"run {commands.generate} to finish it: it adopts that batch rather than paying twice.")
+        lines.extend(describe_attention(self.attention, commands))
+        if total.bad_lines:
+            lines.append(f"{plural(len(total.bad_lines), 'result line')} could not be used (listed above).")
+        return lines
+
+    def as_json(self) -> dict:
+        payload = {"batches": [r.as_json() for r in self.reports], "total": self.total.as_json(),
+                   "not_ready": [batch.record.batch_id for batch in self.not_ready],
+                   "needs_attention": [entry["lesson_id"] for entry in self.attention],
+                   "lessons_folder": str(self.output_dir), "lessons_to_request_again": self.left,
+                   "lessons_in_unfinished_submissions": self.interrupted}
         if self.errors:
             payload["error"] = "\n".join(self.errors)
         return payload

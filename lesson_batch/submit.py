@@ -34,15 +34,15 @@ from typing import Callable
 
 from . import crashpoints
 from .api import RUN_METADATA_KEY, SHARD_METADATA_KEY, UPLOAD_PREFIX, BatchApi
-from .files import display_path
 from .batch_info import BatchInfo
 from .batch_sync import ran_nothing
+from .files import display_path
 from .ledger import Ledger, ShardRecord
 from .plan import Plan
 from .states import UNFINISHED_SHARD_STATES
 from .wording import plural
+from .workspace import Workspace
 
-SUBMITTED_INPUTS_DIR = "submitted"
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 # How far back to look for a batch that a dead run may have created: the shard was recorded
@@ -114,7 +114,7 @@ def submit_plan(
         shard_key = f"{run_id}-s{shard.index + 1:03d}"
         # The request file leaves the plan's name, which the next plan (a dry run too) overwrites:
         # it is kept under its batch until the batch's results are processed.
-        input_path = submitted_input_path(shard.path.parent, shard_key)
+        input_path = Workspace(shard.path.parent).submitted_input(shard_key)
         ledger.record_shard(
             shard_key=shard_key,
             run_id=run_id,
@@ -153,16 +153,11 @@ def submit_plan(
     return report
 
 
-def submitted_input_path(work_dir: Path, name: str) -> Path:
-    """Where a submitted request file is kept: ``submitted/<shard key or batch id>.jsonl``."""
-    return Path(work_dir) / SUBMITTED_INPUTS_DIR / f"{name}.jsonl"
-
-
 def keep_input_under_batch(ledger: Ledger, shard_key: str, input_path: Path, batch_id: str) -> None:
     """Rename a submitted request file after its batch, so an error's line number can be looked
     up in ``submitted/<batch id>.jsonl``. The ledger follows the rename; a crash in between
     leaves the shard's name, which the ledger still points to."""
-    if input_path.parent.name != SUBMITTED_INPUTS_DIR or not _SAFE_NAME.fullmatch(batch_id):
+    if not Workspace.is_submitted_input(input_path) or not _SAFE_NAME.fullmatch(batch_id):
         return  # a file of an older version's layout, or an id that is no file name: left as it is
     final = input_path.with_name(f"{batch_id}.jsonl")
     try:
@@ -174,7 +169,7 @@ def keep_input_under_batch(ledger: Ledger, shard_key: str, input_path: Path, bat
 
 def forget_input(shard: ShardRecord | None) -> None:
     """A batch's request file is no longer needed once its results are processed."""
-    if shard is None or Path(shard.input_path).parent.name != SUBMITTED_INPUTS_DIR:
+    if shard is None or not Workspace.is_submitted_input(shard.input_path):
         return
     try:
         os.unlink(shard.input_path)

@@ -31,6 +31,7 @@ from .errors import LessonBatchError
 from .files import FolderError, check_folder, display_path, remove_stale_temporaries
 from .flex import FALLBACK_STOPS, FlexReport, FlexSettings, format_flex_report, run_flex, settle_interrupted_flex
 from .ledger import BatchRecord, Ledger
+from .output import Printer
 from .plan import History, Plan, PlanOptions, format_plan, make_plan
 from .requests import RequestSettingsError
 from .results import Report, format_report, process_batch, process_files
@@ -139,8 +140,7 @@ def generate(
     confirm: Callable[[Plan], bool] = lambda plan: True,
     wait: bool = False,
     interval: float = 30.0,
-    say: Callable[[str], None] = print,
-    warn: Callable[[str], None] = print,
+    printer: Printer | None = None,
     display: WatchDisplay | None = None,
     via: str = "batch",
     flex: FlexSettings | None = None,
@@ -150,8 +150,11 @@ def generate(
     """Plan, and with an ``api`` (and a ``ledger``), submit (and with ``wait``, see it through);
     with ``via="flex"``, send the requests through flex.
 
-    The folders are checked first, so a run never pays for lessons it could not save.
+    The folders are checked first, so a run never pays for lessons it could not save. What it
+    says goes to ``printer``: the plan and the steps as its output, warnings as notes.
     """
+    printer = printer or Printer()
+    say, warn = printer.out, printer.note
     today = today or date.today()
     check_folder(options.work_dir, "--work-dir")
     check_folder(options.output_dir, "--output-dir", create=api is not None)
@@ -187,19 +190,23 @@ def generate(
     except ApiError as exc:
         made = len(ledger.batches()) - batches_before
         sent = len(ledger.flex_runs()) - flex_runs_before
-        done = []
-        if made > 0:
-            done.append(f"created {plural(made, 'batch', 'batches')}")
-        if sent > 0:
-            done.append("sent lessons through flex")
-        after = (
-            f"This run {' and '.join(done)} before the error (recorded in the ledger); "
-            "run the same command again to continue."
-            if done
-            else "Nothing was submitted by this run."
-        )
-        raise ApiError(f"{exc}\n{after}", exc.status, exc.transient) from None
+        raise ApiError(f"{exc}\n{_what_was_done(made, sent)}", exc.status, exc.transient) from None
     return outcome
+
+
+def _what_was_done(batches_made: int, flex_runs: int) -> str:
+    """What a run that ends with an API error did before it, recorded in the ledger."""
+    done = []
+    if batches_made > 0:
+        done.append(f"created {plural(batches_made, 'batch', 'batches')}")
+    if flex_runs > 0:
+        done.append("sent lessons through flex")
+    if not done:
+        return "Nothing was submitted by this run."
+    return (
+        f"This run {' and '.join(done)} before the error (recorded in the ledger); "
+        "run the same command again to continue."
+    )
 
 
 def _generate_batches(

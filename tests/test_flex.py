@@ -38,9 +38,10 @@ from lesson_batch.flex import (
     classify,
 )
 from lesson_batch.ledger import Ledger
-from lesson_batch.states import FLEX, PENDING, SUBMITTED, SUCCEEDED
+from lesson_batch.output import Printer
 from lesson_batch.plan import PlanOptions
 from lesson_batch.requests import RequestSettings
+from lesson_batch.states import FLEX, PENDING, SUBMITTED, SUCCEEDED
 from lesson_batch.workflow import FlexUnavailableError, generate
 from tests.fake_openai import FakeOpenAIServer
 from tests.helpers import (
@@ -289,7 +290,8 @@ def test_a_model_the_catalogue_says_has_no_flex_sends_nothing(tmp_path, fake_ope
         work_dir=tmp_path / "work", settings=RequestSettings(model=MODEL), lessons=("M0-L001",),
     )
     with Ledger.open(options.work_dir) as ledger, pytest.raises(FlexUnavailableError, match="does not take flex"):
-        generate(options, ledger, BatchApi("sk-test", base_url=fake_openai.base_url), via="flex", say=lambda line: None)
+        generate(options, ledger, BatchApi("sk-test", base_url=fake_openai.base_url), via="flex",
+                 printer=Printer(out=lambda line: None))
     assert fake_openai.chat_requests() == []
 
 
@@ -313,7 +315,7 @@ def test_capacity_refusals_that_go_on_stop_the_run_and_the_rest_goes_in_a_batch(
     with Ledger.open(options.work_dir) as ledger:
         outcome = generate(
             options, ledger, BatchApi("sk-test", base_url=fake_openai.base_url), via="flex",
-            flex=FlexSettings(patience_seconds=0, min_refusals=3), fallback_batch=True, say=said.append,
+            flex=FlexSettings(patience_seconds=0, min_refusals=3), fallback_batch=True, printer=Printer(out=said.append),
         )
     assert outcome.flex.stop_reason == STOP_CAPACITY and sorted(outcome.flex.not_sent) == ["M0-L001", "M0-L002"]
     assert any("flex had no capacity" in line for line in said)

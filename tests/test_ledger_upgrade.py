@@ -13,8 +13,8 @@ import pytest
 
 from lesson_batch import ledger_schema
 from lesson_batch.ledger import Ledger, LedgerError
-from lesson_batch.states import SUBMITTED, SUCCEEDED
 from lesson_batch.ledger_schema import Assumptions
+from lesson_batch.states import SUBMITTED, SUCCEEDED
 from lesson_batch.workflow import _requeued_by_failed_batches
 from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, STATUS_SCRIPT, run_script
 from tests.v1_ledger import PLAIN_ERRORS, PLAIN_RESULTS, V1Batch, V1WorkDir, submit_to

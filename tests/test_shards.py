@@ -12,7 +12,8 @@ import json
 import pytest
 
 from lesson_batch.requests import LessonRequest
-from lesson_batch.shards import INPUT_STEM, ShardError, ShardLimits, ShardWriter, shard_path
+from lesson_batch.shards import ShardError, ShardLimits, ShardWriter
+from lesson_batch.workspace import INPUT_STEM, Workspace
 
 LINE_BYTES = 100
 
@@ -124,10 +125,11 @@ def test_several_shards_are_numbered_from_001(tmp_path):
     assert input_files(tmp_path) == names
 
 
-def test_shard_path_names_one_shard_plainly_and_several_with_numbers(tmp_path):
-    assert shard_path(tmp_path, 0, 1).name == f"{INPUT_STEM}.jsonl"
-    assert shard_path(tmp_path, 0, 2).name == f"{INPUT_STEM}_001.jsonl"
-    assert shard_path(tmp_path, 11, 12).name == f"{INPUT_STEM}_012.jsonl"
+def test_the_request_files_are_named_plainly_for_one_shard_and_numbered_for_several(tmp_path):
+    workspace = Workspace(tmp_path)
+    assert workspace.input_file(0, 1).name == f"{INPUT_STEM}.jsonl"
+    assert workspace.input_file(0, 2).name == f"{INPUT_STEM}_001.jsonl"
+    assert workspace.input_file(11, 12).name == f"{INPUT_STEM}_012.jsonl"
 
 
 def test_the_work_dir_is_created_when_missing(tmp_path):
