@@ -97,15 +97,17 @@ def run_script(
     cwd: Path | str | None = None,
     input: str | None = None,
     timeout: float = 120,
+    own_process: bool = False,
 ) -> subprocess.CompletedProcess:
     """Run ``<repo>/<name>`` with ``args`` and return the finished run (text stdout/stderr).
 
     ``cwd`` should be the test's ``tmp_path`` so that relative paths and files the script looks
     for in the current folder (``.env``, ``openaiapikey.txt``) stay inside the test. Without one,
     the script runs in a fresh empty folder that is removed afterwards. A run that sets a crash
-    point runs as a subprocess (the crash point kills its process); ``timeout`` applies only there.
+    point runs as a subprocess (the crash point kills its process), and so does one with
+    ``own_process``; ``timeout`` applies only there.
     """
-    if (env or {}).get(CRASH_AT):
+    if own_process or (env or {}).get(CRASH_AT):
         return run_script_subprocess(name, *args, env=env, cwd=cwd, input=input, timeout=timeout)
     return run_script_in_process(name, *args, env=env, cwd=cwd, input=input)
 
@@ -335,10 +337,11 @@ class ScriptDriver:
 
     def run(
         self, script: str, *args, crash_at: str | None = None, env: Mapping[str, str | None] | None = None,
-        input: str | None = None, timeout: float = 120,
+        input: str | None = None, timeout: float = 120, own_process: bool = False,
     ) -> subprocess.CompletedProcess:
         return run_script(
-            script, *args, env={**self.env(crash_at), **(env or {})}, cwd=self.root, input=input, timeout=timeout
+            script, *args, env={**self.env(crash_at), **(env or {})}, cwd=self.root, input=input, timeout=timeout,
+            own_process=own_process,
         )
 
     def generate(self, *args, **options) -> subprocess.CompletedProcess:

@@ -1,6 +1,6 @@
 """Flex: the planned requests sent straight to Chat Completions at the Batch price (issue 13).
 
-The scripts run as subprocesses with the real ``openai`` client against the local server's
+The scripts run (tests/helpers.run_script) with the real ``openai`` client against the local server's
 ``POST /v1/chat/completions`` (flex latency, bursts of capacity 429s, a 400 for a model without
 flex). What happened is read back from the scripts' output and exit codes, the lesson files, the
 run ledger, and the server's request log: a chat request answered 200 is one the API would have

@@ -1,7 +1,7 @@
 """Kill a script at a named point of the whole workflow, re-run, and check nothing is lost or paid twice.
 
 Each case runs the real workflow (generate ``--yes`` -> ``check_batch_status.py --watch`` ->
-``process_batch_results.py``) as subprocesses against the fake Batch API, on a 12-lesson
+``process_batch_results.py``) against the fake Batch API (a run that is killed as a subprocess), on a 12-lesson
 curriculum split into shards of 5 (so three batches). One script is killed with SIGKILL at a
 crash point (``LESSON_BATCH_CRASH_AT``), the N-th time it reaches it, N drawn from a seeded
 ``random.Random``; then the workflow is run again, from the top, until every lesson is saved.

@@ -1,4 +1,4 @@
-"""The model rules as a user meets them: the scripts run as subprocesses, with the network blocked.
+"""The model rules as a user meets them: the scripts run (tests/helpers.run_script) with the network blocked.
 
 Dry runs need no server: the model table alone decides (efforts, temperature, budgets, shutdown
 dates). Real runs talk to the local Batch API server, which knows the models from its own table

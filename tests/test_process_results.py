@@ -1,6 +1,6 @@
 """Processing batch results and the retry loop, end to end (issue 5).
 
-Every test runs the real scripts as subprocesses against the fake Batch API server (network
+Every test runs the real scripts (tests/helpers.run_script) against the fake Batch API server (network
 blocked except loopback), on a small curriculum written into ``tmp_path``, and then looks at
 what a user would: the lesson files, the work dir, the ledger as ``check_batch_status.py
 --json --lessons`` shows it, the process script's ``--json`` summary, and the server's request

@@ -1,11 +1,11 @@
 """End to end: submitting lessons as batches, and following those batches (issue 4).
 
-Every test runs the real scripts as subprocesses against the local fake Batch API server, with a
+Every test runs the real scripts (tests/helpers.run_script) against the local fake Batch API server, with a
 small curriculum, lessons folder and work dir in a temporary folder. What the scripts did is read
 back from their output and exit code, the fake server's request log and state, and the run
 ledger in the work dir.
 
-Starting a script costs most of a second (the ``openai`` import), so a story that several tests
+A script run against the server takes a while, so a story that several tests
 look at from different sides (submit, check, re-run, watch; crash, re-run; ...) is played once by
 a class-scoped fixture with its own fake server, and each test then checks one behaviour of it.
 """
