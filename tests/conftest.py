@@ -1,6 +1,7 @@
 """Shared fixtures. Every test runs with the network blocked except loopback."""
 
 import importlib.util
+import time
 from pathlib import Path
 
 import pytest
@@ -22,3 +23,10 @@ def _no_real_credentials(monkeypatch):
     """No test may pick up a developer's real key or API address from the environment."""
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def no_retry_waits(monkeypatch):
+    """The client's retry waits (a quarter of a minute against a closed port) pass at once, for
+    scripts run in this process (tests/helpers.run_script)."""
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)

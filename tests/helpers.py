@@ -1,24 +1,47 @@
-"""Helpers shared by the tests that run the project's scripts as subprocesses.
+"""Helpers shared by the tests that run the project's scripts.
 
 ``run_script("generate_datagov_lessons_batch.py", "--dry-run", cwd=tmp_path)`` runs a top-level
-script of the repository with the interpreter running the tests, in an environment that:
+script of the repository and returns a ``subprocess.CompletedProcess`` (returncode, text stdout
+and stderr). By default the script's ``main`` runs in this process, as its command line would
+(``cli.run`` around it): starting an interpreter costs most of a second per run (importing and
+building the ``openai`` client), an in-process run milliseconds. Either way the script sees:
 
-- has no ``OPENAI_*`` variable from the developer's shell (no real key, no real address);
-- puts ``tests/netguard`` on ``PYTHONPATH``, whose ``sitecustomize`` refuses every connection
-  that is not loopback, so a slip fails loudly instead of reaching the real API;
-- adds whatever the test passes in ``env`` (for example ``OPENAI_BASE_URL`` and
-  ``OPENAI_API_KEY`` pointing at the fake server); a value of ``None`` removes a variable.
+- an environment without any ``OPENAI_*`` variable from the developer's shell (no real key, no
+  real address), plus whatever the test passes in ``env`` (for example ``OPENAI_BASE_URL`` and
+  ``OPENAI_API_KEY`` pointing at the fake server); a value of ``None`` removes a variable;
+- the network guard that refuses every connection that is not loopback (installed in the test
+  process by ``tests/conftest.py``, and through ``PYTHONPATH`` in a subprocess);
+- ``cwd`` as its current folder, an empty stdin that is not a terminal (or ``input``), and
+  stdout and stderr captured as UTF-8.
+
+``run_script_subprocess`` starts a real interpreter instead. It is for the tests where the
+process boundary is the point: a crash point (``LESSON_BATCH_CRASH_AT`` kills the process with
+SIGKILL, so ``run_script`` sends every run that sets it there), signals, a terminal, a closed
+pipe, and one smoke test per script.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
+import json
+import logging
 import os
+import signal
 import subprocess
-from collections import Counter
 import sys
 import tempfile
+import time
+import traceback
+from collections import Counter
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Iterator, Mapping
+
+import pytest
+
+from lesson_batch import cli, crashpoints
+from lesson_batch.ledger import Ledger
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NETGUARD_DIR = Path(__file__).resolve().parent / "netguard"
@@ -32,10 +55,13 @@ BUNDLED_TEMPLATE = REPO_ROOT / "prompts" / "lesson_generation_prompt.md"
 GENERATE_SCRIPT = "generate_datagov_lessons_batch.py"
 STATUS_SCRIPT = "check_batch_status.py"
 PROCESS_SCRIPT = "process_batch_results.py"
+SCRIPTS = (GENERATE_SCRIPT, STATUS_SCRIPT, PROCESS_SCRIPT)
+
+CRASH_AT = crashpoints.ENV_VAR
 
 
 def script_env(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
-    """The environment for a script subprocess: os.environ minus OPENAI_*, plus the network guard."""
+    """The environment for a script: os.environ minus OPENAI_*, plus the network guard and ``env``."""
     result = {name: value for name, value in os.environ.items() if not name.startswith("OPENAI_")}
     result["PYTHONPATH"] = str(NETGUARD_DIR)
     result["PYTHONIOENCODING"] = "utf-8"
@@ -47,6 +73,23 @@ def script_env(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
     return result
 
 
+def _script_path(name: str) -> Path:
+    script = REPO_ROOT / name
+    if not script.is_file():
+        raise FileNotFoundError(f"no script {script}")
+    return script
+
+
+@contextlib.contextmanager
+def _folder(cwd: Path | str | None) -> Iterator[Path | str]:
+    """``cwd``, or a fresh empty folder that is removed afterwards."""
+    if cwd is not None:
+        yield cwd
+        return
+    with tempfile.TemporaryDirectory(prefix="run_script-") as folder:
+        yield folder
+
+
 def run_script(
     name: str,
     *args: object,
@@ -54,22 +97,34 @@ def run_script(
     cwd: Path | str | None = None,
     input: str | None = None,
     timeout: float = 120,
+    own_process: bool = False,
 ) -> subprocess.CompletedProcess:
-    """Run ``<repo>/<name>`` with ``args`` and return the finished process (text stdout/stderr).
+    """Run ``<repo>/<name>`` with ``args`` and return the finished run (text stdout/stderr).
 
     ``cwd`` should be the test's ``tmp_path`` so that relative paths and files the script looks
     for in the current folder (``.env``, ``openaiapikey.txt``) stay inside the test. Without one,
-    the script runs in a fresh empty folder that is removed afterwards.
+    the script runs in a fresh empty folder that is removed afterwards. A run that sets a crash
+    point runs as a subprocess (the crash point kills its process), and so does one with
+    ``own_process``; ``timeout`` applies only there.
     """
-    script = REPO_ROOT / name
-    if not script.is_file():
-        raise FileNotFoundError(f"no script {script}")
-    command = [sys.executable, str(script), *(str(arg) for arg in args)]
+    if own_process or (env or {}).get(CRASH_AT):
+        return run_script_subprocess(name, *args, env=env, cwd=cwd, input=input, timeout=timeout)
+    return run_script_in_process(name, *args, env=env, cwd=cwd, input=input)
 
+
+def run_script_subprocess(
+    name: str,
+    *args: object,
+    env: Mapping[str, str | None] | None = None,
+    cwd: Path | str | None = None,
+    input: str | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess:
+    """``run_script`` in a fresh interpreter: ``<python> <repo>/<name> args...``."""
+    command = [sys.executable, str(_script_path(name)), *(str(arg) for arg in args)]
     # Without input, stdin is empty (never the developer's terminal): no script waits for an answer.
     stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
-
-    def _run(folder: Path | str) -> subprocess.CompletedProcess:
+    with _folder(cwd) as folder:
         return subprocess.run(
             command,
             cwd=str(folder),
@@ -82,10 +137,111 @@ def run_script(
             timeout=timeout,
         )
 
-    if cwd is not None:
-        return _run(cwd)
-    with tempfile.TemporaryDirectory(prefix="run_script-") as folder:
-        return _run(folder)
+
+_SCRIPT_MODULES: dict[str, object] = {}
+
+
+def load_script(name: str):
+    """A top-level script as a module (loaded once), to call its ``main`` in this process."""
+    if name not in _SCRIPT_MODULES:
+        path = _script_path(name)
+        spec = importlib.util.spec_from_file_location(f"lesson_batch_script_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _SCRIPT_MODULES[name] = module
+    return _SCRIPT_MODULES[name]
+
+
+def _captured() -> io.TextIOWrapper:
+    """A UTF-8 text stream into memory, like a pipe: not a terminal, no fileno, reconfigurable."""
+    return io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+
+
+def _text_of(stream: io.TextIOWrapper) -> str:
+    """What was written, read back as ``subprocess.run(text=True)`` reads a pipe (universal newlines)."""
+    stream.flush()
+    return io.TextIOWrapper(io.BytesIO(stream.buffer.getvalue()), encoding="utf-8", errors="replace").read()
+
+
+@contextlib.contextmanager
+def _process_state_restored() -> Iterator[None]:
+    """Whatever a script run changes in this process is put back afterwards: the environment
+    (``load_dotenv`` writes into it), the current folder, argv, the standard streams, the Ctrl-C
+    handler, logging handlers and levels, and the crash-point counters."""
+    saved_environ = dict(os.environ)
+    saved_cwd = os.getcwd()
+    saved_argv = sys.argv[:]
+    saved_streams = sys.stdin, sys.stdout, sys.stderr
+    saved_sigint = signal.getsignal(signal.SIGINT)
+    loggers = [logging.getLogger(), *(
+        logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)
+    )]
+    saved_logging = [(logger, logger.level, logger.handlers[:]) for logger in loggers]
+    crashpoints._counts.clear()  # they count the times a point is reached in one run
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        os.chdir(saved_cwd)
+        sys.argv[:] = saved_argv
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        signal.signal(signal.SIGINT, saved_sigint)
+        for logger, level, handlers in saved_logging:
+            logger.setLevel(level)
+            logger.handlers[:] = handlers
+        crashpoints._counts.clear()
+
+
+def run_script_in_process(
+    name: str,
+    *args: object,
+    env: Mapping[str, str | None] | None = None,
+    cwd: Path | str | None = None,
+    input: str | None = None,
+) -> subprocess.CompletedProcess:
+    """``run_script`` in this process: the script's ``main(argv)`` under ``cli.run``, as its
+    ``if __name__ == "__main__"`` block runs it, with an exit through ``SystemExit`` (argparse's
+    usage errors and ``--help``) and an uncaught exception (a traceback on stderr, exit 1) ending
+    the run as they would end the interpreter."""
+    script = _script_path(name)
+    argv = [str(arg) for arg in args]
+    module = load_script(name)
+    out, err = _captured(), _captured()
+    with _folder(cwd) as folder, _process_state_restored():
+        os.environ.clear()
+        os.environ.update(script_env(env))
+        os.chdir(folder)
+        sys.argv[:] = [str(script), *argv]
+        sys.stdin = io.StringIO(input or "")
+        sys.stdout, sys.stderr = out, err
+        try:
+            code = cli.run(lambda: module.main(argv))
+        except SystemExit as exiting:
+            code = _exit_status(exiting.code, err)
+        except Exception:
+            traceback.print_exc(file=err)
+            code = 1
+    return subprocess.CompletedProcess([sys.executable, str(script), *argv], code, _text_of(out), _text_of(err))
+
+
+def _exit_status(code: object, err: io.TextIOWrapper) -> int:
+    """The exit status ``sys.exit(code)`` gives an interpreter."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=err)
+    return 1
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0, interval: float = 0.02) -> None:
+    """Poll ``condition`` until it holds; fail the test with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting until {what}")
+        time.sleep(interval)
 
 
 def write_curriculum(path: Path, titles: list[str], name: str = "Test Curriculum") -> Path:
@@ -137,3 +293,83 @@ def batches_per_lesson(server) -> Counter:
     return Counter(
         line["custom_id"] for batch in server.created_batches() for line in server.file_lines(batch["input_file_id"])
     )
+
+
+WATCH_INTERVAL = "0.05"  # seconds between polls of ``check_batch_status.py --watch`` in tests
+
+
+class ScriptDriver:
+    """The three scripts run on one project against the fake server: a curriculum, a work dir and
+    a lessons folder under ``root`` (the scripts' current folder).
+
+    ``server`` is the fake Batch API (None: no API address, no key); ``api_key`` the key the
+    scripts are given (None: the server's default). ``env`` is added to every run. A subclass in
+    a test module adds that module's own arguments and readings.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        server=None,
+        *,
+        curriculum: Path | None = None,
+        work: Path | None = None,
+        out: Path | None = None,
+        api_key: str | None = None,
+        env: Mapping[str, str | None] | None = None,
+    ):
+        self.root = root
+        self.server = server
+        self.curriculum = curriculum if curriculum is not None else root / "curriculum.md"
+        self.work = work if work is not None else root / "work"
+        self.out = out if out is not None else root / "lessons"
+        self.api_key = api_key
+        self.extra_env = dict(env or {})
+
+    def env(self, crash_at: str | None = None) -> dict[str, str | None]:
+        """The variables every run gets; ``crash_at`` names a crash point (the run then is a subprocess)."""
+        env: dict[str, str | None] = {}
+        if self.server is not None:
+            env.update(self.server.env() if self.api_key is None else self.server.env(api_key=self.api_key))
+        env.update(self.extra_env)
+        env[CRASH_AT] = crash_at  # None: not set
+        return env
+
+    def run(
+        self, script: str, *args, crash_at: str | None = None, env: Mapping[str, str | None] | None = None,
+        input: str | None = None, timeout: float = 120, own_process: bool = False,
+    ) -> subprocess.CompletedProcess:
+        return run_script(
+            script, *args, env={**self.env(crash_at), **(env or {})}, cwd=self.root, input=input, timeout=timeout,
+            own_process=own_process,
+        )
+
+    def generate(self, *args, **options) -> subprocess.CompletedProcess:
+        return self.run(
+            GENERATE_SCRIPT, "--curriculum", self.curriculum, "--work-dir", self.work, "--output-dir", self.out,
+            *args, **options,
+        )
+
+    def status(self, *args, **options) -> subprocess.CompletedProcess:
+        return self.run(STATUS_SCRIPT, "--work-dir", self.work, *args, **options)
+
+    def watch(self, **options) -> subprocess.CompletedProcess:
+        return self.status("--watch", "--interval", WATCH_INTERVAL, **options)
+
+    def process(self, *args, **options) -> subprocess.CompletedProcess:
+        return self.run(PROCESS_SCRIPT, "--work-dir", self.work, "--output-dir", self.out, *args, **options)
+
+    def status_json(self) -> dict:
+        """What ``check_batch_status.py --json --lessons`` says about the work dir."""
+        result = self.status("--json", "--lessons")
+        assert "Traceback" not in result.stderr, result.stderr
+        return json.loads(result.stdout)
+
+    def states(self) -> dict[str, str]:
+        """Every lesson in the ledger, with its state."""
+        with Ledger.open(self.work) as ledger:
+            return {lesson_id: record.state for lesson_id, record in ledger.lessons().items()}
+
+    def saved_lessons(self) -> set[str]:
+        """The ids of the lesson files in the lessons folder."""
+        return {path.stem for path in self.out.glob("*.md")} if self.out.is_dir() else set()

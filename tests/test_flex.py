@@ -1,6 +1,6 @@
 """Flex: the planned requests sent straight to Chat Completions at the Batch price (issue 13).
 
-The scripts run as subprocesses with the real ``openai`` client against the local server's
+The scripts run (tests/helpers.run_script) with the real ``openai`` client against the local server's
 ``POST /v1/chat/completions`` (flex latency, bursts of capacity 429s, a 400 for a model without
 flex). What happened is read back from the scripts' output and exit codes, the lesson files, the
 run ledger, and the server's request log: a chat request answered 200 is one the API would have
@@ -49,8 +49,7 @@ from tests.helpers import (
     BUNDLED_TEMPLATE,
     GENERATE_SCRIPT,
     REPO_ROOT,
-    STATUS_SCRIPT,
-    run_script,
+    ScriptDriver,
     script_env,
 )
 
@@ -62,35 +61,24 @@ QUICK = {"flex": {"latency_ms": 1}}
 NO_FLEX = {"flex": {"latency_ms": 1}, "models": {MODEL: {"flex": False}}}
 
 
-class Project:
+class Project(ScriptDriver):
     """The bundled curriculum, a lessons folder and a work dir in a temporary folder."""
 
     def __init__(self, root: Path, server: FakeOpenAIServer):
-        self.root, self.server = root, server
-        self.output_dir = root / "lessons"
-        self.work_dir = root / "work"
-
-    def env(self, crash_at: str | None = None) -> dict:
-        return {**self.server.env(), "LESSON_BATCH_CRASH_AT": crash_at}
+        super().__init__(root, server, curriculum=BUNDLED_CURRICULUM)
 
     def args(self, *args) -> list:
+        """The arguments of a generate run on the project."""
         return [
-            "--curriculum", BUNDLED_CURRICULUM, "--prompt-template", BUNDLED_TEMPLATE,
-            "--output-dir", self.output_dir, "--work-dir", self.work_dir, *args,
+            "--curriculum", self.curriculum, "--prompt-template", BUNDLED_TEMPLATE,
+            "--output-dir", self.out, "--work-dir", self.work, *args,
         ]
 
-    def generate(self, *args, crash_at: str | None = None):
-        return run_script(GENERATE_SCRIPT, *self.args(*args), env=self.env(crash_at), cwd=self.root, timeout=180)
-
-    def status(self, *args):
-        return run_script(STATUS_SCRIPT, "--work-dir", self.work_dir, *args, env=self.env(), cwd=self.root)
+    def generate(self, *args, **options):
+        return self.run(GENERATE_SCRIPT, *self.args(*args), timeout=180, **options)
 
     def saved(self) -> set[str]:
-        return {path.stem for path in self.output_dir.glob("*.md")} if self.output_dir.is_dir() else set()
-
-    def states(self) -> dict[str, str]:
-        with Ledger.open(self.work_dir) as ledger:
-            return {lesson_id: record.state for lesson_id, record in ledger.lessons().items()}
+        return self.saved_lessons()
 
     def paid(self) -> Counter:
         """Chat requests answered 200 (billed), per lesson."""
@@ -171,7 +159,7 @@ def test_flex_sends_the_bodies_of_the_batch_file_plus_the_flex_tier(project):
     ok(project.generate("--lessons", "M0-L001,M0-L002", "--via", "flex", "--yes"))
     planned = {
         json.loads(line)["custom_id"]: json.loads(line)["body"]
-        for line in (project.work_dir / "datagov_lessons_input.jsonl").read_text(encoding="utf-8").splitlines()
+        for line in (project.work / "datagov_lessons_input.jsonl").read_text(encoding="utf-8").splitlines()
     }
     sent = {entry.lesson: entry.body for entry in project.server.chat_requests()}
     assert sent == {lesson_id: {**body, "service_tier": "flex"} for lesson_id, body in planned.items()}
@@ -259,7 +247,7 @@ def test_the_ledger_refuses_to_send_through_flex_a_lesson_in_a_batch_or_in_fligh
 
 def test_a_lesson_in_flight_by_flex_is_left_out_of_a_batch_plan(project):
     ok(project.generate("--lessons", "M0-L001", "--via", "flex", "--yes"))  # makes the ledger
-    with Ledger.open(project.work_dir) as ledger:
+    with Ledger.open(project.work) as ledger:
         ledger.note_pending(["M0-L002"])
         ledger.flex_sending("flex-elsewhere", "M0-L002", force=False)
     out = ok(project.generate("--lessons", "M0-L002,M0-L003", "--dry-run"))
@@ -334,7 +322,7 @@ def test_max_cost_stops_sending_before_the_next_request_could_pass_it(project):
     assert "stopped: --max-cost" in out
     paid = project.paid()
     assert 0 < len(paid) < len(M1)
-    with Ledger.open(project.work_dir) as ledger:
+    with Ledger.open(project.work) as ledger:
         cost = sum(
             models.answer_cost(MODEL, a.prompt_tokens, a.completion_tokens, a.cached_tokens, a.service_tier)
             for a in ledger.flex_answers()

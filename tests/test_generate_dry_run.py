@@ -1,6 +1,6 @@
 """Specification of generate_datagov_lessons_batch.py without a server: dry runs and early errors.
 
-Each test runs the real script in a subprocess (tests/helpers.run_script) with the network
+Each test runs the real script (tests/helpers.run_script) with the network
 blocked, no OPENAI_* variable, and tmp_path as its current folder. There is no server at all
 here, so any attempt to reach an API would fail the run.
 """

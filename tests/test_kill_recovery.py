@@ -1,7 +1,7 @@
 """Kill a script at a named point of the whole workflow, re-run, and check nothing is lost or paid twice.
 
 Each case runs the real workflow (generate ``--yes`` -> ``check_batch_status.py --watch`` ->
-``process_batch_results.py``) as subprocesses against the fake Batch API, on a 12-lesson
+``process_batch_results.py``) against the fake Batch API (a run that is killed as a subprocess), on a 12-lesson
 curriculum split into shards of 5 (so three batches). One script is killed with SIGKILL at a
 crash point (``LESSON_BATCH_CRASH_AT``), the N-th time it reaches it, N drawn from a seeded
 ``random.Random``; then the workflow is run again, from the top, until every lesson is saved.
@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from lesson_batch.ledger import Ledger
-from tests.helpers import BUNDLED_TEMPLATE, GENERATE_SCRIPT, PROCESS_SCRIPT, STATUS_SCRIPT, run_script
+from tests.helpers import BUNDLED_TEMPLATE, ScriptDriver
 
 API_KEY = "sk-test-kill-recovery-0000"
 SHARD_SIZE = 5
@@ -131,54 +131,43 @@ CASES = {
 }
 
 
-class Workflow:
+class Workflow(ScriptDriver):
     """The three scripts on one curriculum, work dir and lessons folder, against the fake server."""
 
     def __init__(self, root: Path, server):
-        self.root = root
-        self.server = server
-        self.curriculum = root / "curriculum.md"
+        super().__init__(root, server, api_key=API_KEY)
         self.curriculum.write_text(CURRICULUM, encoding="utf-8")
-        self.work_dir = root / "work"
-        self.lessons_dir = root / "lessons"
         self.runs: list[str] = []  # what ran, for failure messages
 
-    def command(self, script: str) -> tuple[str, list[str]]:
-        common = ["--work-dir", self.work_dir]
+    def step(self, script: str, crash_at: str | None = None):
+        """One step of the workflow (``generate``, ``status`` or ``process``), killed at ``crash_at``."""
         if script == "generate":
-            return GENERATE_SCRIPT, [
-                "--yes", "--curriculum", self.curriculum, "--prompt-template", BUNDLED_TEMPLATE,
-                "--output-dir", self.lessons_dir, "--max-requests-per-batch", SHARD_SIZE, *common,
-            ]
-        if script == "status":
-            return STATUS_SCRIPT, ["--watch", "--interval", "0.05", *common]
-        return PROCESS_SCRIPT, ["--output-dir", self.lessons_dir, *common]
-
-    def run(self, script: str, crash_at: str | None = None):
-        name, args = self.command(script)
-        env = {**self.server.env(api_key=API_KEY), "LESSON_BATCH_CRASH_AT": crash_at}
-        result = run_script(name, *args, env=env, cwd=self.root, timeout=SCRIPT_TIMEOUT)
+            result = self.generate(
+                "--yes", "--prompt-template", BUNDLED_TEMPLATE, "--max-requests-per-batch", SHARD_SIZE,
+                crash_at=crash_at, timeout=SCRIPT_TIMEOUT,
+            )
+        elif script == "status":
+            result = self.watch(crash_at=crash_at, timeout=SCRIPT_TIMEOUT)
+        else:
+            result = self.process(crash_at=crash_at, timeout=SCRIPT_TIMEOUT)
         self.runs.append(f"{script}{' killed at ' + crash_at if crash_at else ''} -> {result.returncode}")
         return result
 
     def status_json(self) -> dict:
-        result = run_script(
-            STATUS_SCRIPT, "--json", "--lessons", "--work-dir", self.work_dir,
-            env=self.server.env(api_key=API_KEY), cwd=self.root, timeout=SCRIPT_TIMEOUT,
-        )
+        result = self.status("--json", "--lessons")
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
     def ledger_states(self) -> dict[str, str]:
-        if not (self.work_dir / "ledger.sqlite3").exists():
+        if not (self.work / "ledger.sqlite3").exists():
             return {}
-        with Ledger.open(self.work_dir) as ledger:
+        with Ledger.open(self.work) as ledger:
             return {lesson_id: record.state for lesson_id, record in ledger.lessons().items()}
 
     def lesson_files(self) -> dict[str, Path]:
-        if not self.lessons_dir.is_dir():
+        if not self.out.is_dir():
             return {}
-        return {path.stem: path for path in self.lessons_dir.iterdir() if path.suffix == ".md"}
+        return {path.stem: path for path in self.out.iterdir() if path.suffix == ".md"}
 
 
 # --------------------------------------------------------------------------- invariants
@@ -220,10 +209,10 @@ def check_always(flow: Workflow) -> None:
     twice = sorted(lesson for lesson, count in requested.items() if count > 1)
     assert not twice, f"lessons requested (and paid) in two batches: {twice} ({where})"
 
-    if flow.lessons_dir.is_dir():
-        leftovers = [p.name for p in flow.lessons_dir.iterdir() if p.name.startswith(".") or p.name.endswith(".partial")]
+    if flow.out.is_dir():
+        leftovers = [p.name for p in flow.out.iterdir() if p.name.startswith(".") or p.name.endswith(".partial")]
         assert not leftovers, f"temporary files left in the lessons folder: {leftovers} ({where})"
-        strays = [p.name for p in flow.lessons_dir.iterdir() if p.stem not in TITLES or p.suffix != ".md"]
+        strays = [p.name for p in flow.out.iterdir() if p.stem not in TITLES or p.suffix != ".md"]
         assert not strays, f"unexpected files in the lessons folder: {strays} ({where})"
 
     files = flow.lesson_files()
@@ -253,13 +242,13 @@ def check_done(flow: Workflow) -> None:
     )
     assert answered == Counter(TITLES.keys()), f"answers per lesson: {dict(answered)} ({where})"
     for aside in ("replaced", "not_overwritten", "rejected"):
-        assert not (flow.work_dir / aside).exists(), f"{aside}/ was written ({where})"
+        assert not (flow.work / aside).exists(), f"{aside}/ was written ({where})"
 
     batch_inputs = {batch["input_file_id"] for batch in server.created_batches()}
     uploads = {file_id for file_id, stored in server.files.items() if stored.purpose == "batch"}
     assert uploads <= batch_inputs, f"uploaded files without a batch: {sorted(uploads - batch_inputs)} ({where})"
 
-    temporaries = sorted(p.name for p in flow.work_dir.rglob("*") if p.name.endswith(".partial"))
+    temporaries = sorted(p.name for p in flow.work.rglob("*") if p.name.endswith(".partial"))
     assert not temporaries, f"temporary files left in the work dir: {temporaries} ({where})"
 
     status = flow.status_json()
@@ -283,7 +272,7 @@ def run_workflow(flow: Workflow, kills: list[str]) -> None:
         crash_at = None
         if kills and KILL_POINTS[kills[0].partition(":")[0]][0] == script:
             crash_at = kills.pop(0)
-        result = flow.run(script, crash_at)
+        result = flow.step(script, crash_at)
         check_always(flow)
         if crash_at:
             assert result.returncode == -signal.SIGKILL, (
@@ -296,7 +285,7 @@ def run_workflow(flow: Workflow, kills: list[str]) -> None:
 
 def finished(flow: Workflow) -> bool:
     """Every lesson saved and every batch processed, as far as the ledger knows."""
-    with Ledger.open(flow.work_dir) as ledger:
+    with Ledger.open(flow.work) as ledger:
         states = {lesson_id: record.state for lesson_id, record in ledger.lessons().items()}
         processed = all(batch.processed_at is not None for batch in ledger.batches())
     return processed and all(states.get(lesson) == "succeeded" for lesson in TITLES)

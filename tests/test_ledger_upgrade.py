@@ -213,7 +213,7 @@ def test_a_dry_run_on_an_old_ledger_says_what_it_would_assume_and_leaves_the_fil
     assert old.path.read_bytes() == before
 
 
-def test_status_on_an_old_ledger_upgrades_it_and_says_so_once(old, tmp_path):
+def test_status_on_an_old_ledger_upgrades_it_and_says_so_once(old, tmp_path, no_retry_waits):
     processed_and_in_flight(old)
     first = run_script(STATUS_SCRIPT, "--work-dir", old.work_dir, cwd=tmp_path,
                        env={"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})

@@ -1,4 +1,4 @@
-"""The model rules as a user meets them: the scripts run as subprocesses, with the network blocked.
+"""The model rules as a user meets them: the scripts run (tests/helpers.run_script) with the network blocked.
 
 Dry runs need no server: the model table alone decides (efforts, temperature, budgets, shutdown
 dates). Real runs talk to the local Batch API server, which knows the models from its own table
@@ -12,57 +12,40 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.fake_openai import FakeOpenAIServer
-from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, STATUS_SCRIPT, run_script, write_curriculum
+from tests.helpers import PROCESS_SCRIPT, ScriptDriver, write_curriculum
 
 TODAY = "2026-12-02"
-INTERVAL = "0.05"
 TITLES = ["Alpha: What Governance Is", "Beta: Roles and Owners", "Gamma: Policies in Practice"]
 LESSONS = ["M0-L001", "M0-L002", "M0-L003"]
 
 
-@dataclass
-class User:
+class User(ScriptDriver):
     """Someone running the three scripts in ``root`` on a small curriculum, on a given day."""
 
-    root: Path
-    server: FakeOpenAIServer | None = None
-    today: str = TODAY
+    def __init__(self, root: Path, server: FakeOpenAIServer | None = None, today: str = TODAY):
+        super().__init__(root, server, api_key="sk-test-model-rules")
+        self.today = today
 
-    @property
-    def work(self) -> Path:
-        return self.root / "work"
+    def env(self, crash_at: str | None = None) -> dict:
+        return {**super().env(crash_at), "LESSON_BATCH_TODAY": self.today}
 
-    @property
-    def out(self) -> Path:
-        return self.root / "lessons"
-
-    def run(self, script: str, *args, crash_at: str | None = None) -> subprocess.CompletedProcess:
-        env = {"LESSON_BATCH_TODAY": self.today, "LESSON_BATCH_CRASH_AT": crash_at}
-        if self.server is not None:
-            env.update(self.server.env(api_key="sk-test-model-rules"))
-        result = run_script(script, *args, env=env, cwd=self.root)
+    def run(self, script: str, *args, **options) -> subprocess.CompletedProcess:
+        result = super().run(script, *args, **options)
         assert "Traceback" not in result.stderr, result.stderr
         return result
 
-    def generate(self, *args, crash_at: str | None = None) -> subprocess.CompletedProcess:
-        return self.run(GENERATE_SCRIPT, "--curriculum", write_curriculum(self.root / "curriculum.md", TITLES),
-                        "--work-dir", self.work, "--output-dir", self.out, *args, crash_at=crash_at)
-
-    def watch(self) -> subprocess.CompletedProcess:
-        return self.run(STATUS_SCRIPT, "--work-dir", self.work, "--watch", "--interval", INTERVAL)
+    def generate(self, *args, **options) -> subprocess.CompletedProcess:
+        write_curriculum(self.curriculum, TITLES)
+        return super().generate(*args, **options)
 
     def process(self) -> tuple[subprocess.CompletedProcess, dict]:
-        result = self.run(PROCESS_SCRIPT, "--work-dir", self.work, "--output-dir", self.out, "--json")
+        result = super().process("--json")
         return result, json.loads(result.stdout)
-
-    def status(self, *args) -> subprocess.CompletedProcess:
-        return self.run(STATUS_SCRIPT, "--work-dir", self.work, *args)
 
     def round(self, *generate_args) -> tuple[subprocess.CompletedProcess, dict]:
         """One submit, follow, process cycle, as the README's workflow runs it."""

@@ -1,34 +1,27 @@
 """A newcomer never gets stuck (issue 10): one run, one place, honest exits, checks before paying.
 
 Each section is one of the issue's numbered problems, played the way a user meets it: the real
-scripts as subprocesses (or a script's ``main`` in this process where retries would otherwise
-make the test slow), the real ``openai`` client against the local fake Batch API server, a small
+scripts (their ``main`` in this process, a subprocess where the process itself matters), the real ``openai`` client against the local fake Batch API server, a small
 curriculum, work dir and lessons folder in ``tmp_path``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
-import io
 import json
 import os
 import re
 import sqlite3
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from lesson_batch import cli
 from lesson_batch.ledger import Ledger
 from tests.fake_openai import FakeOpenAIServer
-from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, REPO_ROOT, STATUS_SCRIPT, run_script, script_env
+from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, REPO_ROOT, STATUS_SCRIPT, WATCH_INTERVAL, ScriptDriver, run_script, script_env
 
-INTERVAL = "0.05"
+INTERVAL = WATCH_INTERVAL
 CURRICULUM = """\
 # Tiny Course
 
@@ -46,46 +39,17 @@ Key topics: owner; steward.
 LESSONS = ["M0-L001", "M0-L002", "M0-L003"]
 
 
-@dataclass
-class Project:
+class Project(ScriptDriver):
     """A course, a work dir and a lessons folder in tmp_path, and the scripts run on them."""
 
-    root: Path
-    server: FakeOpenAIServer
-
-    def __post_init__(self) -> None:
-        self.curriculum = self.root / "course" / "Content Structure.md"
+    def __init__(self, root: Path, server: FakeOpenAIServer):
+        super().__init__(root, server, curriculum=root / "course" / "Content Structure.md", out=root / "out")
         self.curriculum.parent.mkdir()
         self.curriculum.write_text(CURRICULUM, encoding="utf-8")
-        self.work = self.root / "work"
-        self.lessons = self.root / "out"
 
-    def run(self, script: str, *args, env: dict | None = None) -> subprocess.CompletedProcess:
-        return run_main(script, *args, env={**self.server.env(), **(env or {})}, cwd=self.root)
-
-    def generate(self, *args, **kwargs) -> subprocess.CompletedProcess:
-        return self.run(
-            GENERATE_SCRIPT, "--curriculum", self.curriculum, "--work-dir", self.work, "--output-dir", self.lessons,
-            *args, **kwargs,
-        )
-
-    def status(self, *args, **kwargs) -> subprocess.CompletedProcess:
-        return self.run(STATUS_SCRIPT, "--work-dir", self.work, *args, **kwargs)
-
-    def process(self, *args, **kwargs) -> subprocess.CompletedProcess:
-        return self.run(PROCESS_SCRIPT, "--work-dir", self.work, *args, **kwargs)
-
-    def watch(self) -> subprocess.CompletedProcess:
-        return self.status("--watch", "--interval", INTERVAL)
-
-    def status_json(self) -> dict:
-        result = self.status("--json", "--lessons")
-        assert "Traceback" not in result.stderr, result.stderr
-        return json.loads(result.stdout)
-
-    def states(self) -> dict[str, str]:
-        with Ledger.open(self.work) as ledger:
-            return {lesson_id: record.state for lesson_id, record in ledger.lessons().items()}
+    def process(self, *args, **options) -> subprocess.CompletedProcess:
+        """``process_batch_results.py`` with the lessons folder the work dir remembers."""
+        return self.run(PROCESS_SCRIPT, "--work-dir", self.work, *args, **options)
 
 
 @pytest.fixture
@@ -116,52 +80,13 @@ def submitted_lessons(server) -> list[str]:
     )
 
 
-_SCRIPTS: dict[str, object] = {}
-
-
-def load_script(name: str):
-    """A top-level script as a module, to call its ``main`` in this process."""
-    if name not in _SCRIPTS:
-        spec = importlib.util.spec_from_file_location(f"script_{Path(name).stem}", REPO_ROOT / name)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _SCRIPTS[name] = module
-    return _SCRIPTS[name]
-
-
-def run_main(name: str, *args, env: dict, cwd: Path) -> subprocess.CompletedProcess:
-    """Run a script's ``main`` in this process as its command line would (``cli.run`` around it),
-    in ``cwd``, with the environment's OPENAI_* variables replaced by ``env`` and no terminal.
-
-    Starting a script costs most of a second (the ``openai`` import); this costs milliseconds.
-    The tests where the process itself matters (a terminal, a closed pipe) run subprocesses.
-    """
-    saved_env, saved_cwd, saved_stdin = dict(os.environ), os.getcwd(), sys.stdin
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        for key in [key for key in os.environ if key.startswith("OPENAI_")]:
-            del os.environ[key]
-        os.environ.update({key: str(value) for key, value in env.items() if value is not None})
-        os.chdir(cwd)
-        sys.stdin = io.StringIO("")
-        module = load_script(name)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = cli.run(lambda: module.main([str(arg) for arg in args]))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
-        os.chdir(saved_cwd)
-        sys.stdin = saved_stdin
-    return subprocess.CompletedProcess([name, *args], code, out.getvalue(), err.getvalue())
-
-
 # ---------------------------------------------------------------- 1. one API and one course per work dir
 
 
 def test_a_work_dir_used_with_one_api_refuses_another_and_submits_nothing_there(project, tmp_path):
     ok(project.generate("--yes", "--limit", "1"))
     with FakeOpenAIServer() as other:
-        result = run_main(
+        result = run_script(
             GENERATE_SCRIPT, "--curriculum", project.curriculum, "--work-dir", project.work, "--yes",
             env=other.env(), cwd=tmp_path,
         )
@@ -175,7 +100,7 @@ def test_a_work_dir_used_with_one_api_refuses_another_and_submits_nothing_there(
 def test_status_against_another_api_refuses_instead_of_showing_not_found_batches(project, tmp_path):
     ok(project.generate("--yes", "--limit", "1"))
     with FakeOpenAIServer() as other:
-        result = run_main(STATUS_SCRIPT, "--work-dir", project.work, env=other.env(), cwd=tmp_path)
+        result = run_script(STATUS_SCRIPT, "--work-dir", project.work, env=other.env(), cwd=tmp_path)
         assert "belongs to the API at" in failed(result)
         assert other.requests == []
 
@@ -199,7 +124,7 @@ def test_the_ledger_records_the_api_address_and_the_course_but_never_the_key(pro
     assert meta["api_base_url"] == project.server.base_url
     assert meta["curriculum"] == str(project.curriculum.resolve())
     assert meta["template"] == str((REPO_ROOT / "prompts" / "lesson_generation_prompt.md").resolve())
-    assert meta["output_dir"] == str(project.lessons.resolve())
+    assert meta["output_dir"] == str(project.out.resolve())
     raw = (project.work / "ledger.sqlite3").read_bytes()
     assert project.server.env()["OPENAI_API_KEY"].encode() not in raw
 
@@ -232,7 +157,7 @@ def test_the_readme_offline_recipe_uses_its_own_work_dir_and_lessons_folder():
 
 
 def test_an_output_dir_that_is_a_file_stops_the_run_before_anything_is_uploaded(project):
-    project.lessons.write_text("not a folder", encoding="utf-8")
+    project.out.write_text("not a folder", encoding="utf-8")
     stderr = failed(project.generate("--yes"))
     assert "out is a file, not a folder" in stderr
     assert uploads(project.server) == []
@@ -250,18 +175,18 @@ def test_an_output_dir_that_cannot_be_created_stops_the_run_before_anything_is_u
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="an administrator can write anywhere")
 def test_a_read_only_output_dir_stops_the_run_before_anything_is_uploaded(project):
-    project.lessons.mkdir()
-    project.lessons.chmod(0o555)
+    project.out.mkdir()
+    project.out.chmod(0o555)
     try:
         assert "cannot be written" in failed(project.generate("--yes"))
     finally:
-        project.lessons.chmod(0o755)
+        project.out.chmod(0o755)
     assert uploads(project.server) == []
 
 
 def test_a_work_dir_that_is_a_file_is_a_plain_error_in_a_dry_run(tmp_path):
     (tmp_path / "work").write_text("not a folder", encoding="utf-8")
-    result = run_main(GENERATE_SCRIPT, "--dry-run", "--work-dir", tmp_path / "work", env={}, cwd=tmp_path)
+    result = run_script(GENERATE_SCRIPT, "--dry-run", "--work-dir", tmp_path / "work", env={}, cwd=tmp_path)
     assert "work is a file, not a folder: choose another --work-dir" in failed(result)
 
 
@@ -274,17 +199,17 @@ def test_a_work_dir_that_is_a_file_stops_a_submitting_run_before_anything_is_upl
 def test_processing_into_a_folder_that_became_a_file_stops_and_keeps_the_batch_awaiting_processing(project):
     ok(project.generate("--yes"))
     ok(project.watch())
-    project.lessons.rmdir()
-    project.lessons.write_text("not a folder", encoding="utf-8")
+    project.out.rmdir()
+    project.out.write_text("not a folder", encoding="utf-8")
 
     stderr = failed(project.process())
 
     assert "out is a file, not a folder" in stderr
     assert project.states() == {lesson: "submitted" for lesson in LESSONS}
     assert project.status_json()["batches"][0]["processed"] is False
-    project.lessons.unlink()
+    project.out.unlink()
     ok(project.process())
-    assert sorted(path.stem for path in project.lessons.glob("*.md")) == LESSONS
+    assert sorted(path.stem for path in project.out.glob("*.md")) == LESSONS
 
 
 # ---------------------------------------------------------------- 3. one run, one place
@@ -297,7 +222,7 @@ def test_status_and_processing_use_the_folders_the_run_was_planned_with(project)
     process = project.process()  # no --output-dir: the work dir remembers it
 
     ok(process)
-    assert sorted(path.stem for path in project.lessons.glob("*.md")) == LESSONS
+    assert sorted(path.stem for path in project.out.glob("*.md")) == LESSONS
     assert "folder: out" in ok(project.status())
 
 
@@ -310,7 +235,7 @@ def test_the_next_step_printed_after_submitting_works_as_printed(project):
 
     ok(project.run(STATUS_SCRIPT, *status_command.split()[2:], "--interval", INTERVAL))
     ok(project.run(PROCESS_SCRIPT, *process_command.split()[2:]))
-    assert sorted(path.stem for path in project.lessons.glob("*.md")) == LESSONS
+    assert sorted(path.stem for path in project.out.glob("*.md")) == LESSONS
 
 
 def test_the_default_lessons_folder_is_beside_the_curriculum(project):
@@ -356,7 +281,7 @@ def run_on_terminal(command: list[str], env: dict, cwd: Path, answer: bytes) -> 
 def test_end_of_input_at_the_submit_prompt_means_no_and_the_prompt_is_on_stderr(project):
     command = [
         sys.executable, str(REPO_ROOT / GENERATE_SCRIPT), "--curriculum", str(project.curriculum),
-        "--work-dir", str(project.work), "--output-dir", str(project.lessons),
+        "--work-dir", str(project.work), "--output-dir", str(project.out),
     ]
     code, out, err = run_on_terminal(command, project.server.env(), project.root, b"\x04")
 
@@ -427,12 +352,6 @@ def test_processing_with_a_rejected_key_exits_1_with_the_error_on_stderr(project
     assert "No finished batch is waiting" not in result.stdout
 
 
-@pytest.fixture
-def no_retry_waits(monkeypatch):
-    """The client's retry waits (a quarter of a minute against a closed port) pass at once."""
-    monkeypatch.setattr(time, "sleep", lambda seconds: None)
-
-
 def test_status_against_an_unreachable_server_says_it_is_retrying_then_exits_1(project, no_retry_waits):
     ok(project.generate("--yes"))
     project.server.stop()
@@ -473,7 +392,7 @@ def test_a_line_that_is_almost_a_header_is_an_error_with_its_file_and_line(tmp_p
     curriculum = tmp_path / "course.md"
     curriculum.write_text(CURRICULUM + "\n" + line + "\nKey topics: stewardship.\n", encoding="utf-8")
 
-    result = run_main(GENERATE_SCRIPT, "--dry-run", "--curriculum", curriculum, "--work-dir", tmp_path / "w", env={}, cwd=tmp_path)
+    result = run_script(GENERATE_SCRIPT, "--dry-run", "--curriculum", curriculum, "--work-dir", tmp_path / "w", env={}, cwd=tmp_path)
 
     stderr = failed(result)
     assert f"course.md:{CURRICULUM.count(chr(10)) + 2}: '{line}' looks like a" in stderr
@@ -516,7 +435,7 @@ def test_a_submit_piped_into_a_closed_reader_ends_quietly_with_the_ledger_consis
     the plan's first line, before anything is paid. Either way the next run pays for nothing twice."""
     command = [
         sys.executable, str(REPO_ROOT / GENERATE_SCRIPT), "--curriculum", str(project.curriculum),
-        "--work-dir", str(project.work), "--output-dir", str(project.lessons), "--yes",
+        "--work-dir", str(project.work), "--output-dir", str(project.out), "--yes",
     ]
     env = {**project.server.env(), "PYTHONUNBUFFERED": unbuffered}
     result = run_into_closed_pipe(command, env, project.root)
@@ -632,14 +551,14 @@ def test_the_max_cost_message_shows_the_amount_as_given(project):
 def test_counts_of_one_are_singular(tmp_path):
     curriculum = tmp_path / "one.md"
     curriculum.write_text("# M0: Only\n\n## L001: Single [F]\n", encoding="utf-8")
-    out = ok(run_main(GENERATE_SCRIPT, "--dry-run", "--curriculum", curriculum, "--work-dir", tmp_path / "w", env={}, cwd=tmp_path))
+    out = ok(run_script(GENERATE_SCRIPT, "--dry-run", "--curriculum", curriculum, "--work-dir", tmp_path / "w", env={}, cwd=tmp_path))
     assert "1 module, 1 lesson" in out
     assert "Selected: 1 lesson\n" in out
     assert ": 1 request," in out
 
 
 def test_a_bad_lesson_id_is_echoed_as_typed(tmp_path):
-    result = run_main(GENERATE_SCRIPT, "--dry-run", "--lessons", "bogus", "--work-dir", tmp_path / "w", env={}, cwd=tmp_path)
+    result = run_script(GENERATE_SCRIPT, "--dry-run", "--lessons", "bogus", "--work-dir", tmp_path / "w", env={}, cwd=tmp_path)
     assert result.returncode == 2
     assert "'bogus' is not one" in result.stderr
 

@@ -1,6 +1,6 @@
 """Processing batch results and the retry loop, end to end (issue 5).
 
-Every test runs the real scripts as subprocesses against the fake Batch API server (network
+Every test runs the real scripts (tests/helpers.run_script) against the fake Batch API server (network
 blocked except loopback), on a small curriculum written into ``tmp_path``, and then looks at
 what a user would: the lesson files, the work dir, the ledger as ``check_batch_status.py
 --json --lessons`` shows it, the process script's ``--json`` summary, and the server's request
@@ -18,8 +18,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -31,11 +29,14 @@ from tests.helpers import (
     GENERATE_SCRIPT,
     PROCESS_SCRIPT,
     STATUS_SCRIPT,
+    WATCH_INTERVAL,
+    ScriptDriver,
     run_script,
+    wait_until,
     write_curriculum,
 )
 
-INTERVAL = "0.05"
+INTERVAL = WATCH_INTERVAL
 
 TITLES = {
     "M0-L001": "Alpha: What Governance Is",
@@ -55,60 +56,31 @@ def _curriculum(path: Path, count: int) -> Path:
     return write_curriculum(path, list(TITLES.values())[:count])
 
 
-@dataclass
-class Project:
+class Project(ScriptDriver):
     """A small curriculum, a work dir and an output dir in tmp_path, wired to the fake server."""
 
-    root: Path
-    curriculum: Path
-    work: Path
-    out: Path
-    server: FakeOpenAIServer
-
-    @property
-    def env(self) -> dict[str, str]:
-        return self.server.env(api_key="sk-test-process-results")
-
-    def run(self, name, *args, env=None) -> subprocess.CompletedProcess:
-        return run_script(name, *args, env={"LESSON_BATCH_CRASH_AT": None, **self.env, **(env or {})}, cwd=self.root)
-
     def generate(self, *args) -> subprocess.CompletedProcess:
-        result = self.run(
-            GENERATE_SCRIPT, "--curriculum", self.curriculum,
-            "--work-dir", self.work, "--output-dir", self.out, *args,
-        )
+        result = super().generate(*args)
         assert result.returncode == 0, result.stdout + result.stderr
         return result
 
-    def watch(self) -> subprocess.CompletedProcess:
-        return self.run(STATUS_SCRIPT, "--work-dir", self.work, "--watch", "--interval", INTERVAL)
-
     def process(self, *args) -> tuple[subprocess.CompletedProcess, dict]:
-        result = self.run(PROCESS_SCRIPT, "--work-dir", self.work, "--output-dir", self.out, "--json", *args)
+        result = super().process("--json", *args)
         assert "Traceback" not in result.stderr, result.stderr
         return result, json.loads(result.stdout)
 
     def ledger(self) -> dict:
-        result = self.run(STATUS_SCRIPT, "--work-dir", self.work, "--json", "--lessons")
-        assert "Traceback" not in result.stderr, result.stderr
-        return json.loads(result.stdout)
+        return self.status_json()
 
     def lesson_states(self) -> dict[str, str]:
         """Every lesson not saved, with its ledger state (saved lessons are left out)."""
         return {entry["lesson_id"]: entry["state"] for entry in self.ledger()["unsaved_lessons"]}
 
-    def saved_lessons(self) -> set[str]:
-        return {path.stem for path in self.out.glob("*.md")}
-
 
 @pytest.fixture
 def project(tmp_path, fake_openai) -> Project:
     return Project(
-        root=tmp_path,
-        curriculum=_curriculum(tmp_path / "curriculum.md", 4),
-        work=tmp_path / "work",
-        out=tmp_path / "lessons",
-        server=fake_openai,
+        tmp_path, fake_openai, curriculum=_curriculum(tmp_path / "curriculum.md", 4), api_key="sk-test-process-results"
     )
 
 
@@ -152,14 +124,6 @@ def _dead_pid() -> int:
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
     return process.pid
-
-
-def _wait_for(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail("timed out waiting for the fake server")
-        time.sleep(0.02)
 
 
 def _files_under(folder: Path) -> set[Path]:
@@ -248,7 +212,8 @@ def test_a_cancelled_batch_saves_its_partial_results_and_the_next_run_resubmits_
         {"advance": "time", "seconds_per_step": 0.02, "batches": [{"outcome": "stuck", "done_fraction": 0.5}]}
     )
     project.generate("--yes")
-    _wait_for(lambda: project.server.created_batches()[0]["request_counts"]["completed"] == 2)
+    wait_until(lambda: project.server.created_batches()[0]["request_counts"]["completed"] == 2,
+               "the fake server has completed 2 requests of the batch")
     cancel = project.run(STATUS_SCRIPT, "--work-dir", project.work, "--cancel", "--yes")
     assert cancel.returncode == 0, cancel.stderr
     project.watch()

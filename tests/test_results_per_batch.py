@@ -13,19 +13,14 @@ from __future__ import annotations
 import json
 import subprocess
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 
 from lesson_batch.ledger import Ledger
 from tests.fake_openai import FakeOpenAIServer
 from tests.helpers import (
-    GENERATE_SCRIPT,
-    PROCESS_SCRIPT,
-    STATUS_SCRIPT,
+    ScriptDriver,
     batches_per_lesson,
-    run_script,
     success_record,
     write_modules_curriculum,
 )
@@ -37,43 +32,26 @@ ONE_SHARD_AT_A_TIME = 4000
 SAME_SECOND_DESCENDING = {"same_second_batches": True, "batch_id_order": "descending"}
 
 
-@dataclass
-class Project:
-    root: Path
-    server: FakeOpenAIServer
-    lesson_ids: list[str]
+class Project(ScriptDriver):
+    def __init__(self, root: Path, server: FakeOpenAIServer, lesson_ids: list[str]):
+        super().__init__(root, server, api_key="sk-test-results-per-batch")
+        self.lesson_ids = lesson_ids
 
-    @property
-    def work(self) -> Path:
-        return self.root / "work"
-
-    @property
-    def out(self) -> Path:
-        return self.root / "lessons"
-
-    def run(self, script: str, *args, crash_at: str | None = None) -> subprocess.CompletedProcess:
-        env = {**self.server.env(api_key="sk-test-results-per-batch"), "LESSON_BATCH_CRASH_AT": crash_at}
-        result = run_script(script, *args, "--work-dir", self.work, env=env, cwd=self.root)
+    def run(self, script: str, *args, **options) -> subprocess.CompletedProcess:
+        result = super().run(script, *args, **options)
         assert "Traceback" not in result.stderr, result.stderr
         return result
 
-    def generate(self, *args, crash_at: str | None = None) -> subprocess.CompletedProcess:
-        return self.run(
-            GENERATE_SCRIPT, "--yes", "--curriculum", self.root / "curriculum.md", "--output-dir", self.out,
-            "--max-requests-per-batch", SHARD_SIZE, "--interval", INTERVAL, *args, crash_at=crash_at,
+    def generate(self, *args, **options) -> subprocess.CompletedProcess:
+        return super().generate(
+            "--yes", "--max-requests-per-batch", SHARD_SIZE, "--interval", INTERVAL, *args, **options,
         )
-
-    def watch(self) -> subprocess.CompletedProcess:
-        return self.run(STATUS_SCRIPT, "--watch", "--interval", INTERVAL)
-
-    def process(self, *args) -> subprocess.CompletedProcess:
-        return self.run(PROCESS_SCRIPT, "--output-dir", self.out, *args)
 
     def batches_per_lesson(self) -> Counter:
         return batches_per_lesson(self.server)
 
     def saved(self) -> list[str]:
-        return sorted(path.stem for path in self.out.glob("*.md"))
+        return sorted(self.saved_lessons())
 
 
 def new_project(tmp_path: Path, server: FakeOpenAIServer, modules: int) -> Project:

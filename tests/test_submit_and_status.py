@@ -1,11 +1,11 @@
 """End to end: submitting lessons as batches, and following those batches (issue 4).
 
-Every test runs the real scripts as subprocesses against the local fake Batch API server, with a
+Every test runs the real scripts (tests/helpers.run_script) against the local fake Batch API server, with a
 small curriculum, lessons folder and work dir in a temporary folder. What the scripts did is read
 back from their output and exit code, the fake server's request log and state, and the run
 ledger in the work dir.
 
-Starting a script costs most of a second (the ``openai`` import), so a story that several tests
+A script run against the server takes a while, so a story that several tests
 look at from different sides (submit, check, re-run, watch; crash, re-run; ...) is played once by
 a class-scoped fixture with its own fake server, and each test then checks one behaviour of it.
 """
@@ -15,15 +15,13 @@ from __future__ import annotations
 import json
 import re
 import signal
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from lesson_batch.ledger import Ledger
 from tests.fake_openai import FakeOpenAIServer
-from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, STATUS_SCRIPT, run_script
+from tests.helpers import PROCESS_SCRIPT, STATUS_SCRIPT, ScriptDriver, run_script, wait_until
 
 KILLED = -signal.SIGKILL if hasattr(signal, "SIGKILL") else 137
 INTERVAL = "0.05"
@@ -60,54 +58,29 @@ FAIL_VALIDATION_AT_LINE_3 = {
 }
 
 
-def _wait_for_server_status(server, batch_id: str, status: str, timeout: float = 10.0) -> None:
+def _wait_for_server_status(server, batch_id: str, status: str) -> None:
     """Wait until the fake server (advancing on its own clock) shows the batch in ``status``."""
-    deadline = time.monotonic() + timeout
-    while server.batches[batch_id]["status"] != status:
-        assert time.monotonic() < deadline, f"batch {batch_id} is {server.batches[batch_id]['status']}, not {status}"
-        time.sleep(0.02)
+    wait_until(lambda: server.batches[batch_id]["status"] == status, f"the fake server shows batch {batch_id} {status}")
 
 
 SELF_ADVANCING = {"advance": "time", "seconds_per_step": 0.02, "in_progress_steps": 1}
 
 
-@dataclass
-class Project:
+class Project(ScriptDriver):
     """A curriculum, lessons folder and work dir, and the scripts run on them against a fake server."""
 
-    root: Path
-    server: FakeOpenAIServer
-    lessons: list[str] = field(default_factory=lambda: list(THREE_LESSONS))
-
-    def __post_init__(self) -> None:
-        self.curriculum = self.root / "Content Structure.md"
+    def __init__(self, root: Path, server: FakeOpenAIServer, lessons: list[str] | None = None):
+        super().__init__(root, server, curriculum=root / "Content Structure.md")
         self.curriculum.write_text(CURRICULUM, encoding="utf-8")
-        self.output_dir = self.root / "lessons"
-        self.work_dir = self.root / "work"
+        self.lessons = list(THREE_LESSONS if lessons is None else lessons)
 
-    def _env(self, api_key: str | None, crash_at: str | None) -> dict:
-        env = dict(self.server.env() if api_key is None else self.server.env(api_key=api_key))
-        env["LESSON_BATCH_CRASH_AT"] = crash_at  # None: not set
-        return env
-
-    def generate(self, *args, api_key=None, crash_at=None, input=None):
-        return run_script(
-            GENERATE_SCRIPT,
-            "--curriculum", self.curriculum,
-            "--output-dir", self.output_dir,
-            "--work-dir", self.work_dir,
-            "--lessons", ",".join(self.lessons),
-            *args,
-            env=self._env(api_key, crash_at), cwd=self.root, input=input, timeout=60,
-        )
-
-    def status(self, *args):
-        return run_script(
-            STATUS_SCRIPT, "--work-dir", self.work_dir, *args, env=self._env(None, None), cwd=self.root, timeout=60
-        )
+    def generate(self, *args, api_key=None, **options):
+        """``generate`` on the project's lessons; ``api_key`` replaces the server's key."""
+        env = {"OPENAI_API_KEY": api_key} if api_key is not None else None
+        return super().generate("--lessons", ",".join(self.lessons), *args, env=env, **options)
 
     def ledger(self) -> Ledger:
-        return Ledger.open(self.work_dir)
+        return Ledger.open(self.work)
 
     def lesson_states(self) -> dict[str, tuple[str, str | None, int]]:
         """Each lesson in the ledger: (state, batch id, times submitted)."""
@@ -465,7 +438,7 @@ def test_token_cap_with_wait_submits_every_shard_in_turn_in_one_command(tmp_path
     assert creates[0] < first_results < creates[1]
     assert lessons_over_all_batches(fake_openai) == ALL_LESSONS
     assert "All requested lessons are saved." in out
-    assert sorted(path.stem for path in project.output_dir.glob("*.md")) == ALL_LESSONS
+    assert sorted(path.stem for path in project.out.glob("*.md")) == ALL_LESSONS
 
 
 def test_wait_resubmits_lessons_of_a_batch_that_hit_the_token_limit_once_the_queue_frees(tmp_path, fake_openai):
@@ -482,7 +455,7 @@ def test_wait_resubmits_lessons_of_a_batch_that_hit_the_token_limit_once_the_que
         batch_lessons(fake_openai, fake_openai.created_batches()[2])
     )
     assert "All requested lessons are saved." in out
-    assert sorted(path.stem for path in project.output_dir.glob("*.md")) == ALL_LESSONS
+    assert sorted(path.stem for path in project.out.glob("*.md")) == ALL_LESSONS
 
 
 def test_wait_gives_up_when_every_retry_hits_the_token_limit(tmp_path, fake_openai):
@@ -673,7 +646,7 @@ def test_an_expired_batch_whose_lessons_were_all_saved_later_no_longer_fails_the
     fake_openai.set_scenario({"batches": [{"outcome": "expire", "done_fraction": 0.5}]})
     ok(project.generate("--yes"))
     failed(project.status("--watch", "--interval", INTERVAL))  # expired, lessons missing: needs attention
-    work = ("--work-dir", project.work_dir, "--output-dir", project.output_dir)
+    work = ("--work-dir", project.work, "--output-dir", project.out)
     process = lambda: run_script(PROCESS_SCRIPT, *work, env=fake_openai.env(), cwd=project.root)  # noqa: E731
     failed(process())  # saves what finished; the rest is reported
     ok(project.generate("--yes"))  # the expired lessons, again: taken care of
