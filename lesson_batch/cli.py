@@ -28,6 +28,7 @@ from .paths import DEFAULT_CURRICULUM, DEFAULT_OUTPUT_DIR, DEFAULT_TEMPLATE, DEF
 from .plan import SelectionError
 from .prompt import PromptError
 from .requests import RequestSettingsError
+from .result_workers import WorkerDied
 from .shards import ShardError
 from .workdir import WorkDirError
 
@@ -164,7 +165,7 @@ def run(main: Callable[[], int]) -> int:
         except (SelectionError, RequestSettingsError) as exc:
             error(str(exc))
             return EXIT_USAGE
-        except (CurriculumError, PromptError, ShardError, LedgerError, ApiError, FolderError, WorkDirError) as exc:
+        except (CurriculumError, PromptError, ShardError, LedgerError, ApiError, FolderError, WorkDirError, WorkerDied) as exc:
             error(str(exc))
             return EXIT_FAILURE
         except KeyboardInterrupt:
