@@ -303,4 +303,15 @@ def _writer_may_be_running(pid: int, candidate: Path) -> bool:
         return False
     except OSError:
         return True  # it exists but belongs to someone else
-    return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """Whether the process has ended but not been reaped yet (a worker whose parent was killed
+    lingers so until the system reaps it). Only Linux says so cheaply."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            state = handle.read().rpartition(b")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in (b"Z", b"X")

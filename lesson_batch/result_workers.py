@@ -18,7 +18,9 @@ dead worker's process id (``files.remove_stale_temporaries``).
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -34,6 +36,7 @@ from .result_lines import MAX_LINE_BYTES, BadLine, ResultLine, line_ranges, numb
 WORKERS_FROM_BYTES = 16 * 1024 * 1024  # below this (~3,500 lessons), starting workers costs more than they save
 RANGE_BYTES = 4 * 1024 * 1024
 RANGES_AHEAD_PER_WORKER = 2
+WORKERS: int | None = None  # worker processes for a large file; None: one per CPU (one CPU: none)
 
 
 class WorkerDied(Exception):
@@ -90,10 +93,10 @@ class Preparer:
     """Prepares the lines of results files for one scope of awaited lessons; use as a context
     manager (it owns the worker processes, started only when a large file needs them)."""
 
-    def __init__(self, sections_by_lesson: dict[str, tuple[str, ...]], output_dir: Path, workers: int | None = None):
+    def __init__(self, sections_by_lesson: dict[str, tuple[str, ...]], output_dir: Path):
         self.sections_by_lesson = sections_by_lesson
         self.output_dir = os.fspath(output_dir)
-        self.workers = (os.cpu_count() or 1) if workers is None else workers
+        self.workers = (os.cpu_count() or 1) if WORKERS is None else WORKERS
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> "Preparer":
@@ -157,6 +160,16 @@ _worker_scope: tuple[dict[str, tuple[str, ...]], str] | None = None
 def _start_worker(sections_by_lesson: dict[str, tuple[str, ...]], output_dir: str) -> None:
     global _worker_scope
     _worker_scope = (sections_by_lesson, output_dir)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_end_with, args=(parent.sentinel,), daemon=True).start()
+
+
+def _end_with(parent_sentinel) -> None:
+    # A main process killed outright (kill -9, a power cut of the terminal) cannot stop its
+    # workers, and they would wait for work forever: each ends itself when its parent is gone.
+    multiprocessing.connection.wait([parent_sentinel])
+    os._exit(1)
 
 
 def _prepare_range(path: str, start: int, end: int) -> tuple[int, list[Prepared]]:
