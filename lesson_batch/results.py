@@ -28,9 +28,10 @@ processing runs with ``--force``); the previous version is then kept under ``rep
 Re-running is safe: a lesson already saved is skipped, and a file identical to what would be
 written only has its ledger entry completed (the case of a crash between the two steps).
 
-Ledger updates are grouped (a few hundred lessons a transaction, after their files are flushed
-to disk), which keeps a 50,000-lesson results file close to the cost of just reading and
-writing the files.
+Lines are prepared (parsed, cleaned, checked, a good lesson written to a temporary file) by
+``result_workers``, in worker processes for a large file; this module then decides on each in file
+order, so the outcome never depends on where a line was prepared. Ledger updates are grouped
+(2,000 lessons a transaction, after just their files are flushed to disk).
 """
 
 from __future__ import annotations
