@@ -20,6 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.connection
 import os
+import signal
 import threading
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -160,6 +161,10 @@ _worker_scope: tuple[dict[str, tuple[str, ...]], str] | None = None
 def _start_worker(sections_by_lesson: dict[str, tuple[str, ...]], output_dir: str) -> None:
     global _worker_scope
     _worker_scope = (sections_by_lesson, output_dir)
+    # Ctrl-C reaches every process of the terminal: the main process stops the work (it waits for
+    # the ranges being prepared and records what it decided); a worker stopping on its own would
+    # only add tracebacks.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(target=_end_with, args=(parent.sentinel,), daemon=True).start()
