@@ -1,49 +1,177 @@
 """The one place that writes files atomically.
 
-A file is written to a temporary sibling, flushed to disk, then renamed over its target,
-so a reader (or a re-run after a crash) sees either the old file or the whole new one,
-never a partial one. Temporary files carry a recognisable suffix so they can be cleaned up.
+A file is written to a temporary sibling, then given its name in one step, so a reader (or a
+re-run after a crash) sees either the old file or the whole new one, never a partial one.
+Temporary files carry a recognisable suffix so they can be cleaned up.
+
+Two ways to give the name: ``write_atomic`` replaces whatever was there (``os.replace``);
+``write_new`` (and ``write_temporary`` + ``publish`` for writers that split the two steps
+between processes) never replaces: the name is taken in one step that fails if it exists
+(``renameat2(RENAME_NOREPLACE)`` on Linux, ``link`` elsewhere, a plain rename on Windows, which
+refuses to replace), so there is no separate existence check to race with.
+
+Writers of many files skip the per-file fsync and call ``flush_to_disk`` once per group, before
+recording that the files exist.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import itertools
 import os
+import sys
 import time
 from pathlib import Path
+from typing import Iterable
 
 from .errors import LessonBatchError
 
 TEMP_SUFFIX = ".partial"
 WINDOWS_ABANDON_SECONDS = 3600
+_OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+_temporary_numbers = itertools.count()
 
 
 def write_atomic(path: Path, data: str | bytes, durable: bool = True) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename).
+    """Write ``data`` to ``path`` atomically, replacing the file if there is one.
 
     ``durable=False`` skips the per-file fsync for writers of many small files; they call
     ``flush_to_disk`` once per group instead, before recording that the files exist.
     """
-    path = os.fspath(path)  # plain strings: this runs once per lesson, tens of thousands of times
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    tmp_name = _temporary_name(path)
+    path = os.fspath(path)  # plain strings: this can run once per lesson, tens of thousands of times
+    temporary = write_temporary(path, data, durable)
     try:
-        handle = open(tmp_name, "wb")
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        handle = open(tmp_name, "wb")
-    try:
-        with handle:
-            handle.write(payload)
-            handle.flush()
-            if durable or not hasattr(os, "sync"):
-                os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
+        os.replace(temporary, path)
     except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
+        _discard(temporary)
         raise
+
+
+def write_new(path: Path | str, data: str | bytes) -> bool:
+    """Create ``path`` holding ``data``, atomically and without fsync (see ``flush_to_disk``).
+
+    Returns False, writing nothing, when ``path`` already exists: an existing file is never replaced.
+    """
+    path = os.fspath(path)
+    temporary = write_temporary(path, data)
+    try:
+        published = publish(temporary, path)
+    except BaseException:
+        _discard(temporary)
+        raise
+    if not published:
+        _discard(temporary)
+    return published
+
+
+def write_temporary(path: Path | str, data: str | bytes, durable: bool = False) -> str:
+    """Write ``data`` to a new temporary sibling of ``path`` (never one another writer uses) and
+    return its name; ``publish`` or ``os.replace`` then gives it the name ``path``."""
+    path = os.fspath(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    directory, name = os.path.split(path)
+    while True:
+        # The writer's process id ends the name (see remove_stale_temporaries); the number before it
+        # keeps two temporaries of one file apart within one process.
+        temporary = os.path.join(directory, f".{name}.{next(_temporary_numbers)}.{os.getpid()}{TEMP_SUFFIX}")
+        try:
+            descriptor = os.open(temporary, _OPEN_NEW, 0o666)
+        except FileNotFoundError:
+            os.makedirs(directory or ".", exist_ok=True)
+            continue
+        except FileExistsError:
+            # Left by a dead process that had the same id: it is nobody's.
+            _discard(temporary)
+            continue
+        break
+    try:
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(descriptor, view):]
+            if durable:
+                os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+    except BaseException:
+        _discard(temporary)
+        raise
+    return temporary
+
+
+def publish(temporary: str, path: str) -> bool:
+    """Give ``temporary`` the name ``path`` unless that exists; False (``temporary`` left as it
+    is, for the caller to discard or keep) when it does."""
+    global _no_replace_rename
+    if _no_replace_rename is not None:
+        result = _no_replace_rename(os.fsencode(temporary), os.fsencode(path))
+        if result == 0:
+            return True
+        code = ctypes.get_errno()
+        if code == errno.EEXIST:
+            return False
+        if code not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EPERM):
+            raise OSError(code, os.strerror(code), path)
+        _no_replace_rename = None  # a filesystem that cannot: use the fallbacks from now on
+    if os.name == "nt":
+        try:
+            os.rename(temporary, path)  # never replaces on Windows
+        except FileExistsError:
+            return False
+        return True
+    try:
+        os.link(temporary, path)  # fails if ``path`` exists
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        # A filesystem without hard links: check, then rename (a race only with another writer).
+        if os.path.lexists(path):
+            return False
+        os.rename(temporary, path)
+        return True
+    _discard(temporary)
+    return True
+
+
+def _renameat2_no_replace():
+    """``renameat2(AT_FDCWD, old, AT_FDCWD, new, RENAME_NOREPLACE)`` from the C library, if it has it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    function.restype = ctypes.c_int
+    at_fdcwd, rename_noreplace = -100, 1
+    return lambda old, new: function(at_fdcwd, old, at_fdcwd, new, rename_noreplace)
+
+
+def _syncfs():
+    """Linux's ``syncfs(fd)``: flush the one filesystem holding ``fd``, not every disk as ``sync()`` does."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = (ctypes.c_int,)
+    function.restype = ctypes.c_int
+    return function
+
+
+_no_replace_rename = _renameat2_no_replace()
+_syncfs_call = _syncfs()
+
+
+def _discard(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 class FolderError(LessonBatchError):
@@ -83,10 +211,42 @@ def check_folder(path: Path, option: str, create: bool = True) -> None:
         ) from None
 
 
-def flush_to_disk() -> None:
-    """Push every written file to disk (one system call instead of an fsync per file)."""
-    if hasattr(os, "sync"):
-        os.sync()
+def flush_to_disk(paths: Iterable[str]) -> None:
+    """Make files written without an fsync durable, with their names, before they are recorded.
+
+    On Linux, one ``syncfs`` per folder's filesystem (only those, unlike ``sync()``, which waits
+    for every disk of the machine); elsewhere, or if that fails, an fsync of each file and folder.
+    """
+    paths = list(paths)
+    folders = {os.path.dirname(path) or "." for path in paths}
+    if _syncfs_call is not None and _sync_filesystems(folders):
+        return
+    for path in paths:
+        descriptor = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0) if os.name == "nt" else os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+    if os.name != "nt":  # Windows cannot open a folder to sync it; NTFS journals the names
+        for folder in folders:
+            descriptor = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            except OSError:
+                pass  # some filesystems refuse to sync a folder; its files are synced
+            finally:
+                os.close(descriptor)
+
+
+def _sync_filesystems(folders: set[str]) -> bool:
+    for folder in folders:
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            if _syncfs_call(descriptor) != 0:
+                return False
+        finally:
+            os.close(descriptor)
+    return True
 
 
 def temporary_path_for(path: Path) -> Path:
@@ -145,4 +305,15 @@ def _writer_may_be_running(pid: int, candidate: Path) -> bool:
         return False
     except OSError:
         return True  # it exists but belongs to someone else
-    return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """Whether the process has ended but not been reaped yet (a worker whose parent was killed
+    lingers so until the system reaps it). Only Linux says so cheaply."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            state = handle.read().rpartition(b")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in (b"Z", b"X")

@@ -715,6 +715,41 @@ class Ledger:
             ).fetchall()
         return [_from_row(FlexAnswerRecord, row) for row in rows]
 
+    # ----------------------------------------------------------------- processing results at scale
+    # One query each for what processing needs before reading a results file, instead of a record
+    # object per lesson (50,000 of them cost most of a second).
+
+    def awaiting_results(self, batch_id: str | None = None) -> list[tuple]:
+        """Lessons submitted and awaiting results (in one batch, or in any batch the ledger knows),
+        each as (lesson id, batch id, model, batch status, requested budget or None, requested
+        effort, force, required sections as JSON or None)."""
+        query = (
+            "SELECT l.lesson_id, l.batch_id, b.model, b.status, sl.max_completion_tokens, sl.reasoning_effort, "
+            "l.force, s.required_sections FROM lessons l JOIN batches b ON b.batch_id = l.batch_id "
+            "LEFT JOIN shards s ON s.shard_key = b.shard_key "
+            "LEFT JOIN shard_lessons sl ON sl.shard_key = b.shard_key AND sl.lesson_id = l.lesson_id "
+            "WHERE l.state = ?"
+        )
+        if batch_id is None:
+            rows = self._db.execute(query + " ORDER BY b.created_at, b.batch_id, l.lesson_id", (SUBMITTED,))
+        else:
+            rows = self._db.execute(query + " AND l.batch_id = ? ORDER BY l.lesson_id", (SUBMITTED, batch_id))
+        return [tuple(row) for row in rows.fetchall()]
+
+    def requested_lesson_ids(self, batch_id: str) -> list[str]:
+        """The lessons a batch was asked for (``batch_requests`` without the settings)."""
+        rows = self._db.execute(
+            "SELECT sl.lesson_id FROM shard_lessons sl JOIN batches b ON b.shard_key = sl.shard_key "
+            "WHERE b.batch_id = ?",
+            (batch_id,),
+        )
+        return [row[0] for row in rows.fetchall()]
+
+    def models_of_lessons(self) -> dict[str, str | None]:
+        """Every lesson in the ledger with the model of its batch (None when it has none)."""
+        rows = self._db.execute("SELECT l.lesson_id, b.model FROM lessons l LEFT JOIN batches b ON b.batch_id = l.batch_id")
+        return dict(rows.fetchall())
+
 
 def _store_batch(db: sqlite3.Connection, batch: BatchInfo, now: float, give_back: str | None) -> None:
     errors = json.dumps([error.__dict__ for error in batch.errors])

@@ -104,12 +104,15 @@ def _heading_text(line: str) -> str | None:
     match = _HEADING.match(line)
     if match is None:
         return None
-    return _CLOSING_HASHES.sub("", match["text"] or "").strip()
+    return _text_of_heading(match)
 
 
-def _heading_level(line: str) -> int:
-    match = _HEADING.match(line)
-    return len(match["hashes"]) if match else 0
+def _text_of_heading(match: re.Match) -> str:
+    text = match["text"] or ""
+    # Closing hashes end the line, so the substitution (a scan of the whole text) is only needed then.
+    if text.rstrip(" \t").endswith("#"):
+        text = _CLOSING_HASHES.sub("", text)
+    return text.strip()
 
 
 def _code_mask(lines: list[str]) -> tuple[list[bool], int | None]:
@@ -121,7 +124,8 @@ def _code_mask(lines: list[str]) -> tuple[list[bool], int | None]:
     mask = [False] * len(lines)
     opener: _Fence | None = None
     opener_index: int | None = None
-    for index in [i for i, line in enumerate(lines) if "```" in line or "~~~" in line]:
+    # A one-character test per line is much cheaper than a three-character one; _fence_of is exact.
+    for index in [i for i, line in enumerate(lines) if "`" in line or "~" in line]:
         line_fence = _fence_of(lines[index])
         if opener is None:
             if line_fence is not None:
@@ -337,6 +341,11 @@ def _normalise_line_endings(text: str) -> str:
 
 def clean_lesson(text: str) -> str:
     """The lesson alone: chat, wrapping fence and prompt echoes removed, LF endings, one final newline."""
+    lines = _clean_lines(text)
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _clean_lines(text: str) -> list[str]:
     # Trimmed once up front: the final newline of almost every reply would otherwise make the
     # first pass "change something" and cost a second pass over every lesson.
     lines = _trim_blank_lines(_normalise_line_endings(text).split("\n"))
@@ -345,8 +354,7 @@ def clean_lesson(text: str) -> str:
         for step in _STEPS:
             lines = step(lines)
         if lines == before:
-            break
-    return "\n".join(lines) + "\n" if lines else ""
+            return lines
 
 
 # --- Checking -------------------------------------------------------------------------------
@@ -385,16 +393,21 @@ def section_key(heading: str) -> str:
     return " ".join(heading.split()).casefold()
 
 
+_LEVEL_TWO_STARTS = ("##", " ##", "  ##", "   ##")
+
+
 def _level_two_headings(lines: list[str], code: list[bool] | None = None) -> list[str]:
     if code is None:
         code, _ = _code_mask(lines)
     headings = []
-    # "##" within the first five characters is necessary for a level-2 heading: a cheap test that
-    # spares the regular expression on almost every line.
-    for index in [i for i, line in enumerate(lines) if "##" in line[:5]]:
-        line = lines[index]
-        if not code[index] and _heading_level(line) == 2:
-            text = _heading_text(line)
+    # Up to three spaces then "##" is necessary for a level-2 heading: cheap tests (the one-character
+    # one first) that spare the regular expression on almost every line.
+    for index in [i for i, line in enumerate(lines) if "#" in line and line.startswith(_LEVEL_TWO_STARTS)]:
+        if code[index]:
+            continue
+        match = _HEADING.match(lines[index])  # one match gives both the level and the text
+        if match is not None and len(match["hashes"]) == 2:
+            text = _text_of_heading(match)
             if text:
                 headings.append(text)
     return headings
@@ -411,8 +424,22 @@ def check_lesson(text: str, finish_reason: str | None, required_sections: list[s
         return _failed(INCOMPLETE, f"The model did not finish normally ({shown}).")
     if not text.strip():
         return _failed(EMPTY, "The lesson is empty.")
+    return _check_lines(_normalise_line_endings(text).split("\n"), required_sections)
 
-    lines = _normalise_line_endings(text).split("\n")
+
+def clean_and_check(text: str, finish_reason: str | None, required_sections: list[str]) -> tuple[str, LessonCheck]:
+    """``clean_lesson(text)`` and ``check_lesson`` of it, exactly, splitting the text into lines once."""
+    lines = _clean_lines(text)
+    cleaned = "\n".join(lines) + "\n" if lines else ""
+    if finish_reason != "stop" or not lines:
+        return cleaned, check_lesson(cleaned, finish_reason, required_sections)
+    # The cleaned text is ``lines`` joined, with a final newline: its own split ends in one "".
+    lines.append("")
+    return cleaned, _check_lines(lines, required_sections)
+
+
+def _check_lines(lines: list[str], required_sections: list[str]) -> LessonCheck:
+    """The checks after the finish reason and emptiness, on a lesson's lines (LF endings)."""
     code, unclosed = _code_mask(lines)
     if unclosed is not None:
         return _failed(UNCLOSED_FENCE, f"The code fence opened on line {unclosed + 1} is never closed.")

@@ -17,6 +17,7 @@ both the output and the error file), and the caller decides which one wins.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -317,11 +318,14 @@ def _lesson_id_near_start(head: bytes) -> str | None:
     return candidate if is_lesson_id(candidate) else None
 
 
-def _skip_rest_of_line(handle: BinaryIO) -> None:
+def _skip_rest_of_line(handle: BinaryIO) -> int:
+    """Read up to and including the next newline, a chunk at a time; return how many bytes."""
+    skipped = 0
     while True:
         chunk = handle.readline(_SKIP_CHUNK)
+        skipped += len(chunk)
         if not chunk or chunk.endswith(b"\n"):
-            return
+            return skipped
 
 
 def read_result_lines(
@@ -332,23 +336,55 @@ def read_result_lines(
     Line numbers are 1-based and count blank lines. A line longer than ``max_line_bytes``
     is skipped without being held in memory beyond that many bytes.
     """
+    for _, item in numbered_result_lines(path, max_line_bytes):
+        if item is not None:
+            yield item
+
+
+def numbered_result_lines(
+    path: str | Path, max_line_bytes: int = MAX_LINE_BYTES, start: int = 0, end: int | None = None
+) -> Iterator[tuple[int, ResultLine | BadLine | None]]:
+    """Every line of the file (or of the byte range ``start``-``end``, whose ``start`` is a line
+    start, as ``line_ranges`` gives): its number, counted from 1 at ``start``, and what it holds
+    (None for a blank line). A range holds the lines that start in it."""
     with open(path, "rb") as handle:
-        line_number = 0
-        while True:
+        handle.seek(start)
+        position, line_number = start, 0
+        while end is None or position < end:
             raw = handle.readline(max_line_bytes + 1)
             if not raw:
                 return
             line_number += 1
+            position += len(raw)
             if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
                 lesson_id = _lesson_id_near_start(raw)
                 del raw
-                _skip_rest_of_line(handle)
-                yield BadLine(
+                position += _skip_rest_of_line(handle)
+                yield line_number, BadLine(
                     line_number, f"the line is longer than {max_line_bytes} bytes", lesson_id
                 )
                 continue
-            if line_number == 1 and raw.startswith(_BOM):
+            if start == 0 and line_number == 1 and raw.startswith(_BOM):
                 raw = raw[len(_BOM) :]
             if not raw.strip():
+                yield line_number, None
                 continue
-            yield parse_result_line(line_number, raw)
+            yield line_number, parse_result_line(line_number, raw)
+
+
+def line_ranges(path: str | Path, range_bytes: int) -> list[tuple[int, int]]:
+    """The file cut into byte ranges of about ``range_bytes``, each made of whole lines (a line
+    longer than a range makes its range longer), for readers that share the work."""
+    size = os.path.getsize(path)
+    ranges: list[tuple[int, int]] = []
+    with open(path, "rb") as handle:
+        start = 0
+        while start < size:
+            if start + range_bytes >= size:
+                end = size
+            else:
+                handle.seek(start + range_bytes - 1)  # from the byte before: it may end a line
+                end = start + range_bytes - 1 + _skip_rest_of_line(handle)
+            ranges.append((start, end))
+            start = end
+    return ranges

@@ -28,13 +28,15 @@ processing runs with ``--force``); the previous version is then kept under ``rep
 Re-running is safe: a lesson already saved is skipped, and a file identical to what would be
 written only has its ledger entry completed (the case of a crash between the two steps).
 
-Ledger updates are grouped (a few hundred lessons a transaction, after their files are flushed
-to disk), which keeps a 50,000-lesson results file close to the cost of just reading and
-writing the files.
+Lines are prepared (parsed, cleaned, checked, a good lesson written to a temporary file) by
+``result_workers``, in worker processes for a large file; this module then decides on each in file
+order, so the outcome never depends on where a line was prepared. Ledger updates are grouped
+(2,000 lessons a transaction, after just their files are flushed to disk).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import Counter
@@ -44,18 +46,18 @@ from typing import Callable
 
 from . import crashpoints, ids, models
 from .api import ApiError, BatchApi
-from .files import display_path, flush_to_disk, remove_stale_temporaries, write_atomic
+from .files import display_path, flush_to_disk, publish, remove_stale_temporaries, write_atomic, write_new
 from .ledger import DEFAULT_MAX_ATTEMPTS, BatchRecord, Ledger, NotSaved, Saved
 from .ledger_schema import ERRORS_STEM, RESULTS_STEM
-from .lesson_text import check_lesson, clean_lesson
 from .progress import ProgressBar
-from .result_lines import BadLine, ResultLine, TokenUsage, read_result_lines, safe_text
-from .states import CANCELLED, EXPIRED, FAILED, INVALID, MISSING, SUBMITTED, TRUNCATED
+from .result_lines import BadLine, ResultLine, TokenUsage, safe_text
+from .result_workers import Prepared, Preparer, WorkerDied, prepare
+from .states import CANCELLED, EXPIRED, FAILED, INVALID, MISSING, SUBMITTED, TERMINAL_BATCH_STATUSES, TRUNCATED
 
 REJECTED_DIR = "rejected"
 REPLACED_DIR = "replaced"
 NOT_OVERWRITTEN_DIR = "not_overwritten"
-LEDGER_GROUP_SIZE = 500
+LEDGER_GROUP_SIZE = 2000  # lessons a ledger transaction (and a flush of their files to disk)
 
 
 @dataclass(frozen=True)
@@ -256,44 +258,38 @@ def _batch_of_file(ledger: Ledger, work_dir: Path, path: Path) -> BatchRecord | 
 def _batch_scope(ledger: Ledger, record: BatchRecord) -> tuple[dict[str, Expected], dict[str, str | None]]:
     """What one batch's files may answer: its lessons awaiting results, and those of its lessons
     an earlier, interrupted run already handled (skipped, but their tokens were paid)."""
-    expected = _expected_for_batch(ledger, record)
-    already = {
-        lesson_id: record.model for lesson_id in ledger.batch_requests(record.batch_id) if lesson_id not in expected
-    }
+    expected = _expected(ledger.awaiting_results(record.batch_id))
+    already = {lesson_id: record.model for lesson_id in ledger.requested_lesson_ids(record.batch_id) if lesson_id not in expected}
     return expected, already
 
 
 def _awaiting_scope(ledger: Ledger) -> tuple[dict[str, Expected], dict[str, str | None]]:
     """What a file of unknown origin may answer: every lesson awaiting results in the ledger."""
-    expected: dict[str, Expected] = {}
-    for batch in ledger.batches():
-        expected.update(_expected_for_batch(ledger, batch))
-    model_of_batch = {batch.batch_id: batch.model for batch in ledger.batches()}
-    already = {
-        lesson_id: model_of_batch.get(lesson.batch_id)
-        for lesson_id, lesson in ledger.lessons().items()
-        if lesson_id not in expected
-    }
+    expected = _expected(ledger.awaiting_results())
+    already = {lesson_id: model for lesson_id, model in ledger.models_of_lessons().items() if lesson_id not in expected}
     return expected, already
 
 
-def _expected_for_batch(ledger: Ledger, record: BatchRecord) -> dict[str, Expected]:
-    shard = ledger.shard_of_batch(record.batch_id)
-    sections = shard.required_sections if shard else ()
-    requests = ledger.batch_requests(record.batch_id)
-    submitted = ledger.lessons_in_batch(record.batch_id, SUBMITTED)
-    return {
-        lesson.lesson_id: Expected(
-            batch_id=record.batch_id,
-            model=record.model,
-            budget=requests.get(lesson.lesson_id, (models.default_budget(record.model), None))[0],
-            effort=requests.get(lesson.lesson_id, (0, None))[1],
-            required_sections=sections,
-            force=lesson.force,
-            settled=record.is_terminal,
-        )
-        for lesson in submitted
-    }
+def _expected(rows: list[tuple]) -> dict[str, Expected]:
+    """``Ledger.awaiting_results`` rows as Expected entries; lessons requested alike share one."""
+    shared: dict[tuple, Expected] = {}
+    sections_of: dict[str | None, tuple[str, ...]] = {}
+    expected = {}
+    for lesson_id, batch_id, model, status, budget, effort, force, sections_json in rows:
+        if budget is None:  # not in the batch's request list: the model's default, as requested
+            budget = models.default_budget(model)
+        key = (batch_id, model, budget, effort, sections_json, bool(force), status)
+        wanted = shared.get(key)
+        if wanted is None:
+            if sections_json not in sections_of:
+                sections_of[sections_json] = tuple(json.loads(sections_json)) if sections_json else ()
+            wanted = shared[key] = Expected(
+                batch_id=batch_id, model=model, budget=budget, effort=effort,
+                required_sections=sections_of[sections_json], force=bool(force),
+                settled=status in TERMINAL_BATCH_STATUSES,
+            )
+        expected[lesson_id] = wanted
+    return expected
 
 
 def _answered(report: Report) -> set[str]:
@@ -310,10 +306,14 @@ class _Marks:
         self.ledger = ledger
         self.max_attempts = ledger.max_attempts(DEFAULT_MAX_ATTEMPTS)
         self.saved: list[tuple[str, str, int | None, str | None]] = []
+        self.written: list[str] = []  # the files of ``saved``, to flush to disk before marking
         self.not_saved: list[tuple] = []
 
-    def add_saved(self, lesson_id: str, batch_id: str, output_tokens: int | None, note: str | None = None) -> None:
+    def add_saved(
+        self, lesson_id: str, batch_id: str, output_tokens: int | None, note: str | None, files: list[str]
+    ) -> None:
         self.saved.append(Saved(lesson_id, batch_id, output_tokens, note))
+        self.written.extend(files)
         self._maybe_flush()
 
     def add_not_saved(self, *args) -> None:
@@ -326,12 +326,12 @@ class _Marks:
 
     def flush(self) -> None:
         if self.saved:
-            flush_to_disk()  # the files first: a lesson is marked done only once it is on disk
+            flush_to_disk(self.written)  # the files first: a lesson is marked done only once it is on disk
             self.ledger.lessons_saved(self.saved)
             crashpoints.reached("lessons_marked")
         if self.not_saved:
             self.ledger.lessons_not_saved(self.not_saved, self.max_attempts)
-        self.saved, self.not_saved = [], []
+        self.saved, self.written, self.not_saved = [], [], []
 
 
 class AnswerRecorder:
@@ -347,7 +347,8 @@ class AnswerRecorder:
         self._marks = _Marks(ledger)
 
     def apply(self, item: ResultLine, wanted: Expected) -> None:
-        _apply_line(item, wanted, self.output_dir, self.work_dir, self.force, self.report, self._marks)
+        prepared = prepare(item.line_number, item, wanted.required_sections, os.fspath(self.output_dir))
+        _decide(prepared, wanted, self.output_dir, self.work_dir, self.force, self.report, self._marks)
 
     def flush(self) -> None:
         self._marks.flush()
@@ -368,40 +369,56 @@ def _apply(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(output_dir)
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[Path, int]] = {}
     marks = _Marks(ledger)
     progress = ProgressBar("Processing results", total or 0)
+    sections = {lesson_id: wanted.required_sections for lesson_id, wanted in expected.items()}
     try:
-        for path in paths:
-            for item in read_result_lines(path):
-                where = f"{path}:{item.line_number}"
-                progress.update(advance=1)
-                if isinstance(item, BadLine):
-                    shown = f" ({item.lesson_id})" if item.lesson_id and item.lesson_id not in item.reason else ""
-                    report.bad_lines.append(f"{where}: {item.reason}{shown}")
-                    continue
-                lesson_id = item.custom_id
-                if lesson_id in seen:
-                    report.bad_lines.append(f"{where}: {lesson_id} appears again (first at {seen[lesson_id]}); skipped")
-                    continue
-                seen[lesson_id] = where
-                if lesson_id not in expected:
-                    if lesson_id in already:
-                        report.already_done.append(lesson_id)
-                        report.usage = report.usage + item.usage
-                        if already[lesson_id]:
-                            report.models_used[already[lesson_id]] += 1
-                    else:
-                        report.bad_lines.append(f"{where}: {lesson_id} {stranger}; skipped")
-                    continue
-                _apply_line(item, expected[lesson_id], output_dir, work_dir, force, report, marks)
+        with Preparer(sections, output_dir) as preparer:
+            for path in paths:
+                for prepared in preparer.lines(path):
+                    progress.update(advance=1)
+                    item = prepared.item
+                    if isinstance(item, BadLine):
+                        shown = f" ({item.lesson_id})" if item.lesson_id and item.lesson_id not in item.reason else ""
+                        report.bad_lines.append(f"{path}:{prepared.line_number}: {item.reason}{shown}")
+                        continue
+                    lesson_id = item.custom_id
+                    if lesson_id in seen:
+                        _discard(prepared)
+                        first_path, first_line = seen[lesson_id]
+                        report.bad_lines.append(
+                            f"{path}:{prepared.line_number}: {lesson_id} appears again "
+                            f"(first at {first_path}:{first_line}); skipped"
+                        )
+                        continue
+                    seen[lesson_id] = (path, prepared.line_number)
+                    wanted = expected.get(lesson_id)
+                    if wanted is None:
+                        if lesson_id in already:
+                            report.already_done.append(lesson_id)
+                            report.usage = report.usage + item.usage
+                            if already[lesson_id]:
+                                report.models_used[already[lesson_id]] += 1
+                        else:
+                            report.bad_lines.append(f"{path}:{prepared.line_number}: {lesson_id} {stranger}; skipped")
+                        continue
+                    _decide(prepared, wanted, output_dir, work_dir, force, report, marks)
     finally:
         marks.flush()
         progress.close()
 
 
-def _apply_line(
-    item: ResultLine,
+def _discard(prepared: Prepared) -> None:
+    if prepared.temporary is not None:
+        try:
+            os.unlink(prepared.temporary)
+        except FileNotFoundError:
+            pass
+
+
+def _decide(
+    prepared: Prepared,
     wanted: Expected,
     output_dir: Path,
     work_dir: Path,
@@ -409,6 +426,9 @@ def _apply_line(
     report: Report,
     marks: _Marks,
 ) -> None:
+    """What a prepared line answering an awaited lesson means: the lesson saved (its temporary
+    given its final name), kept aside, or marked with why it was not saved."""
+    item = prepared.item
     lesson_id = item.custom_id
     report.usage = report.usage + item.usage
     report.models_used[wanted.model] += 1
@@ -432,17 +452,16 @@ def _apply_line(
 
     if not models.billed_at_batch_rates(item.service_tier):
         report.other_tiers.setdefault(item.service_tier, []).append(lesson_id)
-    if item.refusal and not (item.content or "").strip():
+    if prepared.refused:
         not_saved(lesson_id, wanted.batch_id, FAILED, f"refusal: {item.refusal}")
         report.refusals[lesson_id] = item.refusal
         report.fail("refusal", lesson_id)
         return
 
-    text = clean_lesson(item.content or "")
-    check = check_lesson(text, item.finish_reason, list(wanted.required_sections))
+    check = prepared.check
     if not check.ok:
-        if text.strip():
-            write_atomic(Path(work_dir) / REJECTED_DIR / f"{lesson_id}.md", text)
+        if prepared.text is not None:
+            write_atomic(Path(work_dir) / REJECTED_DIR / f"{lesson_id}.md", prepared.text)
         if check.reason == "truncated":
             # At the top of the ladder the lesson is retried as it was; the attempts cap ends that.
             budget, effort = models.retry_settings(wanted.model, wanted.budget, wanted.effort) or (
@@ -455,38 +474,43 @@ def _apply_line(
         report.fail(check.reason or "invalid", lesson_id)
         return
 
-    outcome = save_lesson(output_dir, work_dir, lesson_id, text, force or wanted.force)
-    note = None
-    if outcome == "kept_existing":
-        kept = Path(work_dir) / NOT_OVERWRITTEN_DIR / f"{lesson_id}.md"
-        write_atomic(kept, text)
-        note = f"kept the existing file; the generated lesson is in {kept}"
-        report.kept_existing.append(lesson_id)
-    elif outcome == "replaced":
-        report.replaced.append(lesson_id)
-    else:
-        report.saved.append(lesson_id)
-    crashpoints.reached("lesson_saved")
-    marks.add_saved(lesson_id, wanted.batch_id, item.usage.completion_tokens or None, note)
-
-
-def save_lesson(output_dir: Path, work_dir: Path, lesson_id: str, text: str, overwrite: bool) -> str:
-    """Write one lesson file; returns "saved", "unchanged", "replaced" or "kept_existing"."""
     path = ids.lesson_file(output_dir, lesson_id)
-    data = text.encode("utf-8")
-    if os.path.exists(path):
-        with open(path, "rb") as handle:
-            existing = handle.read()
-        if existing == data:
-            return "saved"  # written by an earlier, interrupted run: only the ledger is behind
-        if not overwrite:
-            return "kept_existing"
-        stamp = time.strftime("%Y%m%dT%H%M%S")
-        write_atomic(Path(work_dir) / REPLACED_DIR / f"{lesson_id}.{stamp}.md", existing)
-        write_atomic(path, data, durable=False)
-        return "replaced"
-    write_atomic(path, data, durable=False)
-    return "saved"
+    note = None
+    if publish(prepared.temporary, path):
+        report.saved.append(lesson_id)
+    else:
+        outcome = _settle_existing(work_dir, lesson_id, prepared.temporary, path, force or wanted.force)
+        if outcome == "kept_existing":
+            kept = Path(work_dir) / NOT_OVERWRITTEN_DIR / f"{lesson_id}.md"
+            with open(prepared.temporary, "rb") as handle:
+                write_atomic(kept, handle.read())
+            note = f"kept the existing file; the generated lesson is in {kept}"
+            report.kept_existing.append(lesson_id)
+        elif outcome == "replaced":
+            report.replaced.append(lesson_id)
+        else:
+            report.saved.append(lesson_id)
+        _discard(prepared)  # if it did not replace the old file, the lesson is identical or kept aside
+    crashpoints.reached("lesson_saved")
+    marks.add_saved(lesson_id, wanted.batch_id, item.usage.completion_tokens or None, note, [path])
+
+
+def _settle_existing(work_dir: Path, lesson_id: str, temporary: str, path: str, overwrite: bool) -> str:
+    """A lesson whose file exists already: "saved" (the same bytes: an earlier, interrupted run
+    wrote it, only the ledger is behind), "replaced" (the old one kept under replaced/), or
+    "kept_existing" (not overwritten)."""
+    with open(path, "rb") as handle:
+        existing = handle.read()
+    with open(temporary, "rb") as handle:
+        data = handle.read()
+    if existing == data:
+        return "saved"
+    if not overwrite:
+        return "kept_existing"
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    write_atomic(Path(work_dir) / REPLACED_DIR / f"{lesson_id}.{stamp}.md", existing)
+    os.replace(temporary, path)
+    return "replaced"
 
 
 def format_report(report: Report) -> list[str]:

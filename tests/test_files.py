@@ -1,0 +1,89 @@
+"""Specification of the atomic writes (lesson_batch.files): a new file never replaces an old one,
+on every route the platform may take, and a flush to disk leaves the files as they were."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+from lesson_batch import files
+from lesson_batch.files import TEMP_SUFFIX, flush_to_disk, publish, remove_stale_temporaries, write_atomic, write_new, write_temporary
+
+
+@pytest.fixture(params=["renameat2", "link", "check-then-rename"])
+def route(request, monkeypatch):
+    """Each way ``publish`` can take a name: the Linux call, a hard link, and a check then a rename
+    on filesystems without hard links."""
+    if request.param == "renameat2" and files._no_replace_rename is None:
+        pytest.skip("no renameat2 here")
+    if request.param != "renameat2":
+        monkeypatch.setattr(files, "_no_replace_rename", None)
+    if request.param == "check-then-rename":
+        def no_hard_links(*_args, **_kwargs):
+            raise OSError(errno.EPERM, "hard links not supported")
+        monkeypatch.setattr(os, "link", no_hard_links)
+    return request.param
+
+
+def leftovers(folder) -> list:
+    return sorted(folder.glob(f".*{TEMP_SUFFIX}"))
+
+
+def test_write_new_creates_the_file_with_its_bytes(tmp_path, route):
+    assert write_new(tmp_path / "a.md", "é lesson\n") is True
+    assert (tmp_path / "a.md").read_bytes() == "é lesson\n".encode()
+    assert leftovers(tmp_path) == []
+
+
+def test_write_new_never_replaces_an_existing_file(tmp_path, route):
+    (tmp_path / "a.md").write_text("old")
+    assert write_new(tmp_path / "a.md", "new") is False
+    assert (tmp_path / "a.md").read_text() == "old"
+    assert leftovers(tmp_path) == []
+
+
+def test_publish_leaves_the_temporary_when_the_name_is_taken(tmp_path, route):
+    (tmp_path / "a.md").write_text("old")
+    temporary = write_temporary(tmp_path / "a.md", b"new")
+    assert publish(temporary, str(tmp_path / "a.md")) is False
+    assert open(temporary, "rb").read() == b"new"
+    assert (tmp_path / "a.md").read_text() == "old"
+
+
+def test_two_temporaries_of_one_file_in_one_process_are_distinct(tmp_path):
+    first, second = write_temporary(tmp_path / "a.md", b"1"), write_temporary(tmp_path / "a.md", b"2")
+    assert first != second
+    assert (open(first, "rb").read(), open(second, "rb").read()) == (b"1", b"2")
+
+
+def test_write_new_creates_missing_folders(tmp_path):
+    assert write_new(tmp_path / "x" / "y" / "a.md", b"data") is True
+    assert (tmp_path / "x" / "y" / "a.md").read_bytes() == b"data"
+
+
+def test_write_atomic_replaces(tmp_path):
+    write_atomic(tmp_path / "a.md", "one")
+    write_atomic(tmp_path / "a.md", "two", durable=False)
+    assert (tmp_path / "a.md").read_text() == "two"
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("syncfs", [True, False])
+def test_flush_to_disk_leaves_the_files_as_they_are(tmp_path, monkeypatch, syncfs):
+    if not syncfs:
+        monkeypatch.setattr(files, "_syncfs_call", None)  # the fsync-per-file route of other systems
+    write_new(tmp_path / "a.md", b"a")
+    write_new(tmp_path / "sub" / "b.md", b"b")
+    flush_to_disk([str(tmp_path / "a.md"), str(tmp_path / "sub" / "b.md")])
+    assert (tmp_path / "a.md").read_bytes() == b"a"
+    assert (tmp_path / "sub" / "b.md").read_bytes() == b"b"
+
+
+def test_temporaries_of_a_dead_writer_are_removed_and_this_process_s_are_kept(tmp_path):
+    mine = write_temporary(tmp_path / "a.md", b"mine")
+    dead = tmp_path / f".b.md.0.999999999{TEMP_SUFFIX}"  # no process has this id
+    dead.write_bytes(b"dead")
+    assert remove_stale_temporaries(tmp_path) == 1
+    assert os.path.exists(mine) and not dead.exists()
