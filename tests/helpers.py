@@ -14,10 +14,15 @@ building the ``openai`` client), an in-process run milliseconds. Either way the 
 - ``cwd`` as its current folder, an empty stdin that is not a terminal (or ``input``), and
   stdout and stderr captured as UTF-8.
 
-``run_script_subprocess`` starts a real interpreter instead. It is for the tests where the
-process boundary is the point: a crash point (``LESSON_BATCH_CRASH_AT`` kills the process with
-SIGKILL, so ``run_script`` sends every run that sets it there), signals, a terminal, a closed
-pipe, and one smoke test per script.
+``run_script_subprocess`` runs the script in a process of its own instead, for the tests where
+the process boundary is the point: a crash point (``LESSON_BATCH_CRASH_AT`` kills the process
+with SIGKILL, so ``run_script`` sends every run that sets it there), signals, a terminal, a
+closed pipe. That process is forked from the tests' fork server (``tests/script_forkserver.py``,
+which has imported everything once): a real process, started in milliseconds instead of most of
+a second. ``program=True`` starts a fresh interpreter, as a user does (one smoke test per script,
+``tests/test_scripts_as_programs.py``); so does every run on a platform without ``fork``.
+``start_python`` starts a Python file the same way and returns the process (``pid``, ``poll``,
+``wait``, ``send_signal``), for the tests that kill or interrupt it themselves.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import pytest
 
 from lesson_batch import cli, crashpoints
 from lesson_batch.ledger import Ledger
+from tests import script_forkserver
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NETGUARD_DIR = Path(__file__).resolve().parent / "netguard"
@@ -98,17 +104,19 @@ def run_script(
     input: str | None = None,
     timeout: float = 120,
     own_process: bool = False,
+    as_program: bool = False,
 ) -> subprocess.CompletedProcess:
     """Run ``<repo>/<name>`` with ``args`` and return the finished run (text stdout/stderr).
 
     ``cwd`` should be the test's ``tmp_path`` so that relative paths and files the script looks
     for in the current folder (``.env``, ``openaiapikey.txt``) stay inside the test. Without one,
     the script runs in a fresh empty folder that is removed afterwards. A run that sets a crash
-    point runs as a subprocess (the crash point kills its process), and so does one with
-    ``own_process``; ``timeout`` applies only there.
+    point runs in a process of its own (the crash point kills its process), and so does one with
+    ``own_process``; one with ``as_program`` in a fresh interpreter. ``timeout`` applies only
+    to those.
     """
-    if own_process or (env or {}).get(CRASH_AT):
-        return run_script_subprocess(name, *args, env=env, cwd=cwd, input=input, timeout=timeout)
+    if as_program or own_process or (env or {}).get(CRASH_AT):
+        return run_script_subprocess(name, *args, env=env, cwd=cwd, input=input, timeout=timeout, program=as_program)
     return run_script_in_process(name, *args, env=env, cwd=cwd, input=input)
 
 
@@ -119,23 +127,86 @@ def run_script_subprocess(
     cwd: Path | str | None = None,
     input: str | None = None,
     timeout: float = 120,
+    program: bool = False,
 ) -> subprocess.CompletedProcess:
-    """``run_script`` in a fresh interpreter: ``<python> <repo>/<name> args...``."""
-    command = [sys.executable, str(_script_path(name)), *(str(arg) for arg in args)]
-    # Without input, stdin is empty (never the developer's terminal): no script waits for an answer.
-    stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
+    """``run_script`` in a process of its own, like ``<python> <repo>/<name> args...``: forked
+    from the fork server, or with ``program`` a fresh interpreter."""
     with _folder(cwd) as folder:
-        return subprocess.run(
-            command,
-            cwd=str(folder),
-            env=script_env(env),
-            **stdin,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=timeout,
+        return run_python(
+            _script_path(name), *args, env=script_env(env), cwd=folder, input=input, timeout=timeout, program=program,
         )
+
+
+def run_python(
+    path: Path | str,
+    *args: object,
+    env: Mapping[str, str],
+    cwd: Path | str,
+    input: str | None = None,
+    timeout: float = 120,
+    program: bool = False,
+) -> subprocess.CompletedProcess:
+    """``subprocess.run([<python>, path, *args], ...)`` with text stdout and stderr captured and
+    ``env`` as the whole environment: forked from the fork server, or with ``program`` (or where
+    there is no fork) a fresh interpreter. Stdin is ``input``, or empty (never the developer's
+    terminal: no script waits for an answer)."""
+    if script_forkserver.AVAILABLE and not program:
+        return script_forkserver.run(path, args, env=env, cwd=cwd, input=input, timeout=timeout)
+    stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
+    return subprocess.run(
+        [sys.executable, str(path), *(str(arg) for arg in args)],
+        cwd=str(cwd),
+        env=dict(env),
+        **stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=timeout,
+    )
+
+
+class _Program(subprocess.Popen):
+    """A fresh interpreter, with the fork server's ``wait_for_exit`` and ``release``."""
+
+    def wait_for_exit(self, timeout: float | None = None) -> int:
+        if hasattr(os, "waitid") and timeout is None:
+            ended = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)  # ended, its pid not yet free
+            return ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
+        return self.wait(timeout)
+
+    def release(self) -> None:
+        self.wait()
+
+
+def start_python(
+    path: Path | str,
+    *args: object,
+    env: Mapping[str, str],
+    cwd: Path | str,
+    stdin=None,
+    stdout=None,
+    stderr=None,
+    start_new_session: bool = False,
+):
+    """Start ``<python> path args...`` (forked from the fork server where there is ``fork``) and
+    return the running process: ``pid``, ``poll()``, ``wait(timeout)``, ``send_signal()``,
+    ``kill()``, ``returncode``; and ``wait_for_exit(timeout)``, which waits for the end but keeps
+    the pid taken until ``release()`` (or ``wait()``), so a late kill reaches nobody else.
+    ``env`` is the whole environment; ``stdin``, ``stdout`` and ``stderr`` are files or file
+    descriptors (None: the null device)."""
+    if script_forkserver.AVAILABLE:
+        return script_forkserver.start(
+            path, args, env=env, cwd=cwd, stdin=stdin, stdout=stdout, stderr=stderr,
+            start_new_session=start_new_session,
+        )
+    return _Program(
+        [sys.executable, str(path), *(str(arg) for arg in args)], cwd=str(cwd), env=dict(env),
+        stdin=subprocess.DEVNULL if stdin is None else stdin,
+        stdout=subprocess.DEVNULL if stdout is None else stdout,
+        stderr=subprocess.DEVNULL if stderr is None else stderr,
+        start_new_session=start_new_session,
+    )
 
 
 _SCRIPT_MODULES: dict[str, object] = {}
@@ -233,6 +304,15 @@ def _exit_status(code: object, err: io.TextIOWrapper) -> int:
         return code
     print(code, file=err)
     return 1
+
+
+FULL_FUZZ = os.environ.get("FUZZ_EXAMPLES") == "full"
+
+
+def examples(full: int, default: int) -> int:
+    """A Hypothesis example count: ``default`` in the everyday run, ``full`` with
+    ``FUZZ_EXAMPLES=full`` (for a change to what the property tests cover, and before a release)."""
+    return full if FULL_FUZZ else default
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0, interval: float = 0.02) -> None:
@@ -337,11 +417,11 @@ class ScriptDriver:
 
     def run(
         self, script: str, *args, crash_at: str | None = None, env: Mapping[str, str | None] | None = None,
-        input: str | None = None, timeout: float = 120, own_process: bool = False,
+        input: str | None = None, timeout: float = 120, own_process: bool = False, as_program: bool = False,
     ) -> subprocess.CompletedProcess:
         return run_script(
             script, *args, env={**self.env(crash_at), **(env or {})}, cwd=self.root, input=input, timeout=timeout,
-            own_process=own_process,
+            own_process=own_process, as_program=as_program,
         )
 
     def generate(self, *args, **options) -> subprocess.CompletedProcess:

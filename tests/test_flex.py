@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -51,6 +49,7 @@ from tests.helpers import (
     REPO_ROOT,
     ScriptDriver,
     script_env,
+    start_python,
 )
 
 KILLED = -signal.SIGKILL if hasattr(signal, "SIGKILL") else 137
@@ -203,16 +202,20 @@ def test_a_rerun_after_a_kill_does_not_request_lessons_whose_file_was_written(pr
 
 def test_ctrl_c_lets_requests_in_flight_finish_records_them_and_a_rerun_continues(project):
     project.server.set_scenario({"flex": {"latency_ms": 150}})
-    command = [sys.executable, str(REPO_ROOT / GENERATE_SCRIPT),
-               *map(str, project.args("--modules", "M1", "--via", "flex", "--yes", "--concurrency", "3"))]
-    process = subprocess.Popen(command, cwd=project.root, env=script_env(project.env()), stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while len(project.saved()) < 3:
-        assert process.poll() is None and time.monotonic() < deadline, "the run ended before lessons were saved"
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=60)
+    args = project.args("--modules", "M1", "--via", "flex", "--yes", "--concurrency", "3")
+    with open(project.root / "stdout.txt", "w+", encoding="utf-8") as out, \
+            open(project.root / "stderr.txt", "w+", encoding="utf-8") as err:
+        process = start_python(REPO_ROOT / GENERATE_SCRIPT, *args, cwd=project.root, env=script_env(project.env()),
+                               stdout=out, stderr=err)
+        deadline = time.monotonic() + 60
+        while len(project.saved()) < 3:
+            assert process.poll() is None and time.monotonic() < deadline, "the run ended before lessons were saved"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
 
     assert process.returncode == 1, stdout + stderr
     assert "Interrupted" in stderr and "stopped: interrupted (Ctrl-C)" in stdout

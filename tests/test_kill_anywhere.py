@@ -28,8 +28,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -46,6 +44,7 @@ from tests.helpers import (
     STATUS_SCRIPT,
     batches_per_lesson,
     script_env,
+    start_python,
     write_modules_curriculum,
 )
 
@@ -218,16 +217,15 @@ class Job:
         env = script_env({**self.server.env(api_key="sk-test-kill-anywhere"), "LESSON_BATCH_CRASH_AT": None})
         with open(self.root / "stdout.txt", "w+", encoding="utf-8") as out, \
                 open(self.root / "stderr.txt", "w+", encoding="utf-8") as err:
-            process = subprocess.Popen(
-                [sys.executable, str(REPO_ROOT / script), *args], cwd=self.root, env=env,
-                stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
+            process = start_python(
+                REPO_ROOT / script, *args, cwd=self.root, env=env, stdout=out, stderr=err, start_new_session=True,
             )
             self.server.arm(process.pid, kill)
             watchdog = threading.Timer(SCRIPT_TIMEOUT, _kill_group, args=(process.pid,))
             watchdog.start()
             try:
-                # Wait for the end without reaping, so no kill can reach a recycled process id.
-                os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+                # Wait for the end with the pid still taken, so no kill can reach a recycled one.
+                process.wait_for_exit()
             finally:
                 watchdog.cancel()
                 calls = self.server.disarm()

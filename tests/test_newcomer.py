@@ -13,13 +13,14 @@ import re
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from lesson_batch.ledger import Ledger
 from tests.fake_openai import FakeOpenAIServer
-from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, REPO_ROOT, STATUS_SCRIPT, WATCH_INTERVAL, ScriptDriver, run_script, script_env
+from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, REPO_ROOT, STATUS_SCRIPT, WATCH_INTERVAL, ScriptDriver, run_script, script_env, start_python
 
 INTERVAL = WATCH_INTERVAL
 CURRICULUM = """\
@@ -265,17 +266,21 @@ def test_another_output_dir_given_to_processing_is_honoured_with_a_note(project)
 def run_on_terminal(command: list[str], env: dict, cwd: Path, answer: bytes) -> tuple[int, str, str]:
     """Run with a terminal as stdin, answer the prompt with ``answer`` once it is asked."""
     pty = pytest.importorskip("pty")
+    _python, script, *args = command
     master, slave = pty.openpty()
-    process = subprocess.Popen(
-        command, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=script_env(env)
-    )
-    os.close(slave)
-    try:
-        os.write(master, answer)
-        out, err = process.communicate(timeout=60)
-    finally:
-        os.close(master)
-    return process.returncode, out.decode(), err.decode()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            process = start_python(script, *args, stdin=slave, stdout=out, stderr=err, cwd=cwd, env=script_env(env))
+        finally:
+            os.close(slave)
+        try:
+            os.write(master, answer)
+            process.wait(timeout=60)
+        finally:
+            os.close(master)
+        out.seek(0)
+        err.seek(0)
+        return process.returncode, out.read().decode(), err.read().decode()
 
 
 def test_end_of_input_at_the_submit_prompt_means_no_and_the_prompt_is_on_stderr(project):
@@ -404,15 +409,17 @@ def test_a_line_that_is_almost_a_header_is_an_error_with_its_file_and_line(tmp_p
 
 def run_into_closed_pipe(command: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess:
     """Run with stdout a pipe whose reader has already gone (what `... | head -1` becomes)."""
+    _python, script, *args = command
     read_end, write_end = os.pipe()
     os.close(read_end)
-    try:
-        return subprocess.run(
-            command, stdout=write_end, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=cwd,
-            env=script_env(env), text=True, timeout=60,
-        )
-    finally:
-        os.close(write_end)
+    with tempfile.TemporaryFile() as err:
+        try:
+            process = start_python(script, *args, stdout=write_end, stderr=err, cwd=cwd, env=script_env(env))
+        finally:
+            os.close(write_end)
+        process.wait(timeout=60)
+        err.seek(0)
+        return subprocess.CompletedProcess(command, process.returncode, None, err.read().decode())
 
 
 def test_a_dry_run_piped_into_a_closed_reader_ends_quietly(tmp_path):

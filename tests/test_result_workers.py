@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ from lesson_batch.files import TEMP_SUFFIX
 from lesson_batch.ledger import BatchInfo, Ledger
 from lesson_batch.result_workers import WorkerDied
 from lesson_batch.results import process_files
-from tests.helpers import success_record
+from tests.helpers import run_python, success_record
 
 REPO = Path(__file__).resolve().parent.parent
 SECTIONS = ["Learning Objectives", "Summary"]
@@ -170,15 +168,13 @@ def test_a_run_killed_in_the_middle_is_finished_by_the_next_without_loss(tmp_pat
     script = tmp_path / "run_in_workers.py"
     script.write_text(RUN_IN_WORKERS, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO), ENV_VAR: crash_at}
-    killed = subprocess.run([sys.executable, str(script), str(tmp_path)], env=env, capture_output=True, text=True,
-                            timeout=120)
+    killed = run_python(script, tmp_path, env=env, cwd=tmp_path)
     assert killed.returncode != 0
     for path in (tmp_path / "lessons").glob("*.md"):
         assert path.read_text() == lesson_text(path.stem), "a half-written or wrong lesson file"
 
     env.pop(ENV_VAR)
-    finished = subprocess.run([sys.executable, str(script), str(tmp_path)], env=env, capture_output=True, text=True,
-                              timeout=120)
+    finished = run_python(script, tmp_path, env=env, cwd=tmp_path)
     assert finished.returncode == 0, finished.stderr
     with Ledger.open(tmp_path / "work") as ledger:
         states = {lesson_id: record.state for lesson_id, record in ledger.lessons().items()}

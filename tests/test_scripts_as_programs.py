@@ -1,8 +1,10 @@
 """Each script started as a real program, a fresh interpreter as a user starts it.
 
 Every other test calls a script's ``main`` in the test process (``tests/helpers.run_script``),
-which is fast; these hold that shortcut to what the programs really do: the whole workflow runs
-as three programs, and each script says the same, with the same exit code, either way.
+or in a process forked from the tests' fork server where the process matters; these hold those
+shortcuts to what the programs really do: the whole workflow runs as three programs, a dry run
+says the same as a program and in the test process, and each script's help and usage errors say
+the same, with the same exit code, in a process of its own and in the test process.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ def test_the_three_scripts_as_programs_take_a_curriculum_to_saved_lessons(tmp_pa
     project = ScriptDriver(tmp_path, fake_openai)
     write_curriculum(project.curriculum, ["Alpha: What Governance Is", "Beta: Roles and Owners"])
 
-    generated = project.generate("--yes", own_process=True)
-    watched = project.watch(own_process=True)
-    processed = project.process(own_process=True)
+    generated = project.generate("--yes", as_program=True)
+    watched = project.watch(as_program=True)
+    processed = project.process(as_program=True)
 
     for result in (generated, watched, processed):
         assert result.returncode == 0, f"{result.args[1]}: exit {result.returncode}\n{result.stdout}\n{result.stderr}"
@@ -63,7 +65,7 @@ def test_a_dry_run_says_the_same_in_the_test_process_as_a_program(tmp_path):
         folder.mkdir()
         write_curriculum(folder / "curriculum.md", ["Alpha: What Governance Is"])
 
-    program = run_script_subprocess(GENERATE_SCRIPT, *args, cwd=folders[0])
+    program = run_script_subprocess(GENERATE_SCRIPT, *args, cwd=folders[0], program=True)
     in_process = run_script_in_process(GENERATE_SCRIPT, *args, cwd=folders[1])
 
     assert program.returncode == 0 and "Selected: 1 lesson" in program.stdout
