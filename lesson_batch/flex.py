@@ -50,8 +50,9 @@ from .ledger import DEFAULT_MAX_ATTEMPTS, FlexAnswerRecord, Ledger, NotSaved
 from .plan import Plan
 from .progress import ProgressBar
 from .requests import estimate_prompt_tokens
+from .report import Report, format_report
 from .result_lines import BadLine, TokenUsage, result_of_response
-from .results import AnswerRecorder, Expected, Report, format_report
+from .results import AnswerRecorder, Expected, Processing
 from .states import FLEX, INVALID
 from .submit import new_run_id
 
@@ -337,7 +338,7 @@ class _Run:
             results=Report(label=f"flex run {self.run_id}", estimated_cost=plan.estimated_cost),
             estimated_cost=plan.estimated_cost,
         )
-        self.recorder = AnswerRecorder(ledger, output_dir, work_dir, force, self.report.results)
+        self.recorder = AnswerRecorder(Processing.of(ledger, output_dir, work_dir, force), self.report.results)
         self.gate = CapacityGate(settings.patience_seconds, settings.min_refusals)
         self.replies: queue.Queue[Outcome] = queue.Queue()
         self.in_flight: dict[str, FlexRequest] = {}
