@@ -19,10 +19,10 @@ import pytest
 from lesson_batch import result_workers
 from lesson_batch.crashpoints import ENV_VAR
 from lesson_batch.files import TEMP_SUFFIX
-from lesson_batch.ledger import BatchInfo, Ledger
+from lesson_batch.ledger import Ledger
 from lesson_batch.result_workers import WorkerDied
 from lesson_batch.results import Processing, process_files
-from tests.helpers import success_record
+from tests.helpers import ledger_awaiting_results, success_record
 
 REPO = Path(__file__).resolve().parent.parent
 SECTIONS = ["Learning Objectives", "Summary"]
@@ -34,16 +34,7 @@ def lesson_text(lesson_id: str, variant: str = "") -> str:
 
 
 def make_ledger(work_dir: Path) -> Ledger:
-    ledger = Ledger.open(work_dir)
-    ledger.record_shard(
-        shard_key="run1-s001", run_id="run1", model="gpt-6.1-terra", input_path="input.jsonl", sha256="0" * 64,
-        lessons=[(lesson_id, 16_000, None) for lesson_id in LESSON_IDS], prompt_tokens=1000, output_tokens=3000,
-        required_sections=SECTIONS,
-    )
-    ledger.shard_uploaded("run1-s001", "file-input")
-    ledger.shard_submitted("run1-s001", BatchInfo(id="batch_1", status="completed", input_file_id="file-input",
-                                                   request_total=len(LESSON_IDS)))
-    return ledger
+    return ledger_awaiting_results(work_dir, LESSON_IDS, SECTIONS)
 
 
 def results_lines() -> list[str]:

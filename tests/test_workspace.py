@@ -3,10 +3,10 @@
 import json
 from pathlib import Path
 
-from lesson_batch.ledger import BatchInfo, Ledger
+from lesson_batch.ledger import Ledger
 from lesson_batch.results import Processing, process_files
 from lesson_batch.workspace import Workspace
-from tests.helpers import success_record
+from tests.helpers import ledger_awaiting_results, success_record
 
 SECTIONS = ["Learning Objectives", "Summary"]
 GOOD = "# A lesson\n\n## Learning Objectives\n\n- One\n\n## Summary\n\nDone.\n"
@@ -32,19 +32,6 @@ def test_a_submitted_request_file_is_kept_under_submitted(tmp_path):
     assert not Workspace.is_submitted_input(workspace.input_file(0, 1))
 
 
-def _ledger_awaiting(work_dir: Path, lesson_ids: list[str]) -> Ledger:
-    ledger = Ledger.open(work_dir)
-    ledger.record_shard(
-        shard_key="run1-s001", run_id="run1", model="gpt-6.1-terra", input_path="input.jsonl", sha256="0" * 64,
-        lessons=[(lesson_id, 16_000, None) for lesson_id in lesson_ids], prompt_tokens=100, output_tokens=300,
-        required_sections=SECTIONS,
-    )
-    ledger.shard_uploaded("run1-s001", "file-input")
-    ledger.shard_submitted("run1-s001", BatchInfo(id="batch_1", status="completed", input_file_id="file-input",
-                                                   request_total=len(lesson_ids)))
-    return ledger
-
-
 def _process(tmp_path: Path, answers: dict[str, str], force: bool = False) -> Workspace:
     """Process, in ``tmp_path/work``, a results file answering each lesson with its text."""
     results = tmp_path / "results.jsonl"
@@ -52,7 +39,7 @@ def _process(tmp_path: Path, answers: dict[str, str], force: bool = False) -> Wo
         "".join(json.dumps(success_record(lesson_id, text)) + "\n" for lesson_id, text in answers.items()),
         encoding="utf-8",
     )
-    with _ledger_awaiting(tmp_path / "work", list(answers)) as ledger:
+    with ledger_awaiting_results(tmp_path / "work", list(answers), SECTIONS) as ledger:
         process_files(Processing.of(ledger, tmp_path / "lessons", tmp_path / "work", force), [results])
     return Workspace(tmp_path / "work")
 
