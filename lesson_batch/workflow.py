@@ -1,4 +1,5 @@
-"""The whole jobs the scripts run, put together from the other modules.
+"""The generate script's job, put together from the other modules (the processing script's is
+``processing``).
 
 ``generate``: plan (no network), then, unless it is a dry run, settle what an interrupted run
 left, check the budget, ask for confirmation, and submit. With ``wait`` it then follows the
@@ -281,7 +282,8 @@ def _generate_flex(
         left = list(plan.to_request)
     else:
         with saving_into(options.output_dir, None, "flex stopped; the next run requests the lessons not saved again"):
-            outcome.flex = run_flex(plan, ledger, api, options.output_dir, options.work_dir, options.force, flex, say)
+            processing = Processing.of(ledger, options.output_dir, options.work_dir, options.force, Printer(out=say))
+            outcome.flex = run_flex(plan, processing, api, flex)
         for line in format_flex_report(outcome.flex, flex):
             say(line)
         left = outcome.flex.not_sent if outcome.flex.stop_reason in FALLBACK_STOPS else []
