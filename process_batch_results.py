@@ -8,14 +8,10 @@ import sys
 from pathlib import Path
 
 from lesson_batch import cli
-from lesson_batch.api import BatchApi, effective_base_url
-from lesson_batch.batch_sync import problem_messages
 from lesson_batch.files import display_path
 from lesson_batch.ledger import Ledger
-from lesson_batch.status import ProcessingSummary, lessons_needing_attention, view
+from lesson_batch.processing import ProcessRequest, process_results
 from lesson_batch.wording import Commands
-from lesson_batch.workdir import API_BASE_URL, OUTPUT_DIR, settle_ledger
-from lesson_batch.workflow import lessons_in_unfinished_submissions, lessons_left, process_files_given, process_ready
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,79 +58,33 @@ def main(argv: list[str] | None = None) -> int:
     printer = cli.Printer(args.json)
     if not Ledger.exists(args.work_dir):
         return no_ledger(args).show(printer)
+    request = ProcessRequest(
+        args.work_dir, tuple(args.batch_ids), args.results_file, args.errors_file, args.output_dir, args.force
+    )
     with cli.open_ledger(args.work_dir, output_dir=args.output_dir) as ledger:
-        outcome = process(args, ledger, printer)
+        summary = process_results(ledger, request, printer)
+        if summary is None:
+            outcome = cli.Outcome(
+                [f"No batches recorded in {ledger.path}. Submit with: {Commands(args.work_dir).generate}"]
+            )
+        else:
+            outcome = cli.Outcome(summary.lines(), summary.as_json(), cli.EXIT_FAILURE if summary.failed else cli.EXIT_OK)
     return outcome.show(printer)
 
 
 def no_ledger(args: argparse.Namespace) -> cli.Outcome:
     if args.results_file or args.batch_ids:
-        return failure(
+        outcome = cli.Outcome(exit_code=cli.EXIT_FAILURE)
+        outcome.error(
             f"no run ledger in {display_path(args.work_dir)}: results can only be matched to lessons that "
             "were submitted from there (pass the --work-dir the generate script used)"
         )
+        return outcome
     return cli.Outcome(
         [f"No run ledger in {display_path(args.work_dir)}: nothing was submitted from there yet, so there is "
          f"nothing to process. Submit with: {Commands(args.work_dir).generate}"],
         {"batches": [], "total": None, "not_ready": []},
     )
-
-
-def failure(message: str) -> cli.Outcome:
-    outcome = cli.Outcome(exit_code=cli.EXIT_FAILURE)
-    outcome.error(message)
-    return outcome
-
-
-def process(args: argparse.Namespace, ledger: Ledger, printer: cli.Printer) -> cli.Outcome:
-    """Process the results files given, or the batches ready; the outcome holds the summary."""
-    commands = Commands(args.work_dir)
-    problems = []
-    if args.results_file:
-        paths = [args.results_file] + ([args.errors_file] if args.errors_file else [])
-        for path in paths:
-            if not path.is_file():
-                return failure(f"{path}: file not found")
-        output_dir = _lessons_folder(ledger, args, None, printer)
-        reports = [process_files_given(ledger, paths, output_dir, args.work_dir, args.force)]
-        not_ready = []
-    else:
-        unknown = [batch_id for batch_id in args.batch_ids if ledger.batch(batch_id) is None]
-        if unknown:
-            return failure(f"not in the ledger {ledger.path}: {', '.join(unknown)}")
-        if not ledger.batches():
-            return cli.Outcome([f"No batches recorded in {ledger.path}. Submit with: {commands.generate}"])
-        api = BatchApi.from_environment(on_retry=printer.note)
-        output_dir = _lessons_folder(ledger, args, api, printer)
-        reports, not_ready, problems = process_ready(
-            ledger, api, output_dir, args.work_dir, list(args.batch_ids) or None, args.force, say=printer.out
-        )
-    errors = problem_messages(problems)
-    for message in errors:
-        printer.error(message)
-    stale = {problem.batch_id for problem in problems}
-    summary = ProcessingSummary(
-        reports, output_dir, commands,
-        not_ready=[view(ledger, record, stale=record.batch_id in stale) for record in not_ready],
-        errors=errors,
-        left=lessons_left(ledger),
-        interrupted=lessons_in_unfinished_submissions(ledger),
-        attention=lessons_needing_attention(
-            ledger, among={i for report in reports for i in report.not_saved}, commands=commands
-        ),
-    )
-    return cli.Outcome(summary.lines(), summary.as_json(), cli.EXIT_FAILURE if summary.failed else cli.EXIT_OK)
-
-
-def _lessons_folder(ledger: Ledger, args: argparse.Namespace, api: BatchApi | None, printer: cli.Printer) -> Path:
-    """The lessons folder the work dir remembers (or the one given, which it remembers from now on)."""
-    given = {OUTPUT_DIR: args.output_dir}
-    if api is not None:
-        given[API_BASE_URL] = effective_base_url()
-    place = settle_ledger(ledger, args.work_dir, given)
-    for note in place.notes:
-        printer.note(note)
-    return place.path(OUTPUT_DIR)
 
 
 if __name__ == "__main__":

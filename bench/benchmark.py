@@ -136,10 +136,10 @@ def step_dry_run(curriculum: str, work_dir: str, output_dir: str) -> dict:
 
 def step_process(results: str, work_dir: str, output_dir: str) -> dict:
     from lesson_batch.ledger import Ledger
-    from lesson_batch.results import process_files
+    from lesson_batch.results import Processing, process_files
 
     with Ledger.open(work_dir) as ledger:
-        report = process_files(ledger, [Path(results)], Path(output_dir), Path(work_dir))
+        report = process_files(Processing.of(ledger, Path(output_dir), Path(work_dir)), [Path(results)])
     return {"saved": len(report.saved), "failed": report.failed_count, "bad_lines": len(report.bad_lines)}
 
 

@@ -31,7 +31,7 @@ from typing import Callable, Iterator
 from . import crashpoints
 from .batch_info import BATCH_ENDPOINT, BatchError, BatchInfo
 from .errors import LessonBatchError
-from .files import temporary_path_for
+from .files import atomic_stream
 from .paths import PROJECT_DIR
 
 KEY_FILE_NAME = "openaiapikey.txt"
@@ -347,24 +347,15 @@ class BatchApi:
         raise AssertionError("unreachable")
 
     def _download_once(self, file_id: str, destination: Path, chunk_size: int) -> int:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        temporary = temporary_path_for(destination)
         size = 0
-        try:
-            with self._calling(f"downloading file {file_id}"):
-                streaming = self._client.files.with_streaming_response
-                with streaming.content(file_id, timeout=TRANSFER_TIMEOUT) as response:
-                    with open(temporary, "wb") as handle:
-                        for chunk in response.iter_bytes(chunk_size):
-                            handle.write(chunk)
-                            size += len(chunk)
-                            crashpoints.reached("download_chunk")
-                        handle.flush()
-                        os.fsync(handle.fileno())
-            os.replace(temporary, destination)
-        finally:
-            if temporary.exists():
-                temporary.unlink()
+        with self._calling(f"downloading file {file_id}"):
+            streaming = self._client.files.with_streaming_response
+            with streaming.content(file_id, timeout=TRANSFER_TIMEOUT) as response:
+                with atomic_stream(destination) as handle:
+                    for chunk in response.iter_bytes(chunk_size):
+                        handle.write(chunk)
+                        size += len(chunk)
+                        crashpoints.reached("download_chunk")
         return size
 
     # ----------------------------------------------------------------- batches

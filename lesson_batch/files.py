@@ -12,6 +12,12 @@ refuses to replace), so there is no separate existence check to race with.
 
 Writers of many files skip the per-file fsync and call ``flush_to_disk`` once per group, before
 recording that the files exist.
+
+A file written as a stream (a download, a request file) goes through ``AtomicStream`` (or
+``atomic_stream``, its context-manager form): the same temporary sibling, fsynced, then renamed.
+The one file that another library writes (SQLite's backup of the ledger) takes its temporary
+name from here too (``temporary_path_for``). So ``remove_stale_temporaries`` finds whatever a
+killed writer left.
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ import itertools
 import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
+from typing import BinaryIO, Iterable, Iterator
 
 from .errors import LessonBatchError
 
@@ -247,6 +254,52 @@ def _sync_filesystems(folders: set[str]) -> bool:
         finally:
             os.close(descriptor)
     return True
+
+
+class AtomicStream:
+    """A file written piece by piece under a temporary sibling's name, given its final name only
+    once complete (``publish``): a crash never leaves part of it under that name.
+
+    ``finish`` (flush, fsync, close) may come before ``publish``, for a writer that learns the
+    final name later; ``discard`` drops the file.
+    """
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.temporary = temporary_path_for(self.path)
+        self.temporary.parent.mkdir(parents=True, exist_ok=True)
+        self.handle: BinaryIO = open(self.temporary, "wb")
+
+    def finish(self) -> None:
+        if not self.handle.closed:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.handle.close()
+
+    def publish(self, path: Path | str | None = None) -> Path:
+        """Finish, then give the file its name (``path``, else the one it was opened for),
+        replacing the file there if any; returns that name."""
+        self.finish()
+        final = Path(path) if path is not None else self.path
+        os.replace(self.temporary, final)
+        return final
+
+    def discard(self) -> None:
+        self.handle.close()
+        _discard(os.fspath(self.temporary))
+
+
+@contextmanager
+def atomic_stream(path: Path | str) -> Iterator[BinaryIO]:
+    """A binary handle whose content takes the name ``path`` (replacing that file) when the block
+    ends normally; nothing takes it when the block raises."""
+    stream = AtomicStream(path)
+    try:
+        yield stream.handle
+        stream.publish()
+    except BaseException:
+        stream.discard()
+        raise
 
 
 def temporary_path_for(path: Path) -> Path:

@@ -50,8 +50,9 @@ from .ledger import DEFAULT_MAX_ATTEMPTS, FlexAnswerRecord, Ledger, NotSaved
 from .plan import Plan
 from .progress import ProgressBar
 from .requests import estimate_prompt_tokens
+from .report import Report, format_report
 from .result_lines import BadLine, TokenUsage, result_of_response
-from .results import AnswerRecorder, Expected, Report, format_report
+from .results import AnswerRecorder, Expected, Processing
 from .states import FLEX, INVALID
 from .submit import new_run_id
 
@@ -309,26 +310,23 @@ def _interrupt_sets(stop: threading.Event) -> Iterator[None]:
 
 def run_flex(
     plan: Plan,
-    ledger: Ledger,
+    processing: Processing,
     api: BatchApi,
-    output_dir,
-    work_dir,
-    force: bool = False,
     settings: FlexSettings = FlexSettings(),
-    say: Callable[[str], None] = print,
     stop: threading.Event | None = None,
     rng: random.Random | None = None,
 ) -> FlexReport:
-    """Send every request of ``plan`` through flex and process each answer as it arrives."""
-    runner = _Run(plan, ledger, api, output_dir, work_dir, force, settings, say, stop or threading.Event(),
-                  rng or random.Random())
+    """Send every request of ``plan`` through flex and process each answer as it arrives (into
+    ``processing``'s lessons folder and ledger; its printer's ``out`` tells the steps)."""
+    runner = _Run(plan, processing, api, settings, stop or threading.Event(), rng or random.Random())
     return runner.run()
 
 
 class _Run:
-    def __init__(self, plan, ledger, api, output_dir, work_dir, force, settings, say, stop, rng):
-        self.plan, self.ledger, self.api, self.settings, self.say = plan, ledger, api, settings, say
-        self.stop, self.rng, self.force = stop, rng, force
+    def __init__(self, plan, processing: Processing, api, settings, stop, rng):
+        ledger = processing.ledger
+        self.plan, self.ledger, self.api, self.settings, self.say = plan, ledger, api, settings, processing.printer.out
+        self.stop, self.rng, self.force = stop, rng, processing.force
         self.halt = threading.Event()  # set once the run stops sending, for whatever reason
         self.model = plan.settings.model
         self.run_id = "flex-" + new_run_id()
@@ -337,7 +335,7 @@ class _Run:
             results=Report(label=f"flex run {self.run_id}", estimated_cost=plan.estimated_cost),
             estimated_cost=plan.estimated_cost,
         )
-        self.recorder = AnswerRecorder(ledger, output_dir, work_dir, force, self.report.results)
+        self.recorder = AnswerRecorder(processing, self.report.results)
         self.gate = CapacityGate(settings.patience_seconds, settings.min_refusals)
         self.replies: queue.Queue[Outcome] = queue.Queue()
         self.in_flight: dict[str, FlexRequest] = {}

@@ -45,7 +45,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 from . import ledger_schema
 from .errors import LessonBatchError
@@ -145,6 +145,22 @@ class LessonRecord:
     output_tokens: int | None
     force: bool
     updated_at: float
+
+
+class RequestBudget(NamedTuple):
+    """What a lesson's request allows the model: its output budget (``max_completion_tokens``)
+    and its reasoning effort (None: the model's default)."""
+
+    budget: int
+    effort: str | None
+
+
+class ShardLesson(NamedTuple):
+    """A lesson of a shard, for ``record_shard``: its id and what its request allows."""
+
+    lesson_id: str
+    budget: int
+    effort: str | None
 
 
 @dataclass(frozen=True)
@@ -364,11 +380,12 @@ class Ledger:
         rows = self._db.execute("SELECT lesson_id FROM lessons WHERE state = ?", (state,)).fetchall()
         return frozenset(row["lesson_id"] for row in rows)
 
-    def retry_budgets(self) -> dict[str, tuple[int, str | None]]:
+    def retry_budgets(self) -> dict[str, RequestBudget]:
+        """Lessons whose next request gets another budget (a truncated lesson's bigger one)."""
         rows = self._db.execute(
             "SELECT lesson_id, retry_budget, retry_effort FROM lessons WHERE retry_budget IS NOT NULL"
         ).fetchall()
-        return {row["lesson_id"]: (row["retry_budget"], row["retry_effort"]) for row in rows}
+        return {row["lesson_id"]: RequestBudget(row["retry_budget"], row["retry_effort"]) for row in rows}
 
     def measured_output_tokens(self) -> dict[str, int]:
         rows = self._db.execute("SELECT lesson_id, output_tokens FROM lessons WHERE output_tokens IS NOT NULL").fetchall()
@@ -392,14 +409,14 @@ class Ledger:
         row = self._db.execute("SELECT * FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
         return _batch(row) if row else None
 
-    def batch_requests(self, batch_id: str) -> dict[str, tuple[int, str | None]]:
+    def batch_requests(self, batch_id: str) -> dict[str, RequestBudget]:
         """The lessons a batch was asked for, with the budget and effort each request had."""
         rows = self._db.execute(
             "SELECT sl.lesson_id, sl.max_completion_tokens, sl.reasoning_effort FROM shard_lessons sl "
             "JOIN batches b ON b.shard_key = sl.shard_key WHERE b.batch_id = ? ORDER BY sl.lesson_id",
             (batch_id,),
         ).fetchall()
-        return {row["lesson_id"]: (row["max_completion_tokens"], row["reasoning_effort"]) for row in rows}
+        return {row["lesson_id"]: RequestBudget(row["max_completion_tokens"], row["reasoning_effort"]) for row in rows}
 
     def lessons_of_unfinished_shards(self) -> frozenset[str]:
         """Lessons of shards an interrupted run left between 'recorded' and 'batch recorded' (their
@@ -446,14 +463,13 @@ class Ledger:
         model: str,
         input_path: str,
         sha256: str,
-        lessons: list[tuple[str, int, str | None]],
+        lessons: list[ShardLesson],
         prompt_tokens: int,
         output_tokens: int,
         required_sections: list[str],
         force: bool = False,
     ) -> None:
-        """Before upload: the shard and its lessons (id, max tokens, effort), so a crash after this
-        point is recoverable."""
+        """Before upload: the shard and its lessons, so a crash after this point is recoverable."""
         now = time.time()
         lesson_ids = [lesson_id for lesson_id, _budget, _effort in lessons]
         with self._write() as db:

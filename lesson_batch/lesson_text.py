@@ -267,8 +267,16 @@ def _sign_off_start(lines: list[str]) -> int:
         break
     if end == len(lines):
         return end
+    return _separator_above(lines, code, front_matter_end, end)
 
-    rule = previous_content(end) - 1
+
+def _separator_above(lines: list[str], code: list[bool], front_matter_end: int, end: int) -> int:
+    """Where a sign-off starting at ``end`` begins once a thematic break right above it (blank lines
+    between) is taken with it; ``end`` when there is none."""
+    rule = end
+    while rule > 0 and _is_blank(lines[rule - 1]):
+        rule -= 1
+    rule -= 1
     if (
         rule > front_matter_end
         and not code[rule]

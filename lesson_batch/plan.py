@@ -22,7 +22,7 @@ from . import ids, models
 from .curriculum import Curriculum, Lesson, load_curriculum
 from .errors import UsageError
 from .files import display_path
-from .ledger import DEFAULT_MAX_ATTEMPTS
+from .ledger import DEFAULT_MAX_ATTEMPTS, RequestBudget
 from .prompt import PromptBuilder, PromptTemplate, load_template
 from .requests import RequestSettings, build_request
 from .shards import Shard, ShardLimits, ShardWriter
@@ -54,7 +54,7 @@ class History:
 
     in_flight: frozenset[str] = frozenset()  # lessons in a batch not yet processed
     in_flex: frozenset[str] = frozenset()  # lessons sent through flex with no outcome recorded yet
-    retry_budgets: dict[str, tuple[int, str | None]] = field(default_factory=dict)  # after truncation
+    retry_budgets: dict[str, RequestBudget] = field(default_factory=dict)  # after truncation
     measured_output_tokens: dict[str, int] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)  # runs of lessons not saved yet
 

@@ -125,19 +125,19 @@ class Preparer:
                 pending.append(pool.submit(_prepare_range, path, start, end))
                 return
 
-        for _ in range(self.workers * RANGES_AHEAD_PER_WORKER):
-            submit_next()
+        try:
+            for _ in range(self.workers * RANGES_AHEAD_PER_WORKER):
+                submit_next()
+        except BrokenProcessPool:
+            raise _worker_died(path) from None
         lines_before = 0
         while pending:
             try:
                 line_count, prepared = pending.popleft().result()
+                # A worker that died since may be noticed here first: submitting to a broken pool raises.
+                submit_next()
             except BrokenProcessPool:
-                raise WorkerDied(
-                    f"a worker process preparing {path} ended unexpectedly; every lesson decided before "
-                    "that is saved and recorded, and nothing is half-written: run the same command again "
-                    "to finish"
-                ) from None
-            submit_next()
+                raise _worker_died(path) from None
             for entry in prepared:
                 entry.line_number += lines_before
                 yield entry
@@ -152,6 +152,14 @@ class Preparer:
                 initargs=(self.sections_by_lesson, self.output_dir),
             )
         return self._pool
+
+
+def _worker_died(path: str) -> WorkerDied:
+    return WorkerDied(
+        f"a worker process preparing {path} ended unexpectedly; every lesson decided before "
+        "that is saved and recorded, and nothing is half-written: run the same command again "
+        "to finish"
+    )
 
 
 # --------------------------------------------------------------------------- in a worker process

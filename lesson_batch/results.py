@@ -1,11 +1,8 @@
-"""Processing batch results: keep the raw files, match by ``custom_id``, clean, check, save.
+"""Processing batch results: match each line to a lesson by ``custom_id``, clean, check, save.
 
-For each batch whose results are ready, the output and error files are first streamed to disk
-in the work dir, under names that carry the batch id (``datagov_lessons_results_<batch id>.jsonl``,
-``datagov_lessons_errors_<batch id>.jsonl``), so the raw results survive whatever happens next.
-The names are recorded in the ledger before the download, and a re-run finds the files through
-the ledger alone (a ledger from an earlier version may record the plain names it used). Then both
-files are read line by line, never whole:
+A batch's output and error files are on disk in the work dir before this module sees them
+(``workflow`` downloads them; this module never calls the API). Both files are read line by
+line, never whole:
 
 - each line is matched to a lesson by its ``custom_id``, never by position; malformed lines,
   ids that are not lesson ids, ids the batch was not asked for, and repeated ids are reported
@@ -26,7 +23,8 @@ request has now run the ledger's ``max_attempts`` times: it then needs a person.
 lesson file is never overwritten unless the lesson was requested with ``--force`` (or
 processing runs with ``--force``); the previous version is then kept under ``replaced/``.
 Re-running is safe: a lesson already saved is skipped, and a file identical to what would be
-written only has its ledger entry completed (the case of a crash between the two steps).
+written only has its ledger entry completed (the case of a crash between the two steps). How a
+lesson whose file exists ends is a ``SaveOutcome``. Where each file goes is ``Workspace``'s say.
 
 Lines are prepared (parsed, cleaned, checked, a good lesson written to a temporary file) by
 ``result_workers``, in worker processes for a large file; this module then decides on each in file
@@ -39,25 +37,51 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections import Counter
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Callable
 
 from . import crashpoints, ids, models
-from .api import ApiError, BatchApi
-from .files import display_path, flush_to_disk, publish, remove_stale_temporaries, write_atomic, write_new
+from .files import flush_to_disk, publish, remove_stale_temporaries, write_atomic
 from .ledger import DEFAULT_MAX_ATTEMPTS, BatchRecord, Ledger, NotSaved, Saved
-from .ledger_schema import ERRORS_STEM, RESULTS_STEM
+from .lesson_text import CONTENT_FILTER
+from .output import Printer
 from .progress import ProgressBar
-from .result_lines import BadLine, ResultLine, TokenUsage, safe_text
-from .result_workers import Prepared, Preparer, WorkerDied, prepare
-from .states import CANCELLED, EXPIRED, FAILED, INVALID, MISSING, SUBMITTED, TERMINAL_BATCH_STATUSES, TRUNCATED
+from .report import Report
+from .result_lines import BadLine, ResultLine
+from .result_workers import Prepared, Preparer, prepare
+from .states import CANCELLED, EXPIRED, FAILED, INVALID, MISSING, TERMINAL_BATCH_STATUSES, TRUNCATED
+from .workspace import Workspace
 
-REJECTED_DIR = "rejected"
-REPLACED_DIR = "replaced"
-NOT_OVERWRITTEN_DIR = "not_overwritten"
 LEDGER_GROUP_SIZE = 2000  # lessons a ledger transaction (and a flush of their files to disk)
+
+
+@dataclass(frozen=True)
+class Processing:
+    """What a processing run works with: the ledger, the lessons folder, the work dir, whether
+    existing lesson files may be overwritten, and where its words go (the steps that download
+    use it; applying lines says nothing but its progress bar)."""
+
+    ledger: Ledger
+    output_dir: Path
+    workspace: Workspace
+    force: bool = False
+    printer: Printer = field(default_factory=Printer)
+
+    @classmethod
+    def of(cls, ledger: Ledger, output_dir, work_dir, force: bool = False, printer: Printer | None = None) -> "Processing":
+        return cls(ledger, Path(output_dir), Workspace(work_dir), force, printer or Printer())
+
+
+class SaveOutcome(str, Enum):
+    """What became of a good lesson whose file already existed."""
+
+    SAVED = "saved"  # the same bytes: an earlier, interrupted run wrote it, only the ledger was behind
+    REPLACED = "replaced"  # overwritten (--force), the old file kept under replaced/
+    KEPT_EXISTING = "kept_existing"  # not overwritten, the new version kept under not_overwritten/
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -75,134 +99,20 @@ class Expected:
     settled: bool = True
 
 
-@dataclass
-class Report:
-    label: str
-    saved: list[str] = field(default_factory=list)
-    replaced: list[str] = field(default_factory=list)  # saved over an older file, kept under replaced/
-    kept_existing: list[str] = field(default_factory=list)  # not overwritten: a file was already there
-    already_done: list[str] = field(default_factory=list)
-    failed: dict[str, list[str]] = field(default_factory=dict)  # reason -> lesson ids
-    missing: list[str] = field(default_factory=list)
-    bad_lines: list[str] = field(default_factory=list)  # "file:line: why"
-    refusals: dict[str, str] = field(default_factory=dict)  # lesson id -> the model's refusal text
-    other_tiers: dict[str, list[str]] = field(default_factory=dict)  # service tier -> lessons not at Batch rates
-    usage: TokenUsage = field(default_factory=TokenUsage)
-    models_used: Counter = field(default_factory=Counter)
-    estimated_cost: float | None = None
-    downloaded: list[str] = field(default_factory=list)
-
-    def fail(self, reason: str, lesson_id: str) -> None:
-        self.failed.setdefault(reason, []).append(lesson_id)
-
-    @property
-    def failed_count(self) -> int:
-        return sum(len(v) for v in self.failed.values())
-
-    @property
-    def not_saved(self) -> list[str]:
-        """Every lesson this report did not save: failed, refused, truncated, missing, ..."""
-        return [lesson_id for lesson_ids in self.failed.values() for lesson_id in lesson_ids] + list(self.missing)
-
-    @property
-    def actual_cost(self) -> float | None:
-        if not self.models_used:
-            return 0.0
-        model = self.models_used.most_common(1)[0][0]
-        return models.batch_cost(model, self.usage.prompt_tokens, self.usage.completion_tokens, self.usage.cached_tokens)
-
-    def merge(self, other: "Report") -> None:
-        for name in ("saved", "replaced", "kept_existing", "already_done", "missing", "bad_lines", "downloaded"):
-            getattr(self, name).extend(getattr(other, name))
-        for reason, lesson_ids in other.failed.items():
-            self.failed.setdefault(reason, []).extend(lesson_ids)
-        self.refusals.update(other.refusals)
-        for tier, lesson_ids in other.other_tiers.items():
-            self.other_tiers.setdefault(tier, []).extend(lesson_ids)
-        self.usage = self.usage + other.usage
-        self.models_used.update(other.models_used)
-        if other.estimated_cost is not None:
-            self.estimated_cost = (self.estimated_cost or 0.0) + other.estimated_cost
-
-    def as_json(self) -> dict:
-        return {
-            "label": self.label,
-            "saved": len(self.saved) + len(self.replaced),
-            "replaced": len(self.replaced),
-            "kept_existing": len(self.kept_existing),
-            "already_done": len(self.already_done),
-            "failed": {reason: sorted(lesson_ids) for reason, lesson_ids in sorted(self.failed.items())},
-            "missing": sorted(self.missing),
-            "refusals": dict(sorted(self.refusals.items())),
-            "not_at_batch_rates": {tier: sorted(ids_) for tier, ids_ in sorted(self.other_tiers.items())},
-            "bad_lines": self.bad_lines,
-            "usage": {
-                "prompt_tokens": self.usage.prompt_tokens,
-                "cached_tokens": self.usage.cached_tokens,
-                "completion_tokens": self.usage.completion_tokens,
-                "reasoning_tokens": self.usage.reasoning_tokens,
-            },
-            "actual_cost_usd": _round(self.actual_cost),
-            "estimated_cost_usd": _round(self.estimated_cost),
-            "downloaded": self.downloaded,
-        }
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
-
-
-def result_file_names(batch_id: str) -> tuple[str, str]:
-    """The names a batch's output and error files are downloaded under: its own, by batch id."""
-    return f"{RESULTS_STEM}_{batch_id}.jsonl", f"{ERRORS_STEM}_{batch_id}.jsonl"
-
-
 # --------------------------------------------------------------------------- entry points
 
 
-def process_batch(
-    ledger: Ledger,
-    api: BatchApi,
-    record: BatchRecord,
-    output_dir: Path,
-    work_dir: Path,
-    force: bool = False,
-    say: Callable[[str], None] = print,
-) -> Report:
-    """Download (if not already on disk) and apply one terminal batch's result files."""
-    report = Report(label=f"batch {record.batch_id}")
+def apply_batch(processing: Processing, record: BatchRecord, paths: list[Path]) -> Report:
+    """Apply one terminal batch's result files, on disk at ``paths``; lessons of the batch that no
+    line answers are marked missing, and the batch processed."""
     if not record.awaits_processing:
         raise ValueError(f"batch {record.batch_id} is {record.status}; it has no results to process")
-    # The names go into the ledger before anything is downloaded, and a re-run finds the files only
-    # through the ledger: never from the order of batches, which ties when two share a second.
-    if record.results_file is None or record.errors_file is None:
-        record = ledger.name_result_files(record.batch_id, *result_file_names(record.batch_id))
-    results_path, errors_path = Path(work_dir) / record.results_file, Path(work_dir) / record.errors_file
-    available = []
-    for file_id, path in ((record.output_file_id, results_path), (record.error_file_id, errors_path)):
-        if file_id and not path.exists():
-            say(f"Downloading {file_id} to {display_path(path)}...")
-            try:
-                api.download(file_id, path)
-            except ApiError as exc:
-                if exc.status != 404:
-                    raise
-                # Result files expire after a while; its lessons are then reported missing and requested again.
-                say(f"File {file_id} of batch {record.batch_id} is no longer available on the API.")
-                continue
-            report.downloaded.append(str(path))
-            crashpoints.reached("after_download")
-        if file_id:
-            available.append(path)
-    if record.status == "completed" and not record.output_file_id and record.request_completed:
-        say(
-            f"Batch {record.batch_id} is completed but has no output file: "
-            "its lessons are reported missing and will be requested again."
-        )
+    ledger = processing.ledger
+    report = Report(label=f"batch {record.batch_id}")
     expected, already = _batch_scope(ledger, record)
     report.estimated_cost = models.batch_cost(record.model, record.prompt_tokens_estimate, record.output_tokens_estimate)
     _apply(
-        ledger, available, expected, already, output_dir, work_dir, force, report,
+        processing, paths, expected, already, report,
         total=record.request_total, stranger=f"was not requested in batch {record.batch_id}",
     )
     report.missing = sorted(set(expected) - _answered(report))
@@ -214,22 +124,17 @@ def process_batch(
     return report
 
 
-def process_files(
-    ledger: Ledger,
-    paths: list[Path],
-    output_dir: Path,
-    work_dir: Path,
-    force: bool = False,
-) -> Report:
+def process_files(processing: Processing, paths: list[Path]) -> Report:
     """Apply result files already on disk (``--results-file``/``--errors-file``); no API access.
 
     A file the ledger recorded for a batch answers only that batch's lessons. A file it does not
     know (downloaded by hand) answers whichever lessons await results, by ``custom_id``.
     """
+    ledger = processing.ledger
     report = Report(label=", ".join(str(path) for path in paths))
     by_owner: dict[str | None, list[Path]] = {}
     for path in paths:
-        owner = _batch_of_file(ledger, work_dir, path)
+        owner = _batch_of_file(ledger, processing.workspace, path)
         by_owner.setdefault(owner.batch_id if owner else None, []).append(path)
     for batch_id, owned in by_owner.items():
         if batch_id is not None:
@@ -238,19 +143,19 @@ def process_files(
         else:
             expected, already = _awaiting_scope(ledger)
             stranger = "is not awaiting results in the ledger"
-        _apply(ledger, owned, expected, already, output_dir, work_dir, force, report, total=None, stranger=stranger)
+        _apply(processing, owned, expected, already, report, total=None, stranger=stranger)
     return report
 
 
 # --------------------------------------------------------------------------- the work
 
 
-def _batch_of_file(ledger: Ledger, work_dir: Path, path: Path) -> BatchRecord | None:
+def _batch_of_file(ledger: Ledger, workspace: Workspace, path: Path) -> BatchRecord | None:
     """The batch whose output or error file the ledger records at ``path``, if any."""
     target = Path(path).resolve()
     for batch in ledger.batches():
         for name in (batch.results_file, batch.errors_file):
-            if name and (Path(work_dir) / name).resolve() == target:
+            if name and workspace.file(name).resolve() == target:
                 return batch
     return None
 
@@ -305,9 +210,9 @@ class _Marks:
     def __init__(self, ledger: Ledger):
         self.ledger = ledger
         self.max_attempts = ledger.max_attempts(DEFAULT_MAX_ATTEMPTS)
-        self.saved: list[tuple[str, str, int | None, str | None]] = []
+        self.saved: list[Saved] = []
         self.written: list[str] = []  # the files of ``saved``, to flush to disk before marking
-        self.not_saved: list[tuple] = []
+        self.not_saved: list[NotSaved] = []
 
     def add_saved(
         self, lesson_id: str, batch_id: str, output_tokens: int | None, note: str | None, files: list[str]
@@ -316,8 +221,8 @@ class _Marks:
         self.written.extend(files)
         self._maybe_flush()
 
-    def add_not_saved(self, *args) -> None:
-        self.not_saved.append(NotSaved(*args))
+    def add_not_saved(self, entry: NotSaved) -> None:
+        self.not_saved.append(entry)
         self._maybe_flush()
 
     def _maybe_flush(self) -> None:
@@ -339,38 +244,35 @@ class AnswerRecorder:
     very path of a result line (clean, check, atomic save, ledger), the ledger written a group at
     a time as for a file. Call ``flush`` when the answers pause and at the end."""
 
-    def __init__(self, ledger: Ledger, output_dir: Path, work_dir: Path, force: bool, report: Report):
-        self.output_dir = Path(output_dir)
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(self.output_dir)
-        self.work_dir, self.force, self.report = work_dir, force, report
-        self._marks = _Marks(ledger)
+    def __init__(self, processing: Processing, report: Report):
+        processing.output_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(processing.output_dir)
+        self.processing, self.report = processing, report
+        self._output_dir = os.fspath(processing.output_dir)
+        self._marks = _Marks(processing.ledger)
 
     def apply(self, item: ResultLine, wanted: Expected) -> None:
-        prepared = prepare(item.line_number, item, wanted.required_sections, os.fspath(self.output_dir))
-        _decide(prepared, wanted, self.output_dir, self.work_dir, self.force, self.report, self._marks)
+        prepared = prepare(item.line_number, item, wanted.required_sections, self._output_dir)
+        _decide(prepared, wanted, self.processing, self.report, self._marks)
 
     def flush(self) -> None:
         self._marks.flush()
 
 
 def _apply(
-    ledger: Ledger,
+    processing: Processing,
     paths: list[Path],
     expected: dict[str, Expected],
     already: dict[str, str | None],  # lesson id -> model, for lessons already processed
-    output_dir: Path,
-    work_dir: Path,
-    force: bool,
     report: Report,
     total: int | None,
     stranger: str,  # why a line for a lesson in neither ``expected`` nor ``already`` is skipped
 ) -> None:
-    output_dir = Path(output_dir)
+    output_dir = processing.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(output_dir)
     seen: dict[str, tuple[Path, int]] = {}
-    marks = _Marks(ledger)
+    marks = _Marks(processing.ledger)
     progress = ProgressBar("Processing results", total or 0)
     sections = {lesson_id: wanted.required_sections for lesson_id, wanted in expected.items()}
     try:
@@ -403,7 +305,7 @@ def _apply(
                         else:
                             report.bad_lines.append(f"{path}:{prepared.line_number}: {lesson_id} {stranger}; skipped")
                         continue
-                    _decide(prepared, wanted, output_dir, work_dir, force, report, marks)
+                    _decide(prepared, wanted, processing, report, marks)
     finally:
         marks.flush()
         progress.close()
@@ -417,142 +319,104 @@ def _discard(prepared: Prepared) -> None:
             pass
 
 
-def _decide(
-    prepared: Prepared,
-    wanted: Expected,
-    output_dir: Path,
-    work_dir: Path,
-    force: bool,
-    report: Report,
-    marks: _Marks,
-) -> None:
+def _decide(prepared: Prepared, wanted: Expected, processing: Processing, report: Report, marks: _Marks) -> None:
     """What a prepared line answering an awaited lesson means: the lesson saved (its temporary
     given its final name), kept aside, or marked with why it was not saved."""
     item = prepared.item
     lesson_id = item.custom_id
     report.usage = report.usage + item.usage
     report.models_used[wanted.model] += 1
-
-    def not_saved(*entry) -> None:
-        if wanted.settled:
-            marks.add_not_saved(*entry)
-
-    if item.kind == "batch_error":
-        state = {"batch_expired": EXPIRED, "batch_cancelled": CANCELLED}.get(item.error_code or "", FAILED)
-        reason = item.error_code or "batch_error"
-        not_saved(lesson_id, wanted.batch_id, state, f"{reason}: {item.error_message or ''}".strip())
-        report.fail(reason, lesson_id)
+    if item.kind != "success" or prepared.refused or not prepared.check.ok:
+        _not_saved(prepared, wanted, processing.workspace, report, marks)
         return
-    if item.kind == "request_error":
-        reason = f"http_{item.status_code}"
-        detail = f"{reason}: {item.error_code or ''} {item.error_message or ''}".strip()
-        not_saved(lesson_id, wanted.batch_id, FAILED, detail)
-        report.fail(reason, lesson_id)
-        return
-
     if not models.billed_at_batch_rates(item.service_tier):
         report.other_tiers.setdefault(item.service_tier, []).append(lesson_id)
-    if prepared.refused:
-        not_saved(lesson_id, wanted.batch_id, FAILED, f"refusal: {item.refusal}")
-        report.refusals[lesson_id] = item.refusal
-        report.fail("refusal", lesson_id)
-        return
-
-    check = prepared.check
-    if not check.ok:
-        if prepared.text is not None:
-            write_atomic(Path(work_dir) / REJECTED_DIR / f"{lesson_id}.md", prepared.text)
-        if check.reason == "truncated":
-            # At the top of the ladder the lesson is retried as it was; the attempts cap ends that.
-            budget, effort = models.retry_settings(wanted.model, wanted.budget, wanted.effort) or (
-                wanted.budget, wanted.effort
-            )
-            not_saved(lesson_id, wanted.batch_id, TRUNCATED, check.detail, budget, effort)
-        else:
-            state = FAILED if check.reason == "content_filter" else INVALID
-            not_saved(lesson_id, wanted.batch_id, state, f"{check.reason}: {check.detail}")
-        report.fail(check.reason or "invalid", lesson_id)
-        return
-
-    path = ids.lesson_file(output_dir, lesson_id)
+    path = ids.lesson_file(processing.output_dir, lesson_id)
     note = None
     if publish(prepared.temporary, path):
         report.saved.append(lesson_id)
     else:
-        outcome = _settle_existing(work_dir, lesson_id, prepared.temporary, path, force or wanted.force)
-        if outcome == "kept_existing":
-            kept = Path(work_dir) / NOT_OVERWRITTEN_DIR / f"{lesson_id}.md"
-            with open(prepared.temporary, "rb") as handle:
-                write_atomic(kept, handle.read())
-            note = f"kept the existing file; the generated lesson is in {kept}"
-            report.kept_existing.append(lesson_id)
-        elif outcome == "replaced":
-            report.replaced.append(lesson_id)
-        else:
-            report.saved.append(lesson_id)
-        _discard(prepared)  # if it did not replace the old file, the lesson is identical or kept aside
+        note = _save_over_existing(prepared, path, processing, processing.force or wanted.force, report)
     crashpoints.reached("lesson_saved")
     marks.add_saved(lesson_id, wanted.batch_id, item.usage.completion_tokens or None, note, [path])
 
 
-def _settle_existing(work_dir: Path, lesson_id: str, temporary: str, path: str, overwrite: bool) -> str:
-    """A lesson whose file exists already: "saved" (the same bytes: an earlier, interrupted run
-    wrote it, only the ledger is behind), "replaced" (the old one kept under replaced/), or
-    "kept_existing" (not overwritten)."""
+def _not_saved(prepared: Prepared, wanted: Expected, workspace: Workspace, report: Report, marks: _Marks) -> None:
+    """A line that brings no lesson to save: an error, a refusal, or a lesson that failed its checks
+    (kept under rejected/). The lesson is marked with why, once its batch has finished."""
+    item = prepared.item
+    lesson_id = item.custom_id
+    if item.kind == "batch_error":
+        reason = item.error_code or "batch_error"
+        state = {"batch_expired": EXPIRED, "batch_cancelled": CANCELLED}.get(item.error_code or "", FAILED)
+        entry = NotSaved(lesson_id, wanted.batch_id, state, f"{reason}: {item.error_message or ''}".strip())
+    elif item.kind == "request_error":
+        reason = f"http_{item.status_code}"
+        detail = f"{reason}: {item.error_code or ''} {item.error_message or ''}".strip()
+        entry = NotSaved(lesson_id, wanted.batch_id, FAILED, detail)
+    else:
+        if not models.billed_at_batch_rates(item.service_tier):
+            report.other_tiers.setdefault(item.service_tier, []).append(lesson_id)
+        if prepared.refused:
+            reason = "refusal"
+            entry = NotSaved(lesson_id, wanted.batch_id, FAILED, f"refusal: {item.refusal}")
+            report.refusals[lesson_id] = item.refusal
+        else:
+            reason, entry = _rejected(prepared, wanted, workspace)
+    if wanted.settled:
+        marks.add_not_saved(entry)
+    report.fail(reason, lesson_id)
+
+
+def _rejected(prepared: Prepared, wanted: Expected, workspace: Workspace) -> tuple[str, NotSaved]:
+    """A lesson that failed its checks: kept under rejected/ (unless blank), and why."""
+    lesson_id, check = prepared.item.custom_id, prepared.check
+    if prepared.text is not None:
+        write_atomic(workspace.rejected(lesson_id), prepared.text)
+    if check.reason == TRUNCATED:
+        # At the top of the ladder the lesson is retried as it was; the attempts cap ends that.
+        budget, effort = models.retry_settings(wanted.model, wanted.budget, wanted.effort) or (
+            wanted.budget, wanted.effort
+        )
+        return check.reason, NotSaved(lesson_id, wanted.batch_id, TRUNCATED, check.detail, budget, effort)
+    state = FAILED if check.reason == CONTENT_FILTER else INVALID
+    return check.reason or INVALID, NotSaved(lesson_id, wanted.batch_id, state, f"{check.reason}: {check.detail}")
+
+
+def _save_over_existing(
+    prepared: Prepared, path: str, processing: Processing, overwrite: bool, report: Report
+) -> str | None:
+    """A good lesson whose file exists already: settled by ``_settle_existing``; returns the
+    ledger's note for it (where a version not saved over the file went)."""
+    lesson_id = prepared.item.custom_id
+    outcome = _settle_existing(processing.workspace, lesson_id, prepared.temporary, path, overwrite)
+    note = None
+    if outcome is SaveOutcome.KEPT_EXISTING:
+        kept = processing.workspace.not_overwritten(lesson_id)
+        with open(prepared.temporary, "rb") as handle:
+            write_atomic(kept, handle.read())
+        note = f"kept the existing file; the generated lesson is in {kept}"
+        report.kept_existing.append(lesson_id)
+    elif outcome is SaveOutcome.REPLACED:
+        report.replaced.append(lesson_id)
+    else:
+        report.saved.append(lesson_id)
+    _discard(prepared)  # if it did not replace the old file, the lesson is identical or kept aside
+    return note
+
+
+def _settle_existing(workspace: Workspace, lesson_id: str, temporary: str, path: str, overwrite: bool) -> SaveOutcome:
+    """A lesson whose file exists already: SAVED (the same bytes: an earlier, interrupted run
+    wrote it, only the ledger is behind), REPLACED (the old one kept under replaced/), or
+    KEPT_EXISTING (not overwritten)."""
     with open(path, "rb") as handle:
         existing = handle.read()
     with open(temporary, "rb") as handle:
         data = handle.read()
     if existing == data:
-        return "saved"
+        return SaveOutcome.SAVED
     if not overwrite:
-        return "kept_existing"
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    write_atomic(Path(work_dir) / REPLACED_DIR / f"{lesson_id}.{stamp}.md", existing)
+        return SaveOutcome.KEPT_EXISTING
+    write_atomic(workspace.replaced(lesson_id, time.strftime("%Y%m%dT%H%M%S")), existing)
     os.replace(temporary, path)
-    return "replaced"
-
-
-def format_report(report: Report) -> list[str]:
-    saved = len(report.saved) + len(report.replaced)
-    lines = [f"{report.label}:"]
-    lines.append(f"  saved: {saved}" + (f" ({len(report.replaced)} replaced older files, kept in {REPLACED_DIR}/)" if report.replaced else ""))
-    if report.kept_existing:
-        lines.append(
-            f"  skipped, a lesson file already exists: {len(report.kept_existing)} "
-            f"(new versions kept in {NOT_OVERWRITTEN_DIR}/; use --force to overwrite)"
-        )
-    if report.already_done:
-        lines.append(f"  already processed before: {len(report.already_done)}")
-    for reason, lesson_ids in sorted(report.failed.items()):
-        shown = ", ".join(sorted(lesson_ids)[:10]) + (" ..." if len(lesson_ids) > 10 else "")
-        lines.append(f"  not saved ({reason}): {len(lesson_ids)}: {shown}")
-        if reason == "refusal":
-            lines.extend(f"    {lesson_id} refused: {safe_text(report.refusals[lesson_id], 200)}"
-                         for lesson_id in sorted(lesson_ids)[:10] if lesson_id in report.refusals)
-    if report.missing:
-        shown = ", ".join(report.missing[:10]) + (" ..." if len(report.missing) > 10 else "")
-        lines.append(f"  missing from the results: {len(report.missing)}: {shown}")
-    if report.bad_lines:
-        lines.append(f"  lines skipped: {len(report.bad_lines)}")
-        lines.extend(f"    {entry}" for entry in report.bad_lines[:20])
-        if len(report.bad_lines) > 20:
-            lines.append(f"    ... and {len(report.bad_lines) - 20} more (see --json)")
-    for tier, lesson_ids in sorted(report.other_tiers.items(), key=lambda item: str(item[0])):
-        shown = ", ".join(sorted(lesson_ids)[:10]) + (" ..." if len(lesson_ids) > 10 else "")
-        lines.append(
-            f"  served at service tier {tier!r}, not at Batch rates (the 50% discount did not apply): "
-            f"{len(lesson_ids)}: {shown}"
-        )
-    usage = report.usage
-    if usage.prompt_tokens or usage.completion_tokens:
-        lines.append(
-            f"  tokens: {usage.prompt_tokens:,} input ({usage.cached_tokens:,} cached), "
-            f"{usage.completion_tokens:,} output ({usage.reasoning_tokens:,} reasoning)"
-        )
-        lines.append(
-            f"  cost at Batch prices: {models.format_cost(report.actual_cost)}"
-            + (f" (estimated before submitting: {models.format_cost(report.estimated_cost)})"
-               if report.estimated_cost is not None else "")
-        )
-    return lines
+    return SaveOutcome.REPLACED

@@ -7,18 +7,18 @@ estimated prompt tokens per batch keeps each batch under the organisation's enqu
 Requests are streamed straight into the files: a new shard starts when the next request would
 break a limit. Only a summary of each shard is kept in memory (ids, sizes, a checksum), so a
 50,000-lesson plan does not hold every request body at once. Each file is written to a temporary
-name and renamed when complete, so a crash never leaves a half-written shard under its real name.
+name and renamed when complete (``files.AtomicStream``), so a crash never leaves a half-written
+shard under its real name.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import LessonBatchError
-from .files import temporary_path_for
+from .files import AtomicStream
 from .requests import LessonRequest
 from .workspace import Workspace
 
@@ -61,9 +61,9 @@ class ShardWriter:
         self.workspace = Workspace(work_dir)
         self.limits = limits
         self.shards: list[Shard] = []
+        self._streams: list[AtomicStream] = []  # one a shard, each given its final name by ``close``
         self._handle = None
         self._digest = None
-        self._temp: Path | None = None
 
     def add(self, request: LessonRequest, output_tokens: int) -> None:
         line_size = len(request.line)
@@ -94,38 +94,32 @@ class ShardWriter:
         count = len(self.shards)
         for stale in self.workspace.input_files():
             stale.unlink()  # a previous plan's files: they would be mistaken for this plan's
-        for shard in self.shards:
-            final = self.workspace.input_file(shard.index, count)
-            os.replace(shard.path, final)
-            shard.path = final
+        for shard, stream in zip(self.shards, self._streams):
+            shard.path = stream.publish(self.workspace.input_file(shard.index, count))
         return self.shards
 
     def abort(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        self._handle = None
+        for stream in self._streams:
+            stream.discard()
         for shard in self.shards:
-            try:
-                shard.path.unlink()
-            except FileNotFoundError:
-                pass
+            shard.path.unlink(missing_ok=True)  # a file ``close`` gave its final name before failing
 
     def _start_shard(self) -> Shard:
         self._finish_current()
         self.work_dir.mkdir(parents=True, exist_ok=True)
         index = len(self.shards)
-        temp = temporary_path_for(self.workspace.input_file_being_written(index))
-        shard = Shard(index=index, path=temp)
+        stream = AtomicStream(self.workspace.input_file_being_written(index))
+        shard = Shard(index=index, path=stream.temporary)
         self.shards.append(shard)
-        self._handle = open(temp, "wb")
+        self._streams.append(stream)
+        self._handle = stream.handle
         self._digest = hashlib.sha256()
         return shard
 
     def _finish_current(self) -> None:
         if self._handle is None:
             return
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._handle.close()
+        self._streams[-1].finish()
         self._handle = None
         self.shards[-1].sha256 = self._digest.hexdigest()

@@ -24,7 +24,7 @@ from .batch_sync import TOKEN_LIMIT_CODE, RefreshProblem, problem_messages
 from .files import display_path
 from .ledger import BatchRecord, FlexRunRecord, Ledger
 from .progress import ProgressBar
-from .results import Report, format_report
+from .report import Report, format_report
 from .states import (
     FLEX,
     LESSON_STATES,

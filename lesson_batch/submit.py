@@ -37,7 +37,7 @@ from .api import RUN_METADATA_KEY, SHARD_METADATA_KEY, UPLOAD_PREFIX, BatchApi
 from .batch_info import BatchInfo
 from .batch_sync import ran_nothing
 from .files import display_path
-from .ledger import Ledger, ShardRecord
+from .ledger import Ledger, ShardLesson, ShardRecord
 from .plan import Plan
 from .states import UNFINISHED_SHARD_STATES
 from .wording import plural
@@ -121,7 +121,7 @@ def submit_plan(
             model=model,
             input_path=str(input_path),
             sha256=shard.sha256,
-            lessons=[(lesson_id, budget, effort) for lesson_id, (budget, effort) in zip(shard.lesson_ids, shard.budgets)],
+            lessons=[ShardLesson(lesson_id, budget, effort) for lesson_id, (budget, effort) in zip(shard.lesson_ids, shard.budgets)],
             prompt_tokens=shard.prompt_tokens,
             output_tokens=shard.output_tokens,
             required_sections=list(plan.template.required_sections),

@@ -1,4 +1,5 @@
-"""The whole jobs the scripts run, put together from the other modules.
+"""The generate script's job, put together from the other modules (the processing script's is
+``processing``).
 
 ``generate``: plan (no network), then, unless it is a dry run, settle what an interrupted run
 left, check the budget, ask for confirmation, and submit. With ``wait`` it then follows the
@@ -9,8 +10,7 @@ With ``via="flex"`` it sends the plan through flex instead (``flex.run_flex``), 
 as they arrive; ``fallback_batch`` then submits, as an ordinary batch, whatever flex could not
 take (a model without flex, capacity that did not come back).
 
-``process_ready``: bring the ledger up to date for unfinished batches and process every batch
-whose results are ready.
+With ``wait``, finished batches are processed by ``processing.process_ready``.
 
 Each step records itself in the ledger before moving on, so any of these can be interrupted and
 simply run again.
@@ -18,26 +18,26 @@ simply run again.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
-from . import ids, models
+from . import models
 from .api import ApiError, BatchApi
-from .batch_sync import RefreshProblem, hit_token_limit, problem_messages, refresh, watch
+from .batch_sync import hit_token_limit, problem_messages, refresh, watch
 from .errors import LessonBatchError
-from .files import FolderError, check_folder, display_path, remove_stale_temporaries
+from .files import check_folder, remove_stale_temporaries
 from .flex import FALLBACK_STOPS, FlexReport, FlexSettings, format_flex_report, run_flex, settle_interrupted_flex
-from .ledger import BatchRecord, Ledger
+from .ledger import Ledger
 from .output import Printer
 from .plan import History, Plan, PlanOptions, format_plan, make_plan
+from .processing import process_ready, saving_into
+from .report import Report, format_report
 from .requests import RequestSettingsError
-from .results import Report, format_report, process_batch, process_files
-from .states import FLEX, PENDING, SETTLED_OR_HELD_STATES, SUBMITTED, SUCCEEDED
+from .results import Processing
+from .states import FLEX, PENDING, SUCCEEDED
 from .status import WatchDisplay
-from .submit import SubmitReport, forget_input, new_run_id, recover_unfinished_shards, submit_plan
+from .submit import SubmitReport, new_run_id, recover_unfinished_shards, submit_plan
 from .wording import Commands, plural
 
 MAX_WAIT_ROUNDS = 1000
@@ -281,8 +281,9 @@ def _generate_flex(
     if unsupported:
         left = list(plan.to_request)
     else:
-        with _saving_into(options.output_dir, None, "flex stopped; the next run requests the lessons not saved again"):
-            outcome.flex = run_flex(plan, ledger, api, options.output_dir, options.work_dir, options.force, flex, say)
+        with saving_into(options.output_dir, None, "flex stopped; the next run requests the lessons not saved again"):
+            processing = Processing.of(ledger, options.output_dir, options.work_dir, options.force, Printer(out=say))
+            outcome.flex = run_flex(plan, processing, api, flex)
         for line in format_flex_report(outcome.flex, flex):
             say(line)
         left = outcome.flex.not_sent if outcome.flex.stop_reason in FALLBACK_STOPS else []
@@ -349,7 +350,8 @@ def _wait_until_done(
                 watch(ledger, api, active, interval, on_poll=display, stop_when=stop_early)
             finally:
                 display.close()  # end the bar's line before anything else is printed
-        reports, _not_ready, problems = process_ready(ledger, api, options.output_dir, options.work_dir, say=say)
+        processing = Processing.of(ledger, options.output_dir, options.work_dir, printer=Printer(out=say, note=warn))
+        reports, _not_ready, problems = process_ready(processing, api)
         for message in problem_messages(problems):
             warn(f"warning: {message}")
         outcome.reports.extend(reports)
@@ -403,101 +405,3 @@ def _requeued_by_failed_batches(ledger: Ledger, lesson_ids: list[str]) -> list[s
         lesson_id for lesson_id, record in ledger.lessons(lesson_ids).items()
         if record.state == PENDING and record.batch_id in over_limit
     ]
-
-
-def process_ready(
-    ledger: Ledger,
-    api: BatchApi,
-    output_dir,
-    work_dir,
-    batch_ids: list[str] | None = None,
-    force: bool = False,
-    say: Callable[[str], None] = print,
-) -> tuple[list[Report], list[BatchRecord], list[RefreshProblem]]:
-    """Refresh unfinished batches, then process every one whose results are ready.
-
-    Returns the reports, the batches that are not finished yet, and the batches the API could
-    not tell about (their last known status stands). Before anything is downloaded, the lessons
-    folder and the work dir are checked: a batch that cannot be saved stays awaiting processing.
-    """
-    remove_stale_temporaries(work_dir)  # e.g. a download cut short by a killed run
-    known = ledger.batches(batch_ids) if batch_ids else ledger.batches()
-    unfinished = [record.batch_id for record in known if not record.is_terminal]
-    problems: list[RefreshProblem] = []
-    if unfinished:
-        _records, problems = refresh(ledger, api, unfinished)
-    known = ledger.batches([record.batch_id for record in known])
-    reports, not_ready = [], []
-    if any(record.awaits_processing for record in known):
-        check_folder(output_dir, "--output-dir")
-        check_folder(work_dir, "--work-dir")
-    for record in known:
-        if record.awaits_processing:
-            with _saving_into(output_dir, record):
-                reports.append(process_batch(ledger, api, record, output_dir, work_dir, force, say))
-            forget_input(ledger.shard_of_batch(record.batch_id))
-        elif not record.is_terminal:
-            not_ready.append(record)
-    return reports, not_ready, problems
-
-
-def process_files_given(
-    ledger: Ledger, paths: list[Path], output_dir: Path, work_dir: Path, force: bool = False
-) -> Report:
-    """Apply result files already on disk (``--results-file``). A batch all of whose lessons are
-    answered by them counts as processed: nothing is left for its own files to do."""
-    check_folder(output_dir, "--output-dir")
-    check_folder(work_dir, "--work-dir")
-    with _saving_into(output_dir, None):
-        report = process_files(ledger, paths, output_dir, work_dir, force)
-    for record in ledger.batches():
-        if record.awaits_processing and not ledger.lessons_in_batch(record.batch_id, SUBMITTED):
-            ledger.batch_processed(record.batch_id, {})
-            forget_input(ledger.shard_of_batch(record.batch_id))
-    return report
-
-
-@contextmanager
-def _saving_into(output_dir, record: BatchRecord | None, after: str = "") -> Iterator[None]:
-    """A file that cannot be written midway (a folder made read-only, a full disk) ends the run
-    with a plain message; what was saved is recorded, and the batch stays awaiting processing."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.filename is None:
-            raise
-        batch = (
-            f"batch {record.batch_id} stays awaiting processing" if record
-            else after or "the lessons not saved stay as they are"
-        )
-        raise FolderError(
-            f"cannot write {display_path(Path(exc.filename))} ({exc.strerror or exc}); {batch}. Free the disk or "
-            f"fix the folder ({display_path(Path(output_dir))}), then run the same command again."
-        ) from None
-
-
-def lessons_left(ledger: Ledger) -> list[str]:
-    """Lessons neither saved nor on their way (in a batch, in flight by flex, in a submission an
-    interrupted run left unfinished) nor held for a person: the next run of the generate script
-    requests them."""
-    unfinished = ledger.lessons_of_unfinished_shards()
-    return sorted(
-        (
-            lesson.lesson_id for lesson in ledger.lessons().values()
-            if lesson.state not in SETTLED_OR_HELD_STATES and lesson.lesson_id not in unfinished
-        ),
-        key=ids.sort_key,
-    )
-
-
-def lessons_in_unfinished_submissions(ledger: Ledger) -> list[str]:
-    """Lessons not saved whose submission an interrupted run left unfinished (its batch may exist):
-    the next run of the generate script adopts that batch, or requests them again."""
-    states = ledger.lessons()
-    return sorted(
-        (
-            lesson_id for lesson_id in ledger.lessons_of_unfinished_shards()
-            if lesson_id in states and states[lesson_id].state not in SETTLED_OR_HELD_STATES
-        ),
-        key=ids.sort_key,
-    )

@@ -46,6 +46,7 @@ from typing import Callable, Iterator, Mapping
 import pytest
 
 from lesson_batch import cli, crashpoints
+from lesson_batch.batch_info import BatchInfo
 from lesson_batch.ledger import Ledger
 from tests import script_forkserver
 
@@ -354,6 +355,21 @@ def success_record(custom_id, content="# Lesson\n", finish_reason="stop", usage=
         },
         "error": None,
     }
+
+
+def ledger_awaiting_results(work_dir: Path, lesson_ids: list[str], required_sections: list[str]) -> Ledger:
+    """A ledger whose one completed batch ``batch_1`` awaits the results of ``lesson_ids``, as after
+    a real submit (model gpt-6.1-terra, a 16,000-token budget each)."""
+    ledger = Ledger.open(work_dir)
+    ledger.record_shard(
+        shard_key="run1-s001", run_id="run1", model="gpt-6.1-terra", input_path="input.jsonl", sha256="0" * 64,
+        lessons=[(lesson_id, 16_000, None) for lesson_id in lesson_ids], prompt_tokens=1000, output_tokens=3000,
+        required_sections=required_sections,
+    )
+    ledger.shard_uploaded("run1-s001", "file-input")
+    ledger.shard_submitted("run1-s001", BatchInfo(id="batch_1", status="completed", input_file_id="file-input",
+                                                   request_total=len(lesson_ids)))
+    return ledger
 
 
 def write_modules_curriculum(path: Path, modules: int, lessons_per_module: int, name: str = "Test Curriculum") -> list[str]:

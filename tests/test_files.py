@@ -1,5 +1,6 @@
 """Specification of the atomic writes (lesson_batch.files): a new file never replaces an old one,
-on every route the platform may take, and a flush to disk leaves the files as they were."""
+on every route the platform may take, a flush to disk leaves the files as they were, and a
+streamed file takes its name only once complete."""
 
 from __future__ import annotations
 
@@ -9,7 +10,17 @@ import os
 import pytest
 
 from lesson_batch import files
-from lesson_batch.files import TEMP_SUFFIX, flush_to_disk, publish, remove_stale_temporaries, write_atomic, write_new, write_temporary
+from lesson_batch.files import (
+    TEMP_SUFFIX,
+    AtomicStream,
+    atomic_stream,
+    flush_to_disk,
+    publish,
+    remove_stale_temporaries,
+    write_atomic,
+    write_new,
+    write_temporary,
+)
 
 
 @pytest.fixture(params=["renameat2", "link", "check-then-rename"])
@@ -87,3 +98,42 @@ def test_temporaries_of_a_dead_writer_are_removed_and_this_process_s_are_kept(tm
     dead.write_bytes(b"dead")
     assert remove_stale_temporaries(tmp_path) == 1
     assert os.path.exists(mine) and not dead.exists()
+
+
+def test_a_streamed_file_takes_its_name_only_when_the_block_ends(tmp_path):
+    (tmp_path / "a.jsonl").write_bytes(b"old\n")
+    with atomic_stream(tmp_path / "a.jsonl") as handle:
+        handle.write(b"first\n")
+        handle.write(b"second\n")
+        assert (tmp_path / "a.jsonl").read_bytes() == b"old\n"
+        assert len(leftovers(tmp_path)) == 1
+    assert (tmp_path / "a.jsonl").read_bytes() == b"first\nsecond\n"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_streamed_file_cut_short_leaves_the_old_file_and_no_temporary(tmp_path):
+    (tmp_path / "a.jsonl").write_bytes(b"old\n")
+    with pytest.raises(ConnectionError):
+        with atomic_stream(tmp_path / "a.jsonl") as handle:
+            handle.write(b"part")
+            raise ConnectionError("cut")
+    assert (tmp_path / "a.jsonl").read_bytes() == b"old\n"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_streamed_file_may_learn_its_final_name_after_it_is_finished(tmp_path):
+    stream = AtomicStream(tmp_path / "draft.jsonl")
+    stream.handle.write(b"line\n")
+    stream.finish()
+    assert stream.publish(tmp_path / "final.jsonl") == tmp_path / "final.jsonl"
+    assert (tmp_path / "final.jsonl").read_bytes() == b"line\n"
+    assert not (tmp_path / "draft.jsonl").exists() and leftovers(tmp_path) == []
+
+
+def test_the_temporary_of_a_streamed_file_whose_writer_died_is_removed(tmp_path):
+    stream = AtomicStream(tmp_path / "a.jsonl")
+    dead_name = stream.temporary.name.replace(f".{os.getpid()}{TEMP_SUFFIX}", f".999999999{TEMP_SUFFIX}")
+    stream.handle.close()
+    stream.temporary.rename(tmp_path / dead_name)  # as a killed writer with that process id leaves it
+    assert remove_stale_temporaries(tmp_path) == 1
+    assert leftovers(tmp_path) == []

@@ -28,7 +28,7 @@ from lesson_batch.curriculum import Curriculum, CurriculumError, load_curriculum
 from lesson_batch.ids import is_lesson_id
 from lesson_batch.batch_info import BatchInfo
 from lesson_batch.ledger import Ledger
-from lesson_batch.results import process_files
+from lesson_batch.results import Processing, process_files
 from tests.helpers import PROCESS_SCRIPT, run_script, success_record
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -442,10 +442,10 @@ def test_process_files_saves_every_good_lesson_among_garbage_and_reports_the_gar
         before = files_under(root)
 
         try:
-            report = process_files(ledger, [results], lessons_dir, work_dir)
+            report = process_files(Processing.of(ledger, lessons_dir, work_dir), [results])
             states = {lesson_id: record.state for lesson_id, record in ledger.lessons().items()}
             after_first_run = {path: path.read_bytes() for path in lessons_dir.iterdir()}
-            again = process_files(ledger, [results], lessons_dir, work_dir)  # a re-run changes nothing
+            again = process_files(Processing.of(ledger, lessons_dir, work_dir), [results])  # a re-run changes nothing
             assert {path: path.read_bytes() for path in lessons_dir.iterdir()} == after_first_run
             assert {lesson_id: record.state for lesson_id, record in ledger.lessons().items()} == states
             assert not again.saved and sorted(again.already_done) == sorted(good)
@@ -488,7 +488,7 @@ def test_hostile_custom_ids_never_name_a_file(hostile_ids):
                  for custom_id in hostile_ids]
         write_results(results, lines)
         try:
-            report = process_files(ledger, [results], lessons_dir, work_dir)
+            report = process_files(Processing.of(ledger, lessons_dir, work_dir), [results])
         finally:
             ledger.close()
         assert not report.saved and not report.failed
@@ -535,7 +535,7 @@ def test_an_unpaired_surrogate_costs_its_line_only(lesson_id, data):
         results = root / "results.jsonl"
         write_results(results, lines)
         try:
-            report = process_files(ledger, [results], root / "lessons", root / "work")
+            report = process_files(Processing.of(ledger, root / "lessons", root / "work"), [results])
             states = {lesson: record.state for lesson, record in ledger.lessons().items()}
         finally:
             ledger.close()

@@ -17,10 +17,10 @@ import pytest
 from lesson_batch import result_workers
 from lesson_batch.crashpoints import ENV_VAR
 from lesson_batch.files import TEMP_SUFFIX
-from lesson_batch.ledger import BatchInfo, Ledger
+from lesson_batch.ledger import Ledger
 from lesson_batch.result_workers import WorkerDied
-from lesson_batch.results import process_files
-from tests.helpers import run_python, success_record
+from lesson_batch.results import Processing, process_files
+from tests.helpers import ledger_awaiting_results, run_python, success_record
 
 REPO = Path(__file__).resolve().parent.parent
 SECTIONS = ["Learning Objectives", "Summary"]
@@ -32,16 +32,7 @@ def lesson_text(lesson_id: str, variant: str = "") -> str:
 
 
 def make_ledger(work_dir: Path) -> Ledger:
-    ledger = Ledger.open(work_dir)
-    ledger.record_shard(
-        shard_key="run1-s001", run_id="run1", model="gpt-6.1-terra", input_path="input.jsonl", sha256="0" * 64,
-        lessons=[(lesson_id, 16_000, None) for lesson_id in LESSON_IDS], prompt_tokens=1000, output_tokens=3000,
-        required_sections=SECTIONS,
-    )
-    ledger.shard_uploaded("run1-s001", "file-input")
-    ledger.shard_submitted("run1-s001", BatchInfo(id="batch_1", status="completed", input_file_id="file-input",
-                                                   request_total=len(LESSON_IDS)))
-    return ledger
+    return ledger_awaiting_results(work_dir, LESSON_IDS, SECTIONS)
 
 
 def results_lines() -> list[str]:
@@ -78,7 +69,7 @@ def outcome(root: Path) -> tuple[dict, dict, dict]:
     """The report, the lesson files and the ledger's lesson states of a processing run in ``root``."""
     results = write_results(root / "results.jsonl")
     with make_ledger(root / "work") as ledger:
-        report = process_files(ledger, [results], root / "lessons", root / "work")
+        report = process_files(Processing.of(ledger, root / "lessons", root / "work"), [results])
         states = {lesson_id: (record.state, record.reason) for lesson_id, record in ledger.lessons().items()}
     summary = json.loads(json.dumps(report.as_json()).replace(str(root), "ROOT"))
     files = {path.relative_to(root).as_posix(): path.read_bytes() for path in root.rglob("*.md")}
@@ -126,7 +117,7 @@ def test_a_worker_that_dies_loses_nothing_and_the_next_run_finishes(tmp_path, in
     monkeypatch.setenv(ENV_VAR, "lesson_prepared:4")  # each worker kills itself at its 4th lesson
     with make_ledger(tmp_path / "work") as ledger:
         with pytest.raises(WorkerDied, match="run the same command again"):
-            process_files(ledger, [results], lessons, tmp_path / "work")
+            process_files(Processing.of(ledger, lessons, tmp_path / "work"), [results])
         states = {lesson_id: record.state for lesson_id, record in ledger.lessons().items()}
     for lesson_id, state in states.items():
         if state == "succeeded":
@@ -137,7 +128,7 @@ def test_a_worker_that_dies_loses_nothing_and_the_next_run_finishes(tmp_path, in
 
     monkeypatch.delenv(ENV_VAR)
     with Ledger.open(tmp_path / "work") as ledger:
-        report = process_files(ledger, [results], lessons, tmp_path / "work")
+        report = process_files(Processing.of(ledger, lessons, tmp_path / "work"), [results])
         states = {lesson_id: record.state for lesson_id, record in ledger.lessons().items()}
     saved = {lesson_id for lesson_id, state in states.items() if state == "succeeded"}
     assert saved == set(LESSON_IDS[:30]) - {LESSON_IDS[i] for i in (3, 7, 9, 11, 15)}
@@ -150,13 +141,13 @@ import sys
 from pathlib import Path
 from lesson_batch import result_workers
 from lesson_batch.ledger import Ledger
-from lesson_batch.results import process_files
+from lesson_batch.results import Processing, process_files
 
 if __name__ == "__main__":
     result_workers.WORKERS_FROM_BYTES, result_workers.RANGE_BYTES, result_workers.WORKERS = 0, 1000, 2
     root = Path(sys.argv[1])
     with Ledger.open(root / "work") as ledger:
-        report = process_files(ledger, [root / "results.jsonl"], root / "lessons", root / "work")
+        report = process_files(Processing.of(ledger, root / "lessons", root / "work"), [root / "results.jsonl"])
     print(len(report.saved), len(report.already_done))
 """
 

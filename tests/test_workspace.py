@@ -1,10 +1,15 @@
 """The work dir's layout: every name inside a work dir, made in one place."""
 
+import json
 from pathlib import Path
 
-from lesson_batch import results
 from lesson_batch.ledger import Ledger
+from lesson_batch.results import Processing, process_files
 from lesson_batch.workspace import Workspace
+from tests.helpers import ledger_awaiting_results, success_record
+
+SECTIONS = ["Learning Objectives", "Summary"]
+GOOD = "# A lesson\n\n## Learning Objectives\n\n- One\n\n## Summary\n\nDone.\n"
 
 
 def test_the_ledger_lives_where_the_workspace_says(tmp_path):
@@ -27,11 +32,44 @@ def test_a_submitted_request_file_is_kept_under_submitted(tmp_path):
     assert not Workspace.is_submitted_input(workspace.input_file(0, 1))
 
 
-def test_the_workspace_names_the_files_results_processing_writes_as_it_does(tmp_path):
-    workspace = Workspace(tmp_path)
-    assert workspace.result_file_names("batch_1") == results.result_file_names("batch_1")
-    assert workspace.rejected("M0-L001") == Path(tmp_path) / results.REJECTED_DIR / "M0-L001.md"
-    assert workspace.not_overwritten("M0-L001") == Path(tmp_path) / results.NOT_OVERWRITTEN_DIR / "M0-L001.md"
-    assert workspace.replaced("M0-L001", "20261202T101500") == (
-        Path(tmp_path) / results.REPLACED_DIR / "M0-L001.20261202T101500.md"
+def _process(tmp_path: Path, answers: dict[str, str], force: bool = False) -> Workspace:
+    """Process, in ``tmp_path/work``, a results file answering each lesson with its text."""
+    results = tmp_path / "results.jsonl"
+    results.write_text(
+        "".join(json.dumps(success_record(lesson_id, text)) + "\n" for lesson_id, text in answers.items()),
+        encoding="utf-8",
+    )
+    with ledger_awaiting_results(tmp_path / "work", list(answers), SECTIONS) as ledger:
+        process_files(Processing.of(ledger, tmp_path / "lessons", tmp_path / "work", force), [results])
+    return Workspace(tmp_path / "work")
+
+
+def test_a_lesson_that_fails_its_checks_is_kept_where_the_workspace_says(tmp_path):
+    workspace = _process(tmp_path, {"M0-L001": "# A title only\n\nSome text.\n"})
+    assert workspace.rejected("M0-L001").read_text(encoding="utf-8").startswith("# A title only")
+    assert not (tmp_path / "lessons" / "M0-L001.md").exists()
+
+
+def test_a_lesson_not_saved_over_an_existing_file_is_kept_where_the_workspace_says(tmp_path):
+    (tmp_path / "lessons").mkdir()
+    (tmp_path / "lessons" / "M0-L001.md").write_text("# Written by hand\n", encoding="utf-8")
+    workspace = _process(tmp_path, {"M0-L001": GOOD})
+    assert workspace.not_overwritten("M0-L001").read_text(encoding="utf-8") == GOOD
+    assert (tmp_path / "lessons" / "M0-L001.md").read_text(encoding="utf-8") == "# Written by hand\n"
+
+
+def test_a_lesson_file_replaced_with_force_is_kept_where_the_workspace_says(tmp_path):
+    (tmp_path / "lessons").mkdir()
+    (tmp_path / "lessons" / "M0-L001.md").write_text("# Written by hand\n", encoding="utf-8")
+    workspace = _process(tmp_path, {"M0-L001": GOOD}, force=True)
+    [kept] = (workspace.root / "replaced").iterdir()
+    stamp = kept.name[len("M0-L001."):-len(".md")]
+    assert kept == workspace.replaced("M0-L001", stamp)
+    assert kept.read_text(encoding="utf-8") == "# Written by hand\n"
+    assert (tmp_path / "lessons" / "M0-L001.md").read_text(encoding="utf-8") == GOOD
+
+
+def test_a_batch_s_result_files_are_named_by_the_workspace_after_its_id(tmp_path):
+    assert Workspace(tmp_path).result_file_names("batch_1") == (
+        "datagov_lessons_results_batch_1.jsonl", "datagov_lessons_errors_batch_1.jsonl"
     )
