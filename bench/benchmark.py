@@ -127,8 +127,8 @@ def prepare_ledger(work_dir: Path, lesson_ids: list[str]) -> None:
 
 
 def step_dry_run(curriculum: str, work_dir: str, output_dir: str) -> dict:
-    from lesson_batch.plan import PlanOptions, make_plan
     from lesson_batch.cli import DEFAULT_TEMPLATE
+    from lesson_batch.plan import PlanOptions, make_plan
 
     plan = make_plan(PlanOptions(Path(curriculum), DEFAULT_TEMPLATE, Path(output_dir), Path(work_dir)))
     return {"lessons": len(plan.to_request), "shards": len(plan.shards)}
@@ -336,7 +336,7 @@ def main() -> int:
         rows.append((f"process {len(lesson_ids):,} results (median of {args.repeat})", place, processed))
         rows.append((f"baseline: read, parse, write (median of {args.repeat})", place, baseline))
         ratios[place] = (processed["seconds"] / baseline["seconds"],
-                         sorted(p["seconds"] / b["seconds"] for p, b in zip(processed_runs, baseline_runs)))
+                         sorted(p["seconds"] / b["seconds"] for p, b in zip(processed_runs, baseline_runs, strict=True)))
 
     print()
     print(f"{'step':52} {'where':>6} {'seconds':>8} {'CPU s':>8} {'peak MB':>8}")

@@ -49,8 +49,8 @@ from .api import BatchApi, ChatReply, NoAnswerError
 from .ledger import DEFAULT_MAX_ATTEMPTS, FlexAnswerRecord, Ledger, NotSaved
 from .plan import Plan
 from .progress import ProgressBar
-from .requests import estimate_prompt_tokens
 from .report import Report, format_report
+from .requests import estimate_prompt_tokens
 from .result_lines import BadLine, TokenUsage, result_of_response
 from .results import AnswerRecorder, Expected, Processing
 from .states import FLEX, INVALID
@@ -184,7 +184,7 @@ def read_requests(plan: Plan) -> Iterator[FlexRequest]:
     """The plan's requests, read back from its input files one line at a time."""
     for shard in plan.shards:
         with open(shard.path, "rb") as handle:
-            for line, (budget, effort) in zip(handle, shard.budgets):
+            for line, (budget, effort) in zip(handle, shard.budgets, strict=True):
                 record = json.loads(line)
                 body = record["body"]
                 yield FlexRequest(record["custom_id"], body, budget, effort, estimate_prompt_tokens(body["messages"]))

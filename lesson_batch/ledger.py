@@ -48,13 +48,14 @@ from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
 from . import ledger_schema
+from .batch_info import BatchError, BatchInfo
 from .errors import LessonBatchError
 from .files import temporary_path_for
-from .batch_info import BatchError, BatchInfo
 from .ledger_schema import Assumptions, SchemaError
-from .workspace import Workspace
 from .states import (
+    ACTIVE_BATCH_STATUSES,
     FLEX,
+    IN_FLIGHT_STATES,
     LESSON_STATES,
     NEEDS_ATTENTION,
     NOT_RUN_STATES,
@@ -68,11 +69,10 @@ from .states import (
     SUCCEEDED,
     TERMINAL_BATCH_STATUSES,
     UNFINISHED_SHARD_STATES,
-    ACTIVE_BATCH_STATUSES,
-    IN_FLIGHT_STATES,
     LessonState,
     ShardState,
 )
+from .workspace import Workspace
 
 DEFAULT_MAX_ATTEMPTS = 3  # runs of one lesson's request before it needs a person
 MAX_ATTEMPTS_META_KEY = "max_attempts"  # the cap the last submitting run used (see Ledger.max_attempts)

@@ -94,7 +94,7 @@ class ShardWriter:
         count = len(self.shards)
         for stale in self.workspace.input_files():
             stale.unlink()  # a previous plan's files: they would be mistaken for this plan's
-        for shard, stream in zip(self.shards, self._streams):
+        for shard, stream in zip(self.shards, self._streams, strict=True):
             shard.path = stream.publish(self.workspace.input_file(shard.index, count))
         return self.shards
 

@@ -121,7 +121,7 @@ def submit_plan(
             model=model,
             input_path=str(input_path),
             sha256=shard.sha256,
-            lessons=[ShardLesson(lesson_id, budget, effort) for lesson_id, (budget, effort) in zip(shard.lesson_ids, shard.budgets)],
+            lessons=[ShardLesson(lesson_id, budget, effort) for lesson_id, (budget, effort) in zip(shard.lesson_ids, shard.budgets, strict=True)],
             prompt_tokens=shard.prompt_tokens,
             output_tokens=shard.output_tokens,
             required_sections=list(plan.template.required_sections),

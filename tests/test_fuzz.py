@@ -24,9 +24,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from lesson_batch.batch_info import BatchInfo
 from lesson_batch.curriculum import Curriculum, CurriculumError, load_curriculum, parse_curriculum
 from lesson_batch.ids import is_lesson_id
-from lesson_batch.batch_info import BatchInfo
 from lesson_batch.ledger import Ledger
 from lesson_batch.results import Processing, process_files
 from tests.helpers import PROCESS_SCRIPT, run_script, success_record

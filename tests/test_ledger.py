@@ -9,8 +9,6 @@ from lesson_batch.batch_sync import store
 from lesson_batch.ledger import Ledger, LedgerError, NotSaved, Saved
 from lesson_batch.states import (
     NEEDS_ATTENTION,
-    LessonState,
-    ShardState,
     PENDING,
     SHARD_ABANDONED,
     SHARD_PLANNED,
@@ -19,6 +17,8 @@ from lesson_batch.states import (
     SUBMITTED,
     SUCCEEDED,
     TRUNCATED,
+    LessonState,
+    ShardState,
 )
 
 LESSONS = ["M0-L001", "M0-L002", "M0-L003"]

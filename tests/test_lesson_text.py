@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -110,7 +112,7 @@ def test_preamble_before_front_matter_keeps_the_front_matter():
 
 @pytest.mark.parametrize("opening", ["```", "```markdown", "```md", "~~~", "````markdown", "```Markdown"])
 def test_fence_wrapping_the_whole_lesson_is_removed(opening):
-    closing = opening.rstrip("markdownMd") or opening
+    closing = re.match(r"[`~]+", opening).group()  # the fence marker, without its info string
     assert clean_lesson(f"{opening}\n{LESSON}{closing}\n") == LESSON
 
 

@@ -20,7 +20,17 @@ import pytest
 
 from lesson_batch.ledger import Ledger
 from tests.fake_openai import FakeOpenAIServer
-from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, REPO_ROOT, STATUS_SCRIPT, WATCH_INTERVAL, ScriptDriver, run_script, script_env, start_python
+from tests.helpers import (
+    GENERATE_SCRIPT,
+    PROCESS_SCRIPT,
+    REPO_ROOT,
+    STATUS_SCRIPT,
+    WATCH_INTERVAL,
+    ScriptDriver,
+    run_script,
+    script_env,
+    start_python,
+)
 
 INTERVAL = WATCH_INTERVAL
 CURRICULUM = """\

@@ -212,7 +212,7 @@ def test_requests_use_the_chosen_settings(options):
 
 def test_a_retry_budget_from_history_is_used_for_that_lesson_only(options):
     plan = make_plan(options, History(retry_budgets={"M0-L002": (32_000, "low")}))
-    budgets = dict(zip(plan.shards[0].lesson_ids, plan.shards[0].budgets))
+    budgets = dict(zip(plan.shards[0].lesson_ids, plan.shards[0].budgets, strict=True))
     assert budgets["M0-L002"] == (32_000, "low")
     assert budgets["M0-L001"] == (models.default_budget(models.DEFAULT_MODEL), None)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from lesson_batch.api import BatchApi
-from lesson_batch.ledger import Ledger
 from lesson_batch.batch_sync import watch
+from lesson_batch.ledger import Ledger
 
 API_KEY = "sk-test-polling-0000"
 HOUR = 3600.0

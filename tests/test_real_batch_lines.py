@@ -18,7 +18,15 @@ import pytest
 from lesson_batch.batch_info import BatchInfo
 from lesson_batch.ledger import Ledger
 from lesson_batch.lesson_text import required_sections_of
-from tests.helpers import BUNDLED_CURRICULUM, BUNDLED_TEMPLATE, GENERATE_SCRIPT, PROCESS_SCRIPT, REAL_BATCH_LINES, STATUS_SCRIPT, run_script
+from tests.helpers import (
+    BUNDLED_CURRICULUM,
+    BUNDLED_TEMPLATE,
+    GENERATE_SCRIPT,
+    PROCESS_SCRIPT,
+    REAL_BATCH_LINES,
+    STATUS_SCRIPT,
+    run_script,
+)
 
 pytestmark = pytest.mark.skipif(
     not (REAL_BATCH_LINES / "expected.json").is_file(), reason=f"no real batch lines at {REAL_BATCH_LINES}"

@@ -15,7 +15,6 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
-
 from lesson_batch.ledger import Ledger
 from tests.fake_openai import FakeOpenAIServer
 from tests.helpers import (

@@ -155,7 +155,7 @@ def test_every_request_lands_in_exactly_one_shard_in_order(tmp_path):
 def test_shard_file_content_is_its_request_lines_concatenated(tmp_path):
     requests = [make_request(n, size=LINE_BYTES + n) for n in range(1, 6)]
     shards = write_shards(tmp_path, requests, ShardLimits(max_requests=2))
-    for shard, chunk in zip(shards, [requests[0:2], requests[2:4], requests[4:5]]):
+    for shard, chunk in zip(shards, [requests[0:2], requests[2:4], requests[4:5]], strict=True):
         assert shard.path.read_bytes() == b"".join(request.line for request in chunk)
         assert shard.size_bytes == sum(len(request.line) for request in chunk)
 

@@ -18,10 +18,10 @@ split by concern:
 See README.md in this folder for the scenario schema and the handle's API.
 """
 
+from .errors import ApiError
 from .model import Quirks, TokenUsage, chat_completion, write_lesson
 from .scenario import BatchPlan, Faults, Scenario, ScenarioError, load_scenario_file
 from .server import FakeOpenAIServer, LoggedRequest, mask_api_key
-from .errors import ApiError
 from .store import StoredFile
 
 __all__ = [
