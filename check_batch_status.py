@@ -8,14 +8,10 @@ import argparse
 import sys
 
 from lesson_batch import cli
-from lesson_batch.api import BatchApi, effective_base_url
-from lesson_batch.batch_sync import cancel, problem_messages, refresh, watch
+from lesson_batch.checking import StatusRequest, check_status
 from lesson_batch.files import display_path
 from lesson_batch.ledger import Ledger
-from lesson_batch.states import ACTIVE_BATCH_STATUSES
-from lesson_batch.status import StatusReport, WatchDisplay, flex_run_summary, lesson_counts, needs_attention, view
-from lesson_batch.wording import Commands, plural
-from lesson_batch.workdir import API_BASE_URL, OUTPUT_DIR, remembered_path, settle_ledger
+from lesson_batch.wording import Commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +56,15 @@ def main(argv: list[str] | None = None) -> int:
         return nothing_submitted(args).show(printer)
     # Batch ids given where no ledger exists are looked at without creating one.
     with cli.open_ledger(args.work_dir) if Ledger.exists(args.work_dir) else Ledger.in_memory() as ledger:
-        return status(args, ledger, printer).show(printer)
+        result = check_status(ledger, request_of(args), printer, confirm=cli.confirm)
+    return cli.Outcome(result.lines, result.document, cli.EXIT_FAILURE if result.failed else cli.EXIT_OK).show(printer)
+
+
+def request_of(args: argparse.Namespace) -> StatusRequest:
+    return StatusRequest(
+        args.work_dir, tuple(args.batch_ids), cancel=args.cancel, yes=args.yes, watch=args.watch,
+        interval=args.interval, list_lessons=args.lessons, as_json=args.json,
+    )
 
 
 def nothing_submitted(args: argparse.Namespace) -> cli.Outcome:
@@ -69,80 +73,6 @@ def nothing_submitted(args: argparse.Namespace) -> cli.Outcome:
          f"Submit with: {Commands(args.work_dir).generate}"],
         {"batches": [], "flex_runs": [], "lessons": {}},
     )
-
-
-def status(args: argparse.Namespace, ledger: Ledger, printer: cli.Printer) -> cli.Outcome:
-    """Show (or follow, or cancel) the batches; the outcome holds the report and the exit code."""
-    commands = Commands(args.work_dir)
-    batch_ids = list(args.batch_ids) or [record.batch_id for record in ledger.batches()]
-    # Flex runs are shown from the ledger alone (nothing to ask the API once a run is over).
-    flex_runs = [] if args.batch_ids else [flex_run_summary(ledger, run) for run in ledger.flex_runs()]
-    if not batch_ids and (args.cancel or not flex_runs):
-        return cli.Outcome(
-            [f"No batches recorded in {ledger.path}. Submit with: {commands.generate}"],
-            {"batches": [], "flex_runs": flex_runs, "lessons": lesson_counts(ledger)},
-        )
-    lessons_dir = None
-    if ledger.path is not None:
-        for note in settle_ledger(ledger, args.work_dir, {API_BASE_URL: effective_base_url()}).notes:
-            printer.note(note)
-        lessons_dir = remembered_path(ledger, OUTPUT_DIR)
-    api = BatchApi.from_environment(on_retry=printer.note) if batch_ids else None
-    if args.cancel:
-        return _cancel(ledger, api, list(args.batch_ids), args.yes, printer, commands)
-    if not batch_ids:
-        records, problems = [], []
-    elif args.watch:
-        records, problems = _watch(ledger, api, batch_ids, args.interval, printer, commands), []
-    else:
-        records, problems = refresh(ledger, api, batch_ids)
-    errors = problem_messages(problems)
-    for message in errors:
-        printer.error(message)
-    stale = {problem.batch_id for problem in problems}
-    views = [view(ledger, record, stale=record.batch_id in stale) for record in records]
-    report = StatusReport(
-        views, ledger, commands, lessons_dir, list_lessons=args.lessons, errors=errors, flex_runs=flex_runs
-    )
-    missing = [batch_id for batch_id in batch_ids if batch_id not in {record.batch_id for record in records}]
-    failed = errors or missing or report.attention() or any(needs_attention(ledger, record) for record in records)
-    return cli.Outcome(
-        [] if args.json else report.lines(),
-        report.as_json() if args.json else None,
-        cli.EXIT_FAILURE if failed else cli.EXIT_OK,
-    )
-
-
-def _cancel(
-    ledger: Ledger, api: BatchApi, given: list[str], yes: bool, printer: cli.Printer, commands: Commands
-) -> cli.Outcome:
-    targets = given or [record.batch_id for record in ledger.batches() if record.status in ACTIVE_BATCH_STATUSES]
-    if not targets:
-        return cli.Outcome(["No unfinished batch to cancel."])
-    if not cli.confirm(f"Cancel {plural(len(targets), 'batch', 'batches')}: {', '.join(targets)}?", yes):
-        return cli.Outcome(["Nothing was cancelled."], exit_code=cli.EXIT_FAILURE)
-    for info in cancel(ledger, api, targets):  # each said as it happens
-        printer.out(f"Batch {info.id}: {info.status}. Finished requests keep their results; "
-                    f"process them with {commands.process} once it is cancelled.")
-    return cli.Outcome()
-
-
-def _watch(
-    ledger: Ledger, api: BatchApi, batch_ids: list[str], interval: float, printer: cli.Printer, commands: Commands
-) -> list:
-    display = WatchDisplay(printer.out)
-    try:
-        records = watch(ledger, api, batch_ids, interval, on_poll=display)
-    except KeyboardInterrupt:
-        display.close()
-        printer.out(f"Stopped watching. The batches keep running on the server; run {commands.status} again any time.")
-        raise
-    display.close()
-    finished: dict[str, int] = {}
-    for record in records:
-        finished[record.status] = finished.get(record.status, 0) + 1
-    printer.out("Summary: " + ", ".join(f"{count} {status}" for status, count in sorted(finished.items())))
-    return records
 
 
 if __name__ == "__main__":

@@ -1,0 +1,126 @@
+"""The check_batch_status job: show, follow (``--watch``) or cancel the batches of a work dir.
+
+The script parses its options into a ``StatusRequest`` and renders the ``StatusResult``; the
+syncing with the API is ``batch_sync``'s, the wording of the report ``status``'s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .api import BatchApi, effective_base_url
+from .batch_sync import cancel, problem_messages, refresh, watch
+from .ledger import BatchRecord, Ledger
+from .output import Printer
+from .states import ACTIVE_BATCH_STATUSES
+from .status import StatusReport, WatchDisplay, flex_run_summary, lesson_counts, needs_attention, view
+from .wording import Commands, plural
+from .workdir import API_BASE_URL, OUTPUT_DIR, remembered_path, settle_ledger
+
+
+@dataclass(frozen=True)
+class StatusRequest:
+    """What the status script is asked: the batches to look at (none: every one in the ledger),
+    and whether to follow them until they end, or cancel them (after ``confirm``, unless ``yes``)."""
+
+    work_dir: Path
+    batch_ids: tuple[str, ...] = ()
+    cancel: bool = False
+    yes: bool = False
+    watch: bool = False
+    interval: float = 30.0
+    list_lessons: bool = False
+    as_json: bool = False
+
+
+@dataclass
+class StatusResult:
+    """The lines to show (none under ``--json``), the JSON document, and whether it is a failure."""
+
+    lines: list[str] = field(default_factory=list)
+    document: dict | None = None
+    failed: bool = False
+
+
+def check_status(
+    ledger: Ledger, request: StatusRequest, printer: Printer, confirm: Callable[[str, bool], bool]
+) -> StatusResult:
+    """Show (or follow, or cancel) the batches; errors met on the way are printed as they happen."""
+    commands = Commands(request.work_dir)
+    batch_ids = list(request.batch_ids) or [record.batch_id for record in ledger.batches()]
+    # Flex runs are shown from the ledger alone (nothing to ask the API once a run is over).
+    flex_runs = [] if request.batch_ids else [flex_run_summary(ledger, run) for run in ledger.flex_runs()]
+    if not batch_ids and (request.cancel or not flex_runs):
+        return StatusResult(
+            [f"No batches recorded in {ledger.path}. Submit with: {commands.generate}"],
+            {"batches": [], "flex_runs": flex_runs, "lessons": lesson_counts(ledger)},
+        )
+    lessons_dir = None
+    if ledger.path is not None:
+        for note in settle_ledger(ledger, request.work_dir, {API_BASE_URL: effective_base_url()}).notes:
+            printer.note(note)
+        lessons_dir = remembered_path(ledger, OUTPUT_DIR)
+    api = BatchApi.from_environment(on_retry=printer.note) if batch_ids else None
+    if request.cancel:
+        return _cancel(ledger, api, list(request.batch_ids), request.yes, printer, commands, confirm)
+    if not batch_ids:
+        records, problems = [], []
+    elif request.watch:
+        records, problems = _watch(ledger, api, batch_ids, request.interval, printer, commands), []
+    else:
+        records, problems = refresh(ledger, api, batch_ids)
+    errors = problem_messages(problems)
+    for message in errors:
+        printer.error(message)
+    stale = {problem.batch_id for problem in problems}
+    views = [view(ledger, record, stale=record.batch_id in stale) for record in records]
+    report = StatusReport(
+        views, ledger, commands, lessons_dir, list_lessons=request.list_lessons, errors=errors, flex_runs=flex_runs
+    )
+    missing = [batch_id for batch_id in batch_ids if batch_id not in {record.batch_id for record in records}]
+    failed = errors or missing or report.attention() or any(needs_attention(ledger, record) for record in records)
+    return StatusResult(
+        [] if request.as_json else report.lines(),
+        report.as_json() if request.as_json else None,
+        bool(failed),
+    )
+
+
+def _cancel(
+    ledger: Ledger,
+    api: BatchApi,
+    given: list[str],
+    yes: bool,
+    printer: Printer,
+    commands: Commands,
+    confirm: Callable[[str, bool], bool],
+) -> StatusResult:
+    targets = given or [record.batch_id for record in ledger.batches() if record.status in ACTIVE_BATCH_STATUSES]
+    if not targets:
+        return StatusResult(["No unfinished batch to cancel."])
+    if not confirm(f"Cancel {plural(len(targets), 'batch', 'batches')}: {', '.join(targets)}?", yes):
+        return StatusResult(["Nothing was cancelled."], failed=True)
+    for info in cancel(ledger, api, targets):  # each said as it happens
+        printer.out(f"Batch {info.id}: {info.status}. Finished requests keep their results; "
+                    f"process them with {commands.process} once it is cancelled.")
+    return StatusResult()
+
+
+def _watch(
+    ledger: Ledger, api: BatchApi, batch_ids: list[str], interval: float, printer: Printer, commands: Commands
+) -> list[BatchRecord]:
+    display = WatchDisplay(printer.out)
+    try:
+        records = watch(ledger, api, batch_ids, interval, on_poll=display)
+    except KeyboardInterrupt:
+        display.close()
+        printer.out(f"Stopped watching. The batches keep running on the server; run {commands.status} again any time.")
+        raise
+    display.close()
+    finished: dict[str, int] = {}
+    for record in records:
+        finished[record.status] = finished.get(record.status, 0) + 1
+    printer.out("Summary: " + ", ".join(f"{count} {status}" for status, count in sorted(finished.items())))
+    return records
