@@ -109,8 +109,9 @@ class TestWholeCurriculumWithCapacityRefusals:
     SCENARIO = {"flex": {"latency_ms": 1, "capacity_429": {"every": 25, "burst": 4}, "retry_after_s": 0.001}}
 
     @pytest.fixture(scope="class")
-    def story(self, tmp_path_factory):
-        with FakeOpenAIServer(self.SCENARIO) as server:
+    @classmethod
+    def story(cls, tmp_path_factory):
+        with FakeOpenAIServer(cls.SCENARIO) as server:
             project = Project(tmp_path_factory.mktemp("flex336"), server)
             result = project.generate("--via", "flex", "--yes", "--concurrency", "8")
             status = json.loads(ok(project.status("--json")))
