@@ -51,7 +51,7 @@ def write_atomic(path: Path, data: str | bytes, durable: bool = True) -> None:
     try:
         os.replace(temporary, path)
     except BaseException:
-        _discard(temporary)
+        discard(temporary)
         raise
 
 
@@ -65,10 +65,10 @@ def write_new(path: Path | str, data: str | bytes) -> bool:
     try:
         published = publish(temporary, path)
     except BaseException:
-        _discard(temporary)
+        discard(temporary)
         raise
     if not published:
-        _discard(temporary)
+        discard(temporary)
     return published
 
 
@@ -89,7 +89,7 @@ def write_temporary(path: Path | str, data: str | bytes, durable: bool = False) 
             continue
         except FileExistsError:
             # Left by a dead process that had the same id: it is nobody's.
-            _discard(temporary)
+            discard(temporary)
             continue
         break
     try:
@@ -102,7 +102,7 @@ def write_temporary(path: Path | str, data: str | bytes, durable: bool = False) 
         finally:
             os.close(descriptor)
     except BaseException:
-        _discard(temporary)
+        discard(temporary)
         raise
     return temporary
 
@@ -139,42 +139,42 @@ def publish(temporary: str, path: str) -> bool:
             return False
         os.rename(temporary, path)
         return True
-    _discard(temporary)
+    discard(temporary)
     return True
 
 
-def _renameat2_no_replace():
-    """``renameat2(AT_FDCWD, old, AT_FDCWD, new, RENAME_NOREPLACE)`` from the C library, if it has it."""
+def _linux_libc_function(name: str, argtypes: tuple):
+    """The C library's ``name`` (returning an int, setting errno), or None off Linux or where the
+    C library lacks it."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        function = ctypes.CDLL(None, use_errno=True).renameat2
+        function = getattr(ctypes.CDLL(None, use_errno=True), name)
     except (OSError, AttributeError):
         return None
-    function.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
-    function.restype = ctypes.c_int
-    at_fdcwd, rename_noreplace = -100, 1
-    return lambda old, new: function(at_fdcwd, old, at_fdcwd, new, rename_noreplace)
-
-
-def _syncfs():
-    """Linux's ``syncfs(fd)``: flush the one filesystem holding ``fd``, not every disk as ``sync()`` does."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        function = ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = (ctypes.c_int,)
+    function.argtypes = argtypes
     function.restype = ctypes.c_int
     return function
 
 
+def _renameat2_no_replace():
+    """``renameat2(AT_FDCWD, old, AT_FDCWD, new, RENAME_NOREPLACE)`` from the C library, if it has it."""
+    function = _linux_libc_function(
+        "renameat2", (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    )
+    if function is None:
+        return None
+    at_fdcwd, rename_noreplace = -100, 1
+    return lambda old, new: function(at_fdcwd, old, at_fdcwd, new, rename_noreplace)
+
+
 _no_replace_rename = _renameat2_no_replace()
-_syncfs_call = _syncfs()
+# Linux's ``syncfs(fd)``: flush the one filesystem holding ``fd``, not every disk as ``sync()`` does.
+_syncfs_call = _linux_libc_function("syncfs", (ctypes.c_int,))
 
 
-def _discard(path: str) -> None:
+def discard(path: str) -> None:
+    """Remove ``path`` if it is there (a temporary no longer wanted)."""
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -286,7 +286,7 @@ class AtomicStream:
 
     def discard(self) -> None:
         self.handle.close()
-        _discard(os.fspath(self.temporary))
+        discard(os.fspath(self.temporary))
 
 
 @contextmanager

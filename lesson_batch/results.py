@@ -42,7 +42,7 @@ from enum import Enum
 from pathlib import Path
 
 from . import crashpoints, ids, models
-from .files import flush_to_disk, publish, remove_stale_temporaries, write_atomic
+from .files import discard, flush_to_disk, publish, remove_stale_temporaries, write_atomic
 from .ledger import DEFAULT_MAX_ATTEMPTS, BatchRecord, Ledger, NotSaved, Saved
 from .lesson_text import CONTENT_FILTER
 from .output import Printer
@@ -313,10 +313,7 @@ def _apply(
 
 def _discard(prepared: Prepared) -> None:
     if prepared.temporary is not None:
-        try:
-            os.unlink(prepared.temporary)
-        except FileNotFoundError:
-            pass
+        discard(prepared.temporary)
 
 
 def _decide(prepared: Prepared, wanted: Expected, processing: Processing, report: Report, marks: _Marks) -> None:
