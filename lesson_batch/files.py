@@ -5,8 +5,8 @@ re-run after a crash) sees either the old file or the whole new one, never a par
 Temporary files carry a recognisable suffix so they can be cleaned up.
 
 Two ways to give the name: ``write_atomic`` replaces whatever was there (``os.replace``);
-``write_new`` (and ``write_temporary`` + ``publish`` for writers that split the two steps
-between processes) never replaces: the name is taken in one step that fails if it exists
+``write_temporary`` then ``publish`` (two steps, so that worker processes can write while the
+main process decides) never replaces: the name is taken in one step that fails if it exists
 (``renameat2(RENAME_NOREPLACE)`` on Linux, ``link`` elsewhere, a plain rename on Windows, which
 refuses to replace), so there is no separate existence check to race with.
 
@@ -55,37 +55,17 @@ def write_atomic(path: Path, data: str | bytes, durable: bool = True) -> None:
         raise
 
 
-def write_new(path: Path | str, data: str | bytes) -> bool:
-    """Create ``path`` holding ``data``, atomically and without fsync (see ``flush_to_disk``).
-
-    Returns False, writing nothing, when ``path`` already exists: an existing file is never replaced.
-    """
-    path = os.fspath(path)
-    temporary = write_temporary(path, data)
-    try:
-        published = publish(temporary, path)
-    except BaseException:
-        discard(temporary)
-        raise
-    if not published:
-        discard(temporary)
-    return published
-
-
 def write_temporary(path: Path | str, data: str | bytes, durable: bool = False) -> str:
     """Write ``data`` to a new temporary sibling of ``path`` (never one another writer uses) and
     return its name; ``publish`` or ``os.replace`` then gives it the name ``path``."""
     path = os.fspath(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    directory, name = os.path.split(path)
     while True:
-        # The writer's process id ends the name (see remove_stale_temporaries); the number before it
-        # keeps two temporaries of one file apart within one process.
-        temporary = os.path.join(directory, f".{name}.{next(_temporary_numbers)}.{os.getpid()}{TEMP_SUFFIX}")
+        temporary = _temporary_name(path)
         try:
             descriptor = os.open(temporary, _OPEN_NEW, 0o666)
         except FileNotFoundError:
-            os.makedirs(directory or ".", exist_ok=True)
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             continue
         except FileExistsError:
             # Left by a dead process that had the same id: it is nobody's.
@@ -308,9 +288,10 @@ def temporary_path_for(path: Path) -> Path:
 
 
 def _temporary_name(path: str) -> str:
-    # The writer's process id in the name tells remove_stale_temporaries whether it still runs.
+    # The writer's process id ends the name: it tells remove_stale_temporaries whether the writer
+    # still runs. The number before it keeps two temporaries of one file apart within one process.
     directory, name = os.path.split(path)
-    return os.path.join(directory, f".{name}.{os.getpid()}{TEMP_SUFFIX}")
+    return os.path.join(directory, f".{name}.{next(_temporary_numbers)}.{os.getpid()}{TEMP_SUFFIX}")
 
 
 def display_path(path: Path) -> str:

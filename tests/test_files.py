@@ -18,7 +18,6 @@ from lesson_batch.files import (
     publish,
     remove_stale_temporaries,
     write_atomic,
-    write_new,
     write_temporary,
 )
 
@@ -42,16 +41,10 @@ def leftovers(folder) -> list:
     return sorted(folder.glob(f".*{TEMP_SUFFIX}"))
 
 
-def test_write_new_creates_the_file_with_its_bytes(tmp_path, route):
-    assert write_new(tmp_path / "a.md", "é lesson\n") is True
+def test_a_published_temporary_takes_its_name_with_its_bytes(tmp_path, route):
+    temporary = write_temporary(tmp_path / "a.md", "é lesson\n")
+    assert publish(temporary, str(tmp_path / "a.md")) is True
     assert (tmp_path / "a.md").read_bytes() == "é lesson\n".encode()
-    assert leftovers(tmp_path) == []
-
-
-def test_write_new_never_replaces_an_existing_file(tmp_path, route):
-    (tmp_path / "a.md").write_text("old")
-    assert write_new(tmp_path / "a.md", "new") is False
-    assert (tmp_path / "a.md").read_text() == "old"
     assert leftovers(tmp_path) == []
 
 
@@ -69,8 +62,8 @@ def test_two_temporaries_of_one_file_in_one_process_are_distinct(tmp_path):
     assert (open(first, "rb").read(), open(second, "rb").read()) == (b"1", b"2")
 
 
-def test_write_new_creates_missing_folders(tmp_path):
-    assert write_new(tmp_path / "x" / "y" / "a.md", b"data") is True
+def test_a_temporary_s_missing_folders_are_created(tmp_path):
+    assert publish(write_temporary(tmp_path / "x" / "y" / "a.md", b"data"), str(tmp_path / "x" / "y" / "a.md")) is True
     assert (tmp_path / "x" / "y" / "a.md").read_bytes() == b"data"
 
 
@@ -85,8 +78,8 @@ def test_write_atomic_replaces(tmp_path):
 def test_flush_to_disk_leaves_the_files_as_they_are(tmp_path, monkeypatch, syncfs):
     if not syncfs:
         monkeypatch.setattr(files, "_syncfs_call", None)  # the fsync-per-file route of other systems
-    write_new(tmp_path / "a.md", b"a")
-    write_new(tmp_path / "sub" / "b.md", b"b")
+    write_atomic(tmp_path / "a.md", b"a", durable=False)
+    write_atomic(tmp_path / "sub" / "b.md", b"b", durable=False)
     flush_to_disk([str(tmp_path / "a.md"), str(tmp_path / "sub" / "b.md")])
     assert (tmp_path / "a.md").read_bytes() == b"a"
     assert (tmp_path / "sub" / "b.md").read_bytes() == b"b"
