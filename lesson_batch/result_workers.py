@@ -121,9 +121,9 @@ class Preparer:
         pending: deque = deque()
 
         def submit_next() -> None:
-            for start, end in ranges:
-                pending.append(pool.submit(_prepare_range, path, start, end))
-                return
+            span = next(ranges, None)
+            if span is not None:
+                pending.append(pool.submit(_prepare_range, path, *span))
 
         try:
             for _ in range(self.workers * RANGES_AHEAD_PER_WORKER):
