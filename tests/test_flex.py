@@ -336,11 +336,79 @@ def test_max_cost_stops_sending_before_the_next_request_could_pass_it(project):
     assert {lesson_id for lesson_id, state in states.items() if state == PENDING} == set(M1) - set(paid)
 
 
+
+def flex_spend(project: Project) -> float:
+    """What the flex answers in the ledger cost, each at the price of the tier it was served at."""
+    with Ledger.open(project.work) as ledger:
+        return sum(
+            models.answer_cost(MODEL, a.prompt_tokens, a.completion_tokens, a.cached_tokens, a.service_tier)
+            for a in ledger.flex_answers()
+        )
+
+
+def test_max_cost_counts_the_worst_case_of_every_request_in_flight_at_any_concurrency(project):
+    """Each answer uses its whole output budget (the fake model is cut off at the limit), so every
+    request sent costs its worst case: with room for 3.5 of them, 3 may be sent, whatever the
+    concurrency. Counting only the next request, not those in flight, would send 8 at a time."""
+    project.server.set_scenario({"flex": {"latency_ms": 1}, "faults": {"truncate": M1}})
+    one_request_at_most = models.batch_cost(MODEL, 2_000, models.default_budget(MODEL))
+    limit = round(3.5 * one_request_at_most, 4)
+
+    out = failed(project.generate("--modules", "M1", "--via", "flex", "--yes", "--concurrency", "8",
+                                  "--max-cost", str(limit)))
+
+    assert "stopped: --max-cost" in out
+    assert sum(project.paid().values()) == 3
+    assert flex_spend(project) <= limit
+    assert {lesson_id for lesson_id, state in project.states().items() if state == PENDING} == set(M1) - set(project.paid())
+
+
 def test_an_answer_served_at_standard_tier_is_reported_with_the_price_difference(project):
     project.server.set_scenario({"flex": {"latency_ms": 1, "served_tier": "default"}})
     out = ok(project.generate("--lessons", "M0-L001,M0-L002", "--via", "flex", "--yes"))
     assert "served at another tier than flex (default), and billed at its price: 2: M0-L001, M0-L002" in out
     assert "more than at flex prices" in out and "cost of this run:" in out
+
+
+
+def batch_rate_cost(answer) -> float:
+    """One answer at the catalogue's Batch prices (flex is billed at those)."""
+    price = models.price_of(MODEL)
+    uncached = answer.prompt_tokens - answer.cached_tokens
+    return (uncached * price.input + answer.cached_tokens * price.cached_input
+            + answer.completion_tokens * price.output) / 1_000_000
+
+
+def test_answers_served_at_standard_tier_are_counted_at_standard_prices_in_the_report(project):
+    """Standard prices are twice the Batch ones: a run whose two answers both came back at the
+    "default" tier cost twice their Batch price, and the extra is their Batch price once."""
+    # Long lessons, so that the amounts show in cents.
+    project.server.set_scenario({"flex": {"latency_ms": 1, "served_tier": "default"}, "lesson_bytes": 40_000})
+
+    out = ok(project.generate("--lessons", "M0-L001,M0-L002", "--via", "flex", "--yes"))
+
+    with Ledger.open(project.work) as ledger:
+        answers = ledger.flex_answers()
+    assert [a.service_tier for a in answers] == ["default", "default"]
+    at_batch_rates = sum(batch_rate_cost(a) for a in answers)
+    assert at_batch_rates >= 0.04  # the amounts below differ in cents
+    assert f"cost of this run: ${2 * at_batch_rates:,.2f}" in out
+    assert f"(${at_batch_rates:,.2f} more than at flex prices)" in out
+    assert flex_spend(project) == pytest.approx(2 * at_batch_rates)
+
+
+def test_max_cost_counts_an_answer_served_at_standard_tier_at_its_standard_price(project):
+    """With room for 3.5 requests at Batch prices and answers that cost their whole budget at
+    standard prices (twice as much), the first answer leaves room for one more request, not two."""
+    project.server.set_scenario({"flex": {"latency_ms": 1, "served_tier": "default"}, "faults": {"truncate": M1}})
+    one_request_at_most = models.batch_cost(MODEL, 2_000, models.default_budget(MODEL))
+    limit = round(3.5 * one_request_at_most, 4)
+
+    out = failed(project.generate("--modules", "M1", "--via", "flex", "--yes", "--concurrency", "1",
+                                  "--max-cost", str(limit)))
+
+    assert "stopped: --max-cost" in out
+    assert sum(project.paid().values()) == 2
 
 
 # --------------------------------------------------------------------------- the results path

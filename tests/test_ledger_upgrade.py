@@ -123,6 +123,76 @@ def test_a_batch_version_1_processed_with_another_batchs_file_is_opened_again(ol
         assert not ledger.batch("batch_a").awaits_processing
 
 
+
+@pytest.mark.parametrize("status", ["expired", "cancelled"])
+def test_an_expired_or_cancelled_batch_version_1_processed_with_another_batchs_file_is_opened_again(old, status):
+    """An expired or cancelled batch has an output file of its own (what finished): version 1 could
+    read the plain-named file of another batch instead, and mark its lessons missing."""
+    old.add_batch(V1Batch("batch_a", ["M0-L001"], status="completed", output_file_id="file-a", processed=True))
+    old.write_results(PLAIN_RESULTS, ["M0-L001"])
+    old.add_batch(V1Batch("batch_b", ["M0-L002", "M0-L003"], status=status, output_file_id="file-b",
+                          error_file_id="file-b-errors", processed=True), lesson_state="missing")
+    with Ledger.open(old.work_dir, assume=ASSUMED) as ledger:
+        assert ledger.batch("batch_b").awaits_processing
+        assert {lesson.lesson_id: lesson.state for lesson in ledger.lessons_in_batch("batch_b")} == {
+            "M0-L002": SUBMITTED, "M0-L003": SUBMITTED
+        }
+        assert any("batch batch_b was processed without its own results file" in note for note in ledger.upgrade_notes)
+
+
+def test_a_plain_file_whose_lessons_only_partly_belong_to_a_batch_is_given_to_no_batch(old):
+    """A's file holds only A's lessons: a file that also holds a lesson A never asked for is not A's
+    (nor B's, which asked for the other one)."""
+    processed_and_in_flight(old)  # A: M0-L001, M0-L002; B: M0-L003, M0-L004
+    old.write_results(PLAIN_RESULTS, ["M0-L002", "M0-L003"])
+    with Ledger.open(old.work_dir, assume=ASSUMED) as ledger:
+        notes = ledger.upgrade_notes
+    assert old.query("SELECT batch_id FROM batches WHERE results_file IS NOT NULL") == []
+    assert any(PLAIN_RESULTS in note and "matches no batch" in note for note in notes)
+
+
+def test_a_plain_file_that_fits_two_batches_goes_to_the_older_one_even_when_its_id_sorts_last(old):
+    """A lesson requested again after its first batch lands in two batches; version 1 gave the plain
+    names to the ledger's first batch, the oldest by ``created_at``, whatever the ids."""
+    old.add_batch(V1Batch("batch_z_older", ["M0-L001", "M0-L002"], status="completed", output_file_id="file-z",
+                          created_at=SAME_SECOND, processed=True))
+    old.add_batch(V1Batch("batch_a_newer", ["M0-L002", "M0-L003"], status="in_progress",
+                          created_at=SAME_SECOND + 3600))
+    old.write_results(PLAIN_RESULTS, ["M0-L002"])
+    with Ledger.open(old.work_dir, assume=ASSUMED) as ledger:
+        notes = ledger.upgrade_notes
+    assert dict(old.query("SELECT batch_id, results_file FROM batches")) == {
+        "batch_z_older": PLAIN_RESULTS, "batch_a_newer": None,
+    }
+    assert any("holds results of batch batch_z_older" in note and "also fits batch_a_newer" in note for note in notes)
+
+
+def test_a_batch_processed_by_version_1_with_no_lesson_missing_is_not_opened_again(old):
+    """A processed batch whose results file is gone, but none of whose lessons was marked missing,
+    was processed with its own results: opening it again would only download and read them again."""
+    old.add_batch(V1Batch("batch_a", ["M0-L001"], status="completed", output_file_id="file-a", processed=True))
+    old.write_results(PLAIN_RESULTS, ["M0-L001"])
+    old.add_batch(V1Batch("batch_b", ["M0-L002", "M0-L003"], status="expired", output_file_id="file-b",
+                          error_file_id="file-b-errors", processed=True))
+    old.query("UPDATE lessons SET state = 'expired', reason = 'batch_expired' WHERE lesson_id = 'M0-L003'")
+    with Ledger.open(old.work_dir, assume=ASSUMED) as ledger:
+        assert not ledger.batch("batch_b").awaits_processing
+        assert {lesson.lesson_id: lesson.state for lesson in ledger.lessons_in_batch("batch_b")} == {
+            "M0-L002": SUCCEEDED, "M0-L003": "expired"
+        }
+        assert not any("batch_b" in note for note in ledger.upgrade_notes)
+
+
+def test_a_version_1_ledger_with_no_lesson_saved_yet_keeps_the_lessons_folder_it_is_given(old, tmp_path):
+    """Nothing saved yet: nothing contradicts the lessons folder the run assumes, so it is kept."""
+    old.add_batch(V1Batch("batch_a", ["M0-L001", "M0-L002"], status="in_progress"))
+    lessons = tmp_path / "lessons"
+    with Ledger.open(old.work_dir, assume=replace(ASSUMED, output_dir=str(lessons))) as ledger:
+        notes = ledger.upgrade_notes
+    assert old.query("SELECT value FROM meta WHERE key = 'output_dir'") == [(str(lessons),)]
+    assert not any("lessons folder of this ledger's job is not known" in note for note in notes)
+
+
 def test_the_api_address_and_course_an_old_ledger_lacks_are_filled_in_and_said(old, tmp_path):
     processed_and_in_flight(old)
     lessons = tmp_path / "lessons"

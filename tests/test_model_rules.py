@@ -14,8 +14,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import openai
 import pytest
 
+from lesson_batch.ledger import Ledger
+from lesson_batch.states import SUBMITTED
 from tests.fake_openai import FakeOpenAIServer
 from tests.helpers import PROCESS_SCRIPT, ScriptDriver, write_curriculum
 
@@ -349,3 +352,31 @@ def test_a_batch_created_by_a_killed_run_is_adopted_whatever_order_the_api_lists
     assert again.returncode == 0, again.stderr
     assert "by an interrupted run: adopted it" in again.stdout
     assert len(server.created_batches()) == 2  # not created, nor paid for, a second time
+
+
+def test_an_adopted_batch_that_had_already_failed_returns_its_lessons_to_be_requested_again(api_user):
+    """A run killed right after creating its batch; the batch fails (over the enqueued-token limit)
+    before the next run finds and adopts it. It ran nothing, so its lessons go back to pending and
+    that run requests them in a new batch; they are not left ``submitted`` in a batch that is over."""
+    server = api_user.server
+    server.set_scenario({"today": TODAY, "batches": ["token_limit"]})
+    killed = api_user.generate("--yes", crash_at="after_create")
+    assert killed.returncode != 0 and len(server.created_batches()) == 1
+    orphan = server.created_batches()[0]["id"]
+    client = openai.OpenAI(api_key="sk-test-model-rules", base_url=server.base_url, max_retries=0)
+    failed = client.batches.retrieve(orphan)
+    assert failed.status == "failed" and failed.errors.data[0].code == "token_limit_exceeded"
+
+    again = api_user.generate("--yes")
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"Found batch {orphan} created for shard" in again.stdout
+    batches = server.created_batches()
+    assert len(batches) == 2, again.stdout  # the lessons requested again, in a new batch
+    second = batches[1]
+    assert {line["custom_id"] for line in server.file_lines(second["input_file_id"])} == set(LESSONS)
+    with Ledger.open(api_user.work) as ledger:
+        lessons = ledger.lessons()
+    assert {lesson_id: (record.state, record.batch_id) for lesson_id, record in lessons.items()} == {
+        lesson_id: (SUBMITTED, second["id"]) for lesson_id in LESSONS
+    }

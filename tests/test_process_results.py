@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from lesson_batch.ledger import Ledger
 from tests.fake_openai import FakeOpenAIServer, write_lesson
 from tests.helpers import (
     BUNDLED_CURRICULUM,
@@ -353,6 +354,75 @@ def test_a_hand_given_results_file_skips_bad_lines_by_line_number_and_writes_onl
     assert outside == set(), outside
     assert {p: p.exists() for p in tmp_x_existed} == tmp_x_existed
     assert project.ledger()["lessons"]["succeeded"] == 2
+    assert project.states() == {  # the lessons the file does not answer still await their batch's results
+        "M0-L001": "succeeded", "M0-L002": "succeeded", "M0-L003": "submitted", "M0-L004": "submitted",
+    }
+
+
+def test_a_hand_given_file_answering_part_of_a_finished_batch_leaves_the_batch_open_for_the_rest(project):
+    """A batch is processed only once all its lessons are answered: the lessons a hand-given file
+    does not answer stay awaiting results, and the next ordinary run downloads the batch's own
+    files for them (instead of leaving them ``submitted`` forever)."""
+    project.generate("--yes")
+    project.watch()  # the batch has completed: it awaits processing
+    results = project.root / "hand_results.jsonl"
+    results.write_text(
+        _success_line("M0-L001", _hand_lesson("First by hand")) + "\n"
+        + _success_line("M0-L002", _hand_lesson("Second by hand")) + "\n",
+        encoding="utf-8",
+    )
+
+    by_hand, summary = project.process("--results-file", results)
+
+    assert summary["total"]["saved"] == 2
+    assert project.states() == {
+        "M0-L001": "succeeded", "M0-L002": "succeeded", "M0-L003": "submitted", "M0-L004": "submitted",
+    }
+    [batch] = project.ledger()["batches"]
+    assert batch["processed"] is False, batch
+
+    result, summary = project.process()  # an ordinary run: the batch's own files, for the other two
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert summary["total"]["saved"] == 2
+    assert project.saved_lessons() == set(FOUR_LESSONS)
+    assert set(project.states().values()) == {"succeeded"}
+    assert (project.out / "M0-L001.md").read_text(encoding="utf-8") == _hand_lesson("First by hand")
+    assert (project.out / "M0-L003.md").read_text(encoding="utf-8") == _expected_lesson(project.server, "M0-L003")
+    assert len(project.server.created_batches()) == 1
+
+
+
+def test_a_stale_error_file_given_by_hand_changes_nothing_for_lessons_running_in_a_newer_batch(project):
+    """The error file of an expired batch, downloaded by hand, says ``batch_expired`` for lessons
+    that have since been submitted again and are running: that must not mark them expired, or the
+    next run would request them a third time while their batch is still running (paid twice)."""
+    project.server.set_scenario({"batches": [{"outcome": "expire", "done_fraction": 0.5}]})
+    project.generate("--yes")
+    project.watch()
+    project.process()
+    first = project.server.created_batches()[0]
+    expired = set(FOUR_LESSONS) - project.saved_lessons()
+    assert expired and project.lesson_states() == {lesson_id: "expired" for lesson_id in expired}
+    project.generate("--yes")  # the expired lessons go into a second batch, which is still validating
+    second = project.server.created_batches()[1]
+    assert _submitted(project.server, 1) == expired
+    old_output = project.root / "old_output.jsonl"  # the first batch's files, as downloaded by hand
+    old_errors = project.root / "old_errors.jsonl"
+    old_output.write_bytes(project.server.file_content(first["output_file_id"]))
+    old_errors.write_bytes(project.server.file_content(first["error_file_id"]))
+
+    result, summary = project.process("--results-file", old_output, "--errors-file", old_errors)
+
+    assert set(summary["total"]["failed"]["batch_expired"]) == expired  # reported, nothing more
+    with Ledger.open(project.work) as ledger:
+        records = ledger.lessons(expired)
+    assert {lesson_id: (record.state, record.batch_id) for lesson_id, record in records.items()} == {
+        lesson_id: ("submitted", second["id"]) for lesson_id in expired
+    }
+    again = project.generate("--yes")
+    assert "Nothing to submit." in again.stdout
+    assert len(project.server.created_batches()) == 2
 
 
 # ---- existing lesson files -----------------------------------------------------------------
