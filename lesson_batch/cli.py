@@ -23,7 +23,7 @@ from typing import Callable
 
 from .api import effective_base_url
 from .errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, LessonBatchError, UsageError  # noqa: F401
-from .files import display_path
+from .files import disk_full_message, display_path, is_disk_full
 from .ledger import Ledger
 from .ledger_schema import Assumptions
 from .output import Printer, note
@@ -188,6 +188,12 @@ def run(main: Callable[[], int]) -> int:
         except LessonBatchError as exc:
             error(str(exc))
             return exc.exit_code
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            # Where no step said more (each records itself before the next): a plain message, not a traceback.
+            error(disk_full_message(exc, "every step before this one is recorded in the ledger"))
+            return EXIT_FAILURE
         except KeyboardInterrupt:
             print(
                 "\nInterrupted. Nothing is lost: the ledger records every step; run the same command again to continue.",

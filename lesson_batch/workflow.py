@@ -27,7 +27,15 @@ from .api import ApiError, BatchApi
 from .batch_sync import hit_token_limit, problem_messages, refresh, watch
 from .errors import LessonBatchError
 from .files import check_folder, remove_stale_temporaries
-from .flex import FALLBACK_STOPS, FlexReport, FlexSettings, format_flex_report, run_flex, settle_interrupted_flex
+from .flex import (
+    FALLBACK_STOPS,
+    FlexReport,
+    FlexSettings,
+    FlexStoppedError,
+    format_flex_report,
+    run_flex,
+    settle_interrupted_flex,
+)
 from .ledger import Ledger
 from .output import Printer
 from .plan import History, Plan, PlanOptions, format_plan, make_plan
@@ -286,6 +294,8 @@ def _generate_flex(
             outcome.flex = run_flex(plan, processing, api, flex)
         for line in format_flex_report(outcome.flex, flex):
             say(line)
+        if outcome.flex.write_failure:
+            raise FlexStoppedError(outcome.flex.write_failure)
         left = outcome.flex.not_sent if outcome.flex.stop_reason in FALLBACK_STOPS else []
     if fallback_batch and left:
         spent = outcome.flex.cost if outcome.flex else 0.0
