@@ -245,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     check_folder(args.work_dir, "--work-dir")
     today = cli.today()
+    if cli.today_note():
+        printer.note(cli.today_note())
     api = None
     if not args.dry_run:
         api = BatchApi.from_environment(on_retry=printer.note, key_hint="Use --dry-run to plan without a key.")
@@ -272,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             flex=FlexSettings(concurrency=args.concurrency or DEFAULT_CONCURRENCY, max_cost=args.max_cost),
             fallback_batch=args.fallback == "batch",
             today=today,
+            today_overridden=cli.TODAY_ENV_VAR if cli.today_note() else None,
         )
     return conclusion(outcome, args).show(printer)
 

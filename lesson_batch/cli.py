@@ -89,6 +89,16 @@ def today() -> date:
         raise UsageError(f"{TODAY_ENV_VAR}={value!r} is not a date like 2026-12-02") from None
 
 
+def today_note() -> str | None:
+    """When ``LESSON_BATCH_TODAY`` sets the date, a note that says so (None otherwise)."""
+    if not os.environ.get(TODAY_ENV_VAR, "").strip():
+        return None
+    return (
+        f"note: the date is overridden: today is taken as {today().isoformat()} ({TODAY_ENV_VAR}), "
+        f"not the machine's {date.today().isoformat()}"
+    )
+
+
 def comma_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
