@@ -206,7 +206,7 @@ def lesson_path_problem(path: Path | str) -> str | None:
         return None
     if stat.S_ISREG(mode):
         return None
-    shown = display_path(Path(path))
+    shown = os.path.join(display_path(Path(path).parent), os.path.basename(path))  # the link, not its target
     if stat.S_ISLNK(mode):
         try:
             target = os.readlink(path)

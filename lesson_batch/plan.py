@@ -218,10 +218,8 @@ def format_plan(plan: Plan) -> str:
             f"{_shown(plan.held_for_attention)} (see check_batch_status.py --lessons)"
         )
     if plan.blocked_paths:
-        lines.append(
-            f"  lesson path not a regular file (not requested until it is moved away): {len(plan.blocked_paths)}: "
-            + "; ".join(f"{lesson_id}: {problem}" for lesson_id, problem in plan.blocked_paths.items())
-        )
+        lines.append(f"  lesson path not a regular file (not requested until it is moved away): {len(plan.blocked_paths)}")
+        lines.extend(f"    {lesson_id}: {problem}" for lesson_id, problem in plan.blocked_paths.items())
     held_back = (
         len(plan.selected) - len(plan.skipped_existing) - len(plan.skipped_in_flight) - len(plan.skipped_in_flex)
         - len(plan.held_for_attention) - len(plan.to_request) - len(plan.blocked_paths)

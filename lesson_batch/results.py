@@ -42,7 +42,15 @@ from enum import Enum
 from pathlib import Path
 
 from . import crashpoints, ids, models
-from .files import discard, flush_to_disk, lesson_path_problem, publish, remove_stale_temporaries, write_atomic
+from .files import (
+    discard,
+    display_path,
+    flush_to_disk,
+    lesson_path_problem,
+    publish,
+    remove_stale_temporaries,
+    write_atomic,
+)
 from .ledger import DEFAULT_MAX_ATTEMPTS, BatchRecord, Ledger, NotSaved, Saved
 from .lesson_text import CONTENT_FILTER
 from .output import Printer
@@ -392,7 +400,10 @@ def _path_problem(
     with open(prepared.temporary, "rb") as handle:
         write_atomic(kept, handle.read())
     _discard(prepared)
-    shown = f"{problem} (the generated lesson is kept in {kept})"
+    shown = (
+        f"{problem}; the generated lesson is kept in {display_path(kept)} (move it into place instead, to use it "
+        "without paying again)"
+    )
     report.path_problems[lesson_id] = shown
     report.fail(PATH_PROBLEM, lesson_id)
     if wanted.settled:
