@@ -552,7 +552,9 @@ class _Run:
         except (OSError, LessonBatchError) as exc:
             if self.failure is None:
                 self.failure = exc
-                self._stop_for(STOP_WRITE, str(exc))
+                shown = display_path(Path(os.fsdecode(exc.filename))) if getattr(exc, "filename", None) else ""
+                detail = f"{exc.strerror or exc}: {shown}" if isinstance(exc, OSError) and shown else str(exc)
+                self._stop_for(STOP_WRITE, detail)
             return False
         return True
 
