@@ -114,7 +114,7 @@ def check_model_with_api(
     if today_overridden:
         source += (
             f", judged against {today.isoformat()}, the date {today_overridden} sets; "
-            "the API still serves the model today"
+            "the API still lists the model"
         )
     if verdict.status in ("shut_down", "too_late"):
         raise ModelUnavailableError(f"{verdict.message} ({source}); nothing was uploaded")

@@ -364,14 +364,14 @@ def test_a_date_override_is_said(project):
     assert "the date is overridden: today is taken as 2026-12-05 (LESSON_BATCH_TODAY)" in ok(out) + out.stderr
 
 
-def test_a_refusal_from_the_apis_shutdown_date_under_an_override_says_the_api_still_serves_the_model(project):
+def test_a_refusal_from_the_apis_shutdown_date_under_an_override_says_the_api_still_lists_the_model(project):
     project.server.set_scenario({"today": "2026-12-02", "models": {models.DEFAULT_MODEL: {"shutdown_date": "2026-12-11"}}})
 
     said = failed(project.generate("--yes", env={"LESSON_BATCH_TODAY": "2026-12-15"}))
 
     assert "was shut down on 2026-12-11" in said
     assert "(the API's shutdown_date, judged against 2026-12-15, the date LESSON_BATCH_TODAY sets; " in said
-    assert "the API still serves the model today" in said
+    assert "the API still lists the model" in said
 
 
 def test_the_model_table_s_age_is_shown_once_it_is_more_than_60_days_old(project):
