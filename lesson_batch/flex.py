@@ -38,6 +38,7 @@ import os
 import queue
 import random
 import signal
+import sqlite3
 import threading
 import time
 from contextlib import contextmanager
@@ -563,7 +564,7 @@ class _Run:
         try:
             states = self.ledger.lessons(self.kept)
             unsaved = [lesson_id for lesson_id in self.kept if lesson_id in states and states[lesson_id].state == FLEX]
-        except Exception:  # the ledger cannot be read either: say what the file holds
+        except (sqlite3.Error, LessonBatchError):  # the ledger cannot be read either: say what the file holds
             unsaved = list(self.kept)
         kept = (
             f"flex stopped sending; {len(unsaved)} answers received and not saved are kept in "

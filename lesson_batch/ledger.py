@@ -343,7 +343,7 @@ class Ledger:
                     self._db.execute("ROLLBACK")
                 raise
         except sqlite3.OperationalError as exc:
-            if "full" not in str(exc):  # SQLITE_FULL: "database or disk is full"
+            if "database or disk is full" not in str(exc):  # SQLITE_FULL
                 raise
             raise LedgerFullError(self.path, exc) from None
 
