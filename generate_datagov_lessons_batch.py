@@ -187,6 +187,19 @@ def flex_conclusion(outcome: GenerateOutcome, args: argparse.Namespace, commands
 
 def conclusion(outcome: GenerateOutcome, args: argparse.Namespace) -> cli.Outcome:
     """The last words and the exit code of a run (the plan and the steps are already printed)."""
+    result = _conclusion(outcome, args)
+    blocked = outcome.plan.blocked_paths
+    if blocked and not args.dry_run:
+        # Never counted as generated, never requested: each waits for a person to move it away.
+        result.error(
+            f"{plural(len(blocked), 'lesson')} not requested, {'its' if len(blocked) == 1 else 'their'} path "
+            "not a regular file: " + "; ".join(f"{lesson_id}: {problem}" for lesson_id, problem in blocked.items())
+        )
+        result.exit_code = cli.EXIT_FAILURE
+    return result
+
+
+def _conclusion(outcome: GenerateOutcome, args: argparse.Namespace) -> cli.Outcome:
     commands = Commands(args.work_dir)
     if args.dry_run:
         return cli.Outcome(["Dry run: nothing was uploaded. The request files are listed above."])
@@ -245,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     check_folder(args.work_dir, "--work-dir")
     today = cli.today()
+    if cli.today_note():
+        printer.note(cli.today_note())
     api = None
     if not args.dry_run:
         api = BatchApi.from_environment(on_retry=printer.note, key_hint="Use --dry-run to plan without a key.")
@@ -272,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             flex=FlexSettings(concurrency=args.concurrency or DEFAULT_CONCURRENCY, max_cost=args.max_cost),
             fallback_batch=args.fallback == "batch",
             today=today,
+            today_overridden=cli.TODAY_ENV_VAR if cli.today_note() else None,
         )
     return conclusion(outcome, args).show(printer)
 

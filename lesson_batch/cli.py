@@ -23,7 +23,7 @@ from typing import Callable
 
 from .api import effective_base_url
 from .errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, LessonBatchError, UsageError  # noqa: F401
-from .files import display_path
+from .files import disk_full_message, display_path, is_disk_full
 from .ledger import Ledger
 from .ledger_schema import Assumptions
 from .output import Printer, note
@@ -87,6 +87,16 @@ def today() -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise UsageError(f"{TODAY_ENV_VAR}={value!r} is not a date like 2026-12-02") from None
+
+
+def today_note() -> str | None:
+    """When ``LESSON_BATCH_TODAY`` sets the date, a note that says so (None otherwise)."""
+    if not os.environ.get(TODAY_ENV_VAR, "").strip():
+        return None
+    return (
+        f"note: the date is overridden: today is taken as {today().isoformat()} ({TODAY_ENV_VAR}), "
+        f"not the machine's {date.today().isoformat()}"
+    )
 
 
 def comma_list(text: str) -> tuple[str, ...]:
@@ -188,6 +198,12 @@ def run(main: Callable[[], int]) -> int:
         except LessonBatchError as exc:
             error(str(exc))
             return exc.exit_code
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            # Where no step said more (each records itself before the next): a plain message, not a traceback.
+            error(disk_full_message(exc, "every step before this one is recorded in the ledger"))
+            return EXIT_FAILURE
         except KeyboardInterrupt:
             print(
                 "\nInterrupted. Nothing is lost: the ledger records every step; run the same command again to continue.",

@@ -26,6 +26,7 @@ import ctypes
 import errno
 import itertools
 import os
+import stat
 import sys
 import time
 from contextlib import contextmanager
@@ -81,6 +82,9 @@ def write_temporary(path: Path | str, data: str | bytes, durable: bool = False) 
                 os.fsync(descriptor)
         finally:
             os.close(descriptor)
+    except OSError as exc:
+        discard(temporary)
+        raise naming(exc, path) from None
     except BaseException:
         discard(temporary)
         raise
@@ -163,6 +167,58 @@ def discard(path: str) -> None:
 
 class FolderError(LessonBatchError):
     """A folder the run needs cannot be used (it is a file, or cannot be created or written)."""
+
+
+# A write that failed because the disk (or the user's quota on it) is full.
+DISK_FULL_ERRNOS = frozenset(code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None)
+
+
+def naming(exc: OSError, path: Path | str) -> OSError:
+    """``exc`` with ``path`` as its file name when it has none (a write through a descriptor or a
+    file object names no file), so the message can say which file could not be written."""
+    if exc.filename is not None or exc.errno is None:
+        return exc
+    return OSError(exc.errno, exc.strerror or os.strerror(exc.errno), os.fspath(path))
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
+
+
+def disk_full_message(exc: OSError, kept: str) -> str:
+    """A full disk in plain words: the folder whose disk is full, the file that could not be
+    written, what was kept (``kept``), and what to do."""
+    if exc.filename:
+        written = Path(os.fsdecode(exc.filename))
+        where = f"the disk holding {display_path(written.parent)} is full (cannot write {display_path(written)})"
+    else:
+        where = "the disk is full"
+    return f"{where}; {kept}. Free some space, then run the same command again: nothing is paid for twice."
+
+
+def lesson_path_problem(path: Path | str) -> str | None:
+    """Why ``path`` cannot take a lesson file, in words that name it: something that is not a
+    regular file is there (a folder, a symbolic link, even one to a file, or a dangling one).
+    None when nothing is there or a regular file is (a lesson already generated)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    shown = os.path.join(display_path(Path(path).parent), os.path.basename(path))  # the link, not its target
+    if stat.S_ISLNK(mode):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        dangling = "" if os.path.exists(path) else ", which does not exist"
+        what = f"a symbolic link (to {target}{dangling})"
+    elif stat.S_ISDIR(mode):
+        what = "a folder"
+    else:
+        what = "not a regular file"
+    return f"{shown} is {what}, not a lesson file: move it away and run again"
 
 
 def check_folder(path: Path, option: str, create: bool = True) -> None:
@@ -265,8 +321,47 @@ class AtomicStream:
         return final
 
     def discard(self) -> None:
-        self.handle.close()
+        try:
+            self.handle.close()  # flushes what is buffered: fails again on a full disk
+        except OSError:
+            pass
         discard(os.fspath(self.temporary))
+
+
+class DurableLog:
+    """A file of lines, each on disk (fsynced) before ``append`` returns: what a run received and
+    must not lose, kept before it is processed. A line that cannot be written whole (a full disk)
+    is taken back, so the file holds only whole lines; readers skip a last line a crash cut short."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self._descriptor: int | None = None
+
+    def append(self, line: bytes) -> None:
+        try:
+            if self._descriptor is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
+                self._descriptor = os.open(self.path, flags, 0o666)
+            start = os.lseek(self._descriptor, 0, os.SEEK_END)
+            try:
+                view = memoryview(line)
+                while view:
+                    view = view[os.write(self._descriptor, view):]
+                os.fsync(self._descriptor)
+            except OSError:
+                try:
+                    os.ftruncate(self._descriptor, start)
+                except OSError:
+                    pass
+                raise
+        except OSError as exc:
+            raise naming(exc, self.path) from None
+
+    def close(self) -> None:
+        if self._descriptor is not None:
+            os.close(self._descriptor)
+            self._descriptor = None
 
 
 @contextmanager
@@ -277,6 +372,11 @@ def atomic_stream(path: Path | str) -> Iterator[BinaryIO]:
     try:
         yield stream.handle
         stream.publish()
+    except OSError as exc:
+        stream.discard()
+        if not is_disk_full(exc):
+            raise  # e.g. a connection reset while downloading: the caller's to handle
+        raise naming(exc, path) from None
     except BaseException:
         stream.discard()
         raise

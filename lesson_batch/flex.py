@@ -38,14 +38,18 @@ import os
 import queue
 import random
 import signal
+import sqlite3
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Callable, Iterator
 
 from . import crashpoints, ids, models
 from .api import BatchApi, ChatReply, NoAnswerError
+from .errors import LessonBatchError
+from .files import DurableLog, disk_full_message, display_path, is_disk_full
 from .ledger import DEFAULT_MAX_ATTEMPTS, FlexAnswerRecord, Ledger, NotSaved
 from .plan import Plan
 from .progress import ProgressBar
@@ -55,6 +59,7 @@ from .result_lines import BadLine, TokenUsage, result_of_response
 from .results import AnswerRecorder, Expected, Processing
 from .states import FLEX, INVALID
 from .submit import new_run_id
+from .workspace import Workspace
 
 DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 64
@@ -87,6 +92,7 @@ NO_ANSWER = "no_answer"  # timed out (it may have run and been paid) or unreacha
 STOP_UNSUPPORTED, STOP_CAPACITY, STOP_MAX_COST, STOP_INTERRUPTED, STOP_API = (
     "unsupported", "capacity", "max_cost", "interrupted", "api_error",
 )
+STOP_WRITE = "write_failed"  # a lesson file or the ledger could not be written (a full disk)
 # Stops after which the lessons left can go into an ordinary batch (--fallback batch).
 FALLBACK_STOPS = (STOP_UNSUPPORTED, STOP_CAPACITY)
 
@@ -135,6 +141,8 @@ class FlexReport:
     already_in_flight: list[str] = field(default_factory=list)  # in a batch or another run: not sent
     stop_reason: str | None = None
     stop_detail: str = ""
+    # A write failed (a full disk): what to tell, with what was kept; the run then ends with it.
+    write_failure: str | None = None
 
     @property
     def saved(self) -> int:
@@ -271,6 +279,10 @@ def settle_interrupted_flex(ledger: Ledger, output_dir, say: Callable[[str], Non
             ledger.flex_run_finished(run.run_id, "stopped before finishing")
     if not left:
         return []
+    settled = _save_kept_answers(ledger, output_dir, left, say)
+    left = [lesson_id for lesson_id in left if lesson_id not in settled]
+    if not left:
+        return []
     records = ledger.lessons(left)
     saved = [
         lesson_id for lesson_id in left
@@ -286,6 +298,80 @@ def settle_interrupted_flex(ledger: Ledger, output_dir, say: Callable[[str], Non
         "pending and requested again."
     )
     return left
+
+
+class FlexStoppedError(LessonBatchError):
+    """A flex run stopped because a file or the ledger could not be written; what it received is kept."""
+
+
+def _answer_line(run_id: str, model: str, request: FlexRequest, reply: ChatReply, sections, force: bool) -> bytes:
+    """A received answer as a line of the run's answers file: the batch output line that would hold
+    it, plus how its lesson was requested (what processing it needs, on a later run too)."""
+    record = {
+        "custom_id": request.lesson_id, "run_id": run_id, "model": model, "budget": request.budget,
+        "effort": request.effort, "required_sections": list(sections), "force": force,
+        "response": {"status_code": reply.status, "body": reply.body},
+    }
+    return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def kept_answers(workspace: Workspace, run_ids: set[str], lesson_ids: set[str]) -> dict[str, dict]:
+    """The answers ``run_ids`` kept on disk for ``lesson_ids`` (the last one of each lesson); a
+    line cut short by a crash is skipped."""
+    found: dict[str, dict] = {}
+    for run_id in sorted(run_ids):
+        path = workspace.flex_answers(run_id)
+        try:
+            handle = open(path, "rb")
+        except FileNotFoundError:
+            continue
+        with handle:
+            for raw in handle:
+                try:
+                    record = json.loads(raw)
+                    lesson_id = record["custom_id"]
+                    record["response"]["body"]
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if lesson_id in lesson_ids and record.get("run_id") == run_id:
+                    found[lesson_id] = record
+    return found
+
+
+def _save_kept_answers(ledger: Ledger, output_dir, left: list[str], say: Callable[[str], None]) -> set[str]:
+    """Lessons left in flight whose answer the run kept on disk: processed now from that answer
+    (saved, or marked with why not), never asked for again. Returns them."""
+    if ledger.workspace is None:
+        return set()
+    records = ledger.lessons(left)
+    kept = kept_answers(ledger.workspace, {records[lesson_id].batch_id or "" for lesson_id in left}, set(left))
+    if not kept:
+        return set()
+    report = Report(label="answers kept by an earlier flex run")
+    recorder = AnswerRecorder(Processing.of(ledger, output_dir, ledger.workspace.root), report)
+    for lesson_id in sorted(kept, key=ids.sort_key):
+        record = kept[lesson_id]
+        item = result_of_response(lesson_id, record["response"]["status_code"], record["response"]["body"])
+        if isinstance(item, BadLine):
+            report.fail("unreadable answer", lesson_id)
+            recorder.flush()
+            ledger.lessons_not_saved(
+                [NotSaved(lesson_id, record["run_id"], INVALID, f"unreadable answer: {item.reason}")],
+                ledger.max_attempts(DEFAULT_MAX_ATTEMPTS),
+            )
+            continue
+        recorder.apply(item, Expected(
+            batch_id=record["run_id"], model=record["model"], budget=record["budget"], effort=record["effort"],
+            required_sections=tuple(record["required_sections"]), force=bool(record["force"]),
+        ))
+    recorder.flush()
+    say(
+        f"{len(kept)} answers an earlier flex run received (and paid for) were kept in the work dir: "
+        "processed now, without asking the API again."
+    )
+    for line in format_report(report):
+        say(line)
+    return set(kept)
 
 
 @contextmanager
@@ -346,6 +432,12 @@ class _Run:
         self.done = 0
         self.answers: list[FlexAnswerRecord] = []  # received, for the ledger's next group
         self.flushed_at = time.monotonic()
+        # Each answer is kept on disk before its lesson is written; a write that fails (a full
+        # disk, the ledger) stops the run, which still keeps what arrives (see ``_guarded``).
+        self.answer_log = DurableLog(processing.workspace.flex_answers(self.run_id))
+        self.failure: BaseException | None = None
+        self.kept: list[str] = []  # lessons whose answer is in the answers file
+        self.lost: list[str] = []  # lessons whose answer arrived but could not be kept
 
     # -- sending
 
@@ -402,7 +494,9 @@ class _Run:
                             if not self.in_flight:
                                 report.stop_reason = STOP_MAX_COST
                             break
-                        self._start(request)
+                        if not self._guarded(self._start, request):
+                            waiting = request  # not sent: the ledger could not record it
+                            break
                     if self.stop.is_set() and grace_ends is None:
                         grace_ends = time.monotonic() + settings.grace_seconds
                         report.stop_reason = report.stop_reason or STOP_INTERRUPTED
@@ -413,20 +507,28 @@ class _Run:
                                 f"Stopping: no new requests; waiting up to {settings.grace_seconds:g} s for the "
                                 f"{len(self.in_flight)} in flight (Ctrl-C again to quit at once)."
                             )
+                    if self.failure is not None and grace_ends is None:
+                        grace_ends = time.monotonic() + settings.grace_seconds
+                        self.bar.close()
+                        if self.in_flight:
+                            self.say(
+                                f"Stopping: a write failed; no new requests; waiting up to {settings.grace_seconds:g} s "
+                                f"for the {len(self.in_flight)} in flight, to keep their answers."
+                            )
                     if not self.in_flight:
                         break
                     try:
                         outcome = self.replies.get(timeout=POLL_SECONDS)
                     except queue.Empty:
-                        self._flush()  # a pause: bring the ledger up to date
+                        self._guarded(self._flush)  # a pause: bring the ledger up to date
                         if grace_ends is not None and time.monotonic() >= grace_ends:
                             break
                         continue
                     self._handle(outcome)
                     if time.monotonic() - self.flushed_at >= FLUSH_SECONDS:
-                        self._flush()
+                        self._guarded(self._flush)
         finally:
-            self._flush()
+            self._guarded(self._flush)
             self.bar.close()
             rest = ([waiting] if waiting else []) + list(requests)
             report.not_sent.extend(request.lesson_id for request in rest)
@@ -434,8 +536,51 @@ class _Run:
             self.halt.set()
             report.still_running.extend(self.in_flight)  # after the grace period: they stay ``flex``
             report.refusals = self.gate.total
-            self.ledger.flex_run_finished(self.run_id, report.stop_reason)
+            self._guarded(self.ledger.flex_run_finished, self.run_id, report.stop_reason)
+            self.answer_log.close()
+        if self.failure is not None:
+            report.write_failure = self._failure_message()
         return report
+
+    # -- a write that failed
+
+    def _guarded(self, step: Callable, *args) -> bool:
+        """Run a step that writes; a failure (a full disk, a folder that cannot be written, the
+        ledger that cannot be) stops the run instead of ending it: no new request, and the answers
+        of those in flight are still kept. False when the step failed."""
+        try:
+            step(*args)
+        except (OSError, LessonBatchError) as exc:
+            if self.failure is None:
+                self.failure = exc
+                shown = display_path(Path(os.fsdecode(exc.filename))) if getattr(exc, "filename", None) else ""
+                detail = f"{exc.strerror or exc}: {shown}" if isinstance(exc, OSError) and shown else str(exc)
+                self._stop_for(STOP_WRITE, detail)
+            return False
+        return True
+
+    def _failure_message(self) -> str:
+        exc = self.failure
+        try:
+            states = self.ledger.lessons(self.kept)
+            unsaved = [lesson_id for lesson_id in self.kept if lesson_id in states and states[lesson_id].state == FLEX]
+        except (sqlite3.Error, LessonBatchError):  # the ledger cannot be read either: say what the file holds
+            unsaved = list(self.kept)
+        kept = (
+            f"flex stopped sending; {len(unsaved)} answers received and not saved are kept in "
+            f"{display_path(self.answer_log.path)}, and the next run saves them without asking the API again"
+        )
+        if self.lost:
+            kept += (
+                f"; {len(self.lost)} answers could not be kept ({', '.join(self.lost[:10])}): they may have been "
+                "paid, and the next run requests them again"
+            )
+        if is_disk_full(exc):
+            return disk_full_message(exc, kept)
+        if isinstance(exc, OSError):
+            shown = display_path(Path(os.fsdecode(exc.filename))) if exc.filename else "a file"
+            return f"cannot write {shown} ({exc.strerror or exc}); {kept}. Fix that, then run the same command again."
+        return f"{exc}\nAlso: {kept}."
 
     # -- answers
 
@@ -454,14 +599,23 @@ class _Run:
         kind = outcome.kind
         if kind in (ANSWER, LESSON_ERROR, SERVER_ERROR):
             self.answered_once = True
-            self._record(request, outcome.reply)
+            if kind == ANSWER:
+                self._keep(request, outcome.reply)  # on disk before its lesson is written
+            self._guarded(self._record, request, outcome.reply)
         elif kind == NO_ANSWER:
-            self._no_answer(lesson_id, outcome)
+            self._guarded(self._no_answer, lesson_id, outcome)
         else:
-            self._not_sent(lesson_id, kind, outcome)
+            self._guarded(self._not_sent, lesson_id, kind, outcome)
         self.done += 1
         refusals = f", {self.gate.total:,} capacity refusals waited out" if self.gate.total else ""
         self.bar.update(done=self.done, note=f"{self.report.saved:,} saved{refusals}")
+
+    def _keep(self, request: FlexRequest, reply: ChatReply) -> None:
+        line = _answer_line(self.run_id, self.model, request, reply, self.sections, self.force)
+        if self._guarded(self.answer_log.append, line):
+            self.kept.append(request.lesson_id)
+        else:
+            self.lost.append(request.lesson_id)
 
     def _not_sent(self, lesson_id: str, kind: str, outcome: Outcome) -> None:
         report = self.report
@@ -539,6 +693,7 @@ STOP_MESSAGES = {
     ),
     STOP_INTERRUPTED: "interrupted (Ctrl-C)",
     STOP_API: "the API could not serve the requests ({detail})",
+    STOP_WRITE: "a write failed ({detail})",
 }
 
 

@@ -50,7 +50,7 @@ from typing import Iterable, Iterator, NamedTuple
 from . import ledger_schema
 from .batch_info import BatchError, BatchInfo
 from .errors import LessonBatchError
-from .files import temporary_path_for
+from .files import display_path, temporary_path_for
 from .ledger_schema import Assumptions, SchemaError
 from .states import (
     ACTIVE_BATCH_STATUSES,
@@ -80,6 +80,18 @@ MAX_ATTEMPTS_META_KEY = "max_attempts"  # the cap the last submitting run used (
 
 class LedgerError(LessonBatchError):
     """The ledger cannot be opened or is from an incompatible version."""
+
+
+class LedgerFullError(LedgerError):
+    """The disk holding the ledger is full: a step could not be recorded (nothing of it was)."""
+
+    def __init__(self, path: Path | None, exc: Exception):
+        where = f"the disk holding {display_path(path.parent)} is full" if path is not None else "the disk is full"
+        super().__init__(
+            f"{where}: the run ledger{' ' + display_path(path) if path else ''} cannot be written ({exc}). Every step recorded before this one "
+            "is kept, and so are the lesson files saved and the answers and results downloaded into the work dir. "
+            "Free some space, then run the same command again: nothing is paid for twice."
+        )
 
 
 @dataclass(frozen=True)
@@ -320,14 +332,20 @@ class Ledger:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
-            self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                # After some errors (a full disk) SQLite has rolled the transaction back already.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            if "database or disk is full" not in str(exc):  # SQLITE_FULL
+                raise
+            raise LedgerFullError(self.path, exc) from None
 
     @contextmanager
     def submission_lock(self) -> Iterator[None]:

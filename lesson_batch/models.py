@@ -359,6 +359,21 @@ def catalogue_lifecycle(model: str, today: date) -> Lifecycle:
     return lifecycle(model, info.shutdown, today, info.replacement)
 
 
+CATALOGUE_STALE_DAYS = 60  # older than this, the plan says how old the model table is
+
+
+def catalogue_age_note(today: date) -> str | None:
+    """What to say about the model table's age on ``today``: nothing while it is recent."""
+    days = (today - date.fromisoformat(CATALOGUE_DATE)).days
+    if days <= CATALOGUE_STALE_DAYS:
+        return None
+    return (
+        f"note: the model table (prices, limits, shutdown dates in lesson_batch/models.py) was checked on "
+        f"{CATALOGUE_DATE}, {days} days ago: prices and shutdown dates may have changed since (the API's "
+        "answer about the model is asked before anything is uploaded, and wins)"
+    )
+
+
 def _what_to_use(model: str, replacement: str | None) -> str:
     info = lookup(model)
     replacement = replacement or info.replacement

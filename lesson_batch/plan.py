@@ -21,7 +21,7 @@ from pathlib import Path
 from . import ids, models
 from .curriculum import Curriculum, Lesson, load_curriculum
 from .errors import UsageError
-from .files import display_path
+from .files import FolderError, disk_full_message, display_path, is_disk_full, lesson_path_problem
 from .ledger import DEFAULT_MAX_ATTEMPTS, RequestBudget
 from .prompt import PromptBuilder, PromptTemplate, load_template
 from .requests import RequestSettings, build_request
@@ -73,6 +73,9 @@ class Plan:
     skipped_in_flex: list[str] = field(default_factory=list)
     held_for_attention: list[str] = field(default_factory=list)  # tried max_attempts times already
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    # Lessons whose path holds something that is not a regular file (a folder, a link): never
+    # counted as generated, not requested (the answer could not be saved) until it is moved away.
+    blocked_paths: dict[str, str] = field(default_factory=dict)  # lesson id -> the problem, in words
 
     @property
     def prompt_tokens(self) -> int:
@@ -135,8 +138,12 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
     selected = select_lessons(curriculum, options.modules, options.lessons)
 
     skipped_existing, skipped_in_flight, skipped_in_flex, held, to_request = [], [], [], [], []
+    blocked: dict[str, str] = {}
     for lesson in selected:
-        if lesson.id in history.in_flight:
+        problem = lesson_path_problem(ids.lesson_file(options.output_dir, lesson.id))
+        if problem is not None and lesson.id not in history.in_flight and lesson.id not in history.in_flex:
+            blocked[lesson.id] = problem
+        elif lesson.id in history.in_flight:
             # Counted against --limit: a run interrupted after submitting continues the same
             # lessons when run again, instead of adding N more.
             skipped_in_flight.append(lesson.id)
@@ -169,8 +176,11 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
                 expected = history.measured_output_tokens.get(lesson.id, typical_output)
             writer.add(request, min(expected, request.max_completion_tokens))
         shards = writer.close()
-    except BaseException:
+    except BaseException as exc:
         writer.abort()
+        if is_disk_full(exc):
+            raise FolderError(disk_full_message(exc, "the plan's request files were not written, so none of "
+                                                      "them was submitted or paid for")) from None
         raise
 
     return Plan(
@@ -186,6 +196,7 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
         skipped_in_flex=skipped_in_flex,
         held_for_attention=held,
         max_attempts=options.max_attempts,
+        blocked_paths=blocked,
     )
 
 
@@ -206,9 +217,12 @@ def format_plan(plan: Plan) -> str:
             f"  need a person, tried {plan.max_attempts} times already (held back): {len(plan.held_for_attention)}: "
             f"{_shown(plan.held_for_attention)} (see check_batch_status.py --lessons)"
         )
+    if plan.blocked_paths:
+        lines.append(f"  lesson path not a regular file (not requested until it is moved away): {len(plan.blocked_paths)}")
+        lines.extend(f"    {lesson_id}: {problem}" for lesson_id, problem in plan.blocked_paths.items())
     held_back = (
         len(plan.selected) - len(plan.skipped_existing) - len(plan.skipped_in_flight) - len(plan.skipped_in_flex)
-        - len(plan.held_for_attention) - len(plan.to_request)
+        - len(plan.held_for_attention) - len(plan.to_request) - len(plan.blocked_paths)
     )
     if held_back:
         counted = (

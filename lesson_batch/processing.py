@@ -19,7 +19,7 @@ from . import crashpoints, ids
 from .api import ApiError, BatchApi, effective_base_url
 from .batch_sync import RefreshProblem, problem_messages, refresh
 from .errors import LessonBatchError
-from .files import FolderError, check_folder, display_path, remove_stale_temporaries
+from .files import FolderError, check_folder, disk_full_message, display_path, is_disk_full, remove_stale_temporaries
 from .ledger import BatchRecord, Ledger
 from .output import Printer
 from .report import Report
@@ -199,6 +199,11 @@ def saving_into(output_dir, record: BatchRecord | None, after: str = "") -> Iter
             f"batch {record.batch_id} stays awaiting processing" if record
             else after or "the lessons not saved stay as they are"
         )
+        if is_disk_full(exc):
+            kept = f"the lessons saved before are recorded, {batch}" + (
+                " (its results files are kept in the work dir)" if record else ""
+            )
+            raise FolderError(disk_full_message(exc, kept)) from None
         raise FolderError(
             f"cannot write {display_path(Path(exc.filename))} ({exc.strerror or exc}); {batch}. Free the disk or "
             f"fix the folder ({display_path(Path(output_dir))}), then run the same command again."

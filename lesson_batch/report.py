@@ -31,6 +31,9 @@ class Report:
     models_used: Counter = field(default_factory=Counter)
     estimated_cost: float | None = None
     downloaded: list[str] = field(default_factory=list)
+    # Lessons whose path holds a folder or a link (lesson id -> the problem): not saved, and the
+    # generated lesson kept aside in the work dir.
+    path_problems: dict[str, str] = field(default_factory=dict)
 
     def fail(self, reason: str, lesson_id: str) -> None:
         self.failed.setdefault(reason, []).append(lesson_id)
@@ -57,6 +60,7 @@ class Report:
         for reason, lesson_ids in other.failed.items():
             self.failed.setdefault(reason, []).extend(lesson_ids)
         self.refusals.update(other.refusals)
+        self.path_problems.update(other.path_problems)
         for tier, lesson_ids in other.other_tiers.items():
             self.other_tiers.setdefault(tier, []).extend(lesson_ids)
         self.usage = self.usage + other.usage
@@ -74,6 +78,7 @@ class Report:
             "failed": {reason: sorted(lesson_ids) for reason, lesson_ids in sorted(self.failed.items())},
             "missing": sorted(self.missing),
             "refusals": dict(sorted(self.refusals.items())),
+            "path_problems": dict(sorted(self.path_problems.items())),
             "not_at_batch_rates": {tier: sorted(ids_) for tier, ids_ in sorted(self.other_tiers.items())},
             "bad_lines": self.bad_lines,
             "usage": {
@@ -109,6 +114,7 @@ def format_report(report: Report) -> list[str]:
         if reason == "refusal":
             lines.extend(f"    {lesson_id} refused: {safe_text(report.refusals[lesson_id], 200)}"
                          for lesson_id in sorted(lesson_ids)[:10] if lesson_id in report.refusals)
+    lines.extend(f"    {lesson_id}: {problem}" for lesson_id, problem in sorted(report.path_problems.items()))
     if report.missing:
         shown = ", ".join(report.missing[:10]) + (" ..." if len(report.missing) > 10 else "")
         lines.append(f"  missing from the results: {len(report.missing)}: {shown}")

@@ -42,7 +42,15 @@ from enum import Enum
 from pathlib import Path
 
 from . import crashpoints, ids, models
-from .files import discard, flush_to_disk, publish, remove_stale_temporaries, write_atomic
+from .files import (
+    discard,
+    display_path,
+    flush_to_disk,
+    lesson_path_problem,
+    publish,
+    remove_stale_temporaries,
+    write_atomic,
+)
 from .ledger import DEFAULT_MAX_ATTEMPTS, BatchRecord, Ledger, NotSaved, Saved
 from .lesson_text import CONTENT_FILTER
 from .output import Printer
@@ -316,9 +324,21 @@ def _discard(prepared: Prepared) -> None:
         discard(prepared.temporary)
 
 
+PATH_PROBLEM = "lesson path not a regular file"
+
+
 def _decide(prepared: Prepared, wanted: Expected, processing: Processing, report: Report, marks: _Marks) -> None:
     """What a prepared line answering an awaited lesson means: the lesson saved (its temporary
-    given its final name), kept aside, or marked with why it was not saved."""
+    given its final name), kept aside, or marked with why it was not saved. A temporary it
+    leaves is removed when a step fails (a full disk)."""
+    try:
+        _decide_line(prepared, wanted, processing, report, marks)
+    except BaseException:
+        _discard(prepared)
+        raise
+
+
+def _decide_line(prepared: Prepared, wanted: Expected, processing: Processing, report: Report, marks: _Marks) -> None:
     item = prepared.item
     lesson_id = item.custom_id
     report.usage = report.usage + item.usage
@@ -333,6 +353,10 @@ def _decide(prepared: Prepared, wanted: Expected, processing: Processing, report
     if publish(prepared.temporary, path):
         report.saved.append(lesson_id)
     else:
+        problem = lesson_path_problem(path)
+        if problem is not None:
+            _path_problem(prepared, wanted, processing.workspace, report, marks, problem)
+            return
         note = _save_over_existing(prepared, path, processing, processing.force or wanted.force, report)
     crashpoints.reached("lesson_saved")
     marks.add_saved(lesson_id, wanted.batch_id, item.usage.completion_tokens or None, note, [path])
@@ -363,6 +387,27 @@ def _not_saved(prepared: Prepared, wanted: Expected, workspace: Workspace, repor
     if wanted.settled:
         marks.add_not_saved(entry)
     report.fail(reason, lesson_id)
+
+
+def _path_problem(
+    prepared: Prepared, wanted: Expected, workspace: Workspace, report: Report, marks: _Marks, problem: str
+) -> None:
+    """A good lesson whose path holds a folder or a link: never saved there (nor through the link,
+    even with --force), never counted as generated. The lesson is kept under not_overwritten/ and
+    marked not saved with the problem; the other lessons go on."""
+    lesson_id = prepared.item.custom_id
+    kept = workspace.not_overwritten(lesson_id)
+    with open(prepared.temporary, "rb") as handle:
+        write_atomic(kept, handle.read())
+    _discard(prepared)
+    shown = (
+        f"{problem}; the generated lesson is kept in {display_path(kept)} (move it into place instead, to use it "
+        "without paying again)"
+    )
+    report.path_problems[lesson_id] = shown
+    report.fail(PATH_PROBLEM, lesson_id)
+    if wanted.settled:
+        marks.add_not_saved(NotSaved(lesson_id, wanted.batch_id, FAILED, shown))
 
 
 def _rejected(prepared: Prepared, wanted: Expected, workspace: Workspace) -> tuple[str, NotSaved]:

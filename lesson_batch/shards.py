@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import LessonBatchError
-from .files import AtomicStream
+from .files import AtomicStream, naming
 from .requests import LessonRequest
 from .workspace import Workspace
 
@@ -80,7 +80,10 @@ class ShardWriter:
             or (cap is not None and current.request_count and current.prompt_tokens + request.prompt_tokens > cap)
         ):
             current = self._start_shard()
-        self._handle.write(request.line)
+        try:
+            self._handle.write(request.line)
+        except OSError as exc:  # a full disk: say which file
+            raise naming(exc, self._streams[-1].path) from None
         self._digest.update(request.line)
         current.lesson_ids.append(request.lesson_id)
         current.budgets.append((request.max_completion_tokens, request.reasoning_effort))
@@ -120,6 +123,9 @@ class ShardWriter:
     def _finish_current(self) -> None:
         if self._handle is None:
             return
-        self._streams[-1].finish()
+        try:
+            self._streams[-1].finish()
+        except OSError as exc:
+            raise naming(exc, self._streams[-1].path) from None
         self._handle = None
         self.shards[-1].sha256 = self._digest.hexdigest()

@@ -27,7 +27,15 @@ from .api import ApiError, BatchApi
 from .batch_sync import hit_token_limit, problem_messages, refresh, watch
 from .errors import LessonBatchError
 from .files import check_folder, remove_stale_temporaries
-from .flex import FALLBACK_STOPS, FlexReport, FlexSettings, format_flex_report, run_flex, settle_interrupted_flex
+from .flex import (
+    FALLBACK_STOPS,
+    FlexReport,
+    FlexSettings,
+    FlexStoppedError,
+    format_flex_report,
+    run_flex,
+    settle_interrupted_flex,
+)
 from .ledger import Ledger
 from .output import Printer
 from .plan import History, Plan, PlanOptions, format_plan, make_plan
@@ -91,18 +99,27 @@ def check_model_in_catalogue(model: str, today: date, warn: Callable[[str], None
         warn(f"warning: {verdict.message} (model table of {models.CATALOGUE_DATE})")
 
 
-def check_model_with_api(api: BatchApi, model: str, today: date, warn: Callable[[str], None]) -> None:
+def check_model_with_api(
+    api: BatchApi, model: str, today: date, warn: Callable[[str], None], today_overridden: str | None = None
+) -> None:
     """Before anything is uploaded: ask the API about the model. Its answer wins over the model
     table: a model it does not know, or that shuts down before a 24-hour batch could end, stops
-    the run; one that shuts down within 30 days is warned about."""
+    the run; one that shuts down within 30 days is warned about. ``today_overridden`` names what
+    set ``today`` when it is not the machine's date (the verdict is then said to rest on it)."""
     remote = api.retrieve_model(model)
     if remote is None:
         raise ModelUnavailableError(models.unknown_to_api_message(model))
     verdict = models.lifecycle(model, remote.shutdown_date, today)
+    source = "the API's shutdown_date"
+    if today_overridden:
+        source += (
+            f", judged against {today.isoformat()}, the date {today_overridden} sets; "
+            "the API still lists the model"
+        )
     if verdict.status in ("shut_down", "too_late"):
-        raise ModelUnavailableError(f"{verdict.message} (the API's shutdown_date); nothing was uploaded")
+        raise ModelUnavailableError(f"{verdict.message} ({source}); nothing was uploaded")
     if verdict.message:
-        warn(f"warning: {verdict.message} (the API's shutdown_date)")
+        warn(f"warning: {verdict.message} ({source})")
 
 
 def check_budget(plan: Plan, max_cost: float | None, running: bool = False) -> None:
@@ -146,6 +163,7 @@ def generate(
     flex: FlexSettings | None = None,
     fallback_batch: bool = False,
     today: date | None = None,
+    today_overridden: str | None = None,  # what set ``today`` (LESSON_BATCH_TODAY), if not the machine's date
 ) -> GenerateOutcome:
     """Plan, and with an ``api`` (and a ``ledger``), submit (and with ``wait``, see it through);
     with ``via="flex"``, send the requests through flex.
@@ -156,6 +174,9 @@ def generate(
     printer = printer or Printer()
     say, warn = printer.out, printer.note
     today = today or date.today()
+    age_note = models.catalogue_age_note(today)
+    if age_note:
+        warn(age_note)
     check_folder(options.work_dir, "--work-dir")
     check_folder(options.output_dir, "--output-dir", create=api is not None)
     remove_stale_temporaries(options.work_dir)  # left by a run that was killed while writing
@@ -172,7 +193,7 @@ def generate(
     try:
         with ledger.submission_lock():
             api.check_access()
-            check_model_with_api(api, options.settings.model, today, warn)
+            check_model_with_api(api, options.settings.model, today, warn, today_overridden)
             recovered = recover_unfinished_shards(ledger, api, say)
             _refresh_unfinished(ledger, api, warn)
             settle_interrupted_flex(ledger, options.output_dir, say)
@@ -286,6 +307,8 @@ def _generate_flex(
             outcome.flex = run_flex(plan, processing, api, flex)
         for line in format_flex_report(outcome.flex, flex):
             say(line)
+        if outcome.flex.write_failure:
+            raise FlexStoppedError(outcome.flex.write_failure)
         left = outcome.flex.not_sent if outcome.flex.stop_reason in FALLBACK_STOPS else []
     if fallback_batch and left:
         spent = outcome.flex.cost if outcome.flex else 0.0

@@ -9,6 +9,7 @@ lesson versions kept aside go. Every name inside a work dir is made here.
     rejected/<lesson id>.md                 a generated lesson that failed its checks
     replaced/<lesson id>.<time>.md          a lesson file that --force overwrote
     not_overwritten/<lesson id>.md          a generated lesson not saved over an existing file
+    flex/<flex run id>.jsonl                the answers a flex run received (paid), kept before processing
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ SUBMITTED_DIR = "submitted"
 REJECTED_DIR = "rejected"
 REPLACED_DIR = "replaced"
 NOT_OVERWRITTEN_DIR = "not_overwritten"
+FLEX_ANSWERS_DIR = "flex"
 
 
 @dataclass(frozen=True)
@@ -92,3 +94,7 @@ class Workspace:
 
     def not_overwritten(self, lesson_id: str) -> Path:
         return self.root / NOT_OVERWRITTEN_DIR / f"{lesson_id}.md"
+
+    def flex_answers(self, run_id: str) -> Path:
+        """Where a flex run keeps each answer it received, one line each, before processing it."""
+        return self.root / FLEX_ANSWERS_DIR / f"{run_id}.jsonl"

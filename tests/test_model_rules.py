@@ -188,7 +188,7 @@ def test_a_model_the_api_retires_within_30_days_is_warned_about_and_submitted(ap
     result = api_user.generate("--yes")
     assert result.returncode == 0, result.stderr
     assert "warning: gpt-6.1-terra shuts down on 2026-12-20 (in 18 days)" in result.stderr
-    assert "(the API's shutdown_date)" in result.stderr
+    assert "(the API's shutdown_date, judged against 2026-12-02, the date LESSON_BATCH_TODAY sets" in result.stderr
     assert uploads_and_creations(api_user.server) == ["/v1/files", "/v1/batches"]
 
 
