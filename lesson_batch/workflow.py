@@ -97,7 +97,7 @@ def check_model_with_api(api: BatchApi, model: str, today: date, warn: Callable[
     the run; one that shuts down within 30 days is warned about."""
     remote = api.retrieve_model(model)
     if remote is None:
-        raise ModelUnavailableError(models.unknown_to_api_message(model))
+        raise ModelUnavailableError(models.unknown_to_api_message(model, today))
     verdict = models.lifecycle(model, remote.shutdown_date, today)
     if verdict.status in ("shut_down", "too_late"):
         raise ModelUnavailableError(f"{verdict.message} (the API's shutdown_date); nothing was uploaded")
