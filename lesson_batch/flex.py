@@ -499,7 +499,7 @@ class _Run:
             usage, tier = (TokenUsage(), None) if isinstance(item, BadLine) else (item.usage, item.service_tier)
             self.answers.append(FlexAnswerRecord(
                 self.run_id, lesson_id, tier, usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens,
-                usage.reasoning_tokens, time.time(),
+                usage.reasoning_tokens, time.time(), usage.cache_write_tokens,
             ))
             crashpoints.reached("flex_answer")
             self._count_cost(lesson_id, usage, tier)
@@ -519,10 +519,10 @@ class _Run:
 
     def _count_cost(self, lesson_id: str, usage: TokenUsage, tier: str | None) -> None:
         tokens = (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
-        cost = models.answer_cost(self.model, *tokens, tier)
+        cost = models.answer_cost(self.model, *tokens, tier, usage.cache_write_tokens)
         self.report.add_cost(cost)
         if tier not in (models.FLEX_TIER, None):
-            flex_price = models.answer_cost(self.model, *tokens, models.FLEX_TIER)
+            flex_price = models.answer_cost(self.model, *tokens, models.FLEX_TIER, usage.cache_write_tokens)
             extra = cost - flex_price if cost is not None and flex_price is not None else None
             self.report.other_tier.append((lesson_id, tier, extra))
 

@@ -143,7 +143,15 @@ class TestWholeCurriculumWithCapacityRefusals:
         _project, result, status = story
         (run,) = status["flex_runs"]
         assert run["cost_usd"] > 0
-        assert f"cost at Batch prices: ${run['cost_usd']:,.2f} (estimated before submitting: $" in result.stdout
+        assert f"cost at Batch prices: ${run['cost_usd']:,.2f}, of which cache writes $" in result.stdout
+        assert "(estimated before submitting: $" in result.stdout
+
+    def test_the_prompt_cache_writes_of_flex_answers_are_recorded_and_priced(self, story):
+        _project, result, status = story
+        (run,) = status["flex_runs"]
+        written = run["usage"]["cache_write_tokens"]
+        assert written > 0  # gpt-6.1-terra reports (and bills) cache writes
+        assert f", {written:,} written to the prompt cache)" in result.stdout
 
 
 # --------------------------------------------------------------------------- trying the prompt
