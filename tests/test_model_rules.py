@@ -349,3 +349,60 @@ def test_a_batch_created_by_a_killed_run_is_adopted_whatever_order_the_api_lists
     assert again.returncode == 0, again.stderr
     assert "by an interrupted run: adopted it" in again.stdout
     assert len(server.created_batches()) == 2  # not created, nor paid for, a second time
+
+
+# --- the models of December (issue 22) --------------------------------------------------------
+
+
+def test_a_dry_run_with_gpt_6_2_sol_shows_its_batch_price(user):
+    result = user.generate("--dry-run", "--model", "gpt-6.2-sol")
+    assert result.returncode == 0, result.stderr
+    assert "Batch price per 1M tokens: $1.00 input, $0.05 cached input, $5.00 output" in result.stdout
+    assert "unknown price" not in result.stdout
+
+
+def test_effort_none_with_gpt_6_2_sol_is_a_usage_error_naming_low_to_max(user):
+    result = user.generate("--dry-run", "--model", "gpt-6.2-sol", "--reasoning-effort", "none")
+    assert result.returncode == 2
+    assert "gpt-6.2-sol does not accept --reasoning-effort none; it accepts low, medium (default), high, xhigh, max" \
+        in result.stderr
+
+
+def test_a_shut_down_snapshot_is_refused_by_a_dry_run_with_its_own_date_and_replacement(user):
+    result = user.generate("--dry-run", "--model", "gpt-4o-2024-05-13")
+    assert result.returncode == 2
+    assert "gpt-4o-2024-05-13 was shut down on 2026-10-23; use --model gpt-5.6-sol" in result.stderr
+    assert not (user.work / "datagov_lessons_input.jsonl").exists()
+
+
+def test_a_snapshot_the_table_does_not_list_is_planned_with_a_warning_that_its_date_is_not_known(user):
+    result = user.generate("--dry-run", "--model", "gpt-4o-2099-01-01")
+    assert result.returncode == 0, result.stderr
+    assert "the model table has no shutdown date for the snapshot gpt-4o-2099-01-01" in result.stderr
+
+
+def test_a_shut_down_snapshot_is_refused_before_anything_is_uploaded(api_user):
+    api_user.server.set_scenario({"today": TODAY})
+    result = api_user.generate("--yes", "--model", "gpt-4o-2024-05-13")
+    assert result.returncode == 1
+    assert "the API does not know the model gpt-4o-2024-05-13" in result.stderr
+    assert "the model table says it was shut down on 2026-10-23" in result.stderr
+    assert "Use --model gpt-5.6-sol (its replacement) instead" in result.stderr
+    assert uploads_and_creations(api_user.server) == []
+
+
+def test_efforts_by_complexity_are_submitted_per_lesson_and_the_plan_shows_the_mix(api_user):
+    api_user.server.set_scenario({"today": TODAY})
+    write_curriculum(api_user.curriculum, TITLES)
+    text = api_user.curriculum.read_text(encoding="utf-8")
+    for title, tag in zip(TITLES, ("F", "I", "A"), strict=True):
+        text = text.replace(f"{title} [F]", f"{title} [{tag}]")
+    api_user.curriculum.write_text(text, encoding="utf-8")
+    result = ScriptDriver.generate(api_user, "--yes", "--reasoning-effort", "F=low,I=medium,A=high")
+    assert result.returncode == 0, result.stderr
+    assert "effort by complexity: [F] low, [I] medium, [A] high" in result.stdout
+    assert "    low: 1 lesson ([F])" in result.stdout and "    high: 1 lesson ([A])" in result.stdout
+    (batch,) = api_user.server.created_batches()
+    sent = {line["custom_id"]: line["body"]["reasoning_effort"]
+            for line in api_user.server.file_lines(batch["input_file_id"])}
+    assert sent == {"M0-L001": "low", "M0-L002": "medium", "M0-L003": "high"}
