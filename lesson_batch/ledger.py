@@ -211,6 +211,7 @@ class FlexAnswerRecord:
     reasoning_tokens: int
     received_at: float
     cache_write_tokens: int = 0  # prompt tokens written to the prompt cache
+    reasoning_effort: str | None = None  # the effort the request was sent with (None: the model's default)
 
 
 class Ledger:
@@ -698,11 +699,11 @@ class Ledger:
         with self._write() as db:
             db.executemany(
                 "INSERT INTO flex_answers (run_id, lesson_id, service_tier, prompt_tokens, cached_tokens, "
-                "completion_tokens, reasoning_tokens, received_at, cache_write_tokens) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "completion_tokens, reasoning_tokens, received_at, cache_write_tokens, reasoning_effort) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (a.run_id, a.lesson_id, a.service_tier, a.prompt_tokens, a.cached_tokens, a.completion_tokens,
-                     a.reasoning_tokens, a.received_at, a.cache_write_tokens)
+                     a.reasoning_tokens, a.received_at, a.cache_write_tokens, a.reasoning_effort)
                     for a in answers
                 ],
             )

@@ -13,7 +13,8 @@ Versions shipped:
    ``errors_file``), and the ledger remembers the API address and the course it belongs to
    (``meta``: ``api_base_url``, ``curriculum``, ``template``, ``output_dir``);
 3. true costs: each flex answer's prompt-cache writes (``flex_answers.cache_write_tokens``) and each
-   batch's own ``usage`` as the API reported it (``batches.api_usage``, JSON).
+   batch's own ``usage`` as the API reported it (``batches.api_usage``, JSON); the effort each flex
+   request was sent with (``flex_answers.reasoning_effort``; a batch's are in ``shard_lessons``).
 
 A migration fills in what an old ledger lacks from what the old version did, and says once what
 it assumed, so that batches already paid for are followed and processed, and never paid twice.
@@ -57,9 +58,11 @@ CREATE TABLE flex_answers (
 CREATE INDEX flex_answers_by_run ON flex_answers (run_id);
 """
 
-# Added in version 3 (``_cache_write_tokens_of_flex_answers``, ``_batch_usage_from_the_api``).
+# Added in version 3 (``_cache_write_tokens_of_flex_answers``, ``_batch_usage_from_the_api``,
+# ``_effort_of_flex_answers``).
 FLEX_CACHE_WRITES_COLUMN = "ALTER TABLE flex_answers ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0"
 BATCH_API_USAGE_COLUMN = "ALTER TABLE batches ADD COLUMN api_usage TEXT"
+FLEX_EFFORT_COLUMN = "ALTER TABLE flex_answers ADD COLUMN reasoning_effort TEXT"
 
 # The newest schema, for a ledger created from scratch.
 SCHEMA = FLEX_TABLES + """
@@ -346,9 +349,15 @@ def _batch_usage_from_the_api(db: sqlite3.Connection) -> None:
     db.execute(BATCH_API_USAGE_COLUMN)
 
 
+def _effort_of_flex_answers(db: sqlite3.Connection) -> None:
+    """The reasoning effort each flex request was sent with (NULL: the model's default, or not recorded)."""
+    db.execute(FLEX_EFFORT_COLUMN)
+
+
 V3_STEPS: list[Callable[[sqlite3.Connection], None]] = [
     _cache_write_tokens_of_flex_answers,
     _batch_usage_from_the_api,
+    _effort_of_flex_answers,
 ]
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from lesson_batch.ledger import Ledger
 from tests.fake_openai import FakeOpenAIServer
 from tests.helpers import PROCESS_SCRIPT, ScriptDriver, write_curriculum
 
@@ -406,3 +407,6 @@ def test_efforts_by_complexity_are_submitted_per_lesson_and_the_plan_shows_the_m
     sent = {line["custom_id"]: line["body"]["reasoning_effort"]
             for line in api_user.server.file_lines(batch["input_file_id"])}
     assert sent == {"M0-L001": "low", "M0-L002": "medium", "M0-L003": "high"}
+    with Ledger.open(api_user.work) as ledger:  # each lesson's effort is recorded with its request
+        recorded = {lesson_id: effort for lesson_id, (_budget, effort) in ledger.batch_requests(batch["id"]).items()}
+    assert recorded == sent
