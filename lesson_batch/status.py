@@ -297,6 +297,7 @@ def as_json(batch: BatchView, now: float | None = None, commands: Commands = Com
             "failed": record.request_failed,
             "total": record.request_total,
         },
+        "usage_reported_by_the_api": record.api_usage,  # the batch's own usage (the bill); None: not given
         "created_at": record.created_at,
         "elapsed_seconds": round(now - record.created_at) if record.created_at else None,
         "expires_at": record.expires_at,

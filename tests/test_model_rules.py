@@ -231,6 +231,16 @@ def test_the_ladder_raises_the_budget_then_lowers_the_effort_through_values_the_
     assert steps == [(64_000, None), (64_000, "low"), (64_000, "none"), (64_000, "none")]
 
 
+def test_the_ladder_starts_from_the_effort_the_lessons_complexity_gave_it(api_user):
+    api_user.server.set_scenario({"today": TODAY, "faults": {"truncate": ["M0-L002"]}})
+    options = ("--lessons", "M0-L002", "--max-completion-tokens", "64000", "--reasoning-effort", "F=high")
+    api_user.round(*options)  # every lesson of this curriculum is [F]
+    assert api_user.submitted_bodies()["M0-L002"]["reasoning_effort"] == "high"
+    assert api_user.generate("--dry-run", *options).returncode == 0
+    # at the budget cap already: one step down from high, not from the model's default (medium)
+    assert api_user.request_bodies()["M0-L002"]["reasoning_effort"] == "medium"
+
+
 def test_a_lesson_requested_again_after_truncation_is_estimated_at_its_doubled_budget(api_user):
     api_user.server.set_scenario({"today": TODAY, "faults": {"truncate": ["M0-L002"]}})
     api_user.round()
