@@ -169,8 +169,10 @@ CATALOGUE_DATE = "2026-12-07"
 #   mini, nano: the Vercel AI SDK's openai 2.0.7 changelog, openai/codex issue #2712); None where
 #   no source said either way.
 # - o3, o3-mini, o4-mini efforts (low, medium, high): openai-tools' ReasoningEffort docs.
-# 2026-12-07 (issue 22; checked with the installed openai 3.63.0, the openai/openai-python
-# repository's src/openai/types/shared/chat_model.py, and OpenAI's pages):
+# 2026-12-07 (issue 22; checked with the installed openai 3.63.0's types/shared/chat_model.py,
+# types/batch_usage.py and types/completion_usage.py, and OpenAI's pages; the stored snapshot of
+# the openai/openai-python repository is version 3.3.1, older than both new models, and its
+# chat_model.py has no shutdown note: only its cache_write_tokens field was confirmed there):
 # - gpt-6.2-sol (released 2026-11-17; in the SDK's ChatModel): OpenAI's model page
 #   (developers.openai.com/api/docs/models/gpt-6.2-sol): $2 input, $0.10 cached, $2.50 cache
 #   writes, $10 output per 1M at Standard, "Batch costs 50% of Standard rates", 128,000 max output,
