@@ -12,7 +12,7 @@ Checked on 2026-12-02 against:
   ``types/shared/reasoning_effort.py`` (``none, minimal, low, medium, high, xhigh, max``);
 * OpenAI model pages (developers.openai.com/api/docs/models/...): gpt-6-sol (efforts none..max,
   medium default, 128,000 max output), gpt-6-luna (same; "Batch and Flex cost 50% of Standard"),
-  gpt-6.2-sol, gpt-5.6-luna (none..max, medium default, 128,000);
+  gpt-5.6-luna (none..max, medium default, 128,000);
 * third-party copies of OpenAI's pages and launch notes for gpt-6.1-terra (apidog.com, LiteLLM
   blog: efforts none..max, medium default, 128K output, "Batch and Flex: 50% off"), gpt-6.1-sol
   (apidog.com: "does not accept none or minimal", Batch/Flex/Fast tiers), gpt-6-astra and
