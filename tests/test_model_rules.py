@@ -420,3 +420,14 @@ def test_efforts_by_complexity_are_submitted_per_lesson_and_the_plan_shows_the_m
     with Ledger.open(api_user.work) as ledger:  # each lesson's effort is recorded with its request
         recorded = {lesson_id: effort for lesson_id, (_budget, effort) in ledger.batch_requests(batch["id"]).items()}
     assert recorded == sent
+
+
+@pytest.mark.parametrize("value, words", [
+    ("F=none,A=high", "for lessons tagged [F]: gpt-6.2-sol does not accept --reasoning-effort none; "
+                      "it accepts low, medium (default), high, xhigh, max"),
+    ("Q=low", "'Q' is not a complexity tag"),
+])
+def test_a_mix_with_a_value_the_model_refuses_or_an_unknown_tag_is_a_usage_error(user, value, words):
+    result = user.generate("--dry-run", "--model", "gpt-6.2-sol", "--reasoning-effort", value)
+    assert result.returncode == 2
+    assert words in result.stderr
