@@ -27,12 +27,19 @@ from lesson_batch.flex import (
 )
 from lesson_batch.ledger import DEFAULT_MAX_ATTEMPTS, Ledger
 from lesson_batch.plan import Plan, PlanOptions
-from lesson_batch.requests import RequestSettings
+from lesson_batch.requests import RequestSettings, parse_efforts
 from lesson_batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE, ShardLimits
 from lesson_batch.status import WatchDisplay
 from lesson_batch.wording import Commands, plural
 from lesson_batch.workdir import API_BASE_URL, CURRICULUM, OUTPUT_DIR, TEMPLATE, Settled, settle_ledger
 from lesson_batch.workflow import GenerateOutcome, generate
+
+
+def efforts_option(text: str) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    try:
+        return parse_efforts(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--reasoning-effort: ").removeprefix("--reasoning-effort ")) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,9 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"output budget per lesson, reasoning included (default: {models.DEFAULT_BUDGET_REASONING:,} "
                             f"for reasoning models, {models.DEFAULT_BUDGET_PLAIN:,} for others; at most the model's "
                             "maximum output)")
-    model.add_argument("--reasoning-effort", choices=models.EFFORTS, default=None, metavar="EFFORT",
-                       help=f"one of {', '.join(models.EFFORTS)}, as far as the model accepts it; reasoning models "
-                            "only; default: the model's own")
+    model.add_argument("--reasoning-effort", type=efforts_option, default=(None, ()), metavar="EFFORT",
+                       help=f"one of {', '.join(models.EFFORTS)}, as far as the model accepts it, or one per "
+                            "complexity tag of the curriculum, like F=low,I=medium,A=high (a plain value added "
+                            "to the list is for lessons without those tags); reasoning models only; default: "
+                            "the model's own")
     model.add_argument("--temperature", type=float, default=None,
                        help="models that are not reasoning models, or newer ones (gpt-5.1 and later) with "
                             "--reasoning-effort none; default: the model's own")
@@ -253,8 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = RequestSettings(  # checked first: a usage error is told before anything else
         model=args.model,
         max_completion_tokens=args.max_completion_tokens,
-        reasoning_effort=args.reasoning_effort,
+        reasoning_effort=args.reasoning_effort[0],
         temperature=args.temperature,
+        efforts_by_complexity=args.reasoning_effort[1],
     )
     check_folder(args.work_dir, "--work-dir")
     today = cli.today()

@@ -197,7 +197,27 @@ def _batch_info(batch) -> BatchInfo:
         metadata=dict(batch.metadata or {}),
         timestamps=timestamps,
         model=getattr(batch, "model", None),
+        usage=_batch_usage(getattr(batch, "usage", None)),
     )
+
+
+def _batch_usage(usage) -> dict[str, int] | None:
+    """The Batch object's ``usage`` (openai 3.63, types/batch_usage.py: ``input_tokens``,
+    ``input_tokens_details.cached_tokens``, ``output_tokens``, ``output_tokens_details.reasoning_tokens``)
+    as plain counts; None when the API gives none."""
+    if usage is None:
+        return None
+
+    def count(owner, name: str) -> int:
+        value = getattr(owner, name, None) if owner is not None else None
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+    return {
+        "input_tokens": count(usage, "input_tokens"),
+        "cached_tokens": count(getattr(usage, "input_tokens_details", None), "cached_tokens"),
+        "output_tokens": count(usage, "output_tokens"),
+        "reasoning_tokens": count(getattr(usage, "output_tokens_details", None), "reasoning_tokens"),
+    }
 
 
 class BatchApi:

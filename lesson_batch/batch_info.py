@@ -39,3 +39,6 @@ class BatchInfo:
     metadata: dict[str, str] = field(default_factory=dict)
     timestamps: dict[str, float] = field(default_factory=dict)  # in_progress_at, completed_at, ...
     model: str | None = None
+    # The batch's own token count (the bill), for batches created since 2025-09-07: ``input_tokens``,
+    # ``cached_tokens``, ``output_tokens``, ``reasoning_tokens``; None when the API gives none.
+    usage: dict[str, int] | None = None

@@ -184,8 +184,9 @@ def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -
 
 
 def worst_case_cost(model: str, request: FlexRequest) -> float | None:
-    """The most one request can cost at flex prices: its prompt and its whole output budget."""
-    return models.batch_cost(model, request.prompt_tokens, request.budget)
+    """The most one request can cost at flex prices: its prompt (all of it written to the prompt
+    cache, for a model that bills cache writes) and its whole output budget."""
+    return models.batch_cost(model, request.prompt_tokens, request.budget, cache_write_tokens=request.prompt_tokens)
 
 
 def read_requests(plan: Plan) -> Iterator[FlexRequest]:
@@ -653,7 +654,7 @@ class _Run:
             usage, tier = (TokenUsage(), None) if isinstance(item, BadLine) else (item.usage, item.service_tier)
             self.answers.append(FlexAnswerRecord(
                 self.run_id, lesson_id, tier, usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens,
-                usage.reasoning_tokens, time.time(),
+                usage.reasoning_tokens, time.time(), usage.cache_write_tokens, request.effort,
             ))
             crashpoints.reached("flex_answer")
             self._count_cost(lesson_id, usage, tier)
@@ -673,10 +674,10 @@ class _Run:
 
     def _count_cost(self, lesson_id: str, usage: TokenUsage, tier: str | None) -> None:
         tokens = (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
-        cost = models.answer_cost(self.model, *tokens, tier)
+        cost = models.answer_cost(self.model, *tokens, tier, usage.cache_write_tokens)
         self.report.add_cost(cost)
         if tier not in (models.FLEX_TIER, None):
-            flex_price = models.answer_cost(self.model, *tokens, models.FLEX_TIER)
+            flex_price = models.answer_cost(self.model, *tokens, models.FLEX_TIER, usage.cache_write_tokens)
             extra = cost - flex_price if cost is not None and flex_price is not None else None
             self.report.other_tier.append((lesson_id, tier, extra))
 

@@ -135,6 +135,8 @@ class BatchRecord:
     # before downloading: a re-run finds a batch's files only through these.
     results_file: str | None = None
     errors_file: str | None = None
+    # The batch's own usage as the API reported it (``BatchInfo.usage``): the bill. None: not seen.
+    api_usage: dict | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -220,6 +222,8 @@ class FlexAnswerRecord:
     completion_tokens: int
     reasoning_tokens: int
     received_at: float
+    cache_write_tokens: int = 0  # prompt tokens written to the prompt cache
+    reasoning_effort: str | None = None  # the effort the request was sent with (None: the model's default)
 
 
 class Ledger:
@@ -713,10 +717,11 @@ class Ledger:
         with self._write() as db:
             db.executemany(
                 "INSERT INTO flex_answers (run_id, lesson_id, service_tier, prompt_tokens, cached_tokens, "
-                "completion_tokens, reasoning_tokens, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "completion_tokens, reasoning_tokens, received_at, cache_write_tokens, reasoning_effort) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (a.run_id, a.lesson_id, a.service_tier, a.prompt_tokens, a.cached_tokens, a.completion_tokens,
-                     a.reasoning_tokens, a.received_at)
+                     a.reasoning_tokens, a.received_at, a.cache_write_tokens, a.reasoning_effort)
                     for a in answers
                 ],
             )
@@ -790,9 +795,10 @@ def _store_batch(db: sqlite3.Connection, batch: BatchInfo, now: float, give_back
     db.execute(
         "UPDATE batches SET status = ?, output_file_id = ?, error_file_id = ?, request_total = ?, "
         "request_completed = ?, request_failed = ?, errors = ?, created_at = COALESCE(?, created_at), "
-        "expires_at = COALESCE(?, expires_at), checked_at = ? WHERE batch_id = ?",
+        "expires_at = COALESCE(?, expires_at), checked_at = ?, api_usage = COALESCE(?, api_usage) WHERE batch_id = ?",
         (batch.status, batch.output_file_id, batch.error_file_id, batch.request_total,
-         batch.request_completed, batch.request_failed, errors, batch.created_at, batch.expires_at, now, batch.id),
+         batch.request_completed, batch.request_failed, errors, batch.created_at, batch.expires_at, now,
+         json.dumps(batch.usage) if batch.usage is not None else None, batch.id),
     )
     if give_back is None:
         return
@@ -866,4 +872,5 @@ def _batch(row: sqlite3.Row) -> BatchRecord:
         row,
         errors=tuple(BatchError(**error) for error in json.loads(row["errors"] or "[]")),
         usage=json.loads(row["usage"]) if row["usage"] else None,
+        api_usage=json.loads(row["api_usage"]) if row["api_usage"] else None,
     )

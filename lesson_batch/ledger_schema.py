@@ -11,7 +11,10 @@ Versions shipped:
    plain names ``datagov_lessons_results.jsonl`` / ``datagov_lessons_errors.jsonl``);
 2. flex runs and their answers (tables ``flex_runs``, ``flex_answers``); each batch records the names of its downloaded result files (``results_file``,
    ``errors_file``), and the ledger remembers the API address and the course it belongs to
-   (``meta``: ``api_base_url``, ``curriculum``, ``template``, ``output_dir``).
+   (``meta``: ``api_base_url``, ``curriculum``, ``template``, ``output_dir``);
+3. true costs: each flex answer's prompt-cache writes (``flex_answers.cache_write_tokens``) and each
+   batch's own ``usage`` as the API reported it (``batches.api_usage``, JSON); the effort each flex
+   request was sent with (``flex_answers.reasoning_effort``; a batch's are in ``shard_lessons``).
 
 A migration fills in what an old ledger lacks from what the old version did, and says once what
 it assumed, so that batches already paid for are followed and processed, and never paid twice.
@@ -30,7 +33,7 @@ from . import ids
 from .errors import LessonBatchError
 from .workspace import ERRORS_STEM, RESULTS_STEM
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Lessons sent straight to Chat Completions with service_tier "flex" (added in version 2).
 FLEX_TABLES = """
@@ -54,6 +57,12 @@ CREATE TABLE flex_answers (
 );
 CREATE INDEX flex_answers_by_run ON flex_answers (run_id);
 """
+
+# Added in version 3 (``_cache_write_tokens_of_flex_answers``, ``_batch_usage_from_the_api``,
+# ``_effort_of_flex_answers``).
+FLEX_CACHE_WRITES_COLUMN = "ALTER TABLE flex_answers ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0"
+BATCH_API_USAGE_COLUMN = "ALTER TABLE batches ADD COLUMN api_usage TEXT"
+FLEX_EFFORT_COLUMN = "ALTER TABLE flex_answers ADD COLUMN reasoning_effort TEXT"
 
 # The newest schema, for a ledger created from scratch.
 SCHEMA = FLEX_TABLES + """
@@ -164,6 +173,8 @@ def version_of(db: sqlite3.Connection) -> int | None:
 def create(db: sqlite3.Connection) -> None:
     for statement in statements(SCHEMA):
         db.execute(statement)
+    for step in V3_STEPS:  # the newest schema: the additive steps of version 3 too
+        step(db)
     db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
 
@@ -324,4 +335,36 @@ def _holds_saved_lessons(db: sqlite3.Connection, folder: Path) -> bool:
     return not saved or any(os.path.exists(ids.lesson_file(folder, lesson_id)) for lesson_id in saved)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path, Assumptions], list[str]]] = {2: _to_v2}
+# --------------------------------------------------------------------------- 2 -> 3
+# Only additive steps, each its own function: new columns with defaults.
+
+
+def _cache_write_tokens_of_flex_answers(db: sqlite3.Connection) -> None:
+    """Prompt-cache writes of each flex answer (0 for answers recorded before: not read then)."""
+    db.execute(FLEX_CACHE_WRITES_COLUMN)
+
+
+def _batch_usage_from_the_api(db: sqlite3.Connection) -> None:
+    """The batch object's own ``usage`` (the bill), stored as the API reports it (NULL: not seen)."""
+    db.execute(BATCH_API_USAGE_COLUMN)
+
+
+def _effort_of_flex_answers(db: sqlite3.Connection) -> None:
+    """The reasoning effort each flex request was sent with (NULL: the model's default, or not recorded)."""
+    db.execute(FLEX_EFFORT_COLUMN)
+
+
+V3_STEPS: list[Callable[[sqlite3.Connection], None]] = [
+    _cache_write_tokens_of_flex_answers,
+    _batch_usage_from_the_api,
+    _effort_of_flex_answers,
+]
+
+
+def _to_v3(db: sqlite3.Connection, work_dir: Path, assumed: Assumptions) -> list[str]:
+    for step in V3_STEPS:
+        step(db)
+    return []
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path, Assumptions], list[str]]] = {2: _to_v2, 3: _to_v3}

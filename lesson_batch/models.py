@@ -7,7 +7,11 @@ the tool looks at a model's name.
 
 A name the catalogue does not list is resolved in this order: a dated snapshot
 (``gpt-5-mini-2025-08-07``) or a fine-tuned model (``ft:gpt-4o-mini-2024-07-18:org::id``) takes
-its family's entry; anything else follows the unknown-model rule: ``gpt-N…`` with N >= 5 and the
+its family's rules and price, and the lifecycle ``SNAPSHOTS`` records for that very snapshot (a
+snapshot can shut down before its family: ``gpt-4o-2024-05-13`` did). A snapshot ``SNAPSHOTS``
+does not list has no known shutdown date: it never inherits its family's, and the plan says so
+(the API's own ``shutdown_date`` is checked before anything is uploaded). Anything else follows
+the unknown-model rule: ``gpt-N…`` with N >= 5 and the
 o-series (``o1``, ``o3``, ``o4-mini``, …) are reasoning models, every other name is not. An
 unknown reasoning model gets no ``reasoning_effort`` unless one is asked for (any value the API
 defines is let through: the model's own list is not known), ``temperature`` only with effort
@@ -56,13 +60,30 @@ TEMPERATURE_WITH_NONE = "with effort none"  # gpt-5.1 and later: only while reas
 TEMPERATURE_NEVER = "never"  # gpt-5, gpt-5-mini, gpt-5-nano, o-series
 
 
+# Prompt-cache writes: free before the GPT-5.6 family; from GPT-5.6 on (every GPT-6 model
+# included) they cost 1.25x the uncached input rate (OpenAI's prompt caching guide,
+# developers.openai.com/api/docs/guides/prompt-caching: "For GPT-5.6 models and later model
+# families, cache writes cost 1.25x the uncached input token rate"; the gpt-6-sol and
+# gpt-6.2-sol model pages list "Cache writes $2.50" next to "Input $2.00"). Usage reports them
+# in ``prompt_tokens_details.cache_write_tokens`` ("The unadjusted number of prompt tokens
+# written to cache", openai 3.63 types/completion_usage.py); they are taken to be part of
+# ``prompt_tokens`` and of its uncached part. Whether Batch and Flex requests pay for writes is
+# not stated anywhere: the tool assumes they do, at 1.25x the Batch input price (docs/costs.md).
+CACHE_WRITE_MULTIPLIER = 1.25
+
+
 @dataclass(frozen=True)
 class Price:
-    """Batch API USD per million tokens."""
+    """Batch API USD per million tokens. ``cached_input`` None: not known (cached tokens are then
+    counted at the input price, so that an estimate never comes out below the bill)."""
 
     input: float
-    cached_input: float
+    cached_input: float | None
     output: float
+
+    @property
+    def cached_or_input(self) -> float:
+        return self.input if self.cached_input is None else self.cached_input
 
 
 @dataclass(frozen=True)
@@ -81,6 +102,11 @@ class ModelInfo:
     batch_chat_completions: bool | None = True  # Batch on /v1/chat/completions; None: not known
     flex: bool | None = None  # service_tier "flex" on Chat Completions; None: not known
     in_catalogue: bool = True
+    bills_cache_writes: bool = False  # GPT-5.6 and later: cache writes at 1.25x input
+    price_note: str | None = None  # said with the price in the plan
+    # A dated snapshot the table does not list: its family (whose rules it takes) and a note
+    # that its shutdown date is not known.
+    lifecycle_note: str | None = None
 
 
 def _d(text: str) -> date:
@@ -93,13 +119,16 @@ _NONE_TO_XHIGH = ("none", "low", "medium", "high", "xhigh")
 _GPT5_EFFORTS = ("minimal", "low", "medium", "high")
 
 
-def _gpt6(name, price, *, efforts=_NONE_TO_MAX, flex=None):
+def _gpt6(name, price, *, efforts=_NONE_TO_MAX, flex=None, price_note=None):
+    """A GPT-5.6 or GPT-6 model: 128K output, default effort medium, cache writes billed."""
     temperature = TEMPERATURE_WITH_NONE if "none" in efforts else TEMPERATURE_NEVER
-    return ModelInfo(name, True, efforts, "medium", temperature, 128_000, price, flex=flex)
+    return ModelInfo(name, True, efforts, "medium", temperature, 128_000, price, flex=flex,
+                     bills_cache_writes=True, price_note=price_note)
 
 
-CATALOGUE_DATE = "2026-12-02"
-# The model catalogue, checked on 2026-12-02. Prices are Batch prices per 1M tokens (input,
+CATALOGUE_DATE = "2026-12-07"
+# The model catalogue, checked on 2026-12-02 and brought up to date on 2026-12-07 (see "2026-12-07"
+# below for what changed and where each fact was checked). Prices are Batch prices per 1M tokens (input,
 # cached input, output): half the standard price (the GPT-6 model pages: "Batch and Flex prices
 # are 50% lower"; the older models: the Batch guide's 50% discount). Sources, by column:
 # - shutdown dates: the installed openai 3.57 (types/shared/chat_model.py, "Announced shutdown
@@ -140,15 +169,44 @@ CATALOGUE_DATE = "2026-12-02"
 #   mini, nano: the Vercel AI SDK's openai 2.0.7 changelog, openai/codex issue #2712); None where
 #   no source said either way.
 # - o3, o3-mini, o4-mini efforts (low, medium, high): openai-tools' ReasoningEffort docs.
+# 2026-12-07 (issue 22; checked with the installed openai 3.63.0's types/shared/chat_model.py,
+# types/batch_usage.py and types/completion_usage.py, and OpenAI's pages; the stored snapshot of
+# the openai/openai-python repository is version 3.3.1, older than both new models, and its
+# chat_model.py has no shutdown note: only its cache_write_tokens field was confirmed there):
+# - gpt-6.2-sol (released 2026-11-17; in the SDK's ChatModel): OpenAI's model page
+#   (developers.openai.com/api/docs/models/gpt-6.2-sol): $2 input, $0.10 cached, $2.50 cache
+#   writes, $10 output per 1M at Standard, "Batch costs 50% of Standard rates", 128,000 max output,
+#   1,050,000 context, "The API rejects requests that set reasoning effort to none"; efforts low
+#   to max (runware.ai's copy of the page, laozhang.ai's release notes). Chat Completions,
+#   Responses and Batch; flex is not stated on its page (None).
+# - gpt-6.2-astra (released 2026-11-17; in ChatModel): $8 input, $40 output per 1M at Standard
+#   (apidog.com's guide citing OpenAI's page, vercel.com's model list, laozhang.ai), efforts low
+#   to max, none rejected (apidog.com), 128,000 output, Chat Completions and Batch. Its cached
+#   input price was not found on an OpenAI page (one router's release notes say $0.40; not
+#   taken): it is recorded as not known, and cached tokens are counted at the input price.
+# - gpt-5.6-sol: recorded at its list price, $5 / $0.50 / $30 at Standard (docs.apiyi.com's
+#   price table, PromptFuel's release notes, gramext's reverting its promotional price). OpenAI's
+#   page shows a promotion ($4 / $0.40 / $20) "available at least through 2026-11-21"; no source
+#   says whether it still applies, and an estimate must not come out below the bill.
+# - cache writes: see CACHE_WRITE_MULTIPLIER; ``bills_cache_writes`` is set on every GPT-5.6 and
+#   GPT-6 entry.
+# - o3 -> gpt-6.1-sol: OpenAI's deprecations page now names gpt-6.1-sol for the 2026-12-11 group
+#   (gpt-5 -> gpt-6.1-sol on the page itself; o3 and o3-pro -> gpt-6.1-sol per modelpin 0.5.4's
+#   re-reading of the page on 2026-11-22). Earlier copies of the page named gpt-5.6-sol.
+# - dated snapshots: see SNAPSHOTS.
 CATALOGUE: dict[str, ModelInfo] = {
     info.name: info
     for info in (
+        _gpt6("gpt-6.2-sol", Price(1.00, 0.05, 5.00), efforts=_LOW_TO_MAX),
+        _gpt6("gpt-6.2-astra", Price(4.00, None, 20.00), efforts=_LOW_TO_MAX),
         _gpt6("gpt-6.1-terra", Price(0.50, 0.025, 2.50), flex=True),
         _gpt6("gpt-6.1-sol", Price(1.00, 0.05, 5.00), efforts=_LOW_TO_MAX, flex=True),
         _gpt6("gpt-6-luna", Price(0.05, 0.005, 0.25), flex=True),
         _gpt6("gpt-6-sol", Price(1.00, 0.10, 5.00)),
         _gpt6("gpt-6-astra", Price(5.00, 0.50, 25.00), efforts=_LOW_TO_MAX, flex=True),
-        _gpt6("gpt-5.6-sol", Price(2.00, 0.20, 10.00), flex=True),
+        _gpt6("gpt-5.6-sol", Price(2.50, 0.25, 15.00), flex=True,
+              price_note="list price; OpenAI offered a lower promotional price (guaranteed through 2026-11-21), "
+                         "so the bill may be lower than this estimate"),
         _gpt6("gpt-5.6-terra", Price(1.00, 0.10, 6.00), flex=True),
         _gpt6("gpt-5.6-luna", Price(0.10, 0.01, 0.60), flex=True),
         ModelInfo("gpt-5.5", True, _NONE_TO_XHIGH, "medium", TEMPERATURE_WITH_NONE, 128_000,
@@ -179,13 +237,55 @@ CATALOGUE: dict[str, ModelInfo] = {
                   Price(0.075, 0.0375, 0.30), _d("2027-01-14"), "gpt-6-luna"),
         # Shut down or shutting down; kept so that the tool names the date and what to use.
         ModelInfo("o3", True, ("low", "medium", "high"), "medium", TEMPERATURE_NEVER, None, None, _d("2026-12-11"),
-                  flex=True),
+                  "gpt-6.1-sol", flex=True),
         ModelInfo("o3-mini", True, ("low", "medium", "high"), "medium", TEMPERATURE_NEVER, None, None,
                   _d("2026-10-23"), "gpt-5.6-sol"),
         ModelInfo("o4-mini", True, ("low", "medium", "high"), "medium", TEMPERATURE_NEVER, None, None,
                   _d("2026-10-23"), "gpt-5.6-terra"),
         ModelInfo("gpt-4.1-nano", False, (), None, TEMPERATURE_ALWAYS, None, None, _d("2026-10-23")),
     )
+}
+
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A dated snapshot's own lifecycle: it takes its family's rules and price, not its dates."""
+
+    family: str
+    shutdown: date | None
+    replacement: str | None
+
+
+def _snapshots(family: str, shutdown: str | None, replacement: str | None, *names: str) -> dict[str, Snapshot]:
+    return {name: Snapshot(family, _d(shutdown) if shutdown else None, replacement) for name in names}
+
+
+# Every dated snapshot of a catalogued family that the SDK names (openai 3.63.0,
+# types/shared/chat_model.py, whose "Deprecated values" note gives each snapshot's announced
+# shutdown date), with the replacement OpenAI's deprecations page names for it. A snapshot listed
+# there with no date has none announced. gpt-4o-2024-05-13 shut down on 2026-10-23, before
+# gpt-4o itself; its replacement, gpt-5.6-sol, is from OpenAI's page as of 2026-10-15 (quoted by
+# importstatic.com). gpt-4.1-nano-2025-04-14's replacement was cut off in that quote, and
+# gpt-5.1's and gpt-5.4-nano's were not found: none is recorded.
+SNAPSHOTS: dict[str, Snapshot] = {
+    **_snapshots("gpt-5.5", None, None, "gpt-5.5-2026-04-23"),
+    **_snapshots("gpt-5.4-mini", None, None, "gpt-5.4-mini-2026-03-17"),
+    **_snapshots("gpt-5.4-nano", "2027-04-01", None, "gpt-5.4-nano-2026-03-17"),
+    **_snapshots("gpt-5.2", None, None, "gpt-5.2-2025-12-11"),
+    **_snapshots("gpt-5.1", "2027-04-01", None, "gpt-5.1-2025-11-13"),
+    **_snapshots("gpt-5", "2026-12-11", "gpt-6.1-sol", "gpt-5-2025-08-07"),
+    **_snapshots("gpt-5-mini", "2026-12-11", "gpt-6.1-terra", "gpt-5-mini-2025-08-07"),
+    **_snapshots("gpt-5-nano", "2026-12-11", "gpt-6-luna", "gpt-5-nano-2025-08-07"),
+    **_snapshots("o3", "2026-12-11", "gpt-6.1-sol", "o3-2025-04-16"),
+    **_snapshots("gpt-4.1", "2027-01-14", "gpt-6-luna", "gpt-4.1-2025-04-14"),
+    **_snapshots("gpt-4.1-mini", "2027-01-14", "gpt-6-luna", "gpt-4.1-mini-2025-04-14"),
+    **_snapshots("gpt-4o", "2027-01-14", "gpt-6-luna", "gpt-4o-2024-11-20", "gpt-4o-2024-08-06"),
+    **_snapshots("gpt-4o-mini", "2027-01-14", "gpt-6-luna", "gpt-4o-mini-2024-07-18"),
+    **_snapshots("gpt-4o", "2026-10-23", "gpt-5.6-sol", "gpt-4o-2024-05-13"),
+    **_snapshots("gpt-4.1-nano", "2026-10-23", None, "gpt-4.1-nano-2025-04-14"),
+    **_snapshots("o4-mini", "2026-10-23", "gpt-5.6-terra", "o4-mini-2025-04-16"),
+    **_snapshots("o3-mini", "2026-10-23", "gpt-5.6-sol", "o3-mini-2025-01-31"),
 }
 
 _SNAPSHOT_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
@@ -200,10 +300,26 @@ def lookup(model: str) -> ModelInfo:
     fine_tuned = name.startswith("ft:")
     if fine_tuned:
         name = name[3:].split(":", 1)[0]
-    name = _SNAPSHOT_SUFFIX.sub("", name)
-    info = CATALOGUE.get(name) or CATALOGUE.get(name.lower())
+    base = name.lower()
+    snapshot = SNAPSHOTS.get(base)
+    family = snapshot.family if snapshot else _SNAPSHOT_SUFFIX.sub("", base)
+    info = CATALOGUE.get(family)
     if info is None:
-        return _unknown(model, name.lower())
+        return _unknown(model, family)
+    if snapshot is not None:  # its own lifecycle, never its family's
+        info = replace(info, shutdown=snapshot.shutdown, replacement=snapshot.replacement)
+    elif family != base:  # a dated snapshot the table does not list: its shutdown is not known
+        known = (
+            f"{family} shuts down on {info.shutdown.isoformat()}" if info.shutdown
+            else f"{family} has no shutdown date announced"
+        )
+        info = replace(
+            info, shutdown=None, replacement=None,
+            lifecycle_note=(
+                f"the model table has no shutdown date for the snapshot {name} ({known}; a snapshot can shut "
+                "down earlier than its family); the API's own date is checked before anything is uploaded"
+            ),
+        )
     if fine_tuned:  # a fine-tune keeps its base model's rules and shutdown date, not its price
         return replace(info, name=model, batch_price=None)
     return info if info.name == model else replace(info, name=model)
@@ -356,6 +472,8 @@ def lifecycle(model: str, shutdown: date | None, today: date, replacement: str |
 
 def catalogue_lifecycle(model: str, today: date) -> Lifecycle:
     info = lookup(model)
+    if info.lifecycle_note:
+        return Lifecycle("unknown", info.lifecycle_note)
     return lifecycle(model, info.shutdown, today, info.replacement)
 
 
@@ -383,10 +501,15 @@ def _what_to_use(model: str, replacement: str | None) -> str:
     return f"no replacement is recorded in the model table; choose another model, for example --model {other}"
 
 
-def unknown_to_api_message(model: str) -> str:
+def unknown_to_api_message(model: str, today: date | None = None) -> str:
+    info = lookup(model)
+    if today is not None and info.shutdown is not None and info.shutdown <= today:
+        why = f"the model table says it was shut down on {info.shutdown.isoformat()}"
+    else:
+        why = "it may have been shut down, be misspelt, or not be available to this key"
     return (
-        f"the API does not know the model {model} (it may have been shut down, be misspelt, or not be "
-        f"available to this key); nothing was uploaded. {_what_to_use(model, None).capitalize()}."
+        f"the API does not know the model {model} ({why}); nothing was uploaded. "
+        f"{_what_to_use(model, None).capitalize()}."
     )
 
 
@@ -397,24 +520,59 @@ def price_of(model: str) -> Price | None:
     return lookup(model).batch_price
 
 
-def batch_cost(model: str, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float | None:
-    """USD at Batch API prices, or None when the model's price is unknown."""
+def bills_cache_writes(model: str) -> bool:
+    return lookup(model).bills_cache_writes
+
+
+def cache_write_price(model: str) -> float | None:
+    """USD per 1M tokens written to the prompt cache at Batch prices (the input price for a model
+    that does not bill writes); None when the price is unknown."""
+    info = lookup(model)
+    if info.batch_price is None:
+        return None
+    return info.batch_price.input * (CACHE_WRITE_MULTIPLIER if info.bills_cache_writes else 1.0)
+
+
+def batch_cost(
+    model: str, input_tokens: int, output_tokens: int, cached_tokens: int = 0, cache_write_tokens: int = 0
+) -> float | None:
+    """USD at Batch API prices, or None when the model's price is unknown. ``cache_write_tokens``
+    are part of the uncached input; a model that bills them pays ``CACHE_WRITE_MULTIPLIER`` times
+    the input price for them."""
     price = price_of(model)
     if price is None:
         return None
     uncached = max(0, input_tokens - cached_tokens)
-    return (uncached * price.input + cached_tokens * price.cached_input + output_tokens * price.output) / 1_000_000
+    written = min(cache_write_tokens, uncached)
+    return (
+        (uncached - written) * price.input + written * cache_write_price(model)
+        + cached_tokens * price.cached_or_input + output_tokens * price.output
+    ) / 1_000_000
+
+
+def cache_write_cost(model: str, cache_write_tokens: int) -> float | None:
+    """What the cache writes among a request's input cost, in USD at Batch prices (None: unknown)."""
+    per_million = cache_write_price(model)
+    return None if per_million is None else cache_write_tokens * per_million / 1_000_000
 
 
 def format_cost(cost: float | None) -> str:
     return "unknown price" if cost is None else f"${cost:,.2f}"
 
 
+def format_small_cost(cost: float | None) -> str:
+    """A cost that may be below a cent, shown to two significant digits then ($0.0011)."""
+    if cost is not None and 0 < cost < 0.01:
+        return f"${cost:.2g}"
+    return format_cost(cost)
+
+
 def format_price(price: Price) -> str:
     def dollars(value: float) -> str:
         return f"${value:.2f}" if round(value, 2) == value else f"${value:g}"
 
-    return f"{dollars(price.input)} input, {dollars(price.cached_input)} cached input, {dollars(price.output)} output"
+    cached = "cached input not known" if price.cached_input is None else f"{dollars(price.cached_input)} cached input"
+    return f"{dollars(price.input)} input, {cached}, {dollars(price.output)} output"
 
 
 # --------------------------------------------------------------------------- results
@@ -447,10 +605,13 @@ def supports_flex(model: str) -> bool | None:
     return lookup(model).flex
 
 
-def answer_cost(model: str, input_tokens: int, output_tokens: int, cached_tokens: int, service_tier: str | None) -> float | None:
+def answer_cost(
+    model: str, input_tokens: int, output_tokens: int, cached_tokens: int, service_tier: str | None,
+    cache_write_tokens: int = 0,
+) -> float | None:
     """USD for one answer to a flex request: Batch prices when flex served it (or the answer does
     not say), standard prices when another tier did; None when the model's price is unknown."""
-    cost = batch_cost(model, input_tokens, output_tokens, cached_tokens)
+    cost = batch_cost(model, input_tokens, output_tokens, cached_tokens, cache_write_tokens)
     if cost is None or service_tier in (FLEX_TIER, None):
         return cost
     return cost * STANDARD_TO_BATCH

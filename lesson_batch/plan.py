@@ -8,8 +8,18 @@ shard files. It touches no network; the plan is printed before anything is submi
 
 Lessons whose request already ran ``max_attempts`` times without a usable lesson are held back
 (they need a person) unless ``--force``. The output estimate uses what the ledger measured for
-earlier lessons when there is any, and a typical lesson size otherwise; a lesson requested again
-after truncation is estimated at its whole new budget, since it used all of the last one.
+earlier lessons when there is any, and a typical lesson size otherwise (more reasoning at a higher
+effort); a lesson requested again after truncation is estimated at its whole new budget, since it
+used all of the last one.
+
+With efforts by complexity (``--reasoning-effort F=low,I=medium,A=high``) the plan shows how many
+lessons run at each effort and what each share is estimated to cost.
+
+For a model that bills prompt-cache writes (GPT-5.6 and later), the estimate assumes that the
+first request of each input file writes its whole prompt to the cache (billed at 1.25x the input
+price) and that no other request writes or reads the cache: every other prompt is counted at the
+full input price. Whether Batch and flex requests pay for cache writes at all is not stated by
+OpenAI (docs/costs.md).
 """
 
 from __future__ import annotations
@@ -60,6 +70,16 @@ class History:
 
 
 @dataclass
+class EffortShare:
+    """The lessons of a plan that run at one effort, and their estimated tokens."""
+
+    lessons: int = 0
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    tags: set = field(default_factory=set)  # the complexity tags among them ("" for none)
+
+
+@dataclass
 class Plan:
     curriculum: Curriculum
     template: PromptTemplate
@@ -76,6 +96,8 @@ class Plan:
     # Lessons whose path holds something that is not a regular file (a folder, a link): never
     # counted as generated, not requested (the answer could not be saved) until it is moved away.
     blocked_paths: dict[str, str] = field(default_factory=dict)  # lesson id -> the problem, in words
+    efforts: dict[str | None, EffortShare] = field(default_factory=dict)  # effort sent (None: default) -> share
+    retried: int = 0  # lessons requested with another budget or effort after truncating
 
     @property
     def prompt_tokens(self) -> int:
@@ -86,8 +108,18 @@ class Plan:
         return sum(shard.output_tokens for shard in self.shards)
 
     @property
+    def cache_write_tokens(self) -> int:
+        """Estimated prompt tokens written to the cache and billed for it: the first request of each
+        input file, for a model that bills cache writes (see the module's note)."""
+        if not models.bills_cache_writes(self.settings.model):
+            return 0
+        return sum(shard.first_prompt_tokens for shard in self.shards)
+
+    @property
     def estimated_cost(self) -> float | None:
-        return models.batch_cost(self.settings.model, self.prompt_tokens, self.output_tokens)
+        return models.batch_cost(
+            self.settings.model, self.prompt_tokens, self.output_tokens, cache_write_tokens=self.cache_write_tokens
+        )
 
 
 def parse_module_list(values: tuple[str, ...]) -> set[int]:
@@ -159,11 +191,9 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
     builder = PromptBuilder(template, curriculum)
     settings = options.settings
     measured = list(history.measured_output_tokens.values())
-    typical_output = (
-        round(sum(measured) / len(measured))
-        if measured
-        else models.expected_output_tokens(settings.model, settings.reasoning_effort, settings.budget)
-    )
+    measured_typical = round(sum(measured) / len(measured)) if measured else None
+    efforts: dict[str | None, EffortShare] = {}
+    retried = 0
     writer = ShardWriter(options.work_dir, options.limits)
     try:
         for lesson in to_request:
@@ -173,8 +203,21 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
                 # It truncated: it used its whole budget last time, so it may use the new one too.
                 expected = request.max_completion_tokens
             else:
-                expected = history.measured_output_tokens.get(lesson.id, typical_output)
-            writer.add(request, min(expected, request.max_completion_tokens))
+                typical = measured_typical or models.expected_output_tokens(
+                    settings.model, request.reasoning_effort, settings.budget
+                )
+                expected = history.measured_output_tokens.get(lesson.id, typical)
+            expected = min(expected, request.max_completion_tokens)
+            writer.add(request, expected)
+            if (request.max_completion_tokens, request.reasoning_effort) != (
+                settings.budget, settings.effort_for(lesson.complexity)
+            ):
+                retried += 1
+            share = efforts.setdefault(request.reasoning_effort, EffortShare())
+            share.lessons += 1
+            share.prompt_tokens += request.prompt_tokens
+            share.output_tokens += expected
+            share.tags.add(lesson.complexity or "")
         shards = writer.close()
     except BaseException as exc:
         writer.abort()
@@ -197,6 +240,8 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
         held_for_attention=held,
         max_attempts=options.max_attempts,
         blocked_paths=blocked,
+        efforts=efforts,
+        retried=retried,
     )
 
 
@@ -231,12 +276,10 @@ def format_plan(plan: Plan) -> str:
         )
         lines.append(f"  left for a later run (--limit{counted}): {held_back}")
     lines.extend(describe_model(settings))
-    retried = sum(
-        1 for shard in plan.shards for budget, request_effort in shard.budgets
-        if (budget, request_effort) != (settings.budget, settings.reasoning_effort)
-    )
-    if retried:
-        lines.append(f"  {retried} truncated before: requested again with a larger budget or a lower effort")
+    if settings.efforts_by_complexity:
+        lines.extend(describe_effort_mix(plan))
+    if plan.retried:
+        lines.append(f"  {plan.retried} truncated before: requested again with a larger budget or a lower effort")
     lines.append(f"Input files: {len(plan.shards)}")
     for shard in plan.shards:
         lines.append(
@@ -250,13 +293,49 @@ def format_plan(plan: Plan) -> str:
         f"(estimate from text length)"
     )
     lines.append(f"Estimated cost: {models.format_cost(cost)} ({price_note})")
+    if plan.cache_write_tokens and cost is not None:
+        lines.append(
+            f"  includes ~{plan.cache_write_tokens:,} prompt tokens written to the prompt cache "
+            f"({models.format_small_cost(models.cache_write_cost(settings.model, plan.cache_write_tokens))}, at "
+            f"{models.CACHE_WRITE_MULTIPLIER:g}x the input price), assuming the first request of each input file "
+            "writes its prompt to the cache and no request reads it (see docs/costs.md)"
+        )
     return "\n".join(lines)
+
+
+def describe_effort_mix(plan: Plan) -> list[str]:
+    """The plan's lines about efforts by complexity: the lessons and estimated cost at each effort."""
+    settings = plan.settings
+    info = models.lookup(settings.model)
+    asked = ", ".join(f"[{tag}] {effort}" for tag, effort in settings.efforts_by_complexity)
+    other = settings.reasoning_effort or (
+        f"{info.default_effort} (the model's default)" if info.default_effort else "the model's default"
+    )
+    lines = [f"  effort by complexity: {asked}; any other lesson: {other}"]
+    order = {value: index for index, value in enumerate(models.EFFORTS)}
+    for effort, share in sorted(plan.efforts.items(), key=lambda item: order.get(item[0] or info.default_effort, -1)):
+        shown = effort or (f"{info.default_effort} (default)" if info.default_effort else "the model's default")
+        tags = ", ".join(f"[{tag}]" if tag else "untagged" for tag in sorted(share.tags, key=_tag_order))
+        cost = models.batch_cost(settings.model, share.prompt_tokens, share.output_tokens)
+        lines.append(
+            f"    {shown}: {plural(share.lessons, 'lesson')} ({tags}), ~{share.output_tokens:,} output tokens, "
+            f"estimated {models.format_cost(cost)}"
+        )
+    return lines
+
+
+def _tag_order(tag: str) -> int:
+    tags = ("F", "I", "A")
+    return tags.index(tag) if tag in tags else len(tags)
 
 
 def describe_model(settings: RequestSettings) -> list[str]:
     """The plan's lines about the model: what kind it is, its budget and effort, its Batch price."""
     info = models.lookup(settings.model)
-    if info.reasoning and info.in_catalogue:
+    if settings.efforts_by_complexity:
+        kind = f"{'reasoning model' if info.in_catalogue else 'not in the model table; a reasoning model by its name'}, " \
+               f"effort by complexity {settings.effort_option}"
+    elif info.reasoning and info.in_catalogue:
         effort = settings.reasoning_effort or f"{info.default_effort} (its default)"
         kind = f"reasoning model, effort {effort}"
     elif info.reasoning:
@@ -271,6 +350,13 @@ def describe_model(settings: RequestSettings) -> list[str]:
             f"  Batch price per 1M tokens: {models.format_price(info.batch_price)} "
             f"(model table of {models.CATALOGUE_DATE})"
         )
+        if info.bills_cache_writes:
+            lines.append(
+                f"  prompt-cache writes billed at {models.CACHE_WRITE_MULTIPLIER:g}x the input price "
+                f"(${models.cache_write_price(settings.model):g} per 1M)"
+            )
+        if info.price_note:
+            lines.append(f"  note: {info.price_note}")
     else:
         lines.append(f"  Batch price: unknown ({settings.model} has no price in the model table of {models.CATALOGUE_DATE})")
     return lines

@@ -34,6 +34,10 @@ class Report:
     # Lessons whose path holds a folder or a link (lesson id -> the problem): not saved, and the
     # generated lesson kept aside in the work dir.
     path_problems: dict[str, str] = field(default_factory=dict)
+    # The batch's own usage as the API reported it (the bill; ``BatchInfo.usage``), to compare with
+    # the sum of its lines; None when there is none (flex, files given by hand, an older batch).
+    batch_usage: dict | None = None
+    batch_usage_complete: bool = True  # False: a merged report had lines without a batch usage
 
     def fail(self, reason: str, lesson_id: str) -> None:
         self.failed.setdefault(reason, []).append(lesson_id)
@@ -48,11 +52,44 @@ class Report:
         return [lesson_id for lesson_ids in self.failed.values() for lesson_id in lesson_ids] + list(self.missing)
 
     @property
+    def model(self) -> str | None:
+        return self.models_used.most_common(1)[0][0] if self.models_used else None
+
+    @property
     def actual_cost(self) -> float | None:
         if not self.models_used:
             return 0.0
-        model = self.models_used.most_common(1)[0][0]
-        return models.batch_cost(model, self.usage.prompt_tokens, self.usage.completion_tokens, self.usage.cached_tokens)
+        usage = self.usage
+        return models.batch_cost(
+            self.model, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens, usage.cache_write_tokens
+        )
+
+    @property
+    def cache_write_cost(self) -> float | None:
+        """What the prompt-cache writes among the input cost (at Batch prices)."""
+        if not self.models_used:
+            return 0.0
+        return models.cache_write_cost(self.model, self.usage.cache_write_tokens)
+
+    @property
+    def batch_usage_difference(self) -> dict[str, int]:
+        """How the batch's own usage differs from the sum of its lines: {count: batch's minus lines'},
+        only the counts that differ (empty when they agree, or when there is no batch usage)."""
+        if self.batch_usage is None or not self.batch_usage_complete:
+            return {}
+        return usage_difference(self.batch_usage, self.usage)
+
+    @property
+    def batch_usage_cost(self) -> float | None:
+        """The cost by the batch's own figures (cache writes as its lines report them: the batch's
+        usage has no count of them)."""
+        if self.batch_usage is None or not self.models_used:
+            return None
+        used = self.batch_usage
+        return models.batch_cost(
+            self.model, used.get("input_tokens", 0), used.get("output_tokens", 0), used.get("cached_tokens", 0),
+            self.usage.cache_write_tokens,
+        )
 
     def merge(self, other: "Report") -> None:
         for name in ("saved", "replaced", "kept_existing", "already_done", "missing", "bad_lines", "downloaded"):
@@ -64,6 +101,12 @@ class Report:
         for tier, lesson_ids in other.other_tiers.items():
             self.other_tiers.setdefault(tier, []).extend(lesson_ids)
         self.usage = self.usage + other.usage
+        if other.batch_usage is not None:
+            mine = self.batch_usage or {}
+            self.batch_usage = {name: mine.get(name, 0) + other.batch_usage.get(name, 0) for name in BATCH_USAGE_COUNTS}
+        elif other.usage != TokenUsage():
+            self.batch_usage_complete = False  # lines without the batch's own figures: no comparison
+        self.batch_usage_complete = self.batch_usage_complete and other.batch_usage_complete
         self.models_used.update(other.models_used)
         if other.estimated_cost is not None:
             self.estimated_cost = (self.estimated_cost or 0.0) + other.estimated_cost
@@ -86,8 +129,13 @@ class Report:
                 "cached_tokens": self.usage.cached_tokens,
                 "completion_tokens": self.usage.completion_tokens,
                 "reasoning_tokens": self.usage.reasoning_tokens,
+                "cache_write_tokens": self.usage.cache_write_tokens,
             },
             "actual_cost_usd": _round(self.actual_cost),
+            "cache_write_cost_usd": _round(self.cache_write_cost),
+            "batch_usage": self.batch_usage if self.batch_usage_complete else None,
+            "batch_usage_minus_lines": self.batch_usage_difference,
+            "batch_usage_cost_usd": _round(self.batch_usage_cost),
             "estimated_cost_usd": _round(self.estimated_cost),
             "downloaded": self.downloaded,
         }
@@ -95,6 +143,56 @@ class Report:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
+
+
+# The counts of a batch's own usage (``BatchInfo.usage``), and the line counts each matches.
+BATCH_USAGE_COUNTS = {
+    "input_tokens": "prompt_tokens",
+    "cached_tokens": "cached_tokens",
+    "output_tokens": "completion_tokens",
+    "reasoning_tokens": "reasoning_tokens",
+}
+_BATCH_USAGE_WORDS = {
+    "input_tokens": "input", "cached_tokens": "cached input", "output_tokens": "output",
+    "reasoning_tokens": "reasoning",
+}
+
+
+def usage_difference(batch_usage: dict, lines: TokenUsage) -> dict[str, int]:
+    """The batch's own counts minus its lines' sums, for the counts that differ."""
+    difference = {}
+    for name, line_name in BATCH_USAGE_COUNTS.items():
+        delta = int(batch_usage.get(name, 0)) - getattr(lines, line_name)
+        if delta:
+            difference[name] = delta
+    return difference
+
+
+def describe_batch_usage(report: Report) -> list[str]:
+    """The batch's own usage against the sum of its lines, in plain words (none without one)."""
+    used = report.batch_usage
+    if used is None or not report.batch_usage_complete:
+        return []
+    lines = [
+        f"  the batch's own usage (what OpenAI bills): {used.get('input_tokens', 0):,} input "
+        f"({used.get('cached_tokens', 0):,} cached), {used.get('output_tokens', 0):,} output "
+        f"({used.get('reasoning_tokens', 0):,} reasoning)"
+    ]
+    difference = report.batch_usage_difference
+    if not difference:
+        lines.append("    it matches the sum of the batch's result lines")
+        return lines
+    parts = [
+        f"{abs(delta):,} {'more' if delta > 0 else 'fewer'} {_BATCH_USAGE_WORDS[name]} tokens"
+        for name, delta in difference.items()
+    ]
+    lines.append(
+        f"    it differs from the sum of the batch's result lines: the batch counts {', '.join(parts)} "
+        f"than its lines; by the batch's figures it costs {models.format_cost(report.batch_usage_cost)} at Batch "
+        f"prices, against {models.format_cost(report.actual_cost)} by its lines. The bill follows the batch's "
+        "figures; lines that could not be read (see above) are one reason they can differ"
+    )
+    return lines
 
 
 def format_report(report: Report) -> list[str]:
@@ -131,13 +229,19 @@ def format_report(report: Report) -> list[str]:
         )
     usage = report.usage
     if usage.prompt_tokens or usage.completion_tokens:
+        written = f", {usage.cache_write_tokens:,} written to the prompt cache" if usage.cache_write_tokens else ""
         lines.append(
-            f"  tokens: {usage.prompt_tokens:,} input ({usage.cached_tokens:,} cached), "
+            f"  tokens: {usage.prompt_tokens:,} input ({usage.cached_tokens:,} cached{written}), "
             f"{usage.completion_tokens:,} output ({usage.reasoning_tokens:,} reasoning)"
         )
+        writes = (
+            f", of which cache writes {models.format_small_cost(report.cache_write_cost)}"
+            if usage.cache_write_tokens else ""
+        )
         lines.append(
-            f"  cost at Batch prices: {models.format_cost(report.actual_cost)}"
+            f"  cost at Batch prices: {models.format_cost(report.actual_cost)}{writes}"
             + (f" (estimated before submitting: {models.format_cost(report.estimated_cost)})"
                if report.estimated_cost is not None else "")
         )
+    lines.extend(describe_batch_usage(report))
     return lines

@@ -39,6 +39,7 @@ class TokenUsage:
     completion_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0  # prompt tokens written to the prompt cache (part of the uncached input)
 
     @property
     def total_tokens(self) -> int:
@@ -52,6 +53,7 @@ class TokenUsage:
             completion_tokens=self.completion_tokens + other.completion_tokens,
             cached_tokens=self.cached_tokens + other.cached_tokens,
             reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
         )
 
     def __radd__(self, other: object) -> TokenUsage:
@@ -186,6 +188,7 @@ def _usage(body: dict) -> TokenUsage:
         reasoning_tokens=_count(
             completion_details, "reasoning_tokens", f"{where}.completion_tokens_details"
         ),
+        cache_write_tokens=_count(prompt_details, "cache_write_tokens", f"{where}.prompt_tokens_details"),
     )
 
 

@@ -116,7 +116,7 @@ def apply_batch(processing: Processing, record: BatchRecord, paths: list[Path]) 
     if not record.awaits_processing:
         raise ValueError(f"batch {record.batch_id} is {record.status}; it has no results to process")
     ledger = processing.ledger
-    report = Report(label=f"batch {record.batch_id}")
+    report = Report(label=f"batch {record.batch_id}", batch_usage=record.api_usage)
     expected, already = _batch_scope(ledger, record)
     report.estimated_cost = models.batch_cost(record.model, record.prompt_tokens_estimate, record.output_tokens_estimate)
     _apply(

@@ -47,6 +47,7 @@ class Shard:
     prompt_tokens: int = 0  # estimated
     output_tokens: int = 0  # estimated
     sha256: str = ""
+    first_prompt_tokens: int = 0  # estimated prompt of its first request (the one taken to write the cache)
 
     @property
     def request_count(self) -> int:
@@ -80,6 +81,8 @@ class ShardWriter:
             or (cap is not None and current.request_count and current.prompt_tokens + request.prompt_tokens > cap)
         ):
             current = self._start_shard()
+        if not current.request_count:
+            current.first_prompt_tokens = request.prompt_tokens
         try:
             self._handle.write(request.line)
         except OSError as exc:  # a full disk: say which file

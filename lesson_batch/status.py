@@ -297,6 +297,7 @@ def as_json(batch: BatchView, now: float | None = None, commands: Commands = Com
             "failed": record.request_failed,
             "total": record.request_total,
         },
+        "usage_reported_by_the_api": record.api_usage,  # the batch's own usage (the bill); None: not given
         "created_at": record.created_at,
         "elapsed_seconds": round(now - record.created_at) if record.created_at else None,
         "expires_at": record.expires_at,
@@ -320,7 +321,8 @@ def flex_run_summary(ledger: Ledger, run: FlexRunRecord) -> dict:
     other_tier = 0
     for answer in answers:
         one = models.answer_cost(
-            run.model, answer.prompt_tokens, answer.completion_tokens, answer.cached_tokens, answer.service_tier
+            run.model, answer.prompt_tokens, answer.completion_tokens, answer.cached_tokens, answer.service_tier,
+            answer.cache_write_tokens,
         )
         cost = None if one is None or cost is None else cost + one
         other_tier += answer.service_tier not in (models.FLEX_TIER, None)
@@ -336,7 +338,7 @@ def flex_run_summary(ledger: Ledger, run: FlexRunRecord) -> dict:
         "stop_reason": run.stop_reason,
         "usage": {
             name: sum(getattr(answer, name) for answer in answers)
-            for name in ("prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens")
+            for name in ("prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens", "cache_write_tokens")
         },
         "cost_usd": None if cost is None else round(cost, 4),
         "answers_at_another_tier": other_tier,
@@ -362,6 +364,10 @@ def describe_flex_run(summary: dict, now: float | None = None) -> list[str]:
     cost = models.format_cost(summary["cost_usd"])
     other = summary["answers_at_another_tier"]
     lines.append(f"  cost: {cost}" + (f" ({other} answers served, and billed, at another tier than flex)" if other else ""))
+    written = summary["usage"].get("cache_write_tokens", 0)
+    if written:
+        write_cost = models.format_small_cost(models.cache_write_cost(summary["model"], written))
+        lines.append(f"  prompt-cache writes: {written:,} tokens, {write_cost} of the cost")
     return lines
 
 

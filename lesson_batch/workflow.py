@@ -108,7 +108,7 @@ def check_model_with_api(
     set ``today`` when it is not the machine's date (the verdict is then said to rest on it)."""
     remote = api.retrieve_model(model)
     if remote is None:
-        raise ModelUnavailableError(models.unknown_to_api_message(model))
+        raise ModelUnavailableError(models.unknown_to_api_message(model, today))
     verdict = models.lifecycle(model, remote.shutdown_date, today)
     source = "the API's shutdown_date"
     if today_overridden:

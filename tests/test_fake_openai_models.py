@@ -307,3 +307,39 @@ def test_a_lesson_longer_than_the_budget_left_is_cut_with_finish_reason_length(f
     assert finish_reason(probe) == "length"
     assert usage_of(probe)["completion_tokens"] == 100
     assert 0 < len(content_of(probe)) <= 400
+
+
+# ---- the models of December (issue 22) -------------------------------------------------------
+
+
+def test_gpt_6_2_sol_and_astra_are_served_and_refuse_effort_none(fake_openai):
+    for model in ("gpt-6.2-sol", "gpt-6.2-astra"):
+        assert catalog.MODELS[model].efforts == ("low", "medium", "high", "xhigh", "max")
+        probe = run_one(fake_openai, {"reasoning_effort": "none"}, model=model)
+        assert probe["response"]["status_code"] == 400
+        assert probe["response"]["body"]["error"]["param"] == "reasoning_effort"
+
+
+def test_a_snapshot_keeps_its_own_shutdown_date_not_its_familys(fake_openai):
+    client = client_for(fake_openai)
+    fake_openai.set_scenario({"today": "2026-10-22"})
+    assert client.models.retrieve("gpt-4o-2024-05-13").shutdown_date == "2026-10-23"
+    fake_openai.set_scenario({"today": "2026-10-23"})
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("gpt-4o-2024-05-13")
+    assert client.models.retrieve("gpt-4o").shutdown_date == "2027-01-14"
+
+
+def test_a_model_that_bills_cache_writes_reports_the_first_prompt_written_and_the_later_ones_read(fake_openai):
+    fake_openai.set_scenario(pinned())
+    client = client_for(fake_openai)
+    batch = run_batch(client, [request_line("a", model="gpt-6.1-terra"), request_line("b", model="gpt-6.1-terra")])
+    results = by_custom_id(read_jsonl(client, batch.output_file_id))
+    first, second = (usage_of(results[key])["prompt_tokens_details"] for key in ("a", "b"))
+    assert first["cache_write_tokens"] > 0 and first["cached_tokens"] == 0
+    assert second["cache_write_tokens"] == 0 and second["cached_tokens"] == first["cache_write_tokens"]
+
+
+def test_a_model_before_gpt_5_6_reports_no_cache_writes(fake_openai):
+    probe = run_one(fake_openai, {}, model="gpt-5.4")
+    assert "cache_write_tokens" not in usage_of(probe)["prompt_tokens_details"]

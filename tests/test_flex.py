@@ -143,7 +143,15 @@ class TestWholeCurriculumWithCapacityRefusals:
         _project, result, status = story
         (run,) = status["flex_runs"]
         assert run["cost_usd"] > 0
-        assert f"cost at Batch prices: ${run['cost_usd']:,.2f} (estimated before submitting: $" in result.stdout
+        assert f"cost at Batch prices: ${run['cost_usd']:,.2f}, of which cache writes $" in result.stdout
+        assert "(estimated before submitting: $" in result.stdout
+
+    def test_the_prompt_cache_writes_of_flex_answers_are_recorded_and_priced(self, story):
+        _project, result, status = story
+        (run,) = status["flex_runs"]
+        written = run["usage"]["cache_write_tokens"]
+        assert written > 0  # gpt-6.1-terra reports (and bills) cache writes
+        assert f", {written:,} written to the prompt cache)" in result.stdout
 
 
 # --------------------------------------------------------------------------- trying the prompt
@@ -163,6 +171,17 @@ def test_flex_sends_the_bodies_of_the_batch_file_plus_the_flex_tier(project):
     }
     sent = {entry.lesson: entry.body for entry in project.server.chat_requests()}
     assert sent == {lesson_id: {**body, "service_tier": "flex"} for lesson_id, body in planned.items()}
+
+
+def test_flex_sends_each_lesson_at_the_effort_of_its_complexity_and_records_it(project):
+    lessons = {"M1-L001": "low", "M1-L010": "medium", "M1-L020": "high"}  # tagged [F], [I], [A]
+    out = ok(project.generate("--lessons", ",".join(lessons), "--via", "flex", "--yes",
+                              "--reasoning-effort", "F=low,I=medium,A=high"))
+    assert "effort by complexity: [F] low, [I] medium, [A] high" in out
+    sent = {entry.lesson: entry.body["reasoning_effort"] for entry in project.server.chat_requests()}
+    assert sent == lessons
+    with Ledger.open(project.work) as ledger:
+        assert {answer.lesson_id: answer.reasoning_effort for answer in ledger.flex_answers()} == lessons
 
 
 def test_a_dry_run_says_it_would_go_through_flex_and_sends_nothing(project):
@@ -336,7 +355,8 @@ def test_max_cost_stops_sending_before_the_next_request_could_pass_it(project):
     assert 0 < len(paid) < len(M1)
     with Ledger.open(project.work) as ledger:
         cost = sum(
-            models.answer_cost(MODEL, a.prompt_tokens, a.completion_tokens, a.cached_tokens, a.service_tier)
+            models.answer_cost(MODEL, a.prompt_tokens, a.completion_tokens, a.cached_tokens, a.service_tier,
+                               a.cache_write_tokens)
             for a in ledger.flex_answers()
         )
     assert cost <= limit

@@ -278,7 +278,8 @@ def test_a_dry_run_on_an_old_ledger_says_what_it_would_assume_and_leaves_the_fil
     result = run_script(GENERATE_SCRIPT, "--dry-run", "--work-dir", old.work_dir,
                         "--output-dir", tmp_path / "lessons", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "has schema 1; it is read here as schema 2 without changing the file" in result.stderr
+    assert (f"has schema 1; it is read here as schema {ledger_schema.SCHEMA_VERSION} without changing the file"
+            in result.stderr)
     assert "in a batch not yet processed (skipped): 2" in result.stdout
     assert old.path.read_bytes() == before
 
@@ -357,3 +358,32 @@ def test_an_upgraded_ledger_has_every_table_and_column_of_a_new_one(old, tmp_pat
     Ledger.open(old.work_dir, assume=ASSUMED).close()
     Ledger.open(tmp_path / "new").close()
     assert columns_of(old.path) == columns_of(tmp_path / "new" / "ledger.sqlite3")
+
+
+# --------------------------------------------------------------------------- 2 -> 3 (true costs)
+
+
+def make_v2_ledger(work_dir):
+    """A ledger as version 2 made it: its schema, a flex answer and a batch."""
+    work_dir.mkdir(parents=True)
+    path = work_dir / "ledger.sqlite3"
+    with sqlite3.connect(path) as db:
+        for statement in ledger_schema.statements(ledger_schema.SCHEMA):
+            db.execute(statement)
+        db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '2')")
+        db.execute("INSERT INTO flex_answers (run_id, lesson_id, prompt_tokens, received_at) "
+                   "VALUES ('flex-1', 'M0-L001', 900, 1.0)")
+        db.execute("INSERT INTO batches (batch_id, shard_key, model, status) VALUES ('batch_1', 's1', 'gpt-6.1-terra', 'completed')")
+    return path
+
+
+def test_a_version_2_ledger_gains_cache_writes_and_the_batch_usage_keeping_its_rows(tmp_path):
+    path = make_v2_ledger(tmp_path / "work")
+    with Ledger.open(tmp_path / "work") as ledger:
+        (answer,) = ledger.flex_answers()
+        (batch,) = ledger.batches()
+    assert (answer.prompt_tokens, answer.cache_write_tokens) == (900, 0)
+    assert batch.api_usage is None
+    assert schema_version(path) == str(ledger_schema.SCHEMA_VERSION)
+    Ledger.open(tmp_path / "new").close()
+    assert columns_of(path) == columns_of(tmp_path / "new" / "ledger.sqlite3")

@@ -233,6 +233,16 @@ def test_the_ladder_raises_the_budget_then_lowers_the_effort_through_values_the_
     assert steps == [(64_000, None), (64_000, "low"), (64_000, "none"), (64_000, "none")]
 
 
+def test_the_ladder_starts_from_the_effort_the_lessons_complexity_gave_it(api_user):
+    api_user.server.set_scenario({"today": TODAY, "faults": {"truncate": ["M0-L002"]}})
+    options = ("--lessons", "M0-L002", "--max-completion-tokens", "64000", "--reasoning-effort", "F=high")
+    api_user.round(*options)  # every lesson of this curriculum is [F]
+    assert api_user.submitted_bodies()["M0-L002"]["reasoning_effort"] == "high"
+    assert api_user.generate("--dry-run", *options).returncode == 0
+    # at the budget cap already: one step down from high, not from the model's default (medium)
+    assert api_user.request_bodies()["M0-L002"]["reasoning_effort"] == "medium"
+
+
 def test_a_lesson_requested_again_after_truncation_is_estimated_at_its_doubled_budget(api_user):
     api_user.server.set_scenario({"today": TODAY, "faults": {"truncate": ["M0-L002"]}})
     api_user.round()
@@ -380,3 +390,74 @@ def test_an_adopted_batch_that_had_already_failed_returns_its_lessons_to_be_requ
     assert {lesson_id: (record.state, record.batch_id) for lesson_id, record in lessons.items()} == {
         lesson_id: (SUBMITTED, second["id"]) for lesson_id in LESSONS
     }
+
+
+# --- the models of December (issue 22) --------------------------------------------------------
+
+
+def test_a_dry_run_with_gpt_6_2_sol_shows_its_batch_price(user):
+    result = user.generate("--dry-run", "--model", "gpt-6.2-sol")
+    assert result.returncode == 0, result.stderr
+    assert "Batch price per 1M tokens: $1.00 input, $0.05 cached input, $5.00 output" in result.stdout
+    assert "unknown price" not in result.stdout
+
+
+def test_effort_none_with_gpt_6_2_sol_is_a_usage_error_naming_low_to_max(user):
+    result = user.generate("--dry-run", "--model", "gpt-6.2-sol", "--reasoning-effort", "none")
+    assert result.returncode == 2
+    assert "gpt-6.2-sol does not accept --reasoning-effort none; it accepts low, medium (default), high, xhigh, max" \
+        in result.stderr
+
+
+def test_a_shut_down_snapshot_is_refused_by_a_dry_run_with_its_own_date_and_replacement(user):
+    result = user.generate("--dry-run", "--model", "gpt-4o-2024-05-13")
+    assert result.returncode == 2
+    assert "gpt-4o-2024-05-13 was shut down on 2026-10-23; use --model gpt-5.6-sol" in result.stderr
+    assert not (user.work / "datagov_lessons_input.jsonl").exists()
+
+
+def test_a_snapshot_the_table_does_not_list_is_planned_with_a_warning_that_its_date_is_not_known(user):
+    result = user.generate("--dry-run", "--model", "gpt-4o-2099-01-01")
+    assert result.returncode == 0, result.stderr
+    assert "the model table has no shutdown date for the snapshot gpt-4o-2099-01-01" in result.stderr
+
+
+def test_a_shut_down_snapshot_is_refused_before_anything_is_uploaded(api_user):
+    api_user.server.set_scenario({"today": TODAY})
+    result = api_user.generate("--yes", "--model", "gpt-4o-2024-05-13")
+    assert result.returncode == 1
+    assert "the API does not know the model gpt-4o-2024-05-13" in result.stderr
+    assert "the model table says it was shut down on 2026-10-23" in result.stderr
+    assert "Use --model gpt-5.6-sol (its replacement) instead" in result.stderr
+    assert uploads_and_creations(api_user.server) == []
+
+
+def test_efforts_by_complexity_are_submitted_per_lesson_and_the_plan_shows_the_mix(api_user):
+    api_user.server.set_scenario({"today": TODAY})
+    write_curriculum(api_user.curriculum, TITLES)
+    text = api_user.curriculum.read_text(encoding="utf-8")
+    for title, tag in zip(TITLES, ("F", "I", "A"), strict=True):
+        text = text.replace(f"{title} [F]", f"{title} [{tag}]")
+    api_user.curriculum.write_text(text, encoding="utf-8")
+    result = ScriptDriver.generate(api_user, "--yes", "--reasoning-effort", "F=low,I=medium,A=high")
+    assert result.returncode == 0, result.stderr
+    assert "effort by complexity: [F] low, [I] medium, [A] high" in result.stdout
+    assert "    low: 1 lesson ([F])" in result.stdout and "    high: 1 lesson ([A])" in result.stdout
+    (batch,) = api_user.server.created_batches()
+    sent = {line["custom_id"]: line["body"]["reasoning_effort"]
+            for line in api_user.server.file_lines(batch["input_file_id"])}
+    assert sent == {"M0-L001": "low", "M0-L002": "medium", "M0-L003": "high"}
+    with Ledger.open(api_user.work) as ledger:  # each lesson's effort is recorded with its request
+        recorded = {lesson_id: effort for lesson_id, (_budget, effort) in ledger.batch_requests(batch["id"]).items()}
+    assert recorded == sent
+
+
+@pytest.mark.parametrize("value, words", [
+    ("F=none,A=high", "for lessons tagged [F]: gpt-6.2-sol does not accept --reasoning-effort none; "
+                      "it accepts low, medium (default), high, xhigh, max"),
+    ("Q=low", "'Q' is not a complexity tag"),
+])
+def test_a_mix_with_a_value_the_model_refuses_or_an_unknown_tag_is_a_usage_error(user, value, words):
+    result = user.generate("--dry-run", "--model", "gpt-6.2-sol", "--reasoning-effort", value)
+    assert result.returncode == 2
+    assert words in result.stderr

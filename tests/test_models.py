@@ -214,3 +214,98 @@ def test_a_shut_down_model_without_a_recorded_replacement_points_to_the_default_
     verdict = models.catalogue_lifecycle("gpt-4.1-nano", date(2026, 12, 2))
     assert verdict.status == "shut_down"
     assert "gpt-6.1-terra" in verdict.message and "2026-10-23" in verdict.message
+
+
+# --- the models of December (issue 22) --------------------------------------------------------
+
+
+def test_gpt_6_2_sol_is_in_the_table_at_half_its_list_price_with_efforts_low_to_max():
+    info = models.lookup("gpt-6.2-sol")
+    assert info.in_catalogue and info.reasoning
+    # list price per 1M tokens: $2 input, $0.10 cached input, $10 output
+    assert info.batch_price == models.Price(1.00, 0.05, 5.00)
+    assert info.efforts == ("low", "medium", "high", "xhigh", "max") and info.default_effort == "medium"
+    assert info.max_output_tokens == 128_000 and info.shutdown is None
+    assert info.flex is None  # its page does not say
+    assert info.bills_cache_writes
+
+
+def test_gpt_6_2_sol_refuses_effort_none_naming_low_to_max():
+    assert models.settings_problem("gpt-6.2-sol", "none", None, None) == (
+        "gpt-6.2-sol does not accept --reasoning-effort none; it accepts low, medium (default), high, xhigh, max"
+    )
+
+
+def test_gpt_6_2_astra_has_its_batch_price_with_the_cached_price_not_known():
+    info = models.lookup("gpt-6.2-astra")
+    assert info.in_catalogue and info.efforts == ("low", "medium", "high", "xhigh", "max")
+    assert info.batch_price == models.Price(4.00, None, 20.00)
+    assert models.format_price(info.batch_price) == "$4.00 input, cached input not known, $20.00 output"
+
+
+def test_cached_tokens_of_a_model_whose_cached_price_is_unknown_are_counted_at_the_input_price():
+    assert models.batch_cost("gpt-6.2-astra", 1_000_000, 0, cached_tokens=1_000_000) == pytest.approx(4.00)
+
+
+def test_gpt_5_6_sol_is_at_its_list_price_with_a_note_that_a_promotion_may_be_lower():
+    info = models.lookup("gpt-5.6-sol")
+    assert info.batch_price == models.Price(2.50, 0.25, 15.00)
+    assert "promotion" in info.price_note and "lower" in info.price_note
+
+
+def test_o3_names_its_replacement():
+    assert models.lookup("o3").replacement == "gpt-6.1-sol"
+    assert "gpt-6.1-sol" in models.catalogue_lifecycle("o3", date(2026, 12, 7)).message
+
+
+def test_a_snapshot_that_shut_down_before_its_family_has_its_own_date_and_replacement():
+    snapshot = models.lookup("gpt-4o-2024-05-13")
+    assert snapshot.shutdown == date(2026, 10, 23) and snapshot.replacement == "gpt-5.6-sol"
+    assert snapshot.batch_price == models.CATALOGUE["gpt-4o"].batch_price  # its family's rules and price
+    verdict = models.catalogue_lifecycle("gpt-4o-2024-05-13", date(2026, 12, 7))
+    assert verdict.status == "shut_down"
+    assert "2026-10-23" in verdict.message and "gpt-5.6-sol" in verdict.message
+    assert models.catalogue_lifecycle("gpt-4o", date(2026, 12, 7)).status == "active"
+
+
+@pytest.mark.parametrize("name, shutdown", [
+    ("gpt-4o-2024-11-20", "2027-01-14"), ("o4-mini-2025-04-16", "2026-10-23"), ("gpt-5.1-2025-11-13", "2027-04-01"),
+    ("gpt-5.5-2026-04-23", None), ("o3-2025-04-16", "2026-12-11"),
+])
+def test_every_snapshot_the_sdk_names_has_its_own_announced_date(name, shutdown):
+    assert models.lookup(name).shutdown == (date.fromisoformat(shutdown) if shutdown else None)
+
+
+def test_a_snapshot_the_table_does_not_list_never_inherits_its_familys_date():
+    info = models.lookup("gpt-4o-2099-01-01")
+    assert info.shutdown is None and info.replacement is None
+    assert info.batch_price == models.CATALOGUE["gpt-4o"].batch_price
+    verdict = models.catalogue_lifecycle("gpt-4o-2099-01-01", date(2026, 12, 7))
+    assert verdict.status == "unknown"
+    assert "no shutdown date for the snapshot gpt-4o-2099-01-01" in verdict.message
+    assert "gpt-4o shuts down on 2027-01-14" in verdict.message
+
+
+def test_a_fine_tune_of_a_snapshot_follows_that_snapshots_shutdown():
+    assert models.lookup("ft:gpt-4o-2024-05-13:acme::x1").shutdown == date(2026, 10, 23)
+
+
+@pytest.mark.parametrize("name, bills", [
+    ("gpt-6.1-terra", True), ("gpt-6.2-sol", True), ("gpt-6-luna", True), ("gpt-5.6-luna", True),
+    ("gpt-5.5", False), ("gpt-5.4", False), ("gpt-4o", False), ("gpt-7", False),
+])
+def test_cache_writes_are_billed_from_gpt_5_6_on(name, bills):
+    assert models.bills_cache_writes(name) is bills
+
+
+def test_cache_writes_cost_1_25_times_the_input_price_and_are_part_of_the_uncached_input():
+    # gpt-6.1-terra at Batch prices: $0.50 input, $0.025 cached input, $2.50 output per 1M tokens
+    cost = models.batch_cost("gpt-6.1-terra", input_tokens=1_000_000, output_tokens=0, cached_tokens=200_000,
+                             cache_write_tokens=300_000)
+    assert cost == pytest.approx(0.5 * 0.50 + 0.3 * 0.50 * 1.25 + 0.2 * 0.025)
+    assert models.cache_write_cost("gpt-6.1-terra", 1_000_000) == pytest.approx(0.625)
+
+
+def test_cache_writes_of_a_model_that_does_not_bill_them_cost_the_input_price():
+    assert models.batch_cost("gpt-5.4", 1_000_000, 0, cache_write_tokens=1_000_000) == pytest.approx(
+        models.batch_cost("gpt-5.4", 1_000_000, 0))

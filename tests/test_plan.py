@@ -247,8 +247,27 @@ def test_prompt_tokens_and_cost_add_up_over_the_shards(options):
     plan = make_plan(replace(options, limits=ShardLimits(max_requests=4)))
     assert plan.prompt_tokens == sum(shard.prompt_tokens for shard in plan.shards) > 0
     assert plan.estimated_cost == pytest.approx(
-        models.batch_cost(models.DEFAULT_MODEL, plan.prompt_tokens, plan.output_tokens)
+        models.batch_cost(models.DEFAULT_MODEL, plan.prompt_tokens, plan.output_tokens,
+                          cache_write_tokens=plan.cache_write_tokens)
     )
+
+
+def test_the_estimate_counts_the_first_prompt_of_each_input_file_as_a_cache_write_where_the_model_bills_writes(options):
+    # gpt-6.1-terra (a GPT-6 model) bills cache writes at 1.25x its $0.50 Batch input price.
+    plan = make_plan(replace(options, limits=ShardLimits(max_requests=4)))
+    assert len(plan.shards) > 1
+    first_prompts = sum(shard.first_prompt_tokens for shard in plan.shards)
+    assert plan.cache_write_tokens == first_prompts > 0
+    without_writes = models.batch_cost(models.DEFAULT_MODEL, plan.prompt_tokens, plan.output_tokens)
+    assert plan.estimated_cost == pytest.approx(without_writes + first_prompts * 0.25 * 0.50 / 1_000_000)
+    assert "written to the prompt cache" in format_plan(plan)
+
+
+def test_the_estimate_has_no_cache_writes_for_a_model_that_does_not_bill_them(options):
+    plan = make_plan(replace(options, settings=RequestSettings(model="gpt-5.4")))
+    assert plan.cache_write_tokens == 0
+    assert plan.estimated_cost == pytest.approx(models.batch_cost("gpt-5.4", plan.prompt_tokens, plan.output_tokens))
+    assert "prompt cache" not in format_plan(plan)
 
 
 def test_plan_carries_curriculum_and_template_warnings(options):
@@ -360,3 +379,38 @@ def test_held_lessons_do_not_count_as_left_for_a_later_run(options):
     text = format_plan(plan)
     assert plan.to_request == ["M0-L002", "M0-L003"]
     assert "left for a later run (--limit): 3" in text
+
+
+# --- efforts by complexity --------------------------------------------------------------------
+
+MIX = (("F", "low"), ("I", "medium"), ("A", "high"))
+
+
+def test_the_plan_requests_each_lesson_at_its_tags_effort_and_records_it_per_lesson(options):
+    plan = make_plan(replace(options, settings=RequestSettings(efforts_by_complexity=MIX)))
+    efforts = dict(zip(plan.shards[0].lesson_ids, (effort for _budget, effort in plan.shards[0].budgets), strict=True))
+    assert efforts == {"M0-L001": "low", "M0-L002": "low", "M0-L003": "medium", "M1-L001": "medium",
+                       "M1-L002": "high", "M2-L001": "high"}
+    assert plan.retried == 0
+
+
+def test_the_plan_shows_the_mix_with_the_lessons_and_estimate_at_each_effort(options):
+    plan = make_plan(replace(options, settings=RequestSettings(efforts_by_complexity=MIX)))
+    text = format_plan(plan)
+    assert "effort by complexity: [F] low, [I] medium, [A] high; any other lesson: medium (the model's default)" in text
+    budget = models.default_budget(models.DEFAULT_MODEL)
+    for effort, tag in (("low", "F"), ("medium", "I"), ("high", "A")):
+        share = plan.efforts[effort]
+        assert share.lessons == 2 and share.tags == {tag}
+        assert share.output_tokens == 2 * models.expected_output_tokens(models.DEFAULT_MODEL, effort, budget)
+        cost = models.batch_cost(models.DEFAULT_MODEL, share.prompt_tokens, share.output_tokens)
+        assert f"    {effort}: 2 lessons ([{tag}]), ~{share.output_tokens:,} output tokens, " \
+               f"estimated {models.format_cost(cost)}" in text
+
+
+def test_the_estimate_of_a_mix_sums_the_expected_output_at_each_lessons_effort(options):
+    single = make_plan(replace(options, settings=RequestSettings(reasoning_effort="medium")))
+    mixed = make_plan(replace(options, settings=RequestSettings(efforts_by_complexity=MIX)))
+    budget = models.default_budget(models.DEFAULT_MODEL)
+    expected = sum(2 * models.expected_output_tokens(models.DEFAULT_MODEL, effort, budget) for effort in ("low", "medium", "high"))
+    assert mixed.output_tokens == expected != single.output_tokens

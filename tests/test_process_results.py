@@ -556,16 +556,41 @@ def test_the_report_shows_the_measured_tokens_and_cost_next_to_the_estimate(proj
     usage = _server_usage(project.server)
     prompt, cached = usage["prompt_tokens"], usage["cached_tokens"]
     completion, reasoning = usage["completion_tokens"], usage["reasoning_tokens"]
+    written = usage["cache_write_tokens"]
+    assert written > 0  # gpt-6.1-terra, a GPT-6 model, reports (and bills) prompt-cache writes
     total = summary["total"]
     assert total["usage"] == usage
-    cost = ((prompt - cached) * TERRA_INPUT + cached * TERRA_CACHED + completion * TERRA_OUTPUT) / 1e6 / 2
+    # cache writes are part of the uncached input, billed at 1.25x the input price
+    writes = written * TERRA_INPUT * 1.25 / 1e6 / 2
+    cost = ((prompt - cached - written) * TERRA_INPUT + cached * TERRA_CACHED + completion * TERRA_OUTPUT) / 1e6 / 2
+    cost += writes
     assert total["actual_cost_usd"] == pytest.approx(cost, abs=1e-4)
+    assert total["cache_write_cost_usd"] == pytest.approx(writes, abs=1e-4)
     assert total["estimated_cost_usd"] is not None and total["estimated_cost_usd"] != total["actual_cost_usd"]
-    assert f"{prompt:,} input ({cached:,} cached), {completion:,} output ({reasoning:,} reasoning)" in result.stderr
+    assert (f"{prompt:,} input ({cached:,} cached, {written:,} written to the prompt cache), "
+            f"{completion:,} output ({reasoning:,} reasoning)") in result.stderr
     assert re.search(
-        rf"cost at Batch prices: \${cost:,.2f} \(estimated before submitting: \${total['estimated_cost_usd']:,.2f}\)",
+        rf"cost at Batch prices: \${cost:,.2f}, of which cache writes \$[0-9.e-]+ "
+        rf"\(estimated before submitting: \${total['estimated_cost_usd']:,.2f}\)",
         result.stderr,
     ), result.stderr
+
+
+def test_the_report_compares_the_batchs_own_usage_with_the_sum_of_its_lines(project):
+    project.generate("--yes")
+    project.watch()
+    result, summary = project.process()
+
+    api_usage = project.server.created_batches()[0]["usage"]
+    (batch,) = summary["batches"]
+    assert batch["batch_usage"] == {
+        "input_tokens": api_usage["input_tokens"], "cached_tokens": api_usage["input_tokens_details"]["cached_tokens"],
+        "output_tokens": api_usage["output_tokens"],
+        "reasoning_tokens": api_usage["output_tokens_details"]["reasoning_tokens"],
+    }
+    assert batch["batch_usage_minus_lines"] == {}
+    assert (f"the batch's own usage (what OpenAI bills): {api_usage['input_tokens']:,} input" in result.stderr)
+    assert "it matches the sum of the batch's result lines" in result.stderr
 
 
 def _planned_output_tokens(result: subprocess.CompletedProcess) -> int:
@@ -583,6 +608,7 @@ def _server_usage(server: FakeOpenAIServer, batch_index: int = 0) -> dict[str, i
         "cached_tokens": sum(u["prompt_tokens_details"]["cached_tokens"] for u in usages),
         "completion_tokens": sum(u["completion_tokens"] for u in usages),
         "reasoning_tokens": sum(u["completion_tokens_details"]["reasoning_tokens"] for u in usages),
+        "cache_write_tokens": sum(u["prompt_tokens_details"].get("cache_write_tokens", 0) for u in usages),
     }
 
 
@@ -620,3 +646,19 @@ def test_after_processing_a_new_plan_estimates_output_from_the_measured_tokens(p
     assert "to request: 3" in measured_plan.stdout and "to request: 3" in default_plan.stdout
     assert _planned_output_tokens(measured_plan) == 3 * measured_mean
     assert _planned_output_tokens(measured_plan) != _planned_output_tokens(default_plan)
+
+
+def test_a_batch_whose_own_usage_differs_from_its_lines_is_reported_in_plain_words(project):
+    project.server.set_scenario(
+        {"batches": [{"outcome": "complete", "usage_extra": {"input_tokens": 1_234, "output_tokens": 56}}]}
+    )
+    project.generate("--yes")
+    project.watch()
+    result, summary = project.process()
+
+    (batch,) = summary["batches"]
+    assert batch["batch_usage_minus_lines"] == {"input_tokens": 1_234, "output_tokens": 56}
+    assert batch["batch_usage_cost_usd"] > batch["actual_cost_usd"]
+    assert ("it differs from the sum of the batch's result lines: the batch counts 1,234 more input tokens, "
+            "56 more output tokens than its lines") in result.stderr
+    assert "The bill follows the batch's figures" in result.stderr

@@ -13,7 +13,7 @@ import pytest
 from lesson_batch import models
 from lesson_batch.curriculum import load_curriculum
 from lesson_batch.prompt import PromptBuilder, load_template
-from lesson_batch.requests import RequestSettings, RequestSettingsError, build_request
+from lesson_batch.requests import RequestSettings, RequestSettingsError, build_request, parse_efforts
 
 REASONING_MODELS = ["gpt-6.1-terra", "gpt-6.1-sol", "gpt-6-luna", "gpt-5.4", "gpt-5-mini", "gpt-5-mini-2025-08-07"]
 NON_REASONING_MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini"]
@@ -250,3 +250,53 @@ def test_a_retry_effort_is_not_sent_to_a_model_that_does_not_reason(builder):
 def test_a_retry_never_lowers_the_budget_below_this_runs_own(builder):
     _, record = request_line(builder, RequestSettings(max_completion_tokens=40_000), budget=32_000, effort="low")
     assert record["body"]["max_completion_tokens"] == 40_000
+
+
+# --- efforts by complexity --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, parsed", [
+    ("high", ("high", ())),
+    ("F=low,I=medium,A=high", (None, (("F", "low"), ("I", "medium"), ("A", "high")))),
+    ("a=HIGH, f=low", (None, (("F", "low"), ("A", "high")))),
+    ("F=low,A=high,medium", ("medium", (("F", "low"), ("A", "high")))),
+])
+def test_the_effort_option_takes_one_value_or_one_per_complexity_tag(text, parsed):
+    assert parse_efforts(text) == parsed
+
+
+@pytest.mark.parametrize("text, words", [
+    ("extreme", "'extreme' is not one"), ("X=low", "'X' is not a complexity tag"), ("F=low,F=high", "gives F twice"),
+    ("low,high", "more than one plain effort"), ("F=", "'' is not one"), (",", "needs a value"),
+])
+def test_a_malformed_effort_option_is_refused_in_plain_words(text, words):
+    with pytest.raises(ValueError, match=words):
+        parse_efforts(text)
+
+
+@pytest.mark.parametrize("lesson_id, effort", [("M0-L001", "low"), ("M0-L002", "medium"), ("M1-L001", "high")])
+def test_each_lesson_is_requested_at_the_effort_of_its_complexity_tag(builder, lesson_id, effort):
+    settings = RequestSettings(efforts_by_complexity=(("F", "low"), ("I", "medium"), ("A", "high")))
+    request, record = request_line(builder, settings, lesson_id)
+    assert record["body"]["reasoning_effort"] == request.reasoning_effort == effort
+
+
+def test_a_lesson_whose_tag_has_no_effort_gets_the_plain_value_else_the_models_default(builder):
+    with_plain = RequestSettings(reasoning_effort="xhigh", efforts_by_complexity=(("F", "low"),))
+    assert request_line(builder, with_plain, "M1-L001")[1]["body"]["reasoning_effort"] == "xhigh"
+    without = RequestSettings(efforts_by_complexity=(("F", "low"),))
+    assert "reasoning_effort" not in request_line(builder, without, "M1-L001")[1]["body"]
+
+
+def test_every_effort_of_the_mix_is_checked_against_the_model_naming_the_tag_and_what_it_accepts():
+    with pytest.raises(RequestSettingsError) as error:
+        RequestSettings(model="gpt-6.2-sol", efforts_by_complexity=(("F", "none"), ("A", "high")))
+    assert str(error.value) == (
+        "for lessons tagged [F]: gpt-6.2-sol does not accept --reasoning-effort none; "
+        "it accepts low, medium (default), high, xhigh, max"
+    )
+
+
+def test_a_retry_after_truncation_keeps_its_own_lower_effort_over_the_mix(builder):
+    settings = RequestSettings(efforts_by_complexity=(("F", "high"),))
+    assert request_line(builder, settings, "M0-L001", budget=32_000, effort="low")[1]["body"]["reasoning_effort"] == "low"

@@ -465,3 +465,21 @@ def test_byte_ranges_read_one_after_another_give_the_whole_file_line_for_line(tm
         before += count
     assert pieces == [(number, item if item is None else (type(item).__name__, getattr(item, "reason", None)))
                       for number, item in whole]
+
+
+def test_prompt_cache_writes_are_read_from_the_prompt_tokens_details(tmp_path):
+    usage = {"prompt_tokens": 1_000, "completion_tokens": 50, "total_tokens": 1_050,
+             "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 900}}
+    assert read_one(tmp_path, success(usage=usage)).usage == TokenUsage(
+        prompt_tokens=1_000, completion_tokens=50, cache_write_tokens=900
+    )
+
+
+def test_a_cache_write_count_that_is_not_a_count_makes_the_line_bad(tmp_path):
+    usage = {"prompt_tokens": 10, "completion_tokens": 5, "prompt_tokens_details": {"cache_write_tokens": -1}}
+    result = read_one(tmp_path, success(usage=usage))
+    assert isinstance(result, BadLine) and "cache_write_tokens" in result.reason
+
+
+def test_token_usages_add_their_cache_writes_too():
+    assert TokenUsage(cache_write_tokens=3) + TokenUsage(cache_write_tokens=4) == TokenUsage(cache_write_tokens=7)

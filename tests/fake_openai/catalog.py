@@ -12,7 +12,7 @@ Checked on 2026-12-02 against:
   ``types/shared/reasoning_effort.py`` (``none, minimal, low, medium, high, xhigh, max``);
 * OpenAI model pages (developers.openai.com/api/docs/models/...): gpt-6-sol (efforts none..max,
   medium default, 128,000 max output), gpt-6-luna (same; "Batch and Flex cost 50% of Standard"),
-  gpt-6.2-sol, gpt-5.6-luna (none..max, medium default, 128,000);
+  gpt-5.6-luna (none..max, medium default, 128,000);
 * third-party copies of OpenAI's pages and launch notes for gpt-6.1-terra (apidog.com, LiteLLM
   blog: efforts none..max, medium default, 128K output, "Batch and Flex: 50% off"), gpt-6.1-sol
   (apidog.com: "does not accept none or minimal", Batch/Flex/Fast tiers), gpt-6-astra and
@@ -30,14 +30,24 @@ Checked on 2026-12-02 against:
   (flex on gpt-5.5, gpt-5.4 (+mini, nano), gpt-5.2, gpt-5.1, gpt-5 (+mini, nano), o3, o4-mini),
   SRAgent PR #25 (no flex for gpt-4.1-mini).
 
+Brought up to date on 2026-12-07 (issue 22) against the installed ``openai`` 3.63.0 and OpenAI's
+pages: gpt-6.2-sol and gpt-6.2-astra (released 2026-11-17, both in ``ChatModel``; efforts low..max
+with ``none`` rejected, "The API rejects requests that set reasoning effort to none" on the
+gpt-6.2-sol page; 128,000 max output; flex not stated on either page, so not served); each dated
+snapshot's own shutdown date from the same "Deprecated values" note (``SNAPSHOTS``: gpt-4o-2024-05-13
+went on 2026-10-23, long before gpt-4o); prompt-cache writes (OpenAI's prompt caching guide: "For
+GPT-5.6 models and later model families, cache writes cost 1.25x ... OpenAI reports writes in
+cache_write_tokens"; ``CACHE_WRITE_FAMILIES``).
+
 Figures listed as UNVERIFIED above the table could not be confirmed from a source and are a
 best guess; everything else in the table is from the sources above.
 ``created`` is the model's release date as reported by the sources above (approximate, the API's
 exact timestamps were not available); ``owned_by`` is always ``"system"``.
 
 To update: edit ``MODELS`` (one ``ModelSpec`` per family), add new dated snapshot ids to
-``SNAPSHOTS``, and change ``CHECKED_ON``. Dated snapshots (``gpt-5-mini-2025-08-07``) follow
-their family's rules; ``family_of`` strips the ``-YYYY-MM-DD`` suffix.
+``SNAPSHOTS`` with their own shutdown date, and change ``CHECKED_ON``. Dated snapshots
+(``gpt-5-mini-2025-08-07``) follow their family's rules but keep their own shutdown date;
+``family_of`` strips the ``-YYYY-MM-DD`` suffix.
 """
 
 from __future__ import annotations
@@ -47,7 +57,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
-CHECKED_ON = "2026-12-02"
+CHECKED_ON = "2026-12-07"
 ALL_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 OWNED_BY = "system"
 
@@ -73,6 +83,7 @@ class ModelSpec:
     shutdown_date: str | None = None  # "YYYY-MM-DD"; the model is gone from that day on
     flex: bool = False  # accepts service_tier "flex"
     created: str = "2024-01-01"  # release date, for GET /v1/models
+    cache_writes: bool = False  # reports (and bills) prompt-cache writes: GPT-5.6 and later
 
     def created_timestamp(self) -> int:
         year, month, day = (int(part) for part in self.created.split("-"))
@@ -119,6 +130,8 @@ NEVER = TEMPERATURE_NEVER
 # efforts of gpt-5.4-mini and gpt-5.4-nano (taken to be gpt-5.4's); the created date of gpt-6-astra.
 _TABLE = [
     # id                       efforts        default   temperature  max out  shutdown      flex   created
+    _reasoning("gpt-6.2-sol",   LOW_TO_MAX,    "medium", NONE_ONLY,   128_000, None,         False, "2026-11-17"),
+    _reasoning("gpt-6.2-astra", LOW_TO_MAX,    "medium", NONE_ONLY,   128_000, None,         False, "2026-11-17"),
     _reasoning("gpt-6.1-terra", NONE_TO_MAX,   "medium", NONE_ONLY,   128_000, None,         True,  "2026-10-26"),
     _reasoning("gpt-6.1-sol",   LOW_TO_MAX,    "medium", NONE_ONLY,   128_000, None,         True,  "2026-09-29"),
     _reasoning("gpt-6-luna",    NONE_TO_MAX,   "medium", NONE_ONLY,   128_000, None,         True,  "2026-09-22"),
@@ -146,28 +159,39 @@ _TABLE = [
     _plain("gpt-4o-mini",  16_384, "2027-01-14", "2024-07-18"),
 ]  # fmt: skip
 
-MODELS: dict[str, ModelSpec] = {spec.id: spec for spec in _TABLE}
+# The families that report prompt-cache writes (``prompt_tokens_details.cache_write_tokens``):
+# GPT-5.6 and every later family.
+CACHE_WRITE_FAMILIES = frozenset({
+    "gpt-6.2-sol", "gpt-6.2-astra", "gpt-6.1-terra", "gpt-6.1-sol", "gpt-6-luna", "gpt-6-sol", "gpt-6-astra",
+    "gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna",
+})
 
-# Dated snapshot ids the listing shows (from chat_model.py); any "<family>-YYYY-MM-DD" resolves too.
-SNAPSHOTS = (
-    "gpt-5.5-2026-04-23",
-    "gpt-5.4-mini-2026-03-17",
-    "gpt-5.4-nano-2026-03-17",
-    "gpt-5.2-2025-12-11",
-    "gpt-5.1-2025-11-13",
-    "gpt-5-2025-08-07",
-    "gpt-5-mini-2025-08-07",
-    "gpt-5-nano-2025-08-07",
-    "o3-2025-04-16",
-    "o4-mini-2025-04-16",
-    "o3-mini-2025-01-31",
-    "gpt-4.1-2025-04-14",
-    "gpt-4.1-mini-2025-04-14",
-    "gpt-4.1-nano-2025-04-14",
-    "gpt-4o-2024-11-20",
-    "gpt-4o-2024-08-06",
-    "gpt-4o-mini-2024-07-18",
-)
+MODELS: dict[str, ModelSpec] = {
+    spec.id: replace(spec, cache_writes=spec.id in CACHE_WRITE_FAMILIES) for spec in _TABLE
+}
+
+# Dated snapshot ids the listing shows (from chat_model.py), each with its own announced shutdown
+# date (None: none announced); any other "<family>-YYYY-MM-DD" resolves to its family too.
+SNAPSHOTS: dict[str, str | None] = {
+    "gpt-5.5-2026-04-23": None,
+    "gpt-5.4-mini-2026-03-17": None,
+    "gpt-5.4-nano-2026-03-17": "2027-04-01",
+    "gpt-5.2-2025-12-11": None,
+    "gpt-5.1-2025-11-13": "2027-04-01",
+    "gpt-5-2025-08-07": "2026-12-11",
+    "gpt-5-mini-2025-08-07": "2026-12-11",
+    "gpt-5-nano-2025-08-07": "2026-12-11",
+    "o3-2025-04-16": "2026-12-11",
+    "o4-mini-2025-04-16": "2026-10-23",
+    "o3-mini-2025-01-31": "2026-10-23",
+    "gpt-4.1-2025-04-14": "2027-01-14",
+    "gpt-4.1-mini-2025-04-14": "2027-01-14",
+    "gpt-4.1-nano-2025-04-14": "2026-10-23",
+    "gpt-4o-2024-11-20": "2027-01-14",
+    "gpt-4o-2024-08-06": "2027-01-14",
+    "gpt-4o-2024-05-13": "2026-10-23",
+    "gpt-4o-mini-2024-07-18": "2027-01-14",
+}
 
 
 def family_of(model_id: str) -> str:
@@ -181,6 +205,8 @@ def spec_for(model_id: str, table: dict[str, ModelSpec] | None = None) -> ModelS
     spec = table.get(model_id)
     if spec is None:
         spec = table.get(family_of(model_id))
+    if spec is not None and model_id in SNAPSHOTS:
+        spec = replace(spec, shutdown_date=SNAPSHOTS[model_id])
     return replace(spec, id=model_id) if spec is not None and spec.id != model_id else spec
 
 

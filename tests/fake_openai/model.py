@@ -105,6 +105,7 @@ class TokenUsage:
     cached_tokens: int = 0
     completion_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_tokens: int | None = None  # None: the model does not report cache writes
 
     @property
     def total_tokens(self) -> int:
@@ -115,7 +116,10 @@ class TokenUsage:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
-            "prompt_tokens_details": {"cached_tokens": self.cached_tokens, "audio_tokens": 0},
+            "prompt_tokens_details": {
+                "cached_tokens": self.cached_tokens, "audio_tokens": 0,
+                **({} if self.cache_write_tokens is None else {"cache_write_tokens": self.cache_write_tokens}),
+            },
             "completion_tokens_details": {
                 "reasoning_tokens": self.reasoning_tokens,
                 "audio_tokens": 0,
@@ -252,13 +256,19 @@ def chat_completion(
     model = str(body.get("model", ""))
     prompt_tokens = sum(approx_tokens(message_text(m)) + 4 for m in _messages(body)) + 3
     cached_tokens = min(prompt_tokens, approx_tokens(system_text(body))) if prefix_cached else 0
+    # A model that reports cache writes (GPT-5.6 and later): the first request with a system prompt
+    # writes it to the cache; the later ones read it instead.
+    written = None
+    if model_rules(model).cache_writes:
+        written = 0 if prefix_cached else min(prompt_tokens, approx_tokens(system_text(body)))
     budget = token_budget(body)
     reasoning = min(reasoning_tokens(body, seed), budget)
     refusal = None
 
     if quirks.truncate or reasoning >= budget:
         content, finish_reason = "", "length"
-        usage = TokenUsage(prompt_tokens, cached_tokens, completion_tokens=budget, reasoning_tokens=budget)
+        usage = TokenUsage(prompt_tokens, cached_tokens, completion_tokens=budget, reasoning_tokens=budget,
+                           cache_write_tokens=written)
     else:
         if quirks.refusal:
             content, refusal = None, REFUSAL
@@ -277,7 +287,7 @@ def chat_completion(
             content = answer[: answer_tokens * 4] if content is not None else None
             refusal = answer[: answer_tokens * 4] if refusal is not None else None
             finish_reason = "length"
-        usage = TokenUsage(prompt_tokens, cached_tokens, answer_tokens + reasoning, reasoning)
+        usage = TokenUsage(prompt_tokens, cached_tokens, answer_tokens + reasoning, reasoning, written)
 
     completion = {
         "id": f"chatcmpl-{seed[:29]}",

@@ -24,6 +24,7 @@ Every key is optional; an empty ``{}`` is a well-behaved server that completes e
       "batches": [                  # outcome of the 1st, 2nd, ... batch created
         {"outcome": "complete"},
         {"outcome": "expire", "done_fraction": 0.5},
+        {"outcome": "complete", "usage_extra": {"input_tokens": 500}},  # its usage counts 500 more input tokens than its lines
         "token_limit"               # a bare string is short for {"outcome": ...}
       ],
       "default_outcome": "complete",# for batches past the end of "batches"
@@ -101,6 +102,9 @@ class BatchPlan:
     done_fraction: float | None = None  # expire: default 0.5; stuck: default 0.0
     error: dict | None = None  # fail_validation: the error line reported
     enqueued_token_limit: int = 2_000_000  # token_limit: the number quoted in the message
+    # Tokens the batch's own ``usage`` counts beyond the sum of its answers (a bill that differs
+    # from the lines): {"input_tokens": n, "output_tokens": m, ...}, counts of the Batch usage.
+    usage_extra: Mapping[str, int] = field(default_factory=dict)
 
     def fraction_done(self) -> float:
         if self.done_fraction is not None:
@@ -265,7 +269,20 @@ def _parse_plan(item: Any, where: str) -> BatchPlan:
         done_fraction=float(fraction) if fraction is not None else None,
         error=error,
         enqueued_token_limit=_int(item, "enqueued_token_limit", 2_000_000, minimum=0),
+        usage_extra=_usage_extra(item.get("usage_extra"), f"{where}.usage_extra"),
     )
+
+
+USAGE_EXTRA_KEYS = ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens")
+
+
+def _usage_extra(data: Any, where: str) -> dict[str, int]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{where} must be an object")
+    _reject_unknown(data, set(USAGE_EXTRA_KEYS), where)
+    return {name: _int(data, name, 0, minimum=0) for name in USAGE_EXTRA_KEYS if name in data}
 
 
 def _parse_faults(data: Any) -> Faults:

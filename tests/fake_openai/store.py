@@ -169,13 +169,16 @@ class Batch:
         if not self.done:
             return None
         done = [answer.usage for answer in self.answers[: self.done] if answer.succeeded]
-        input_tokens = sum(u.prompt_tokens for u in done)
-        output_tokens = sum(u.completion_tokens for u in done)
+        extra = self.plan.usage_extra
+        input_tokens = sum(u.prompt_tokens for u in done) + extra.get("input_tokens", 0)
+        output_tokens = sum(u.completion_tokens for u in done) + extra.get("output_tokens", 0)
         return {
             "input_tokens": input_tokens,
-            "input_tokens_details": {"cached_tokens": sum(u.cached_tokens for u in done)},
+            "input_tokens_details": {"cached_tokens": sum(u.cached_tokens for u in done) + extra.get("cached_tokens", 0)},
             "output_tokens": output_tokens,
-            "output_tokens_details": {"reasoning_tokens": sum(u.reasoning_tokens for u in done)},
+            "output_tokens_details": {
+                "reasoning_tokens": sum(u.reasoning_tokens for u in done) + extra.get("reasoning_tokens", 0)
+            },
             "total_tokens": input_tokens + output_tokens,
         }
 
