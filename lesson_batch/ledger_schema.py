@@ -11,7 +11,10 @@ Versions shipped:
    plain names ``datagov_lessons_results.jsonl`` / ``datagov_lessons_errors.jsonl``);
 2. flex runs and their answers (tables ``flex_runs``, ``flex_answers``); each batch records the names of its downloaded result files (``results_file``,
    ``errors_file``), and the ledger remembers the API address and the course it belongs to
-   (``meta``: ``api_base_url``, ``curriculum``, ``template``, ``output_dir``).
+   (``meta``: ``api_base_url``, ``curriculum``, ``template``, ``output_dir``);
+3. additive steps only (see ``MIGRATIONS[3]``): a batch the API no longer knows can be given up
+   (``batches.given_up_at``), and each saved lesson records the folder it was saved in
+   (``lessons.saved_in``).
 
 A migration fills in what an old ledger lacks from what the old version did, and says once what
 it assumed, so that batches already paid for are followed and processed, and never paid twice.
@@ -30,7 +33,7 @@ from . import ids
 from .errors import LessonBatchError
 from .workspace import ERRORS_STEM, RESULTS_STEM
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Lessons sent straight to Chat Completions with service_tier "flex" (added in version 2).
 FLEX_TABLES = """
@@ -101,7 +104,8 @@ CREATE TABLE batches (
     processed_at REAL,
     usage TEXT,
     results_file TEXT,
-    errors_file TEXT
+    errors_file TEXT,
+    given_up_at REAL
 );
 CREATE TABLE lessons (
     lesson_id TEXT PRIMARY KEY,
@@ -113,7 +117,8 @@ CREATE TABLE lessons (
     retry_effort TEXT,
     output_tokens INTEGER,
     force INTEGER NOT NULL DEFAULT 0,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    saved_in TEXT
 );
 CREATE INDEX lessons_by_batch ON lessons (batch_id);
 """
@@ -324,4 +329,39 @@ def _holds_saved_lessons(db: sqlite3.Connection, folder: Path) -> bool:
     return not saved or any(os.path.exists(ids.lesson_file(folder, lesson_id)) for lesson_id in saved)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path, Assumptions], list[str]]] = {2: _to_v2}
+# --------------------------------------------------------------------------- 2 -> 3
+# Additive steps only, each its own function: they are run in order by ``_to_v3``.
+
+
+def _lost_batches_can_be_given_up(db: sqlite3.Connection, work_dir: Path, assumed: Assumptions) -> list[str]:
+    """A batch the API answers 404 for (another key or project, a local server started again)
+    can be given up by the user: its lessons may then be requested again."""
+    db.execute("ALTER TABLE batches ADD COLUMN given_up_at REAL")
+    return []
+
+
+def _saved_lessons_record_their_folder(db: sqlite3.Connection, work_dir: Path, assumed: Assumptions) -> list[str]:
+    """Each saved lesson records the lessons folder it was saved in, so a run with another folder
+    (or after the files were moved) can say where they are instead of paying for them again. Lessons
+    saved before are taken to be in the folder the ledger remembers."""
+    db.execute("ALTER TABLE lessons ADD COLUMN saved_in TEXT")
+    db.execute(
+        "UPDATE lessons SET saved_in = (SELECT value FROM meta WHERE key = 'output_dir') WHERE state = 'succeeded'"
+    )
+    return []
+
+
+V3_STEPS: list[Callable[[sqlite3.Connection, Path, Assumptions], list[str]]] = [
+    _lost_batches_can_be_given_up,
+    _saved_lessons_record_their_folder,
+]
+
+
+def _to_v3(db: sqlite3.Connection, work_dir: Path, assumed: Assumptions) -> list[str]:
+    notes: list[str] = []
+    for step in V3_STEPS:
+        notes.extend(step(db, work_dir, assumed))
+    return notes
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path, Assumptions], list[str]]] = {2: _to_v2, 3: _to_v3}

@@ -75,9 +75,11 @@ class BatchView:
     left: int = 0  # of those, neither saved nor submitted again: the next generate run requests them
     stale: bool = False  # the API could not be read just now: this is the ledger's last view
     held: int = 0  # of those, tried --max-attempts times without a usable lesson: they need a person
+    lost: bool = False  # the API answered 404 for it just now: not found for this key and project
+    holding: int = 0  # its lessons still recorded as in it (held: not requested again while it may run)
 
 
-def view(ledger: Ledger, record: BatchRecord, stale: bool = False) -> BatchView:
+def view(ledger: Ledger, record: BatchRecord, stale: bool = False, lost: bool = False) -> BatchView:
     requested = ledger.batch_requests(record.batch_id)
     states = ledger.lessons(requested)
 
@@ -101,6 +103,12 @@ def view(ledger: Ledger, record: BatchRecord, stale: bool = False) -> BatchView:
         left=sum(1 for lesson_id in requested if not taken_care_of(lesson_id) and not held(lesson_id)),
         stale=stale,
         held=sum(1 for lesson_id in requested if held(lesson_id)),
+        lost=lost,
+        holding=sum(
+            1 for lesson_id in requested
+            if states.get(lesson_id) is not None and states[lesson_id].state == SUBMITTED
+            and states[lesson_id].batch_id == record.batch_id
+        ),
     )
 
 
@@ -108,6 +116,10 @@ def next_step(batch: BatchView, commands: Commands = Commands()) -> str:
     """What to do about this batch now, true for its status and for what became of its lessons."""
     record = batch.record
     names = {"status": commands.status, "process": commands.process, "generate": commands.generate}
+    if record.given_up_at is not None:
+        return "Nothing to do for this batch: it was given up (the API did not know it)."
+    if batch.lost:
+        return lost_step(batch, commands)
     if record.status == BatchStatus.FAILED:
         return _after_failure(batch, commands)
     if record.processed_at and record.status in TERMINAL_BATCH_STATUSES:
@@ -119,6 +131,18 @@ def next_step(batch: BatchView, commands: Commands = Commands()) -> str:
         return " ".join(steps) or "Nothing to do for this batch."
     _meaning, step = MEANINGS.get(record.status, ("", "Check the batch in the OpenAI dashboard."))
     return step.format(**names)
+
+
+def lost_step(batch: BatchView, commands: Commands) -> str:
+    """The way on for a batch the API answers 404 for: its lessons stay held (the batch may live on
+    under another key, and running it again would pay twice) until the user gives it up."""
+    them = plural(batch.holding, "lesson")
+    return (
+        f"Its {them} {'is' if batch.holding == 1 else 'are'} held, not requested again: the batch may still run "
+        "under another key or project (check the OPENAI_API_KEY and project, and the dashboard). If it is gone for "
+        f"good, give it up with {commands.status} --give-up {batch.record.batch_id}; "
+        f"{'that lesson' if batch.holding == 1 else 'those lessons'} can then be requested again."
+    )
 
 
 def _held_step(batch: BatchView, commands: Commands) -> str:
@@ -253,7 +277,14 @@ def describe(batch: BatchView, now: float | None = None, commands: Commands = Co
     record = batch.record
     meaning, _step = MEANINGS.get(record.status, ("Unknown status.", ""))
     lines = [f"Batch {record.batch_id}: {record.status} - {meaning}"]
-    if batch.stale and record.checked_at:
+    if record.given_up_at is not None:
+        lines = [f"Batch {record.batch_id}: given up - the API did not know it (last known status: {record.status})."]
+    elif batch.lost:
+        lines = [
+            f"Batch {record.batch_id}: NOT FOUND for this API key and project (the API answered 404); "
+            f"last known status: {record.status}."
+        ]
+    if batch.stale and record.checked_at and not batch.lost:
         lines.append(
             f"  (the ledger's view as of {_clock(record.checked_at)}, {format_duration(now - record.checked_at)} ago: "
             "the API could not be read now)"
@@ -290,6 +321,8 @@ def as_json(batch: BatchView, now: float | None = None, commands: Commands = Com
     return {
         "id": record.batch_id,
         "status": record.status,
+        "not_found": batch.lost,
+        "given_up": record.given_up_at is not None,
         "meaning": meaning,
         "next_step": next_step(batch, commands),
         "request_counts": {
@@ -440,6 +473,7 @@ class ProcessingSummary:
     left: list[str] = field(default_factory=list)  # lessons not saved and in no batch
     interrupted: list[str] = field(default_factory=list)  # lessons in a submission left unfinished
     attention: list[dict] = field(default_factory=list)  # lessons that need a person
+    lost: list[BatchView] = field(default_factory=list)  # batches the API answered 404 for
 
     @property
     def total(self) -> Report:
@@ -452,7 +486,7 @@ class ProcessingSummary:
     def failed(self) -> bool:
         """Lessons not saved and in no batch, lessons that need a person, result lines that could not
         be used, or an API that could not be read: the processing script's failure."""
-        return bool(self.left or self.attention or self.total.bad_lines or self.errors)
+        return bool(self.left or self.attention or self.total.bad_lines or self.errors or self.lost)
 
     def lines(self) -> list[str]:
         commands, total = self.commands, self.total
@@ -467,6 +501,10 @@ class ProcessingSummary:
             now = time.time()
             for batch in self.not_ready:
                 lines.extend(describe(batch, now, commands))
+        if self.lost:
+            lines.append("Not found for this API key and project (nothing to process; the other batches are processed):")
+            for batch in self.lost:
+                lines.extend(describe(batch, time.time(), commands))
         left, interrupted = self.left, self.interrupted
         if left:
             shown = ", ".join(left[:10]) + (" ..." if len(left) > 10 else "")
@@ -487,6 +525,7 @@ class ProcessingSummary:
     def as_json(self) -> dict:
         payload = {"batches": [r.as_json() for r in self.reports], "total": self.total.as_json(),
                    "not_ready": [batch.record.batch_id for batch in self.not_ready],
+                   "not_found": [batch.record.batch_id for batch in self.lost],
                    "needs_attention": [entry["lesson_id"] for entry in self.attention],
                    "lessons_folder": str(self.output_dir), "lessons_to_request_again": self.left,
                    "lessons_in_unfinished_submissions": self.interrupted}
