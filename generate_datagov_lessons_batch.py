@@ -152,7 +152,17 @@ def flex_conclusion(outcome: GenerateOutcome, args: argparse.Namespace, commands
     if report is None:
         return result
     if report.stop_reason == STOP_INTERRUPTED:
-        result.note("Interrupted. Nothing is lost: the ledger records every step; run the same command again to continue.")
+        abandoned = len(report.still_running)
+        if abandoned:
+            result.note(
+                f"Interrupted. {plural(abandoned, 'request')} still in flight after the wait "
+                f"{'was' if abandoned == 1 else 'were'} abandoned: OpenAI bills {'it' if abandoned == 1 else 'them'} "
+                "although the answers are lost, and running the same command again asks (and pays) for "
+                f"{'that lesson' if abandoned == 1 else 'those lessons'} again. Every answer that arrived is kept."
+            )
+        else:
+            result.note("Interrupted. Every answer that arrived is saved and recorded; run the same command again "
+                        "to request the lessons not sent yet.")
         result.exit_code = cli.EXIT_FAILURE
         return result
     left = len(report.not_sent) if not (batched and report.stop_reason in FALLBACK_STOPS) else 0

@@ -188,11 +188,11 @@ def run(main: Callable[[], int]) -> int:
         except LessonBatchError as exc:
             error(str(exc))
             return exc.exit_code
-        except KeyboardInterrupt:
-            print(
-                "\nInterrupted. Nothing is lost: the ledger records every step; run the same command again to continue.",
-                file=sys.stderr,
+        except KeyboardInterrupt as exc:
+            message = getattr(exc, "message", None) or (
+                "Interrupted. Nothing is lost: the ledger records every step; run the same command again to continue."
             )
+            print(f"\n{message}", file=sys.stderr)
             return EXIT_FAILURE
     except BrokenPipeError:
         # The reader of the output went away (`... | head`): stop quietly, as Unix tools do. Every

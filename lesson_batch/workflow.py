@@ -25,7 +25,7 @@ from typing import Callable
 from . import models
 from .api import ApiError, BatchApi
 from .batch_sync import hit_token_limit, problem_messages, refresh, watch
-from .errors import LessonBatchError
+from .errors import Interrupted, LessonBatchError
 from .files import check_folder, remove_stale_temporaries
 from .flex import FALLBACK_STOPS, FlexReport, FlexSettings, format_flex_report, run_flex, settle_interrupted_flex
 from .ledger import Ledger
@@ -186,12 +186,35 @@ def generate(
                 outcome = _generate_batches(options, ledger, api, plan, max_cost, confirm, say)
             outcome.submitted.adopted.extend(recovered.adopted)
         if wait and (via != "flex" or outcome.submitted.submitted):
-            _wait_until_done(options, ledger, api, outcome, interval, say, warn, display or WatchDisplay(say))
+            try:
+                _wait_until_done(options, ledger, api, outcome, interval, say, warn, display or WatchDisplay(say))
+            except KeyboardInterrupt as exc:
+                if isinstance(exc, Interrupted):
+                    raise
+                raise Interrupted(_wait_interrupted(ledger, options.work_dir)) from None
     except ApiError as exc:
         made = len(ledger.batches()) - batches_before
         sent = len(ledger.flex_runs()) - flex_runs_before
         raise ApiError(f"{exc}\n{_what_was_done(made, sent)}", exc.status, exc.transient) from None
     return outcome
+
+
+def _wait_interrupted(ledger: Ledger, work_dir) -> str:
+    """What a Ctrl-C under ``--wait`` leaves: the batches run on, and are billed, on the server."""
+    commands = Commands(work_dir)
+    running = [record.batch_id for record in ledger.batches() if not record.is_terminal]
+    if not running:
+        return (
+            "Interrupted while waiting. No batch is running; the ledger records every step: run "
+            f"{commands.process} to save what finished, then {commands.status} for what is left."
+        )
+    shown = ", ".join(running[:10]) + (" ..." if len(running) > 10 else "")
+    return (
+        f"Interrupted: this run stopped waiting, but the {plural(len(running), 'batch', 'batches')} it follows "
+        f"({shown}) keep running on the server and are billed for every request they run. Follow them with "
+        f"{commands.status} --watch and save the lessons with {commands.process}; or cancel them with "
+        f"{commands.status} --cancel (requests already finished are still billed; their results are kept)."
+    )
 
 
 def _what_was_done(batches_made: int, flex_runs: int) -> str:
