@@ -26,7 +26,7 @@ from lesson_batch.flex import (
     FlexSettings,
 )
 from lesson_batch.ledger import DEFAULT_MAX_ATTEMPTS, Ledger
-from lesson_batch.plan import Plan, PlanOptions
+from lesson_batch.plan import Plan, PlanOptions, saved_before_sentence
 from lesson_batch.requests import RequestSettings
 from lesson_batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE, ShardLimits
 from lesson_batch.status import WatchDisplay
@@ -82,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "lessons, and once they are saved it takes the next N")
     select.add_argument("--force", action="store_true",
                         help="also regenerate lessons whose file exists (the old file is kept under the work dir's "
-                             "replaced/ folder); lessons in an unprocessed batch are never submitted twice")
+                             "replaced/ folder), and lessons the ledger records as saved in another lessons folder "
+                             "(or moved or deleted; without --force they are refused, unless you answer yes when "
+                             "asked); lessons in an unprocessed batch are never submitted twice")
 
     model = parser.add_argument_group("model (checked against the model table in lesson_batch/models.py)")
     model.add_argument("--model", default=models.DEFAULT_MODEL,
@@ -274,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
             plan_options(args, place, settings), ledger, api,
             max_cost=args.max_cost,
             confirm=lambda plan: cli.confirm(confirm_question(plan, args.via), args.yes),
+            confirm_paying_again=lambda plan: sys.stdin.isatty() and cli.ask(
+                f"{saved_before_sentence(plan)}. Pay for {'it' if len(plan.saved_before) == 1 else 'them'} again?"
+            ),
             wait=args.wait,
             interval=args.interval,
             printer=printer,

@@ -384,6 +384,11 @@ class Ledger:
         rows = self._db.execute("SELECT lesson_id FROM lessons WHERE state = ?", (state,)).fetchall()
         return frozenset(row["lesson_id"] for row in rows)
 
+    def saved_folders(self) -> dict[str, str | None]:
+        """Lessons recorded as saved, with the lessons folder each was saved in (None: not recorded)."""
+        rows = self._db.execute("SELECT lesson_id, saved_in FROM lessons WHERE state = ?", (SUCCEEDED,)).fetchall()
+        return {row["lesson_id"]: row["saved_in"] for row in rows}
+
     def retry_budgets(self) -> dict[str, RequestBudget]:
         """Lessons whose next request gets another budget (a truncated lesson's bigger one)."""
         rows = self._db.execute(

@@ -57,6 +57,7 @@ class History:
     retry_budgets: dict[str, RequestBudget] = field(default_factory=dict)  # after truncation
     measured_output_tokens: dict[str, int] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)  # runs of lessons not saved yet
+    saved: dict[str, str | None] = field(default_factory=dict)  # recorded as saved, with the folder they went to
 
 
 @dataclass
@@ -73,6 +74,10 @@ class Plan:
     skipped_in_flex: list[str] = field(default_factory=list)
     held_for_attention: list[str] = field(default_factory=list)  # tried max_attempts times already
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    # Lessons to request that the ledger records as saved, but whose file is not in this lessons
+    # folder (another folder, or moved or deleted): requesting them pays for them again.
+    saved_before: dict[str, str | None] = field(default_factory=dict)  # lesson -> the folder it was saved in
+    saved_before_cost: float | None = 0.0
 
     @property
     def prompt_tokens(self) -> int:
@@ -157,6 +162,11 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
         if measured
         else models.expected_output_tokens(settings.model, settings.reasoning_effort, settings.budget)
     )
+    saved_before = {
+        lesson.id: history.saved[lesson.id] for lesson in to_request
+        if lesson.id in history.saved and not os.path.exists(ids.lesson_file(options.output_dir, lesson.id))
+    }
+    again_tokens = [0, 0]  # prompt and output tokens of the lessons in ``saved_before``
     writer = ShardWriter(options.work_dir, options.limits)
     try:
         for lesson in to_request:
@@ -168,6 +178,9 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
             else:
                 expected = history.measured_output_tokens.get(lesson.id, typical_output)
             writer.add(request, min(expected, request.max_completion_tokens))
+            if lesson.id in saved_before:
+                again_tokens[0] += request.prompt_tokens
+                again_tokens[1] += min(expected, request.max_completion_tokens)
         shards = writer.close()
     except BaseException:
         writer.abort()
@@ -186,6 +199,20 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
         skipped_in_flex=skipped_in_flex,
         held_for_attention=held,
         max_attempts=options.max_attempts,
+        saved_before=saved_before,
+        saved_before_cost=models.batch_cost(settings.model, *again_tokens) if saved_before else 0.0,
+    )
+
+
+def saved_before_sentence(plan: Plan) -> str:
+    """What requesting the lessons recorded as saved elsewhere means: where they are, and the price."""
+    count = len(plan.saved_before)
+    folders = sorted({folder or "a folder the ledger did not record" for folder in plan.saved_before.values()})
+    where = "; ".join(display_path(Path(folder)) if os.path.isabs(folder) else folder for folder in folders)
+    return (
+        f"{plural(count, 'lesson')} to request {'is' if count == 1 else 'are'} recorded as saved already, in {where}, "
+        f"but not in this lessons folder ({_shown(list(plan.saved_before))}): requesting "
+        f"{'it' if count == 1 else 'them'} pays again, estimated {models.format_cost(plan.saved_before_cost)}"
     )
 
 
@@ -201,6 +228,8 @@ def format_plan(plan: Plan) -> str:
     if plan.skipped_in_flex:
         lines.append(f"  in flight by flex (skipped): {len(plan.skipped_in_flex)}")
     lines.append(f"  to request: {len(plan.to_request)}")
+    if plan.saved_before:
+        lines.append(f"  of those, saved before elsewhere (paid again if requested): {len(plan.saved_before)}")
     if plan.held_for_attention:
         lines.append(
             f"  need a person, tried {plan.max_attempts} times already (held back): {len(plan.held_for_attention)}: "
