@@ -26,6 +26,7 @@ from lesson_batch.flex import (
     FlexSettings,
 )
 from lesson_batch.ledger import DEFAULT_MAX_ATTEMPTS, Ledger
+from lesson_batch.next_steps import RequestStep, request_step
 from lesson_batch.plan import Plan, PlanOptions, saved_before_sentence
 from lesson_batch.requests import RequestSettings
 from lesson_batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE, ShardLimits
@@ -144,7 +145,40 @@ def confirm_question(plan: Plan, via: str = "batch") -> str:
     return f"{what}, estimated {cost}?"
 
 
-def flex_conclusion(outcome: GenerateOutcome, args: argparse.Namespace, commands: Commands) -> cli.Outcome:
+def next_requests(outcome: GenerateOutcome, args: argparse.Namespace, ledger) -> dict[str, RequestStep | None]:
+    """The commands that request what this run left (``next_steps``: exactly those lessons, by the
+    route they took), computed while the ledger is open: ``not_sent`` and ``unsaved`` of a flex
+    run, ``left`` for both together, ``wait`` for the lessons a --wait run could not save."""
+    commands = Commands(args.work_dir)
+    steps: dict[str, RequestStep | None] = {}
+    if ledger is None:
+        return steps
+    steps["wait"] = request_step(ledger, outcome.unsaved_lessons, commands)
+    report = outcome.flex
+    if report is not None:
+        failed = [lesson_id for lesson_ids in report.results.failed.values() for lesson_id in lesson_ids]
+        unsaved = [*failed, *report.no_answer, *report.still_running]
+        settling = report.still_running
+        steps["not_sent"] = request_step(ledger, report.not_sent, commands, via="flex")
+        steps["unsaved"] = request_step(ledger, unsaved, commands, via="flex", settling=settling)
+        steps["left"] = request_step(ledger, [*report.not_sent, *unsaved], commands, via="flex", settling=settling)
+    return steps
+
+
+def _run(step: RequestStep | None, what: str = "to request {count}") -> str:
+    """``run <command> to request the 3 lessons``, or a plain word when no command requests any."""
+    if step is None:
+        return "no plain run requests them (see check_batch_status.py --lessons)"
+    return f"run {step.command} " + what.format(count=step.count, them=step.them)
+
+
+def _upper(sentence: str) -> str:
+    return sentence[:1].upper() + sentence[1:]
+
+
+def flex_conclusion(
+    outcome: GenerateOutcome, args: argparse.Namespace, commands: Commands, steps: dict[str, RequestStep | None]
+) -> cli.Outcome:
     """The last words and the exit code of a --via flex run (its report is already printed)."""
     report = outcome.flex
     result = cli.Outcome()
@@ -155,37 +189,39 @@ def flex_conclusion(outcome: GenerateOutcome, args: argparse.Namespace, commands
         return result
     if report.stop_reason == STOP_INTERRUPTED:
         abandoned = len(report.still_running)
+        rest = _run(steps.get("left"), "to request {count} not saved yet")
         if abandoned:
             result.note(
                 f"Interrupted. {plural(abandoned, 'request')} still in flight after the wait "
                 f"{'was' if abandoned == 1 else 'were'} abandoned: OpenAI bills {'it' if abandoned == 1 else 'them'} "
-                "although the answers are lost, and running the same command again asks (and pays) for "
-                f"{'that lesson' if abandoned == 1 else 'those lessons'} again. Every answer that arrived is kept."
+                "although the answers are lost, and requesting those lessons again pays again. Every answer that "
+                f"arrived is kept; {rest}."
             )
         else:
-            result.note("Interrupted. Every answer that arrived is saved and recorded; run the same command again "
-                        "to request the lessons not sent yet.")
+            result.note(f"Interrupted. Every answer that arrived is saved and recorded; {rest}.")
         result.exit_code = cli.EXIT_FAILURE
         return result
     left = len(report.not_sent) if not (batched and report.stop_reason in FALLBACK_STOPS) else 0
     if left:
+        not_sent = steps.get("not_sent")
         result.error(f"{plural(left, 'lesson')} {'was' if left == 1 else 'were'} not sent. " + {
             STOP_UNSUPPORTED: f"{report.model} does not take flex: choose another --model, leave out --via flex "
                               "to submit a batch, or add --fallback batch.",
-            STOP_CAPACITY: "Run the same command later, or add --fallback batch to submit them as a batch.",
-            STOP_MAX_COST: "Run the same command with a higher --max-cost to send them.",
-        }.get(report.stop_reason, "Run the same command again to send them."))
+            STOP_CAPACITY: _upper(_run(not_sent, "later to send {them}"))
+                           + ", or add --fallback batch to submit them as a batch.",
+            STOP_MAX_COST: _upper(_run(not_sent, "with a higher --max-cost to send {them}")) + ".",
+        }.get(report.stop_reason, _upper(_run(not_sent, "to send {them}")) + "."))
     unsaved = report.results.failed_count + len(report.no_answer) + len(report.still_running)
     if unsaved:
         result.say(f"{plural(unsaved, 'lesson')} {'was' if unsaved == 1 else 'were'} not saved; "
-                   "run the same command again to request them.")
+                   f"{_run(steps.get('unsaved'), 'to request {them} again')}.")
     if left or unsaved:
         result.exit_code = cli.EXIT_FAILURE
     elif batched and args.wait:
         if outcome.unsaved_lessons:
             count = len(outcome.unsaved_lessons)
             result.say(f"{plural(count, 'lesson')} {'was' if count == 1 else 'were'} not saved; "
-                       "run this command again to retry them.")
+                       f"{_run(steps.get('wait'), 'to request {them} again')}.")
             result.exit_code = cli.EXIT_FAILURE
         else:
             result.say("All requested lessons are saved.")
@@ -197,19 +233,22 @@ def flex_conclusion(outcome: GenerateOutcome, args: argparse.Namespace, commands
     return result
 
 
-def conclusion(outcome: GenerateOutcome, args: argparse.Namespace) -> cli.Outcome:
+def conclusion(
+    outcome: GenerateOutcome, args: argparse.Namespace, steps: dict[str, RequestStep | None] | None = None
+) -> cli.Outcome:
     """The last words and the exit code of a run (the plan and the steps are already printed)."""
     commands = Commands(args.work_dir)
+    steps = steps or {}
     if args.dry_run:
         return cli.Outcome(["Dry run: nothing was uploaded. The request files are listed above."])
     if args.via == "flex":
-        return flex_conclusion(outcome, args, commands)
+        return flex_conclusion(outcome, args, commands, steps)
     if args.wait and outcome.unsaved_lessons:
         count = len(outcome.unsaved_lessons)
         them = "it" if count == 1 else "them"
         return cli.Outcome(
-            [f"{plural(count, 'lesson')} {'was' if count == 1 else 'were'} not saved; run {commands.generate} "
-             f"to request {them} again ({commands.status} --lessons lists {them})."],
+            [f"{plural(count, 'lesson')} {'was' if count == 1 else 'were'} not saved; "
+             f"{_run(steps.get('wait'), 'to request {them} again')} ({commands.status} --lessons lists {them})."],
             exit_code=cli.EXIT_FAILURE,
         )
     if args.wait:
@@ -288,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
             fallback_batch=args.fallback == "batch",
             today=today,
         )
-    return conclusion(outcome, args).show(printer)
+        steps = next_requests(outcome, args, ledger) if not args.dry_run else {}
+    return conclusion(outcome, args, steps).show(printer)
 
 
 if __name__ == "__main__":

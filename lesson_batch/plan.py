@@ -26,6 +26,7 @@ from .ledger import DEFAULT_MAX_ATTEMPTS, RequestBudget
 from .prompt import PromptBuilder, PromptTemplate, load_template
 from .requests import RequestSettings, build_request
 from .shards import Shard, ShardLimits, ShardWriter
+from .states import FLEX
 from .wording import plural
 
 
@@ -131,6 +132,36 @@ def select_lessons(curriculum: Curriculum, modules: tuple[str, ...] = (), lesson
     return chosen
 
 
+# Where a selected lesson goes in a plan (``placement``).
+REQUEST, IN_FLIGHT, IN_FLEX, EXISTS, HELD = "request", "in_flight", "in_flex", "exists", "held"
+
+
+def placement(lesson_id: str, history: History, output_dir: Path, force: bool, max_attempts: int) -> str:
+    """Whether a selected lesson is requested, or skipped and why: the one rule both the plan and
+    the next steps the scripts print (``next_steps``) use, so a printed command requests what it says."""
+    if lesson_id in history.in_flight:
+        return IN_FLIGHT
+    if lesson_id in history.in_flex:
+        return IN_FLEX
+    if not force and os.path.exists(ids.lesson_file(output_dir, lesson_id)):
+        return EXISTS
+    if not force and history.attempts.get(lesson_id, 0) >= max_attempts:
+        return HELD
+    return REQUEST
+
+
+def history_of(ledger) -> History:
+    """What the ledger records that changes a plan."""
+    return History(
+        in_flight=ledger.in_flight_lessons(),
+        in_flex=ledger.in_flight_lessons(FLEX),
+        retry_budgets=ledger.retry_budgets(),
+        measured_output_tokens=ledger.measured_output_tokens(),
+        attempts=ledger.attempts_of_unsaved(),
+        saved=ledger.saved_folders(),
+    )
+
+
 def make_plan(options: PlanOptions, history: History = History()) -> Plan:
     """Build the plan and write its shard files into the work dir. No network."""
     curriculum = load_curriculum(options.curriculum_path)
@@ -141,15 +172,16 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
 
     skipped_existing, skipped_in_flight, skipped_in_flex, held, to_request = [], [], [], [], []
     for lesson in selected:
-        if lesson.id in history.in_flight:
+        place = placement(lesson.id, history, options.output_dir, options.force, options.max_attempts)
+        if place == IN_FLIGHT:
             # Counted against --limit: a run interrupted after submitting continues the same
             # lessons when run again, instead of adding N more.
             skipped_in_flight.append(lesson.id)
-        elif lesson.id in history.in_flex:
+        elif place == IN_FLEX:
             skipped_in_flex.append(lesson.id)  # never in a batch while flex may be generating it
-        elif not options.force and os.path.exists(ids.lesson_file(options.output_dir, lesson.id)):
+        elif place == EXISTS:
             skipped_existing.append(lesson.id)
-        elif not options.force and history.attempts.get(lesson.id, 0) >= options.max_attempts:
+        elif place == HELD:
             held.append(lesson.id)
         elif options.limit is None or len(to_request) + len(skipped_in_flight) + len(skipped_in_flex) < options.limit:
             to_request.append(lesson)

@@ -21,6 +21,7 @@ from .batch_sync import RefreshProblem, problem_messages, refresh
 from .errors import LessonBatchError
 from .files import FolderError, check_folder, display_path, remove_stale_temporaries
 from .ledger import BatchRecord, Ledger
+from .next_steps import request_step
 from .output import Printer
 from .report import Report
 from .results import Processing, apply_batch, process_files
@@ -82,6 +83,7 @@ def process_results(ledger: Ledger, request: ProcessRequest, printer: Printer) -
         lost=[view(ledger, record, lost=True) for record in not_ready if record.batch_id in lost],
         errors=errors,
         left=lessons_left(ledger),
+        again=request_step(ledger, lessons_left(ledger), commands, processing.output_dir),
         interrupted=lessons_in_unfinished_submissions(ledger),
         attention=lessons_needing_attention(
             ledger, among={i for report in reports for i in report.not_saved}, commands=commands

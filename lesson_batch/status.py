@@ -23,6 +23,7 @@ from . import ids, models
 from .batch_sync import TOKEN_LIMIT_CODE, RefreshProblem, problem_messages
 from .files import display_path
 from .ledger import BatchRecord, FlexRunRecord, Ledger
+from .next_steps import RequestStep, request_step, requestable, route_of
 from .progress import ProgressBar
 from .report import Report, format_report
 from .states import (
@@ -51,7 +52,7 @@ MEANINGS = {
     BatchStatus.COMPLETED: ("Done: the results are ready.", "Run {process} to save the lessons."),
     BatchStatus.EXPIRED: (
         "The 24-hour window ended before every request ran; finished requests have results.",
-        "Run {process} to save what finished; then {generate} submits the rest again.",
+        "Run {process} to save what finished; it then names the command that requests the rest again.",
     ),
     BatchStatus.CANCELLING: (
         "The batch is being cancelled (this can take up to 10 minutes).",
@@ -59,7 +60,7 @@ MEANINGS = {
     ),
     BatchStatus.CANCELLED: (
         "The batch was cancelled; requests that finished before that have results.",
-        "Run {process} to save what finished; then {generate} submits the rest again.",
+        "Run {process} to save what finished; it then names the command that requests the rest again.",
     ),
 }
 _LIMIT_IN_MESSAGE = re.compile(r"limit:\s*([0-9][0-9,]*)", re.IGNORECASE)
@@ -76,6 +77,8 @@ class BatchView:
     stale: bool = False  # the API could not be read just now: this is the ledger's last view
     held: int = 0  # of those, tried --max-attempts times without a usable lesson: they need a person
     lost: bool = False  # the API answered 404 for it just now: not found for this key and project
+    again: tuple[str, ...] = ()  # of ``left``, those a generate run naming them requests (``next_steps``)
+    again_via: str | None = None  # the route they last took ("flex"), for the command that requests them
     holding: int = 0  # its lessons still recorded as in it (held: not requested again while it may run)
 
 
@@ -96,11 +99,13 @@ def view(ledger: Ledger, record: BatchRecord, stale: bool = False, lost: bool = 
         return lesson is not None and lesson.state == NEEDS_ATTENTION
 
     shard = ledger.shard_of_batch(record.batch_id)
+    left = [lesson_id for lesson_id in requested if not taken_care_of(lesson_id) and not held(lesson_id)]
+    again = requestable(ledger, left, None) if left and ledger.path is not None else []
     return BatchView(
         record=record,
         input_file=Path(shard.input_path) if shard and Path(shard.input_path).is_file() else None,
         lessons=len(requested),
-        left=sum(1 for lesson_id in requested if not taken_care_of(lesson_id) and not held(lesson_id)),
+        left=len(left),
         stale=stale,
         held=sum(1 for lesson_id in requested if held(lesson_id)),
         lost=lost,
@@ -109,6 +114,8 @@ def view(ledger: Ledger, record: BatchRecord, stale: bool = False, lost: bool = 
             if states.get(lesson_id) is not None and states[lesson_id].state == SUBMITTED
             and states[lesson_id].batch_id == record.batch_id
         ),
+        again=tuple(again),
+        again_via=route_of(ledger, again) if again else None,
     )
 
 
@@ -124,13 +131,18 @@ def next_step(batch: BatchView, commands: Commands = Commands()) -> str:
         return _after_failure(batch, commands)
     if record.processed_at and record.status in TERMINAL_BATCH_STATUSES:
         steps = []
-        if batch.left:
-            steps.append(f"Run {commands.generate} to request its {plural(batch.left, 'lesson')} not saved again.")
+        if batch.again:
+            steps.append(f"Run {commands.request(batch.again, batch.again_via)} to request "
+                         f"{_its(batch.again)} not saved again.")
         if batch.held:
             steps.append(_held_step(batch, commands))
         return " ".join(steps) or "Nothing to do for this batch."
     _meaning, step = MEANINGS.get(record.status, ("", "Check the batch in the OpenAI dashboard."))
     return step.format(**names)
+
+
+def _its(lesson_ids) -> str:
+    return "its lesson" if len(lesson_ids) == 1 else f"its {plural(len(lesson_ids), 'lesson')}"
 
 
 def lost_step(batch: BatchView, commands: Commands) -> str:
@@ -164,16 +176,18 @@ def _after_failure(batch: BatchView, commands: Commands) -> str:
     else:
         them = "Its lessons are pending again"
     token_limit = [error for error in record.errors if error.code == TOKEN_LIMIT_CODE]
+    # The command names the lessons a run would request (``next_steps``); none: the plain command.
+    generate = commands.request(batch.again, batch.again_via) if batch.again else commands.generate
     if token_limit:
         found = _LIMIT_IN_MESSAGE.search(token_limit[0].message or "")
         limit = found.group(1).replace(",", "") if found else "N"
         return (
             f"{them}. The batch was over your organisation's enqueued-token limit for {record.model}: "
-            f"run {commands.generate} --max-enqueued-tokens {limit} to submit them in batches that fit under it "
+            f"run {generate} --max-enqueued-tokens {limit} to submit them in batches that fit under it "
             "(each waits for room; add --wait to see them through)."
         )
     where = f" (the line numbers are in {display_path(batch.input_file)})" if batch.input_file else ""
-    return f"Read the errors above{where}. {them}: fix the cause, then run {commands.generate} to submit them."
+    return f"Read the errors above{where}. {them}: fix the cause, then run {generate} to submit them."
 
 
 def needs_attention(ledger: Ledger, record: BatchRecord) -> bool:
@@ -263,13 +277,15 @@ def lessons_next_step(ledger: Ledger, commands: Commands = Commands()) -> str | 
         lesson for lesson in ledger.lessons().values()
         if lesson.state not in SETTLED_OR_HELD_STATES
     ]
-    if not waiting:
+    step = request_step(ledger, [lesson.lesson_id for lesson in waiting], commands) if waiting else None
+    if step is None:
         return None
     counts: dict[str, int] = {}
     for lesson in waiting:
-        counts[lesson.state] = counts.get(lesson.state, 0) + 1
+        if lesson.lesson_id in step.lessons:
+            counts[lesson.state] = counts.get(lesson.state, 0) + 1
     detail = ", ".join(f"{count} {state}" for state, count in counts.items())
-    return f"Run {commands.generate} to request the {plural(len(waiting), 'lesson')} not saved yet ({detail})."
+    return f"Run {step.command} to request {step.count} not saved yet ({detail})."
 
 
 def describe(batch: BatchView, now: float | None = None, commands: Commands = Commands()) -> list[str]:
@@ -474,6 +490,7 @@ class ProcessingSummary:
     interrupted: list[str] = field(default_factory=list)  # lessons in a submission left unfinished
     attention: list[dict] = field(default_factory=list)  # lessons that need a person
     lost: list[BatchView] = field(default_factory=list)  # batches the API answered 404 for
+    again: RequestStep | None = None  # the command that requests ``left`` (``next_steps``)
 
     @property
     def total(self) -> Report:
@@ -508,15 +525,17 @@ class ProcessingSummary:
         left, interrupted = self.left, self.interrupted
         if left:
             shown = ", ".join(left[:10]) + (" ..." if len(left) > 10 else "")
+            again = f"run {self.again.command} to request {self.again.count} again" if self.again else (
+                "no plain run requests them (see check_batch_status.py --lessons)")
             lines.append(
                 f"{plural(len(left), 'lesson')} {'is' if len(left) == 1 else 'are'} not saved and in no batch "
-                f"({shown}); run {commands.generate} to request {'it' if len(left) == 1 else 'them'} again.")
+                f"({shown}); {again}.")
         if interrupted:
             shown = ", ".join(interrupted[:10]) + (" ..." if len(interrupted) > 10 else "")
             lines.append(
                 f"{plural(len(interrupted), 'lesson')} ({shown}) {'is' if len(interrupted) == 1 else 'are'} in a "
                 "submission an interrupted run left unfinished (its batch may exist already); "
-                f"run {commands.generate} to finish it: it adopts that batch rather than paying twice.")
+                f"run {commands.request(interrupted)} to finish it: it adopts that batch rather than paying twice.")
         lines.extend(describe_attention(self.attention, commands))
         if total.bad_lines:
             lines.append(f"{plural(len(total.bad_lines), 'result line')} could not be used (listed above).")

@@ -31,13 +31,14 @@ from .files import check_folder, display_path, remove_stale_temporaries
 from .flex import FALLBACK_STOPS, FlexReport, FlexSettings, format_flex_report, run_flex, settle_interrupted_flex
 from .folder_users import in_flight_elsewhere
 from .ledger import Ledger
+from .next_steps import request_step
 from .output import Printer
-from .plan import History, Plan, PlanOptions, format_plan, make_plan, saved_before_sentence
+from .plan import History, Plan, PlanOptions, format_plan, history_of, make_plan, saved_before_sentence
 from .processing import process_ready, saving_into
 from .report import Report, format_report
 from .requests import RequestSettingsError
 from .results import Processing
-from .states import FLEX, PENDING, SUCCEEDED
+from .states import PENDING, SUCCEEDED
 from .status import WatchDisplay
 from .submit import SubmitReport, new_run_id, recover_unfinished_shards, submit_plan
 from .wording import Commands, plural, quoted
@@ -76,17 +77,6 @@ class GenerateOutcome:
     reports: list[Report] = field(default_factory=list)
     unsaved_lessons: list[str] = field(default_factory=list)  # after --wait: lessons still not saved
     flex: FlexReport | None = None
-
-
-def history_of(ledger: Ledger) -> History:
-    return History(
-        in_flight=ledger.in_flight_lessons(),
-        in_flex=ledger.in_flight_lessons(FLEX),
-        retry_budgets=ledger.retry_budgets(),
-        measured_output_tokens=ledger.measured_output_tokens(),
-        attempts=ledger.attempts_of_unsaved(),
-        saved=ledger.saved_folders(),
-    )
 
 
 def check_model_in_catalogue(model: str, today: date, warn: Callable[[str], None]) -> None:
@@ -427,10 +417,11 @@ def _wait_until_done(
         saved = sum(len(report.saved) + len(report.replaced) for report in reports)
         rounds_without_progress = 0 if saved else rounds_without_progress + 1
         if rounds_without_progress > MAX_ROUNDS_WITHOUT_PROGRESS:
+            again = request_step(ledger, waiting, Commands(options.work_dir), options.output_dir)
             warn(
                 f"warning: {MAX_ROUNDS_WITHOUT_PROGRESS + 1} rounds in a row saved no lesson, so waiting "
                 f"longer is not helping; {plural(len(waiting), 'lesson')} pending: run "
-                f"{Commands(options.work_dir).generate} again later."
+                f"{again.command if again else Commands(options.work_dir).generate} later."
             )
             break
         with ledger.submission_lock():
