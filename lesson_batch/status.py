@@ -251,12 +251,29 @@ def describe_attention(entries: list[dict], commands: Commands = Commands()) -> 
     if not entries:
         return []
     shown = ", ".join(entry["lesson_id"] for entry in entries[:10]) + (" ..." if len(entries) > 10 else "")
+    held = [entry["lesson_id"] for entry in entries]
     return [
         f"Need a person: {len(entries)}: {shown} (requested the maximum number of times, --max-attempts, "
         "without a usable lesson; no run requests them again by itself)",
-        f"  see why with {commands.status} --lessons; once the cause is fixed, request one again with "
-        f"{commands.generate} --lessons ID --force (or raise --max-attempts)",
+        f"  see why with {commands.status} --lessons; once the cause is fixed, request "
+        f"{'it' if len(held) == 1 else 'them'} again with {commands.request(held)} --force "
+        "(or name fewer of them; or raise --max-attempts)",
     ]
+
+
+def flex_in_flight_step(ledger: Ledger, commands: Commands) -> str | None:
+    """The step for lessons a flex run left in flight: a run that is over (killed, or interrupted
+    with requests still out) leaves them ``flex`` until the next generate run settles them."""
+    left = sorted(ledger.in_flight_lessons(FLEX), key=ids.sort_key)
+    if not left:
+        return None
+    them = "it" if len(left) == 1 else "them"
+    return (
+        f"{plural(len(left), 'lesson')} {'is' if len(left) == 1 else 'are'} in flight by flex. If no flex run is "
+        f"going any more (it was killed or interrupted), run {commands.request(left, 'flex')}: it first settles "
+        f"{them} (a lesson whose file was written counts as saved; the others may have been paid already, and are "
+        f"requested, and paid, again), then sends those through flex. A dry run shows {them} as in flight."
+    )
 
 
 def format_duration(seconds: float) -> str:
@@ -441,6 +458,9 @@ class StatusReport:
             lines.extend(describe(batch, self.now, self.commands))
         for summary in self.flex_runs:
             lines.extend(describe_flex_run(summary, self.now))
+        flex_step = flex_in_flight_step(self.ledger, self.commands) if self.ledger.path is not None else None
+        if flex_step:
+            lines.append(f"  next: {flex_step}")
         counts = {state: count for state, count in lesson_counts(self.ledger).items() if count}
         if counts:
             where = f" (folder: {display_path(self.lessons_dir)})" if self.lessons_dir is not None else ""

@@ -28,6 +28,7 @@ from tests.helpers import (
     wait_until,
     write_curriculum,
 )
+from tests.test_next_steps_are_promises import check_every_printed_command  # noqa: E402
 
 LESSONS = [f"M0-L{number:03d}" for number in range(1, 7)]
 SLOW_FLEX = {"flex": {"latency_ms": 2500}}
@@ -90,6 +91,8 @@ def test_a_second_ctrl_c_in_flex_keeps_waiting_for_the_requests_in_flight(projec
     assert FLEX not in states.values(), f"requests in flight were dropped:\n{run.stderr()}"
     assert paid(project.server) == {lesson for lesson, state in states.items() if state == SUCCEEDED}
     assert "Still waiting for the" in run.stderr() and "OpenAI bills" in run.stderr()
+    # Its last words name the command that requests exactly the lessons not saved yet, through flex.
+    assert check_every_printed_command(project, run.stdout() + run.stderr()) == 1
 
 
 def test_a_second_ctrl_c_in_flex_does_not_say_nothing_is_lost_when_answers_were_dropped(project):
