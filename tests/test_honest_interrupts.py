@@ -28,7 +28,7 @@ from tests.helpers import (
     wait_until,
     write_curriculum,
 )
-from tests.test_next_steps_are_promises import check_every_printed_command  # noqa: E402
+from tests.test_next_steps_are_promises import check_every_printed_command
 
 LESSONS = [f"M0-L{number:03d}" for number in range(1, 7)]
 SLOW_FLEX = {"flex": {"latency_ms": 2500}}
