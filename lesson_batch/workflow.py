@@ -194,6 +194,11 @@ def generate(
                 if isinstance(exc, Interrupted):
                     raise
                 raise Interrupted(_wait_interrupted(ledger, options.work_dir)) from None
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Interrupted) or len(ledger.batches()) == batches_before:
+            raise
+        # Batches this run created keep running (and are billed) whatever happens to this process.
+        raise Interrupted(_wait_interrupted(ledger, options.work_dir)) from None
     except ApiError as exc:
         made = len(ledger.batches()) - batches_before
         sent = len(ledger.flex_runs()) - flex_runs_before
@@ -212,7 +217,7 @@ def _wait_interrupted(ledger: Ledger, work_dir) -> str:
         )
     shown = ", ".join(running[:10]) + (" ..." if len(running) > 10 else "")
     return (
-        f"Interrupted: this run stopped waiting, but the {plural(len(running), 'batch', 'batches')} it follows "
+        f"Interrupted: this run stopped, but {plural(len(running), 'batch', 'batches')} of this work dir "
         f"({shown}) keep running on the server and are billed for every request they run. Follow them with "
         f"{commands.status} --watch and save the lessons with {commands.process}; or cancel them with "
         f"{commands.status} --cancel (requests already finished are still billed; their results are kept)."
