@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
             "  python check_batch_status.py --lessons       # also list lessons that are not saved yet\n"
             "  python check_batch_status.py --give-up batch_abc123   # a batch the API no longer knows (404)\n\n"
             "exit codes: 0 success (with --watch: every batch finished and none failed), 1 a failure (API "
-            "error, a batch failed, expired or was cancelled and some of its lessons are neither saved "
+            "error, a batch the API does not know for this key and project (404), a batch failed, expired or "
+            "was cancelled and some of its lessons are neither saved "
             "nor submitted again, or lessons need a person), "
             "2 usage error"
         ),

@@ -14,8 +14,12 @@ from dataclasses import replace
 
 import pytest
 
+from lesson_batch.api import BatchApi
 from lesson_batch.ledger import Ledger
-from tests.helpers import ScriptDriver, batches_per_lesson, write_curriculum
+from lesson_batch.output import Printer
+from lesson_batch.plan import PlanOptions
+from lesson_batch.workflow import generate
+from tests.helpers import BUNDLED_TEMPLATE, ScriptDriver, batches_per_lesson, write_curriculum
 from tests.test_ledger_upgrade import ASSUMED, processed_and_in_flight
 from tests.v1_ledger import V1WorkDir
 
@@ -91,3 +95,19 @@ def test_an_upgraded_ledger_takes_its_saved_lessons_to_be_in_the_folder_it_remem
         (lessons / f"{lesson_id}.md").write_text("# Lesson\n", encoding="utf-8")
     with Ledger.open(old.work_dir, assume=replace(ASSUMED, output_dir=str(lessons))) as ledger:
         assert ledger.saved_folders() == {"M0-L001": str(lessons), "M0-L002": str(lessons)}
+
+
+def test_a_yes_to_the_question_pays_for_them_again(saved, tmp_path):
+    asked = []
+    options = PlanOptions(
+        curriculum_path=saved.curriculum, template_path=BUNDLED_TEMPLATE, output_dir=tmp_path / "elsewhere",
+        work_dir=saved.work,
+    )
+    with Ledger.open(saved.work) as ledger:
+        generate(
+            options, ledger, BatchApi("sk-test-fake-key-0000", base_url=saved.server.base_url),
+            confirm_paying_again=lambda plan: asked.append(sorted(plan.saved_before)) or True,
+            printer=Printer(out=lambda line: None, note=lambda line: None),
+        )
+    assert asked == [LESSONS]
+    assert sum(batches_per_lesson(saved.server).values()) == 3
