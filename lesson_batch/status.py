@@ -328,7 +328,7 @@ def describe(batch: BatchView, now: float | None = None, commands: Commands = Co
     )
     if record.created_at:
         lines.append(f"  created: {_clock(record.created_at)} ({format_duration(now - record.created_at)} ago)")
-    if record.expires_at and not record.is_terminal:
+    if record.expires_at and not record.is_terminal and not batch.lost:
         lines.append(f"  time left before it expires: {format_duration(record.expires_at - now)}")
     if batch.input_file and record.errors:
         lines.append(f"  input file: {display_path(batch.input_file)}")
