@@ -26,9 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
             "  python check_batch_status.py                 # every batch, once\n"
             "  python check_batch_status.py --watch         # poll until every batch has finished\n"
             "  python check_batch_status.py --cancel batch_abc123\n"
-            "  python check_batch_status.py --lessons       # also list lessons that are not saved yet\n\n"
+            "  python check_batch_status.py --lessons       # also list lessons that are not saved yet\n"
+            "  python check_batch_status.py --give-up batch_abc123   # a batch the API no longer knows (404)\n\n"
             "exit codes: 0 success (with --watch: every batch finished and none failed), 1 a failure (API "
-            "error, a batch failed, expired or was cancelled and some of its lessons are neither saved "
+            "error, a batch the API does not know for this key and project (404), a batch failed, expired or "
+            "was cancelled and some of its lessons are neither saved "
             "nor submitted again, or lessons need a person), "
             "2 usage error"
         ),
@@ -43,14 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
                              "while nothing changes (default: 30)")
     parser.add_argument("--cancel", action="store_true",
                         help="cancel the given batches (with no ids: every unfinished batch in the ledger)")
-    parser.add_argument("--yes", "-y", action="store_true", help="with --cancel: do not ask for confirmation")
+    parser.add_argument("--give-up", action="store_true",
+                        help="give up the given batches, which the API answers 404 for (not found for this key and "
+                             "project: another key or project, a local test server started again): their lessons "
+                             "can then be requested again. Refused for a batch the API still knows")
+    parser.add_argument("--yes", "-y", action="store_true", help="with --cancel or --give-up: do not ask for confirmation")
     parser.add_argument("--lessons", action="store_true", help="also list every lesson that is not saved, with its state")
     cli.add_json(parser, "the status")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.give_up and not args.batch_ids:
+        parser.error("--give-up needs the ids of the batches to give up (the status names them)")
+    if args.give_up and (args.cancel or args.watch):
+        parser.error("--give-up goes alone, without --cancel or --watch")
     printer = cli.Printer(args.json)
     if not Ledger.exists(args.work_dir) and not args.batch_ids:
         return nothing_submitted(args).show(printer)
@@ -63,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 def request_of(args: argparse.Namespace) -> StatusRequest:
     return StatusRequest(
         args.work_dir, tuple(args.batch_ids), cancel=args.cancel, yes=args.yes, watch=args.watch,
-        interval=args.interval, list_lessons=args.lessons, as_json=args.json,
+        interval=args.interval, list_lessons=args.lessons, as_json=args.json, give_up=args.give_up,
     )
 
 

@@ -26,7 +26,8 @@ from lesson_batch.flex import (
     FlexSettings,
 )
 from lesson_batch.ledger import DEFAULT_MAX_ATTEMPTS, Ledger
-from lesson_batch.plan import Plan, PlanOptions
+from lesson_batch.next_steps import RequestStep, request_step
+from lesson_batch.plan import Plan, PlanOptions, saved_before_sentence
 from lesson_batch.requests import RequestSettings, parse_efforts
 from lesson_batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE, ShardLimits
 from lesson_batch.status import WatchDisplay
@@ -89,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "lessons, and once they are saved it takes the next N")
     select.add_argument("--force", action="store_true",
                         help="also regenerate lessons whose file exists (the old file is kept under the work dir's "
-                             "replaced/ folder); lessons in an unprocessed batch are never submitted twice")
+                             "replaced/ folder), and lessons the ledger records as saved in another lessons folder "
+                             "(or moved or deleted; without --force they are refused, unless you answer yes when "
+                             "asked); lessons in an unprocessed batch are never submitted twice")
 
     model = parser.add_argument_group("model (checked against the model table in lesson_batch/models.py)")
     model.add_argument("--model", default=models.DEFAULT_MODEL,
@@ -151,7 +154,40 @@ def confirm_question(plan: Plan, via: str = "batch") -> str:
     return f"{what}, estimated {cost}?"
 
 
-def flex_conclusion(outcome: GenerateOutcome, args: argparse.Namespace, commands: Commands) -> cli.Outcome:
+def next_requests(outcome: GenerateOutcome, args: argparse.Namespace, ledger) -> dict[str, RequestStep | None]:
+    """The commands that request what this run left (``next_steps``: exactly those lessons, by the
+    route they took), computed while the ledger is open: ``not_sent`` and ``unsaved`` of a flex
+    run, ``left`` for both together, ``wait`` for the lessons a --wait run could not save."""
+    commands = Commands(args.work_dir)
+    steps: dict[str, RequestStep | None] = {}
+    if ledger is None:
+        return steps
+    steps["wait"] = request_step(ledger, outcome.unsaved_lessons, commands)
+    report = outcome.flex
+    if report is not None:
+        failed = [lesson_id for lesson_ids in report.results.failed.values() for lesson_id in lesson_ids]
+        unsaved = [*failed, *report.no_answer, *report.still_running]
+        settling = report.still_running
+        steps["not_sent"] = request_step(ledger, report.not_sent, commands, via="flex")
+        steps["unsaved"] = request_step(ledger, unsaved, commands, via="flex", settling=settling)
+        steps["left"] = request_step(ledger, [*report.not_sent, *unsaved], commands, via="flex", settling=settling)
+    return steps
+
+
+def _run(step: RequestStep | None, what: str = "to request {count}") -> str:
+    """``run <command> to request the 3 lessons``, or a plain word when no command requests any."""
+    if step is None:
+        return "no plain run requests them (see check_batch_status.py --lessons)"
+    return f"run {step.command} " + what.format(count=step.count, them=step.them)
+
+
+def _upper(sentence: str) -> str:
+    return sentence[:1].upper() + sentence[1:]
+
+
+def flex_conclusion(
+    outcome: GenerateOutcome, args: argparse.Namespace, commands: Commands, steps: dict[str, RequestStep | None]
+) -> cli.Outcome:
     """The last words and the exit code of a --via flex run (its report is already printed)."""
     report = outcome.flex
     result = cli.Outcome()
@@ -161,28 +197,40 @@ def flex_conclusion(outcome: GenerateOutcome, args: argparse.Namespace, commands
     if report is None:
         return result
     if report.stop_reason == STOP_INTERRUPTED:
-        result.note("Interrupted. Nothing is lost: the ledger records every step; run the same command again to continue.")
+        abandoned = len(report.still_running)
+        rest = _run(steps.get("left"), "to request {count} not saved yet")
+        if abandoned:
+            result.note(
+                f"Interrupted. {plural(abandoned, 'request')} still in flight after the wait "
+                f"{'was' if abandoned == 1 else 'were'} abandoned: OpenAI bills {'it' if abandoned == 1 else 'them'} "
+                "although the answers are lost, and requesting those lessons again pays again. Every answer that "
+                f"arrived is kept; {rest}."
+            )
+        else:
+            result.note(f"Interrupted. Every answer that arrived is saved and recorded; {rest}.")
         result.exit_code = cli.EXIT_FAILURE
         return result
     left = len(report.not_sent) if not (batched and report.stop_reason in FALLBACK_STOPS) else 0
     if left:
+        not_sent = steps.get("not_sent")
         result.error(f"{plural(left, 'lesson')} {'was' if left == 1 else 'were'} not sent. " + {
             STOP_UNSUPPORTED: f"{report.model} does not take flex: choose another --model, leave out --via flex "
                               "to submit a batch, or add --fallback batch.",
-            STOP_CAPACITY: "Run the same command later, or add --fallback batch to submit them as a batch.",
-            STOP_MAX_COST: "Run the same command with a higher --max-cost to send them.",
-        }.get(report.stop_reason, "Run the same command again to send them."))
+            STOP_CAPACITY: _upper(_run(not_sent, "later to send {them}"))
+                           + ", or add --fallback batch to submit them as a batch.",
+            STOP_MAX_COST: _upper(_run(not_sent, "with a higher --max-cost to send {them}")) + ".",
+        }.get(report.stop_reason, _upper(_run(not_sent, "to send {them}")) + "."))
     unsaved = report.results.failed_count + len(report.no_answer) + len(report.still_running)
     if unsaved:
         result.say(f"{plural(unsaved, 'lesson')} {'was' if unsaved == 1 else 'were'} not saved; "
-                   "run the same command again to request them.")
+                   f"{_run(steps.get('unsaved'), 'to request {them} again')}.")
     if left or unsaved:
         result.exit_code = cli.EXIT_FAILURE
     elif batched and args.wait:
         if outcome.unsaved_lessons:
             count = len(outcome.unsaved_lessons)
             result.say(f"{plural(count, 'lesson')} {'was' if count == 1 else 'were'} not saved; "
-                       "run this command again to retry them.")
+                       f"{_run(steps.get('wait'), 'to request {them} again')}.")
             result.exit_code = cli.EXIT_FAILURE
         else:
             result.say("All requested lessons are saved.")
@@ -194,9 +242,11 @@ def flex_conclusion(outcome: GenerateOutcome, args: argparse.Namespace, commands
     return result
 
 
-def conclusion(outcome: GenerateOutcome, args: argparse.Namespace) -> cli.Outcome:
+def conclusion(
+    outcome: GenerateOutcome, args: argparse.Namespace, steps: dict[str, RequestStep | None] | None = None
+) -> cli.Outcome:
     """The last words and the exit code of a run (the plan and the steps are already printed)."""
-    result = _conclusion(outcome, args)
+    result = _conclusion(outcome, args, steps or {})
     blocked = outcome.plan.blocked_paths
     if blocked and not args.dry_run:
         # Never counted as generated, never requested: each waits for a person to move it away.
@@ -208,18 +258,18 @@ def conclusion(outcome: GenerateOutcome, args: argparse.Namespace) -> cli.Outcom
     return result
 
 
-def _conclusion(outcome: GenerateOutcome, args: argparse.Namespace) -> cli.Outcome:
+def _conclusion(outcome: GenerateOutcome, args: argparse.Namespace, steps: dict[str, RequestStep | None]) -> cli.Outcome:
     commands = Commands(args.work_dir)
     if args.dry_run:
         return cli.Outcome(["Dry run: nothing was uploaded. The request files are listed above."])
     if args.via == "flex":
-        return flex_conclusion(outcome, args, commands)
+        return flex_conclusion(outcome, args, commands, steps)
     if args.wait and outcome.unsaved_lessons:
         count = len(outcome.unsaved_lessons)
         them = "it" if count == 1 else "them"
         return cli.Outcome(
-            [f"{plural(count, 'lesson')} {'was' if count == 1 else 'were'} not saved; run {commands.generate} "
-             f"to request {them} again ({commands.status} --lessons lists {them})."],
+            [f"{plural(count, 'lesson')} {'was' if count == 1 else 'were'} not saved; "
+             f"{_run(steps.get('wait'), 'to request {them} again')} ({commands.status} --lessons lists {them})."],
             exit_code=cli.EXIT_FAILURE,
         )
     if args.wait:
@@ -289,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
             plan_options(args, place, settings), ledger, api,
             max_cost=args.max_cost,
             confirm=lambda plan: cli.confirm(confirm_question(plan, args.via), args.yes),
+            confirm_paying_again=lambda plan: sys.stdin.isatty() and cli.ask(
+                f"{saved_before_sentence(plan)}. Pay for {'it' if len(plan.saved_before) == 1 else 'them'} again?"
+            ),
             wait=args.wait,
             interval=args.interval,
             printer=printer,
@@ -299,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
             today=today,
             today_overridden=cli.TODAY_ENV_VAR if cli.today_note() else None,
         )
-    return conclusion(outcome, args).show(printer)
+        steps = next_requests(outcome, args, ledger) if not args.dry_run else {}
+    return conclusion(outcome, args, steps).show(printer)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from . import crashpoints
 from .api import ApiError, BatchApi
 from .batch_info import BatchInfo
 from .ledger import BatchRecord, Ledger
-from .states import TERMINAL_BATCH_STATUSES, BatchStatus
+from .states import BatchStatus
 
 MAX_INTERVAL = 300.0
 BACKOFF_FACTOR = 1.5
@@ -59,6 +59,14 @@ class RefreshProblem:
     message: str
     transient: bool
     everywhere: bool = False  # not about this batch (e.g. no network): the other batches are not asked
+    lost: bool = False  # the API answered 404: it does not know this batch (for this key and project)
+
+
+def lost_message(batch_id: str) -> str:
+    return (
+        f"batch {batch_id} is not found for this API key and project (the API answered 404: another key or "
+        "project, or a local test server that was started again)"
+    )
 
 
 def problem_messages(problems: Iterable[RefreshProblem]) -> list[str]:
@@ -84,7 +92,11 @@ def refresh(ledger: Ledger, api: BatchApi, batch_ids: Iterable[str]) -> tuple[li
         try:
             info = api.get_batch(batch_id)
         except ApiError as exc:
-            problems.append(RefreshProblem(batch_id, str(exc), exc.transient, exc.status != 404))
+            if exc.status == 404:
+                # Lost to this key: the other batches are asked as usual, and its lessons stay held.
+                problems.append(RefreshProblem(batch_id, lost_message(batch_id), False, lost=True))
+            else:
+                problems.append(RefreshProblem(batch_id, str(exc), exc.transient, True))
             if known is not None:
                 records.append(known)
             continue
@@ -105,11 +117,20 @@ def _unrecorded(info: BatchInfo) -> BatchRecord:
     )
 
 
-def cancel(ledger: Ledger, api: BatchApi, batch_ids: list[str]) -> list[BatchInfo]:
-    """Ask the API to cancel each batch; the ledger records the new status of those it knows."""
+def cancel(
+    ledger: Ledger, api: BatchApi, batch_ids: list[str], on_lost: Callable[[str], None] | None = None
+) -> list[BatchInfo]:
+    """Ask the API to cancel each batch; the ledger records the new status of those it knows.
+    With ``on_lost``, a batch the API answers 404 for is told to it and the others are cancelled."""
     cancelled = []
     for batch_id in batch_ids:
-        info = api.cancel_batch(batch_id)
+        try:
+            info = api.cancel_batch(batch_id)
+        except ApiError as exc:
+            if exc.status != 404 or on_lost is None:
+                raise
+            on_lost(batch_id)
+            continue
         if ledger.batch(batch_id) is not None:
             store(ledger, info)
         cancelled.append(info)
@@ -132,19 +153,23 @@ def watch(
     max_interval: float = MAX_INTERVAL,
     stop_when: Callable[[list[BatchRecord]], bool] | None = None,
 ) -> list[BatchRecord]:
-    """Poll until every batch is terminal (or ``stop_when`` says so); return the last records."""
+    """Poll until every batch is terminal (or ``stop_when`` says so); return the last records.
+    A batch the API does not know (404) is not waited for: it cannot end."""
     current = interval
     previous: dict[str, tuple] = {}
     while True:
         records, problems = refresh(ledger, api, batch_ids)
         on_poll(records, problems)
         crashpoints.reached("watch_poll")
-        fatal = [problem for problem in problems if not problem.transient]
+        fatal = [problem for problem in problems if not problem.transient and not problem.lost]
         if fatal:
             raise ApiError(fatal[0].message)
         if stop_when is not None and stop_when(records):
             return records
-        if records and len(records) == len(batch_ids) and all(r.status in TERMINAL_BATCH_STATUSES for r in records):
+        lost = {problem.batch_id for problem in problems if problem.lost}
+        by_id = {record.batch_id: record for record in records}
+        followed = [batch_id for batch_id in batch_ids if batch_id not in lost]
+        if all(batch_id in by_id and by_id[batch_id].is_terminal for batch_id in followed):
             return records
         snapshot = {r.batch_id: (r.status, r.request_completed, r.request_failed) for r in records}
         changed = snapshot != previous and bool(previous)

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .api import BatchApi, effective_base_url
-from .batch_sync import cancel, problem_messages, refresh, watch
+from .api import ApiError, BatchApi, effective_base_url
+from .batch_sync import cancel, lost_message, problem_messages, refresh, watch
 from .ledger import BatchRecord, Ledger
 from .output import Printer
 from .states import ACTIVE_BATCH_STATUSES
@@ -33,6 +33,7 @@ class StatusRequest:
     interval: float = 30.0
     list_lessons: bool = False
     as_json: bool = False
+    give_up: bool = False
 
 
 @dataclass
@@ -65,22 +66,29 @@ def check_status(
     api = BatchApi.from_environment(on_retry=printer.note) if batch_ids else None
     if request.cancel:
         return _cancel(ledger, api, list(request.batch_ids), request.yes, printer, commands, confirm)
+    if request.give_up:
+        return _give_up(ledger, api, list(request.batch_ids), request.yes, printer, commands, confirm)
     if not batch_ids:
         records, problems = [], []
     elif request.watch:
         records, problems = _watch(ledger, api, batch_ids, request.interval, printer, commands), []
     else:
         records, problems = refresh(ledger, api, batch_ids)
-    errors = problem_messages(problems)
+    shown = {record.batch_id for record in records}
+    lost = {problem.batch_id for problem in problems if problem.lost}
+    # A lost batch of the ledger is told in its own lines, with the way on; the others as errors.
+    errors = problem_messages(problem for problem in problems if not problem.lost or problem.batch_id not in shown)
     for message in errors:
         printer.error(message)
     stale = {problem.batch_id for problem in problems}
-    views = [view(ledger, record, stale=record.batch_id in stale) for record in records]
+    views = [view(ledger, record, stale=record.batch_id in stale, lost=record.batch_id in lost) for record in records]
     report = StatusReport(
         views, ledger, commands, lessons_dir, list_lessons=request.list_lessons, errors=errors, flex_runs=flex_runs
     )
     missing = [batch_id for batch_id in batch_ids if batch_id not in {record.batch_id for record in records}]
-    failed = errors or missing or report.attention() or any(needs_attention(ledger, record) for record in records)
+    failed = (
+        errors or missing or lost or report.attention() or any(needs_attention(ledger, record) for record in records)
+    )
     return StatusResult(
         [] if request.as_json else report.lines(),
         report.as_json() if request.as_json else None,
@@ -102,10 +110,74 @@ def _cancel(
         return StatusResult(["No unfinished batch to cancel."])
     if not confirm(f"Cancel {plural(len(targets), 'batch', 'batches')}: {', '.join(targets)}?", yes):
         return StatusResult(["Nothing was cancelled."], failed=True)
-    for info in cancel(ledger, api, targets):  # each said as it happens
+    lost: list[str] = []
+
+    def tell_lost(batch_id: str) -> None:
+        lost.append(batch_id)
+        printer.error(f"{lost_message(batch_id)}: nothing to cancel there. If it is gone for good, give it up "
+                      f"with {commands.status} --give-up {batch_id}")
+
+    for info in cancel(ledger, api, targets, on_lost=tell_lost):  # each said as it happens
         printer.out(f"Batch {info.id}: {info.status}. Finished requests keep their results; "
                     f"process them with {commands.process} once it is cancelled.")
-    return StatusResult()
+    return StatusResult(failed=bool(lost))
+
+
+def _give_up(
+    ledger: Ledger,
+    api: BatchApi,
+    given: list[str],
+    yes: bool,
+    printer: Printer,
+    commands: Commands,
+    confirm: Callable[[str, bool], bool],
+) -> StatusResult:
+    """Give up batches the API answers 404 for: their lessons may be requested again. A batch the
+    API still knows is refused (giving it up would pay for its lessons twice)."""
+    unknown = [batch_id for batch_id in given if ledger.batch(batch_id) is None]
+    if unknown:
+        printer.error(f"not in the ledger {ledger.path}: {', '.join(unknown)}; nothing was given up")
+        return StatusResult(failed=True)
+    targets, failed = [], False
+    for batch_id in given:
+        if ledger.batch(batch_id).given_up_at is not None:
+            printer.out(f"Batch {batch_id} was given up already.")
+            continue
+        try:
+            info = api.get_batch(batch_id)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            targets.append(batch_id)
+            continue
+        failed = True
+        printer.error(
+            f"the API knows batch {batch_id} (status {info.status}), so it is not given up: giving it up would pay "
+            f"for its lessons twice. Follow it with {commands.status} --watch, or cancel it with "
+            f"{commands.status} --cancel {batch_id}"
+        )
+    if not targets:
+        return StatusResult(failed=failed)
+    question = (
+        f"Give up {plural(len(targets), 'batch', 'batches')} the API does not know ({', '.join(targets)})? Their "
+        "lessons can then be requested (and paid for) again; if the batch still runs under another key, that is a "
+        "second payment."
+    )
+    if not confirm(question, yes):
+        return StatusResult(["Nothing was given up."], failed=True)
+    lines = []
+    for batch_id in targets:
+        freed = ledger.give_up_batch(
+            batch_id, f"batch {batch_id} was given up: the API did not know it (404) for this key and project"
+        )
+        line = f"Batch {batch_id} given up."
+        if freed:
+            line += (
+                f" Its {plural(len(freed), 'lesson')} can be requested again: "
+                f"{commands.generate} --lessons {','.join(freed)}"
+            )
+        lines.append(line)
+    return StatusResult(lines, failed=failed)
 
 
 def _watch(

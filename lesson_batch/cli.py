@@ -204,11 +204,11 @@ def run(main: Callable[[], int]) -> int:
             # Where no step said more (each records itself before the next): a plain message, not a traceback.
             error(disk_full_message(exc, "every step before this one is recorded in the ledger"))
             return EXIT_FAILURE
-        except KeyboardInterrupt:
-            print(
-                "\nInterrupted. Nothing is lost: the ledger records every step; run the same command again to continue.",
-                file=sys.stderr,
+        except KeyboardInterrupt as exc:
+            message = getattr(exc, "message", None) or (
+                "Interrupted. Nothing is lost: the ledger records every step; run the same command again to continue."
             )
+            print(f"\n{message}", file=sys.stderr)
             return EXIT_FAILURE
     except BrokenPipeError:
         # The reader of the output went away (`... | head`): stop quietly, as Unix tools do. Every

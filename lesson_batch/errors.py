@@ -21,3 +21,12 @@ class UsageError(LessonBatchError):
     """Options or a selection that cannot be used as given (the exit code of a usage error)."""
 
     exit_code = EXIT_USAGE
+
+
+class Interrupted(KeyboardInterrupt):
+    """A Ctrl-C that ends a run, with what the person must know about it (what keeps running on
+    the server, what is billed, what to run next); ``cli.run`` prints ``message``."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message

@@ -48,9 +48,10 @@ from typing import Callable, Iterator
 
 from . import crashpoints, ids, models
 from .api import BatchApi, ChatReply, NoAnswerError
-from .errors import LessonBatchError
+from .errors import Interrupted, LessonBatchError
 from .files import DurableLog, disk_full_message, display_path, is_disk_full
 from .ledger import DEFAULT_MAX_ATTEMPTS, FlexAnswerRecord, Ledger, NotSaved
+from .output import note
 from .plan import Plan
 from .progress import ProgressBar
 from .report import Report, format_report
@@ -59,6 +60,7 @@ from .result_lines import BadLine, TokenUsage, result_of_response
 from .results import AnswerRecorder, Expected, Processing
 from .states import FLEX, INVALID
 from .submit import new_run_id
+from .wording import plural
 from .workspace import Workspace
 
 DEFAULT_CONCURRENCY = 8
@@ -376,17 +378,45 @@ def _save_kept_answers(ledger: Ledger, output_dir, left: list[str], say: Callabl
 
 
 @contextmanager
-def _interrupt_sets(stop: threading.Event) -> Iterator[None]:
+def _interrupt_sets(
+    stop: threading.Event,
+    in_flight: Callable[[], list[str]] = list,
+    tell: Callable[[str], None] = lambda line: None,
+) -> Iterator[None]:
     """While flex runs, the first Ctrl-C only sets ``stop`` (the run winds down and records
-    everything); a second one interrupts at once."""
+    everything). Requests in flight are billed whether or not their answers are kept, so a second
+    one does not drop them: it says so, and the run keeps waiting for them; only a third quits,
+    saying how many requests it abandoned, that OpenAI bills them, and that the next run asks for
+    them again. With nothing in flight, a second Ctrl-C quits at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    presses = 0
 
     def handler(signum, frame):
-        if stop.is_set():
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            stop.set()
+            return
+        lessons = in_flight()
+        if not lessons:
             raise KeyboardInterrupt
-        stop.set()
+        many = len(lessons) != 1
+        if presses == 2:
+            tell(
+                f"Still waiting for the {plural(len(lessons), 'request')} in flight: OpenAI bills "
+                f"{'them' if many else 'it'} whether or not the answer{'s' if many else ''} arrive{'' if many else 's'}, "
+                "so quitting now would throw away paid answers, and the next run would ask (and pay) for "
+                f"{'those lessons' if many else 'that lesson'} again. Press Ctrl-C once more to quit anyway."
+            )
+            return
+        raise Interrupted(
+            f"Quit with {plural(len(lessons), 'request')} in flight abandoned ({', '.join(sorted(lessons, key=ids.sort_key))}): "
+            f"OpenAI bills {'them' if many else 'it'} although the answer{'s are' if many else ' is'} lost. Running the "
+            f"same command again asks for {'those lessons' if many else 'that lesson'} again, and pays again; "
+            "every answer that arrived before is kept."
+        )
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
@@ -480,7 +510,7 @@ class _Run:
         waiting: FlexRequest | None = None
         grace_ends: float | None = None
         try:
-            with _interrupt_sets(self.stop):
+            with _interrupt_sets(self.stop, lambda: list(self.in_flight), self._tell):
                 while True:
                     # One request at a time until the first answer: a model that does not take flex
                     # is then told by one refused request, not by a whole round of them.
@@ -582,6 +612,10 @@ class _Run:
             shown = display_path(Path(os.fsdecode(exc.filename))) if exc.filename else "a file"
             return f"cannot write {shown} ({exc.strerror or exc}); {kept}. Fix that, then run the same command again."
         return f"{exc}\nAlso: {kept}."
+
+    def _tell(self, line: str) -> None:
+        self.bar.close()
+        note(line)
 
     # -- answers
 

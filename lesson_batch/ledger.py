@@ -137,10 +137,12 @@ class BatchRecord:
     errors_file: str | None = None
     # The batch's own usage as the API reported it (``BatchInfo.usage``): the bill. None: not seen.
     api_usage: dict | None = None
+    # When the user gave it up (the API answered 404 for it): nothing is followed or processed for it.
+    given_up_at: float | None = None
 
     @property
     def is_terminal(self) -> bool:
-        return self.status in TERMINAL_BATCH_STATUSES
+        return self.status in TERMINAL_BATCH_STATUSES or self.given_up_at is not None
 
     @property
     def awaits_processing(self) -> bool:
@@ -159,6 +161,7 @@ class LessonRecord:
     output_tokens: int | None
     force: bool
     updated_at: float
+    saved_in: str | None = None  # the lessons folder a saved lesson was saved in
 
 
 class RequestBudget(NamedTuple):
@@ -185,6 +188,7 @@ class Saved:
     batch_id: str
     output_tokens: int | None = None  # measured
     note: str | None = None
+    folder: str | None = None  # the lessons folder it was saved in (absolute)
 
 
 @dataclass(frozen=True)
@@ -402,6 +406,11 @@ class Ledger:
         rows = self._db.execute("SELECT lesson_id FROM lessons WHERE state = ?", (state,)).fetchall()
         return frozenset(row["lesson_id"] for row in rows)
 
+    def saved_folders(self) -> dict[str, str | None]:
+        """Lessons recorded as saved, with the lessons folder each was saved in (None: not recorded)."""
+        rows = self._db.execute("SELECT lesson_id, saved_in FROM lessons WHERE state = ?", (SUCCEEDED,)).fetchall()
+        return {row["lesson_id"]: row["saved_in"] for row in rows}
+
     def retry_budgets(self) -> dict[str, RequestBudget]:
         """Lessons whose next request gets another budget (a truncated lesson's bigger one)."""
         rows = self._db.execute(
@@ -537,6 +546,17 @@ class Ledger:
             shard = db.execute("SELECT * FROM shards WHERE shard_key = ?", (shard_key,)).fetchone()
             if shard is None:
                 raise LedgerError(f"shard {shard_key} is not in the ledger")
+            held = db.execute("SELECT shard_key FROM batches WHERE batch_id = ?", (batch.id,)).fetchone()
+            if held is not None and held["shard_key"] != shard_key:
+                # The API gave an id this ledger already holds for another batch (a server that
+                # reuses ids, e.g. a local test server started again): taking it would mix the two.
+                raise LedgerError(
+                    f"the API returned batch id {batch.id} for a new batch, but the ledger {self.path} already "
+                    f"holds that id for an earlier batch (request file {held['shard_key']}): an API that reuses "
+                    "ids cannot be followed safely. Nothing was recorded for the new batch (it runs, and is billed, on "
+                    "the server: cancel it there if it is not wanted); check OPENAI_BASE_URL (a local test server "
+                    "belongs in its own --work-dir)"
+                )
             db.execute(
                 "UPDATE shards SET state = ?, batch_id = ?, file_id = COALESCE(file_id, ?), updated_at = ? "
                 "WHERE shard_key = ?",
@@ -574,6 +594,27 @@ class Ledger:
             _store_batch(db, batch, time.time(), give_back)
         return self.batch(batch.id)
 
+    def give_up_batch(self, batch_id: str, reason: str) -> list[str]:
+        """The user gives up a batch the API no longer knows: in one transaction it is marked given
+        up (and processed: nothing is followed or downloaded for it), and its lessons still in it go
+        back to pending with ``reason``, their attempt given back. Returns those lessons."""
+        now = time.time()
+        with self._write() as db:
+            rows = db.execute(
+                "SELECT lesson_id FROM lessons WHERE batch_id = ? AND state = ? ORDER BY lesson_id", (batch_id, SUBMITTED)
+            ).fetchall()
+            db.execute(
+                "UPDATE batches SET given_up_at = COALESCE(given_up_at, ?), processed_at = COALESCE(processed_at, ?) "
+                "WHERE batch_id = ?",
+                (now, now, batch_id),
+            )
+            db.execute(
+                "UPDATE lessons SET state = ?, reason = ?, attempts = MAX(attempts - 1, 0), updated_at = ? "
+                "WHERE batch_id = ? AND state = ?",
+                (PENDING, reason[:2000], now, batch_id, SUBMITTED),
+            )
+        return [row["lesson_id"] for row in rows]
+
     # ----------------------------------------------------------------- results
 
     def lessons_saved(self, saved: list[Saved]) -> None:
@@ -582,9 +623,10 @@ class Ledger:
         with self._write() as db:
             db.executemany(
                 "UPDATE lessons SET state = ?, reason = ?, output_tokens = COALESCE(?, output_tokens), "
-                "retry_budget = NULL, retry_effort = NULL, force = 0, updated_at = ? "
+                "retry_budget = NULL, retry_effort = NULL, force = 0, updated_at = ?, saved_in = COALESCE(?, saved_in) "
                 "WHERE lesson_id = ? AND batch_id = ?",
-                [(SUCCEEDED, entry.note, entry.output_tokens, now, entry.lesson_id, entry.batch_id) for entry in saved],
+                [(SUCCEEDED, entry.note, entry.output_tokens, now, entry.folder, entry.lesson_id, entry.batch_id)
+                 for entry in saved],
             )
 
     def lessons_not_saved(self, entries: list[NotSaved], max_attempts: int | None = None) -> None:

@@ -12,9 +12,12 @@ Versions shipped:
 2. flex runs and their answers (tables ``flex_runs``, ``flex_answers``); each batch records the names of its downloaded result files (``results_file``,
    ``errors_file``), and the ledger remembers the API address and the course it belongs to
    (``meta``: ``api_base_url``, ``curriculum``, ``template``, ``output_dir``);
-3. true costs: each flex answer's prompt-cache writes (``flex_answers.cache_write_tokens``) and each
-   batch's own ``usage`` as the API reported it (``batches.api_usage``, JSON); the effort each flex
-   request was sent with (``flex_answers.reasoning_effort``; a batch's are in ``shard_lessons``).
+3. additive steps only (see ``V3_STEPS``): true costs (each flex answer's prompt-cache writes,
+   ``flex_answers.cache_write_tokens``, and each batch's own ``usage`` as the API reported it,
+   ``batches.api_usage``, JSON); the effort each flex request was sent with
+   (``flex_answers.reasoning_effort``; a batch's are in ``shard_lessons``); a batch the API no longer
+   knows can be given up (``batches.given_up_at``); each saved lesson records the folder it was
+   saved in (``lessons.saved_in``).
 
 A migration fills in what an old ledger lacks from what the old version did, and says once what
 it assumed, so that batches already paid for are followed and processed, and never paid twice.
@@ -174,7 +177,7 @@ def create(db: sqlite3.Connection) -> None:
     for statement in statements(SCHEMA):
         db.execute(statement)
     for step in V3_STEPS:  # the newest schema: the additive steps of version 3 too
-        step(db)
+        step(db, Path("."), Assumptions())
     db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
 
@@ -336,35 +339,59 @@ def _holds_saved_lessons(db: sqlite3.Connection, folder: Path) -> bool:
 
 
 # --------------------------------------------------------------------------- 2 -> 3
-# Only additive steps, each its own function: new columns with defaults.
+# Additive steps only, each its own function: they are run in order by ``_to_v3``.
 
 
-def _cache_write_tokens_of_flex_answers(db: sqlite3.Connection) -> None:
+def _cache_write_tokens_of_flex_answers(db: sqlite3.Connection, work_dir: Path, assumed: Assumptions) -> list[str]:
     """Prompt-cache writes of each flex answer (0 for answers recorded before: not read then)."""
     db.execute(FLEX_CACHE_WRITES_COLUMN)
+    return []
 
 
-def _batch_usage_from_the_api(db: sqlite3.Connection) -> None:
+def _batch_usage_from_the_api(db: sqlite3.Connection, work_dir: Path, assumed: Assumptions) -> list[str]:
     """The batch object's own ``usage`` (the bill), stored as the API reports it (NULL: not seen)."""
     db.execute(BATCH_API_USAGE_COLUMN)
+    return []
 
 
-def _effort_of_flex_answers(db: sqlite3.Connection) -> None:
+def _effort_of_flex_answers(db: sqlite3.Connection, work_dir: Path, assumed: Assumptions) -> list[str]:
     """The reasoning effort each flex request was sent with (NULL: the model's default, or not recorded)."""
     db.execute(FLEX_EFFORT_COLUMN)
+    return []
 
 
-V3_STEPS: list[Callable[[sqlite3.Connection], None]] = [
+def _lost_batches_can_be_given_up(db: sqlite3.Connection, work_dir: Path, assumed: Assumptions) -> list[str]:
+    """A batch the API answers 404 for (another key or project, a local server started again)
+    can be given up by the user: its lessons may then be requested again."""
+    db.execute("ALTER TABLE batches ADD COLUMN given_up_at REAL")
+    return []
+
+
+def _saved_lessons_record_their_folder(db: sqlite3.Connection, work_dir: Path, assumed: Assumptions) -> list[str]:
+    """Each saved lesson records the lessons folder it was saved in, so a run with another folder
+    (or after the files were moved) can say where they are instead of paying for them again. Lessons
+    saved before are taken to be in the folder the ledger remembers."""
+    db.execute("ALTER TABLE lessons ADD COLUMN saved_in TEXT")
+    db.execute(
+        "UPDATE lessons SET saved_in = (SELECT value FROM meta WHERE key = 'output_dir') WHERE state = 'succeeded'"
+    )
+    return []
+
+
+V3_STEPS: list[Callable[[sqlite3.Connection, Path, Assumptions], list[str]]] = [
     _cache_write_tokens_of_flex_answers,
     _batch_usage_from_the_api,
     _effort_of_flex_answers,
+    _lost_batches_can_be_given_up,
+    _saved_lessons_record_their_folder,
 ]
 
 
 def _to_v3(db: sqlite3.Connection, work_dir: Path, assumed: Assumptions) -> list[str]:
+    notes: list[str] = []
     for step in V3_STEPS:
-        step(db)
-    return []
+        notes.extend(step(db, work_dir, assumed))
+    return notes
 
 
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path, Assumptions], list[str]]] = {2: _to_v2, 3: _to_v3}

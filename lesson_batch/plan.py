@@ -36,6 +36,7 @@ from .ledger import DEFAULT_MAX_ATTEMPTS, RequestBudget
 from .prompt import PromptBuilder, PromptTemplate, load_template
 from .requests import RequestSettings, build_request
 from .shards import Shard, ShardLimits, ShardWriter
+from .states import FLEX
 from .wording import plural
 
 
@@ -67,6 +68,7 @@ class History:
     retry_budgets: dict[str, RequestBudget] = field(default_factory=dict)  # after truncation
     measured_output_tokens: dict[str, int] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)  # runs of lessons not saved yet
+    saved: dict[str, str | None] = field(default_factory=dict)  # recorded as saved, with the folder they went to
 
 
 @dataclass
@@ -98,6 +100,10 @@ class Plan:
     blocked_paths: dict[str, str] = field(default_factory=dict)  # lesson id -> the problem, in words
     efforts: dict[str | None, EffortShare] = field(default_factory=dict)  # effort sent (None: default) -> share
     retried: int = 0  # lessons requested with another budget or effort after truncating
+    # Lessons to request that the ledger records as saved, but whose file is not in this lessons
+    # folder (another folder, or moved or deleted): requesting them pays for them again.
+    saved_before: dict[str, str | None] = field(default_factory=dict)  # lesson -> the folder it was saved in
+    saved_before_cost: float | None = 0.0
 
     @property
     def prompt_tokens(self) -> int:
@@ -161,6 +167,38 @@ def select_lessons(curriculum: Curriculum, modules: tuple[str, ...] = (), lesson
     return chosen
 
 
+# Where a selected lesson goes in a plan (``placement``).
+REQUEST, IN_FLIGHT, IN_FLEX, EXISTS, HELD, BLOCKED = "request", "in_flight", "in_flex", "exists", "held", "blocked"
+
+
+def placement(lesson_id: str, history: History, output_dir: Path, force: bool, max_attempts: int) -> str:
+    """Whether a selected lesson is requested, or skipped and why: the one rule both the plan and
+    the next steps the scripts print (``next_steps``) use, so a printed command requests what it says."""
+    if lesson_id in history.in_flight:
+        return IN_FLIGHT
+    if lesson_id in history.in_flex:
+        return IN_FLEX
+    if lesson_path_problem(ids.lesson_file(output_dir, lesson_id)) is not None:
+        return BLOCKED  # a folder or a link where the lesson's file goes: its answer could not be saved
+    if not force and os.path.exists(ids.lesson_file(output_dir, lesson_id)):
+        return EXISTS
+    if not force and history.attempts.get(lesson_id, 0) >= max_attempts:
+        return HELD
+    return REQUEST
+
+
+def history_of(ledger) -> History:
+    """What the ledger records that changes a plan."""
+    return History(
+        in_flight=ledger.in_flight_lessons(),
+        in_flex=ledger.in_flight_lessons(FLEX),
+        retry_budgets=ledger.retry_budgets(),
+        measured_output_tokens=ledger.measured_output_tokens(),
+        attempts=ledger.attempts_of_unsaved(),
+        saved=ledger.saved_folders(),
+    )
+
+
 def make_plan(options: PlanOptions, history: History = History()) -> Plan:
     """Build the plan and write its shard files into the work dir. No network."""
     curriculum = load_curriculum(options.curriculum_path)
@@ -172,18 +210,18 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
     skipped_existing, skipped_in_flight, skipped_in_flex, held, to_request = [], [], [], [], []
     blocked: dict[str, str] = {}
     for lesson in selected:
-        problem = lesson_path_problem(ids.lesson_file(options.output_dir, lesson.id))
-        if problem is not None and lesson.id not in history.in_flight and lesson.id not in history.in_flex:
-            blocked[lesson.id] = problem
-        elif lesson.id in history.in_flight:
+        place = placement(lesson.id, history, options.output_dir, options.force, options.max_attempts)
+        if place == BLOCKED:
+            blocked[lesson.id] = lesson_path_problem(ids.lesson_file(options.output_dir, lesson.id)) or "not a regular file"
+        elif place == IN_FLIGHT:
             # Counted against --limit: a run interrupted after submitting continues the same
             # lessons when run again, instead of adding N more.
             skipped_in_flight.append(lesson.id)
-        elif lesson.id in history.in_flex:
+        elif place == IN_FLEX:
             skipped_in_flex.append(lesson.id)  # never in a batch while flex may be generating it
-        elif not options.force and os.path.exists(ids.lesson_file(options.output_dir, lesson.id)):
+        elif place == EXISTS:
             skipped_existing.append(lesson.id)
-        elif not options.force and history.attempts.get(lesson.id, 0) >= options.max_attempts:
+        elif place == HELD:
             held.append(lesson.id)
         elif options.limit is None or len(to_request) + len(skipped_in_flight) + len(skipped_in_flex) < options.limit:
             to_request.append(lesson)
@@ -194,6 +232,11 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
     measured_typical = round(sum(measured) / len(measured)) if measured else None
     efforts: dict[str | None, EffortShare] = {}
     retried = 0
+    saved_before = {
+        lesson.id: history.saved[lesson.id] for lesson in to_request
+        if lesson.id in history.saved and not os.path.exists(ids.lesson_file(options.output_dir, lesson.id))
+    }
+    again_tokens = [0, 0]  # prompt and output tokens of the lessons in ``saved_before``
     writer = ShardWriter(options.work_dir, options.limits)
     try:
         for lesson in to_request:
@@ -218,6 +261,9 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
             share.prompt_tokens += request.prompt_tokens
             share.output_tokens += expected
             share.tags.add(lesson.complexity or "")
+            if lesson.id in saved_before:
+                again_tokens[0] += request.prompt_tokens
+                again_tokens[1] += expected
         shards = writer.close()
     except BaseException as exc:
         writer.abort()
@@ -242,6 +288,20 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
         blocked_paths=blocked,
         efforts=efforts,
         retried=retried,
+        saved_before=saved_before,
+        saved_before_cost=models.batch_cost(settings.model, *again_tokens) if saved_before else 0.0,
+    )
+
+
+def saved_before_sentence(plan: Plan) -> str:
+    """What requesting the lessons recorded as saved elsewhere means: where they are, and the price."""
+    count = len(plan.saved_before)
+    folders = sorted({folder or "a folder the ledger did not record" for folder in plan.saved_before.values()})
+    where = "; ".join(display_path(Path(folder)) if os.path.isabs(folder) else folder for folder in folders)
+    return (
+        f"{plural(count, 'lesson')} to request {'is' if count == 1 else 'are'} recorded as saved already, in {where}, "
+        f"but not in this lessons folder ({_shown(list(plan.saved_before))}): requesting "
+        f"{'it' if count == 1 else 'them'} pays again, estimated {models.format_cost(plan.saved_before_cost)}"
     )
 
 
@@ -257,6 +317,8 @@ def format_plan(plan: Plan) -> str:
     if plan.skipped_in_flex:
         lines.append(f"  in flight by flex (skipped): {len(plan.skipped_in_flex)}")
     lines.append(f"  to request: {len(plan.to_request)}")
+    if plan.saved_before:
+        lines.append(f"  of those, saved before elsewhere (paid again if requested): {len(plan.saved_before)}")
     if plan.held_for_attention:
         lines.append(
             f"  need a person, tried {plan.max_attempts} times already (held back): {len(plan.held_for_attention)}: "

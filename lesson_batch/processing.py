@@ -21,6 +21,7 @@ from .batch_sync import RefreshProblem, problem_messages, refresh
 from .errors import LessonBatchError
 from .files import FolderError, check_folder, disk_full_message, display_path, is_disk_full, remove_stale_temporaries
 from .ledger import BatchRecord, Ledger
+from .next_steps import request_step
 from .output import Printer
 from .report import Report
 from .results import Processing, apply_batch, process_files
@@ -69,16 +70,20 @@ def process_results(ledger: Ledger, request: ProcessRequest, printer: Printer) -
         api = BatchApi.from_environment(on_retry=printer.note)
         processing = _processing(ledger, request, api, printer)
         reports, not_ready, problems = process_ready(processing, api, list(request.batch_ids) or None)
-    errors = problem_messages(problems)
+    errors = problem_messages(problem for problem in problems if not problem.lost)
     for message in errors:
         printer.error(message)
     stale = {problem.batch_id for problem in problems}
+    lost = {problem.batch_id for problem in problems if problem.lost}
     commands = Commands(request.work_dir)
     return ProcessingSummary(
         reports, processing.output_dir, commands,
-        not_ready=[view(ledger, record, stale=record.batch_id in stale) for record in not_ready],
+        not_ready=[view(ledger, record, stale=record.batch_id in stale) for record in not_ready
+                   if record.batch_id not in lost],
+        lost=[view(ledger, record, lost=True) for record in not_ready if record.batch_id in lost],
         errors=errors,
         left=lessons_left(ledger),
+        again=request_step(ledger, lessons_left(ledger), commands, processing.output_dir),
         interrupted=lessons_in_unfinished_submissions(ledger),
         attention=lessons_needing_attention(
             ledger, among={i for report in reports for i in report.not_saved}, commands=commands

@@ -215,8 +215,9 @@ def _answered(report: Report) -> set[str]:
 class _Marks:
     """Ledger updates waiting for their files to be flushed; written a group at a time."""
 
-    def __init__(self, ledger: Ledger):
+    def __init__(self, ledger: Ledger, folder: Path | None = None):
         self.ledger = ledger
+        self.folder = str(Path(folder).resolve()) if folder is not None else None  # the lessons folder
         self.max_attempts = ledger.max_attempts(DEFAULT_MAX_ATTEMPTS)
         self.saved: list[Saved] = []
         self.written: list[str] = []  # the files of ``saved``, to flush to disk before marking
@@ -225,7 +226,7 @@ class _Marks:
     def add_saved(
         self, lesson_id: str, batch_id: str, output_tokens: int | None, note: str | None, files: list[str]
     ) -> None:
-        self.saved.append(Saved(lesson_id, batch_id, output_tokens, note))
+        self.saved.append(Saved(lesson_id, batch_id, output_tokens, note, self.folder))
         self.written.extend(files)
         self._maybe_flush()
 
@@ -257,7 +258,7 @@ class AnswerRecorder:
         remove_stale_temporaries(processing.output_dir)
         self.processing, self.report = processing, report
         self._output_dir = os.fspath(processing.output_dir)
-        self._marks = _Marks(processing.ledger)
+        self._marks = _Marks(processing.ledger, processing.output_dir)
 
     def apply(self, item: ResultLine, wanted: Expected) -> None:
         prepared = prepare(item.line_number, item, wanted.required_sections, self._output_dir)
@@ -280,7 +281,7 @@ def _apply(
     output_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(output_dir)
     seen: dict[str, tuple[Path, int]] = {}
-    marks = _Marks(processing.ledger)
+    marks = _Marks(processing.ledger, processing.output_dir)
     progress = ProgressBar("Processing results", total or 0)
     sections = {lesson_id: wanted.required_sections for lesson_id, wanted in expected.items()}
     try:

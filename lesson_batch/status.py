@@ -23,6 +23,7 @@ from . import ids, models
 from .batch_sync import TOKEN_LIMIT_CODE, RefreshProblem, problem_messages
 from .files import display_path
 from .ledger import BatchRecord, FlexRunRecord, Ledger
+from .next_steps import RequestStep, request_step, requestable, route_of
 from .progress import ProgressBar
 from .report import Report, format_report
 from .states import (
@@ -51,7 +52,7 @@ MEANINGS = {
     BatchStatus.COMPLETED: ("Done: the results are ready.", "Run {process} to save the lessons."),
     BatchStatus.EXPIRED: (
         "The 24-hour window ended before every request ran; finished requests have results.",
-        "Run {process} to save what finished; then {generate} submits the rest again.",
+        "Run {process} to save what finished; it then names the command that requests the rest again.",
     ),
     BatchStatus.CANCELLING: (
         "The batch is being cancelled (this can take up to 10 minutes).",
@@ -59,7 +60,7 @@ MEANINGS = {
     ),
     BatchStatus.CANCELLED: (
         "The batch was cancelled; requests that finished before that have results.",
-        "Run {process} to save what finished; then {generate} submits the rest again.",
+        "Run {process} to save what finished; it then names the command that requests the rest again.",
     ),
 }
 _LIMIT_IN_MESSAGE = re.compile(r"limit:\s*([0-9][0-9,]*)", re.IGNORECASE)
@@ -75,9 +76,13 @@ class BatchView:
     left: int = 0  # of those, neither saved nor submitted again: the next generate run requests them
     stale: bool = False  # the API could not be read just now: this is the ledger's last view
     held: int = 0  # of those, tried --max-attempts times without a usable lesson: they need a person
+    lost: bool = False  # the API answered 404 for it just now: not found for this key and project
+    again: tuple[str, ...] = ()  # of ``left``, those a generate run naming them requests (``next_steps``)
+    again_via: str | None = None  # the route they last took ("flex"), for the command that requests them
+    holding: int = 0  # its lessons still recorded as in it (held: not requested again while it may run)
 
 
-def view(ledger: Ledger, record: BatchRecord, stale: bool = False) -> BatchView:
+def view(ledger: Ledger, record: BatchRecord, stale: bool = False, lost: bool = False) -> BatchView:
     requested = ledger.batch_requests(record.batch_id)
     states = ledger.lessons(requested)
 
@@ -94,13 +99,23 @@ def view(ledger: Ledger, record: BatchRecord, stale: bool = False) -> BatchView:
         return lesson is not None and lesson.state == NEEDS_ATTENTION
 
     shard = ledger.shard_of_batch(record.batch_id)
+    left = [lesson_id for lesson_id in requested if not taken_care_of(lesson_id) and not held(lesson_id)]
+    again = requestable(ledger, left, None) if left and ledger.path is not None else []
     return BatchView(
         record=record,
         input_file=Path(shard.input_path) if shard and Path(shard.input_path).is_file() else None,
         lessons=len(requested),
-        left=sum(1 for lesson_id in requested if not taken_care_of(lesson_id) and not held(lesson_id)),
+        left=len(left),
         stale=stale,
         held=sum(1 for lesson_id in requested if held(lesson_id)),
+        lost=lost,
+        holding=sum(
+            1 for lesson_id in requested
+            if states.get(lesson_id) is not None and states[lesson_id].state == SUBMITTED
+            and states[lesson_id].batch_id == record.batch_id
+        ),
+        again=tuple(again),
+        again_via=route_of(ledger, again) if again else None,
     )
 
 
@@ -108,17 +123,38 @@ def next_step(batch: BatchView, commands: Commands = Commands()) -> str:
     """What to do about this batch now, true for its status and for what became of its lessons."""
     record = batch.record
     names = {"status": commands.status, "process": commands.process, "generate": commands.generate}
+    if record.given_up_at is not None:
+        return "Nothing to do for this batch: it was given up (the API did not know it)."
+    if batch.lost:
+        return lost_step(batch, commands)
     if record.status == BatchStatus.FAILED:
         return _after_failure(batch, commands)
     if record.processed_at and record.status in TERMINAL_BATCH_STATUSES:
         steps = []
-        if batch.left:
-            steps.append(f"Run {commands.generate} to request its {plural(batch.left, 'lesson')} not saved again.")
+        if batch.again:
+            steps.append(f"Run {commands.request(batch.again, batch.again_via)} to request "
+                         f"{_its(batch.again)} not saved again.")
         if batch.held:
             steps.append(_held_step(batch, commands))
         return " ".join(steps) or "Nothing to do for this batch."
     _meaning, step = MEANINGS.get(record.status, ("", "Check the batch in the OpenAI dashboard."))
     return step.format(**names)
+
+
+def _its(lesson_ids) -> str:
+    return "its lesson" if len(lesson_ids) == 1 else f"its {plural(len(lesson_ids), 'lesson')}"
+
+
+def lost_step(batch: BatchView, commands: Commands) -> str:
+    """The way on for a batch the API answers 404 for: its lessons stay held (the batch may live on
+    under another key, and running it again would pay twice) until the user gives it up."""
+    them = plural(batch.holding, "lesson")
+    return (
+        f"Its {them} {'is' if batch.holding == 1 else 'are'} held, not requested again: the batch may still run "
+        "under another key or project (check the OPENAI_API_KEY and project, and the dashboard). If it is gone for "
+        f"good, give it up with {commands.status} --give-up {batch.record.batch_id}; "
+        f"{'that lesson' if batch.holding == 1 else 'those lessons'} can then be requested again."
+    )
 
 
 def _held_step(batch: BatchView, commands: Commands) -> str:
@@ -140,16 +176,18 @@ def _after_failure(batch: BatchView, commands: Commands) -> str:
     else:
         them = "Its lessons are pending again"
     token_limit = [error for error in record.errors if error.code == TOKEN_LIMIT_CODE]
+    # The command names the lessons a run would request (``next_steps``); none: the plain command.
+    generate = commands.request(batch.again, batch.again_via) if batch.again else commands.generate
     if token_limit:
         found = _LIMIT_IN_MESSAGE.search(token_limit[0].message or "")
         limit = found.group(1).replace(",", "") if found else "N"
         return (
             f"{them}. The batch was over your organisation's enqueued-token limit for {record.model}: "
-            f"run {commands.generate} --max-enqueued-tokens {limit} to submit them in batches that fit under it "
+            f"run {generate} --max-enqueued-tokens {limit} to submit them in batches that fit under it "
             "(each waits for room; add --wait to see them through)."
         )
     where = f" (the line numbers are in {display_path(batch.input_file)})" if batch.input_file else ""
-    return f"Read the errors above{where}. {them}: fix the cause, then run {commands.generate} to submit them."
+    return f"Read the errors above{where}. {them}: fix the cause, then run {generate} to submit them."
 
 
 def needs_attention(ledger: Ledger, record: BatchRecord) -> bool:
@@ -213,12 +251,29 @@ def describe_attention(entries: list[dict], commands: Commands = Commands()) -> 
     if not entries:
         return []
     shown = ", ".join(entry["lesson_id"] for entry in entries[:10]) + (" ..." if len(entries) > 10 else "")
+    held = [entry["lesson_id"] for entry in entries]
     return [
         f"Need a person: {len(entries)}: {shown} (requested the maximum number of times, --max-attempts, "
         "without a usable lesson; no run requests them again by itself)",
-        f"  see why with {commands.status} --lessons; once the cause is fixed, request one again with "
-        f"{commands.generate} --lessons ID --force (or raise --max-attempts)",
+        f"  see why with {commands.status} --lessons; once the cause is fixed, request "
+        f"{'it' if len(held) == 1 else 'them'} again with {commands.request(held)} --force "
+        "(or name fewer of them; or raise --max-attempts)",
     ]
+
+
+def flex_in_flight_step(ledger: Ledger, commands: Commands) -> str | None:
+    """The step for lessons a flex run left in flight: a run that is over (killed, or interrupted
+    with requests still out) leaves them ``flex`` until the next generate run settles them."""
+    left = sorted(ledger.in_flight_lessons(FLEX), key=ids.sort_key)
+    if not left:
+        return None
+    them = "it" if len(left) == 1 else "them"
+    return (
+        f"{plural(len(left), 'lesson')} {'is' if len(left) == 1 else 'are'} in flight by flex. If no flex run is "
+        f"going any more (it was killed or interrupted), run {commands.request(left, 'flex')}: it first settles "
+        f"{them} (a lesson whose file was written counts as saved; the others may have been paid already, and are "
+        f"requested, and paid, again), then sends those through flex. A dry run shows {them} as in flight."
+    )
 
 
 def format_duration(seconds: float) -> str:
@@ -239,13 +294,15 @@ def lessons_next_step(ledger: Ledger, commands: Commands = Commands()) -> str | 
         lesson for lesson in ledger.lessons().values()
         if lesson.state not in SETTLED_OR_HELD_STATES
     ]
-    if not waiting:
+    step = request_step(ledger, [lesson.lesson_id for lesson in waiting], commands) if waiting else None
+    if step is None:
         return None
     counts: dict[str, int] = {}
     for lesson in waiting:
-        counts[lesson.state] = counts.get(lesson.state, 0) + 1
+        if lesson.lesson_id in step.lessons:
+            counts[lesson.state] = counts.get(lesson.state, 0) + 1
     detail = ", ".join(f"{count} {state}" for state, count in counts.items())
-    return f"Run {commands.generate} to request the {plural(len(waiting), 'lesson')} not saved yet ({detail})."
+    return f"Run {step.command} to request {step.count} not saved yet ({detail})."
 
 
 def describe(batch: BatchView, now: float | None = None, commands: Commands = Commands()) -> list[str]:
@@ -253,7 +310,14 @@ def describe(batch: BatchView, now: float | None = None, commands: Commands = Co
     record = batch.record
     meaning, _step = MEANINGS.get(record.status, ("Unknown status.", ""))
     lines = [f"Batch {record.batch_id}: {record.status} - {meaning}"]
-    if batch.stale and record.checked_at:
+    if record.given_up_at is not None:
+        lines = [f"Batch {record.batch_id}: given up - the API did not know it (last known status: {record.status})."]
+    elif batch.lost:
+        lines = [
+            f"Batch {record.batch_id}: NOT FOUND for this API key and project (the API answered 404); "
+            f"last known status: {record.status}."
+        ]
+    if batch.stale and record.checked_at and not batch.lost:
         lines.append(
             f"  (the ledger's view as of {_clock(record.checked_at)}, {format_duration(now - record.checked_at)} ago: "
             "the API could not be read now)"
@@ -264,7 +328,7 @@ def describe(batch: BatchView, now: float | None = None, commands: Commands = Co
     )
     if record.created_at:
         lines.append(f"  created: {_clock(record.created_at)} ({format_duration(now - record.created_at)} ago)")
-    if record.expires_at and not record.is_terminal:
+    if record.expires_at and not record.is_terminal and not batch.lost:
         lines.append(f"  time left before it expires: {format_duration(record.expires_at - now)}")
     if batch.input_file and record.errors:
         lines.append(f"  input file: {display_path(batch.input_file)}")
@@ -290,6 +354,8 @@ def as_json(batch: BatchView, now: float | None = None, commands: Commands = Com
     return {
         "id": record.batch_id,
         "status": record.status,
+        "not_found": batch.lost,
+        "given_up": record.given_up_at is not None,
         "meaning": meaning,
         "next_step": next_step(batch, commands),
         "request_counts": {
@@ -398,6 +464,9 @@ class StatusReport:
             lines.extend(describe(batch, self.now, self.commands))
         for summary in self.flex_runs:
             lines.extend(describe_flex_run(summary, self.now))
+        flex_step = flex_in_flight_step(self.ledger, self.commands) if self.ledger.path is not None else None
+        if flex_step:
+            lines.append(f"  next: {flex_step}")
         counts = {state: count for state, count in lesson_counts(self.ledger).items() if count}
         if counts:
             where = f" (folder: {display_path(self.lessons_dir)})" if self.lessons_dir is not None else ""
@@ -446,6 +515,8 @@ class ProcessingSummary:
     left: list[str] = field(default_factory=list)  # lessons not saved and in no batch
     interrupted: list[str] = field(default_factory=list)  # lessons in a submission left unfinished
     attention: list[dict] = field(default_factory=list)  # lessons that need a person
+    lost: list[BatchView] = field(default_factory=list)  # batches the API answered 404 for
+    again: RequestStep | None = None  # the command that requests ``left`` (``next_steps``)
 
     @property
     def total(self) -> Report:
@@ -458,7 +529,7 @@ class ProcessingSummary:
     def failed(self) -> bool:
         """Lessons not saved and in no batch, lessons that need a person, result lines that could not
         be used, or an API that could not be read: the processing script's failure."""
-        return bool(self.left or self.attention or self.total.bad_lines or self.errors)
+        return bool(self.left or self.attention or self.total.bad_lines or self.errors or self.lost)
 
     def lines(self) -> list[str]:
         commands, total = self.commands, self.total
@@ -473,18 +544,24 @@ class ProcessingSummary:
             now = time.time()
             for batch in self.not_ready:
                 lines.extend(describe(batch, now, commands))
+        if self.lost:
+            lines.append("Not found for this API key and project (nothing to process; the other batches are processed):")
+            for batch in self.lost:
+                lines.extend(describe(batch, time.time(), commands))
         left, interrupted = self.left, self.interrupted
         if left:
             shown = ", ".join(left[:10]) + (" ..." if len(left) > 10 else "")
+            again = f"run {self.again.command} to request {self.again.count} again" if self.again else (
+                "no plain run requests them (see check_batch_status.py --lessons)")
             lines.append(
                 f"{plural(len(left), 'lesson')} {'is' if len(left) == 1 else 'are'} not saved and in no batch "
-                f"({shown}); run {commands.generate} to request {'it' if len(left) == 1 else 'them'} again.")
+                f"({shown}); {again}.")
         if interrupted:
             shown = ", ".join(interrupted[:10]) + (" ..." if len(interrupted) > 10 else "")
             lines.append(
                 f"{plural(len(interrupted), 'lesson')} ({shown}) {'is' if len(interrupted) == 1 else 'are'} in a "
                 "submission an interrupted run left unfinished (its batch may exist already); "
-                f"run {commands.generate} to finish it: it adopts that batch rather than paying twice.")
+                f"run {commands.request(interrupted)} to finish it: it adopts that batch rather than paying twice.")
         lines.extend(describe_attention(self.attention, commands))
         if total.bad_lines:
             lines.append(f"{plural(len(total.bad_lines), 'result line')} could not be used (listed above).")
@@ -493,6 +570,7 @@ class ProcessingSummary:
     def as_json(self) -> dict:
         payload = {"batches": [r.as_json() for r in self.reports], "total": self.total.as_json(),
                    "not_ready": [batch.record.batch_id for batch in self.not_ready],
+                   "not_found": [batch.record.batch_id for batch in self.lost],
                    "needs_attention": [entry["lesson_id"] for entry in self.attention],
                    "lessons_folder": str(self.output_dir), "lessons_to_request_again": self.left,
                    "lessons_in_unfinished_submissions": self.interrupted}

@@ -1,8 +1,11 @@
 """How counts and next-step commands are worded for the person reading them.
 
-A next step is a command to copy and run as it is: when the run used another work dir than the
-default, every suggested command carries ``--work-dir`` (the work dir remembers the rest: the
-curriculum, the template and the lessons folder).
+A next step is a command to copy and run as it is, from the current folder: the script's path
+as seen from there (the project's scripts find their defaults from the project, wherever they
+are run from), ``--work-dir`` when the run used another work dir than the default (the work dir
+remembers the rest: the curriculum, the template and the lessons folder), ``--output-dir`` when
+the run used another lessons folder than the remembered one, and, for a command that requests
+lessons, exactly those lessons (``request``; which lessons a step names is ``next_steps``').
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import ids
 from .files import display_path
-from .paths import DEFAULT_WORK_DIR
+from .paths import DEFAULT_WORK_DIR, PROJECT_DIR
 
 GENERATE_SCRIPT = "generate_datagov_lessons_batch.py"
 STATUS_SCRIPT = "check_batch_status.py"
@@ -39,6 +43,7 @@ class Commands:
     """The three scripts as commands to run for one work dir."""
 
     work_dir: Path = DEFAULT_WORK_DIR
+    output_dir: Path | None = None  # a lessons folder other than the one the work dir remembers
 
     @property
     def _suffix(self) -> str:
@@ -49,13 +54,28 @@ class Commands:
         return "" if default else f" --work-dir {quoted(display_path(self.work_dir))}"
 
     @property
+    def _lessons_folder(self) -> str:
+        return "" if self.output_dir is None else f" --output-dir {quoted(display_path(self.output_dir))}"
+
+    @property
     def generate(self) -> str:
-        return f"python {GENERATE_SCRIPT}{self._suffix}"
+        return f"python {script(GENERATE_SCRIPT)}{self._suffix}{self._lessons_folder}"
 
     @property
     def status(self) -> str:
-        return f"python {STATUS_SCRIPT}{self._suffix}"
+        return f"python {script(STATUS_SCRIPT)}{self._suffix}"
 
     @property
     def process(self) -> str:
-        return f"python {PROCESS_SCRIPT}{self._suffix}"
+        return f"python {script(PROCESS_SCRIPT)}{self._suffix}{self._lessons_folder}"
+
+    def request(self, lesson_ids, via: str | None = None) -> str:
+        """The generate command that requests exactly ``lesson_ids`` (by ``--lessons``), through
+        flex when ``via`` is "flex"."""
+        listed = ",".join(sorted(lesson_ids, key=ids.sort_key))
+        return f"{self.generate} --lessons {listed}" + (" --via flex" if via == "flex" else "")
+
+
+def script(name: str) -> str:
+    """A script of the project as a path to type from the current folder."""
+    return quoted(display_path(PROJECT_DIR / name))

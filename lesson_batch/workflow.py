@@ -20,13 +20,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date
+from pathlib import Path
 from typing import Callable
 
 from . import models
 from .api import ApiError, BatchApi
 from .batch_sync import hit_token_limit, problem_messages, refresh, watch
-from .errors import LessonBatchError
-from .files import check_folder, remove_stale_temporaries
+from .errors import Interrupted, LessonBatchError
+from .files import check_folder, display_path, remove_stale_temporaries
 from .flex import (
     FALLBACK_STOPS,
     FlexReport,
@@ -36,17 +37,19 @@ from .flex import (
     run_flex,
     settle_interrupted_flex,
 )
+from .folder_users import in_flight_elsewhere
 from .ledger import Ledger
+from .next_steps import request_step
 from .output import Printer
-from .plan import History, Plan, PlanOptions, format_plan, make_plan
+from .plan import History, Plan, PlanOptions, format_plan, history_of, make_plan, saved_before_sentence
 from .processing import process_ready, saving_into
 from .report import Report, format_report
 from .requests import RequestSettingsError
 from .results import Processing
-from .states import FLEX, PENDING, SUCCEEDED
+from .states import PENDING, SUCCEEDED
 from .status import WatchDisplay
 from .submit import SubmitReport, new_run_id, recover_unfinished_shards, submit_plan
-from .wording import Commands, plural
+from .wording import Commands, plural, quoted
 
 MAX_WAIT_ROUNDS = 1000
 # Resubmitting lessons whose batch hit the enqueued-token limit helps only while batches finish
@@ -60,6 +63,11 @@ class BudgetError(LessonBatchError):
 
 class DeclinedError(LessonBatchError):
     """The user answered no at the confirmation prompt."""
+
+
+class SavedBeforeError(LessonBatchError):
+    """The plan would pay again for lessons the ledger records as saved (in another folder, or
+    moved or deleted), and neither ``--force`` nor a yes at the prompt allowed it."""
 
 
 class FlexUnavailableError(LessonBatchError):
@@ -77,16 +85,6 @@ class GenerateOutcome:
     reports: list[Report] = field(default_factory=list)
     unsaved_lessons: list[str] = field(default_factory=list)  # after --wait: lessons still not saved
     flex: FlexReport | None = None
-
-
-def history_of(ledger: Ledger) -> History:
-    return History(
-        in_flight=ledger.in_flight_lessons(),
-        in_flex=ledger.in_flight_lessons(FLEX),
-        retry_budgets=ledger.retry_budgets(),
-        measured_output_tokens=ledger.measured_output_tokens(),
-        attempts=ledger.attempts_of_unsaved(),
-    )
 
 
 def check_model_in_catalogue(model: str, today: date, warn: Callable[[str], None]) -> None:
@@ -155,6 +153,7 @@ def generate(
     *,
     max_cost: float | None = None,
     confirm: Callable[[Plan], bool] = lambda plan: True,
+    confirm_paying_again: Callable[[Plan], bool] = lambda plan: False,
     wait: bool = False,
     interval: float = 30.0,
     printer: Printer | None = None,
@@ -185,6 +184,7 @@ def generate(
         check_model_in_catalogue(options.settings.model, today, warn)
         plan = make_plan(options, history_of(ledger) if ledger is not None else History())
         _show_plan(plan, say, warn)
+        _warn_shared_folder(plan, options, warn)
         if via == "flex":
             say(_flex_line(plan, flex))
         return GenerateOutcome(plan)
@@ -199,6 +199,8 @@ def generate(
             settle_interrupted_flex(ledger, options.output_dir, say)
             plan = make_plan(options, history_of(ledger))
             _show_plan(plan, say, warn)
+            _warn_shared_folder(plan, options, warn)
+            _check_paying_again(plan, options, confirm_paying_again)
             ledger.set_max_attempts(options.max_attempts)
             ledger.hold_for_attention(plan.held_for_attention)
             if via == "flex":
@@ -207,12 +209,65 @@ def generate(
                 outcome = _generate_batches(options, ledger, api, plan, max_cost, confirm, say)
             outcome.submitted.adopted.extend(recovered.adopted)
         if wait and (via != "flex" or outcome.submitted.submitted):
-            _wait_until_done(options, ledger, api, outcome, interval, say, warn, display or WatchDisplay(say))
+            try:
+                _wait_until_done(options, ledger, api, outcome, interval, say, warn, display or WatchDisplay(say))
+            except KeyboardInterrupt as exc:
+                if isinstance(exc, Interrupted):
+                    raise
+                raise Interrupted(_wait_interrupted(ledger, options.work_dir)) from None
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Interrupted) or len(ledger.batches()) == batches_before:
+            raise
+        # Batches this run created keep running (and are billed) whatever happens to this process.
+        raise Interrupted(_wait_interrupted(ledger, options.work_dir)) from None
     except ApiError as exc:
         made = len(ledger.batches()) - batches_before
         sent = len(ledger.flex_runs()) - flex_runs_before
         raise ApiError(f"{exc}\n{_what_was_done(made, sent)}", exc.status, exc.transient) from None
     return outcome
+
+
+def _wait_interrupted(ledger: Ledger, work_dir) -> str:
+    """What a Ctrl-C under ``--wait`` leaves: the batches run on, and are billed, on the server."""
+    commands = Commands(work_dir)
+    running = [record.batch_id for record in ledger.batches() if not record.is_terminal]
+    if not running:
+        return (
+            "Interrupted while waiting. No batch is running; the ledger records every step: run "
+            f"{commands.process} to save what finished, then {commands.status} for what is left."
+        )
+    shown = ", ".join(running[:10]) + (" ..." if len(running) > 10 else "")
+    return (
+        f"Interrupted: this run stopped, but {plural(len(running), 'batch', 'batches')} of this work dir "
+        f"({shown}) keep running on the server and are billed for every request they run. Follow them with "
+        f"{commands.status} --watch and save the lessons with {commands.process}; or cancel them with "
+        f"{commands.status} --cancel (requests already finished are still billed; their results are kept)."
+    )
+
+
+def _warn_shared_folder(plan: Plan, options: PlanOptions, warn: Callable[[str], None]) -> None:
+    """Warn when lessons to request are in flight from another work dir on the same lessons folder."""
+    for other, lesson_ids in in_flight_elsewhere(options.output_dir, options.work_dir, plan.to_request).items():
+        shown = ", ".join(lesson_ids[:10]) + (" ..." if len(lesson_ids) > 10 else "")
+        warn(
+            f"warning: the lessons folder {display_path(options.output_dir)} is also used by the work dir "
+            f"{display_path(other)}, where {plural(len(lesson_ids), 'lesson')} of this plan "
+            f"{'is' if len(lesson_ids) == 1 else 'are'} in flight ({shown}): requesting them here pays for them "
+            f"twice. Follow that work dir instead ({Commands(other).status} --watch), or leave them out."
+        )
+
+
+def _check_paying_again(plan: Plan, options: PlanOptions, confirm_paying_again: Callable[[Plan], bool]) -> None:
+    """Lessons the ledger records as saved are not bought again silently: it takes ``--force``, or
+    a yes to ``confirm_paying_again`` (the question at a terminal, which ``--yes`` does not answer)."""
+    if not plan.saved_before or options.force or confirm_paying_again(plan):
+        return
+    folders = sorted({folder for folder in plan.saved_before.values() if folder})
+    use = f"--output-dir {quoted(display_path(Path(folders[0])))}" if len(folders) == 1 else "--output-dir with their folder"
+    raise SavedBeforeError(
+        f"{saved_before_sentence(plan)}. Nothing was submitted. To use the lessons saved there, run with {use}; "
+        "to pay for them again, add --force (or answer yes when asked, at a terminal)."
+    )
 
 
 def _what_was_done(batches_made: int, flex_runs: int) -> str:
@@ -339,6 +394,8 @@ def _show_plan(plan: Plan, say: Callable[[str], None], warn: Callable[[str], Non
     for warning in plan.warnings:
         warn(f"warning: {warning}")
     say(format_plan(plan))
+    if plan.saved_before:
+        warn(f"warning: {saved_before_sentence(plan)} (it takes --force, or a yes when asked, to pay for them again).")
 
 
 def _say_deferred(report: SubmitReport, say: Callable[[str], None]) -> None:
@@ -388,10 +445,11 @@ def _wait_until_done(
         saved = sum(len(report.saved) + len(report.replaced) for report in reports)
         rounds_without_progress = 0 if saved else rounds_without_progress + 1
         if rounds_without_progress > MAX_ROUNDS_WITHOUT_PROGRESS:
+            again = request_step(ledger, waiting, Commands(options.work_dir), options.output_dir)
             warn(
                 f"warning: {MAX_ROUNDS_WITHOUT_PROGRESS + 1} rounds in a row saved no lesson, so waiting "
                 f"longer is not helping; {plural(len(waiting), 'lesson')} pending: run "
-                f"{Commands(options.work_dir).generate} again later."
+                f"{again.command if again else Commands(options.work_dir).generate} later."
             )
             break
         with ledger.submission_lock():

@@ -67,6 +67,12 @@ SCRIPTS = (GENERATE_SCRIPT, STATUS_SCRIPT, PROCESS_SCRIPT)
 CRASH_AT = crashpoints.ENV_VAR
 
 
+def as_typed(script: str) -> str:
+    """A script as the scripts print it in a next step, for a run whose current folder is not the
+    project folder (a test's ``tmp_path``): ``python <its absolute path>``."""
+    return f"python {REPO_ROOT / script}"
+
+
 def script_env(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
     """The environment for a script: os.environ minus OPENAI_*, plus the network guard and ``env``."""
     result = {name: value for name, value in os.environ.items() if not name.startswith("OPENAI_")}

@@ -278,8 +278,10 @@ def test_a_dry_run_on_an_old_ledger_says_what_it_would_assume_and_leaves_the_fil
     result = run_script(GENERATE_SCRIPT, "--dry-run", "--work-dir", old.work_dir,
                         "--output-dir", tmp_path / "lessons", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert (f"has schema 1; it is read here as schema {ledger_schema.SCHEMA_VERSION} without changing the file"
-            in result.stderr)
+    assert (
+        f"has schema 1; it is read here as schema {ledger_schema.SCHEMA_VERSION} without changing the file"
+        in result.stderr
+    )
     assert "in a batch not yet processed (skipped): 2" in result.stdout
     assert old.path.read_bytes() == before
 

@@ -20,7 +20,7 @@ import pytest
 from lesson_batch.ledger import Ledger
 from lesson_batch.states import SUBMITTED
 from tests.fake_openai import FakeOpenAIServer
-from tests.helpers import PROCESS_SCRIPT, ScriptDriver, write_curriculum
+from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, ScriptDriver, as_typed, write_curriculum
 
 TODAY = "2026-12-02"
 TITLES = ["Alpha: What Governance Is", "Beta: Roles and Owners", "Gamma: Policies in Practice"]
@@ -266,7 +266,7 @@ def test_a_lesson_that_keeps_failing_needs_a_person_after_three_runs_and_is_neve
     listing = api_user.status("--lessons").stdout
     assert "M0-L002: needs_attention (The model stopped at its output token limit.)" in listing
     assert "tried 3 times; what to do:" in listing
-    assert "python generate_datagov_lessons_batch.py --work-dir work --lessons M0-L002 --force" in listing
+    assert f"{as_typed(GENERATE_SCRIPT)} --work-dir work --lessons M0-L002 --force" in listing
     entry, = json.loads(api_user.status("--json").stdout)["needs_attention"]
     assert (entry["lesson_id"], entry["attempts"]) == ("M0-L002", 3)
     assert "--lessons M0-L002 --force" in entry["what_to_do"]

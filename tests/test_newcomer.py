@@ -27,6 +27,7 @@ from tests.helpers import (
     STATUS_SCRIPT,
     WATCH_INTERVAL,
     ScriptDriver,
+    as_typed,
     run_script,
     script_env,
     start_python,
@@ -241,8 +242,8 @@ def test_the_next_step_printed_after_submitting_works_as_printed(project):
     out = ok(project.generate("--yes"))
     next_line = next(line for line in out.splitlines() if line.startswith("Next: "))
     status_command, process_command = next_line[len("Next: "):].split(", then ")
-    assert status_command == "python check_batch_status.py --work-dir work --watch"
-    assert process_command == "python process_batch_results.py --work-dir work"
+    assert status_command == f"{as_typed(STATUS_SCRIPT)} --work-dir work --watch"
+    assert process_command == f"{as_typed(PROCESS_SCRIPT)} --work-dir work"
 
     ok(project.run(STATUS_SCRIPT, *status_command.split()[2:], "--interval", INTERVAL))
     ok(project.run(PROCESS_SCRIPT, *process_command.split()[2:]))
@@ -495,7 +496,10 @@ def test_a_processed_expired_batch_points_to_the_generate_script_for_the_rest(pr
 
     steps = next_lines(result.stdout)
     assert "Nothing to do" not in steps[0]
-    assert "Run python generate_datagov_lessons_batch.py --work-dir work to request its 2 lessons" in steps[0]
+    expired = sorted(lesson for lesson, state in project.states().items() if state != "succeeded")
+    assert len(expired) == 2
+    assert (f"Run {as_typed(GENERATE_SCRIPT)} --work-dir work --lessons {','.join(expired)} to request its 2 lessons"
+            in steps[0])
     assert result.returncode == 1
 
 
@@ -508,7 +512,7 @@ def test_failed_and_truncated_lessons_point_to_the_generate_script(project):
     steps = next_lines(project.status().stdout)
 
     assert steps[-1] == (
-        "next: Run python generate_datagov_lessons_batch.py --work-dir work to request the 2 lessons "
+        f"next: Run {as_typed(GENERATE_SCRIPT)} --work-dir work --lessons M0-L001,M0-L002 to request the 2 lessons "
         "not saved yet (1 failed, 1 truncated)."
     )
 

@@ -29,8 +29,10 @@ model table (``catalog.py``) as of the scenario's "today"; ``answer_chat`` is sh
 direct ``POST /v1/chat/completions``. ``list_batches`` follows the scenario's
 ``batch_list_order``, because the real API documents no order.
 
-IDs are derived from a per-server counter, so a run is reproducible; ``reset`` keeps the
-counter going so an id never means two different objects on one server.
+IDs are derived from a per-server counter and a salt drawn when the store is made: ``reset``
+keeps the counter going, and a server started again draws another salt, so an id never means
+two different objects, on one server or across restarts (the real API never reuses an id, and a
+client that kept an old id must get a 404 for it, not another batch).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import hashlib
 import itertools
 import json
 import random
+import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -215,6 +218,7 @@ class Store:
     def __init__(self, scenario: Scenario, *, clock: Callable[[], float] = time.time):
         self._clock = clock
         self._ids = itertools.count(1)
+        self._salt = secrets.token_hex(8)  # ids never repeat across restarts
         self.reset(scenario)
 
     def reset(self, scenario: Scenario) -> None:
@@ -551,7 +555,7 @@ class Store:
         return stored
 
     def _new_id(self, kind: str) -> str:
-        digest = hashlib.sha256(f"{kind}:{next(self._ids)}".encode()).digest()
+        digest = hashlib.sha256(f"{self._salt}:{kind}:{next(self._ids)}".encode()).digest()
         if kind == "batch":
             return "batch_" + digest.hex()[:32]
         number = int.from_bytes(digest, "big")
@@ -564,7 +568,7 @@ class Store:
     def _new_batch_id(self) -> str:
         """A batch id; its order against earlier ids follows the scenario's ``batch_id_order``."""
         number = next(self._ids)
-        digest = hashlib.sha256(f"batch:{number}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{self._salt}:batch:{number}".encode()).hexdigest()
         order = self.scenario.batch_id_order
         if order == "random":
             return "batch_" + digest[:32]
