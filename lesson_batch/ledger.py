@@ -428,7 +428,7 @@ class Ledger:
         return [_shard(row) for row in rows if wanted is None or row["state"] in wanted]
 
     def batches(self, batch_ids: Iterable[str] | None = None) -> list[BatchRecord]:
-        rows = self._db.execute("SELECT * FROM batches ORDER BY created_at, batch_id").fetchall()
+        rows = self._db.execute("SELECT * FROM batches ORDER BY created_at, rowid").fetchall()
         records = [_batch(row) for row in rows]
         if batch_ids is None:
             return records
