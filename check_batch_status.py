@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_work_dir(parser)
     parser.add_argument("--watch", action="store_true", help="poll until every batch is finished, with a progress bar (off a terminal: a dated line per "
                              "change); Ctrl-C stops watching, the batches keep running")
-    parser.add_argument("--interval", type=cli.positive_float, default=30.0, metavar="SECONDS",
+    parser.add_argument("--interval", type=cli.positive_float, default=None, metavar="SECONDS",
                         help="with --watch: first polling interval, fractions allowed; it backs off to 5 minutes "
                              "while nothing changes (default: 30)")
     parser.add_argument("--cancel", action="store_true",
@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--give-up needs the ids of the batches to give up (the status names them)")
     if args.give_up and (args.cancel or args.watch):
         parser.error("--give-up goes alone, without --cancel or --watch")
+    if args.interval is not None and not args.watch:
+        parser.error("--interval goes with --watch")  # it is the polling interval of --watch, and nothing else
+    args.interval = args.interval if args.interval is not None else DEFAULT_INTERVAL
     printer = cli.Printer(args.json)
     if not Ledger.exists(args.work_dir) and not args.batch_ids:
         return nothing_submitted(args).show(printer)
@@ -69,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     with cli.open_ledger(args.work_dir) if Ledger.exists(args.work_dir) else Ledger.in_memory() as ledger:
         result = check_status(ledger, request_of(args), printer, confirm=cli.confirm)
     return cli.Outcome(result.lines, result.document, cli.EXIT_FAILURE if result.failed else cli.EXIT_OK).show(printer)
+
+
+DEFAULT_INTERVAL = 30.0
 
 
 def request_of(args: argparse.Namespace) -> StatusRequest:

@@ -33,7 +33,9 @@ from lesson_batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE, Shard
 from lesson_batch.status import WatchDisplay
 from lesson_batch.wording import Commands, plural
 from lesson_batch.workdir import API_BASE_URL, CURRICULUM, OUTPUT_DIR, TEMPLATE, Settled, settle_ledger
-from lesson_batch.workflow import GenerateOutcome, generate
+from lesson_batch.workflow import DeclinedError, GenerateOutcome, generate
+
+DEFAULT_INTERVAL = 30.0
 
 
 def efforts_option(text: str) -> tuple[str | None, tuple[tuple[str, str], ...]]:
@@ -111,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "--reasoning-effort none; default: the model's own")
     model.add_argument("--max-attempts", type=cli.positive_int, default=DEFAULT_MAX_ATTEMPTS, metavar="N",
                        help="a lesson whose request has run N times without a usable lesson needs a person: no run "
-                            f"requests it again unless named with --lessons ... --force (default: {DEFAULT_MAX_ATTEMPTS})")
+                            f"requests it again unless named with --lessons ... --force (default: {DEFAULT_MAX_ATTEMPTS}); "
+                            "one whose request failed with HTTP 400 needs a person at once (the same request would fail "
+                            "again)")
 
     limits = parser.add_argument_group("limits and budget")
     limits.add_argument("--max-requests-per-batch", type=cli.positive_int, default=MAX_REQUESTS_PER_FILE, metavar="N",
@@ -139,8 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation before submitting")
     run.add_argument("--wait", action="store_true",
                      help="after submitting, follow the batches and process each as it finishes (the whole job)")
-    run.add_argument("--interval", type=cli.positive_float, default=30.0, metavar="SECONDS",
-                     help="with --wait: first polling interval; it backs off up to 5 minutes (default: 30)")
+    run.add_argument("--interval", type=cli.positive_float, default=None, metavar="SECONDS",
+                     help=f"with --wait: first polling interval; it backs off up to 5 minutes (default: {DEFAULT_INTERVAL:g})")
     return parser
 
 
@@ -237,8 +241,10 @@ def flex_conclusion(
     elif batched:
         result.say(f"{plural(report.saved, 'lesson')} saved through flex; the other {len(report.not_sent):,} "
                    f"{'is' if len(report.not_sent) == 1 else 'are'} in a batch.")
+    elif report.saved == 1:
+        result.say("The lesson requested is saved.")
     else:
-        result.say(f"All {plural(report.saved, 'lesson')} requested {'is' if report.saved == 1 else 'are'} saved.")
+        result.say(f"All {plural(report.saved, 'lesson')} requested are saved.")
     return result
 
 
@@ -261,6 +267,8 @@ def conclusion(
 def _conclusion(outcome: GenerateOutcome, args: argparse.Namespace, steps: dict[str, RequestStep | None]) -> cli.Outcome:
     commands = Commands(args.work_dir)
     if args.dry_run:
+        if not outcome.plan.shards:
+            return cli.Outcome(["Dry run: nothing was uploaded, and there is nothing to request."])
         return cli.Outcome(["Dry run: nothing was uploaded. The request files are listed above."])
     if args.via == "flex":
         return flex_conclusion(outcome, args, commands, steps)
@@ -280,6 +288,8 @@ def _conclusion(outcome: GenerateOutcome, args: argparse.Namespace, steps: dict[
 
 
 def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.interval is not None and not args.wait:
+        parser.error("--interval goes with --wait")  # it is the polling interval of --wait, and nothing else
     if args.via != "flex":
         for given, option in ((args.concurrency, "--concurrency"), (args.fallback, "--fallback")):
             if given is not None:
@@ -335,23 +345,27 @@ def main(argv: list[str] | None = None) -> int:
         place = settle_ledger(ledger, args.work_dir, given, record=not args.dry_run)
         for note in place.notes:
             printer.note(note)
-        outcome = generate(
-            plan_options(args, place, settings), ledger, api,
-            max_cost=args.max_cost,
-            confirm=lambda plan: cli.confirm(confirm_question(plan, args.via), args.yes),
-            confirm_paying_again=lambda plan: sys.stdin.isatty() and cli.ask(
-                f"{saved_before_sentence(plan)}. Pay for {'it' if len(plan.saved_before) == 1 else 'them'} again?"
-            ),
-            wait=args.wait,
-            interval=args.interval,
-            printer=printer,
-            display=WatchDisplay(printer.note),
-            via=args.via,
-            flex=FlexSettings(concurrency=args.concurrency or DEFAULT_CONCURRENCY, max_cost=args.max_cost),
-            fallback_batch=args.fallback == "batch",
-            today=today,
-            today_overridden=cli.TODAY_ENV_VAR if cli.today_note() else None,
-        )
+        try:
+            outcome = generate(
+                plan_options(args, place, settings), ledger, api,
+                max_cost=args.max_cost,
+                confirm=lambda plan: cli.confirm(confirm_question(plan, args.via), args.yes),
+                confirm_paying_again=lambda plan: sys.stdin.isatty() and cli.ask(
+                    f"{saved_before_sentence(plan)}. Pay for {'it' if len(plan.saved_before) == 1 else 'them'} again?"
+                ),
+                wait=args.wait,
+                interval=args.interval if args.interval is not None else DEFAULT_INTERVAL,
+                printer=printer,
+                display=WatchDisplay(printer.note),
+                via=args.via,
+                flex=FlexSettings(concurrency=args.concurrency or DEFAULT_CONCURRENCY, max_cost=args.max_cost),
+                fallback_batch=args.fallback == "batch",
+                today=today,
+                today_overridden=cli.TODAY_ENV_VAR if cli.today_note() else None,
+            )
+        except DeclinedError as declined:  # the person answered no: not an error of the tool
+            printer.out(str(declined))
+            return cli.EXIT_FAILURE
         steps = next_requests(outcome, args, ledger) if not args.dry_run else {}
     return conclusion(outcome, args, steps).show(printer)
 

@@ -37,9 +37,16 @@ def paragraph(text: str) -> str:
     return textwrap.fill(text, width=88)
 
 
+def absolute_path(text: str) -> Path:
+    """A path option made absolute from the current folder at once (as the defaults are from the
+    project folder): what the ledger records from it (request files kept under the work dir) is
+    then found by a later run started from any folder."""
+    return Path(text).absolute()
+
+
 def add_work_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--work-dir", type=Path, default=DEFAULT_WORK_DIR, metavar="DIR",
+        "--work-dir", type=absolute_path, default=DEFAULT_WORK_DIR, metavar="DIR",
         help=f"working folder for request/result files and the run ledger (default: {display_path(DEFAULT_WORK_DIR)})",
     )
 
@@ -116,14 +123,17 @@ def open_ledger(
     read_only: bool = False,
 ) -> Ledger:
     """Open the work dir's ledger; a ledger made by an older version is upgraded, and what the
-    upgrade assumed (this run's folders, or the defaults the older version used, and the API
-    address in use) is said once, on stderr."""
+    upgrade assumed (the API address in use, the folders this run was given, the lessons folder
+    where the ledger's saved lessons are) is said once, on stderr. A curriculum or template this
+    run was not given is left unknown: a default would be a guess, and a wrong curriculum binds
+    the work dir to another course; the first run that is given one fills it in."""
     # Version 1 used the bundled course's lessons folder whatever the curriculum: that is the
-    # folder an old ledger's saved lessons are in when this run names none.
+    # folder an old ledger's saved lessons are in when this run names none (checked against the
+    # lessons the ledger records as saved before it is assumed).
     assume = Assumptions(
         api_base_url=effective_base_url(),
-        curriculum=str(Path(curriculum or DEFAULT_CURRICULUM).resolve()),
-        template=str(Path(template or DEFAULT_TEMPLATE).resolve()),
+        curriculum=str(Path(curriculum).resolve()) if curriculum is not None else None,
+        template=str(Path(template).resolve()) if template is not None else None,
         output_dir=str(Path(output_dir or DEFAULT_OUTPUT_DIR).resolve()),
     )
     ledger = Ledger.open(work_dir, assume=assume, read_only=read_only)

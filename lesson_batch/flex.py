@@ -685,7 +685,8 @@ class _Run:
         lesson_id = request.lesson_id
         item = result_of_response(lesson_id, reply.status, reply.body)
         if reply.status == 200:
-            usage, tier = (TokenUsage(), None) if isinstance(item, BadLine) else (item.usage, item.service_tier)
+            # An answer that cannot be read was billed all the same: the tokens it reports count.
+            usage, tier = (item.usage, None) if isinstance(item, BadLine) else (item.usage, item.service_tier)
             self.answers.append(FlexAnswerRecord(
                 self.run_id, lesson_id, tier, usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens,
                 usage.reasoning_tokens, time.time(), usage.cache_write_tokens, request.effort,
@@ -695,6 +696,8 @@ class _Run:
         if isinstance(item, BadLine):
             self.report.results.bad_lines.append(f"flex answer for {lesson_id}: {item.reason}")
             self.report.results.fail("unreadable answer", lesson_id)
+            self.report.results.usage = self.report.results.usage + item.usage
+            self.report.results.models_used[self.model] += 1
             self.ledger.lessons_not_saved(
                 [NotSaved(lesson_id, self.run_id, INVALID, f"unreadable answer: {item.reason}")],
                 self.ledger.max_attempts(DEFAULT_MAX_ATTEMPTS),

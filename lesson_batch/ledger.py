@@ -631,11 +631,12 @@ class Ledger:
 
     def lessons_not_saved(self, entries: list[NotSaved], max_attempts: int | None = None) -> None:
         """Lessons to request again. A lesson whose request has now run ``max_attempts`` times is
-        marked ``needs_attention`` instead (its reason kept): no run requests it again by itself."""
+        marked ``needs_attention`` instead (its reason kept): no run requests it again by itself.
+        An entry whose state is ``needs_attention`` is held for a person at once."""
         now = time.time()
         rows = []
         for entry in entries:
-            if entry.state not in LESSON_STATES or entry.state in (SUBMITTED, FLEX, SUCCEEDED, NEEDS_ATTENTION):
+            if entry.state not in LESSON_STATES or entry.state in (SUBMITTED, FLEX, SUCCEEDED):
                 raise ValueError(f"{entry.state!r} is not a state for a lesson that was not saved")
             taken_back = 1 if entry.state in NOT_RUN_STATES else 0
             rows.append((taken_back, max_attempts, taken_back, max_attempts, NEEDS_ATTENTION, entry.state,

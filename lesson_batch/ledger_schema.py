@@ -143,8 +143,10 @@ class SchemaError(LessonBatchError):
 class Assumptions:
     """What the run opening an old ledger knows, for the facts the ledger lacks.
 
-    Each value is what the older version would have used for that run: the default folders (or
-    the ones given on the command line) and the environment's ``OPENAI_BASE_URL``.
+    Each value is what the older version would have used for that run: the environment's
+    ``OPENAI_BASE_URL``, the folders given on the command line, and the lessons folder where the
+    ledger's saved lessons are. None: the run cannot know (a curriculum or template it was not
+    given); the fact is left unknown for a run that is given it, never filled with a default.
     """
 
     api_base_url: str | None = None

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ids, models
+from .api import DEFAULT_BASE_URL
 from .curriculum import Curriculum, Lesson, load_curriculum
 from .errors import UsageError
 from .files import FolderError, disk_full_message, display_path, is_disk_full, lesson_path_problem
@@ -36,8 +37,9 @@ from .ledger import DEFAULT_MAX_ATTEMPTS, RequestBudget
 from .prompt import PromptBuilder, PromptTemplate, load_template
 from .requests import RequestSettings, build_request
 from .shards import Shard, ShardLimits, ShardWriter
-from .states import FLEX
+from .states import FAILS_AGAIN_UNCHANGED, FLEX, NEEDS_ATTENTION
 from .wording import plural
+from .workdir import API_BASE_URL
 
 
 class SelectionError(UsageError, ValueError):
@@ -69,6 +71,12 @@ class History:
     measured_output_tokens: dict[str, int] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)  # runs of lessons not saved yet
     saved: dict[str, str | None] = field(default_factory=dict)  # recorded as saved, with the folder they went to
+    # held for a person because the same request would fail again (an HTTP 400): never requested
+    # again unchanged, whatever --max-attempts says; only --force (after a change) requests them
+    fails_unchanged: frozenset[str] = frozenset()
+    # the API that answered the measured lessons when it is not OpenAI's (a local test server):
+    # its answers say nothing of a real lesson's length
+    measured_elsewhere: str | None = None
 
 
 @dataclass
@@ -104,6 +112,8 @@ class Plan:
     # folder (another folder, or moved or deleted): requesting them pays for them again.
     saved_before: dict[str, str | None] = field(default_factory=dict)  # lesson -> the folder it was saved in
     saved_before_cost: float | None = 0.0
+    held_unchanged: list[str] = field(default_factory=list)  # the same request would fail again (HTTP 400)
+    output_estimate_source: str = ""  # where the output estimate comes from, for the plan's label
 
     @property
     def prompt_tokens(self) -> int:
@@ -164,11 +174,18 @@ def select_lessons(curriculum: Curriculum, modules: tuple[str, ...] = (), lesson
             raise SelectionError(f"--lessons names {', '.join(unknown_ids)}, not in {display_path(curriculum.path)}")
         wanted_set = set(wanted_ids)
         chosen = [lesson for lesson in chosen if lesson.id in wanted_set]
+        if modules and not chosen:
+            raise SelectionError(
+                f"--lessons {','.join(wanted_ids)} and --modules {','.join(modules)} exclude each other: none of "
+                "those lessons is in those modules, so nothing is selected. Drop one of the two, or name lessons "
+                "of those modules."
+            )
     return chosen
 
 
 # Where a selected lesson goes in a plan (``placement``).
 REQUEST, IN_FLIGHT, IN_FLEX, EXISTS, HELD, BLOCKED = "request", "in_flight", "in_flex", "exists", "held", "blocked"
+HELD_UNCHANGED = "held_unchanged"
 
 
 def placement(lesson_id: str, history: History, output_dir: Path, force: bool, max_attempts: int) -> str:
@@ -182,6 +199,8 @@ def placement(lesson_id: str, history: History, output_dir: Path, force: bool, m
         return BLOCKED  # a folder or a link where the lesson's file goes: its answer could not be saved
     if not force and os.path.exists(ids.lesson_file(output_dir, lesson_id)):
         return EXISTS
+    if not force and lesson_id in history.fails_unchanged:
+        return HELD_UNCHANGED  # its request failed in a way the same request fails again (an HTTP 400)
     if not force and history.attempts.get(lesson_id, 0) >= max_attempts:
         return HELD
     return REQUEST
@@ -196,7 +215,19 @@ def history_of(ledger) -> History:
         measured_output_tokens=ledger.measured_output_tokens(),
         attempts=ledger.attempts_of_unsaved(),
         saved=ledger.saved_folders(),
+        measured_elsewhere=_not_openai(ledger.meta().get(API_BASE_URL)),
+        fails_unchanged=frozenset(
+            lesson.lesson_id for lesson in ledger.lessons().values()
+            if lesson.state == NEEDS_ATTENTION and (lesson.reason or "").startswith(FAILS_AGAIN_UNCHANGED)
+        ),
     )
+
+
+def _not_openai(base_url: str | None) -> str | None:
+    """``base_url`` when it is not the OpenAI API's address (a local test server, a proxy)."""
+    if base_url is None or base_url.rstrip("/") == DEFAULT_BASE_URL.rstrip("/"):
+        return None
+    return base_url
 
 
 def make_plan(options: PlanOptions, history: History = History()) -> Plan:
@@ -206,9 +237,11 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
     if options.limit is not None and options.limit < 1:
         raise SelectionError("--limit must be at least 1")
     selected = select_lessons(curriculum, options.modules, options.lessons)
+    outside = _named_outside_modules(options, selected)
 
     skipped_existing, skipped_in_flight, skipped_in_flex, held, to_request = [], [], [], [], []
     blocked: dict[str, str] = {}
+    held_unchanged = []
     for lesson in selected:
         place = placement(lesson.id, history, options.output_dir, options.force, options.max_attempts)
         if place == BLOCKED:
@@ -221,6 +254,8 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
             skipped_in_flex.append(lesson.id)  # never in a batch while flex may be generating it
         elif place == EXISTS:
             skipped_existing.append(lesson.id)
+        elif place == HELD_UNCHANGED:
+            held_unchanged.append(lesson.id)
         elif place == HELD:
             held.append(lesson.id)
         elif options.limit is None or len(to_request) + len(skipped_in_flight) + len(skipped_in_flex) < options.limit:
@@ -237,6 +272,20 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
         if lesson.id in history.saved and not os.path.exists(ids.lesson_file(options.output_dir, lesson.id))
     }
     again_tokens = [0, 0]  # prompt and output tokens of the lessons in ``saved_before``
+    if measured:
+        source = (
+            f"output: ~{measured_typical:,} a lesson, the average of {plural(len(measured), 'lesson')} "
+            "measured in this work dir"
+        )
+        if history.measured_elsewhere:
+            source += (
+                f", answered by {history.measured_elsewhere}, not the OpenAI API: real lessons may be much longer"
+            )
+    else:
+        source = (
+            f"output: a typical lesson for {settings.model} at the effort it is sent with "
+            "(nothing measured in this work dir yet)"
+        )
     writer = ShardWriter(options.work_dir, options.limits)
     try:
         for lesson in to_request:
@@ -272,6 +321,12 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
                                                       "them was submitted or paid for")) from None
         raise
 
+    truncated_before = sum(1 for lesson in to_request if lesson.id in history.retry_budgets)
+    if truncated_before:
+        source += (
+            f"; {plural(truncated_before, 'lesson')} truncated before at "
+            f"{'its' if truncated_before == 1 else 'their'} whole new budget"
+        )
     return Plan(
         curriculum=curriculum,
         template=template,
@@ -281,7 +336,7 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
         skipped_existing=skipped_existing,
         skipped_in_flight=skipped_in_flight,
         shards=shards,
-        warnings=list(curriculum.warnings) + list(template.warnings),
+        warnings=list(curriculum.warnings) + list(template.warnings) + outside,
         skipped_in_flex=skipped_in_flex,
         held_for_attention=held,
         max_attempts=options.max_attempts,
@@ -290,6 +345,8 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
         retried=retried,
         saved_before=saved_before,
         saved_before_cost=models.batch_cost(settings.model, *again_tokens) if saved_before else 0.0,
+        held_unchanged=held_unchanged,
+        output_estimate_source=f"input from the prompts' text length; {source}",
     )
 
 
@@ -303,6 +360,20 @@ def saved_before_sentence(plan: Plan) -> str:
         f"but not in this lessons folder ({_shown(list(plan.saved_before))}): requesting "
         f"{'it' if count == 1 else 'them'} pays again, estimated {models.format_cost(plan.saved_before_cost)}"
     )
+
+
+def _named_outside_modules(options: PlanOptions, selected: list[Lesson]) -> list[str]:
+    """The warning for lessons named with --lessons that --modules leaves out (both given)."""
+    if not (options.modules and options.lessons):
+        return []
+    kept = {lesson.id for lesson in selected}
+    left_out = [typed.strip().upper() for typed in options.lessons if typed.strip().upper() not in kept]
+    if not left_out:
+        return []
+    return [
+        f"--lessons {', '.join(left_out)} {'is' if len(left_out) == 1 else 'are'} not in --modules "
+        f"{','.join(options.modules)}: left out (the two filters together select only lessons that both name)"
+    ]
 
 
 def format_plan(plan: Plan) -> str:
@@ -324,12 +395,17 @@ def format_plan(plan: Plan) -> str:
             f"  need a person, tried {plan.max_attempts} times already (held back): {len(plan.held_for_attention)}: "
             f"{_shown(plan.held_for_attention)} (see check_batch_status.py --lessons)"
         )
+    if plan.held_unchanged:
+        lines.append(
+            f"  need a person, the same request would fail again (HTTP 400; held back): {len(plan.held_unchanged)}: "
+            f"{_shown(plan.held_unchanged)} (see check_batch_status.py --lessons)"
+        )
     if plan.blocked_paths:
         lines.append(f"  lesson path not a regular file (not requested until it is moved away): {len(plan.blocked_paths)}")
         lines.extend(f"    {lesson_id}: {problem}" for lesson_id, problem in plan.blocked_paths.items())
     held_back = (
         len(plan.selected) - len(plan.skipped_existing) - len(plan.skipped_in_flight) - len(plan.skipped_in_flex)
-        - len(plan.held_for_attention) - len(plan.to_request) - len(plan.blocked_paths)
+        - len(plan.held_for_attention) - len(plan.held_unchanged) - len(plan.to_request) - len(plan.blocked_paths)
     )
     if held_back:
         counted = (
@@ -350,10 +426,8 @@ def format_plan(plan: Plan) -> str:
         )
     cost = plan.estimated_cost
     price_note = "at Batch API prices" if cost is not None else f"the price of {settings.model} is not known"
-    lines.append(
-        f"Estimated tokens: ~{plan.prompt_tokens:,} input + ~{plan.output_tokens:,} output "
-        f"(estimate from text length)"
-    )
+    lines.append(f"Estimated tokens: ~{plan.prompt_tokens:,} input + ~{plan.output_tokens:,} output")
+    lines.append(f"  ({plan.output_estimate_source})")
     lines.append(f"Estimated cost: {models.format_cost(cost)} ({price_note})")
     if plan.cache_write_tokens and cost is not None:
         lines.append(

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from . import models
+from .files import display_path
 from .result_lines import TokenUsage, safe_text
+from .wording import plural
 from .workspace import NOT_OVERWRITTEN_DIR, REPLACED_DIR
 
 
@@ -38,6 +41,8 @@ class Report:
     # the sum of its lines; None when there is none (flex, files given by hand, an older batch).
     batch_usage: dict | None = None
     batch_usage_complete: bool = True  # False: a merged report had lines without a batch usage
+    replaced_in: str | None = None  # the folder the older files of ``replaced`` are kept in
+    kept_in: str | None = None  # the folder the new versions of ``kept_existing`` are kept in
 
     def fail(self, reason: str, lesson_id: str) -> None:
         self.failed.setdefault(reason, []).append(lesson_id)
@@ -98,6 +103,8 @@ class Report:
             self.failed.setdefault(reason, []).extend(lesson_ids)
         self.refusals.update(other.refusals)
         self.path_problems.update(other.path_problems)
+        self.replaced_in = self.replaced_in or other.replaced_in
+        self.kept_in = self.kept_in or other.kept_in
         for tier, lesson_ids in other.other_tiers.items():
             self.other_tiers.setdefault(tier, []).extend(lesson_ids)
         self.usage = self.usage + other.usage
@@ -195,14 +202,31 @@ def describe_batch_usage(report: Report) -> list[str]:
     return lines
 
 
+def _charged_before(report: Report) -> str:
+    """Processing charges nothing: the tokens are what the requests cost when they ran. Said when
+    some of them were processed before, so the cost does not read like a new charge."""
+    if not report.already_done:
+        return ""
+    if len(report.already_done) == len(report.saved) + len(report.replaced) + len(report.kept_existing) + len(
+        report.already_done
+    ) + report.failed_count:
+        return "; paid when these requests ran, all processed before: processing them again charges nothing"
+    return (
+        f"; paid when these requests ran, {plural(len(report.already_done), 'lesson')} of them processed before: "
+        "processing charges nothing"
+    )
+
+
 def format_report(report: Report) -> list[str]:
     saved = len(report.saved) + len(report.replaced)
     lines = [f"{report.label}:"]
-    lines.append(f"  saved: {saved}" + (f" ({len(report.replaced)} replaced older files, kept in {REPLACED_DIR}/)" if report.replaced else ""))
+    replaced_in = f"{display_path(Path(report.replaced_in or REPLACED_DIR))}/"
+    lines.append(f"  saved: {saved}" + (f" ({len(report.replaced)} replaced older files, kept in {replaced_in})" if report.replaced else ""))
     if report.kept_existing:
+        kept_in = f"{display_path(Path(report.kept_in or NOT_OVERWRITTEN_DIR))}/"
         lines.append(
             f"  skipped, a lesson file already exists: {len(report.kept_existing)} "
-            f"(new versions kept in {NOT_OVERWRITTEN_DIR}/; use --force to overwrite)"
+            f"(new versions kept in {kept_in}; use --force to overwrite)"
         )
     if report.already_done:
         lines.append(f"  already processed before: {len(report.already_done)}")
@@ -242,6 +266,7 @@ def format_report(report: Report) -> list[str]:
             f"  cost at Batch prices: {models.format_cost(report.actual_cost)}{writes}"
             + (f" (estimated before submitting: {models.format_cost(report.estimated_cost)})"
                if report.estimated_cost is not None else "")
+            + _charged_before(report)
         )
     lines.extend(describe_batch_usage(report))
     return lines

@@ -94,12 +94,16 @@ class BadLine:
 
     ``custom_id`` is the line's lesson id when it has a valid one (so the caller can mark
     that lesson failed), printable text for messages when it names something else, and
-    None when there is none. Use ``lesson_id`` to get only a valid id.
+    None when there is none. Use ``lesson_id`` to get only a valid id. ``usage`` is what the
+    line says its request was billed for, read as far as it can be (a readable ``usage`` object
+    in a line whose other parts are wrong, in the Chat Completions or the Responses shape): the
+    tokens were paid for even though the answer cannot be used.
     """
 
     line_number: int
     reason: str
     custom_id: str | None
+    usage: TokenUsage = TokenUsage()
 
     @property
     def lesson_id(self) -> str | None:
@@ -250,6 +254,35 @@ def _batch_error(line_number: int, custom_id: str, error: dict) -> ResultLine:
     )
 
 
+def _billed_usage(record: object) -> TokenUsage:
+    """The usage a line reports, read leniently (any count that is not a non-negative integer is
+    0): for a line that cannot be used otherwise, whose tokens were still billed. Knows the Chat
+    Completions names (``prompt_tokens``, ...) and the Responses names (``input_tokens``, ...)."""
+    response = record.get("response") if isinstance(record, dict) else None
+    body = response.get("body") if isinstance(response, dict) else None
+    usage = body.get("usage") if isinstance(body, dict) else None
+    if not isinstance(usage, dict):
+        return TokenUsage()
+
+    def count(mapping: object, *keys: str) -> int:
+        for key in keys:
+            value = mapping.get(key) if isinstance(mapping, dict) else None
+            if _is_int(value) and value > 0:
+                return value
+        return 0
+
+    return TokenUsage(
+        prompt_tokens=count(usage, "prompt_tokens", "input_tokens"),
+        completion_tokens=count(usage, "completion_tokens", "output_tokens"),
+        cached_tokens=max(count(usage.get("prompt_tokens_details"), "cached_tokens"),
+                          count(usage.get("input_tokens_details"), "cached_tokens")),
+        reasoning_tokens=max(count(usage.get("completion_tokens_details"), "reasoning_tokens"),
+                             count(usage.get("output_tokens_details"), "reasoning_tokens")),
+        cache_write_tokens=max(count(usage.get("prompt_tokens_details"), "cache_write_tokens"),
+                               count(usage.get("input_tokens_details"), "cache_write_tokens")),
+    )
+
+
 def _result_of(line_number: int, custom_id: str, record: dict) -> ResultLine:
     response = record.get("response")
     if response is not None:
@@ -258,6 +291,11 @@ def _result_of(line_number: int, custom_id: str, record: dict) -> ResultLine:
         if not _is_int(status_code):
             raise _Malformed("response.status_code is missing or not an integer")
         body = _object(response.get("body"), "response.body")
+        if status_code == 200 and body.get("object") == "response":
+            raise _Malformed(
+                'response.body is a Responses API object ("object": "response"), not a chat completion: '
+                "a batch sent to /v1/chat/completions should not hold it"
+            )
         if status_code == 200:
             return _success(line_number, custom_id, body)
         return _request_error(line_number, custom_id, status_code, body)
@@ -293,16 +331,17 @@ def parse_result_line(line_number: int, raw: bytes) -> ResultLine | BadLine:
     try:
         return _result_of(line_number, custom_id, record)
     except _Malformed as problem:
-        return BadLine(line_number, str(problem), custom_id)
+        return BadLine(line_number, str(problem), custom_id, _billed_usage(record))
 
 
 def result_of_response(custom_id: str, status_code: int, body: dict) -> ResultLine | BadLine:
     """A response that came straight from the API (a flex request) read as the batch result line
     that would hold it, with the same checks (``line_number`` 0: it has no file)."""
+    record = {"response": {"status_code": status_code, "body": body}}
     try:
-        return _result_of(0, custom_id, {"response": {"status_code": status_code, "body": body}})
+        return _result_of(0, custom_id, record)
     except _Malformed as problem:
-        return BadLine(0, str(problem), custom_id)
+        return BadLine(0, str(problem), custom_id, _billed_usage(record))
 
 
 # --- a whole file ---------------------------------------------------------------------------

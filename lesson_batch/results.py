@@ -15,7 +15,11 @@ line, never whole:
   model's text, not as an empty lesson;
 - a result served at a service tier that is not billed at Batch rates (``priority``, ...) is
   reported: the discount did not apply to it;
-- a failed request and an expired or cancelled one are marked with their reason;
+- a failed request and an expired or cancelled one are marked with their reason; a request that
+  failed with HTTP 400 (the request's own fault, e.g. ``context_length_exceeded``) is held for a
+  person (``needs_attention``): the same request would fail again;
+- a line of a batch's own file that cannot be read but names an awaited lesson marks that lesson
+  with why (it was answered, not missing), and the tokens it reports count in the usage;
 - a lesson the batch was asked for that appears in neither file is marked ``missing``.
 
 Every lesson not saved is requested again by the next run of the generate script, unless its
@@ -58,8 +62,18 @@ from .progress import ProgressBar
 from .report import Report
 from .result_lines import BadLine, ResultLine
 from .result_workers import Prepared, Preparer, prepare
-from .states import CANCELLED, EXPIRED, FAILED, INVALID, MISSING, TERMINAL_BATCH_STATUSES, TRUNCATED
-from .workspace import Workspace
+from .states import (
+    CANCELLED,
+    EXPIRED,
+    FAILED,
+    FAILS_AGAIN_UNCHANGED,
+    INVALID,
+    MISSING,
+    NEEDS_ATTENTION,
+    TERMINAL_BATCH_STATUSES,
+    TRUNCATED,
+)
+from .workspace import REPLACED_DIR, Workspace
 
 LEDGER_GROUP_SIZE = 2000  # lessons a ledger transaction (and a flush of their files to disk)
 
@@ -121,7 +135,7 @@ def apply_batch(processing: Processing, record: BatchRecord, paths: list[Path]) 
     report.estimated_cost = models.batch_cost(record.model, record.prompt_tokens_estimate, record.output_tokens_estimate)
     _apply(
         processing, paths, expected, already, report,
-        total=record.request_total, stranger=f"was not requested in batch {record.batch_id}",
+        total=record.request_total, stranger=f"was not requested in batch {record.batch_id}", own_files=True,
     )
     report.missing = sorted(set(expected) - _answered(report))
     ledger.lessons_not_saved(
@@ -151,7 +165,7 @@ def process_files(processing: Processing, paths: list[Path]) -> Report:
         else:
             expected, already = _awaiting_scope(ledger)
             stranger = "is not awaiting results in the ledger"
-        _apply(processing, owned, expected, already, report, total=None, stranger=stranger)
+        _apply(processing, owned, expected, already, report, total=None, stranger=stranger, own_files=batch_id is not None)
     return report
 
 
@@ -276,11 +290,13 @@ def _apply(
     report: Report,
     total: int | None,
     stranger: str,  # why a line for a lesson in neither ``expected`` nor ``already`` is skipped
+    own_files: bool = False,  # the files are the batch's own (an unreadable line naming a lesson is its answer)
 ) -> None:
     output_dir = processing.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(output_dir)
     seen: dict[str, tuple[Path, int]] = {}
+    unreadable: dict[str, tuple[str, Expected]] = {}  # lesson id -> where and why, for its first unreadable line
     marks = _Marks(processing.ledger, processing.output_dir)
     progress = ProgressBar("Processing results", total or 0)
     sections = {lesson_id: wanted.required_sections for lesson_id, wanted in expected.items()}
@@ -291,8 +307,11 @@ def _apply(
                     progress.update(advance=1)
                     item = prepared.item
                     if isinstance(item, BadLine):
+                        where = f"{path}:{prepared.line_number}"
                         shown = f" ({item.lesson_id})" if item.lesson_id and item.lesson_id not in item.reason else ""
-                        report.bad_lines.append(f"{path}:{prepared.line_number}: {item.reason}{shown}")
+                        report.bad_lines.append(f"{where}: {item.reason}{shown}")
+                        if own_files:
+                            _unreadable_line(item, where, expected, already, unreadable, report)
                         continue
                     lesson_id = item.custom_id
                     if lesson_id in seen:
@@ -315,9 +334,37 @@ def _apply(
                             report.bad_lines.append(f"{path}:{prepared.line_number}: {lesson_id} {stranger}; skipped")
                         continue
                     _decide(prepared, wanted, processing, report, marks)
+        for lesson_id, (why, wanted) in unreadable.items():
+            if lesson_id not in seen:  # no readable line answered it: its answer is the unreadable one
+                if wanted.settled:
+                    marks.add_not_saved(NotSaved(lesson_id, wanted.batch_id, INVALID, f"{UNREADABLE}: {why}"))
+                report.fail(UNREADABLE, lesson_id)
     finally:
         marks.flush()
         progress.close()
+
+
+UNREADABLE = "unreadable_line"
+
+
+def _unreadable_line(
+    item: BadLine, where: str, expected: dict[str, Expected], already: dict[str, str | None],
+    unreadable: dict[str, tuple[str, Expected]], report: Report,
+) -> None:
+    """A line of a batch's own file that cannot be read but names a lesson: its tokens were billed
+    all the same, and the lesson was answered (by a line that cannot be used), not missing from the
+    batch's files. (A file of unknown origin only reports such a line: the lesson waits for its
+    batch's own files.)"""
+    lesson_id = item.lesson_id
+    if lesson_id is None or (lesson_id not in expected and lesson_id not in already) or lesson_id in unreadable:
+        return
+    report.usage = report.usage + item.usage
+    if lesson_id in already:
+        if already[lesson_id]:
+            report.models_used[already[lesson_id]] += 1
+        return
+    report.models_used[expected[lesson_id].model] += 1
+    unreadable[lesson_id] = (f"{where}: {item.reason}", expected[lesson_id])
 
 
 def _discard(prepared: Prepared) -> None:
@@ -375,7 +422,13 @@ def _not_saved(prepared: Prepared, wanted: Expected, workspace: Workspace, repor
     elif item.kind == "request_error":
         reason = f"http_{item.status_code}"
         detail = f"{reason}: {item.error_code or ''} {item.error_message or ''}".strip()
-        entry = NotSaved(lesson_id, wanted.batch_id, FAILED, detail)
+        if item.status_code == 400:
+            # The request's own fault: sent again as it is, it fails again (and may be paid for again).
+            # Neither a bigger budget nor a lower effort shortens a request or removes a parameter,
+            # so it waits for a person to change it.
+            entry = NotSaved(lesson_id, wanted.batch_id, NEEDS_ATTENTION, f"{FAILS_AGAIN_UNCHANGED}: {detail}")
+        else:
+            entry = NotSaved(lesson_id, wanted.batch_id, FAILED, detail)
     else:
         if not models.billed_at_batch_rates(item.service_tier):
             report.other_tiers.setdefault(item.service_tier, []).append(lesson_id)
@@ -440,8 +493,10 @@ def _save_over_existing(
             write_atomic(kept, handle.read())
         note = f"kept the existing file; the generated lesson is in {kept}"
         report.kept_existing.append(lesson_id)
+        report.kept_in = str(kept.parent)
     elif outcome is SaveOutcome.REPLACED:
         report.replaced.append(lesson_id)
+        report.replaced_in = str(processing.workspace.root / REPLACED_DIR)
     else:
         report.saved.append(lesson_id)
     _discard(prepared)  # if it did not replace the old file, the lesson is identical or kept aside

@@ -72,6 +72,10 @@ IN_FLIGHT_STATES = (SUBMITTED, FLEX)
 NOT_RUN_STATES = (EXPIRED, CANCELLED)
 # Lessons no run requests now: saved, on their way, or held for a person.
 SETTLED_OR_HELD_STATES = (SUBMITTED, FLEX, SUCCEEDED, NEEDS_ATTENTION)
+# How the reason of a lesson held for a person begins when its request failed in a way the very
+# same request fails again (an HTTP 400, the request's own fault: longer than the model's context,
+# a parameter the model refuses): no run requests it again unchanged, whatever --max-attempts says.
+FAILS_AGAIN_UNCHANGED = "the same request would fail again"
 
 SHARD_PLANNED = ShardState.PLANNED
 SHARD_UPLOADED = ShardState.UPLOADED

@@ -27,6 +27,7 @@ from .next_steps import RequestStep, request_step, requestable, route_of
 from .progress import ProgressBar
 from .report import Report, format_report
 from .states import (
+    FAILS_AGAIN_UNCHANGED,
     FLEX,
     LESSON_STATES,
     NEEDS_ATTENTION,
@@ -137,7 +138,7 @@ def next_step(batch: BatchView, commands: Commands = Commands()) -> str:
         if batch.held:
             steps.append(_held_step(batch, commands))
         return " ".join(steps) or "Nothing to do for this batch."
-    _meaning, step = MEANINGS.get(record.status, ("", "Check the batch in the OpenAI dashboard."))
+    _meaning, step = meaning_of(record, ("", "Check the batch in the OpenAI dashboard."))
     return step.format(**names)
 
 
@@ -157,11 +158,33 @@ def lost_step(batch: BatchView, commands: Commands) -> str:
     )
 
 
+def meaning_of(record: BatchRecord, unknown: tuple[str, str] = ("Unknown status.", "")) -> tuple[str, str]:
+    """What the batch's status means and the step while its results are not processed: ``MEANINGS``,
+    except that a completed batch some or all of whose requests failed is not called plain success
+    (the API says "completed" even when every request failed and there is no output file)."""
+    meaning, step = MEANINGS.get(record.status, unknown)
+    if record.status == BatchStatus.COMPLETED and record.request_failed:
+        failed, total = record.request_failed, max(record.request_total, record.request_failed)
+        if not record.request_completed:
+            meaning = (
+                f"Finished, but every request failed ({failed:,} of {total:,}): no lesson came back; "
+                "the reasons are in the error file."
+            )
+            step = "Run {process} to record why each request failed (there is nothing to save)."
+        else:
+            meaning = (
+                f"Finished with failures: {failed:,} of its {total:,} requests failed (the reasons are in the "
+                "error file); the others' results are ready."
+            )
+            step = "Run {process} to save the lessons and record why the others failed."
+    return meaning, step
+
+
 def _held_step(batch: BatchView, commands: Commands) -> str:
     many = batch.held != 1
     return (
-        f"{batch.held:,} of its lessons need{'' if many else 's'} a person (tried --max-attempts times): "
-        f"see {commands.status} --lessons."
+        f"{batch.held:,} of its lessons need{'' if many else 's'} a person (tried --max-attempts times, or a "
+        f"request that would fail again unchanged): see why with {commands.status} --lessons."
     )
 
 
@@ -211,8 +234,14 @@ def lesson_counts(ledger: Ledger) -> dict[str, int]:
     return counts
 
 
-def what_to_do_for(lesson_id: str, commands: Commands = Commands()) -> str:
-    """The advice for a lesson that needs a person."""
+def what_to_do_for(lesson_id: str, commands: Commands = Commands(), reason: str | None = None) -> str:
+    """The advice for a lesson that needs a person (``reason``: why it was held)."""
+    if (reason or "").startswith(FAILS_AGAIN_UNCHANGED):
+        return (
+            "its request failed in a way the same request fails again (read the reason): change what makes it "
+            "fail (the prompt or curriculum entry that makes it too long, --max-completion-tokens, or the model); "
+            f"then request it again with {commands.generate} --lessons {lesson_id} --force"
+        )
     return (
         "read the reason (and the work dir's rejected/" + lesson_id + ".md, if there is one) and fix its cause "
         "(the prompt, the curriculum entry, the budget or the model); then request it again with "
@@ -232,7 +261,7 @@ def unsaved_lessons(ledger: Ledger, commands: Commands = Commands()) -> list[dic
         entry = {"lesson_id": lesson.lesson_id, "state": lesson.state, "batch_id": lesson.batch_id,
                  "reason": lesson.reason, "attempts": lesson.attempts}
         if lesson.state == NEEDS_ATTENTION:
-            entry["what_to_do"] = what_to_do_for(lesson.lesson_id, commands)
+            entry["what_to_do"] = what_to_do_for(lesson.lesson_id, commands, lesson.reason)
         entries.append(entry)
     return entries
 
@@ -252,12 +281,19 @@ def describe_attention(entries: list[dict], commands: Commands = Commands()) -> 
         return []
     shown = ", ".join(entry["lesson_id"] for entry in entries[:10]) + (" ..." if len(entries) > 10 else "")
     held = [entry["lesson_id"] for entry in entries]
+    unchanged = sum(1 for entry in entries if (entry["reason"] or "").startswith(FAILS_AGAIN_UNCHANGED))
+    if not unchanged:
+        why = "requested the maximum number of times, --max-attempts, without a usable lesson"
+    elif unchanged == len(entries):
+        why = "the same request would fail again: an HTTP 400, the request's own fault"
+    else:
+        why = (f"{len(entries) - unchanged} requested the maximum number of times, --max-attempts, without a "
+               f"usable lesson; {unchanged} failed in a way the same request would fail again, an HTTP 400")
     return [
-        f"Need a person: {len(entries)}: {shown} (requested the maximum number of times, --max-attempts, "
-        "without a usable lesson; no run requests them again by itself)",
+        f"Need a person: {len(entries)}: {shown} ({why}; no run requests them again by itself)",
         f"  see why with {commands.status} --lessons; once the cause is fixed, request "
         f"{'it' if len(held) == 1 else 'them'} again with {commands.request(held)} --force "
-        "(or name fewer of them; or raise --max-attempts)",
+        "(or name fewer of them" + ("" if unchanged == len(entries) else "; or raise --max-attempts") + ")",
     ]
 
 
@@ -308,7 +344,7 @@ def lessons_next_step(ledger: Ledger, commands: Commands = Commands()) -> str | 
 def describe(batch: BatchView, now: float | None = None, commands: Commands = Commands()) -> list[str]:
     now = time.time() if now is None else now
     record = batch.record
-    meaning, _step = MEANINGS.get(record.status, ("Unknown status.", ""))
+    meaning, _step = meaning_of(record)
     lines = [f"Batch {record.batch_id}: {record.status} - {meaning}"]
     if record.given_up_at is not None:
         lines = [f"Batch {record.batch_id}: given up - the API did not know it (last known status: {record.status})."]
@@ -350,7 +386,7 @@ def _clock(timestamp: float) -> str:
 def as_json(batch: BatchView, now: float | None = None, commands: Commands = Commands()) -> dict:
     now = time.time() if now is None else now
     record = batch.record
-    meaning, _step = MEANINGS.get(record.status, ("Unknown status.", ""))
+    meaning, _step = meaning_of(record)
     return {
         "id": record.batch_id,
         "status": record.status,

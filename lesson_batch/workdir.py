@@ -14,8 +14,11 @@ belongs in another ``--work-dir``. Another template or lessons folder is honoure
 and a submitting or processing run remembers it from then on. A ledger that has never submitted
 anything belongs to nobody yet and takes whatever the run uses. A ledger that lacks a key (the
 upgrade from an older version could not tell) adopts the current value, and the run says so
-once; except the lessons folder, which a run that needs it asks for (``--output-dir``): a wrong
-guess would request again every lesson saved elsewhere.
+once; except the curriculum and the lessons folder, which are never guessed: a wrong guess would
+bind the work dir to another course, or request again every lesson saved elsewhere. A run that
+needs the lessons folder asks for it (``--output-dir``). A curriculum stays unknown until a run
+given ``--curriculum`` records it; meanwhile a run naming none uses the bundled course without
+recording it if every lesson of the ledger is in it, and asks for ``--curriculum`` otherwise.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from .api import DEFAULT_BASE_URL
+from .curriculum import load_curriculum
 from .errors import LessonBatchError
 from .files import display_path
 from .ledger import Ledger
@@ -58,13 +63,16 @@ def settle(
     given: dict[str, object | None],
     *,
     record: bool = True,
+    bundled_course_fits: Callable[[], bool] = lambda: True,
 ) -> Settled:
     """Decide the API, course and folders of a run from what it was given and what the ledger
     remembers (``meta``; ``used``: the ledger has submitted before).
 
     ``given`` maps the keys this run cares about to the value it was given (``None``: not
     given). A dry run (``record=False``) changes nothing and is only told what would change.
-    Raises ``WorkDirError`` for another API or another curriculum.
+    Raises ``WorkDirError`` for another API or another curriculum, and for a used ledger that
+    does not record its curriculum when the run names none and ``bundled_course_fits()`` says
+    the ledger's lessons cannot be the bundled course's.
     """
     settled = Settled()
     adopted = []
@@ -81,6 +89,26 @@ def settle(
                 "older version, and its saved lessons are not in the default folder): give --output-dir once; "
                 "it is remembered from then on"
             )
+        if value is None and remembered is None and used and key == CURRICULUM and not bundled_course_fits():
+            # A ledger upgraded by a run that did not know the course, whose lessons are not all the
+            # bundled course's: the bundled one would be a wrong guess, binding this work dir (and
+            # its history) to another course.
+            raise WorkDirError(
+                f"the ledger in {display_path(work_dir)} does not record its curriculum (an older version made "
+                f"it), and its lessons are not all in the bundled one ({display_path(DEFAULT_CURRICULUM)}): give "
+                "--curriculum once, the course its lessons came from; it is remembered from then on"
+            )
+        if value is None and remembered is None and used and key == CURRICULUM:
+            # The bundled course is possible but not known: this run uses it (the option's default,
+            # as the older version did), and the ledger is left not knowing, for a run given
+            # --curriculum to fill in.
+            settled.values[key] = _normal(key, DEFAULT_CURRICULUM)
+            settled.notes.append(
+                f"note: the ledger in {display_path(work_dir)} does not record its curriculum (an older version made "
+                f"it); this run uses the bundled one ({display_path(DEFAULT_CURRICULUM)}), as no --curriculum is "
+                "given, without recording it: give --curriculum once, the course its lessons came from, to record it."
+            )
+            continue
         if value is None:
             value = remembered if remembered is not None else _default(key, {**meta, **settled.values})
         value = _normal(key, value)
@@ -159,7 +187,10 @@ def settle_ledger(ledger: Ledger | None, work_dir: Path, given: dict[str, object
     decides when the run is one that records (not a dry run)."""
     if ledger is None:
         return settle(work_dir, {}, False, given, record=False)
-    settled = settle(work_dir, ledger.meta(), ledger.has_submitted(), given, record=record)
+    settled = settle(
+        work_dir, ledger.meta(), ledger.has_submitted(), given, record=record,
+        bundled_course_fits=lambda: _lessons_fit_the_bundled_course(ledger),
+    )
     if settled.remember:
         ledger.set_meta(settled.remember)
     return settled
@@ -168,3 +199,12 @@ def settle_ledger(ledger: Ledger | None, work_dir: Path, given: dict[str, object
 def remembered_path(ledger: Ledger, key: str) -> Path | None:
     value = ledger.meta().get(key)
     return Path(value) if value else None
+
+
+def _lessons_fit_the_bundled_course(ledger: Ledger) -> bool:
+    """Whether every lesson the ledger records is a lesson of the bundled course: the ledger's own
+    lessons are the only evidence an upgraded ledger has of its course. Lessons outside it prove
+    another course; lessons all inside it leave the bundled course possible (it was the older
+    version's default, so a run that names no curriculum meant it then too)."""
+    known = {lesson.id for lesson in load_curriculum(DEFAULT_CURRICULUM).lessons}
+    return set(ledger.lessons()) <= known

@@ -139,6 +139,22 @@ def check_budget(plan: Plan, max_cost: float | None, running: bool = False) -> N
         )
 
 
+def _warn_over_budget(plan: Plan, max_cost: float | None, warn: Callable[[str], None]) -> None:
+    """A dry run with ``--max-cost`` says when the run it rehearses would be refused for its cost."""
+    try:
+        check_budget(plan, max_cost)
+    except BudgetError:
+        cost = plan.estimated_cost
+        if cost is None:
+            warn(f"warning: --max-cost {max_cost:g} cannot be checked: {plan.settings.model} has no known price; "
+                 "the same command without --dry-run would refuse to submit.")
+            return
+        shown = cost_format(cost, max_cost)
+        warn(f"warning: the estimated cost {shown(cost)} is above --max-cost {shown(max_cost)}: the same command "
+             "without --dry-run would refuse to submit. Select fewer lessons (--modules, --lessons, --limit) or "
+             "raise --max-cost.")
+
+
 def cost_format(cost: float, limit: float) -> Callable[[float], str]:
     """How to show a cost next to a limit: in cents unless they would hide the difference
     (--max-cost 0.001 is not "$0.00")."""
@@ -187,6 +203,8 @@ def generate(
         _warn_shared_folder(plan, options, warn)
         if via == "flex":
             say(_flex_line(plan, flex))
+        else:
+            _warn_over_budget(plan, max_cost, warn)
         return GenerateOutcome(plan)
 
     batches_before, flex_runs_before = len(ledger.batches()), len(ledger.flex_runs())
@@ -301,7 +319,10 @@ def _generate_batches(
         say("Nothing to submit.")
         return outcome
     if not confirm(plan):
-        raise DeclinedError("nothing was submitted")
+        raise DeclinedError(
+            "Not submitted: you answered no. Nothing was uploaded and nothing is charged; "
+            "run the same command again to submit."
+        )
     ledger.note_pending(plan.to_request)
     outcome.submitted = submit_plan(plan, ledger, api, new_run_id(), options.limits.max_enqueued_tokens, options.force, say)
     _say_deferred(outcome.submitted, say)
@@ -352,7 +373,10 @@ def _generate_flex(
             "or add --fallback batch."
         )
     if not confirm(plan):
-        raise DeclinedError("nothing was sent")
+        raise DeclinedError(
+            "Not sent: you answered no. No request was sent and nothing is charged; "
+            "run the same command again to send them."
+        )
     ledger.note_pending(plan.to_request)
     if unsupported:
         left = list(plan.to_request)

@@ -163,6 +163,25 @@ def test_three_lessons_are_saved_in_one_run(project):
     assert "All 3 lessons requested are saved." in out
 
 
+def test_one_lesson_saved_is_said_in_the_singular(project):
+    out = ok(project.generate("--lessons", "M0-L001", "--via", "flex", "--yes"))
+    assert project.saved() == {"M0-L001"}
+    assert "The lesson requested is saved." in out
+    assert "All 1 lesson" not in out
+
+
+def test_a_lesson_flex_answers_400_for_is_held_for_a_person_and_not_sent_again_unchanged(project):
+    project.server.set_scenario({**QUICK, "faults": {"fail_400": ["M0-L002"]}})
+    first = project.generate("--lessons", "M0-L001,M0-L002", "--via", "flex", "--yes")
+    again = project.generate("--lessons", "M0-L001,M0-L002", "--via", "flex", "--yes")
+
+    assert first.returncode == 1 and "Traceback" not in first.stderr + again.stderr
+    assert project.saved() == {"M0-L001"}
+    assert [entry.status for entry in project.server.chat_requests("M0-L002")] == [400]
+    assert "the same request would fail again (HTTP 400; held back): 1: M0-L002" in again.stdout
+    assert project.states()["M0-L002"] == "needs_attention"
+
+
 def test_flex_sends_the_bodies_of_the_batch_file_plus_the_flex_tier(project):
     ok(project.generate("--lessons", "M0-L001,M0-L002", "--via", "flex", "--yes"))
     planned = {

@@ -206,8 +206,8 @@ class Job:
             return [
                 GENERATE_SCRIPT, "--yes", "--curriculum", str(self.root / "curriculum.md"),
                 "--output-dir", str(self.lessons), "--max-requests-per-batch", str(SHARD_SIZE),
-                "--max-enqueued-tokens", str(ENQUEUED_TOKEN_CAP), "--interval", "0.05", *common,
-            ] + (["--wait"] if run == "generate --wait" else [])
+                "--max-enqueued-tokens", str(ENQUEUED_TOKEN_CAP), *common,
+            ] + (["--wait", "--interval", "0.05"] if run == "generate --wait" else [])
         if run == "process":
             return [PROCESS_SCRIPT, "--output-dir", str(self.lessons), *common]
         return [STATUS_SCRIPT, "--watch", "--interval", "0.05", *common]

@@ -15,8 +15,9 @@ from lesson_batch import ledger_schema
 from lesson_batch.ledger import Ledger, LedgerError
 from lesson_batch.ledger_schema import Assumptions
 from lesson_batch.states import SUBMITTED, SUCCEEDED
+from lesson_batch.workdir import CURRICULUM, settle_ledger
 from lesson_batch.workflow import _requeued_by_failed_batches
-from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, STATUS_SCRIPT, run_script
+from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, STATUS_SCRIPT, run_script, write_curriculum
 from tests.v1_ledger import PLAIN_ERRORS, PLAIN_RESULTS, V1Batch, V1WorkDir, submit_to
 
 ASSUMED = Assumptions(
@@ -389,3 +390,99 @@ def test_a_version_2_ledger_gains_cache_writes_and_the_batch_usage_keeping_its_r
     assert schema_version(path) == str(ledger_schema.SCHEMA_VERSION)
     Ledger.open(tmp_path / "new").close()
     assert columns_of(path) == columns_of(tmp_path / "new" / "ledger.sqlite3")
+
+
+# --------------------------------------------------------------------------- the course is never guessed
+
+
+def test_a_version_1_job_with_its_own_curriculum_keeps_it_whichever_command_runs_first(fake_openai, tmp_path):
+    """A job version 1 ran with ``--curriculum course.md`` (one batch processed, one in flight):
+    after the upgrade, status --watch runs first, then processing, then generate with that
+    curriculum. No command that does not know the course may fill in the bundled one."""
+    client = openai.OpenAI(api_key="sk-test", base_url=fake_openai.base_url)
+    course = write_curriculum(tmp_path / "course.md", [f"Topic {n}" for n in range(1, 6)], name="My Course")
+    old = V1WorkDir(tmp_path / "work")
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    first = submit_to(client, old.work_dir, ["M0-L001", "M0-L002"])
+    while client.batches.retrieve(first.id).status != "completed":
+        pass
+    done = client.batches.retrieve(first.id)
+    old.add_batch(V1Batch(first.id, ["M0-L001", "M0-L002"], status="completed",
+                          output_file_id=done.output_file_id, created_at=float(done.created_at), processed=True))
+    (old.work_dir / PLAIN_RESULTS).write_bytes(client.files.content(done.output_file_id).read())
+    for lesson_id in ("M0-L001", "M0-L002"):
+        (lessons / f"{lesson_id}.md").write_text("# An earlier lesson\n", encoding="utf-8")
+    second = submit_to(client, old.work_dir, ["M0-L003", "M0-L004"])
+    old.add_batch(V1Batch(second.id, ["M0-L003", "M0-L004"], status="validating",
+                          created_at=float(done.created_at) + 1))
+
+    env = fake_openai.env()
+    common = ("--work-dir", old.work_dir)
+    watched = run_script(STATUS_SCRIPT, "--watch", "--interval", "0.05", *common, env=env, cwd=tmp_path)
+    processed = run_script(PROCESS_SCRIPT, *common, "--output-dir", lessons, env=env, cwd=tmp_path)
+    generated = run_script(GENERATE_SCRIPT, "--curriculum", course, "--yes", *common, "--output-dir", lessons,
+                           env=env, cwd=tmp_path)
+
+    for result in (watched, processed, generated):
+        assert "Traceback" not in result.stderr, result.stderr
+    assert watched.returncode == 0, watched.stdout + watched.stderr
+    assert processed.returncode == 0, processed.stdout + processed.stderr
+    assert "belongs to the curriculum" not in generated.stderr
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    assert "to request: 1" in generated.stdout  # M0-L005, the only lesson of course.md not saved yet
+    assert sorted(path.name for path in lessons.iterdir()) == [f"M0-L00{n}.md" for n in range(1, 5)]
+    assert dict(old.query("SELECT key, value FROM meta WHERE key = 'curriculum'")) == {
+        "curriculum": str(course.resolve())
+    }
+
+
+def test_status_first_after_the_upgrade_leaves_the_course_unknown_instead_of_guessing(old, tmp_path, no_retry_waits):
+    processed_and_in_flight(old)
+    status = run_script(STATUS_SCRIPT, "--work-dir", old.work_dir, cwd=tmp_path,
+                        env={"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    assert "upgraded from schema 1" in status.stderr
+    remembered = dict(old.query("SELECT key, value FROM meta"))
+    assert "curriculum" not in remembered and "template" not in remembered
+
+
+def test_generate_without_a_curriculum_on_an_upgraded_ledger_of_another_course_asks_for_it(old, tmp_path):
+    """The ledger's lessons are not all the bundled course's: the bundled one would be a wrong guess."""
+    old.add_batch(V1Batch("batch_a", ["M20-L001", "M20-L002"], status="completed", output_file_id="file-out-a",
+                          processed=True))
+    old.add_batch(V1Batch("batch_b", ["M20-L003"], status="in_progress"))
+    Ledger.open(old.work_dir, assume=replace(ASSUMED, curriculum=None, template=None)).close()
+    result = run_script(GENERATE_SCRIPT, "--dry-run", "--work-dir", old.work_dir,
+                        "--output-dir", tmp_path / "lessons", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "does not record its curriculum" in result.stderr and "--curriculum" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_generate_without_a_curriculum_first_after_the_upgrade_does_not_bind_the_work_dir_to_the_bundled_one(
+    old, tmp_path
+):
+    """The ledger's lessons fit the bundled course, so a run naming none may use it, as version 1
+    did; but it does not record it: the course is still unknown, and a later run with the job's own
+    --curriculum is not refused."""
+    processed_and_in_flight(old)
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    for lesson_id in ("M0-L001", "M0-L002"):
+        (lessons / f"{lesson_id}.md").write_text("# An earlier lesson\n", encoding="utf-8")
+    course = write_curriculum(tmp_path / "course.md", [f"Topic {n}" for n in range(1, 6)], name="My Course")
+    common = ("--dry-run", "--work-dir", old.work_dir, "--output-dir", lessons)
+    Ledger.open(old.work_dir, assume=replace(ASSUMED, curriculum=None, template=None, output_dir=str(lessons))).close()
+
+    first = run_script(GENERATE_SCRIPT, *common, "--lessons", "M0-L005", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "does not record its curriculum" in first.stderr and "without recording it" in first.stderr
+    # a run that records (not a dry run) would not record it either: settle says what it would keep
+    with Ledger.open(old.work_dir) as ledger:
+        settled = settle_ledger(ledger, old.work_dir, {CURRICULUM: None})
+        assert CURRICULUM not in settled.remember
+        assert "curriculum" not in ledger.meta()
+    then = run_script(GENERATE_SCRIPT, *common, "--curriculum", course, cwd=tmp_path)
+    assert then.returncode == 0, then.stderr
+    assert "belongs to the curriculum" not in then.stderr
+    assert "to request: 1" in then.stdout

@@ -308,6 +308,19 @@ def test_end_of_input_at_the_submit_prompt_means_no_and_the_prompt_is_on_stderr(
     assert project.server.created_batches() == []
 
 
+def test_answering_no_at_the_submit_prompt_is_not_reported_as_an_error(project):
+    command = [
+        sys.executable, str(REPO_ROOT / GENERATE_SCRIPT), "--curriculum", str(project.curriculum),
+        "--work-dir", str(project.work), "--output-dir", str(project.out),
+    ]
+    code, out, err = run_on_terminal(command, project.server.env(), project.root, b"n\n")
+
+    assert code == 1, err
+    assert "error:" not in err and "Traceback" not in err
+    assert "Not submitted: you answered no. Nothing was uploaded and nothing is charged" in out
+    assert project.server.created_batches() == []
+
+
 def test_end_of_input_at_the_cancel_prompt_cancels_nothing(project):
     ok(project.generate("--yes"))
     command = [sys.executable, str(REPO_ROOT / STATUS_SCRIPT), "--work-dir", str(project.work), "--cancel"]
@@ -504,7 +517,7 @@ def test_a_processed_expired_batch_points_to_the_generate_script_for_the_rest(pr
 
 
 def test_failed_and_truncated_lessons_point_to_the_generate_script(project):
-    project.server.set_scenario({"faults": {"fail_400": ["M0-L001"], "truncate": ["M0-L002"]}})
+    project.server.set_scenario({"faults": {"fail_500": ["M0-L001"], "truncate": ["M0-L002"]}})
     ok(project.generate("--yes"))
     project.watch()
     failed(project.process())

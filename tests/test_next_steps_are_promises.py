@@ -131,14 +131,15 @@ def test_a_cancelled_batch(project):
 
 
 def test_a_generate_wait_that_could_not_save_every_lesson(project):
-    project.server.set_scenario({"faults": {"fail_400": ["M0-L001"]}})
+    # a 500 can succeed when requested again (a 400 is held for a person: the same request fails again)
+    project.server.set_scenario({"faults": {"fail_500": ["M0-L001"]}})
     result = project.generate("--lessons", "M0-L001,M0-L002", "--yes", "--wait", "--interval", "0.05")
     assert result.returncode == 1
     assert check_every_printed_command(project, outputs(result)) == 1
 
 
 def test_flex_lessons_that_failed_are_requested_through_flex_again(project):
-    project.server.set_scenario({"flex": {"latency_ms": 1}, "faults": {"fail_400": ["M0-L002"]}})
+    project.server.set_scenario({"flex": {"latency_ms": 1}, "faults": {"fail_500": ["M0-L002"]}})
     result = project.generate("--lessons", "M0-L001,M0-L002,M0-L003", "--via", "flex", "--yes")
     assert result.returncode == 1
     text = outputs(result, project.status())

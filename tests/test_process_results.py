@@ -170,8 +170,10 @@ def test_the_raw_results_file_is_kept_in_the_work_dir_under_the_batch_id(project
 # ---- lessons that fail come back in the next run ------------------------------------------
 
 
-def test_requests_that_failed_with_400_are_not_saved_and_are_the_only_ones_submitted_again(project):
-    project.server.set_scenario({"faults": {"fail_400": ["M0-L002", "M0-L004"]}})
+def test_requests_that_failed_with_400_are_held_for_a_person_and_not_submitted_again_unchanged(project):
+    # A 400 is the request's own fault: the same request fails again, so no run pays for it again
+    # by itself; once the cause is changed, --lessons ... --force requests them.
+    project.server.set_scenario({"faults": {"fail_400": {"M0-L002": 1, "M0-L004": 1}}})
     project.generate("--yes")
     project.watch()
     result, summary = project.process()
@@ -179,9 +181,11 @@ def test_requests_that_failed_with_400_are_not_saved_and_are_the_only_ones_submi
     assert result.returncode == 1
     assert summary["total"]["failed"] == {"http_400": ["M0-L002", "M0-L004"]}
     assert project.saved_lessons() == {"M0-L001", "M0-L003"}
-    assert project.lesson_states() == {"M0-L002": "failed", "M0-L004": "failed"}
+    assert project.lesson_states() == {"M0-L002": "needs_attention", "M0-L004": "needs_attention"}
 
     project.generate("--yes")
+    assert len(project.server.created_batches()) == 1
+    project.generate("--yes", "--lessons", "M0-L002,M0-L004", "--force")
     assert len(project.server.created_batches()) == 2
     assert _submitted(project.server, 1) == {"M0-L002", "M0-L004"}
 
@@ -662,3 +666,28 @@ def test_a_batch_whose_own_usage_differs_from_its_lines_is_reported_in_plain_wor
     assert ("it differs from the sum of the batch's result lines: the batch counts 1,234 more input tokens, "
             "56 more output tokens than its lines") in result.stderr
     assert "The bill follows the batch's figures" in result.stderr
+
+
+def test_the_estimate_says_where_its_output_figure_comes_from(project):
+    """Learned from a local server's short answers, the estimate must not pass for one from text
+    length, nor for one from OpenAI's lessons; with nothing measured it says it is a typical size."""
+    project.curriculum = _curriculum(project.root / "curriculum.md", 6)
+    project.generate("--yes", "--limit", "3")
+    project.watch()
+    _, summary = project.process()
+    measured_mean = round(summary["total"]["usage"]["completion_tokens"] / 3)
+
+    measured_plan = project.generate("--dry-run")
+    default_plan = run_script(
+        GENERATE_SCRIPT, "--dry-run", "--curriculum", project.curriculum,
+        "--work-dir", project.root / "fresh_work", "--output-dir", project.out, cwd=project.root,
+    )
+
+    assert "from text length)" not in measured_plan.stdout
+    assert (
+        f"output: ~{measured_mean:,} a lesson, the average of 3 lessons measured in this work dir, answered by "
+        f"{project.server.base_url.rstrip('/')}, not the OpenAI API" in measured_plan.stdout
+    ), measured_plan.stdout
+    assert "input from the prompts' text length" in measured_plan.stdout
+    assert "a typical lesson for gpt-6.1-terra at the effort it is sent with (nothing measured in this work dir yet)" in default_plan.stdout
+

@@ -114,8 +114,14 @@ def test_the_next_plan_requests_exactly_the_real_lessons_that_were_not_saved(pro
         env={"LESSON_BATCH_TODAY": "2026-12-02"},
     )
     assert plan.returncode == 0, plan.stderr
-    not_saved = [lesson_id for lesson_id, entry in expected.items() if not entry["saved"]]
+    # An HTTP 400 is the request's own fault (retry "either" in expected.json): the same request
+    # would fail again, so it is held for a person instead of being requested again unchanged.
+    held = [lesson_id for lesson_id, entry in expected.items() if entry.get("status") == 400]
+    assert held and all(expected[lesson_id]["retry"] == "either" for lesson_id in held)
+    not_saved = [lesson_id for lesson_id, entry in expected.items() if not entry["saved"] and lesson_id not in held]
     assert f"to request: {len(not_saved)}" in plan.stdout
+    assert f"the same request would fail again (HTTP 400; held back): {len(held)}: {', '.join(sorted(held))}" in plan.stdout
+
     truncated = [lesson_id for lesson_id, entry in expected.items() if entry.get("category") == "truncated"]
     assert f"{len(truncated)} truncated before: requested again with a larger budget" in plan.stdout
     lines = [json.loads(line) for line in (work / "datagov_lessons_input.jsonl").read_text(encoding="utf-8").splitlines()]

@@ -13,6 +13,7 @@ from lesson_batch.result_lines import (
     ResultLine,
     TokenUsage,
     read_result_lines,
+    result_of_response,
 )
 from tests.helpers import success_record
 
@@ -483,3 +484,14 @@ def test_a_cache_write_count_that_is_not_a_count_makes_the_line_bad(tmp_path):
 
 def test_token_usages_add_their_cache_writes_too():
     assert TokenUsage(cache_write_tokens=3) + TokenUsage(cache_write_tokens=4) == TokenUsage(cache_write_tokens=7)
+
+
+def test_an_answer_that_cannot_be_read_still_reports_the_tokens_it_was_billed_for():
+    # A Responses API object where a chat completion was expected (a flex answer, or a line of a chat batch):
+    # unusable, but its usage says what was paid.
+    body = {"object": "response", "status": "completed", "output": [],
+            "usage": {"input_tokens": 120, "input_tokens_details": {"cached_tokens": 100},
+                      "output_tokens": 30, "output_tokens_details": {"reasoning_tokens": 7}, "total_tokens": 150}}
+    item = result_of_response("M0-L001", 200, body)
+    assert isinstance(item, BadLine) and "Responses API object" in item.reason
+    assert item.usage == TokenUsage(prompt_tokens=120, completion_tokens=30, cached_tokens=100, reasoning_tokens=7)

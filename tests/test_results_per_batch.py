@@ -42,9 +42,11 @@ class Project(ScriptDriver):
         return result
 
     def generate(self, *args, **options) -> subprocess.CompletedProcess:
+        polling = ("--interval", INTERVAL) if "--wait" in args else ()  # --interval goes with --wait only
         return super().generate(
-            "--yes", "--max-requests-per-batch", SHARD_SIZE, "--interval", INTERVAL, *args, **options,
+            "--yes", "--max-requests-per-batch", SHARD_SIZE, *polling, *args, **options,
         )
+
 
     def batches_per_lesson(self) -> Counter:
         return batches_per_lesson(self.server)
