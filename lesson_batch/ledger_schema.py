@@ -11,7 +11,10 @@ Versions shipped:
    plain names ``datagov_lessons_results.jsonl`` / ``datagov_lessons_errors.jsonl``);
 2. flex runs and their answers (tables ``flex_runs``, ``flex_answers``); each batch records the names of its downloaded result files (``results_file``,
    ``errors_file``), and the ledger remembers the API address and the course it belongs to
-   (``meta``: ``api_base_url``, ``curriculum``, ``template``, ``output_dir``).
+   (``meta``: ``api_base_url``, ``curriculum``, ``template``, ``output_dir``);
+3. additive steps, one per topic (``V3_STEPS``): each shard and batch records its endpoint
+   (``endpoint``: ``/v1/chat/completions`` or ``/v1/responses``; an older ledger's are all Chat
+   Completions, the only endpoint earlier versions used).
 
 A migration fills in what an old ledger lacks from what the old version did, and says once what
 it assumed, so that batches already paid for are followed and processed, and never paid twice.
@@ -30,7 +33,7 @@ from . import ids
 from .errors import LessonBatchError
 from .workspace import ERRORS_STEM, RESULTS_STEM
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Lessons sent straight to Chat Completions with service_tier "flex" (added in version 2).
 FLEX_TABLES = """
@@ -72,7 +75,8 @@ CREATE TABLE shards (
     file_id TEXT,
     batch_id TEXT,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    endpoint TEXT NOT NULL DEFAULT '/v1/chat/completions'
 );
 CREATE TABLE shard_lessons (
     shard_key TEXT NOT NULL,
@@ -101,7 +105,8 @@ CREATE TABLE batches (
     processed_at REAL,
     usage TEXT,
     results_file TEXT,
-    errors_file TEXT
+    errors_file TEXT,
+    endpoint TEXT NOT NULL DEFAULT '/v1/chat/completions'
 );
 CREATE TABLE lessons (
     lesson_id TEXT PRIMARY KEY,
@@ -324,4 +329,26 @@ def _holds_saved_lessons(db: sqlite3.Connection, folder: Path) -> bool:
     return not saved or any(os.path.exists(ids.lesson_file(folder, lesson_id)) for lesson_id in saved)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path, Assumptions], list[str]]] = {2: _to_v2}
+# --------------------------------------------------------------------------- 2 -> 3
+# Only additive steps (new columns with a default, new tables, new meta keys), one per topic.
+
+
+def _batch_endpoints(db: sqlite3.Connection, work_dir: Path, assumed: Assumptions) -> list[str]:
+    """Each shard and batch records the endpoint its requests went to; every earlier one went to
+    Chat Completions, so that is the default."""
+    for table in ("shards", "batches"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN endpoint TEXT NOT NULL DEFAULT '/v1/chat/completions'")
+    return []
+
+
+V3_STEPS: list[Callable[[sqlite3.Connection, Path, Assumptions], list[str]]] = [_batch_endpoints]
+
+
+def _to_v3(db: sqlite3.Connection, work_dir: Path, assumed: Assumptions) -> list[str]:
+    notes: list[str] = []
+    for step in V3_STEPS:
+        notes.extend(step(db, work_dir, assumed))
+    return notes
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path, Assumptions], list[str]]] = {2: _to_v2, 3: _to_v3}
