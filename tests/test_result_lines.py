@@ -14,7 +14,7 @@ from lesson_batch.result_lines import (
     TokenUsage,
     read_result_lines,
 )
-from tests.helpers import success_record
+from tests.helpers import responses_message, responses_record, success_record
 
 
 def success(custom_id="M0-L001", content="# Lesson\n", finish_reason="stop", usage=None):
@@ -82,6 +82,69 @@ def test_success_line_gives_content_finish_reason_and_usage(tmp_path):
         error_code=None,
         error_message=None,
         usage=TokenUsage(prompt_tokens=100, completion_tokens=50, cached_tokens=80, reasoning_tokens=10),
+        endpoint="/v1/chat/completions",
+    )
+
+
+# --- Responses API lines (a /v1/responses batch) ----------------------------------------------------
+
+
+def test_a_responses_line_gives_its_output_text_finish_stop_usage_and_its_endpoint(tmp_path):
+    assert read_one(tmp_path, responses_record("M0-L001")) == ResultLine(
+        line_number=1,
+        custom_id="M0-L001",
+        kind="success",
+        status_code=200,
+        content="# Lesson\n",
+        finish_reason="stop",
+        error_code=None,
+        error_message=None,
+        usage=TokenUsage(prompt_tokens=100, completion_tokens=50, cached_tokens=80, reasoning_tokens=10),
+        service_tier="default",
+        endpoint="/v1/responses",
+    )
+
+
+def test_a_responses_line_joins_the_output_text_of_its_message_items_and_skips_reasoning_items(tmp_path):
+    reasoning = {"id": "rs_1", "type": "reasoning", "summary": []}
+    output = [reasoning, responses_message("# Les", "son\n"), responses_message("More\n")]
+    assert read_one(tmp_path, responses_record("M0-L001", output)).content == "# Lesson\nMore\n"
+
+
+@pytest.mark.parametrize("reason, finish_reason", [("max_output_tokens", "length"),
+                                                   ("content_filter", "content_filter")])  # fmt: skip
+def test_an_incomplete_response_reads_as_the_chat_finish_reason_of_its_reason(tmp_path, reason, finish_reason):
+    line = responses_record("M0-L001", [], status="incomplete", incomplete_reason=reason)
+    result = read_one(tmp_path, line)
+    assert (result.content, result.finish_reason) == ("", finish_reason)
+
+
+def test_a_response_with_another_status_is_not_a_finished_lesson(tmp_path):
+    line = responses_record("M0-L001", status="incomplete", incomplete_reason="max_messages")
+    assert read_one(tmp_path, line).finish_reason == "incomplete: max_messages"
+
+
+def test_a_responses_refusal_gives_the_refusal_text(tmp_path):
+    line = responses_record("M0-L001", [responses_message(refusal="I can't help with that.")])
+    result = read_one(tmp_path, line)
+    assert (result.content, result.refusal) == ("", "I can't help with that.")
+
+
+@pytest.mark.parametrize("output, reason", [
+    ("text", "response.body.output is missing or not a list"),
+    (["x"], "response.body.output[0] is missing or not an object"),
+    ([{"type": "message", "content": "x"}], "response.body.output[0].content is missing or not a list"),
+    ([{"type": "message", "content": [{"type": "output_text", "text": 5}]}],
+     "response.body.output[0].content[0].text is not a string"),
+])  # fmt: skip
+def test_a_malformed_responses_line_is_a_bad_line_naming_the_field(tmp_path, output, reason):
+    assert bad_reason(tmp_path, responses_record("M0-L001", output)) == reason
+
+
+def test_a_responses_line_with_a_negative_token_count_is_a_bad_line(tmp_path):
+    usage = {"input_tokens": -1, "output_tokens": 5}
+    assert bad_reason(tmp_path, responses_record("M0-L001", usage=usage)) == (
+        "response.body.usage.input_tokens is not a non-negative integer"
     )
 
 
