@@ -28,7 +28,11 @@ Checked on 2026-12-02 against:
 * flex: OpenAI's flex guide ("limited model availability. Supported models are listed on the
   pricing page"), codex issue #31562 (docs show gpt-5.5 with flex), flexinference.mintlify.app
   (flex on gpt-5.5, gpt-5.4 (+mini, nano), gpt-5.2, gpt-5.1, gpt-5 (+mini, nano), o3, o4-mini),
-  SRAgent PR #25 (no flex for gpt-4.1-mini).
+  SRAgent PR #25 (no flex for gpt-4.1-mini);
+* Responses-only models (``responses_only``: Chat Completions answers 404): OpenAI's gpt-5.4-pro page
+  (developers.openai.com/api/docs/models/gpt-5.4-pro, read 2026-12-07: "available in the Responses
+  API only", reasoning.effort medium (default), high, xhigh; 128,000 max output; released
+  2026-03-05, the date of its snapshot id ``gpt-5.4-pro-2026-03-05``).
 
 Figures listed as UNVERIFIED above the table could not be confirmed from a source and are a
 best guess; everything else in the table is from the sources above.
@@ -73,6 +77,7 @@ class ModelSpec:
     shutdown_date: str | None = None  # "YYYY-MM-DD"; the model is gone from that day on
     flex: bool = False  # accepts service_tier "flex"
     created: str = "2024-01-01"  # release date, for GET /v1/models
+    responses_only: bool = False  # served on /v1/responses only (Chat Completions answers 404)
 
     def created_timestamp(self) -> int:
         year, month, day = (int(part) for part in self.created.split("-"))
@@ -114,7 +119,7 @@ O_SERIES = ("low", "medium", "high")
 NONE_ONLY = TEMPERATURE_EFFORT_NONE
 NEVER = TEMPERATURE_NEVER
 
-# UNVERIFIED: flex on gpt-6-sol, gpt-6-astra, gpt-5.6-sol and gpt-5.6-luna (no source either way);
+# UNVERIFIED: flex on gpt-5.4-pro, gpt-6-sol, gpt-6-astra, gpt-5.6-sol and gpt-5.6-luna (no source either way);
 # max output of gpt-5.5, the gpt-5.4 family, gpt-5.1, the o-series and the gpt-4.1 family;
 # efforts of gpt-5.4-mini and gpt-5.4-nano (taken to be gpt-5.4's); the created date of gpt-6-astra.
 _TABLE = [
@@ -139,6 +144,8 @@ _TABLE = [
     _reasoning("o3",            O_SERIES,      "medium", NEVER,       100_000, "2026-12-11", True,  "2025-04-16"),
     _reasoning("o4-mini",       O_SERIES,      "medium", NEVER,       100_000, "2026-10-23", True,  "2025-04-16"),
     _reasoning("o3-mini",       O_SERIES,      "medium", NEVER,       100_000, "2026-10-23", False, "2025-01-31"),
+    replace(_reasoning("gpt-5.4-pro", ("medium", "high", "xhigh"), "medium", NEVER, 128_000, None, True,
+                       "2026-03-05"), responses_only=True),
     _plain("gpt-4.1",      32_768, "2027-01-14", "2025-04-14"),
     _plain("gpt-4.1-mini", 32_768, "2027-01-14", "2025-04-14"),
     _plain("gpt-4.1-nano", 32_768, "2026-10-23", "2025-04-14"),
