@@ -128,6 +128,13 @@ def test_a_responses_batch_is_created_on_v1_responses_and_its_lessons_are_saved(
         assert [record.endpoint for record in ledger.batches()] == [RESPONSES]
 
 
+def test_the_status_shows_a_batchs_endpoint(project):
+    ok(project.generate("--lessons", "M0-L001", "--endpoint", "responses", "--yes"))
+    (batch,) = project.status_json()["batches"]
+    assert batch["endpoint"] == RESPONSES
+    assert "  endpoint: /v1/responses" in ok(project.status())
+
+
 def test_the_usage_of_responses_lines_is_counted(project):
     out = ok(project.generate("--lessons", THREE, "--endpoint", "responses", "--yes", "--wait", "--interval", "0.05"))
     (batch,) = project.server.created_batches()
