@@ -155,6 +155,13 @@ _TABLE = [
 
 MODELS: dict[str, ModelSpec] = {spec.id: spec for spec in _TABLE}
 
+# Models OpenAI serves that the installed openai package (3.63) lists in neither ``ChatModel`` nor
+# ``ResponsesModel``, each with where it is documented.
+NOT_IN_THE_PACKAGE = {
+    "gpt-5.4-pro": "OpenAI's gpt-5.4-pro model page (Responses API only); a real /v1/responses Batch object "
+                   "of gpt-5.4-pro-2026-03-05 (real_batch_lines/round2/batch_objects, kaapi-backend issue #723)",
+}
+
 # Dated snapshot ids the listing shows (from chat_model.py); any "<family>-YYYY-MM-DD" resolves too.
 SNAPSHOTS = (
     "gpt-5.5-2026-04-23",
