@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--temperature", type=float, default=None,
                        help="models that are not reasoning models, or newer ones (gpt-5.1 and later) with "
                             "--reasoning-effort none; default: the model's own")
+    model.add_argument("--endpoint", choices=("chat", "responses"), default=None,
+                       help="the API the requests go to, for batches and flex alike: chat (/v1/chat/completions) or "
+                            "responses (/v1/responses); default: chat, or responses for a model offered only there")
     model.add_argument("--max-attempts", type=cli.positive_int, default=DEFAULT_MAX_ATTEMPTS, metavar="N",
                        help="a lesson whose request has run N times without a usable lesson needs a person: no run "
                             f"requests it again unless named with --lessons ... --force (default: {DEFAULT_MAX_ATTEMPTS}); "
@@ -325,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         reasoning_effort=args.reasoning_effort[0],
         temperature=args.temperature,
         efforts_by_complexity=args.reasoning_effort[1],
+        endpoint=args.endpoint,
     )
     check_folder(args.work_dir, "--work-dir")
     today = cli.today()

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from . import crashpoints
-from .batch_info import BATCH_ENDPOINT, BatchError, BatchInfo
+from .batch_info import BATCH_ENDPOINT, RESPONSES_ENDPOINT, BatchError, BatchInfo
 from .errors import LessonBatchError
 from .files import atomic_stream
 from .paths import PROJECT_DIR
@@ -198,6 +198,7 @@ def _batch_info(batch) -> BatchInfo:
         timestamps=timestamps,
         model=getattr(batch, "model", None),
         usage=_batch_usage(getattr(batch, "usage", None)),
+        endpoint=getattr(batch, "endpoint", None),
     )
 
 
@@ -380,11 +381,12 @@ class BatchApi:
 
     # ----------------------------------------------------------------- batches
 
-    def create_batch(self, input_file_id: str, metadata: dict[str, str]) -> BatchInfo:
+    def create_batch(self, input_file_id: str, metadata: dict[str, str], endpoint: str = BATCH_ENDPOINT) -> BatchInfo:
+        """A batch of the uploaded requests, sent to ``endpoint`` (the url of every line)."""
         with self._calling("creating the batch"):
             batch = self._client.batches.create(
                 input_file_id=input_file_id,
-                endpoint=BATCH_ENDPOINT,
+                endpoint=endpoint,
                 completion_window=COMPLETION_WINDOW,
                 metadata=metadata,
             )
@@ -400,12 +402,19 @@ class BatchApi:
 
     # ----------------------------------------------------------------- flex
 
-    def flex_completion(self, body: dict) -> ChatReply:
-        """Send one Chat Completions request body with ``service_tier: "flex"``; any HTTP answer
-        comes back as a ``ChatReply``. Safe to call from several threads at once."""
+    def flex_completion(self, body: dict, endpoint: str = BATCH_ENDPOINT) -> ChatReply:
+        """Send one request body with ``service_tier: "flex"`` to Chat Completions, or to the
+        Responses API when ``endpoint`` is ``/v1/responses`` (``responses.create``, as OpenAI's flex
+        guide shows it); any HTTP answer comes back as a ``ChatReply``. Safe to call from several
+        threads at once."""
         openai = self._openai
+        create = (
+            self._flex_client.responses.with_raw_response.create
+            if endpoint == RESPONSES_ENDPOINT
+            else self._flex_client.chat.completions.with_raw_response.create
+        )
         try:
-            raw = self._flex_client.chat.completions.with_raw_response.create(**body, service_tier=FLEX_SERVICE_TIER)
+            raw = create(**body, service_tier=FLEX_SERVICE_TIER)
             return ChatReply(raw.http_response.status_code, _json_object(raw.http_response))
         except openai.APIStatusError as exc:
             error = exc.body if isinstance(exc.body, dict) else {"message": str(exc.body or exc.message)}

@@ -9,8 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# The endpoint of every request in a batch input file, and of the batch made from it.
-BATCH_ENDPOINT = "/v1/chat/completions"
+# The endpoint of every request in a batch input file, and of the batch made from it: Chat
+# Completions unless a run asks for the Responses API (``--endpoint responses``). The Batch API
+# takes both (openai 3.63, types/batch_create_params.py: endpoint "/v1/responses",
+# "/v1/chat/completions", ...). A batch's endpoint is recorded in the ledger; a ledger from before
+# it was recorded holds only Chat Completions batches.
+CHAT_ENDPOINT = "/v1/chat/completions"
+RESPONSES_ENDPOINT = "/v1/responses"
+BATCH_ENDPOINT = CHAT_ENDPOINT  # the default
+# ``--endpoint`` values and the paths they stand for.
+ENDPOINTS = {"chat": CHAT_ENDPOINT, "responses": RESPONSES_ENDPOINT}
+
+
+def endpoint_name(path: str | None) -> str:
+    """``chat`` or ``responses`` for an endpoint path (None: a record that predates endpoints: chat)."""
+    return next((name for name, known in ENDPOINTS.items() if known == path), "chat" if path is None else path)
 
 
 @dataclass(frozen=True)
@@ -42,3 +55,4 @@ class BatchInfo:
     # The batch's own token count (the bill), for batches created since 2025-09-07: ``input_tokens``,
     # ``cached_tokens``, ``output_tokens``, ``reasoning_tokens``; None when the API gives none.
     usage: dict[str, int] | None = None
+    endpoint: str | None = None  # the batch's endpoint, as the API says (None: not said)

@@ -1,4 +1,8 @@
-"""Flex: the planned requests sent straight to Chat Completions, at Batch prices, in minutes.
+"""Flex: the planned requests sent straight to the API, at Batch prices, in minutes.
+
+The requests go to the plan's endpoint: Chat Completions, or the Responses API
+(``--endpoint responses``, ``responses.create`` with ``service_tier: "flex"``); either answer is
+read by the same result-line reader.
 
 ``run_flex`` takes a plan and sends each of its requests (the very bodies of its input files,
 plus ``service_tier: "flex"``) through ``api.flex_completion``, a few at a time on worker
@@ -55,7 +59,7 @@ from .output import note
 from .plan import Plan
 from .progress import ProgressBar
 from .report import Report, format_report
-from .requests import estimate_prompt_tokens
+from .requests import body_prompt_tokens
 from .result_lines import BadLine, TokenUsage, result_of_response
 from .results import AnswerRecorder, Expected, Processing
 from .states import FLEX, INVALID
@@ -198,7 +202,7 @@ def read_requests(plan: Plan) -> Iterator[FlexRequest]:
             for line, (budget, effort) in zip(handle, shard.budgets, strict=True):
                 record = json.loads(line)
                 body = record["body"]
-                yield FlexRequest(record["custom_id"], body, budget, effort, estimate_prompt_tokens(body["messages"]))
+                yield FlexRequest(record["custom_id"], body, budget, effort, body_prompt_tokens(body))
 
 
 class CapacityGate:
@@ -229,7 +233,9 @@ class CapacityGate:
             return self.gave_up
 
 
-def _send(api: BatchApi, request: FlexRequest, halt: threading.Event, gate: CapacityGate, rng: random.Random) -> Outcome:
+def _send(
+    api: BatchApi, request: FlexRequest, halt: threading.Event, gate: CapacityGate, rng: random.Random, endpoint: str
+) -> Outcome:
     """One lesson's request, retried after capacity refusals and server errors (on a worker thread);
     ``halt`` ends a wait to retry (the request is then not sent again)."""
     refusals = failures = 0
@@ -237,7 +243,7 @@ def _send(api: BatchApi, request: FlexRequest, halt: threading.Event, gate: Capa
         if gate.gave_up:
             return Outcome(request, REFUSED, refusals=refusals)
         try:
-            reply = api.flex_completion(request.body)
+            reply = api.flex_completion(request.body, endpoint)
         except NoAnswerError as exc:
             if exc.timed_out or failures >= MAX_SERVER_ERRORS:
                 return Outcome(request, NO_ANSWER, refusals=refusals, detail=str(exc), timed_out=exc.timed_out)
@@ -446,6 +452,7 @@ class _Run:
         self.stop, self.rng, self.force = stop, rng, processing.force
         self.halt = threading.Event()  # set once the run stops sending, for whatever reason
         self.model = plan.settings.model
+        self.endpoint = plan.settings.endpoint_path
         self.run_id = "flex-" + new_run_id()
         self.report = FlexReport(
             run_id=self.run_id, model=self.model, requested=len(plan.to_request),
@@ -488,7 +495,7 @@ class _Run:
         self.in_flight[request.lesson_id] = request
         self.reserved += worst_case_cost(self.model, request) or 0.0
         worker = threading.Thread(
-            target=lambda: self.replies.put(_send(self.api, request, self.halt, self.gate, self.rng)),
+            target=lambda: self.replies.put(_send(self.api, request, self.halt, self.gate, self.rng, self.endpoint)),
             name=f"flex-{request.lesson_id}",
             daemon=True,  # one still running after the grace period must not keep the process alive
         )
@@ -705,7 +712,7 @@ class _Run:
             return
         wanted = Expected(
             batch_id=self.run_id, model=self.model, budget=request.budget, effort=request.effort,
-            required_sections=self.sections, force=self.force,
+            required_sections=self.sections, force=self.force, endpoint=self.endpoint,
         )
         self.recorder.apply(item, wanted)
 

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
 from . import ledger_schema
-from .batch_info import BatchError, BatchInfo
+from .batch_info import CHAT_ENDPOINT, BatchError, BatchInfo
 from .errors import LessonBatchError
 from .files import display_path, temporary_path_for
 from .ledger_schema import Assumptions, SchemaError
@@ -109,6 +109,7 @@ class ShardRecord:
     file_id: str | None
     batch_id: str | None
     created_at: float
+    endpoint: str = CHAT_ENDPOINT  # of its requests: /v1/chat/completions or /v1/responses
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ class BatchRecord:
     api_usage: dict | None = None
     # When the user gave it up (the API answered 404 for it): nothing is followed or processed for it.
     given_up_at: float | None = None
+    endpoint: str = CHAT_ENDPOINT  # of its requests: /v1/chat/completions or /v1/responses
 
     @property
     def is_terminal(self) -> bool:
@@ -499,6 +501,7 @@ class Ledger:
         output_tokens: int,
         required_sections: list[str],
         force: bool = False,
+        endpoint: str = CHAT_ENDPOINT,
     ) -> None:
         """Before upload: the shard and its lessons, so a crash after this point is recoverable."""
         now = time.time()
@@ -506,10 +509,10 @@ class Ledger:
         with self._write() as db:
             db.execute(
                 "INSERT INTO shards (shard_key, run_id, model, input_path, sha256, request_count, prompt_tokens, "
-                "output_tokens, required_sections, state, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "output_tokens, required_sections, state, created_at, updated_at, endpoint) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (shard_key, run_id, model, input_path, sha256, len(lesson_ids), prompt_tokens, output_tokens,
-                 json.dumps(required_sections), SHARD_PLANNED, now, now),
+                 json.dumps(required_sections), SHARD_PLANNED, now, now, endpoint),
             )
             db.executemany(
                 "INSERT INTO shard_lessons (shard_key, lesson_id, max_completion_tokens, reasoning_effort) "
@@ -564,10 +567,11 @@ class Ledger:
             )
             db.execute(
                 "INSERT INTO batches (batch_id, shard_key, model, status, input_file_id, request_total, created_at, "
-                "expires_at, prompt_tokens_estimate, output_tokens_estimate, checked_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (batch_id) DO NOTHING",
+                "expires_at, prompt_tokens_estimate, output_tokens_estimate, checked_at, endpoint) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (batch_id) DO NOTHING",
                 (batch.id, shard_key, shard["model"], batch.status, batch.input_file_id, shard["request_count"],
-                 batch.created_at, batch.expires_at, shard["prompt_tokens"], shard["output_tokens"], now),
+                 batch.created_at, batch.expires_at, shard["prompt_tokens"], shard["output_tokens"], now,
+                 shard["endpoint"]),
             )
             db.execute(
                 "UPDATE lessons SET state = ?, batch_id = ?, reason = NULL, attempts = attempts + 1, updated_at = ? "
@@ -804,10 +808,10 @@ class Ledger:
     def awaiting_results(self, batch_id: str | None = None) -> list[tuple]:
         """Lessons submitted and awaiting results (in one batch, or in any batch the ledger knows),
         each as (lesson id, batch id, model, batch status, requested budget or None, requested
-        effort, force, required sections as JSON or None)."""
+        effort, force, required sections as JSON or None, the batch's endpoint)."""
         query = (
             "SELECT l.lesson_id, l.batch_id, b.model, b.status, sl.max_completion_tokens, sl.reasoning_effort, "
-            "l.force, s.required_sections FROM lessons l JOIN batches b ON b.batch_id = l.batch_id "
+            "l.force, s.required_sections, b.endpoint FROM lessons l JOIN batches b ON b.batch_id = l.batch_id "
             "LEFT JOIN shards s ON s.shard_key = b.shard_key "
             "LEFT JOIN shard_lessons sl ON sl.shard_key = b.shard_key AND sl.lesson_id = l.lesson_id "
             "WHERE l.state = ?"

@@ -17,7 +17,10 @@ Versions shipped:
    ``batches.api_usage``, JSON); the effort each flex request was sent with
    (``flex_answers.reasoning_effort``; a batch's are in ``shard_lessons``); a batch the API no longer
    knows can be given up (``batches.given_up_at``); each saved lesson records the folder it was
-   saved in (``lessons.saved_in``).
+   saved in (``lessons.saved_in``);
+   each shard and batch records its endpoint (``endpoint``: ``/v1/chat/completions`` or
+   ``/v1/responses``; an older ledger's are all Chat Completions, the only endpoint earlier
+   versions used).
 
 A migration fills in what an old ledger lacks from what the old version did, and says once what
 it assumed, so that batches already paid for are followed and processed, and never paid twice.
@@ -380,8 +383,17 @@ def _saved_lessons_record_their_folder(db: sqlite3.Connection, work_dir: Path, a
     return []
 
 
+def _batch_endpoints(db: sqlite3.Connection, work_dir: Path, assumed: Assumptions) -> list[str]:
+    """Each shard and batch records the endpoint its requests went to; every earlier one went to
+    Chat Completions, so that is the default."""
+    for table in ("shards", "batches"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN endpoint TEXT NOT NULL DEFAULT '/v1/chat/completions'")
+    return []
+
+
 V3_STEPS: list[Callable[[sqlite3.Connection, Path, Assumptions], list[str]]] = [
     _cache_write_tokens_of_flex_answers,
+    _batch_endpoints,
     _batch_usage_from_the_api,
     _effort_of_flex_answers,
     _lost_batches_can_be_given_up,

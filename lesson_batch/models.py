@@ -107,6 +107,7 @@ class ModelInfo:
     # A dated snapshot the table does not list: its family (whose rules it takes) and a note
     # that its shutdown date is not known.
     lifecycle_note: str | None = None
+    responses_only: bool = False  # offered on the Responses API only (no Chat Completions)
 
 
 def _d(text: str) -> date:
@@ -243,6 +244,14 @@ CATALOGUE: dict[str, ModelInfo] = {
         ModelInfo("o4-mini", True, ("low", "medium", "high"), "medium", TEMPERATURE_NEVER, None, None,
                   _d("2026-10-23"), "gpt-5.6-terra"),
         ModelInfo("gpt-4.1-nano", False, (), None, TEMPERATURE_ALWAYS, None, None, _d("2026-10-23")),
+        # Offered on the Responses API only (``responses_only``: requests go to /v1/responses without
+        # --endpoint). OpenAI's gpt-5.4-pro page (developers.openai.com/api/docs/models/gpt-5.4-pro, read
+        # 2026-12-07): "available in the Responses API only"; reasoning.effort medium (default), high,
+        # xhigh; 128,000 max output; $30 input / $180 output standard, so Batch $15 / $90. No cached-input
+        # price was found: cached input is counted at the full input price (an estimate never below the
+        # bill). Temperature and flex were not stated: temperature is refused, flex is left to the API.
+        ModelInfo("gpt-5.4-pro", True, ("medium", "high", "xhigh"), "medium", TEMPERATURE_NEVER, 128_000,
+                  Price(15.00, 15.00, 90.00), batch_chat_completions=False, responses_only=True),
     )
 }
 
@@ -374,6 +383,40 @@ def settings_problem(model: str, effort: str | None, temperature: float | None, 
         return (
             f"--max-completion-tokens {budget:,} is above what {model} can write: "
             f"at most {info.max_output_tokens:,} output tokens"
+        )
+    return None
+
+
+# The Responses API refuses a smaller ``max_output_tokens`` (400 integer_below_min_value: "Invalid
+# 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got 10 instead.",
+# as quoted in vectorize-io/hindsight issue #58).
+RESPONSES_MIN_OUTPUT_TOKENS = 16
+
+
+def responses_only(model: str) -> bool:
+    """Whether the catalogue says ``model`` is offered on the Responses API only."""
+    return lookup(model).responses_only
+
+
+def endpoint_for(model: str, endpoint: str | None) -> str:
+    """The API a run's requests go to: ``chat`` or ``responses`` as asked (``--endpoint``), else
+    ``responses`` for a model offered there only, else ``chat``."""
+    if endpoint is not None:
+        return endpoint
+    return "responses" if responses_only(model) else "chat"
+
+
+def endpoint_problem(model: str, endpoint: str | None, budget: int | None) -> str | None:
+    """Why requests for ``model`` cannot go to ``endpoint`` (a usage error), or None."""
+    if endpoint == "chat" and responses_only(model):
+        return (
+            f"{model} is offered on the Responses API only: use --endpoint responses "
+            "(or leave out --endpoint, and it is chosen for you)"
+        )
+    if endpoint_for(model, endpoint) == "responses" and budget is not None and budget < RESPONSES_MIN_OUTPUT_TOKENS:
+        return (
+            f"--max-completion-tokens {budget} is below what the Responses API takes: "
+            f"at least {RESPONSES_MIN_OUTPUT_TOKENS} (max_output_tokens)"
         )
     return None
 

@@ -480,7 +480,11 @@ def describe_model(settings: RequestSettings) -> list[str]:
     else:
         kind = "not a reasoning model" if info.in_catalogue else "not in the model table; not a reasoning model"
     temperature = f", temperature {settings.temperature:g}" if settings.temperature is not None else ""
-    lines = [f"Model: {settings.model} ({kind}), max_completion_tokens {settings.budget:,}{temperature}"]
+    budget_name = "max_output_tokens" if settings.api == "responses" else "max_completion_tokens"
+    lines = [f"Model: {settings.model} ({kind}), {budget_name} {settings.budget:,}{temperature}"]
+    if settings.api == "responses":
+        why = "--endpoint responses" if settings.endpoint else f"{settings.model} is offered on the Responses API only"
+        lines.append(f"  Endpoint: {settings.endpoint_path} (the Responses API; {why})")
     if info.batch_price is not None:
         lines.append(
             f"  Batch price per 1M tokens: {models.format_price(info.batch_price)} "

@@ -217,6 +217,13 @@ def _charged_before(report: Report) -> str:
     )
 
 
+# What a line of the other API than its batch's means (see ``results.wrong_api``).
+WRONG_API_WORDS = {
+    "responses_object": "their lines are Responses API objects, but their batch was sent to /v1/chat/completions",
+    "chat_object": "their lines are Chat Completions objects, but their batch was sent to /v1/responses",
+}
+
+
 def format_report(report: Report) -> list[str]:
     saved = len(report.saved) + len(report.replaced)
     lines = [f"{report.label}:"]
@@ -233,6 +240,8 @@ def format_report(report: Report) -> list[str]:
     for reason, lesson_ids in sorted(report.failed.items()):
         shown = ", ".join(sorted(lesson_ids)[:10]) + (" ..." if len(lesson_ids) > 10 else "")
         lines.append(f"  not saved ({reason}): {len(lesson_ids)}: {shown}")
+        if reason in WRONG_API_WORDS:
+            lines.append(f"    {WRONG_API_WORDS[reason]}; they are requested again by the next run")
         if reason == "refusal":
             lines.extend(f"    {lesson_id} refused: {safe_text(report.refusals[lesson_id], 200)}"
                          for lesson_id in sorted(lesson_ids)[:10] if lesson_id in report.refusals)

@@ -10,6 +10,24 @@ Lines are read in binary with a length cap, so memory stays bounded by the longe
 allowed. Only a ``custom_id`` that is a valid lesson id is ever reported as an id; anything
 else is reported as a shortened, escaped string fit for messages only.
 
+A successful line holds a body of one of two APIs, told apart by its shape: a Chat Completions
+``chat.completion`` (``choices``) or a Responses API ``response`` (``"object": "response"``,
+``output``). A Responses body is read into the same ``ResultLine`` (openai 3.63,
+types/responses/response.py and response_output_message.py, and the real lines of
+``real_batch_lines/round2/responses_output.jsonl``):
+
+- ``content`` is the ``text`` of every ``output_text`` part of the ``message`` items, joined (what
+  the SDK's ``Response.output_text`` returns); other items (``reasoning``, tool calls) are skipped;
+- ``refusal`` is the text of the ``refusal`` parts;
+- ``status: "completed"`` reads as finish_reason ``stop``; ``"incomplete"`` with
+  ``incomplete_details.reason`` ``max_output_tokens`` as ``length`` (the truncation ladder) and
+  ``content_filter`` as ``content_filter``; any other status stays as it is (not a finished lesson);
+- usage: ``input_tokens``, ``input_tokens_details.cached_tokens``, ``output_tokens``,
+  ``output_tokens_details.reasoning_tokens``.
+
+``endpoint`` says which API the body came from, so that a line of the other API (a Responses
+object in a Chat Completions batch, or the other way round) is reported as such.
+
 Duplicates are not handled here: the same ``custom_id`` may appear on several lines (or in
 both the output and the error file), and the caller decides which one wins.
 """
@@ -23,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator, Literal
 
+from lesson_batch.batch_info import CHAT_ENDPOINT, RESPONSES_ENDPOINT
 from lesson_batch.ids import is_lesson_id
 
 MAX_LINE_BYTES = 50 * 1024 * 1024
@@ -86,6 +105,7 @@ class ResultLine:
     usage: TokenUsage
     refusal: str | None = None
     service_tier: str | None = None
+    endpoint: str | None = None  # the API whose object the body is (a success's); None: it does not say
 
 
 @dataclass(frozen=True)
@@ -197,6 +217,8 @@ def _usage(body: dict) -> TokenUsage:
 
 
 def _success(line_number: int, custom_id: str, body: dict) -> ResultLine:
+    if body.get("object") == "response" or ("output" in body and "choices" not in body):
+        return _response_success(line_number, custom_id, body)
     choices = body.get("choices")
     if not isinstance(choices, list):
         raise _Malformed("response.body.choices is missing or not a list")
@@ -220,6 +242,70 @@ def _success(line_number: int, custom_id: str, body: dict) -> ResultLine:
         usage=_usage(body),
         refusal=refusal or None,
         service_tier=_optional_text(body, "service_tier", "response.body"),
+        endpoint=CHAT_ENDPOINT,
+    )
+
+
+# Responses ``status`` (with ``incomplete_details.reason``) read as a chat finish_reason.
+_RESPONSES_FINISH = {"max_output_tokens": "length", "content_filter": "content_filter"}
+
+
+def _response_usage(body: dict) -> TokenUsage:
+    usage = _optional_object(body, "usage", "response.body")
+    where = "response.body.usage"
+    _count(usage, "total_tokens", where)  # checked for type only; the sum is recomputed
+    input_details = _optional_object(usage, "input_tokens_details", where)
+    output_details = _optional_object(usage, "output_tokens_details", where)
+    return TokenUsage(
+        prompt_tokens=_count(usage, "input_tokens", where),
+        completion_tokens=_count(usage, "output_tokens", where),
+        cached_tokens=_count(input_details, "cached_tokens", f"{where}.input_tokens_details"),
+        cache_write_tokens=_count(input_details, "cache_write_tokens", f"{where}.input_tokens_details"),
+        reasoning_tokens=_count(output_details, "reasoning_tokens", f"{where}.output_tokens_details"),
+    )
+
+
+def _response_success(line_number: int, custom_id: str, body: dict) -> ResultLine:
+    """A Responses API ``response`` object (see the module docstring)."""
+    output = body.get("output")
+    if not isinstance(output, list):
+        raise _Malformed("response.body.output is missing or not a list")
+    texts: list[str] = []
+    refusals: list[str] = []
+    for index, item in enumerate(output):
+        where = f"response.body.output[{index}]"
+        item = _object(item, where)
+        if item.get("type") != "message":
+            continue  # reasoning, tool calls: no text of the lesson
+        content = item.get("content")
+        if not isinstance(content, list):
+            raise _Malformed(f"{where}.content is missing or not a list")
+        for number, part in enumerate(content):
+            part = _object(part, f"{where}.content[{number}]")
+            kind = part.get("type")
+            if kind == "output_text":
+                texts.append(_optional_text(part, "text", f"{where}.content[{number}]") or "")
+            elif kind == "refusal":
+                refusals.append(_optional_text(part, "refusal", f"{where}.content[{number}]") or "")
+    status = _optional_text(body, "status", "response.body")
+    finish_reason = "stop" if status == "completed" else status
+    if status == "incomplete":
+        details = _optional_object(body, "incomplete_details", "response.body")
+        reason = _optional_text(details, "reason", "response.body.incomplete_details")
+        finish_reason = _RESPONSES_FINISH.get(reason or "", f"incomplete: {reason or 'no reason given'}")
+    return ResultLine(
+        line_number=line_number,
+        custom_id=custom_id,
+        kind="success",
+        status_code=200,
+        content="".join(texts),
+        finish_reason=finish_reason,
+        error_code=None,
+        error_message=None,
+        usage=_response_usage(body),
+        refusal="".join(refusals) or None,
+        service_tier=_optional_text(body, "service_tier", "response.body"),
+        endpoint=RESPONSES_ENDPOINT,
     )
 
 
@@ -291,11 +377,6 @@ def _result_of(line_number: int, custom_id: str, record: dict) -> ResultLine:
         if not _is_int(status_code):
             raise _Malformed("response.status_code is missing or not an integer")
         body = _object(response.get("body"), "response.body")
-        if status_code == 200 and body.get("object") == "response":
-            raise _Malformed(
-                'response.body is a Responses API object ("object": "response"), not a chat completion: '
-                "a batch sent to /v1/chat/completions should not hold it"
-            )
         if status_code == 200:
             return _success(line_number, custom_id, body)
         return _request_error(line_number, custom_id, status_code, body)

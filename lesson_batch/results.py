@@ -13,6 +13,9 @@ line, never whole:
   with its reason (a truncated one gets a bigger budget for its retry);
 - a refusal (the message's ``refusal`` set, its content null) is reported as a refusal, with the
   model's text, not as an empty lesson;
+- a line whose body is the other API's object (a Responses ``response`` in a batch sent to
+  ``/v1/chat/completions``, or a ``chat.completion`` in a ``/v1/responses`` batch) is not saved and
+  is reported as such (``responses_object`` / ``chat_object``); it answers its lesson (not missing);
 - a result served at a service tier that is not billed at Batch rates (``priority``, ...) is
   reported: the discount did not apply to it;
 - a failed request and an expired or cancelled one are marked with their reason; a request that
@@ -46,6 +49,7 @@ from enum import Enum
 from pathlib import Path
 
 from . import crashpoints, ids, models
+from .batch_info import CHAT_ENDPOINT, RESPONSES_ENDPOINT
 from .files import (
     discard,
     display_path,
@@ -119,6 +123,18 @@ class Expected:
     # The batch has finished (per the ledger). A failure read from a results file for a batch still
     # running is only reported: marking it would let the next run pay for the lesson a second time.
     settled: bool = True
+    endpoint: str = CHAT_ENDPOINT  # where the lesson's request went: the API its answer must come from
+
+
+# How a line of the other API is reported: by the API its body belongs to.
+WRONG_API_REASON = {RESPONSES_ENDPOINT: "responses_object", CHAT_ENDPOINT: "chat_object"}
+_API_OBJECT = {RESPONSES_ENDPOINT: 'a Responses API object ("object": "response")',
+               CHAT_ENDPOINT: 'a Chat Completions object ("object": "chat.completion")'}
+
+
+def wrong_api(item: ResultLine, wanted: Expected) -> bool:
+    """Whether a successful line's body is the other API's object than its batch was sent to."""
+    return item.kind == "success" and item.endpoint is not None and item.endpoint != wanted.endpoint
 
 
 # --------------------------------------------------------------------------- entry points
@@ -202,10 +218,10 @@ def _expected(rows: list[tuple]) -> dict[str, Expected]:
     shared: dict[tuple, Expected] = {}
     sections_of: dict[str | None, tuple[str, ...]] = {}
     expected = {}
-    for lesson_id, batch_id, model, status, budget, effort, force, sections_json in rows:
+    for lesson_id, batch_id, model, status, budget, effort, force, sections_json, endpoint in rows:
         if budget is None:  # not in the batch's request list: the model's default, as requested
             budget = models.default_budget(model)
-        key = (batch_id, model, budget, effort, sections_json, bool(force), status)
+        key = (batch_id, model, budget, effort, sections_json, bool(force), status, endpoint)
         wanted = shared.get(key)
         if wanted is None:
             if sections_json not in sections_of:
@@ -213,7 +229,7 @@ def _expected(rows: list[tuple]) -> dict[str, Expected]:
             wanted = shared[key] = Expected(
                 batch_id=batch_id, model=model, budget=budget, effort=effort,
                 required_sections=sections_of[sections_json], force=bool(force),
-                settled=status in TERMINAL_BATCH_STATUSES,
+                settled=status in TERMINAL_BATCH_STATUSES, endpoint=endpoint or CHAT_ENDPOINT,
             )
         expected[lesson_id] = wanted
     return expected
@@ -391,7 +407,7 @@ def _decide_line(prepared: Prepared, wanted: Expected, processing: Processing, r
     lesson_id = item.custom_id
     report.usage = report.usage + item.usage
     report.models_used[wanted.model] += 1
-    if item.kind != "success" or prepared.refused or not prepared.check.ok:
+    if item.kind != "success" or prepared.refused or not prepared.check.ok or wrong_api(item, wanted):
         _not_saved(prepared, wanted, processing.workspace, report, marks)
         return
     if not models.billed_at_batch_rates(item.service_tier):
@@ -415,7 +431,15 @@ def _not_saved(prepared: Prepared, wanted: Expected, workspace: Workspace, repor
     (kept under rejected/). The lesson is marked with why, once its batch has finished."""
     item = prepared.item
     lesson_id = item.custom_id
-    if item.kind == "batch_error":
+    if wrong_api(item, wanted):
+        _discard(prepared)  # a lesson it may hold is not this batch's answer
+        reason = WRONG_API_REASON[item.endpoint]
+        entry = NotSaved(
+            lesson_id, wanted.batch_id, INVALID,
+            f"{reason}: the line is {_API_OBJECT[item.endpoint]}, but its batch {wanted.batch_id} was sent to "
+            f"{wanted.endpoint}",
+        )
+    elif item.kind == "batch_error":
         reason = item.error_code or "batch_error"
         state = {"batch_expired": EXPIRED, "batch_cancelled": CANCELLED}.get(item.error_code or "", FAILED)
         entry = NotSaved(lesson_id, wanted.batch_id, state, f"{reason}: {item.error_message or ''}".strip())

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import ids, models
+from .batch_info import CHAT_ENDPOINT
 from .batch_sync import TOKEN_LIMIT_CODE, RefreshProblem, problem_messages
 from .files import display_path
 from .ledger import BatchRecord, FlexRunRecord, Ledger
@@ -362,6 +363,8 @@ def describe(batch: BatchView, now: float | None = None, commands: Commands = Co
         f"  requests: {record.request_completed:,} completed, {record.request_failed:,} failed, "
         f"{record.request_total:,} total"
     )
+    if record.endpoint != CHAT_ENDPOINT:
+        lines.append(f"  endpoint: {record.endpoint}")
     if record.created_at:
         lines.append(f"  created: {_clock(record.created_at)} ({format_duration(now - record.created_at)} ago)")
     if record.expires_at and not record.is_terminal and not batch.lost:
@@ -392,6 +395,7 @@ def as_json(batch: BatchView, now: float | None = None, commands: Commands = Com
         "status": record.status,
         "not_found": batch.lost,
         "given_up": record.given_up_at is not None,
+        "endpoint": record.endpoint,
         "meaning": meaning,
         "next_step": next_step(batch, commands),
         "request_counts": {

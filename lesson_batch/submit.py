@@ -126,6 +126,7 @@ def submit_plan(
             output_tokens=shard.output_tokens,
             required_sections=list(plan.template.required_sections),
             force=force,
+            endpoint=plan.settings.endpoint_path,
         )
         input_path.parent.mkdir(parents=True, exist_ok=True)
         os.replace(shard.path, input_path)
@@ -143,7 +144,7 @@ def submit_plan(
             "lessons": str(shard.request_count),
             "description": f"{plan.curriculum.name} lessons, shard {shard.index + 1} of {len(plan.shards)}"[:512],
         }
-        batch = api.create_batch(file_id, metadata)
+        batch = api.create_batch(file_id, metadata, plan.settings.endpoint_path)
         crashpoints.reached("after_create")
         ledger.shard_submitted(shard_key, batch, give_back=ran_nothing(batch))
         keep_input_under_batch(ledger, shard_key, input_path, batch.id)

@@ -329,6 +329,9 @@ def _generate_batches(
     return outcome
 
 
+_API_NAMES = {"chat": "Chat Completions", "responses": "the Responses API"}
+
+
 def _flex_line(plan: Plan, flex: FlexSettings) -> str:
     support = models.supports_flex(plan.settings.model)
     note = {
@@ -337,7 +340,7 @@ def _flex_line(plan: Plan, flex: FlexSettings) -> str:
         False: " (the model catalogue says this model does not take flex)",
     }[support]
     line = (
-        f"Via flex: Chat Completions with service_tier \"flex\", up to {flex.concurrency} requests at a time, "
+        f"Via flex: {_API_NAMES[plan.settings.api]} with service_tier \"flex\", up to {flex.concurrency} requests at a time, "
         f"billed at Batch prices{note}"
     )
     if flex.max_cost is not None and plan.estimated_cost is not None and plan.estimated_cost > flex.max_cost:

@@ -363,6 +363,39 @@ def success_record(custom_id, content="# Lesson\n", finish_reason="stop", usage=
     }
 
 
+def responses_record(custom_id, output=None, *, status="completed", incomplete_reason=None, usage=None) -> dict:
+    """One line of a ``/v1/responses`` batch's output file: a 200 ``response`` for ``custom_id``, in
+    the shape of the real lines (round2's responses_output.jsonl). ``output`` is the list of output
+    items (default: one message with one ``output_text`` part, "# Lesson\n")."""
+    if output is None:
+        output = [responses_message("# Lesson\n")]
+    if usage is None:
+        usage = {
+            "input_tokens": 100, "input_tokens_details": {"cached_tokens": 80},
+            "output_tokens": 50, "output_tokens_details": {"reasoning_tokens": 10}, "total_tokens": 150,
+        }
+    body = {
+        "id": "resp_1", "object": "response", "created_at": 1750231688, "status": status, "error": None,
+        "incomplete_details": {"reason": incomplete_reason} if incomplete_reason else None,
+        "instructions": None, "max_output_tokens": None, "model": "gpt-6.1-terra", "output": output,
+        "parallel_tool_calls": True, "reasoning": {"effort": None, "summary": None}, "service_tier": "default",
+        "temperature": 1.0, "text": {"format": {"type": "text"}}, "tool_choice": "auto", "tools": [], "top_p": 1.0,
+        "usage": usage, "metadata": {},
+    }
+    return {
+        "id": "batch_req_1", "custom_id": custom_id,
+        "response": {"status_code": 200, "request_id": "req_1", "body": body}, "error": None,
+    }
+
+
+def responses_message(*texts: str, refusal: str | None = None) -> dict:
+    """A ``message`` output item with an ``output_text`` part per text (and a ``refusal`` part)."""
+    content = [{"type": "output_text", "annotations": [], "text": text} for text in texts]
+    if refusal is not None:
+        content.append({"type": "refusal", "refusal": refusal})
+    return {"id": "msg_1", "type": "message", "status": "completed", "content": content, "role": "assistant"}
+
+
 def ledger_awaiting_results(work_dir: Path, lesson_ids: list[str], required_sections: list[str]) -> Ledger:
     """A ledger whose one completed batch ``batch_1`` awaits the results of ``lesson_ids``, as after
     a real submit (model gpt-6.1-terra, a 16,000-token budget each)."""

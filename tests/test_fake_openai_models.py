@@ -13,7 +13,7 @@ from pathlib import Path
 
 import openai
 import pytest
-from openai.types.shared import ChatModel, ReasoningEffort
+from openai.types.shared import ChatModel, ReasoningEffort, ResponsesModel
 
 from tests.fake_openai import catalog
 from tests.test_fake_openai import TODAY, by_custom_id, client_for, content_of, read_jsonl, request_line, run_batch
@@ -63,7 +63,18 @@ def test_the_table_covers_every_model_the_project_needs():
 
 def test_every_model_and_snapshot_in_the_table_is_a_chat_model_of_the_openai_package():
     known = set(ChatModel.__args__)
-    assert set(catalog.MODELS) | set(catalog.SNAPSHOTS) <= known
+    responses_only = {spec.id for spec in catalog.MODELS.values() if spec.responses_only}
+    assert (set(catalog.MODELS) | set(catalog.SNAPSHOTS)) - responses_only <= known
+
+
+def test_a_responses_only_model_is_no_chat_model_of_the_openai_package_and_is_documented():
+    responses_only = {spec.id for spec in catalog.MODELS.values() if spec.responses_only}
+    listed = set(ChatModel.__args__) | {
+        value for part in ResponsesModel.__args__ if hasattr(part, "__args__") for value in part.__args__
+    }
+    assert responses_only and not responses_only & set(ChatModel.__args__)
+    assert responses_only <= listed | set(catalog.NOT_IN_THE_PACKAGE)
+    assert not set(catalog.NOT_IN_THE_PACKAGE) & listed  # an exception only for what the package lacks
 
 
 def test_every_effort_in_the_table_is_one_the_openai_package_knows():

@@ -129,21 +129,28 @@ CASES = {
     "after-create-then-while-saving": ["after_create", "lesson_saved"],
     "after-upload-then-after-download": ["after_upload", "after_download"],
 }
+# The same workflow with the requests sent to the Responses API (``--endpoint responses``).
+RESPONSES_CASES = {
+    "responses-after-create-then-while-saving": ["after_create", "lesson_saved"],
+    "responses-during-download": ["download_chunk"],
+}
 
 
 class Workflow(ScriptDriver):
     """The three scripts on one curriculum, work dir and lessons folder, against the fake server."""
 
-    def __init__(self, root: Path, server):
+    def __init__(self, root: Path, server, endpoint: str | None = None):
         super().__init__(root, server, api_key=API_KEY)
         self.curriculum.write_text(CURRICULUM, encoding="utf-8")
         self.runs: list[str] = []  # what ran, for failure messages
+        self.endpoint = endpoint  # --endpoint of every generate run (None: the default)
 
     def step(self, script: str, crash_at: str | None = None):
         """One step of the workflow (``generate``, ``status`` or ``process``), killed at ``crash_at``."""
         if script == "generate":
+            endpoint = ("--endpoint", self.endpoint) if self.endpoint else ()
             result = self.generate(
-                "--yes", "--prompt-template", BUNDLED_TEMPLATE, "--max-requests-per-batch", SHARD_SIZE,
+                "--yes", "--prompt-template", BUNDLED_TEMPLATE, "--max-requests-per-batch", SHARD_SIZE, *endpoint,
                 crash_at=crash_at, timeout=SCRIPT_TIMEOUT,
             )
         elif script == "status":
@@ -291,11 +298,12 @@ def finished(flow: Workflow) -> bool:
     return processed and all(states.get(lesson) == "succeeded" for lesson in TITLES)
 
 
-@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+@pytest.mark.parametrize("case", [*CASES, *RESPONSES_CASES], ids=[*CASES, *RESPONSES_CASES])
 def test_killed_workflow_recovers_without_loss_or_double_payment(case, fake_openai, tmp_path):
     rng = random.Random(f"kill-recovery:{case}")
-    kills = [f"{point}:{rng.randint(1, KILL_POINTS[point][1])}" for point in CASES[case]]
-    flow = Workflow(tmp_path, fake_openai)
+    points = CASES.get(case) or RESPONSES_CASES[case]
+    kills = [f"{point}:{rng.randint(1, KILL_POINTS[point][1])}" for point in points]
+    flow = Workflow(tmp_path, fake_openai, "responses" if case in RESPONSES_CASES else None)
 
     run_workflow(flow, kills)  # the run that gets killed
     for _round in range(MAX_RECOVERY_ROUNDS):  # then start over until done (a second kill may come)
@@ -305,6 +313,8 @@ def test_killed_workflow_recovers_without_loss_or_double_payment(case, fake_open
     assert not kills, f"kills never applied: {kills} ({'; '.join(flow.runs)})"
 
     check_done(flow)
+    endpoints = {batch["endpoint"] for batch in fake_openai.created_batches()}
+    assert endpoints == {"/v1/responses" if flow.endpoint == "responses" else "/v1/chat/completions"}
 
 
 def test_crash_point_names_used_here_exist_in_the_code():

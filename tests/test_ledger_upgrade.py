@@ -65,6 +65,13 @@ def test_the_version_1_file_is_kept_as_a_backup_before_upgrading(old):
         assert db.execute("SELECT COUNT(*) FROM batches").fetchone()[0] == 2
 
 
+def test_the_batches_of_an_old_ledger_are_read_as_chat_completions_batches(old):
+    processed_and_in_flight(old)
+    with Ledger.open(old.work_dir, assume=ASSUMED) as ledger:
+        assert {record.endpoint for record in ledger.batches()} == {"/v1/chat/completions"}
+        assert {shard.endpoint for shard in ledger.shards()} == {"/v1/chat/completions"}
+
+
 def test_upgrading_keeps_every_batch_and_lesson_as_it_was(old):
     a_id, b_id = processed_and_in_flight(old)
     with Ledger.open(old.work_dir, assume=ASSUMED) as ledger:

@@ -15,7 +15,7 @@ from lesson_batch.result_lines import (
     read_result_lines,
     result_of_response,
 )
-from tests.helpers import success_record
+from tests.helpers import responses_message, responses_record, success_record
 
 
 def success(custom_id="M0-L001", content="# Lesson\n", finish_reason="stop", usage=None):
@@ -83,6 +83,69 @@ def test_success_line_gives_content_finish_reason_and_usage(tmp_path):
         error_code=None,
         error_message=None,
         usage=TokenUsage(prompt_tokens=100, completion_tokens=50, cached_tokens=80, reasoning_tokens=10),
+        endpoint="/v1/chat/completions",
+    )
+
+
+# --- Responses API lines (a /v1/responses batch) ----------------------------------------------------
+
+
+def test_a_responses_line_gives_its_output_text_finish_stop_usage_and_its_endpoint(tmp_path):
+    assert read_one(tmp_path, responses_record("M0-L001")) == ResultLine(
+        line_number=1,
+        custom_id="M0-L001",
+        kind="success",
+        status_code=200,
+        content="# Lesson\n",
+        finish_reason="stop",
+        error_code=None,
+        error_message=None,
+        usage=TokenUsage(prompt_tokens=100, completion_tokens=50, cached_tokens=80, reasoning_tokens=10),
+        service_tier="default",
+        endpoint="/v1/responses",
+    )
+
+
+def test_a_responses_line_joins_the_output_text_of_its_message_items_and_skips_reasoning_items(tmp_path):
+    reasoning = {"id": "rs_1", "type": "reasoning", "summary": []}
+    output = [reasoning, responses_message("# Les", "son\n"), responses_message("More\n")]
+    assert read_one(tmp_path, responses_record("M0-L001", output)).content == "# Lesson\nMore\n"
+
+
+@pytest.mark.parametrize("reason, finish_reason", [("max_output_tokens", "length"),
+                                                   ("content_filter", "content_filter")])  # fmt: skip
+def test_an_incomplete_response_reads_as_the_chat_finish_reason_of_its_reason(tmp_path, reason, finish_reason):
+    line = responses_record("M0-L001", [], status="incomplete", incomplete_reason=reason)
+    result = read_one(tmp_path, line)
+    assert (result.content, result.finish_reason) == ("", finish_reason)
+
+
+def test_a_response_with_another_status_is_not_a_finished_lesson(tmp_path):
+    line = responses_record("M0-L001", status="incomplete", incomplete_reason="max_messages")
+    assert read_one(tmp_path, line).finish_reason == "incomplete: max_messages"
+
+
+def test_a_responses_refusal_gives_the_refusal_text(tmp_path):
+    line = responses_record("M0-L001", [responses_message(refusal="I can't help with that.")])
+    result = read_one(tmp_path, line)
+    assert (result.content, result.refusal) == ("", "I can't help with that.")
+
+
+@pytest.mark.parametrize("output, reason", [
+    ("text", "response.body.output is missing or not a list"),
+    (["x"], "response.body.output[0] is missing or not an object"),
+    ([{"type": "message", "content": "x"}], "response.body.output[0].content is missing or not a list"),
+    ([{"type": "message", "content": [{"type": "output_text", "text": 5}]}],
+     "response.body.output[0].content[0].text is not a string"),
+])  # fmt: skip
+def test_a_malformed_responses_line_is_a_bad_line_naming_the_field(tmp_path, output, reason):
+    assert bad_reason(tmp_path, responses_record("M0-L001", output)) == reason
+
+
+def test_a_responses_line_with_a_negative_token_count_is_a_bad_line(tmp_path):
+    usage = {"input_tokens": -1, "output_tokens": 5}
+    assert bad_reason(tmp_path, responses_record("M0-L001", usage=usage)) == (
+        "response.body.usage.input_tokens is not a non-negative integer"
     )
 
 
@@ -476,6 +539,14 @@ def test_prompt_cache_writes_are_read_from_the_prompt_tokens_details(tmp_path):
     )
 
 
+def test_prompt_cache_writes_of_a_responses_line_are_read_from_the_input_tokens_details(tmp_path):
+    usage = {"input_tokens": 1_000, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 900},
+             "output_tokens": 50, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 1_050}
+    assert read_one(tmp_path, responses_record("M0-L001", usage=usage)).usage == TokenUsage(
+        prompt_tokens=1_000, completion_tokens=50, cache_write_tokens=900
+    )
+
+
 def test_a_cache_write_count_that_is_not_a_count_makes_the_line_bad(tmp_path):
     usage = {"prompt_tokens": 10, "completion_tokens": 5, "prompt_tokens_details": {"cache_write_tokens": -1}}
     result = read_one(tmp_path, success(usage=usage))
@@ -487,11 +558,20 @@ def test_token_usages_add_their_cache_writes_too():
 
 
 def test_an_answer_that_cannot_be_read_still_reports_the_tokens_it_was_billed_for():
-    # A Responses API object where a chat completion was expected (a flex answer, or a line of a chat batch):
+    # A Responses API object whose output cannot be read (a flex answer, or a line of a batch):
     # unusable, but its usage says what was paid.
-    body = {"object": "response", "status": "completed", "output": [],
+    body = {"object": "response", "status": "completed", "output": "not a list",
             "usage": {"input_tokens": 120, "input_tokens_details": {"cached_tokens": 100},
                       "output_tokens": 30, "output_tokens_details": {"reasoning_tokens": 7}, "total_tokens": 150}}
     item = result_of_response("M0-L001", 200, body)
-    assert isinstance(item, BadLine) and "Responses API object" in item.reason
+    assert isinstance(item, BadLine) and "output" in item.reason
+    assert item.usage == TokenUsage(prompt_tokens=120, completion_tokens=30, cached_tokens=100, reasoning_tokens=7)
+
+
+def test_a_chat_answer_that_cannot_be_read_still_reports_the_tokens_it_was_billed_for():
+    body = {"object": "chat.completion", "choices": "not a list",
+            "usage": {"prompt_tokens": 120, "prompt_tokens_details": {"cached_tokens": 100},
+                      "completion_tokens": 30, "completion_tokens_details": {"reasoning_tokens": 7}}}
+    item = result_of_response("M0-L001", 200, body)
+    assert isinstance(item, BadLine) and "choices" in item.reason
     assert item.usage == TokenUsage(prompt_tokens=120, completion_tokens=30, cached_tokens=100, reasoning_tokens=7)

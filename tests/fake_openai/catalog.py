@@ -28,7 +28,11 @@ Checked on 2026-12-02 against:
 * flex: OpenAI's flex guide ("limited model availability. Supported models are listed on the
   pricing page"), codex issue #31562 (docs show gpt-5.5 with flex), flexinference.mintlify.app
   (flex on gpt-5.5, gpt-5.4 (+mini, nano), gpt-5.2, gpt-5.1, gpt-5 (+mini, nano), o3, o4-mini),
-  SRAgent PR #25 (no flex for gpt-4.1-mini).
+  SRAgent PR #25 (no flex for gpt-4.1-mini);
+* Responses-only models (``responses_only``: Chat Completions answers 404): OpenAI's gpt-5.4-pro page
+  (developers.openai.com/api/docs/models/gpt-5.4-pro, read 2026-12-07: "available in the Responses
+  API only", reasoning.effort medium (default), high, xhigh; 128,000 max output; released
+  2026-03-05, the date of its snapshot id ``gpt-5.4-pro-2026-03-05``).
 
 Brought up to date on 2026-12-07 (issue 22) against the installed ``openai`` 3.63.0 and OpenAI's
 pages: gpt-6.2-sol and gpt-6.2-astra (released 2026-11-17, both in ``ChatModel``; efforts low..max
@@ -84,6 +88,7 @@ class ModelSpec:
     flex: bool = False  # accepts service_tier "flex"
     created: str = "2024-01-01"  # release date, for GET /v1/models
     cache_writes: bool = False  # reports (and bills) prompt-cache writes: GPT-5.6 and later
+    responses_only: bool = False  # served on /v1/responses only (Chat Completions answers 404)
 
     def created_timestamp(self) -> int:
         year, month, day = (int(part) for part in self.created.split("-"))
@@ -125,7 +130,7 @@ O_SERIES = ("low", "medium", "high")
 NONE_ONLY = TEMPERATURE_EFFORT_NONE
 NEVER = TEMPERATURE_NEVER
 
-# UNVERIFIED: flex on gpt-6-sol, gpt-6-astra, gpt-5.6-sol and gpt-5.6-luna (no source either way);
+# UNVERIFIED: flex on gpt-5.4-pro, gpt-6-sol, gpt-6-astra, gpt-5.6-sol and gpt-5.6-luna (no source either way);
 # max output of gpt-5.5, the gpt-5.4 family, gpt-5.1, the o-series and the gpt-4.1 family;
 # efforts of gpt-5.4-mini and gpt-5.4-nano (taken to be gpt-5.4's); the created date of gpt-6-astra.
 _TABLE = [
@@ -152,6 +157,8 @@ _TABLE = [
     _reasoning("o3",            O_SERIES,      "medium", NEVER,       100_000, "2026-12-11", True,  "2025-04-16"),
     _reasoning("o4-mini",       O_SERIES,      "medium", NEVER,       100_000, "2026-10-23", True,  "2025-04-16"),
     _reasoning("o3-mini",       O_SERIES,      "medium", NEVER,       100_000, "2026-10-23", False, "2025-01-31"),
+    replace(_reasoning("gpt-5.4-pro", ("medium", "high", "xhigh"), "medium", NEVER, 128_000, None, True,
+                       "2026-03-05"), responses_only=True),
     _plain("gpt-4.1",      32_768, "2027-01-14", "2025-04-14"),
     _plain("gpt-4.1-mini", 32_768, "2027-01-14", "2025-04-14"),
     _plain("gpt-4.1-nano", 32_768, "2026-10-23", "2025-04-14"),
@@ -165,6 +172,13 @@ CACHE_WRITE_FAMILIES = frozenset({
     "gpt-6.2-sol", "gpt-6.2-astra", "gpt-6.1-terra", "gpt-6.1-sol", "gpt-6-luna", "gpt-6-sol", "gpt-6-astra",
     "gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna",
 })
+
+# Models OpenAI serves that the installed openai package (3.63) lists in neither ``ChatModel`` nor
+# ``ResponsesModel``, each with where it is documented.
+NOT_IN_THE_PACKAGE = {
+    "gpt-5.4-pro": "OpenAI's gpt-5.4-pro model page (Responses API only); a real /v1/responses Batch object "
+                   "of gpt-5.4-pro-2026-03-05 (real_batch_lines/round2/batch_objects, kaapi-backend issue #723)",
+}
 
 MODELS: dict[str, ModelSpec] = {
     spec.id: replace(spec, cache_writes=spec.id in CACHE_WRITE_FAMILIES) for spec in _TABLE

@@ -23,6 +23,10 @@ Messages, as the API words them (checked 2026-12-02 with the search tools):
   supports at most 16384 completion tokens, whereas you provided 32000." (enoch3712/
   ExtractThinker issue #346; ``code`` null), worded with the parameter actually sent.
 
+A Responses-only model on Chat Completions: 404, param ``model``, code null, "This model is only
+supported in v1/responses and not in v1/chat/completions." (the API's wording as kept in several
+public test suites, e.g. the 404 bodies listed by a Go proxy's routing tests).
+
 Not found in any source, so worded by the fake after the API's patterns: ``reasoning_effort``
 on a non-reasoning model ("Unsupported parameter: 'reasoning_effort' is not supported with
 this model.") and ``service_tier: "flex"`` on a model without flex ("Unsupported value:
@@ -51,6 +55,9 @@ def check_chat_body(body: dict, spec: ModelSpec | None) -> None:
         raise missing_parameter("model")
     if spec is None:
         raise model_not_found(model)
+    if spec.responses_only:
+        message = "This model is only supported in v1/responses and not in v1/chat/completions."
+        raise ApiError(404, message, param="model")
     if not isinstance(body.get("messages"), list) or not body["messages"]:
         raise missing_parameter("messages")
     _check_budget(body, spec)
@@ -77,21 +84,21 @@ def _check_budget(body: dict, spec: ModelSpec) -> None:
             )
 
 
-def _check_effort(requested: Any, spec: ModelSpec, model: str) -> str | None:
-    """The effort in force once ``requested`` is accepted."""
+def _check_effort(requested: Any, spec: ModelSpec, model: str, param: str = "reasoning_effort") -> str | None:
+    """The effort in force once ``requested`` is accepted (``param``: where the request holds it)."""
     if requested is None:
         return spec.effort_in_force(None)
     if requested not in ALL_EFFORTS:
-        raise bad_request(invalid_value(requested, ALL_EFFORTS), "reasoning_effort", "invalid_value")
+        raise bad_request(invalid_value(requested, ALL_EFFORTS), param, "invalid_value")
     if not spec.reasoning:
-        message = "Unsupported parameter: 'reasoning_effort' is not supported with this model."
-        raise bad_request(message, "reasoning_effort", "unsupported_parameter")
+        message = f"Unsupported parameter: '{param}' is not supported with this model."
+        raise bad_request(message, param, "unsupported_parameter")
     if requested not in spec.efforts:
         message = (
             f"Unsupported value: '{requested}' is not supported with the '{model}' model. "
             f"Supported values are: {_listed(spec.efforts)}."
         )
-        raise bad_request(message, "reasoning_effort", "unsupported_value")
+        raise bad_request(message, param, "unsupported_value")
     return requested
 
 

@@ -10,7 +10,7 @@ Each HTTP request is read whole, turned into a ``Request``, and passed to ``disp
 which holds the lock while it checks the API key, applies the scenario's transient faults
 (503 on upload or download, 429 on batch creation, each with a short ``retry-after-ms`` so
 the client's own retries recover fast; a download cut halfway), routes to the endpoint, and
-logs the outcome. ``POST /v1/chat/completions`` adds flex behaviour: capacity 429s and a
+logs the outcome. ``POST /v1/chat/completions`` and ``POST /v1/responses`` add flex behaviour: capacity 429s and a
 latency, which (like ``slow_ms``) is slept outside the lock.
 Refusals are ``ApiError`` exceptions rendered in the API's error format; every response
 carries an ``x-request-id``. The optional ``slow_ms`` delay is slept outside the lock, so a
@@ -43,11 +43,13 @@ from .checks import check_chat_body
 from .errors import ApiError, error_body, missing_parameter
 from .model import system_text, user_text
 from .multipart import MultipartError, parse_form_data
+from .responses import chat_view, check_responses_body
 from .scenario import TRANSIENT_FAULTS, Scenario, ScenarioError
 from .store import Store, StoredFile
 
 JSON_TYPE = "application/json"
 CHAT_PATH = "/v1/chat/completions"
+RESPONSES_PATH = "/v1/responses"
 LESSON_ID_LINE = re.compile(r"^[ \t]*Lesson id:[ \t]*(\S+)", re.MULTILINE | re.IGNORECASE)
 LESSON_ID = re.compile(r"\bM\d+-L\d{3}\b")
 
@@ -204,16 +206,21 @@ class FakeOpenAIServer:
         with self._lock:
             return self._store.file(file_id).content
 
-    def chat_requests(self, lesson: str | None = None) -> list[LoggedRequest]:
-        """The logged ``POST /v1/chat/completions`` requests (only ``lesson``'s, if given), oldest first.
+    def chat_requests(self, lesson: str | None = None, path: str = CHAT_PATH) -> list[LoggedRequest]:
+        """The logged ``POST /v1/chat/completions`` requests (or those to ``path``; only ``lesson``'s,
+        if given), oldest first.
 
         Those with ``status == 200`` are the ones a real API would have billed.
         """
         return [
             entry
             for entry in self.requests
-            if (entry.method, entry.path) == ("POST", CHAT_PATH) and lesson in (None, entry.lesson)
+            if (entry.method, entry.path) == ("POST", path) and lesson in (None, entry.lesson)
         ]
+
+    def responses_requests(self, lesson: str | None = None) -> list[LoggedRequest]:
+        """The logged ``POST /v1/responses`` requests, as ``chat_requests`` gives chat ones."""
+        return self.chat_requests(lesson, RESPONSES_PATH)
 
     @property
     def today(self) -> str:
@@ -272,6 +279,8 @@ class FakeOpenAIServer:
             return response
         if route == "chat":
             return self._chat(_json_body(request), entry)
+        if route == "responses":
+            return self._responses(_json_body(request), entry)
         if route == "get_batch":
             self._maybe_transient("retrieve_503")
         if route == "create_batch":
@@ -334,6 +343,24 @@ class FakeOpenAIServer:
         )
         delay = self._store.scenario.flex.latency_ms / 1000 if flex else 0.0
         return Response(200, json.dumps(completion).encode("utf-8"), delay=delay)
+
+    def _responses(self, body: dict, entry: LoggedRequest) -> Response:
+        """A direct ``POST /v1/responses``: its own checks, then the chat path's faults and answer
+        (see ``responses.py``), with the same flex behaviour."""
+        view = chat_view(body)
+        entry.lesson = _lesson_id(view)
+        flex = body.get("service_tier") == "flex"
+        if flex:
+            check_responses_body(body, self._store.model_spec(body.get("model")))  # a 400/404 comes before capacity
+            self._maybe_capacity_429()
+        prompt = system_text(view)
+        seen = bool(prompt) and prompt in self._chat_prompts_seen
+        self._chat_prompts_seen.add(prompt)
+        answer, _ = self._store.answer_responses(
+            body, fault_key=entry.lesson, title=entry.lesson or "Lesson", prompt_seen=seen, batch=False
+        )
+        delay = self._store.scenario.flex.latency_ms / 1000 if flex else 0.0
+        return Response(200, json.dumps(answer).encode("utf-8"), delay=delay)
 
     def _maybe_capacity_429(self) -> None:
         """Refuse this flex request for lack of capacity if the scenario's pattern says so."""
@@ -436,6 +463,7 @@ _ROUTES = [
     ("GET", re.compile(r"/v1/models"), "list_models"),
     ("GET", re.compile(r"/v1/models/(?P<id>[^/]+)"), "get_model"),
     ("POST", re.compile(CHAT_PATH), "chat"),
+    ("POST", re.compile(RESPONSES_PATH), "responses"),
 ]
 
 

@@ -51,6 +51,7 @@ from .catalog import OWNED_BY, ModelSpec, listed_ids, resolve
 from .checks import check_chat_body, model_not_found
 from .errors import ApiError, bad_request, error_body, invalid_type, invalid_value, missing_parameter
 from .model import Quirks, TokenUsage, chat_completion, system_text
+from .responses import chat_view, check_responses_body, response_object
 from .scenario import DEFAULT_FORCED_VALIDATION_ERROR, BatchPlan, Scenario
 
 SECONDS_PER_DAY = 24 * 60 * 60
@@ -65,6 +66,8 @@ BATCH_ENDPOINTS = (
     "/v1/videos",
 )
 ANSWERED_ENDPOINT = "/v1/chat/completions"
+RESPONSES_ENDPOINT = "/v1/responses"
+ANSWERED_ENDPOINTS = (ANSWERED_ENDPOINT, RESPONSES_ENDPOINT)
 UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 REQUIRED_LINE_FIELDS = ("custom_id", "method", "url", "body")
 CANCELLABLE = ("validating", "in_progress", "finalizing")
@@ -451,12 +454,13 @@ class Store:
 
     def _answer(self, batch: Batch, request: RequestLine, prompt_seen_before: bool) -> Answer:
         custom_id, usage = request.custom_id, TokenUsage()
-        if batch.endpoint != ANSWERED_ENDPOINT:
-            message = f"The fake OpenAI server only answers {ANSWERED_ENDPOINT} requests, not {batch.endpoint}."
+        if batch.endpoint not in ANSWERED_ENDPOINTS:
+            message = f"The fake OpenAI server only answers {' and '.join(ANSWERED_ENDPOINTS)} requests, not {batch.endpoint}."
             status, body = 400, error_body(message, param="url", code="unsupported_endpoint")
         else:
+            answer = self.answer_responses if batch.endpoint == RESPONSES_ENDPOINT else self.answer_chat
             try:
-                body, usage = self.answer_chat(
+                body, usage = answer(
                     request.body, fault_key=custom_id, title=custom_id, prompt_seen=prompt_seen_before, batch=True
                 )
                 status = 200
@@ -465,15 +469,28 @@ class Store:
         seed = hashlib.sha256(f"{batch.id}:{request.line}".encode()).hexdigest()
         return Answer(f"batch_req_{seed[:32]}", custom_id, seed[32:64], status, body, usage)
 
-    def answer_chat(
+    def answer_responses(
         self, body: dict, *, fault_key: str | None, title: str, prompt_seen: bool, batch: bool
+    ) -> tuple[dict, TokenUsage]:
+        """The ``response`` object answering a ``/v1/responses`` ``body`` (see ``responses.py``),
+        or the ``ApiError`` the API would give; the same faults as ``answer_chat``."""
+        check_responses_body(body, self.model_spec(body.get("model")))
+        completion, usage = self.answer_chat(
+            chat_view(body), fault_key=fault_key, title=title, prompt_seen=prompt_seen, batch=batch, checked=True
+        )
+        return response_object(body, completion, usage, created=self._now()), usage
+
+    def answer_chat(
+        self, body: dict, *, fault_key: str | None, title: str, prompt_seen: bool, batch: bool, checked: bool = False
     ) -> tuple[dict, TokenUsage]:
         """The ``chat.completion`` answering ``body``, or the ``ApiError`` the API would give.
 
         Both paths use it: a batch line (``batch=True``, faults keyed by its custom_id) and a
         direct ``POST /v1/chat/completions`` (faults keyed by the lesson id in its user message).
+        ``checked``: the body was checked already (a Responses request, by its own rules).
         """
-        check_chat_body(body, self.model_spec(body.get("model")))
+        if not checked:
+            check_chat_body(body, self.model_spec(body.get("model")))
         if fault_key is not None and self._fault_applies("fail_500", fault_key):
             message = "The server had an error while processing your request. Sorry about that!"
             raise ApiError(500, message, error_type="server_error")
@@ -645,7 +662,7 @@ def _with_seen_prompts(requests: list[RequestLine]):
     """Each request with whether an earlier one in the batch had the same system prompt (a cache hit)."""
     seen: set[str] = set()
     for request in requests:
-        prompt = system_text(request.body)
+        prompt = system_text(request.body if "messages" in request.body else chat_view(request.body))
         yield bool(prompt) and prompt in seen, request
         seen.add(prompt)
 
