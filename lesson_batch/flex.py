@@ -52,6 +52,7 @@ from typing import Callable, Iterator
 
 from . import crashpoints, ids, models
 from .api import BatchApi, ChatReply, NoAnswerError
+from .batch_info import CHAT_ENDPOINT
 from .errors import Interrupted, LessonBatchError
 from .files import DurableLog, disk_full_message, display_path, is_disk_full
 from .ledger import DEFAULT_MAX_ATTEMPTS, FlexAnswerRecord, Ledger, NotSaved
@@ -313,12 +314,14 @@ class FlexStoppedError(LessonBatchError):
     """A flex run stopped because a file or the ledger could not be written; what it received is kept."""
 
 
-def _answer_line(run_id: str, model: str, request: FlexRequest, reply: ChatReply, sections, force: bool) -> bytes:
+def _answer_line(
+    run_id: str, model: str, request: FlexRequest, reply: ChatReply, sections, force: bool, endpoint: str
+) -> bytes:
     """A received answer as a line of the run's answers file: the batch output line that would hold
     it, plus how its lesson was requested (what processing it needs, on a later run too)."""
     record = {
         "custom_id": request.lesson_id, "run_id": run_id, "model": model, "budget": request.budget,
-        "effort": request.effort, "required_sections": list(sections), "force": force,
+        "effort": request.effort, "required_sections": list(sections), "force": force, "endpoint": endpoint,
         "response": {"status_code": reply.status, "body": reply.body},
     }
     return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
@@ -372,6 +375,7 @@ def _save_kept_answers(ledger: Ledger, output_dir, left: list[str], say: Callabl
         recorder.apply(item, Expected(
             batch_id=record["run_id"], model=record["model"], budget=record["budget"], effort=record["effort"],
             required_sections=tuple(record["required_sections"]), force=bool(record["force"]),
+            endpoint=record.get("endpoint", CHAT_ENDPOINT),
         ))
     recorder.flush()
     say(
@@ -653,7 +657,7 @@ class _Run:
         self.bar.update(done=self.done, note=f"{self.report.saved:,} saved{refusals}")
 
     def _keep(self, request: FlexRequest, reply: ChatReply) -> None:
-        line = _answer_line(self.run_id, self.model, request, reply, self.sections, self.force)
+        line = _answer_line(self.run_id, self.model, request, reply, self.sections, self.force, self.endpoint)
         if self._guarded(self.answer_log.append, line):
             self.kept.append(request.lesson_id)
         else:
