@@ -83,7 +83,7 @@ def refused(result: subprocess.CompletedProcess) -> str:
 def test_a_ledger_lost_with_its_backup_while_its_batch_runs_is_rebuilt_from_the_api_without_a_second_batch(job, loss):
     ok(job.generate("--yes"))  # the batch moves a step each time it is read: it is still running here
     [batch] = job.server.created_batches()
-    (job.work / "ledger.sqlite3.bak").unlink()
+    (job.work / "ledger.sqlite3.bak").unlink(missing_ok=True)
     if loss == "deleted":
         job.ledger_path.unlink()
     else:
@@ -115,7 +115,7 @@ def test_a_lost_ledger_of_a_finished_batch_is_rebuilt_and_its_lessons_saved_once
     [batch] = job.server.created_batches()
     wait_until(lambda: job.server.batches[batch["id"]]["status"] == "completed", "the batch completes")
     job.ledger_path.unlink()
-    (job.work / "ledger.sqlite3.bak").unlink()
+    (job.work / "ledger.sqlite3.bak").unlink(missing_ok=True)
 
     out = ok(job.process())
 
@@ -132,7 +132,7 @@ def test_the_processing_command_the_status_suggests_for_a_batch_works_where_the_
     [batch] = job.server.created_batches()
     wait_until(lambda: job.server.batches[batch["id"]]["status"] == "completed", "the batch completes")
     job.ledger_path.unlink()
-    (job.work / "ledger.sqlite3.bak").unlink()
+    (job.work / "ledger.sqlite3.bak").unlink(missing_ok=True)
 
     status = ok(job.status(batch["id"]))
     suggested = f"python {PROCESS_SCRIPT} --work-dir {job.work}"
@@ -234,7 +234,7 @@ def test_a_work_dir_that_served_another_course_gets_no_default_course_when_its_l
     job.server.set_scenario({"batches": ["stuck"]})
     ok(job.generate("--yes"))
     job.ledger_path.unlink()
-    (job.work / "ledger.sqlite3.bak").unlink()
+    (job.work / "ledger.sqlite3.bak").unlink(missing_ok=True)
     uploads_before = sum(1 for entry in job.server.requests if entry.method == "POST" and entry.path == "/v1/files")
 
     out = refused(job.run("generate_datagov_lessons_batch.py", "--work-dir", job.work, "--yes"))
@@ -249,7 +249,7 @@ def test_a_dry_run_in_a_work_dir_that_served_another_course_names_no_default_cou
     job.server.set_scenario({"batches": ["stuck"]})
     ok(job.generate("--yes"))
     job.ledger_path.unlink()
-    (job.work / "ledger.sqlite3.bak").unlink()
+    (job.work / "ledger.sqlite3.bak").unlink(missing_ok=True)
 
     out = refused(job.run("generate_datagov_lessons_batch.py", "--work-dir", job.work, "--dry-run"))
 
@@ -336,7 +336,7 @@ def test_a_damaged_ledger_is_set_aside_restored_from_its_backup_and_the_job_fini
 
 def test_a_file_that_is_not_a_ledger_at_all_is_replaced_and_rebuilt_from_the_api(job):
     ok(job.generate("--yes"))
-    (job.work / "ledger.sqlite3.bak").unlink()
+    (job.work / "ledger.sqlite3.bak").unlink(missing_ok=True)
     job.ledger_path.write_bytes(b"this is not a database " * 200)
 
     out = ok(job.generate("--yes", "--wait", "--interval", INTERVAL))
