@@ -304,9 +304,16 @@ class Ledger:
         try:
             if read_only:
                 problem = _damage(path)
+                if problem is None and path.is_file() and path.stat().st_size == 0:
+                    problem = "it is empty: it was truncated"
                 if problem is not None:
                     raise LedgerError(damaged_message(workspace, problem))
                 ledger = cls._open_read_only(path, work_dir, assume or Assumptions())
+                if REBUILD_META_KEY in ledger.meta():
+                    ledger.upgrade_notes.append(
+                        "the run ledger was lost or damaged and is not rebuilt yet: this may list lessons that are in "
+                        "a batch already; a run that is not a dry run rebuilds it from the API's batches first"
+                    )
             else:
                 work_dir.mkdir(parents=True, exist_ok=True)
                 lost = _settle_lost_ledger(workspace, repair)

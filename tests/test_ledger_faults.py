@@ -344,3 +344,12 @@ def test_a_file_that_is_not_a_ledger_at_all_is_replaced_and_rebuilt_from_the_api
     assert "file is not a database" in out and "adopted 1 batch still running" in out
     assert job.creates() == 1 and job.saved_lessons() == set(LESSONS)
 
+
+
+def test_a_dry_run_on_an_emptied_ledger_says_what_to_run_instead_of_planning_blind(job):
+    ok(job.generate("--yes"))
+    job.ledger_path.write_bytes(b"")
+
+    out = refused(job.generate("--dry-run"))
+
+    assert "it was truncated" in out and f"{PROCESS_SCRIPT} --work-dir" in out
