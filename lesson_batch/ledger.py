@@ -295,8 +295,9 @@ class Ledger:
         The ledger's integrity is checked first (SQLite's quick check). A damaged one is refused
         with what to run, unless ``repair``: it is then set aside (``.damaged-<time>``) and, like
         a ledger found missing or emptied in a work dir that was used, replaced by its last good
-        copy (the rolling backup ``.bak``) if there is one; ``lost`` then says so, and the caller
-        rebuilds the rest from the API (``recovery``).
+        copy (the rolling backup ``.bak``) if there is one; ``lost`` then says so (and the ledger
+        remembers it until ``rebuilt``), and the caller rebuilds the rest from the API
+        (``recovery``).
         """
         work_dir = Path(work_dir)
         workspace = Workspace(work_dir)
@@ -1067,7 +1068,7 @@ def _settle_lost_ledger(workspace: Workspace, repair: bool) -> LostLedger | None
     """Before a writing run opens the ledger: a damaged one is set aside, and a missing, empty or
     damaged one is replaced by the rolling backup when there is a sound one. Says what happened
     (None: the ledger is sound, or the work dir was never used). Without ``repair``, a damaged
-    ledger is refused with what to run, and a missing or empty one is left to be made anew."""
+    ledger is refused with what to run."""
     path = workspace.ledger_path
     problem = _damage(path)
     present = path.is_file() and path.stat().st_size > 0
@@ -1075,8 +1076,6 @@ def _settle_lost_ledger(workspace: Workspace, repair: bool) -> LostLedger | None
         return None
     if problem is not None and not repair:
         raise LedgerError(damaged_message(workspace, problem))
-    if not repair:
-        return None
     if not present and not workspace.shows_earlier_use():
         return None  # a new work dir (or one being created right now by another run)
     with open(workspace.recovery_lock_path, "a+b") as handle:
