@@ -98,6 +98,21 @@ def test_a_ledger_lost_with_its_backup_while_its_batch_runs_is_rebuilt_from_the_
     assert set(job.paid().values()) == {1}
 
 
+def test_every_batch_of_a_job_is_adopted_whatever_order_the_api_lists_them_in(job):
+    job.server.set_scenario({"batch_list_order": "shuffled"})
+    ok(job.generate("--yes", "--max-requests-per-batch", "2"))
+    created = [batch["id"] for batch in job.server.created_batches()]
+    assert len(created) == 3
+    job.ledger_path.unlink()
+    (job.work / "ledger.sqlite3.bak").unlink(missing_ok=True)
+
+    out = ok(job.generate("--yes", "--wait", "--interval", INTERVAL, "--max-requests-per-batch", "2"))
+
+    assert "adopted 3 batches still running" in out
+    assert job.creates() == 3 and set(job.paid().values()) == {1}
+    assert job.saved_lessons() == set(LESSONS)
+
+
 def test_a_ledger_deleted_while_its_batch_runs_comes_back_from_its_backup_and_the_job_finishes_once(job):
     ok(job.generate("--yes"))
     job.ledger_path.unlink()
