@@ -146,8 +146,8 @@ def _cancel(
                     f"process them with {commands.process} once it is cancelled.")
     if not whole_job:
         return StatusResult(failed=bool(lost))
-    lines = ["The cancel is recorded in the ledger: no run submits from this work dir any more (a run started "
-             f"later does: {commands.generate})."]
+    lines = ["The cancel is recorded in the ledger: the runs going now from this work dir (a --wait among them) "
+             f"submit no more batches. A run started from now on submits again: {commands.generate}"]
     if submitting:
         lines.append("A run is submitting right now: it stops before its next batch, and a batch it is creating "
                      "is cancelled by that run as soon as it exists (it says so).")
