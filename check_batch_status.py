@@ -8,10 +8,12 @@ import argparse
 import sys
 
 from lesson_batch import cli
+from lesson_batch.api import BatchApi
 from lesson_batch.checking import StatusRequest, check_status
 from lesson_batch.files import display_path
 from lesson_batch.ledger import Ledger
 from lesson_batch.wording import Commands
+from lesson_batch.workspace import Workspace
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     if not Ledger.exists(args.work_dir) and not args.batch_ids:
         return nothing_submitted(args).show(printer)
     # Batch ids given where no ledger exists are looked at without creating one.
-    with cli.open_ledger(args.work_dir) if Ledger.exists(args.work_dir) else Ledger.in_memory() as ledger:
+    with cli.open_ledger(args.work_dir, repair=True) if Ledger.exists(args.work_dir) else Ledger.in_memory() as ledger:
+        if ledger.lost is not None:  # set aside as damaged, or emptied: rebuilt before it is shown
+            cli.recover_lost_ledger(ledger, BatchApi.from_environment(on_retry=printer.note), printer)
         result = check_status(ledger, request_of(args), printer, confirm=cli.confirm)
     return cli.Outcome(result.lines, result.document, cli.EXIT_FAILURE if result.failed else cli.EXIT_OK).show(printer)
 
@@ -85,6 +89,15 @@ def request_of(args: argparse.Namespace) -> StatusRequest:
 
 
 def nothing_submitted(args: argparse.Namespace) -> cli.Outcome:
+    if Workspace(args.work_dir).shows_earlier_use():
+        outcome = cli.Outcome(exit_code=cli.EXIT_FAILURE)
+        outcome.error(
+            f"no run ledger in {display_path(args.work_dir)}, but runs have submitted from there (it holds their "
+            f"request files, results or lock): the ledger was lost. Run {Commands(args.work_dir).process}: it "
+            "rebuilds the ledger from the API's batches and the files there, pays for nothing again, and saves the "
+            "lessons of finished batches; then this command shows them again."
+        )
+        return outcome
     return cli.Outcome(
         [f"No run ledger in {display_path(args.work_dir)}: nothing was submitted from there yet. "
          f"Submit with: {Commands(args.work_dir).generate}"],

@@ -12,7 +12,7 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
-from lesson_batch import cli, models
+from lesson_batch import cli, models, recovery
 from lesson_batch.api import BatchApi, effective_base_url
 from lesson_batch.files import check_folder
 from lesson_batch.flex import (
@@ -27,6 +27,7 @@ from lesson_batch.flex import (
 )
 from lesson_batch.ledger import DEFAULT_MAX_ATTEMPTS, Ledger
 from lesson_batch.next_steps import RequestStep, request_step
+from lesson_batch.paths import DEFAULT_CURRICULUM
 from lesson_batch.plan import Plan, PlanOptions, saved_before_sentence
 from lesson_batch.requests import RequestSettings, parse_efforts
 from lesson_batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE, ShardLimits
@@ -34,6 +35,7 @@ from lesson_batch.status import WatchDisplay
 from lesson_batch.wording import Commands, plural
 from lesson_batch.workdir import API_BASE_URL, CURRICULUM, OUTPUT_DIR, TEMPLATE, Settled, settle_ledger
 from lesson_batch.workflow import DeclinedError, GenerateOutcome, generate
+from lesson_batch.workspace import Workspace
 
 DEFAULT_INTERVAL = 30.0
 
@@ -317,6 +319,28 @@ def plan_options(args: argparse.Namespace, place: Settled, settings: RequestSett
     )
 
 
+def course_guard(args: argparse.Namespace, ledger: Ledger | None):
+    """No default course for a work dir that served another: where the ledger is gone (lost, or
+    none in a dry run) and the run names no --curriculum, a work dir whose batches or request
+    files show another course than the bundled one is refused (called with the course the
+    API's batches name, before the ledger is rebuilt)."""
+    def guard(course: str | None) -> None:
+        if args.curriculum is not None:
+            return
+        if ledger is None and not Workspace(args.work_dir).shows_earlier_use():
+            return
+        if ledger is not None and (ledger.lost is None or CURRICULUM in ledger.meta()):
+            return  # a ledger in use (or restored from its backup) remembers its course
+        reason = recovery.other_course_shown(args.work_dir, DEFAULT_CURRICULUM, course)
+        if reason is not None:
+            commands = Commands(args.work_dir)
+            raise recovery.refuse_default_course(
+                args.work_dir, DEFAULT_CURRICULUM, reason, course,
+                lambda option: f"{commands.generate} {option}" + (" --yes" if args.yes else ""),
+            )
+    return guard
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -340,9 +364,14 @@ def main(argv: list[str] | None = None) -> int:
     dry_run_without_ledger = args.dry_run and not Ledger.exists(args.work_dir)
     ledger_opened = nullcontext() if dry_run_without_ledger else cli.open_ledger(
         args.work_dir, curriculum=args.curriculum, template=args.prompt_template, output_dir=args.output_dir,
-        read_only=args.dry_run,
+        read_only=args.dry_run, repair=not args.dry_run,
     )
     with ledger_opened as ledger:
+        guard = course_guard(args, ledger)
+        if ledger is None:
+            guard(None)
+        elif api is not None:
+            cli.recover_lost_ledger(ledger, api, printer, output_dir=args.output_dir, before_writing=guard)
         given = {CURRICULUM: args.curriculum, TEMPLATE: args.prompt_template, OUTPUT_DIR: args.output_dir}
         if api is not None:
             given[API_BASE_URL] = effective_base_url()

@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 from lesson_batch import cli
+from lesson_batch.api import BatchApi
 from lesson_batch.files import display_path
-from lesson_batch.ledger import Ledger
+from lesson_batch.ledger import Ledger, LostLedger
 from lesson_batch.processing import ProcessRequest, process_results
 from lesson_batch.wording import Commands
+from lesson_batch.workspace import Workspace
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,12 +58,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.results_file and args.batch_ids:
         parser.error("give batch ids or --results-file, not both")
     printer = cli.Printer(args.json)
-    if not Ledger.exists(args.work_dir):
+    # A work dir whose ledger is gone but that shows earlier use (its request files, results, lock),
+    # or batch ids given: the ledger is rebuilt from the API's batches and processing goes on.
+    rebuild_for_named = bool(args.batch_ids) and not Ledger.exists(args.work_dir)
+    if not Ledger.exists(args.work_dir) and (
+        args.results_file or not (Workspace(args.work_dir).shows_earlier_use() or args.batch_ids)
+    ):
         return no_ledger(args).show(printer)
     request = ProcessRequest(
         args.work_dir, tuple(args.batch_ids), args.results_file, args.errors_file, args.output_dir, args.force
     )
-    with cli.open_ledger(args.work_dir, output_dir=args.output_dir) as ledger:
+    with cli.open_ledger(args.work_dir, output_dir=args.output_dir, repair=True) as ledger:
+        if rebuild_for_named and ledger.lost is None:
+            ledger.lost = LostLedger("missing")
+        if ledger.lost is not None and not args.results_file:
+            api = BatchApi.from_environment(on_retry=printer.note)
+            cli.recover_lost_ledger(ledger, api, printer, output_dir=args.output_dir, named=tuple(args.batch_ids))
         summary = process_results(ledger, request, printer)
         if summary is None:
             outcome = cli.Outcome(

@@ -427,6 +427,12 @@ class BatchApi:
             raise NoAnswerError(f"cannot reach {self.base_url or 'the OpenAI API'} ({exc.__class__.__name__}: {exc})",
                                 False) from None
 
+    def list_batches(self) -> list[BatchInfo]:
+        """Every batch the key can see, all pages (``GET /v1/batches`` documents no order: the
+        caller sorts what it needs). For rebuilding a lost ledger."""
+        with self._calling("listing batches"):
+            return [_batch_info(batch) for batch in self._client.batches.list(limit=100)]
+
     def find_batch_for_shard(self, shard_key: str, created_after: float) -> BatchInfo | None:
         """The batch whose metadata names this shard and that was created after ``created_after``
         (the newest, should there be several).

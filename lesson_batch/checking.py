@@ -12,6 +12,7 @@ from typing import Callable
 
 from .api import ApiError, BatchApi, effective_base_url
 from .batch_sync import cancel, lost_message, problem_messages, refresh, watch
+from .files import display_path
 from .ledger import BatchRecord, Ledger
 from .output import Printer
 from .states import ACTIVE_BATCH_STATUSES
@@ -53,6 +54,10 @@ def check_status(
     batch_ids = list(request.batch_ids) or [record.batch_id for record in ledger.batches()]
     # Flex runs are shown from the ledger alone (nothing to ask the API once a run is over).
     flex_runs = [] if request.batch_ids else [flex_run_summary(ledger, run) for run in ledger.flex_runs()]
+    if request.cancel and not request.batch_ids and ledger.path is not None:
+        # A cancel of the whole job is recorded even when no batch is recorded yet: a run may be
+        # submitting its first one right now.
+        return _cancel(ledger, None, [], request.yes, printer, commands, confirm)
     if not batch_ids and (request.cancel or not flex_runs):
         return StatusResult(
             [f"No batches recorded in {ledger.path}. Submit with: {commands.generate}"],
@@ -105,11 +110,30 @@ def _cancel(
     commands: Commands,
     confirm: Callable[[str, bool], bool],
 ) -> StatusResult:
-    targets = given or [record.batch_id for record in ledger.batches() if record.status in ACTIVE_BATCH_STATUSES]
-    if not targets:
+    """Cancel the batches given; with none given, the whole job: the cancel is recorded in the
+    ledger first (every run submitting from the work dir, or waiting with --wait, then submits no
+    more, and cancels a batch it is creating as soon as it exists), then every unfinished batch
+    the ledger records is cancelled."""
+    whole_job = not given and ledger.path is not None
+    if whole_job:
+        submitting = ledger.submission_in_progress()
+        targets = _unfinished(ledger)
+        listed = f"{plural(len(targets), 'batch', 'batches')}: {', '.join(targets)}" if targets else "no batch yet"
+        question = f"Cancel the job in {display_path(request_dir(ledger))} ({listed}) and stop every run submitting there?"
+        if not targets and not submitting:
+            question = f"No unfinished batch in {display_path(request_dir(ledger))}; stop any run that starts submitting there?"
+    else:
+        submitting, targets = False, given
+        question = f"Cancel {plural(len(targets), 'batch', 'batches')}: {', '.join(targets)}?"
+    if not targets and not whole_job:
         return StatusResult(["No unfinished batch to cancel."])
-    if not confirm(f"Cancel {plural(len(targets), 'batch', 'batches')}: {', '.join(targets)}?", yes):
+    if not confirm(question, yes):
         return StatusResult(["Nothing was cancelled."], failed=True)
+    if whole_job:
+        ledger.request_cancel()
+        targets = _unfinished(ledger)  # read again after the record: a batch recorded meanwhile is in it
+    if targets and api is None:
+        api = BatchApi.from_environment(on_retry=printer.note)
     lost: list[str] = []
 
     def tell_lost(batch_id: str) -> None:
@@ -120,7 +144,16 @@ def _cancel(
     for info in cancel(ledger, api, targets, on_lost=tell_lost):  # each said as it happens
         printer.out(f"Batch {info.id}: {info.status}. Finished requests keep their results; "
                     f"process them with {commands.process} once it is cancelled.")
-    return StatusResult(failed=bool(lost))
+    if not whole_job:
+        return StatusResult(failed=bool(lost))
+    lines = ["The cancel is recorded in the ledger: the runs going now from this work dir (a --wait among them) "
+             f"submit no more batches. A run started from now on submits again: {commands.generate}"]
+    if submitting:
+        lines.append("A run is submitting right now: it stops before its next batch, and a batch it is creating "
+                     "is cancelled by that run as soon as it exists (it says so).")
+    elif not targets:
+        lines.append("No unfinished batch to cancel.")
+    return StatusResult(lines, failed=bool(lost))
 
 
 def _give_up(
@@ -178,6 +211,14 @@ def _give_up(
             )
         lines.append(line)
     return StatusResult(lines, failed=failed)
+
+
+def _unfinished(ledger: Ledger) -> list[str]:
+    return [record.batch_id for record in ledger.batches() if record.status in ACTIVE_BATCH_STATUSES]
+
+
+def request_dir(ledger: Ledger) -> Path:
+    return ledger.path.parent
 
 
 def _watch(

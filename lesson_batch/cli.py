@@ -121,6 +121,7 @@ def open_ledger(
     template: Path | None = None,
     output_dir: Path | None = None,
     read_only: bool = False,
+    repair: bool = False,
 ) -> Ledger:
     """Open the work dir's ledger; a ledger made by an older version is upgraded, and what the
     upgrade assumed (the API address in use, the folders this run was given, the lessons folder
@@ -136,10 +137,32 @@ def open_ledger(
         template=str(Path(template).resolve()) if template is not None else None,
         output_dir=str(Path(output_dir or DEFAULT_OUTPUT_DIR).resolve()),
     )
-    ledger = Ledger.open(work_dir, assume=assume, read_only=read_only)
+    ledger = Ledger.open(work_dir, assume=assume, read_only=read_only, repair=repair)
     for line in ledger.upgrade_notes:
         note(f"note: {line}")
     return ledger
+
+
+def recover_lost_ledger(
+    ledger: Ledger,
+    api,
+    printer: Printer,
+    *,
+    output_dir: Path | None = None,
+    named: tuple[str, ...] = (),
+    before_writing=None,
+) -> None:
+    """A ledger that was lost or damaged (``Ledger.lost``) is rebuilt from the API's batches and
+    the files in the work dir before anything else, and what was recovered is said (on stderr)."""
+    from . import recovery
+
+    lost = ledger.lost
+    if lost is None:
+        return
+    with ledger.submission_lock():
+        report = recovery.rebuild(ledger, api, output_dir, named, before_writing or (lambda course: None))
+    for line in report.lines(ledger, lost):
+        printer.note(line)
 
 
 def ask(question: str) -> bool:

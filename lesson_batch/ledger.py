@@ -40,12 +40,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 from . import ledger_schema
 from .batch_info import CHAT_ENDPOINT, BatchError, BatchInfo
@@ -72,6 +73,7 @@ from .states import (
     LessonState,
     ShardState,
 )
+from .wording import Commands
 from .workspace import Workspace
 
 DEFAULT_MAX_ATTEMPTS = 3  # runs of one lesson's request before it needs a person
@@ -92,6 +94,37 @@ class LedgerFullError(LedgerError):
             "is kept, and so are the lesson files saved and the answers and results downloaded into the work dir. "
             "Free some space, then run the same command again: nothing is paid for twice."
         )
+
+
+REBUILD_META_KEY = "rebuild_needed"  # a lost or damaged ledger not yet rebuilt (see Ledger.lost)
+CANCEL_META_KEY = "cancel_requests"  # how many times a whole-job cancel was asked for (see Ledger.request_cancel)
+
+
+@dataclass(frozen=True)
+class LostLedger:
+    """Why a work dir that had been used opened without its ledger: ``missing`` (deleted),
+    ``emptied`` (truncated to nothing) or ``damaged`` (it failed its integrity check; kept aside
+    as ``kept_as``), and the rolling backup it was restored from, if any (``restored_from``, of
+    ``backup_time``). The ledger then needs rebuilding from what survives (``recovery``)."""
+
+    reason: str
+    detail: str = ""
+    kept_as: Path | None = None
+    restored_from: Path | None = None
+    backup_time: float | None = None
+
+    def describe(self, path: Path) -> str:
+        what = {
+            "missing": f"the run ledger {path} was missing",
+            "emptied": f"the run ledger {path} was empty",
+            "damaged": f"the run ledger {path} was damaged ({self.detail})",
+        }[self.reason]
+        if self.kept_as is not None:
+            what += f"; the damaged file is kept as {self.kept_as.name}"
+        if self.restored_from is not None:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.backup_time or 0))
+            what += f"; restored its last good copy ({self.restored_from.name}, of {stamp})"
+        return what
 
 
 @dataclass(frozen=True)
@@ -242,6 +275,8 @@ class Ledger:
         self.workspace = Workspace(path.parent) if path is not None else None
         self._db = connection
         self.upgrade_notes: list[str] = []  # what opening an older ledger assumed, for the user
+        self.lost: LostLedger | None = None  # set when the work dir had a ledger that was lost or damaged
+        self._read_only = False
 
     @staticmethod
     def exists(work_dir: Path | str) -> bool:
@@ -249,23 +284,43 @@ class Ledger:
 
     @classmethod
     def open(
-        cls, work_dir: Path | str, *, assume: Assumptions | None = None, read_only: bool = False
+        cls, work_dir: Path | str, *, assume: Assumptions | None = None, read_only: bool = False, repair: bool = False
     ) -> "Ledger":
         """Open (or create) the work dir's ledger, bringing an older one up to this version's schema.
 
         ``assume`` gives the facts an older ledger lacks (see ``ledger_schema``); what was assumed
         is left in ``upgrade_notes`` for the caller to tell the user. ``read_only`` (a dry run)
         never writes the file: an older ledger is then upgraded in a copy in memory.
+
+        The ledger's integrity is checked first (SQLite's quick check). A damaged one is refused
+        with what to run, unless ``repair``: it is then set aside (``.damaged-<time>``) and, like
+        a ledger found missing or emptied in a work dir that was used, replaced by its last good
+        copy (the rolling backup ``.bak``) if there is one; ``lost`` then says so (and the ledger
+        remembers it until ``rebuilt``), and the caller rebuilds the rest from the API
+        (``recovery``).
         """
         work_dir = Path(work_dir)
-        path = Workspace(work_dir).ledger_path
+        workspace = Workspace(work_dir)
+        path = workspace.ledger_path
         try:
             if read_only:
+                problem = _damage(path)
+                if problem is None and path.is_file() and path.stat().st_size == 0:
+                    problem = "it is empty: it was truncated"
+                if problem is not None:
+                    raise LedgerError(damaged_message(workspace, problem))
                 ledger = cls._open_read_only(path, work_dir, assume or Assumptions())
+                if REBUILD_META_KEY in ledger.meta():
+                    ledger.upgrade_notes.append(
+                        "the run ledger was lost or damaged and is not rebuilt yet: this may list lessons that are in "
+                        "a batch already; a run that is not a dry run rebuilds it from the API's batches first"
+                    )
             else:
                 work_dir.mkdir(parents=True, exist_ok=True)
+                lost = _settle_lost_ledger(workspace, repair)
                 ledger = cls(path, _connect(str(path)))
                 ledger.upgrade_notes = ledger._bring_up_to_date(work_dir, assume or Assumptions())
+                ledger.lost = ledger._note_lost(lost)
             return ledger
         except SchemaError as exc:
             raise LedgerError(f"{path}: cannot use this run ledger: {exc}") from None
@@ -294,11 +349,14 @@ class Ledger:
         ledger_schema.check_supported(version)
         if version == ledger_schema.SCHEMA_VERSION:
             on_disk.row_factory = sqlite3.Row
-            return cls(path, on_disk)
+            ledger = cls(path, on_disk)
+            ledger._read_only = True
+            return ledger
         in_memory = _connect(":memory:")
         on_disk.backup(in_memory)
         on_disk.close()
         ledger = cls(path, in_memory)
+        ledger._read_only = True
         with ledger._write() as db:
             notes = ledger_schema.migrate(db, version, work_dir, assume)
         ledger.upgrade_notes = [
@@ -331,8 +389,50 @@ class Ledger:
             f"(the old file is kept as {backup.name})."
         ] + notes
 
+    def _note_lost(self, lost: LostLedger | None) -> LostLedger | None:
+        """Remember in the ledger that it must be rebuilt until a run has done so (a run that
+        cannot, a dry run or one without the API, leaves it for the next)."""
+        if lost is not None:
+            self.set_meta({REBUILD_META_KEY: json.dumps(lost.__dict__, default=str)})
+            return lost
+        stored = self.meta().get(REBUILD_META_KEY)
+        if not stored:
+            return None
+        try:
+            values = json.loads(stored)
+            return LostLedger(
+                values["reason"], values.get("detail") or "",
+                Path(values["kept_as"]) if values.get("kept_as") else None,
+                Path(values["restored_from"]) if values.get("restored_from") else None,
+                values.get("backup_time"),
+            )
+        except (ValueError, KeyError, TypeError):
+            return LostLedger("missing")
+
+    def rebuilt(self) -> None:
+        """The ledger was brought up to date from what survived (``recovery.rebuild``)."""
+        with self._write() as db:
+            db.execute("DELETE FROM meta WHERE key = ?", (REBUILD_META_KEY,))
+        self.lost = None
+
     def close(self) -> None:
-        self._db.close()
+        """Close; a ledger this run changed is copied to the rolling backup first (when it passes
+        its integrity check: a damaged ledger never replaces the last good copy)."""
+        try:
+            if self.path is not None and not self._read_only and self._db.total_changes > 0:
+                self.keep_backup()
+        finally:
+            self._db.close()
+
+    def keep_backup(self) -> None:
+        """Copy the ledger to ``ledger.sqlite3.bak`` (a consistent copy, renamed into place), if it
+        is sound. A backup that cannot be written (a full disk) is not worth failing the run for."""
+        if self.path is None or _quick_check(self._db) is not None:
+            return
+        try:
+            _backup(self._db, self.workspace.rolling_backup)
+        except (OSError, sqlite3.Error):
+            pass
 
     def __enter__(self) -> "Ledger":
         return self
@@ -371,6 +471,55 @@ class Ledger:
             yield
         finally:
             handle.close()
+
+    @contextmanager
+    def processing_lock(self, on_wait: Callable[[str], None] = lambda message: None) -> Iterator[None]:
+        """One processing run at a time per work dir: a second one waits its turn (after saying so
+        through ``on_wait``), then sees what the first did. Dropped when the process ends."""
+        handle = open(self.workspace.processing_lock_path, "a+b")
+        try:
+            if not _try_lock(handle):
+                on_wait(f"another run is processing results in {self.path.parent}; waiting for it to finish...")
+                while not _try_lock(handle):
+                    time.sleep(0.2)
+            yield
+        finally:
+            handle.close()
+
+    def submission_in_progress(self) -> bool:
+        """Whether another run holds the submission lock right now (it is submitting)."""
+        with open(self.workspace.lock_path, "a+b") as handle:
+            return not _try_lock(handle)
+
+    # ----------------------------------------------------------------- cancelling the whole job
+
+    def cancel_requests(self) -> int:
+        """How many whole-job cancels were asked for: a submitting run notes the number when it
+        starts and submits nothing more once it has grown."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (CANCEL_META_KEY,)).fetchone()
+        return int(row["value"]) if row is not None and str(row["value"]).isdigit() else 0
+
+    def request_cancel(self) -> int:
+        """Record a cancel of the whole job (``check_batch_status.py --cancel``)."""
+        with self._write() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (CANCEL_META_KEY,)).fetchone()
+            count = (int(row["value"]) if row is not None and str(row["value"]).isdigit() else 0) + 1
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (CANCEL_META_KEY, str(count)),
+            )
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                ("cancel_requested_at", str(time.time())),
+            )
+        return count
+
+    def cancel_requested_at(self) -> float | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'cancel_requested_at'").fetchone()
+        try:
+            return float(row["value"]) if row is not None else None
+        except ValueError:
+            return None
 
     # ----------------------------------------------------------------- what the work dir belongs to
 
@@ -878,6 +1027,83 @@ def _backup(source: sqlite3.Connection, destination: Path) -> None:
     finally:
         if temporary.exists():
             temporary.unlink()
+
+
+def _quick_check(db: sqlite3.Connection) -> str | None:
+    """None for a sound database, else what SQLite's quick check (or opening) says is wrong."""
+    try:
+        rows = db.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    problems = [str(row[0]) for row in rows if str(row[0]) != "ok"]
+    return "; ".join(problems[:3]) if problems else None
+
+
+def _damage(path: Path) -> str | None:
+    """What is wrong with the ledger file at ``path`` (None: sound, missing or empty)."""
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return None
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+    except (OSError, sqlite3.Error) as exc:
+        return str(exc)
+    try:
+        return _quick_check(connection)
+    finally:
+        connection.close()
+
+
+def damaged_message(workspace: Workspace, problem: str) -> str:
+    """A damaged ledger, for a run that does not repair it: what is wrong and what to run."""
+    backup = workspace.rolling_backup
+    kept = f"the last good copy ({backup.name})" if backup.is_file() else "what survives"
+    return (
+        f"{workspace.ledger_path}: cannot open the run ledger: it is damaged ({problem}); nothing was changed. "
+        f"Run {Commands(workspace.root).process}: it keeps the damaged file aside, restores {kept} and brings it "
+        "up to date from the API's batches and the files in the work dir, paying for nothing again."
+    )
+
+
+def _settle_lost_ledger(workspace: Workspace, repair: bool) -> LostLedger | None:
+    """Before a writing run opens the ledger: a damaged one is set aside, and a missing, empty or
+    damaged one is replaced by the rolling backup when there is a sound one. Says what happened
+    (None: the ledger is sound, or the work dir was never used). Without ``repair``, a damaged
+    ledger is refused with what to run."""
+    path = workspace.ledger_path
+    problem = _damage(path)
+    present = path.is_file() and path.stat().st_size > 0
+    if present and problem is None:
+        return None
+    if problem is not None and not repair:
+        raise LedgerError(damaged_message(workspace, problem))
+    if not present and not workspace.shows_earlier_use():
+        return None  # a new work dir (or one being created right now by another run)
+    with open(workspace.recovery_lock_path, "a+b") as handle:
+        while not _try_lock(handle):
+            time.sleep(0.1)
+        problem = _damage(path)  # another run may have settled it meanwhile
+        present = path.is_file() and path.stat().st_size > 0
+        if present and problem is None:
+            return None
+        reason = "damaged" if problem is not None else ("emptied" if path.exists() else "missing")
+        kept_as = None
+        if problem is not None:
+            kept_as = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+            os.replace(path, kept_as)
+            for suffix in ("-journal", "-wal", "-shm"):
+                companion = path.with_name(path.name + suffix)
+                if companion.exists():
+                    os.replace(companion, kept_as.with_name(kept_as.name + suffix))
+        backup = workspace.rolling_backup
+        if backup.is_file() and _damage(backup) is None:
+            backup_time = backup.stat().st_mtime
+            temporary = temporary_path_for(path)
+            shutil.copyfile(backup, temporary)
+            os.replace(temporary, path)
+            return LostLedger(reason, problem or "", kept_as, backup, backup_time)
+        if path.exists():
+            path.unlink()  # empty: a new one is made in its place
+        return LostLedger(reason, problem or "", kept_as)
 
 
 def _try_lock(handle) -> bool:

@@ -124,16 +124,20 @@ def process_ready(
     if any(record.awaits_processing for record in known):
         check_folder(output_dir, "--output-dir")
         check_folder(work_dir, "--work-dir")
-    for record in known:
-        if record.awaits_processing:
-            with saving_into(output_dir, record):
-                record, paths, downloaded = download_results(processing, api, record)
-                report = apply_batch(processing, record, paths)
-            report.downloaded = downloaded
-            reports.append(report)
-            forget_input(ledger.shard_of_batch(record.batch_id))
-        elif not record.is_terminal:
-            not_ready.append(record)
+        # Another run on this work dir (a second terminal, a --wait) may be processing the same
+        # batches: runs take turns, and each batch is read again once it is this run's turn, so
+        # a batch the other run processed is neither processed nor counted twice.
+        with ledger.processing_lock(on_wait=processing.printer.note):
+            known = ledger.batches([record.batch_id for record in known])
+            for record in known:
+                if record.awaits_processing:
+                    with saving_into(output_dir, record):
+                        record, paths, downloaded = download_results(processing, api, record)
+                        report = apply_batch(processing, record, paths)
+                    report.downloaded = downloaded
+                    reports.append(report)
+                    forget_input(ledger.shard_of_batch(record.batch_id))
+    not_ready = [record for record in known if not record.is_terminal]
     return reports, not_ready, problems
 
 
@@ -182,12 +186,13 @@ def process_files_given(processing: Processing, paths: list[Path]) -> Report:
     ledger = processing.ledger
     check_folder(processing.output_dir, "--output-dir")
     check_folder(processing.workspace.root, "--work-dir")
-    with saving_into(processing.output_dir, None):
-        report = process_files(processing, paths)
-    for record in ledger.batches():
-        if record.awaits_processing and not ledger.lessons_in_batch(record.batch_id, SUBMITTED):
-            ledger.batch_processed(record.batch_id, {})
-            forget_input(ledger.shard_of_batch(record.batch_id))
+    with ledger.processing_lock(on_wait=processing.printer.note):
+        with saving_into(processing.output_dir, None):
+            report = process_files(processing, paths)
+        for record in ledger.batches():
+            if record.awaits_processing and not ledger.lessons_in_batch(record.batch_id, SUBMITTED):
+                ledger.batch_processed(record.batch_id, {})
+                forget_input(ledger.shard_of_batch(record.batch_id))
     return report
 
 

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import crashpoints
-from .api import RUN_METADATA_KEY, SHARD_METADATA_KEY, UPLOAD_PREFIX, BatchApi
+from . import crashpoints, recovery
+from .api import RUN_METADATA_KEY, SHARD_METADATA_KEY, UPLOAD_PREFIX, ApiError, BatchApi
 from .batch_info import BatchInfo
 from .batch_sync import ran_nothing
 from .files import display_path
@@ -56,6 +56,11 @@ class SubmitReport:
     adopted: list[BatchInfo] = field(default_factory=list)
     abandoned_shards: list[str] = field(default_factory=list)
     deferred_lessons: list[str] = field(default_factory=list)  # waiting for room under the token cap
+    # A whole-job cancel (check_batch_status.py --cancel) came while this run was submitting: the
+    # lessons it did not submit, and the batches it cancelled itself (created as the cancel came).
+    stopped_by_cancel: list[str] = field(default_factory=list)
+    cancelled_on_creation: list[str] = field(default_factory=list)
+    cancel_seen: bool = False
 
 
 def new_run_id() -> str:
@@ -94,6 +99,11 @@ def recover_unfinished_shards(ledger: Ledger, api: BatchApi, say: Callable[[str]
     return report
 
 
+def cancelled_since(ledger: Ledger, cancels_at_start: int | None) -> bool:
+    """Whether a whole-job cancel was recorded after a run noted ``cancels_at_start``."""
+    return cancels_at_start is not None and ledger.cancel_requests() > cancels_at_start
+
+
 def submit_plan(
     plan: Plan,
     ledger: Ledger,
@@ -102,12 +112,29 @@ def submit_plan(
     max_enqueued_tokens: int | None = None,
     force: bool = False,
     say: Callable[[str], None] = print,
+    cancels_at_start: int | None = None,
 ) -> SubmitReport:
-    """Upload and create a batch for each shard of the plan that fits under the token cap."""
+    """Upload and create a batch for each shard of the plan that fits under the token cap.
+
+    ``cancels_at_start``: the ledger's count of whole-job cancels when the run started. A cancel
+    recorded since is seen before each create (nothing more is submitted) and after each (the
+    batch just created is cancelled at once)."""
     report = SubmitReport()
     live_tokens = ledger.live_prompt_tokens()
     model = plan.settings.model
-    for shard in plan.shards:
+    job = recovery.job_metadata(plan, ledger)
+    for position, shard in enumerate(plan.shards):
+        if cancelled_since(ledger, cancels_at_start):
+            report.cancel_seen = True
+            report.stopped_by_cancel.extend(
+                lesson_id for later in plan.shards[position:] for lesson_id in later.lesson_ids
+            )
+            say(
+                f"A cancel was recorded (check_batch_status.py --cancel): no more batches are submitted; "
+                f"{plural(len(report.stopped_by_cancel), 'lesson')} of this run {'was' if len(report.stopped_by_cancel) == 1 else 'were'} "
+                "not submitted."
+            )
+            break
         if max_enqueued_tokens is not None and live_tokens > 0 and live_tokens + shard.prompt_tokens > max_enqueued_tokens:
             report.deferred_lessons.extend(shard.lesson_ids)
             continue
@@ -143,6 +170,8 @@ def submit_plan(
             SHARD_METADATA_KEY: shard_key,
             "lessons": str(shard.request_count),
             "description": f"{plan.curriculum.name} lessons, shard {shard.index + 1} of {len(plan.shards)}"[:512],
+            **job,
+            recovery.ESTIMATE_METADATA_KEY: f"{shard.prompt_tokens},{shard.output_tokens}",
         }
         batch = api.create_batch(file_id, metadata, plan.settings.endpoint_path)
         crashpoints.reached("after_create")
@@ -151,7 +180,32 @@ def submit_plan(
         report.submitted.append(batch)
         live_tokens += shard.prompt_tokens
         say(f"Created batch {batch.id} for {plural(shard.request_count, 'lesson')} (status: {batch.status}).")
+        # Checked after the batch is recorded: a cancel that read the ledger before it was recorded
+        # is seen here, and one that came later found it in the ledger and cancelled it itself.
+        if cancelled_since(ledger, cancels_at_start):
+            report.cancel_seen = True
+            _cancel_new_batch(ledger, api, batch.id, say)
+            report.cancelled_on_creation.append(batch.id)
+            later = [lesson_id for rest in plan.shards[position + 1:] for lesson_id in rest.lesson_ids]
+            report.stopped_by_cancel.extend(later)
+            if later:
+                say(f"No more batches are submitted; {plural(len(later), 'lesson')} of this run "
+                    f"{'was' if len(later) == 1 else 'were'} not submitted.")
+            break
     return report
+
+
+def _cancel_new_batch(ledger: Ledger, api: BatchApi, batch_id: str, say: Callable[[str], None]) -> None:
+    """Cancel a batch this run created as a cancel of the whole job was recorded."""
+    try:
+        info = api.cancel_batch(batch_id)
+    except ApiError as exc:
+        if exc.status != 409:  # 409: already cancelled (by the run that asked)
+            raise
+        info = api.get_batch(batch_id)
+    ledger.update_batch(info, give_back=ran_nothing(info))
+    say(f"A cancel was recorded (check_batch_status.py --cancel) while batch {batch_id} was being created: "
+        f"cancelled it at once (status: {info.status}); its finished requests keep their results.")
 
 
 def keep_input_under_batch(ledger: Ledger, shard_key: str, input_path: Path, batch_id: str) -> None:

@@ -48,7 +48,7 @@ from .requests import RequestSettingsError
 from .results import Processing
 from .states import PENDING, SUCCEEDED
 from .status import WatchDisplay
-from .submit import SubmitReport, new_run_id, recover_unfinished_shards, submit_plan
+from .submit import SubmitReport, cancelled_since, new_run_id, recover_unfinished_shards, submit_plan
 from .wording import Commands, plural, quoted
 
 MAX_WAIT_ROUNDS = 1000
@@ -208,6 +208,7 @@ def generate(
         return GenerateOutcome(plan)
 
     batches_before, flex_runs_before = len(ledger.batches()), len(ledger.flex_runs())
+    cancels_at_start = ledger.cancel_requests()  # a cancel recorded from now on stops this run's submitting
     try:
         with ledger.submission_lock():
             api.check_access()
@@ -222,13 +223,15 @@ def generate(
             ledger.set_max_attempts(options.max_attempts)
             ledger.hold_for_attention(plan.held_for_attention)
             if via == "flex":
-                outcome = _generate_flex(options, ledger, api, plan, flex, fallback_batch, confirm, say)
+                outcome = _generate_flex(options, ledger, api, plan, flex, fallback_batch, confirm, say, cancels_at_start)
             else:
-                outcome = _generate_batches(options, ledger, api, plan, max_cost, confirm, say)
+                outcome = _generate_batches(options, ledger, api, plan, max_cost, confirm, say, cancels_at_start)
             outcome.submitted.adopted.extend(recovered.adopted)
         if wait and (via != "flex" or outcome.submitted.submitted):
             try:
-                _wait_until_done(options, ledger, api, outcome, interval, say, warn, display or WatchDisplay(say))
+                _wait_until_done(
+                    options, ledger, api, outcome, interval, say, warn, display or WatchDisplay(say), cancels_at_start
+                )
             except KeyboardInterrupt as exc:
                 if isinstance(exc, Interrupted):
                     raise
@@ -311,6 +314,7 @@ def _generate_batches(
     max_cost: float | None,
     confirm: Callable[[Plan], bool],
     say: Callable[[str], None],
+    cancels_at_start: int | None = None,
 ) -> GenerateOutcome:
     """The submitting part of ``generate`` (called holding the submission lock)."""
     check_budget(plan, max_cost)
@@ -324,7 +328,9 @@ def _generate_batches(
             "run the same command again to submit."
         )
     ledger.note_pending(plan.to_request)
-    outcome.submitted = submit_plan(plan, ledger, api, new_run_id(), options.limits.max_enqueued_tokens, options.force, say)
+    outcome.submitted = submit_plan(
+        plan, ledger, api, new_run_id(), options.limits.max_enqueued_tokens, options.force, say, cancels_at_start
+    )
     _say_deferred(outcome.submitted, say)
     return outcome
 
@@ -360,6 +366,7 @@ def _generate_flex(
     fallback_batch: bool,
     confirm: Callable[[Plan], bool],
     say: Callable[[str], None],
+    cancels_at_start: int | None = None,
 ) -> GenerateOutcome:
     """The flex part of ``generate`` (called holding the submission lock)."""
     say(_flex_line(plan, flex))
@@ -400,7 +407,8 @@ def _generate_flex(
             f"estimated {models.format_cost(fallback.estimated_cost)} (at Batch API prices)")
         check_budget(fallback, None if flex.max_cost is None else max(0.0, flex.max_cost - (spent or 0.0)))
         outcome.submitted = submit_plan(
-            fallback, ledger, api, new_run_id(), options.limits.max_enqueued_tokens, options.force, say
+            fallback, ledger, api, new_run_id(), options.limits.max_enqueued_tokens, options.force, say,
+            cancels_at_start,
         )
         _say_deferred(outcome.submitted, say)
     return outcome
@@ -443,8 +451,10 @@ def _wait_until_done(
     say: Callable[[str], None],
     warn: Callable[[str], None],
     display: WatchDisplay,
+    cancels_at_start: int | None = None,
 ) -> None:
     deferred = list(outcome.submitted.deferred_lessons)
+    cancel_said = outcome.submitted.cancel_seen
     processed_before = {record.batch_id for record in ledger.batches() if record.processed_at is not None}
     job = _job_lessons(ledger, outcome)
     rounds_without_progress = 0
@@ -469,6 +479,16 @@ def _wait_until_done(
         waiting = sorted(set(deferred) | set(requeued))
         if not waiting:
             break
+        if cancelled_since(ledger, cancels_at_start):
+            # The job was cancelled: nothing more is submitted; the batches still ending are seen through.
+            if not cancel_said:
+                say(f"A cancel was recorded (check_batch_status.py --cancel): no more batches are submitted; "
+                    f"{plural(len(waiting), 'lesson')} of this job {'was' if len(waiting) == 1 else 'were'} not submitted.")
+                cancel_said = True
+            if not any(not record.is_terminal for record in ledger.batches()):
+                break
+            deferred = []
+            continue
         saved = sum(len(report.saved) + len(report.replaced) for report in reports)
         rounds_without_progress = 0 if saved else rounds_without_progress + 1
         if rounds_without_progress > MAX_ROUNDS_WITHOUT_PROGRESS:
@@ -481,8 +501,11 @@ def _wait_until_done(
             break
         with ledger.submission_lock():
             plan = make_plan(replace(options, modules=(), lessons=tuple(waiting), limit=None), history_of(ledger))
-            report = submit_plan(plan, ledger, api, new_run_id(), options.limits.max_enqueued_tokens, options.force, say)
+            report = submit_plan(
+                plan, ledger, api, new_run_id(), options.limits.max_enqueued_tokens, options.force, say, cancels_at_start
+            )
         outcome.submitted.submitted.extend(report.submitted)
+        cancel_said = cancel_said or report.cancel_seen
         deferred = list(report.deferred_lessons)
         _say_deferred(report, say)
     # The whole job: besides this run's own lessons, those of every batch it saw through, including

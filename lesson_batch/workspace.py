@@ -1,7 +1,8 @@
 """The work dir's layout: where the run ledger, the request files, the downloaded results and the
 lesson versions kept aside go. Every name inside a work dir is made here.
 
-    ledger.sqlite3                          the run ledger (and .lock, .bak-v<N> beside it)
+    ledger.sqlite3                          the run ledger (and .lock, .processing.lock, .bak-v<N>, beside it;
+                                            .bak: its last good copy; .damaged-<time>: one set aside)
     datagov_lessons_input[_NNN].jsonl       the plan's request files (one per shard)
     submitted/<shard key or batch id>.jsonl a submitted request file, kept until its results are processed
     datagov_lessons_results_<batch id>.jsonl, datagov_lessons_errors_<batch id>.jsonl
@@ -45,6 +46,36 @@ class Workspace:
     @property
     def lock_path(self) -> Path:
         return self.root / f"{LEDGER_NAME}.lock"
+
+    @property
+    def processing_lock_path(self) -> Path:
+        """Held by the run processing results (one at a time)."""
+        return self.root / f"{LEDGER_NAME}.processing.lock"
+
+    @property
+    def recovery_lock_path(self) -> Path:
+        """Held while a lost or damaged ledger is replaced by its backup."""
+        return self.root / f"{LEDGER_NAME}.recovery.lock"
+
+    @property
+    def rolling_backup(self) -> Path:
+        """The last good copy of the ledger, renewed by every run that changed it."""
+        return self.root / f"{LEDGER_NAME}.bak"
+
+    def shows_earlier_use(self) -> bool:
+        """Whether a run has submitted from here before (a ledger missing now was lost, not new):
+        the submission lock file, the rolling backup, request files kept under ``submitted/``, or
+        downloaded results."""
+        return (
+            self.lock_path.exists()
+            or self.rolling_backup.exists()
+            or any(self.submitted_inputs())
+            or any(self.root.glob(f"{RESULTS_STEM}*.jsonl"))
+        )
+
+    def submitted_inputs(self) -> list[Path]:
+        folder = self.root / SUBMITTED_DIR
+        return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
 
     def ledger_backup(self, version: int) -> Path:
         """Where an older ledger is kept before it is upgraded from schema ``version``."""

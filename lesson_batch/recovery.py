@@ -1,0 +1,349 @@
+"""Rebuilding a lost or damaged run ledger from what survives it.
+
+The ledger is a record that can be rebuilt, never the only copy of what was paid for. Every
+batch the tool creates carries metadata naming its shard and run (``api``), the work dir it was
+submitted from (a fingerprint of its absolute path, ``lesson_batch_job``), its course, template
+and lessons folder, and its token estimate (``job_metadata``); the work dir keeps each batch's
+request file under ``submitted/`` until its results are processed.
+
+When a work dir that had been used opens without its ledger (deleted, emptied, or damaged and
+set aside; see ``Ledger.open``), ``rebuild`` brings back what can be brought back:
+
+- the API's batches (``GET /v1/batches``, every page, no order assumed) made by this tool from
+  this work dir (its fingerprint in the metadata, or its request file or results in the work
+  dir) are adopted: their shard and lessons come from the request file in ``submitted/`` (or,
+  for a batch still running whose file is gone, from the API's copy of its input file);
+- a finished batch whose request file is gone was processed before the ledger was lost (the file
+  is removed only then): its lessons are on disk, or were requested again later;
+- downloaded results in the work dir are used instead of downloading again;
+- lessons of a finished batch whose file is on disk are marked saved; the rest are processed as
+  usual, so nothing running or done is paid for again.
+
+What cannot be brought back is said: flex runs (the API lists no chat requests; lessons they
+saved are on disk), and batches whose lessons could not be read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from . import ids
+from .api import RUN_METADATA_KEY, SHARD_METADATA_KEY, ApiError, BatchApi, effective_base_url
+from .batch_info import BatchInfo
+from .batch_sync import ran_nothing
+from .errors import LessonBatchError
+from .files import display_path
+from .ledger import Ledger, LostLedger, Saved, ShardLesson
+from .paths import DEFAULT_TEMPLATE
+from .states import SUBMITTED, TERMINAL_BATCH_STATUSES
+from .wording import plural
+from .workspace import Workspace
+
+JOB_METADATA_KEY = "lesson_batch_job"
+COURSE_METADATA_KEY = "lesson_batch_course"
+TEMPLATE_METADATA_KEY = "lesson_batch_template"
+LESSONS_METADATA_KEY = "lesson_batch_lessons_dir"
+ESTIMATE_METADATA_KEY = "lesson_batch_estimate"  # "prompt tokens,output tokens" of the shard
+METADATA_VALUE_LIMIT = 512  # the API's limit on a metadata value (16 pairs, keys up to 64 characters)
+
+# The meta keys of workdir (not imported from there: workdir imports the ledger's users).
+_META_FROM_METADATA = {
+    COURSE_METADATA_KEY: "curriculum", TEMPLATE_METADATA_KEY: "template", LESSONS_METADATA_KEY: "output_dir",
+}
+
+
+class RecoveryError(LessonBatchError):
+    """A lost ledger that cannot be rebuilt safely by this run."""
+
+
+def job_id(work_dir: Path | str) -> str:
+    """The work dir's fingerprint in a batch's metadata: it survives the ledger."""
+    return hashlib.sha256(str(Path(work_dir).resolve()).encode("utf-8")).hexdigest()[:24]
+
+
+def job_metadata(plan, ledger: Ledger) -> dict[str, str]:
+    """What a batch carries besides its run and shard: the work dir, course, template and lessons
+    folder it belongs to (a path longer than the API allows is left out)."""
+    work_dir = plan.shards[0].path.parent if plan.shards else None
+    values = {
+        JOB_METADATA_KEY: job_id(ledger.path.parent if ledger.path is not None else work_dir or "."),
+        COURSE_METADATA_KEY: str(Path(plan.curriculum.path).resolve()),
+        TEMPLATE_METADATA_KEY: str(Path(plan.template.path).resolve()),
+    }
+    output_dir = ledger.meta().get("output_dir")
+    if output_dir:
+        values[LESSONS_METADATA_KEY] = output_dir
+    return {key: value for key, value in values.items() if len(value) <= METADATA_VALUE_LIMIT}
+
+
+@dataclass
+class RebuildReport:
+    adopted_running: list[str] = field(default_factory=list)
+    adopted_finished: list[str] = field(default_factory=list)  # results to process
+    settled: list[str] = field(default_factory=list)  # finished, every lesson already on disk
+    processed_before: list[str] = field(default_factory=list)  # finished and processed before the loss
+    lessons_on_disk: int = 0
+    already_known: list[str] = field(default_factory=list)  # in the restored backup already
+    not_recovered: list[str] = field(default_factory=list)
+
+    def lines(self, ledger: Ledger, lost: LostLedger) -> list[str]:
+        lines = [f"Note: {lost.describe(ledger.path)}. Rebuilt it from the API's batches and the files in "
+                 f"{display_path(ledger.path.parent)}:"]
+        if self.adopted_running:
+            lines.append(f"  adopted {plural(len(self.adopted_running), 'batch', 'batches')} still running "
+                         f"(not paid again): {', '.join(self.adopted_running)}")
+        if self.adopted_finished:
+            lines.append(f"  adopted {plural(len(self.adopted_finished), 'finished batch', 'finished batches')} "
+                         f"whose results are processed next: {', '.join(self.adopted_finished)}")
+        if self.settled:
+            lines.append(f"  {plural(len(self.settled), 'finished batch', 'finished batches')} with every lesson "
+                         f"already on disk: {', '.join(self.settled)}")
+        if self.processed_before:
+            lines.append(f"  {plural(len(self.processed_before), 'batch', 'batches')} processed before the ledger "
+                         "was lost (their lessons are on disk or were requested again)")
+        if self.lessons_on_disk:
+            lines.append(f"  {plural(self.lessons_on_disk, 'lesson')} of those batches found saved on disk")
+        if self.already_known:
+            lines.append(f"  {plural(len(self.already_known), 'batch', 'batches')} of this work dir "
+                         f"{'was' if len(self.already_known) == 1 else 'were'} in the restored copy already")
+        if not (self.adopted_running or self.adopted_finished or self.settled or self.processed_before
+                or self.already_known):
+            lines.append("  no batch of this work dir was found on the API")
+        lines.append("  not recovered: flex runs and their costs (the API lists no chat requests; the lessons they "
+                     "saved are on disk and are not requested again)")
+        lines.extend(f"  not recovered: {problem}" for problem in self.not_recovered)
+        return lines
+
+
+def rebuild(
+    ledger: Ledger,
+    api: BatchApi,
+    output_dir: Path | None = None,
+    named: Iterable[str] = (),
+    before_writing: Callable[[str | None], None] = lambda course: None,
+) -> RebuildReport:
+    """Adopt this work dir's batches from the API into ``ledger`` (see the module's docstring).
+
+    ``output_dir``: the lessons folder the run was given (else the ledger's, else the batches');
+    ``named``: batch ids given on the command line, adopted even without a trace in the work dir;
+    ``before_writing`` hears the course the batches name (None: none does) before anything is
+    written, and may refuse. Batches the ledger already knows are left alone, so running it
+    twice changes nothing."""
+    from .submit import keep_input_under_batch  # submit puts the metadata this reads on each batch
+
+    workspace = Workspace(ledger.path.parent)
+    fingerprint, named = job_id(workspace.root), set(named)
+    requests = {path.stem: path for path in workspace.submitted_inputs()}
+    ours = []
+    for info in api.list_batches():
+        shard_key = info.metadata.get(SHARD_METADATA_KEY)
+        if not shard_key:
+            continue  # not made by this tool
+        if (info.metadata.get(JOB_METADATA_KEY) == fingerprint or info.id in requests or shard_key in requests
+                or info.id in named or workspace.file(Workspace.result_file_names(info.id)[0]).is_file()):
+            ours.append(info)
+    ours.sort(key=lambda info: (info.created_at or 0, info.id))  # lessons end up with their newest batch
+    before_writing(next((c for info in reversed(ours) if (c := info.metadata.get(COURSE_METADATA_KEY))), None))
+    _remember_course(ledger, ours)
+    report = RebuildReport()
+    known_batches = {record.batch_id for record in ledger.batches()}
+    known_shards = {record.shard_key for record in ledger.shards()}
+    required = _required_sections(ledger, report)
+    adopted: list[BatchInfo] = []
+    for info in ours:
+        shard_key = info.metadata[SHARD_METADATA_KEY]
+        if info.id in known_batches or shard_key in known_shards:
+            report.already_known.append(info.id)
+            continue
+        terminal = info.status in TERMINAL_BATCH_STATUSES
+        request_file = requests.get(info.id) or requests.get(shard_key)
+        if request_file is None and terminal and info.id not in named:
+            report.processed_before.append(info.id)
+            continue
+        if request_file is None:
+            request_file = workspace.submitted_input(info.id)
+            try:
+                if not info.input_file_id:
+                    raise ApiError("the API names no input file")
+                api.download(info.input_file_id, request_file)
+            except ApiError as exc:
+                report.not_recovered.append(
+                    f"batch {info.id} ({info.status}): its request file is not in submitted/ and the API did not give "
+                    f"it back ({str(exc).splitlines()[0]}); its lessons are not known"
+                )
+                continue
+        lessons, model, endpoint = _read_requests(request_file)
+        if not lessons:
+            report.not_recovered.append(f"batch {info.id}: {display_path(request_file)} names no lesson")
+            continue
+        prompt_tokens, output_tokens = _estimate(info)
+        ledger.record_shard(
+            shard_key=shard_key, run_id=info.metadata.get(RUN_METADATA_KEY, "recovered"), model=model or info.model or "",
+            input_path=str(request_file), sha256=_sha256(request_file), lessons=lessons,
+            prompt_tokens=prompt_tokens, output_tokens=output_tokens, required_sections=required,
+            **({"endpoint": endpoint} if endpoint else {}),
+        )
+        if info.input_file_id:
+            ledger.shard_uploaded(shard_key, info.input_file_id)
+        ledger.shard_submitted(shard_key, info, give_back=ran_nothing(info))
+        keep_input_under_batch(ledger, shard_key, request_file, info.id)
+        results, errors = Workspace.result_file_names(info.id)
+        if workspace.file(results).is_file() or workspace.file(errors).is_file():
+            ledger.name_result_files(info.id, results, errors)
+        adopted.append(info)
+    _settle_lessons_on_disk(ledger, adopted, output_dir, report)
+    ledger.rebuilt()
+    return report
+
+
+def _remember_course(ledger: Ledger, ours: list[BatchInfo]) -> None:
+    """The API, course, template and lessons folder, from the newest batch that names them, where
+    the ledger (a restored backup) does not already say."""
+    meta, remember = ledger.meta(), {}
+    if ours and "api_base_url" not in meta:
+        remember["api_base_url"] = effective_base_url().strip().rstrip("/")
+    for info in reversed(ours):
+        for key, meta_key in _META_FROM_METADATA.items():
+            value = info.metadata.get(key)
+            if value and meta_key not in meta and meta_key not in remember:
+                remember[meta_key] = value
+    if remember:
+        ledger.set_meta(remember)
+
+
+def _required_sections(ledger: Ledger, report: RebuildReport) -> list[str]:
+    from .prompt import load_template
+
+    template = ledger.meta().get("template") or str(DEFAULT_TEMPLATE)
+    try:
+        return list(load_template(template).required_sections)
+    except (LessonBatchError, OSError) as exc:
+        report.not_recovered.append(
+            f"the required sections of the template {template} ({exc}): adopted lessons are checked for none"
+        )
+        return []
+
+
+def _read_requests(path: Path) -> tuple[list[ShardLesson], str | None, str | None]:
+    """The lessons a request file asks for, with each request's budget and effort (Chat
+    Completions or Responses bodies), its model and its endpoint (the lines' url)."""
+    lessons, model, endpoint = [], None, None
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            try:
+                request = json.loads(line)
+                body = request.get("body") or {}
+                lesson_id = request["custom_id"]
+            except (ValueError, AttributeError, KeyError, TypeError):
+                continue
+            if not ids.is_lesson_id(lesson_id) or not isinstance(body, dict):
+                continue
+            model = model or body.get("model")
+            endpoint = endpoint or request.get("url")
+            budget = body.get("max_completion_tokens") or body.get("max_output_tokens") or body.get("max_tokens") or 0
+            reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
+            effort = body.get("reasoning_effort") or reasoning.get("effort")
+            lessons.append(ShardLesson(lesson_id, int(budget), effort))
+    return lessons, model, endpoint
+
+
+def _estimate(info: BatchInfo) -> tuple[int, int]:
+    try:
+        prompt, output = info.metadata.get(ESTIMATE_METADATA_KEY, "").split(",")
+        return int(prompt), int(output)
+    except ValueError:
+        return 0, 0
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _settle_lessons_on_disk(
+    ledger: Ledger, adopted: list[BatchInfo], output_dir: Path | None, report: RebuildReport
+) -> None:
+    """A finished batch's lessons whose file is on disk are saved (the batch was processed before
+    the ledger was lost); a batch left with none to process counts as processed."""
+    from .submit import forget_input
+
+    folder = output_dir or (Path(ledger.meta()["output_dir"]) if ledger.meta().get("output_dir") else None)
+    for info in adopted:
+        record = ledger.batch(info.id)
+        if record is None or not record.is_terminal:
+            report.adopted_running.append(info.id)
+            continue
+        if record.processed_at is not None:  # it ran nothing: its lessons went back to pending
+            report.settled.append(info.id)
+            continue
+        waiting = ledger.lessons_in_batch(info.id, SUBMITTED)
+        on_disk = [
+            lesson.lesson_id for lesson in waiting
+            if folder is not None and os.path.isfile(ids.lesson_file(folder, lesson.lesson_id))
+        ]
+        if on_disk:
+            ledger.lessons_saved([
+                Saved(lesson_id, info.id, note="its file was on disk when the ledger was rebuilt") for lesson_id in on_disk
+            ])
+            report.lessons_on_disk += len(on_disk)
+        if len(on_disk) == len(waiting):
+            ledger.batch_processed(info.id, {})
+            forget_input(ledger.shard_of_batch(info.id))
+            report.settled.append(info.id)
+        else:
+            report.adopted_finished.append(info.id)
+
+
+# --------------------------------------------------------------------------- whose course
+
+
+def other_course_shown(work_dir: Path, curriculum_path: Path, remembered: str | None) -> str | None:
+    """Why the work dir shows it served another course than ``curriculum_path`` (None: it does
+    not): the course its batches name (``remembered``, from a rebuilt ledger), or a request file
+    under ``submitted/`` asking for a lesson that course does not have."""
+    if remembered and Path(remembered).resolve() != Path(curriculum_path).resolve():
+        return f"its batches name the curriculum {display_path(Path(remembered))}"
+    requests = Workspace(work_dir).submitted_inputs()
+    if not requests:
+        return None
+    from .curriculum import load_curriculum
+
+    try:
+        titles = {lesson.id: lesson.title for lesson in load_curriculum(curriculum_path).lessons}
+    except (LessonBatchError, OSError):
+        return None  # the run says what is wrong with it
+    for path in requests:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                try:
+                    request = json.loads(line)
+                    lesson_id = request["custom_id"]
+                    text = json.dumps(request["body"]["messages"], ensure_ascii=False)
+                except (ValueError, KeyError, TypeError):
+                    continue
+                title = titles.get(lesson_id)
+                if title is None or json.dumps(title, ensure_ascii=False)[1:-1] not in text:
+                    return f"{display_path(path)} asks for lesson {lesson_id}, which is not that course's {lesson_id}"
+                break  # one request a file tells its course
+    return None
+
+
+def refuse_default_course(work_dir: Path, default: Path, reason: str, remembered: str | None,
+                          command: Callable[[str], str]) -> RecoveryError:
+    """The refusal for a run that names no course in a work dir whose ledger is lost and that
+    served another one than the default."""
+    given = f"--curriculum {display_path(Path(remembered))}" if remembered else "--curriculum FILE (the course it served)"
+    return RecoveryError(
+        f"the work dir {display_path(work_dir)} has lost its run ledger and served another course than the default "
+        f"{display_path(default)}: {reason}. Nothing was submitted. To go on with that course, run "
+        f"{command(given)}: its ledger is rebuilt from the API's batches and nothing running or done is paid again. "
+        f"For the default course, use another --work-dir."
+    )
