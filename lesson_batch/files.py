@@ -196,6 +196,15 @@ def disk_full_message(exc: OSError, kept: str) -> str:
     return f"{where}; {kept}. Free some space, then run the same command again: nothing is paid for twice."
 
 
+def is_lesson_file(path: Path | str) -> bool:
+    """Whether a regular file (a lesson already generated) is at ``path``: not a folder, and not a
+    symbolic link, even one to a file."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
 def lesson_path_problem(path: Path | str) -> str | None:
     """Why ``path`` cannot take a lesson file, in words that name it: something that is not a
     regular file is there (a folder, a symbolic link, even one to a file, or a dangling one).

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -37,7 +36,7 @@ from .api import RUN_METADATA_KEY, SHARD_METADATA_KEY, ApiError, BatchApi, effec
 from .batch_info import BatchInfo
 from .batch_sync import ran_nothing
 from .errors import LessonBatchError
-from .files import display_path
+from .files import display_path, is_lesson_file
 from .ledger import Ledger, LostLedger, Saved, ShardLesson
 from .paths import DEFAULT_TEMPLATE
 from .states import SUBMITTED, TERMINAL_BATCH_STATUSES
@@ -287,7 +286,7 @@ def _settle_lessons_on_disk(
         waiting = ledger.lessons_in_batch(info.id, SUBMITTED)
         on_disk = [
             lesson.lesson_id for lesson in waiting
-            if folder is not None and os.path.isfile(ids.lesson_file(folder, lesson.lesson_id))
+            if folder is not None and is_lesson_file(ids.lesson_file(folder, lesson.lesson_id))
         ]
         if on_disk:
             ledger.lessons_saved([

@@ -141,6 +141,25 @@ def test_a_lost_ledger_of_a_finished_batch_is_rebuilt_and_its_lessons_saved_once
     assert set(job.states().values()) == {"succeeded"}
 
 
+def test_a_link_at_a_lesson_path_is_not_taken_for_a_saved_lesson_when_the_ledger_is_rebuilt(job, tmp_path):
+    job.server.set_scenario(SELF_ADVANCING)
+    ok(job.generate("--yes"))
+    [batch] = job.server.created_batches()
+    wait_until(lambda: job.server.batches[batch["id"]]["status"] == "completed", "the batch completes")
+    outside = tmp_path / "elsewhere.md"
+    outside.write_text("# Not a lesson of this job\n", encoding="utf-8")
+    job.out.mkdir(parents=True, exist_ok=True)
+    (job.out / f"{LESSONS[0]}.md").symlink_to(outside)
+    job.ledger_path.unlink()
+    (job.work / "ledger.sqlite3.bak").unlink(missing_ok=True)
+
+    job.process()
+
+    states = job.states()
+    assert states[LESSONS[0]] != "succeeded"
+    assert {states[lesson] for lesson in LESSONS[1:]} == {"succeeded"}
+
+
 def test_the_processing_command_the_status_suggests_for_a_batch_works_where_the_ledger_is_gone(job):
     job.server.set_scenario(SELF_ADVANCING)
     ok(job.generate("--yes"))
