@@ -138,7 +138,6 @@ def test_processing_saves_the_lessons_of_the_other_batches_when_one_batch_is_unk
     assert driver.states()["M0-L009"] == SUBMITTED  # held: the batch may live on under another key
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20 item 5")
 def test_watching_follows_the_other_batches_to_the_end_when_one_batch_is_unknown_to_the_api(tmp_path, fake_openai):
     driver = ScriptDriver(tmp_path, fake_openai)
     write_curriculum(driver.curriculum, ["One", "Two"])

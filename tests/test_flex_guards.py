@@ -68,9 +68,8 @@ def test_a_killed_run_without_force_is_taken_as_saved_when_its_file_was_written(
     first = project.generate("--lessons", "M0-L001", "--via", "flex", "--yes", crash_at="lesson_saved")
     assert first.returncode == KILLED and project.states() == {"M0-L001": FLEX}
 
-    out = ok(project.generate("--lessons", "M0-L001", "--via", "flex", "--yes"))
+    ok(project.generate("--lessons", "M0-L001", "--via", "flex", "--yes"))
 
-    assert "1 of them had been saved; the other 0 are pending" in out
     assert len(project.server.chat_requests("M0-L001")) == 1
     assert project.states() == {"M0-L001": SUCCEEDED}
 

@@ -404,8 +404,7 @@ def test_a_version_1_job_with_its_own_curriculum_keeps_it_whichever_command_runs
     lessons = tmp_path / "lessons"
     lessons.mkdir()
     first = submit_to(client, old.work_dir, ["M0-L001", "M0-L002"])
-    while client.batches.retrieve(first.id).status != "completed":
-        pass
+    wait_until(lambda: client.batches.retrieve(first.id).status == "completed", f"batch {first.id} has completed")
     done = client.batches.retrieve(first.id)
     old.add_batch(V1Batch(first.id, ["M0-L001", "M0-L002"], status="completed",
                           output_file_id=done.output_file_id, created_at=float(done.created_at), processed=True))
