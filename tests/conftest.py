@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_openai.fixture import fake_openai  # noqa: F401  (the local Batch API server)
+from tests.helpers import REAL_BATCH_LINES
 
 NETGUARD = Path(__file__).resolve().parent / "netguard" / "sitecustomize.py"
 
@@ -39,6 +40,29 @@ RAM_FOLDER_MIN_FREE = 1 << 30
 
 
 def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "real_batch_lines: needs the real Batch API lines beside the repository (skipped without them)"
+    )
+    _temporary_folders_in_memory(config)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without the real Batch API lines (../shared/real_batch_lines, or REAL_BATCH_LINES_DIR), the
+    tests that need them are skipped with one reason that says how many and why; ``-ra`` (always
+    on, see pytest.ini) shows it in the summary. CI has the lines."""
+    needing = [item for item in items if item.get_closest_marker("real_batch_lines")]
+    if not needing or (REAL_BATCH_LINES / "expected.json").is_file():
+        return
+    reason = (
+        f"{len(needing)} tests of real Batch API result lines skipped: no {REAL_BATCH_LINES / 'expected.json'} "
+        "(the lines are kept beside the repository in ../shared/real_batch_lines, never in it; "
+        "REAL_BATCH_LINES_DIR names another folder)"
+    )
+    for item in needing:
+        item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def _temporary_folders_in_memory(config):
     """Temporary folders (``tmp_path``, ``tempfile``) go to memory where the machine has a RAM
     filesystem with room, unless TMPDIR or --basetemp says where: the ledger's fsyncs and the
     results' syncfs cost nothing there, and on this machine's disk they were over a third of the fuzz

@@ -63,10 +63,15 @@ _STARTUP_TIMEOUT = 120.0
 
 
 def _send(conn: socket.socket, message: dict, fds: Sequence[int] = ()) -> None:
+    """One message (and ``fds``). Nothing more is written once its last byte is out: the reader
+    may close its end as soon as it has the message (the test side lets go of a run at once),
+    and a further write, even of nothing (``sendall(b"")`` still calls send), would then fail
+    with EPIPE."""
     payload = json.dumps(message).encode("utf-8")
     data = _LENGTH.pack(len(payload)) + payload
-    sent = socket.send_fds(conn, [data], list(fds)) if fds else conn.send(data)
-    conn.sendall(data[sent:])
+    sent = socket.send_fds(conn, [data], list(fds)) if fds else 0
+    if sent < len(data):
+        conn.sendall(data[sent:])
 
 
 def _receive(conn: socket.socket, max_fds: int = 0) -> tuple[dict | None, list[int]]:
@@ -414,7 +419,7 @@ def run(
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             process.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+        except BaseException:  # our timeout, or the test's (pytest-timeout), or Ctrl-C: no run outlives it
             process.kill()
             process.wait()
             raise

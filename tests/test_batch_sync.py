@@ -1,12 +1,18 @@
 """The rule for a batch that ran nothing, and how a run knows its lessons waited for token room."""
 
+from dataclasses import replace
+
 import pytest
 
+from lesson_batch.api import BatchApi
 from lesson_batch.batch_info import BatchError, BatchInfo
-from lesson_batch.batch_sync import hit_token_limit, ran_nothing, store
+from lesson_batch.batch_sync import hit_token_limit, ran_nothing, refresh, store
 from lesson_batch.ledger import Ledger
+from lesson_batch.plan import PlanOptions, make_plan
 from lesson_batch.states import PENDING, SUBMITTED
+from lesson_batch.submit import submit_plan
 from lesson_batch.workflow import _requeued_by_failed_batches
+from tests.helpers import BUNDLED_TEMPLATE, ScriptDriver, wait_until, write_curriculum
 
 OVER_LIMIT = (BatchError("token_limit_exceeded", "Enqueued token limit reached for gpt-6.1-terra. Limit: 90,000"),)
 
@@ -68,3 +74,79 @@ def test_a_lesson_submitted_again_after_the_token_limit_is_not_requeued_again(le
     store(ledger, BatchInfo(id="batch_1", status="failed", errors=OVER_LIMIT))
     submit(ledger, "batch_2", ["M0-L001"])
     assert _requeued_by_failed_batches(ledger, ["M0-L001"]) == []
+
+
+# ---- second-line guards, with the real client against the local server (issue 19) ----------
+
+
+class CreateAnswersFailed(BatchApi):
+    """The real client and the local server, except that the answer to creating a batch says it
+    has already failed. The API answers ``validating`` today; the rule must not lean on that."""
+
+    def create_batch(self, input_file_id, metadata):
+        return replace(super().create_batch(input_file_id, metadata), status="failed", errors=OVER_LIMIT)
+
+
+def test_a_create_call_that_answers_failed_returns_the_lessons_to_pending(tmp_path, fake_openai):
+    options = PlanOptions(
+        curriculum_path=write_curriculum(tmp_path / "course.md", ["One", "Two"]), template_path=BUNDLED_TEMPLATE,
+        output_dir=tmp_path / "lessons", work_dir=tmp_path / "work",
+    )
+    with Ledger.open(options.work_dir) as ledger:
+        report = submit_plan(make_plan(options), ledger, CreateAnswersFailed("sk-test", base_url=fake_openai.base_url),
+                             "run1", say=lambda line: None)
+        (batch,) = report.submitted
+        lessons = ledger.lessons()
+        record = ledger.batch(batch.id)
+    assert {lesson_id: (lesson.state, lesson.attempts) for lesson_id, lesson in lessons.items()} == {
+        "M0-L001": (PENDING, 0), "M0-L002": (PENDING, 0),
+    }
+    assert record.status == "failed" and record.processed_at is not None
+
+
+def test_a_batch_the_api_does_not_know_does_not_stop_the_others_being_refreshed(tmp_path, fake_openai):
+    driver = ScriptDriver(tmp_path, fake_openai)
+    write_curriculum(driver.curriculum, ["One", "Two"])
+    assert driver.generate("--yes").returncode == 0
+    with Ledger.open(driver.work) as ledger:
+        (known,) = [record.batch_id for record in ledger.batches()]
+        submit(ledger, "batch_gone", ["M0-L009"])  # e.g. made with another key, or on a restarted server
+        api = BatchApi("sk-test", base_url=fake_openai.base_url)
+
+        records, problems = refresh(ledger, api, ["batch_gone", known])
+
+        stored = ledger.batch(known)
+    assert [record.batch_id for record in records] == ["batch_gone", known]
+    assert stored.status == fake_openai.batches[known]["status"] != "validating"
+    (problem,) = problems
+    assert problem.batch_id == "batch_gone" and not problem.everywhere and not problem.transient
+
+
+def test_processing_saves_the_lessons_of_the_other_batches_when_one_batch_is_unknown_to_the_api(tmp_path, fake_openai):
+    driver = ScriptDriver(tmp_path, fake_openai)
+    write_curriculum(driver.curriculum, ["One", "Two"])
+    assert driver.generate("--yes").returncode == 0
+    with Ledger.open(driver.work) as ledger:
+        (known,) = [record.batch_id for record in ledger.batches()]
+        submit(ledger, "batch_gone", ["M0-L009"])
+    api = BatchApi("sk-test", base_url=fake_openai.base_url)
+    wait_until(lambda: api.get_batch(known).status == "completed", "the batch has completed at the API")
+
+    result = driver.process()  # the ledger last saw the batch validating: processing asks about both
+
+    assert driver.saved_lessons() == {"M0-L001", "M0-L002"}, result.stdout + result.stderr
+    assert driver.states()["M0-L009"] == SUBMITTED  # held: the batch may live on under another key
+
+
+def test_watching_follows_the_other_batches_to_the_end_when_one_batch_is_unknown_to_the_api(tmp_path, fake_openai):
+    driver = ScriptDriver(tmp_path, fake_openai)
+    write_curriculum(driver.curriculum, ["One", "Two"])
+    assert driver.generate("--yes").returncode == 0
+    with Ledger.open(driver.work) as ledger:
+        (known,) = [record.batch_id for record in ledger.batches()]
+        submit(ledger, "batch_gone", ["M0-L009"])
+
+    result = driver.watch(timeout=60)
+
+    with Ledger.open(driver.work) as ledger:
+        assert ledger.batch(known).status == "completed", result.stdout + result.stderr

@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -187,7 +188,8 @@ def test_invalid_utf8_is_reported_on_the_line_that_holds_the_bad_byte(lines, end
 
 @contextmanager
 def time_limit(seconds: float):
-    """Fail (instead of hanging) when the block runs longer than ``seconds`` (POSIX only)."""
+    """Fail (instead of hanging) when the block runs longer than ``seconds`` (POSIX only). The
+    suite's own per-test timer (pytest-timeout, also SIGALRM) is set going again afterwards."""
     if not hasattr(signal, "setitimer"):
         yield
         return
@@ -196,12 +198,15 @@ def time_limit(seconds: float):
         raise TimeoutError(f"took longer than {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    started = time.monotonic()
+    outer, _interval = signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer:
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 0.001))
 
 
 MEGABYTE = 1_000_000

@@ -10,7 +10,14 @@ A seeded sequence of runs of ``generate --wait``, ``generate``, ``process_batch_
 - right after the server handled the run's n-th upload, create, poll, download or API call of any
   kind, before the answer leaves the server (a call whose answer the client never gets), or
 - a random delay after that call, up to two seconds (while it records, downloads, saves lessons,
-  plans the next shards, sleeps between polls).
+  plans the next shards, sleeps between polls), or
+- the n-th time the run reaches one of the product's crash points (``lesson_batch/crashpoints.py``:
+  a shard recorded, uploaded, created; a poll; a download chunk or file; a lesson prepared or saved;
+  lessons marked): the run kills itself there.
+
+What a random delay lands on depends on the machine's speed. So a second test plays seeds with
+counted events only (the n-th API call, before its answer; the n-th crash point), against a
+server whose batches move only when polled: the same seed covers the same moments on any machine.
 
 Then ``generate --wait`` runs to completion, and one more ``generate``. What must hold, read from
 the server's own records and the disk: every lesson in exactly one created batch; no upload
@@ -18,9 +25,9 @@ left without a batch; every lesson file present, complete (the answer of the bat
 and nothing else in the lessons folder; no traceback in any run; the last ``generate`` submits
 nothing; the ledger says every lesson succeeded.
 
-The suite runs a few seeds. By hand: ``KILL_SEEDS=200 python -m pytest tests/test_kill_anywhere.py``
-runs seeds 0 to 199, ``KILL_SEED=17`` only seed 17. A failure names its seed and every run with how
-it was killed.
+The suite runs a few seeds of each test. By hand: ``KILL_SEEDS=200 python -m pytest
+tests/test_kill_anywhere.py`` runs seeds 0 to 199, ``KILL_SEED=17`` only seed 17. A failure names
+its seed and every run with how it was killed.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import pytest
 from lesson_batch.ledger import Ledger
 from tests.fake_openai import FakeOpenAIServer
 from tests.helpers import (
+    CRASH_AT,
     GENERATE_SCRIPT,
     PROCESS_SCRIPT,
     REPO_ROOT,
@@ -50,7 +58,8 @@ from tests.helpers import (
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs process groups and SIGKILL")
 
-SUITE_SEEDS = [0, 1, 2, 3]  # ~40 s on an idle 2-CPU machine
+SUITE_SEEDS = [0, 1, 2, 3]  # ~15 s on a busy 2-CPU machine
+COUNTED_SUITE_SEEDS = [0, 1, 2]  # ~7 s
 KILLS_PER_SEED = 4
 SCRIPT_TIMEOUT = 120.0
 MODULES, LESSONS_PER_MODULE, SHARD_SIZE = 5, 3, 3
@@ -73,15 +82,26 @@ KILLS = {
     "status --watch": {"poll": 10},
 }
 RUN_WEIGHTS = {"generate --wait": 4, "generate": 1, "process": 2, "status --watch": 2}
+# The crash points each run can reach, with how many times the n of "the n-th time" is drawn up to.
+# 15 lessons in 5 shards of 3, two batches at a time.
+CRASH_POINTS = {
+    "generate --wait": {
+        "shard_recorded": 5, "after_upload": 5, "after_create": 5, "watch_poll": 12, "download_chunk": 5,
+        "after_download": 5, "lesson_prepared": 15, "lesson_saved": 15, "lessons_marked": 5,
+    },
+    "generate": {"shard_recorded": 2, "after_upload": 2, "after_create": 2, "lesson_saved": 6},
+    "process": {"download_chunk": 3, "after_download": 3, "lesson_prepared": 6, "lesson_saved": 6, "lessons_marked": 3},
+    "status --watch": {"watch_poll": 10},
+}
 
 
-def seeds() -> list[int]:
+def seeds(suite_seeds: list[int] = SUITE_SEEDS) -> list[int]:
     if os.environ.get("KILL_SEED"):
         return [int(os.environ["KILL_SEED"])]
     if os.environ.get("KILL_SEEDS"):  # "200": seeds 0 to 199; "200-299": seeds 200 to 299
         first, _, last = os.environ["KILL_SEEDS"].partition("-")
         return list(range(int(first), int(last) + 1)) if last else list(range(int(first)))
-    return SUITE_SEEDS
+    return suite_seeds
 
 
 # ---- killing a process group at a chosen moment --------------------------------------------
@@ -89,11 +109,14 @@ def seeds() -> list[int]:
 
 @dataclass(frozen=True)
 class Kill:
-    kind: str  # a key of CALL_KINDS
-    nth: int  # once the server has handled the run's nth call of that kind...
+    kind: str  # a key of CALL_KINDS, or a crash point (crash_point is True)
+    nth: int  # once the server has handled the run's nth call of that kind (the nth time the point is reached)...
     delay: float  # ...this many seconds later (0: before the answer to that call is sent)
+    crash_point: bool = False  # the run kills itself at its nth ``kind`` crash point
 
     def __str__(self) -> str:
+        if self.crash_point:
+            return f"killed at crash point {self.kind}:{self.nth}"
         return f"killed {self.delay * 1000:.0f}ms after {self.kind} call {self.nth}"
 
 
@@ -101,6 +124,15 @@ def random_kill(rng: random.Random, run: str) -> Kill:
     kind = rng.choice(sorted(KILLS[run]))
     delay = rng.choice([0.0, 0.0, rng.uniform(0, 0.02), rng.uniform(0, 0.3), rng.uniform(0, 2.0)])
     return Kill(kind, rng.randint(1, KILLS[run][kind]), delay)
+
+
+def counted_kill(rng: random.Random, run: str) -> Kill:
+    """A kill at a counted event: the nth API call of a kind (before its answer), or a crash point."""
+    if rng.random() < 0.35:
+        kind = rng.choice(sorted(KILLS[run]))
+        return Kill(kind, rng.randint(1, KILLS[run][kind]), 0.0)
+    point = rng.choice(sorted(CRASH_POINTS[run]))
+    return Kill(point, rng.randint(1, CRASH_POINTS[run][point]), 0.0, crash_point=True)
 
 
 class KillingServer(FakeOpenAIServer):
@@ -177,7 +209,12 @@ class Outcome:
     calls: int
 
     def __str__(self) -> str:
-        how = f", {self.kill} ({self.fired_at or 'not reached'})" if self.kill else ""
+        if self.kill is None:
+            how = ""
+        elif self.kill.crash_point:
+            how = f", {self.kill} ({'reached' if self.returncode == -signal.SIGKILL else 'not reached'})"
+        else:
+            how = f", {self.kill} ({self.fired_at or 'not reached'})"
         return f"{self.run}{how} -> {self.returncode} after {self.calls} calls"
 
 
@@ -214,13 +251,14 @@ class Job:
 
     def run(self, run: str, kill: Kill | None = None) -> Outcome:
         script, *args = self.arguments(run)
-        env = script_env({**self.server.env(api_key="sk-test-kill-anywhere"), "LESSON_BATCH_CRASH_AT": None})
+        crash_at = f"{kill.kind}:{kill.nth}" if kill is not None and kill.crash_point else None
+        env = script_env({**self.server.env(api_key="sk-test-kill-anywhere"), CRASH_AT: crash_at})
         with open(self.root / "stdout.txt", "w+", encoding="utf-8") as out, \
                 open(self.root / "stderr.txt", "w+", encoding="utf-8") as err:
             process = start_python(
                 REPO_ROOT / script, *args, cwd=self.root, env=env, stdout=out, stderr=err, start_new_session=True,
             )
-            self.server.arm(process.pid, kill)
+            self.server.arm(process.pid, None if crash_at else kill)
             watchdog = threading.Timer(SCRIPT_TIMEOUT, _kill_group, args=(process.pid,))
             watchdog.start()
             try:
@@ -295,15 +333,27 @@ def scenario_for(rng: random.Random) -> dict:
 @pytest.mark.parametrize("seed", seeds())
 def test_killed_anywhere_the_job_finishes_with_every_lesson_paid_once(seed, tmp_path):
     rng = random.Random(f"kill-anywhere:{seed}")
+    play(tmp_path, seed, rng, scenario_for(rng), random_kill)
+
+
+@pytest.mark.parametrize("seed", seeds(COUNTED_SUITE_SEEDS))
+def test_killed_at_counted_events_the_job_finishes_with_every_lesson_paid_once(seed, tmp_path):
+    rng = random.Random(f"kill-counted:{seed}")
+    scenario = {key: value for key, value in scenario_for(rng).items() if key not in ("advance", "seconds_per_step")}
+    play(tmp_path, seed, rng, scenario, counted_kill)
+
+
+def play(tmp_path: Path, seed: int, rng: random.Random, scenario: dict, draw_kill) -> None:
+    """KILLS_PER_SEED seeded runs, each killed as ``draw_kill`` says; then the job is finished."""
     lesson_ids = write_modules_curriculum(tmp_path / "curriculum.md", MODULES, LESSONS_PER_MODULE)
-    with KillingServer(scenario_for(rng)) as server:
+    with KillingServer(scenario) as server:
         job = Job(tmp_path, server, seed, lesson_ids)
         for number in range(KILLS_PER_SEED):
             if number == 0:
                 run = rng.choice(["generate --wait", "generate"])
             else:
                 run = rng.choices(list(RUN_WEIGHTS), weights=list(RUN_WEIGHTS.values()))[0]
-            job.run(run, random_kill(rng, run))
+            job.run(run, draw_kill(rng, run))
             check_always(job)
 
         finished = job.run("generate --wait")

@@ -138,6 +138,26 @@ def test_saving_only_applies_to_the_batch_the_lesson_is_in(ledger):
     assert ledger.lessons()["M0-L001"].state == SUBMITTED
 
 
+def test_a_lesson_not_saved_is_marked_only_in_the_batch_it_is_in(ledger):
+    """A stale line from an earlier batch of a lesson now in another batch changes nothing: marked
+    failed, the lesson would be requested again while its batch runs, and paid for twice."""
+    submit(ledger, lessons=["M0-L001"])
+    ledger.lessons_not_saved([NotSaved("M0-L001", "batch_1", TRUNCATED, "length", 32000, None)])
+    submit(ledger, "run2-s001", "batch_2", ["M0-L001"])
+    ledger.lessons_not_saved([NotSaved("M0-L001", "batch_1", "failed", "http_500: stale", 64000, "low")], max_attempts=2)
+    lesson = ledger.lessons()["M0-L001"]
+    assert (lesson.state, lesson.batch_id, lesson.reason) == (SUBMITTED, "batch_2", None)
+    assert ledger.retry_budgets() == {"M0-L001": (32000, None)}
+
+
+def test_a_lesson_in_flight_by_flex_is_not_marked_from_another_run(ledger):
+    ledger.note_pending(["M0-L001"])
+    assert ledger.flex_sending("flex-b", "M0-L001", force=False)
+    ledger.lessons_not_saved([NotSaved("M0-L001", "flex-a", "failed", "http_400: from an earlier run")])
+    lesson = ledger.lessons()["M0-L001"]
+    assert (lesson.state, lesson.batch_id) == ("flex", "flex-b")
+
+
 def test_a_truncated_lesson_carries_its_retry_budget_until_it_succeeds(ledger):
     submit(ledger)
     ledger.lessons_not_saved([NotSaved("M0-L001", "batch_1", TRUNCATED, "length", 32000, "low")])

@@ -17,7 +17,7 @@ from lesson_batch.ledger_schema import Assumptions
 from lesson_batch.states import SUBMITTED, SUCCEEDED
 from lesson_batch.workdir import CURRICULUM, settle_ledger
 from lesson_batch.workflow import _requeued_by_failed_batches
-from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, STATUS_SCRIPT, run_script, write_curriculum
+from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, STATUS_SCRIPT, run_script, wait_until, write_curriculum
 from tests.v1_ledger import PLAIN_ERRORS, PLAIN_RESULTS, V1Batch, V1WorkDir, submit_to
 
 ASSUMED = Assumptions(
@@ -314,8 +314,7 @@ def test_a_job_left_by_version_1_is_finished_by_this_version_without_paying_twic
     lessons = tmp_path / "lessons"
     lessons.mkdir()
     first = submit_to(client, old.work_dir, ["M0-L001", "M0-L002"])
-    while client.batches.retrieve(first.id).status != "completed":
-        pass
+    wait_until(lambda: client.batches.retrieve(first.id).status == "completed", f"batch {first.id} has completed")
     done = client.batches.retrieve(first.id)
     old.add_batch(V1Batch(first.id, ["M0-L001", "M0-L002"], status="completed",
                           output_file_id=done.output_file_id, created_at=float(done.created_at), processed=True))
@@ -412,8 +411,7 @@ def test_a_version_1_job_with_its_own_curriculum_keeps_it_whichever_command_runs
     lessons = tmp_path / "lessons"
     lessons.mkdir()
     first = submit_to(client, old.work_dir, ["M0-L001", "M0-L002"])
-    while client.batches.retrieve(first.id).status != "completed":
-        pass
+    wait_until(lambda: client.batches.retrieve(first.id).status == "completed", f"batch {first.id} has completed")
     done = client.batches.retrieve(first.id)
     old.add_batch(V1Batch(first.id, ["M0-L001", "M0-L002"], status="completed",
                           output_file_id=done.output_file_id, created_at=float(done.created_at), processed=True))

@@ -405,6 +405,16 @@ def test_shorter_fence_does_not_close_a_longer_one():
     assert check_lesson("# T\n````\n```\n", "stop", []).reason == "unclosed_fence"
 
 
+@pytest.mark.parametrize("opening, closing", [("```", "````"), ("```python", "`````"), ("~~~", "~~~~~~")])
+def test_a_longer_fence_closes_a_shorter_one(opening, closing):
+    """CommonMark: a closing fence is at least as long as the opening one. Taking a longer one for
+    an unclosed block would reject a good lesson, and its retry would be paid for."""
+    lesson = f"# T\n\n{opening}\nx = 1\n{closing}\n\n## Summary\n\nDone.\n"
+    check = check_lesson(lesson, "stop", ["Summary"])
+    assert check.ok, check.detail
+    assert required_sections_of(lesson) == ["Summary"]  # the heading after the block is outside it
+
+
 def test_unclosed_fence_is_judged_before_missing_sections():
     assert check_lesson("# T\n```\n## Summary\n", "stop", ["Summary"]).reason == "unclosed_fence"
 

@@ -170,6 +170,68 @@ def test_expected_output_grows_with_the_effort_and_uses_the_models_default():
     assert models.expected_output_tokens("gpt-5.4", None, 64_000) == none  # gpt-5.4 runs at none by default
 
 
+# Standard (list) prices in USD per 1M tokens, input / cached input / output, as the sources named
+# above models.CATALOGUE give them; the Batch price the catalogue holds is half of each (OpenAI's
+# model pages: "Batch and Flex prices are 50% lower"; the Batch guide's 50% discount). Checked
+# again for issue 19: gpt-6-luna $0.10 / $0.01 / $0.50 and gpt-5.6-luna $0.20 / $0.02 / $1.20 on
+# OpenAI's model pages; gpt-5.4-mini $0.75 / $0.075 / $4.50 (verdent.ai and bswen.com, quoting
+# OpenAI's pricing page); gpt-6.2-sol, gpt-6.2-astra and gpt-5.6-sol's list price as issue 22 gives
+# them (checked on 2026-12-07; gpt-6.2-astra's cached price was not found: None). A change to a
+# price in the catalogue changes its row here, with its source.
+LIST_PRICES = {
+    "gpt-6.2-sol": (2.00, 0.10, 10.00),
+    "gpt-6.2-astra": (8.00, None, 40.00),
+    "gpt-6.1-terra": (1.00, 0.05, 5.00),
+    "gpt-6.1-sol": (2.00, 0.10, 10.00),
+    "gpt-6-luna": (0.10, 0.01, 0.50),
+    "gpt-6-sol": (2.00, 0.20, 10.00),
+    "gpt-6-astra": (10.00, 1.00, 50.00),
+    "gpt-5.6-sol": (5.00, 0.50, 30.00),  # the list price, not the promotion that ended 2026-11-21
+    "gpt-5.6-terra": (2.00, 0.20, 12.00),
+    "gpt-5.6-luna": (0.20, 0.02, 1.20),
+    "gpt-5.5": (5.00, 0.50, 30.00),
+    "gpt-5.4": (2.50, 0.25, 15.00),
+    "gpt-5.4-mini": (0.75, 0.075, 4.50),
+    "gpt-5.4-nano": (0.20, 0.02, 1.25),
+    "gpt-5.2": (1.75, 0.175, 14.00),
+    "gpt-5.1": (1.25, 0.125, 10.00),
+    "gpt-5": (1.25, 0.125, 10.00),
+    "gpt-5-mini": (0.25, 0.025, 2.00),
+    "gpt-5-nano": (0.05, 0.005, 0.40),
+    "gpt-4.1": (2.00, 0.50, 8.00),
+    "gpt-4.1-mini": (0.40, 0.10, 1.60),
+    "gpt-4o": (2.50, 1.25, 10.00),
+    "gpt-4o-mini": (0.15, 0.075, 0.60),
+}
+
+
+def half(list_price: float | None) -> float | None:
+    return None if list_price is None else list_price / 2
+
+
+@pytest.mark.parametrize("name, list_price", sorted(LIST_PRICES.items()))
+def test_every_models_batch_price_is_half_its_list_price(name, list_price):
+    price = models.CATALOGUE[name].batch_price
+    assert price is not None
+    assert (price.input, price.output) == pytest.approx((half(list_price[0]), half(list_price[2])), rel=1e-9)
+    assert price.cached_input == (None if list_price[1] is None else pytest.approx(half(list_price[1]), rel=1e-9))
+
+
+def test_every_priced_model_has_its_price_pinned_above():
+    assert {name for name, info in models.CATALOGUE.items() if info.batch_price is not None} == set(LIST_PRICES)
+
+
+@pytest.mark.parametrize("name", sorted(LIST_PRICES))
+def test_a_million_tokens_of_each_kind_cost_the_batch_price(name):
+    """What the tool bills with (``batch_cost``) reads the pinned price, not some other figure."""
+    standard_input, cached_input, output = LIST_PRICES[name]
+    assert models.batch_cost(name, 1_000_000, 0) == pytest.approx(standard_input / 2)
+    # cached tokens of a model whose cached price is not known are counted at the input price
+    cached = standard_input if cached_input is None else cached_input
+    assert models.batch_cost(name, 1_000_000, 0, cached_tokens=1_000_000) == pytest.approx(cached / 2)
+    assert models.batch_cost(name, 0, 1_000_000) == pytest.approx(output / 2)
+
+
 def test_batch_cost_prices_input_cached_input_and_output():
     # gpt-6.1-terra at Batch prices: $0.50 input, $0.025 cached input, $2.50 output per 1M tokens
     cost = models.batch_cost("gpt-6.1-terra", input_tokens=1_000_000, output_tokens=2_000_000, cached_tokens=400_000)

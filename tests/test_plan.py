@@ -179,6 +179,19 @@ def test_a_lesson_in_flight_is_not_requested_even_with_force(options):
     assert ids_in_files(plan) == plan.to_request
 
 
+def test_a_lesson_in_flight_by_flex_is_not_requested_even_with_force(options):
+    write_lesson(options, "M0-L002")
+    plan = make_plan(replace(options, force=True), History(in_flex=frozenset({"M0-L002"})))
+    assert plan.skipped_in_flex == ["M0-L002"]
+    assert "M0-L002" not in ids_in_files(plan) and len(plan.to_request) == len(ALL_IDS) - 1
+
+
+def test_lessons_in_flight_by_flex_count_against_the_limit(options):
+    plan = make_plan(replace(options, limit=3), History(in_flex=frozenset({"M0-L001"}), in_flight=frozenset({"M0-L002"})))
+    assert (plan.skipped_in_flex, plan.skipped_in_flight) == (["M0-L001"], ["M0-L002"])
+    assert plan.to_request == ["M0-L003"]
+
+
 def test_when_every_lesson_is_done_or_in_flight_no_request_file_is_written(options):
     for lesson_id in ALL_IDS[:-1]:
         write_lesson(options, lesson_id)

@@ -28,9 +28,7 @@ from tests.helpers import (
     run_script,
 )
 
-pytestmark = pytest.mark.skipif(
-    not (REAL_BATCH_LINES / "expected.json").is_file(), reason=f"no real batch lines at {REAL_BATCH_LINES}"
-)
+pytestmark = pytest.mark.real_batch_lines  # skipped without them, saying how many and why (tests/conftest.py)
 
 CATEGORY_TO_REPORTED = {
     "truncated": "truncated", "missing_sections": "missing_sections", "unclosed_fence": "unclosed_fence",

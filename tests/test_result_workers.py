@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from lesson_batch import result_workers
+from lesson_batch import files, result_workers
 from lesson_batch.crashpoints import ENV_VAR
 from lesson_batch.files import TEMP_SUFFIX
 from lesson_batch.ledger import Ledger
 from lesson_batch.result_workers import WorkerDied
 from lesson_batch.results import Processing, process_files
-from tests.helpers import ledger_awaiting_results, run_python, success_record
+from tests.helpers import ledger_awaiting_results, run_python, success_record, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 SECTIONS = ["Learning Objectives", "Summary"]
@@ -137,14 +137,25 @@ def test_a_worker_that_dies_loses_nothing_and_the_next_run_finishes(tmp_path, in
 
 
 RUN_IN_WORKERS = """
+import os
 import sys
 from pathlib import Path
 from lesson_batch import result_workers
 from lesson_batch.ledger import Ledger
 from lesson_batch.results import Processing, process_files
 
+start_worker = result_workers._start_worker
+
+
+def start_worker_and_say_so(*args):
+    with open(Path(sys.argv[1]) / "workers.txt", "a", encoding="utf-8") as handle:
+        handle.write(f"{os.getpid()}\\n")
+    start_worker(*args)
+
+
 if __name__ == "__main__":
     result_workers.WORKERS_FROM_BYTES, result_workers.RANGE_BYTES, result_workers.WORKERS = 0, 1000, 2
+    result_workers._start_worker = start_worker_and_say_so
     root = Path(sys.argv[1])
     with Ledger.open(root / "work") as ledger:
         report = process_files(Processing.of(ledger, root / "lessons", root / "work"), [root / "results.jsonl"])
@@ -161,6 +172,16 @@ def test_a_run_killed_in_the_middle_is_finished_by_the_next_without_loss(tmp_pat
     env = {**os.environ, "PYTHONPATH": str(REPO), ENV_VAR: crash_at}
     killed = run_python(script, tmp_path, env=env, cwd=tmp_path)
     assert killed.returncode != 0
+    # The killed run's workers end themselves once they notice (result_workers._end_with), which
+    # can take a moment on a busy machine. A re-run started before that leaves a live worker's
+    # temporaries alone (it may still be writing), so the last check below would fail by chance.
+    # A person runs the command again seconds later: so does this test, once they are gone.
+    workers = [int(pid) for pid in (tmp_path / "workers.txt").read_text(encoding="utf-8").split()]
+    assert workers, "the killed run should have started workers"
+    wait_until(
+        lambda: not any(files._writer_may_be_running(pid, tmp_path) for pid in workers),
+        "the killed run's workers have ended",
+    )
     for path in (tmp_path / "lessons").glob("*.md"):
         assert path.read_text() == lesson_text(path.stem), "a half-written or wrong lesson file"
 

@@ -523,6 +523,13 @@ class _HTTPServer(ThreadingHTTPServer):
         self._connections_lock = threading.Lock()
         super().__init__(address, handler)
 
+    def handle_error(self, request, client_address) -> None:
+        """A client that left before its answer was written (it timed out, or its process was
+        killed) is no fault of the server's, as on the real API: not printed. Other errors are."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
     def track(self, connection: socket.socket, open_: bool) -> None:
         with self._connections_lock:
             (self._connections.add if open_ else self._connections.discard)(connection)
