@@ -251,7 +251,7 @@ CATALOGUE: dict[str, ModelInfo] = {
         # price was found: cached input is counted at the full input price (an estimate never below the
         # bill). Temperature and flex were not stated: temperature is refused, flex is left to the API.
         ModelInfo("gpt-5.4-pro", True, ("medium", "high", "xhigh"), "medium", TEMPERATURE_NEVER, 128_000,
-                  Price(15.00, 15.00, 90.00), batch_chat_completions=False, responses_only=True),
+                  Price(15.00, None, 90.00), batch_chat_completions=False, responses_only=True),
     )
 }
 

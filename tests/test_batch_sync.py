@@ -83,8 +83,9 @@ class CreateAnswersFailed(BatchApi):
     """The real client and the local server, except that the answer to creating a batch says it
     has already failed. The API answers ``validating`` today; the rule must not lean on that."""
 
-    def create_batch(self, input_file_id, metadata):
-        return replace(super().create_batch(input_file_id, metadata), status="failed", errors=OVER_LIMIT)
+    def create_batch(self, input_file_id, metadata, *args, **kwargs):
+        created = super().create_batch(input_file_id, metadata, *args, **kwargs)
+        return replace(created, status="failed", errors=OVER_LIMIT)
 
 
 def test_a_create_call_that_answers_failed_returns_the_lessons_to_pending(tmp_path, fake_openai):
