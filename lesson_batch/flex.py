@@ -467,7 +467,6 @@ class _Run:
         self.gate = CapacityGate(settings.patience_seconds, settings.min_refusals)
         self.replies: queue.Queue[Outcome] = queue.Queue()
         self.in_flight: dict[str, FlexRequest] = {}
-        self.reserved = 0.0
         self.answered_once = False
         self.sections = tuple(plan.template.required_sections)
         self.bar = ProgressBar("Flex", len(plan.to_request))
@@ -487,8 +486,14 @@ class _Run:
         limit = self.settings.max_cost
         if limit is None:
             return True
+        in_flight = sum(self._worst_case(sent) for sent in self.in_flight.values())
+        return (self.report.cost or 0.0) + in_flight + self._worst_case(request) <= limit
+
+    def _worst_case(self, request: FlexRequest) -> float:
+        """The most a request can cost: at flex prices, or at standard prices once the API has
+        served an answer of this run at another tier (it may serve the next ones so too)."""
         worst = worst_case_cost(self.model, request) or 0.0
-        return (self.report.cost or 0.0) + self.reserved + worst <= limit
+        return worst * models.STANDARD_TO_BATCH if self.report.other_tier else worst
 
     def _start(self, request: FlexRequest) -> bool:
         if not self.ledger.flex_sending(self.run_id, request.lesson_id, self.force):
@@ -497,7 +502,6 @@ class _Run:
             return False
         crashpoints.reached("flex_sent")
         self.in_flight[request.lesson_id] = request
-        self.reserved += worst_case_cost(self.model, request) or 0.0
         worker = threading.Thread(
             target=lambda: self.replies.put(_send(self.api, request, self.halt, self.gate, self.rng, self.endpoint)),
             name=f"flex-{request.lesson_id}",
@@ -641,7 +645,6 @@ class _Run:
         request = outcome.request
         lesson_id = request.lesson_id
         del self.in_flight[lesson_id]
-        self.reserved = max(0.0, self.reserved - (worst_case_cost(self.model, request) or 0.0))
         kind = outcome.kind
         if kind in (ANSWER, LESSON_ERROR, SERVER_ERROR):
             self.answered_once = True

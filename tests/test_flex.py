@@ -446,7 +446,9 @@ def test_answers_served_at_standard_tier_are_counted_at_standard_prices_in_the_r
 
 def test_max_cost_counts_an_answer_served_at_standard_tier_at_its_standard_price(project):
     """With room for 3.5 requests at Batch prices and answers that cost their whole budget at
-    standard prices (twice as much), the first answer leaves room for one more request, not two."""
+    standard prices (twice as much), the first answer costs two of them; once the API has served an
+    answer at the standard tier, the next request is counted at standard prices too (two more), so
+    none is sent: the cap is never passed."""
     project.server.set_scenario({"flex": {"latency_ms": 1, "served_tier": "default"}, "faults": {"truncate": M1}})
     one_request_at_most = models.batch_cost(MODEL, 2_000, models.default_budget(MODEL))
     limit = round(3.5 * one_request_at_most, 4)
@@ -455,7 +457,7 @@ def test_max_cost_counts_an_answer_served_at_standard_tier_at_its_standard_price
                                   "--max-cost", str(limit)))
 
     assert "stopped: --max-cost" in out
-    assert sum(project.paid().values()) == 2
+    assert sum(project.paid().values()) == 1
 
 
 # --------------------------------------------------------------------------- the results path
