@@ -130,6 +130,7 @@ class Outcome:
     refusals: int = 0
     detail: str = ""
     timed_out: bool = False  # NO_ANSWER: sent, and no answer in time (the run goes on)
+    crash: BaseException | None = None  # a bug on the worker thread, raised again on the main one
 
 
 @dataclass
@@ -495,6 +496,14 @@ class _Run:
         worst = worst_case_cost(self.model, request) or 0.0
         return worst * models.STANDARD_TO_BATCH if self.report.other_tier else worst
 
+    def _send_or_crash(self, request: FlexRequest) -> Outcome:
+        """``_send`` on the worker thread; an exception there is a bug, handed to the main thread
+        (which raises it) instead of leaving the run waiting forever for an answer."""
+        try:
+            return _send(self.api, request, self.halt, self.gate, self.rng, self.endpoint)
+        except BaseException as exc:  # any exception: it must reach the main thread
+            return Outcome(request, NO_ANSWER, detail=repr(exc), crash=exc)
+
     def _start(self, request: FlexRequest) -> bool:
         if not self.ledger.flex_sending(self.run_id, request.lesson_id, self.force):
             self.report.already_in_flight.append(request.lesson_id)
@@ -503,7 +512,7 @@ class _Run:
         crashpoints.reached("flex_sent")
         self.in_flight[request.lesson_id] = request
         worker = threading.Thread(
-            target=lambda: self.replies.put(_send(self.api, request, self.halt, self.gate, self.rng, self.endpoint)),
+            target=lambda: self.replies.put(self._send_or_crash(request)),
             name=f"flex-{request.lesson_id}",
             daemon=True,  # one still running after the grace period must not keep the process alive
         )
@@ -642,6 +651,8 @@ class _Run:
         self.flushed_at = time.monotonic()
 
     def _handle(self, outcome: Outcome) -> None:
+        if outcome.crash is not None:
+            raise outcome.crash
         request = outcome.request
         lesson_id = request.lesson_id
         del self.in_flight[lesson_id]

@@ -129,6 +129,26 @@ def test_a_lesson_a_batch_took_after_the_plan_was_made_is_not_sent_through_flex(
     assert states == {"M0-L001": SUCCEEDED, "M0-L002": SUBMITTED}
 
 
+class BrokenFlexApi(BatchApi):
+    """A bug in sending (not an answer of the API): it must end the run, not leave it waiting."""
+
+    def flex_completion(self, *args, **kwargs):
+        raise RuntimeError("a bug while sending")
+
+
+@pytest.mark.timeout(30)
+def test_a_bug_on_a_flex_worker_thread_ends_the_run_instead_of_hanging(tmp_path, fake_openai):
+    options = PlanOptions(
+        curriculum_path=BUNDLED_CURRICULUM, template_path=BUNDLED_TEMPLATE, output_dir=tmp_path / "lessons",
+        work_dir=tmp_path / "work", settings=RequestSettings(model=MODEL), lessons=("M0-L001",),
+    )
+    with Ledger.open(options.work_dir) as ledger:
+        plan = make_plan(options)
+        processing = Processing.of(ledger, options.output_dir, options.work_dir, printer=Printer(out=lambda line: None))
+        with pytest.raises(RuntimeError, match="a bug while sending"):
+            run_flex(plan, processing, BrokenFlexApi("sk-test", base_url=fake_openai.base_url), FlexSettings())
+
+
 @pytest.mark.parametrize("option, to_request", [(["--force"], 2), (["--limit", "2"], 1)], ids=["force", "limit"])
 def test_a_dry_run_with_force_or_limit_counts_a_lesson_in_flight_by_flex(project, option, to_request):
     ok(project.generate("--lessons", "M0-L001", "--via", "flex", "--yes"))  # makes the ledger
