@@ -158,11 +158,15 @@ def test_a_ledger_from_before_these_records_adopts_the_current_api_and_says_so_o
 
 def test_the_readme_offline_recipe_uses_its_own_work_dir_and_lessons_folder():
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Trying it offline", 1)[1].split("\n## ", 1)[0]
-    commands = [line for line in section.splitlines() if line.startswith("python generate_datagov_lessons_batch.py")]
-    assert commands
+    section = readme.split("## Trying it without a key", 1)[1].split("\n## ", 1)[0]
+    scripts = ("generate_datagov_lessons_batch.py", "check_batch_status.py", "process_batch_results.py")
+    commands = [line.removeprefix("$ ") for line in section.splitlines()]
+    commands = [line for line in commands if line.startswith(tuple(f"python {script}" for script in scripts))]
+    assert any("generate_datagov_lessons_batch.py" in command for command in commands)
     for command in commands:
-        assert "--work-dir" in command and "--output-dir" in command, command
+        assert "--work-dir offline/" in command, command
+        if "generate_datagov_lessons_batch.py" in command:
+            assert "--output-dir offline/" in command, command
 
 
 # ---------------------------------------------------------------- 2. folders checked before paying
