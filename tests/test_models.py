@@ -4,6 +4,7 @@ the truncation ladder, prices and lifecycle. Dates are always given, never the c
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -372,3 +373,10 @@ def test_cache_writes_cost_1_25_times_the_input_price_and_are_part_of_the_uncach
 def test_cache_writes_of_a_model_that_does_not_bill_them_cost_the_input_price():
     assert models.batch_cost("gpt-5.4", 1_000_000, 0, cache_write_tokens=1_000_000) == pytest.approx(
         models.batch_cost("gpt-5.4", 1_000_000, 0))
+
+
+def test_the_model_page_shows_the_catalogue_as_it_is():
+    from tests.model_table import table
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "models.md").read_text(encoding="utf-8")
+    assert table() in page, "docs/models.md: paste the output of python -m tests.model_table in place of its table"
