@@ -38,7 +38,7 @@ from .prompt import PromptBuilder, PromptTemplate, load_template
 from .requests import RequestSettings, build_request
 from .shards import Shard, ShardLimits, ShardWriter
 from .states import FAILS_AGAIN_UNCHANGED, FLEX, NEEDS_ATTENTION
-from .wording import plural
+from .wording import first_ids, plural
 from .workdir import API_BASE_URL
 
 
@@ -357,7 +357,7 @@ def saved_before_sentence(plan: Plan) -> str:
     where = "; ".join(display_path(Path(folder)) if os.path.isabs(folder) else folder for folder in folders)
     return (
         f"{plural(count, 'lesson')} to request {'is' if count == 1 else 'are'} recorded as saved already, in {where}, "
-        f"but not in this lessons folder ({_shown(list(plan.saved_before))}): requesting "
+        f"but not in this lessons folder ({first_ids(list(plan.saved_before))}): requesting "
         f"{'it' if count == 1 else 'them'} pays again, estimated {models.format_cost(plan.saved_before_cost)}"
     )
 
@@ -393,12 +393,12 @@ def format_plan(plan: Plan) -> str:
     if plan.held_for_attention:
         lines.append(
             f"  need a person, tried {plan.max_attempts} times already (held back): {len(plan.held_for_attention)}: "
-            f"{_shown(plan.held_for_attention)} (see check_batch_status.py --lessons)"
+            f"{first_ids(plan.held_for_attention)} (see check_batch_status.py --lessons)"
         )
     if plan.held_unchanged:
         lines.append(
             f"  need a person, the same request would fail again (HTTP 400; held back): {len(plan.held_unchanged)}: "
-            f"{_shown(plan.held_unchanged)} (see check_batch_status.py --lessons)"
+            f"{first_ids(plan.held_unchanged)} (see check_batch_status.py --lessons)"
         )
     if plan.blocked_paths:
         lines.append(f"  lesson path not a regular file (not requested until it is moved away): {len(plan.blocked_paths)}")
@@ -500,7 +500,3 @@ def describe_model(settings: RequestSettings) -> list[str]:
     else:
         lines.append(f"  Batch price: unknown ({settings.model} has no price in the model table of {models.CATALOGUE_DATE})")
     return lines
-
-
-def _shown(lesson_ids: list[str], limit: int = 10) -> str:
-    return ", ".join(lesson_ids[:limit]) + (" ..." if len(lesson_ids) > limit else "")

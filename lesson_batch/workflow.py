@@ -49,7 +49,7 @@ from .results import Processing
 from .states import PENDING, SUCCEEDED
 from .status import WatchDisplay
 from .submit import SubmitReport, cancelled_since, new_run_id, recover_unfinished_shards, submit_plan
-from .wording import Commands, plural, quoted
+from .wording import Commands, first_ids, plural, quoted
 
 MAX_WAIT_ROUNDS = 1000
 # Resubmitting lessons whose batch hit the enqueued-token limit helps only while batches finish
@@ -257,7 +257,7 @@ def _wait_interrupted(ledger: Ledger, work_dir) -> str:
             "Interrupted while waiting. No batch is running; the ledger records every step: run "
             f"{commands.process} to save what finished, then {commands.status} for what is left."
         )
-    shown = ", ".join(running[:10]) + (" ..." if len(running) > 10 else "")
+    shown = first_ids(running)
     return (
         f"Interrupted: this run stopped, but {plural(len(running), 'batch', 'batches')} of this work dir "
         f"({shown}) keep running on the server and are billed for every request they run. Follow them with "
@@ -269,7 +269,7 @@ def _wait_interrupted(ledger: Ledger, work_dir) -> str:
 def _warn_shared_folder(plan: Plan, options: PlanOptions, warn: Callable[[str], None]) -> None:
     """Warn when lessons to request are in flight from another work dir on the same lessons folder."""
     for other, lesson_ids in in_flight_elsewhere(options.output_dir, options.work_dir, plan.to_request).items():
-        shown = ", ".join(lesson_ids[:10]) + (" ..." if len(lesson_ids) > 10 else "")
+        shown = first_ids(lesson_ids)
         warn(
             f"warning: the lessons folder {display_path(options.output_dir)} is also used by the work dir "
             f"{display_path(other)}, where {plural(len(lesson_ids), 'lesson')} of this plan "
