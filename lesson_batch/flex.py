@@ -771,6 +771,32 @@ def stop_message(report: FlexReport, settings: FlexSettings) -> str:
     )
 
 
+def flex_report_as_json(report: FlexReport) -> dict:
+    """A flex run as the ``--json`` result of the generate script holds it (what
+    ``format_flex_report`` says, with every lesson id)."""
+    return {
+        "run_id": report.run_id,
+        "model": report.model,
+        "requested": report.requested,
+        "saved": report.saved,
+        "results": report.results.as_json(),
+        "estimated_cost_usd": None if report.estimated_cost is None else round(report.estimated_cost, 6),
+        "cost_usd": None if report.cost is None else round(report.cost, 6),
+        "other_tier": [
+            {"lesson_id": lesson_id, "tier": tier, "extra_cost_usd": None if extra is None else round(extra, 6)}
+            for lesson_id, tier, extra in report.other_tier
+        ],
+        "capacity_refusals": report.refusals,
+        "not_sent": list(report.not_sent),
+        "no_answer": list(report.no_answer),
+        "still_running": list(report.still_running),
+        "already_in_flight": list(report.already_in_flight),
+        "stop_reason": report.stop_reason,
+        "stop_detail": report.stop_detail or None,
+        "write_failure": report.write_failure,
+    }
+
+
 def format_flex_report(report: FlexReport, settings: FlexSettings) -> list[str]:
     # Tiers other than flex are told below, with what they cost (a batch result's "default" tier
     # is at Batch rates; a flex request's is not).

@@ -365,7 +365,7 @@ def test_status_with_a_rejected_key_exits_1_and_labels_the_ledgers_view(project)
     assert "the API rejected the key (401)" in stderr
     assert "Nothing was submitted" not in stderr + result.stdout
     assert "the ledger's view as of" in result.stdout
-    payload = json.loads(project.status("--json").stdout)
+    payload = json.loads(project.status("--json").stdout)["result"]
     assert "401" in payload["error"]
     assert payload["batches"][0]["stale"] is True
 
@@ -402,7 +402,7 @@ def test_processing_against_an_unreachable_server_exits_1(project, no_retry_wait
 
     assert result.returncode == 1
     assert "retrying" in result.stderr and "cannot reach" in result.stderr
-    assert "cannot reach" in json.loads(result.stdout)["error"]
+    assert "cannot reach" in json.loads(result.stdout)["result"]["error"]
 
 
 # ---------------------------------------------------------------- 7. near-headers
