@@ -321,6 +321,21 @@ def test_answering_no_at_the_submit_prompt_is_not_reported_as_an_error(project):
     assert project.server.created_batches() == []
 
 
+def test_under_json_the_submit_prompt_is_still_asked_on_stderr_and_a_no_gives_the_declined_plan(project):
+    command = [
+        sys.executable, str(REPO_ROOT / GENERATE_SCRIPT), "--curriculum", str(project.curriculum),
+        "--work-dir", str(project.work), "--output-dir", str(project.out), "--json",
+    ]
+    code, out, err = run_on_terminal(command, project.server.env(), project.root, b"n\n")
+
+    assert code == 1, err
+    assert "[y/N]" in err and "Estimated cost" in err
+    document = json.loads(out)  # stdout holds the envelope alone
+    assert (document["exit_code"], document["result"]["declined"]) == (1, True)
+    assert document["result"]["plan"]["to_request"] == LESSONS
+    assert project.server.created_batches() == []
+
+
 def test_end_of_input_at_the_cancel_prompt_cancels_nothing(project):
     ok(project.generate("--yes"))
     command = [sys.executable, str(REPO_ROOT / STATUS_SCRIPT), "--work-dir", str(project.work), "--cancel"]
