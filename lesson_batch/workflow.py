@@ -119,7 +119,7 @@ class GenerateOutcome:
 def _batch_json(info: BatchInfo) -> dict:
     return {
         "batch_id": info.id, "status": info.status, "input_file_id": info.input_file_id,
-        "requests": info.request_total, "endpoint": info.endpoint,
+        "endpoint": info.endpoint,
     }
 
 
