@@ -150,8 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="after submitting, follow the batches and process each as it finishes (the whole job)")
     run.add_argument("--interval", type=cli.positive_float, default=None, metavar="SECONDS",
                      help=f"with --wait: first polling interval; it backs off up to 5 minutes (default: {DEFAULT_INTERVAL:g})")
-    cli.add_json(run, "the plan and what was submitted (at a terminal, the question before submitting is "
-                      "still asked, on stderr; --yes skips it)")
+    cli.add_json(run, "the plan and what was submitted",
+                 "; at a terminal, the question before submitting is still asked, on stderr (--yes skips it)")
     return parser
 
 

@@ -60,11 +60,11 @@ def add_output_dir(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_json(parser: argparse.ArgumentParser, what: str) -> None:
+def add_json(parser: argparse.ArgumentParser, what: str, more: str = "") -> None:
     parser.add_argument(
         "--json", action="store_true",
         help=f"print {what} as JSON on stdout, in the envelope every script prints (docs/json.md); the text and "
-             "the messages go to stderr",
+             f"the messages go to stderr{more}",
     )
 
 
