@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.interval is not None and not args.watch:
         parser.error("--interval goes with --watch")  # it is the polling interval of --watch, and nothing else
     args.interval = args.interval if args.interval is not None else DEFAULT_INTERVAL
-    printer = cli.Printer(args.json)
+    printer = cli.Printer(args.json, command="check_batch_status")
     if not Ledger.exists(args.work_dir) and not args.batch_ids:
         return nothing_submitted(args).show(printer)
     # Batch ids given where no ledger exists are looked at without creating one.

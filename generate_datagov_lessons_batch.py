@@ -150,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="after submitting, follow the batches and process each as it finishes (the whole job)")
     run.add_argument("--interval", type=cli.positive_float, default=None, metavar="SECONDS",
                      help=f"with --wait: first polling interval; it backs off up to 5 minutes (default: {DEFAULT_INTERVAL:g})")
+    cli.add_json(run, "the plan and what was submitted",
+                 "; at a terminal, the question before submitting is still asked, on stderr (--yes skips it)")
     return parser
 
 
@@ -345,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_options(parser, args)
-    printer = cli.Printer()
+    printer = cli.Printer(args.json, command=COMMAND)
     settings = RequestSettings(  # checked first: a usage error is told before anything else
         model=args.model,
         max_completion_tokens=args.max_completion_tokens,
@@ -398,9 +400,22 @@ def main(argv: list[str] | None = None) -> int:
             )
         except DeclinedError as declined:  # the person answered no: not an error of the tool
             printer.out(str(declined))
-            return cli.EXIT_FAILURE
+            if declined.plan is None:
+                return cli.Outcome(exit_code=cli.EXIT_FAILURE).show(printer)
+            outcome = GenerateOutcome(declined.plan, declined=True)
+            return cli.Outcome(payload=result_of(outcome, args), exit_code=cli.EXIT_FAILURE).show(printer)
         steps = next_requests(outcome, args, ledger) if not args.dry_run else {}
-    return conclusion(outcome, args, steps).show(printer)
+    ending = conclusion(outcome, args, steps)
+    ending.payload = result_of(outcome, args)
+    return ending.show(printer)
+
+
+COMMAND = "generate_datagov_lessons_batch"  # the envelope's ``command``
+
+
+def result_of(outcome: GenerateOutcome, args: argparse.Namespace) -> dict:
+    """The ``--json`` result: the plan, and what a real run submitted (``GenerateOutcome.as_json``)."""
+    return outcome.as_json(dry_run=args.dry_run, via=args.via, wait=args.wait)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--errors-file goes with --results-file")
     if args.results_file and args.batch_ids:
         parser.error("give batch ids or --results-file, not both")
-    printer = cli.Printer(args.json)
+    printer = cli.Printer(args.json, command="process_batch_results")
     # A work dir whose ledger is gone but that shows earlier use (its request files, results, lock),
     # or batch ids given: the ledger is rebuilt from the API's batches and processing goes on.
     rebuild_for_named = bool(args.batch_ids) and not Ledger.exists(args.work_dir)
@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         summary = process_results(ledger, request, printer)
         if summary is None:
             outcome = cli.Outcome(
-                [f"No batches recorded in {ledger.path}. Submit with: {Commands(args.work_dir).generate}"]
+                [f"No batches recorded in {ledger.path}. Submit with: {Commands(args.work_dir).generate}"],
+                dict(NOTHING_PROCESSED),
             )
         else:
             outcome = cli.Outcome(summary.lines(), summary.as_json(), cli.EXIT_FAILURE if summary.failed else cli.EXIT_OK)
@@ -95,8 +96,11 @@ def no_ledger(args: argparse.Namespace) -> cli.Outcome:
     return cli.Outcome(
         [f"No run ledger in {display_path(args.work_dir)}: nothing was submitted from there yet, so there is "
          f"nothing to process. Submit with: {Commands(args.work_dir).generate}"],
-        {"batches": [], "total": None, "not_ready": []},
+        dict(NOTHING_PROCESSED),
     )
+
+
+NOTHING_PROCESSED = {"batches": [], "total": None, "not_ready": []}  # the result when nothing was submitted
 
 
 if __name__ == "__main__":

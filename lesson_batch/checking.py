@@ -39,7 +39,8 @@ class StatusRequest:
 
 @dataclass
 class StatusResult:
-    """The lines to show (none under ``--json``), the JSON document, and whether it is a failure."""
+    """The lines to show (none under ``--json`` for a status), the JSON document (the envelope's
+    ``result``), and whether it is a failure."""
 
     lines: list[str] = field(default_factory=list)
     document: dict | None = None
@@ -126,15 +127,18 @@ def _cancel(
         submitting, targets = False, given
         question = f"Cancel {plural(len(targets), 'batch', 'batches')}: {', '.join(targets)}?"
     if not targets and not whole_job:
-        return StatusResult(["No unfinished batch to cancel."])
+        return StatusResult(["No unfinished batch to cancel."], _cancelled([], [], []))
     if not confirm(question, yes):
-        return StatusResult(["Nothing was cancelled."], failed=True)
+        return StatusResult(
+            ["Nothing was cancelled."], _cancelled(targets, [], [], confirmed=False, whole_job=whole_job), failed=True
+        )
     if whole_job:
         ledger.request_cancel()
         targets = _unfinished(ledger)  # read again after the record: a batch recorded meanwhile is in it
     if targets and api is None:
         api = BatchApi.from_environment(on_retry=printer.note)
     lost: list[str] = []
+    answers = []
 
     def tell_lost(batch_id: str) -> None:
         lost.append(batch_id)
@@ -142,10 +146,12 @@ def _cancel(
                       f"with {commands.status} --give-up {batch_id}")
 
     for info in cancel(ledger, api, targets, on_lost=tell_lost):  # each said as it happens
+        answers.append(info)
         printer.out(f"Batch {info.id}: {info.status}. Finished requests keep their results; "
                     f"process them with {commands.process} once it is cancelled.")
+    document = _cancelled(targets, answers, lost, whole_job=whole_job)
     if not whole_job:
-        return StatusResult(failed=bool(lost))
+        return StatusResult(document=document, failed=bool(lost))
     lines = ["The cancel is recorded in the ledger: the runs going now from this work dir (a --wait among them) "
              f"submit no more batches. A run started from now on submits again: {commands.generate}"]
     if submitting:
@@ -153,7 +159,21 @@ def _cancel(
                      "is cancelled by that run as soon as it exists (it says so).")
     elif not targets:
         lines.append("No unfinished batch to cancel.")
-    return StatusResult(lines, failed=bool(lost))
+    return StatusResult(lines, document, failed=bool(lost))
+
+
+def _cancelled(
+    targets: list[str], answers: list, lost: list[str], confirmed: bool = True, whole_job: bool = False
+) -> dict:
+    """The result of ``--cancel``: the batches asked about, the status each has after the cancel
+    request (``cancelling`` until the API has finished), those the API does not know (404), and
+    whether the whole job's cancel is recorded in the ledger (``--cancel`` without batch ids)."""
+    return {
+        "cancel": {
+            "batches": targets, "confirmed": confirmed, "whole_job": whole_job,
+            "statuses": {info.id: info.status for info in answers}, "not_found": lost,
+        }
+    }
 
 
 def _give_up(
@@ -168,13 +188,16 @@ def _give_up(
     """Give up batches the API answers 404 for: their lessons may be requested again. A batch the
     API still knows is refused (giving it up would pay for its lessons twice)."""
     unknown = [batch_id for batch_id in given if ledger.batch(batch_id) is None]
+    result = {"batches": given, "confirmed": True, "given_up": {}, "already_given_up": [], "known_to_the_api": [],
+              "not_in_the_ledger": unknown}
     if unknown:
         printer.error(f"not in the ledger {ledger.path}: {', '.join(unknown)}; nothing was given up")
-        return StatusResult(failed=True)
+        return StatusResult(document={"give_up": result}, failed=True)
     targets, failed = [], False
     for batch_id in given:
         if ledger.batch(batch_id).given_up_at is not None:
             printer.out(f"Batch {batch_id} was given up already.")
+            result["already_given_up"].append(batch_id)
             continue
         try:
             info = api.get_batch(batch_id)
@@ -184,25 +207,28 @@ def _give_up(
             targets.append(batch_id)
             continue
         failed = True
+        result["known_to_the_api"].append(batch_id)
         printer.error(
             f"the API knows batch {batch_id} (status {info.status}), so it is not given up: giving it up would pay "
             f"for its lessons twice. Follow it with {commands.status} --watch, or cancel it with "
             f"{commands.status} --cancel {batch_id}"
         )
     if not targets:
-        return StatusResult(failed=failed)
+        return StatusResult(document={"give_up": result}, failed=failed)
     question = (
         f"Give up {plural(len(targets), 'batch', 'batches')} the API does not know ({', '.join(targets)})? Their "
         "lessons can then be requested (and paid for) again; if the batch still runs under another key, that is a "
         "second payment."
     )
     if not confirm(question, yes):
-        return StatusResult(["Nothing was given up."], failed=True)
+        result["confirmed"] = False
+        return StatusResult(["Nothing was given up."], {"give_up": result}, failed=True)
     lines = []
     for batch_id in targets:
         freed = ledger.give_up_batch(
             batch_id, f"batch {batch_id} was given up: the API did not know it (404) for this key and project"
         )
+        result["given_up"][batch_id] = list(freed)  # the lessons it gave back
         line = f"Batch {batch_id} given up."
         if freed:
             line += (
@@ -210,7 +236,7 @@ def _give_up(
                 f"{commands.generate} --lessons {','.join(freed)}"
             )
         lines.append(line)
-    return StatusResult(lines, failed=failed)
+    return StatusResult(lines, {"give_up": result}, failed=failed)
 
 
 def _unfinished(ledger: Ledger) -> list[str]:

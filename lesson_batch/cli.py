@@ -21,6 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Callable
 
+from . import output
 from .api import effective_base_url
 from .errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, LessonBatchError, UsageError  # noqa: F401
 from .files import disk_full_message, display_path, is_disk_full
@@ -59,8 +60,12 @@ def add_output_dir(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_json(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON on stdout (messages go to stderr)")
+def add_json(parser: argparse.ArgumentParser, what: str, more: str = "") -> None:
+    parser.add_argument(
+        "--json", action="store_true",
+        help=f"print {what} as JSON on stdout, in the envelope every script prints (docs/json.md); the text and "
+             f"the messages go to stderr{more}",
+    )
 
 
 def positive_float(text: str) -> float:
@@ -189,7 +194,8 @@ def confirm(question: str, yes: bool = False) -> bool:
 class Outcome:
     """What a script ends with, the pipx ``OperationResult`` way: the lines it shows (its output,
     on stderr under ``--json``; ``note`` and ``error`` add lines for stderr, kept in order), the
-    JSON document it prints with ``--json``, and its exit code. ``show`` renders it."""
+    job's result (``payload``, the ``result`` of the ``--json`` envelope: see ``output``), and its
+    exit code. ``show`` renders it."""
 
     lines: list[str] = field(default_factory=list)
     payload: dict | None = None
@@ -211,13 +217,16 @@ class Outcome:
                 getattr(printer, kind)(text)
             if index < len(self.lines):
                 printer.out(self.lines[index])
-        if printer.json_output and self.payload is not None:
-            printer.json(self.payload)
+        if printer.json_output:
+            printer.envelope(self.exit_code, self.payload)
         return self.exit_code
 
 
 def run(main: Callable[[], int]) -> int:
-    """Run a script's main, turning user-caused errors into messages and exit codes."""
+    """Run a script's main, turning user-caused errors into messages and exit codes. A ``--json``
+    run that ends with such an error still prints its envelope (``result`` null), so that stdout
+    holds one document whatever happens, except a usage error the option parser reports."""
+    output.begin_run()
     for stream in (sys.stdout, sys.stderr):
         # A console or pipe whose encoding lacks a character of a title, path or id from a results
         # file shows it escaped instead of ending the run with a UnicodeEncodeError.
@@ -230,24 +239,35 @@ def run(main: Callable[[], int]) -> int:
             return code
         except LessonBatchError as exc:
             error(str(exc))
-            return exc.exit_code
+            return _ended(exc.exit_code)
         except OSError as exc:
             if not is_disk_full(exc):
                 raise
             # Where no step said more (each records itself before the next): a plain message, not a traceback.
             error(disk_full_message(exc, "every step before this one is recorded in the ledger"))
-            return EXIT_FAILURE
+            return _ended(EXIT_FAILURE)
         except KeyboardInterrupt as exc:
             message = getattr(exc, "message", None) or (
                 "Interrupted. Nothing is lost: the ledger records every step; run the same command again to continue."
             )
             print(f"\n{message}", file=sys.stderr)
-            return EXIT_FAILURE
+            if output.current_envelope() is not None:
+                output.current_envelope().record(message, "error")
+            return _ended(EXIT_FAILURE)
     except BrokenPipeError:
         # The reader of the output went away (`... | head`): stop quietly, as Unix tools do. Every
         # step already done is in the ledger (each change is one transaction).
         _silence_output()
         return EXIT_FAILURE
+
+
+def _ended(exit_code: int) -> int:
+    """The exit code of a run ended by an error; a ``--json`` run prints its envelope first."""
+    envelope = output.current_envelope()
+    if envelope is not None and not envelope.printed:
+        envelope.print(exit_code, None)
+        sys.stdout.flush()
+    return exit_code
 
 
 def _silence_output() -> None:

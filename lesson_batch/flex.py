@@ -65,7 +65,7 @@ from .result_lines import BadLine, TokenUsage, result_of_response
 from .results import AnswerRecorder, Expected, Processing
 from .states import FLEX, INVALID
 from .submit import new_run_id
-from .wording import plural
+from .wording import first_ids, plural
 from .workspace import Workspace
 
 DEFAULT_CONCURRENCY = 8
@@ -627,7 +627,7 @@ class _Run:
         )
         if self.lost:
             kept += (
-                f"; {len(self.lost)} answers could not be kept ({', '.join(self.lost[:10])}): they may have been "
+                f"; {len(self.lost)} answers could not be kept ({first_ids(self.lost)}): they may have been "
                 "paid, and the next run requests them again"
             )
         if is_disk_full(exc):
@@ -771,18 +771,43 @@ def stop_message(report: FlexReport, settings: FlexSettings) -> str:
     )
 
 
+def flex_report_as_json(report: FlexReport) -> dict:
+    """A flex run as the ``--json`` result of the generate script holds it (what
+    ``format_flex_report`` says, with every lesson id)."""
+    return {
+        "run_id": report.run_id,
+        "model": report.model,
+        "requested": report.requested,
+        "saved": report.saved,
+        "results": report.results.as_json(),
+        "estimated_cost_usd": None if report.estimated_cost is None else round(report.estimated_cost, 6),
+        "cost_usd": None if report.cost is None else round(report.cost, 6),
+        "other_tier": [
+            {"lesson_id": lesson_id, "tier": tier, "extra_cost_usd": None if extra is None else round(extra, 6)}
+            for lesson_id, tier, extra in report.other_tier
+        ],
+        "capacity_refusals": report.refusals,
+        "not_sent": list(report.not_sent),
+        "no_answer": list(report.no_answer),
+        "still_running": list(report.still_running),
+        "already_in_flight": list(report.already_in_flight),
+        "stop_reason": report.stop_reason,
+        "stop_detail": report.stop_detail or None,
+        "write_failure": report.write_failure,
+    }
+
+
 def format_flex_report(report: FlexReport, settings: FlexSettings) -> list[str]:
     # Tiers other than flex are told below, with what they cost (a batch result's "default" tier
     # is at Batch rates; a flex request's is not).
     lines = format_report(replace(report.results, other_tiers={}))
-    shown = lambda lesson_ids: ", ".join(lesson_ids[:10]) + (" ..." if len(lesson_ids) > 10 else "")  # noqa: E731
     if report.other_tier:
         extra = [cost for _lesson, _tier, cost in report.other_tier]
         more = models.format_cost(None if None in extra else sum(extra))
         tiers = ", ".join(sorted({tier for _lesson, tier, _cost in report.other_tier}))
         lines.append(
             f"  served at another tier than flex ({tiers}), and billed at its price: {len(report.other_tier)}: "
-            f"{shown([lesson for lesson, _tier, _cost in report.other_tier])} ({more} more than at flex prices)"
+            f"{first_ids([lesson for lesson, _tier, _cost in report.other_tier])} ({more} more than at flex prices)"
         )
         lines.append(f"  cost of this run: {models.format_cost(report.cost)}")
     if report.refusals:
@@ -793,9 +818,9 @@ def format_flex_report(report: FlexReport, settings: FlexSettings) -> list[str]:
         ("still running when the run ended (they may be paid; the next run requests them again)",
          report.still_running),
     )
-    lines.extend(f"  {label}: {len(ids_):,}: {shown(ids_)}" for label, ids_ in left if ids_)
+    lines.extend(f"  {label}: {len(ids_):,}: {first_ids(ids_)}" for label, ids_ in left if ids_)
     if report.stop_reason:
         lines.append(f"  stopped: {stop_message(report, settings)}")
     if report.not_sent:
-        lines.append(f"  not sent (pending, nothing paid): {len(report.not_sent):,}: {shown(report.not_sent)}")
+        lines.append(f"  not sent (pending, nothing paid): {len(report.not_sent):,}: {first_ids(report.not_sent)}")
     return lines

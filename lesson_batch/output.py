@@ -1,45 +1,116 @@
-"""Where a run's words go: one sink, the ``Printer``.
+"""Where a run's words go: one sink, the ``Printer``; and, under ``--json``, the one document a
+run prints, the envelope.
 
 ``out``: the command's own output, on stdout; on stderr when stdout carries the JSON document
 (``--json``), so that stdout stays one parsable document. ``note``: progress, notes and warnings,
-always on stderr. ``error``: a user error, on stderr. ``json``: the JSON document, on stdout.
+always on stderr. ``error``: a user error, on stderr. ``envelope``: the JSON document, on stdout.
+
+The envelope (docs/json.md) has the same keys for every script::
+
+    {"version": 1, "command": "check_batch_status", "exit_code": 0, "result": {...}, "messages": [...]}
+
+``result`` is what the job returned (a plan, a status, a processing report, ...; null when the
+run ended before it had one), ``messages`` every note, warning and error the run wrote on stderr,
+in order, each ``{"level": "error" | "warning" | "note" | "info", "text": ...}`` (the level is the
+line's ``error:``/``warning:``/``note:`` prefix, which ``text`` leaves out; ``info`` for the
+others: progress, retries).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass, field
 from typing import Callable
+
+ENVELOPE_VERSION = 1
+ENVELOPE_KEYS = ("version", "command", "exit_code", "result", "messages")
+LEVELS = ("error", "warning", "note")
+
+
+@dataclass
+class Envelope:
+    """The ``--json`` document of the run in progress: its messages so far, and whether it is printed."""
+
+    command: str | None
+    messages: list[dict] = field(default_factory=list)
+    printed: bool = False
+
+    def record(self, message: str, level: str | None = None) -> None:
+        text = message.strip("\n")
+        if level is None:
+            level = next((name for name in LEVELS if text.startswith(f"{name}: ")), "info")
+            text = text.removeprefix(f"{level}: ")
+        self.messages.append({"level": level, "text": text})
+
+    def document(self, exit_code: int, result: dict | None) -> dict:
+        return {
+            "version": ENVELOPE_VERSION, "command": self.command, "exit_code": exit_code, "result": result,
+            "messages": list(self.messages),
+        }
+
+    def print(self, exit_code: int, result: dict | None) -> None:
+        self.printed = True
+        print(json.dumps(self.document(exit_code, result), indent=2))
+
+
+# The envelope of the run in progress when it is a --json run (``Printer(json_output=True)``
+# starts it, ``begin_run`` ends the last one): every message written through ``note`` lands in it.
+_envelope: Envelope | None = None
+
+
+def begin_run() -> None:
+    """A new run starts (``cli.run``): no envelope until its Printer asks for one."""
+    global _envelope
+    _envelope = None
+
+
+def current_envelope() -> Envelope | None:
+    return _envelope
 
 
 def note(message: str) -> None:
-    """A message that is not the command's output: progress, notes, warnings (stderr)."""
+    """A message that is not the command's output: progress, notes, warnings (stderr); under
+    ``--json`` also kept for the envelope's ``messages``."""
     print(message, file=sys.stderr)
+    if _envelope is not None:
+        _envelope.record(message)
 
 
 class Printer:
-    """The one sink of a run (``out`` and ``note`` may be given, e.g. to collect the lines)."""
+    """The one sink of a run (``out`` and ``note`` may be given, e.g. to collect the lines).
+
+    A script's Printer with ``json_output`` starts the run's envelope, named ``command``."""
 
     def __init__(
         self,
         json_output: bool = False,
         *,
+        command: str | None = None,
         out: Callable[[str], None] | None = None,
         note: Callable[[str], None] | None = None,
     ):
+        global _envelope
         self.json_output = json_output
-        self.out = out or (_note if json_output else _print)
+        self.out = out or (_stderr if json_output else _print)
         self.note = note or _note
+        if json_output:
+            _envelope = Envelope(command)
 
     def error(self, message: str) -> None:
         self.note(f"error: {message}")
 
-    def json(self, payload: dict) -> None:
-        print(json.dumps(payload, indent=2))
+    def envelope(self, exit_code: int, result: dict | None) -> None:
+        """Print the run's envelope on stdout (``--json``), with ``result`` and the messages so far."""
+        (_envelope or Envelope(None)).print(exit_code, result)
 
 
 def _print(message: str) -> None:
     print(message)
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 _note = note

@@ -38,7 +38,7 @@ from .prompt import PromptBuilder, PromptTemplate, load_template
 from .requests import RequestSettings, build_request
 from .shards import Shard, ShardLimits, ShardWriter
 from .states import FAILS_AGAIN_UNCHANGED, FLEX, NEEDS_ATTENTION
-from .wording import plural
+from .wording import first_ids, plural
 from .workdir import API_BASE_URL
 
 
@@ -135,6 +135,14 @@ class Plan:
     def estimated_cost(self) -> float | None:
         return models.batch_cost(
             self.settings.model, self.prompt_tokens, self.output_tokens, cache_write_tokens=self.cache_write_tokens
+        )
+
+    @property
+    def left_for_later(self) -> int:
+        """Selected lessons neither requested nor skipped for a reason: held back by ``--limit``."""
+        return (
+            len(self.selected) - len(self.skipped_existing) - len(self.skipped_in_flight) - len(self.skipped_in_flex)
+            - len(self.held_for_attention) - len(self.held_unchanged) - len(self.to_request) - len(self.blocked_paths)
         )
 
 
@@ -357,7 +365,7 @@ def saved_before_sentence(plan: Plan) -> str:
     where = "; ".join(display_path(Path(folder)) if os.path.isabs(folder) else folder for folder in folders)
     return (
         f"{plural(count, 'lesson')} to request {'is' if count == 1 else 'are'} recorded as saved already, in {where}, "
-        f"but not in this lessons folder ({_shown(list(plan.saved_before))}): requesting "
+        f"but not in this lessons folder ({first_ids(list(plan.saved_before))}): requesting "
         f"{'it' if count == 1 else 'them'} pays again, estimated {models.format_cost(plan.saved_before_cost)}"
     )
 
@@ -393,20 +401,17 @@ def format_plan(plan: Plan) -> str:
     if plan.held_for_attention:
         lines.append(
             f"  need a person, tried {plan.max_attempts} times already (held back): {len(plan.held_for_attention)}: "
-            f"{_shown(plan.held_for_attention)} (see check_batch_status.py --lessons)"
+            f"{first_ids(plan.held_for_attention)} (see check_batch_status.py --lessons)"
         )
     if plan.held_unchanged:
         lines.append(
             f"  need a person, the same request would fail again (HTTP 400; held back): {len(plan.held_unchanged)}: "
-            f"{_shown(plan.held_unchanged)} (see check_batch_status.py --lessons)"
+            f"{first_ids(plan.held_unchanged)} (see check_batch_status.py --lessons)"
         )
     if plan.blocked_paths:
         lines.append(f"  lesson path not a regular file (not requested until it is moved away): {len(plan.blocked_paths)}")
         lines.extend(f"    {lesson_id}: {problem}" for lesson_id, problem in plan.blocked_paths.items())
-    held_back = (
-        len(plan.selected) - len(plan.skipped_existing) - len(plan.skipped_in_flight) - len(plan.skipped_in_flex)
-        - len(plan.held_for_attention) - len(plan.held_unchanged) - len(plan.to_request) - len(plan.blocked_paths)
-    )
+    held_back = plan.left_for_later
     if held_back:
         counted = (
             ", which counts those in a batch" if plan.skipped_in_flight
@@ -437,6 +442,79 @@ def format_plan(plan: Plan) -> str:
             "writes its prompt to the cache and no request reads it (see docs/costs.md)"
         )
     return "\n".join(lines)
+
+
+def plan_as_json(plan: Plan) -> dict:
+    """The plan as the ``--json`` result of the generate script holds it: what ``format_plan``
+    shows, with every lesson id instead of counts where a list is short enough to matter."""
+    settings = plan.settings
+    info = models.lookup(settings.model)
+    price = info.batch_price
+    order = {value: index for index, value in enumerate(models.EFFORTS)}
+    efforts = sorted(plan.efforts.items(), key=lambda item: order.get(item[0] or info.default_effort, -1))
+    return {
+        "curriculum": {
+            "path": str(plan.curriculum.path), "name": plan.curriculum.name,
+            "modules": len(plan.curriculum.modules), "lessons": len(plan.curriculum.lessons),
+        },
+        "selected": len(plan.selected),
+        "to_request": list(plan.to_request),
+        "skipped": {
+            "already_generated": list(plan.skipped_existing),
+            "in_a_batch": list(plan.skipped_in_flight),
+            "in_flight_by_flex": list(plan.skipped_in_flex),
+            "need_a_person": list(plan.held_for_attention),
+            "would_fail_again": list(plan.held_unchanged),
+            "path_not_a_regular_file": dict(plan.blocked_paths),
+            "left_for_a_later_run": plan.left_for_later,
+        },
+        "saved_before_elsewhere": dict(plan.saved_before),
+        "retried_after_truncation": plan.retried,
+        "max_attempts": plan.max_attempts,
+        "model": {
+            "name": settings.model,
+            "endpoint": settings.endpoint_path,
+            "reasoning": info.reasoning,
+            "in_model_table": info.in_catalogue,
+            "max_output_tokens": settings.budget,
+            "reasoning_effort": settings.reasoning_effort,
+            "efforts_by_complexity": dict(settings.efforts_by_complexity),
+            "temperature": settings.temperature,
+        },
+        "batch_price_per_million_usd": None if price is None else {
+            "input": price.input, "cached_input": price.cached_input, "output": price.output,
+            "cache_write": models.cache_write_price(settings.model),
+        },
+        "model_table_date": str(models.CATALOGUE_DATE),
+        "files": [
+            {
+                "path": str(shard.path), "requests": shard.request_count, "bytes": shard.size_bytes,
+                "prompt_tokens": shard.prompt_tokens, "output_tokens": shard.output_tokens, "sha256": shard.sha256,
+            }
+            for shard in plan.shards
+        ],
+        "estimate": {
+            "prompt_tokens": plan.prompt_tokens,
+            "output_tokens": plan.output_tokens,
+            "cache_write_tokens": plan.cache_write_tokens,
+            "cost_usd": _rounded(plan.estimated_cost),
+            "output_estimate_source": plan.output_estimate_source,
+            "saved_before_cost_usd": _rounded(plan.saved_before_cost) if plan.saved_before else None,
+        },
+        "effort_mix": [
+            {
+                "effort": effort, "lessons": share.lessons, "tags": sorted(share.tags, key=_tag_order),
+                "prompt_tokens": share.prompt_tokens, "output_tokens": share.output_tokens,
+                "cost_usd": _rounded(models.batch_cost(settings.model, share.prompt_tokens, share.output_tokens)),
+            }
+            for effort, share in efforts
+        ] if settings.efforts_by_complexity else [],
+        "warnings": list(plan.warnings),
+    }
+
+
+def _rounded(cost: float | None) -> float | None:
+    return None if cost is None else round(cost, 6)
 
 
 def describe_effort_mix(plan: Plan) -> list[str]:
@@ -500,7 +578,3 @@ def describe_model(settings: RequestSettings) -> list[str]:
     else:
         lines.append(f"  Batch price: unknown ({settings.model} has no price in the model table of {models.CATALOGUE_DATE})")
     return lines
-
-
-def _shown(lesson_ids: list[str], limit: int = 10) -> str:
-    return ", ".join(lesson_ids[:limit]) + (" ..." if len(lesson_ids) > limit else "")

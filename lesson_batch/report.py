@@ -14,7 +14,7 @@ from pathlib import Path
 from . import models
 from .files import display_path
 from .result_lines import TokenUsage, safe_text
-from .wording import plural
+from .wording import first_ids, plural
 from .workspace import NOT_OVERWRITTEN_DIR, REPLACED_DIR
 
 
@@ -238,7 +238,7 @@ def format_report(report: Report) -> list[str]:
     if report.already_done:
         lines.append(f"  already processed before: {len(report.already_done)}")
     for reason, lesson_ids in sorted(report.failed.items()):
-        shown = ", ".join(sorted(lesson_ids)[:10]) + (" ..." if len(lesson_ids) > 10 else "")
+        shown = first_ids(sorted(lesson_ids))
         lines.append(f"  not saved ({reason}): {len(lesson_ids)}: {shown}")
         if reason in WRONG_API_WORDS:
             lines.append(f"    {WRONG_API_WORDS[reason]}; they are requested again by the next run")
@@ -247,7 +247,7 @@ def format_report(report: Report) -> list[str]:
                          for lesson_id in sorted(lesson_ids)[:10] if lesson_id in report.refusals)
     lines.extend(f"    {lesson_id}: {problem}" for lesson_id, problem in sorted(report.path_problems.items()))
     if report.missing:
-        shown = ", ".join(report.missing[:10]) + (" ..." if len(report.missing) > 10 else "")
+        shown = first_ids(report.missing)
         lines.append(f"  missing from the results: {len(report.missing)}: {shown}")
     if report.bad_lines:
         lines.append(f"  lines skipped: {len(report.bad_lines)}")
@@ -255,7 +255,7 @@ def format_report(report: Report) -> list[str]:
         if len(report.bad_lines) > 20:
             lines.append(f"    ... and {len(report.bad_lines) - 20} more (see --json)")
     for tier, lesson_ids in sorted(report.other_tiers.items(), key=lambda item: str(item[0])):
-        shown = ", ".join(sorted(lesson_ids)[:10]) + (" ..." if len(lesson_ids) > 10 else "")
+        shown = first_ids(sorted(lesson_ids))
         lines.append(
             f"  served at service tier {tier!r}, not at Batch rates (the 50% discount did not apply): "
             f"{len(lesson_ids)}: {shown}"

@@ -39,7 +39,7 @@ from .states import (
     UNFINISHED_BATCH_STATUSES,
     BatchStatus,
 )
-from .wording import Commands, plural
+from .wording import Commands, first_ids, plural
 
 # What each status means, and the next step while its results are not processed yet. The steps
 # name the scripts with {status}, {process} and {generate}: commands for the run's work dir.
@@ -280,8 +280,8 @@ def describe_attention(entries: list[dict], commands: Commands = Commands()) -> 
     """The status lines about lessons that need a person."""
     if not entries:
         return []
-    shown = ", ".join(entry["lesson_id"] for entry in entries[:10]) + (" ..." if len(entries) > 10 else "")
     held = [entry["lesson_id"] for entry in entries]
+    shown = first_ids(held)
     unchanged = sum(1 for entry in entries if (entry["reason"] or "").startswith(FAILS_AGAIN_UNCHANGED))
     if not unchanged:
         why = "requested the maximum number of times, --max-attempts, without a usable lesson"
@@ -590,14 +590,14 @@ class ProcessingSummary:
                 lines.extend(describe(batch, time.time(), commands))
         left, interrupted = self.left, self.interrupted
         if left:
-            shown = ", ".join(left[:10]) + (" ..." if len(left) > 10 else "")
+            shown = first_ids(left)
             again = f"run {self.again.command} to request {self.again.count} again" if self.again else (
                 "no plain run requests them (see check_batch_status.py --lessons)")
             lines.append(
                 f"{plural(len(left), 'lesson')} {'is' if len(left) == 1 else 'are'} not saved and in no batch "
                 f"({shown}); {again}.")
         if interrupted:
-            shown = ", ".join(interrupted[:10]) + (" ..." if len(interrupted) > 10 else "")
+            shown = first_ids(interrupted)
             lines.append(
                 f"{plural(len(interrupted), 'lesson')} ({shown}) {'is' if len(interrupted) == 1 else 'are'} in a "
                 "submission an interrupted run left unfinished (its batch may exist already); "

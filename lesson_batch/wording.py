@@ -29,6 +29,12 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     return f"{count:,} {word}"
 
 
+def first_ids(ids_: list[str], limit: int = 10) -> str:
+    """The first ``limit`` ids of a list, joined by commas, with `` ...`` when there are more: how
+    a long list of lessons or batches is shown in a sentence (``--json`` lists them all)."""
+    return ", ".join(ids_[:limit]) + (" ..." if len(ids_) > limit else "")
+
+
 def quoted(text: str) -> str:
     """An argument as it would be typed in a shell (quoted only when it has to be)."""
     if text and not any(ch.isspace() or ch in "\"'$`&|;<>()*?#" for ch in text):

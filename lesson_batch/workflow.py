@@ -25,6 +25,7 @@ from typing import Callable
 
 from . import models
 from .api import ApiError, BatchApi
+from .batch_info import BatchInfo
 from .batch_sync import hit_token_limit, problem_messages, refresh, watch
 from .errors import Interrupted, LessonBatchError
 from .files import check_folder, display_path, remove_stale_temporaries
@@ -33,6 +34,7 @@ from .flex import (
     FlexReport,
     FlexSettings,
     FlexStoppedError,
+    flex_report_as_json,
     format_flex_report,
     run_flex,
     settle_interrupted_flex,
@@ -41,7 +43,7 @@ from .folder_users import in_flight_elsewhere
 from .ledger import Ledger
 from .next_steps import request_step
 from .output import Printer
-from .plan import History, Plan, PlanOptions, format_plan, history_of, make_plan, saved_before_sentence
+from .plan import History, Plan, PlanOptions, format_plan, history_of, make_plan, plan_as_json, saved_before_sentence
 from .processing import process_ready, saving_into
 from .report import Report, format_report
 from .requests import RequestSettingsError
@@ -49,7 +51,7 @@ from .results import Processing
 from .states import PENDING, SUCCEEDED
 from .status import WatchDisplay
 from .submit import SubmitReport, cancelled_since, new_run_id, recover_unfinished_shards, submit_plan
-from .wording import Commands, plural, quoted
+from .wording import Commands, first_ids, plural, quoted
 
 MAX_WAIT_ROUNDS = 1000
 # Resubmitting lessons whose batch hit the enqueued-token limit helps only while batches finish
@@ -62,7 +64,11 @@ class BudgetError(LessonBatchError):
 
 
 class DeclinedError(LessonBatchError):
-    """The user answered no at the confirmation prompt."""
+    """The user answered no at the confirmation prompt (``plan``: the plan they declined)."""
+
+    def __init__(self, message: str, plan: Plan | None = None):
+        super().__init__(message)
+        self.plan = plan
 
 
 class SavedBeforeError(LessonBatchError):
@@ -85,6 +91,36 @@ class GenerateOutcome:
     reports: list[Report] = field(default_factory=list)
     unsaved_lessons: list[str] = field(default_factory=list)  # after --wait: lessons still not saved
     flex: FlexReport | None = None
+    declined: bool = False  # the person answered no at the confirmation prompt
+
+    def as_json(self, *, dry_run: bool, via: str, wait: bool) -> dict:
+        """The generate script's ``--json`` result: the plan, and for a real run what was submitted
+        (batches), the flex run's report, and what ``--wait`` processed and left."""
+        submitted = self.submitted
+        return {
+            "dry_run": dry_run,
+            "via": via,
+            "plan": plan_as_json(self.plan),
+            "declined": self.declined,
+            "submitted": None if dry_run else {
+                "batches": [_batch_json(info) for info in submitted.submitted],
+                "adopted": [_batch_json(info) for info in submitted.adopted],
+                "abandoned_shards": list(submitted.abandoned_shards),
+                "waiting_for_room": list(submitted.deferred_lessons),
+            },
+            "flex": None if self.flex is None else flex_report_as_json(self.flex),
+            "wait": {
+                "processed": [report.as_json() for report in self.reports],
+                "unsaved_lessons": list(self.unsaved_lessons),
+            } if wait and not dry_run else None,
+        }
+
+
+def _batch_json(info: BatchInfo) -> dict:
+    return {
+        "batch_id": info.id, "status": info.status, "input_file_id": info.input_file_id,
+        "endpoint": info.endpoint,
+    }
 
 
 def check_model_in_catalogue(model: str, today: date, warn: Callable[[str], None]) -> None:
@@ -257,7 +293,7 @@ def _wait_interrupted(ledger: Ledger, work_dir) -> str:
             "Interrupted while waiting. No batch is running; the ledger records every step: run "
             f"{commands.process} to save what finished, then {commands.status} for what is left."
         )
-    shown = ", ".join(running[:10]) + (" ..." if len(running) > 10 else "")
+    shown = first_ids(running)
     return (
         f"Interrupted: this run stopped, but {plural(len(running), 'batch', 'batches')} of this work dir "
         f"({shown}) keep running on the server and are billed for every request they run. Follow them with "
@@ -269,7 +305,7 @@ def _wait_interrupted(ledger: Ledger, work_dir) -> str:
 def _warn_shared_folder(plan: Plan, options: PlanOptions, warn: Callable[[str], None]) -> None:
     """Warn when lessons to request are in flight from another work dir on the same lessons folder."""
     for other, lesson_ids in in_flight_elsewhere(options.output_dir, options.work_dir, plan.to_request).items():
-        shown = ", ".join(lesson_ids[:10]) + (" ..." if len(lesson_ids) > 10 else "")
+        shown = first_ids(lesson_ids)
         warn(
             f"warning: the lessons folder {display_path(options.output_dir)} is also used by the work dir "
             f"{display_path(other)}, where {plural(len(lesson_ids), 'lesson')} of this plan "
@@ -325,7 +361,7 @@ def _generate_batches(
     if not confirm(plan):
         raise DeclinedError(
             "Not submitted: you answered no. Nothing was uploaded and nothing is charged; "
-            "run the same command again to submit."
+            "run the same command again to submit.", plan
         )
     ledger.note_pending(plan.to_request)
     outcome.submitted = submit_plan(
@@ -385,7 +421,7 @@ def _generate_flex(
     if not confirm(plan):
         raise DeclinedError(
             "Not sent: you answered no. No request was sent and nothing is charged; "
-            "run the same command again to send them."
+            "run the same command again to send them.", plan
         )
     ledger.note_pending(plan.to_request)
     if unsupported:

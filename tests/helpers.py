@@ -498,7 +498,7 @@ class ScriptDriver:
         """What ``check_batch_status.py --json --lessons`` says about the work dir."""
         result = self.status("--json", "--lessons")
         assert "Traceback" not in result.stderr, result.stderr
-        return json.loads(result.stdout)
+        return json.loads(result.stdout)["result"]
 
     def states(self) -> dict[str, str]:
         """Every lesson in the ledger, with its state."""

@@ -114,7 +114,7 @@ class TestWholeCurriculumWithCapacityRefusals:
         with FakeOpenAIServer(cls.SCENARIO) as server:
             project = Project(tmp_path_factory.mktemp("flex336"), server)
             result = project.generate("--via", "flex", "--yes", "--concurrency", "8")
-            status = json.loads(ok(project.status("--json")))
+            status = json.loads(ok(project.status("--json")))["result"]
             yield project, result, status
 
     def test_every_lesson_is_saved(self, story):
@@ -476,7 +476,7 @@ def test_status_shows_flex_lessons_alongside_batch_ones(project):
     project.server.set_scenario({"flex": {"latency_ms": 1}, "advance": "time", "seconds_per_step": 0.01})
     ok(project.generate("--lessons", "M0-L001,M0-L002", "--via", "flex", "--yes"))
     ok(project.generate("--lessons", "M0-L003", "--yes", "--wait", "--interval", "0.05"))
-    status = json.loads(ok(project.status("--json")))
+    status = json.loads(ok(project.status("--json")))["result"]
     assert len(status["batches"]) == 1 and len(status["flex_runs"]) == 1
     assert status["flex_runs"][0]["lessons"] == {SUCCEEDED: 2} and status["lessons"][SUCCEEDED] == 3
     text = ok(project.status())

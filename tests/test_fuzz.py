@@ -558,7 +558,7 @@ def test_results_script_reports_bad_lines_by_file_and_line_in_json(tmp_path):
         PROCESS_SCRIPT, "--results-file", results, "--output-dir", lessons_dir, "--work-dir", work_dir, "--json",
         cwd=tmp_path, timeout=60,
     )
-    summary = json.loads(result.stdout)
+    summary = json.loads(result.stdout)["result"]
     bad = summary["total"]["bad_lines"]
     assert [entry.split(": ")[0] for entry in bad] == [f"{results}:1", f"{results}:3"]
     assert summary["total"]["saved"] == 1

@@ -163,7 +163,7 @@ class Workflow(ScriptDriver):
     def status_json(self) -> dict:
         result = self.status("--json", "--lessons")
         assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout)
+        return json.loads(result.stdout)["result"]
 
     def ledger_states(self) -> dict[str, str]:
         if not (self.work / "ledger.sqlite3").exists():

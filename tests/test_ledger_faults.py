@@ -323,7 +323,7 @@ def test_two_processing_runs_of_one_batch_take_turns_and_count_each_lesson_once(
 
     assert "Traceback" not in first.stderr + second_err, first.stderr + second_err
     assert first.returncode == 0 and other["process"].returncode == 0, first.stderr + second_err
-    saved = json.loads(first.stdout)["total"]["saved"] + json.loads(second_out)["total"]["saved"]
+    saved = json.loads(first.stdout)["result"]["total"]["saved"] + json.loads(second_out)["result"]["total"]["saved"]
     assert saved == len(LESSONS)
     assert job.saved_lessons() == set(LESSONS)
 

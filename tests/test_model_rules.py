@@ -48,7 +48,7 @@ class User(ScriptDriver):
 
     def process(self) -> tuple[subprocess.CompletedProcess, dict]:
         result = super().process("--json")
-        return result, json.loads(result.stdout)
+        return result, json.loads(result.stdout)["result"]
 
     def round(self, *generate_args) -> tuple[subprocess.CompletedProcess, dict]:
         """One submit, follow, process cycle, as the README's workflow runs it."""
@@ -267,7 +267,7 @@ def test_a_lesson_that_keeps_failing_needs_a_person_after_three_runs_and_is_neve
     assert "M0-L002: needs_attention (The model stopped at its output token limit.)" in listing
     assert "tried 3 times; what to do:" in listing
     assert f"{as_typed(GENERATE_SCRIPT)} --work-dir work --lessons M0-L002 --force" in listing
-    entry, = json.loads(api_user.status("--json").stdout)["needs_attention"]
+    entry, = json.loads(api_user.status("--json").stdout)["result"]["needs_attention"]
     assert (entry["lesson_id"], entry["attempts"]) == ("M0-L002", 3)
     assert "--lessons M0-L002 --force" in entry["what_to_do"]
 
@@ -293,7 +293,7 @@ def test_a_lesson_that_needs_a_person_is_requested_again_with_force_or_a_higher_
 def test_attempts_that_never_ran_do_not_count_towards_the_cap(api_user):
     api_user.server.set_scenario({"today": TODAY, "batches": [{"outcome": "expire", "done_fraction": 0.0}]})
     api_user.round("--max-attempts", "1")
-    listing = {entry["lesson_id"]: entry for entry in json.loads(api_user.status("--json", "--lessons").stdout)["unsaved_lessons"]}
+    listing = {entry["lesson_id"]: entry for entry in json.loads(api_user.status("--json", "--lessons").stdout)["result"]["unsaved_lessons"]}
     assert {entry["state"] for entry in listing.values()} == {"expired"}
     assert {entry["attempts"] for entry in listing.values()} == {0}
     assert "to request: 3" in api_user.generate("--dry-run", "--max-attempts", "1").stdout
@@ -309,7 +309,7 @@ def test_a_refusal_is_reported_as_a_refusal_with_the_models_text(api_user):
     refusal = summary["total"]["refusals"]["M0-L001"]
     assert refusal and f"M0-L001 refused: {refusal}" in processed.stderr
     assert "empty" not in processed.stderr
-    reasons = {entry["lesson_id"]: entry["reason"] for entry in json.loads(api_user.status("--json", "--lessons").stdout)["unsaved_lessons"]}
+    reasons = {entry["lesson_id"]: entry["reason"] for entry in json.loads(api_user.status("--json", "--lessons").stdout)["result"]["unsaved_lessons"]}
     assert reasons == {"M0-L001": f"refusal: {refusal}"}
 
 

@@ -325,6 +325,21 @@ def test_answering_no_at_the_submit_prompt_is_not_reported_as_an_error(project):
     assert project.server.created_batches() == []
 
 
+def test_under_json_the_submit_prompt_is_still_asked_on_stderr_and_a_no_gives_the_declined_plan(project):
+    command = [
+        sys.executable, str(REPO_ROOT / GENERATE_SCRIPT), "--curriculum", str(project.curriculum),
+        "--work-dir", str(project.work), "--output-dir", str(project.out), "--json",
+    ]
+    code, out, err = run_on_terminal(command, project.server.env(), project.root, b"n\n")
+
+    assert code == 1, err
+    assert "[y/N]" in err and "Estimated cost" in err
+    document = json.loads(out)  # stdout holds the envelope alone
+    assert (document["exit_code"], document["result"]["declined"]) == (1, True)
+    assert document["result"]["plan"]["to_request"] == LESSONS
+    assert project.server.created_batches() == []
+
+
 def test_end_of_input_at_the_cancel_prompt_cancels_nothing(project):
     ok(project.generate("--yes"))
     command = [sys.executable, str(REPO_ROOT / STATUS_SCRIPT), "--work-dir", str(project.work), "--cancel"]
@@ -369,7 +384,7 @@ def test_status_with_a_rejected_key_exits_1_and_labels_the_ledgers_view(project)
     assert "the API rejected the key (401)" in stderr
     assert "Nothing was submitted" not in stderr + result.stdout
     assert "the ledger's view as of" in result.stdout
-    payload = json.loads(project.status("--json").stdout)
+    payload = json.loads(project.status("--json").stdout)["result"]
     assert "401" in payload["error"]
     assert payload["batches"][0]["stale"] is True
 
@@ -406,7 +421,7 @@ def test_processing_against_an_unreachable_server_exits_1(project, no_retry_wait
 
     assert result.returncode == 1
     assert "retrying" in result.stderr and "cannot reach" in result.stderr
-    assert "cannot reach" in json.loads(result.stdout)["error"]
+    assert "cannot reach" in json.loads(result.stdout)["result"]["error"]
 
 
 # ---------------------------------------------------------------- 7. near-headers

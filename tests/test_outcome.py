@@ -1,5 +1,5 @@
 """A script's outcome and its one sink: output on stdout (stderr under --json), notes and errors
-on stderr in the order they were added, the JSON document on stdout, and the exit code."""
+on stderr in the order they were added, the JSON envelope on stdout, and the exit code."""
 
 import io
 import json
@@ -24,10 +24,13 @@ def test_text_goes_to_stdout_and_asides_to_stderr_in_the_order_they_were_added(c
     assert captured.err == "error: went wrong\na note\n"
 
 
-def test_under_json_stdout_holds_only_the_document_and_the_text_goes_to_stderr(capsys):
-    outcome_with_asides().show(Printer(json_output=True))
+def test_under_json_stdout_holds_only_the_envelope_and_the_text_goes_to_stderr(capsys):
+    outcome_with_asides().show(Printer(json_output=True, command="a_script"))
     captured = capsys.readouterr()
-    assert json.loads(captured.out) == {"done": True}
+    assert json.loads(captured.out) == {
+        "version": 1, "command": "a_script", "exit_code": EXIT_FAILURE, "result": {"done": True},
+        "messages": [{"level": "error", "text": "went wrong"}, {"level": "info", "text": "a note"}],
+    }
     assert captured.err == "first\nerror: went wrong\nsecond\na note\n"
 
 

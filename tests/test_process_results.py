@@ -68,7 +68,7 @@ class Project(ScriptDriver):
     def process(self, *args) -> tuple[subprocess.CompletedProcess, dict]:
         result = super().process("--json", *args)
         assert "Traceback" not in result.stderr, result.stderr
-        return result, json.loads(result.stdout)
+        return result, json.loads(result.stdout)["result"]
 
     def ledger(self) -> dict:
         return self.status_json()
@@ -343,7 +343,7 @@ def test_a_hand_given_results_file_skips_bad_lines_by_line_number_and_writes_onl
         "--results-file", results, cwd=project.root,
     )
     assert "Traceback" not in result.stderr, result.stderr
-    summary = json.loads(result.stdout)
+    summary = json.loads(result.stdout)["result"]
 
     assert len(project.server.requests) == requests_before, "no API call with --results-file"
     bad = summary["total"]["bad_lines"]
@@ -536,7 +536,7 @@ def test_the_whole_bundled_curriculum_is_generated_with_wait_and_a_second_run_su
     sections = _required_sections()
     for path in lessons:
         assert _headings(path.read_text(encoding="utf-8")) == sections, path.name
-    status = json.loads(run_script(STATUS_SCRIPT, "--work-dir", work, "--json", env=env, cwd=tmp_path).stdout)
+    status = json.loads(run_script(STATUS_SCRIPT, "--work-dir", work, "--json", env=env, cwd=tmp_path).stdout)["result"]
     assert status["lessons"]["succeeded"] == expected_count
 
     creations_before = _creations(fake_openai)

@@ -64,7 +64,7 @@ def processed(tmp_path_factory, expected):
 def _summary(processed):
     *_, result = processed
     assert "Traceback" not in result.stderr, result.stderr
-    return json.loads(result.stdout)["total"]
+    return json.loads(result.stdout)["result"]["total"]
 
 
 def test_every_good_real_lesson_is_saved_with_exactly_the_expected_text(processed, expected):
@@ -134,6 +134,6 @@ def test_status_lists_the_refusal_with_its_text(processed):
     status = run_script(STATUS_SCRIPT, "--work-dir", work, "--json", "--lessons", cwd=root,
                         env={"OPENAI_API_KEY": "sk-test-offline", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
     assert "Traceback" not in status.stderr, status.stderr
-    lessons = {entry["lesson_id"]: entry for entry in json.loads(status.stdout)["unsaved_lessons"]}
+    lessons = {entry["lesson_id"]: entry for entry in json.loads(status.stdout)["result"]["unsaved_lessons"]}
     refusal = [entry for entry in lessons.values() if (entry["reason"] or "").startswith("refusal:")]
     assert [entry["reason"] for entry in refusal] == ["refusal: I'm very sorry, but I can't assist with that request."]

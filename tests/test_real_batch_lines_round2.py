@@ -87,7 +87,7 @@ def processed(tmp_path_factory, expected):
 def _summary(processed) -> dict:
     *_, result = processed
     assert "Traceback" not in result.stderr, result.stderr
-    return json.loads(result.stdout)
+    return json.loads(result.stdout)["result"]
 
 
 def _lessons(work) -> dict:
@@ -130,7 +130,7 @@ def test_a_line_that_cannot_be_read_but_names_its_lesson_is_not_reported_missing
         assert "not in the batch's output or error file" not in (lessons[lesson_id].reason or ""), lesson_id
         assert "Responses API object" in lessons[lesson_id].reason, lessons[lesson_id].reason
     status = run_script(STATUS_SCRIPT, "--work-dir", work, "--json", "--lessons", env=OFFLINE, cwd=root)
-    reasons = {entry["lesson_id"]: entry["reason"] for entry in json.loads(status.stdout)["unsaved_lessons"]}
+    reasons = {entry["lesson_id"]: entry["reason"] for entry in json.loads(status.stdout)["result"]["unsaved_lessons"]}
     for lesson_id in unreadable:
         assert "Responses API object" in reasons[lesson_id], reasons[lesson_id]
 
@@ -260,5 +260,5 @@ def test_a_completed_real_batch_is_called_plain_success_only_when_every_request_
     if state["all_failed"]:
         assert "every request failed" in said
     as_json = run_script(STATUS_SCRIPT, "--work-dir", work, "--json", env=OFFLINE, cwd=tmp_path)
-    meaning = json.loads(as_json.stdout)["batches"][0]["meaning"]
+    meaning = json.loads(as_json.stdout)["result"]["batches"][0]["meaning"]
     assert (meaning == "Done: the results are ready.") == state["plain_success"], meaning

@@ -239,7 +239,7 @@ def process_lines(tmp_path: Path, endpoint: str, lines: list[dict]) -> tuple[dic
     result = run_script(PROCESS_SCRIPT, "--work-dir", work, "--output-dir", tmp_path / "lessons", "--json",
                         "--results-file", results, cwd=tmp_path)
     assert "Traceback" not in result.stderr, result.stderr
-    return json.loads(result.stdout)["total"], result
+    return json.loads(result.stdout)["result"]["total"], result
 
 
 def good_lesson(title: str = "A lesson") -> str:

@@ -193,7 +193,7 @@ class TestSubmitThenFollowToCompletion:
         assert story.server.files[batch["input_file_id"]].purpose == "batch"
 
     def test_status_json_lists_the_batch_recorded_in_the_ledger(self, story):
-        report = json.loads(ok(story.results["json_after_watch"]))
+        report = json.loads(ok(story.results["json_after_watch"]))["result"]
         [batch] = story.batches["generate"]
         assert [entry["id"] for entry in report["batches"]] == [batch["id"]]
         assert report["lessons"]["submitted"] == len(story.project.lessons)
@@ -221,7 +221,7 @@ class TestSubmitThenFollowToCompletion:
         assert "completed" in batch_line(out, batch["id"])
 
     def test_status_json_of_a_completed_batch_has_status_counts_errors_and_file_ids(self, story):
-        [entry] = json.loads(ok(story.results["json_after_watch"]))["batches"]
+        [entry] = json.loads(ok(story.results["json_after_watch"]))["result"]["batches"]
         [batch] = story.batches["watch"]
         assert entry["id"] == batch["id"]
         assert entry["status"] == "completed"
@@ -335,7 +335,7 @@ class TestValidationFailedBatch:
         assert re.search(r"^\s+error: line 3: invalid_json_line\b", out, re.MULTILINE)
 
     def test_status_json_lists_the_errors_and_exits_1(self, story):
-        [entry] = json.loads(failed(story.results["json"]))["batches"]
+        [entry] = json.loads(failed(story.results["json"]))["result"]["batches"]
         assert entry["status"] == "failed"
         assert [(error["code"], error["line"]) for error in entry["errors"]] == [("invalid_json_line", 3)]
         assert entry["output_file_id"] is None
