@@ -59,6 +59,15 @@ BUNDLED_CURRICULUM = REPO_ROOT / "src" / "data" / "data_gov" / "Content Structur
 REAL_BATCH_LINES = Path(os.environ.get("REAL_BATCH_LINES_DIR") or REPO_ROOT.parent / "shared" / "real_batch_lines")
 BUNDLED_TEMPLATE = REPO_ROOT / "prompts" / "lesson_generation_prompt.md"
 
+
+def write_cacheable_template(path: Path) -> Path:
+    """The bundled template with a system part long enough for the API to cache (1,024 tokens or
+    more; the bundled one is shorter): for tests of cached reads and prompt-cache writes."""
+    text = BUNDLED_TEMPLATE.read_text(encoding="utf-8")
+    filler = "Ground every claim in the curriculum entry and the named frameworks. " * 300
+    path.write_text(text.replace("<!-- system -->\n", "<!-- system -->\n" + filler + "\n", 1), encoding="utf-8")
+    return path
+
 GENERATE_SCRIPT = "generate_datagov_lessons_batch.py"
 STATUS_SCRIPT = "check_batch_status.py"
 PROCESS_SCRIPT = "process_batch_results.py"

@@ -532,15 +532,32 @@ def test_only_reasoning_models_report_reasoning_tokens(fake_openai, model, reaso
     assert (batch.usage.output_tokens_details.reasoning_tokens > 0) is reasoning
 
 
-def test_later_requests_sharing_the_system_prompt_report_cached_tokens(fake_openai):
+# A system prompt long enough to be cached (the API caches a shared prefix of 1,024 tokens or more).
+LONG_SYSTEM_PROMPT = SYSTEM_PROMPT + "Keep to the facts of the curriculum entry. " * 500
+
+
+def test_later_requests_sharing_a_long_system_prompt_report_cached_tokens(fake_openai):
     client = client_for(fake_openai)
-    lines = [request_line("first"), request_line("second"), request_line("other", system="## Something else")]
+    lines = [
+        request_line("first", system=LONG_SYSTEM_PROMPT), request_line("second", system=LONG_SYSTEM_PROMPT),
+        request_line("other", system="## Something else" + LONG_SYSTEM_PROMPT),
+    ]
     batch = run_batch(client, lines)
     cached = {
         cid: line["response"]["body"]["usage"]["prompt_tokens_details"]["cached_tokens"]
         for cid, line in by_custom_id(read_jsonl(client, batch.output_file_id)).items()
     }
     assert cached["first"] == 0 and cached["second"] > 0 and cached["other"] == 0
+
+
+def test_a_system_prompt_shorter_than_1024_tokens_is_never_cached(fake_openai):
+    client = client_for(fake_openai)
+    batch = run_batch(client, [request_line("first"), request_line("second")])
+    cached = [
+        line["response"]["body"]["usage"]["prompt_tokens_details"]["cached_tokens"]
+        for line in read_jsonl(client, batch.output_file_id)
+    ]
+    assert cached == [0, 0]
 
 
 def test_failed_requests_go_to_the_error_file_with_their_status_code(fake_openai):

@@ -16,7 +16,16 @@ import pytest
 from openai.types.shared import ChatModel, ReasoningEffort, ResponsesModel
 
 from tests.fake_openai import catalog
-from tests.test_fake_openai import TODAY, by_custom_id, client_for, content_of, read_jsonl, request_line, run_batch
+from tests.test_fake_openai import (
+    LONG_SYSTEM_PROMPT,
+    TODAY,
+    by_custom_id,
+    client_for,
+    content_of,
+    read_jsonl,
+    request_line,
+    run_batch,
+)
 
 
 def pinned(**scenario) -> dict:
@@ -344,7 +353,8 @@ def test_a_snapshot_keeps_its_own_shutdown_date_not_its_familys(fake_openai):
 def test_a_model_that_bills_cache_writes_reports_the_first_prompt_written_and_the_later_ones_read(fake_openai):
     fake_openai.set_scenario(pinned())
     client = client_for(fake_openai)
-    batch = run_batch(client, [request_line("a", model="gpt-6.1-terra"), request_line("b", model="gpt-6.1-terra")])
+    lines = [request_line(key, model="gpt-6.1-terra", system=LONG_SYSTEM_PROMPT) for key in ("a", "b")]
+    batch = run_batch(client, lines)
     results = by_custom_id(read_jsonl(client, batch.output_file_id))
     first, second = (usage_of(results[key])["prompt_tokens_details"] for key in ("a", "b"))
     assert first["cache_write_tokens"] > 0 and first["cached_tokens"] == 0

@@ -12,7 +12,16 @@ import openai
 import pytest
 from openai.types.responses import Response
 
-from tests.test_fake_openai import MODEL, SYSTEM_PROMPT, TODAY, client_for, jsonl, poll_until_done, read_jsonl
+from tests.test_fake_openai import (
+    LONG_SYSTEM_PROMPT,
+    MODEL,
+    SYSTEM_PROMPT,
+    TODAY,
+    client_for,
+    jsonl,
+    poll_until_done,
+    read_jsonl,
+)
 
 RESPONSES = "/v1/responses"
 REFUSAL = "I'm very sorry, but I can't assist with that request."
@@ -84,7 +93,8 @@ def test_every_batch_line_is_a_response_object_the_sdk_accepts(fake_openai):
 
 def test_a_batch_reports_the_shared_instructions_as_cached_after_the_first_request(fake_openai):
     client = client_for(fake_openai)
-    batch = run_responses_batch(client, {"M0-L001": body("M0-L001"), "M0-L002": body("M0-L002")})
+    bodies = {lesson: body(lesson, instructions=LONG_SYSTEM_PROMPT) for lesson in ("M0-L001", "M0-L002")}
+    batch = run_responses_batch(client, bodies)
     cached = sorted(
         line["response"]["body"]["usage"]["input_tokens_details"]["cached_tokens"]
         for line in read_jsonl(client, batch.output_file_id)

@@ -50,6 +50,7 @@ from tests.helpers import (
     ScriptDriver,
     script_env,
     start_python,
+    write_cacheable_template,
 )
 
 KILLED = -signal.SIGKILL if hasattr(signal, "SIGKILL") else 137
@@ -113,7 +114,8 @@ class TestWholeCurriculumWithCapacityRefusals:
     def story(cls, tmp_path_factory):
         with FakeOpenAIServer(cls.SCENARIO) as server:
             project = Project(tmp_path_factory.mktemp("flex336"), server)
-            result = project.generate("--via", "flex", "--yes", "--concurrency", "8")
+            template = write_cacheable_template(project.root / "template.md")  # cached, and cache writes billed
+            result = project.generate("--via", "flex", "--yes", "--concurrency", "8", "--prompt-template", template)
             status = json.loads(ok(project.status("--json")))["result"]
             yield project, result, status
 

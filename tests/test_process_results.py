@@ -34,6 +34,7 @@ from tests.helpers import (
     ScriptDriver,
     run_script,
     wait_until,
+    write_cacheable_template,
     write_curriculum,
 )
 
@@ -553,8 +554,8 @@ def test_the_whole_bundled_curriculum_is_generated_with_wait_and_a_second_run_su
 TERRA_INPUT, TERRA_CACHED, TERRA_OUTPUT = 1.00, 0.05, 5.00
 
 
-def test_the_report_shows_the_measured_tokens_and_cost_next_to_the_estimate(project):
-    project.generate("--yes")
+def test_the_report_shows_the_measured_tokens_and_cost_next_to_the_estimate(project, tmp_path):
+    project.generate("--yes", "--prompt-template", write_cacheable_template(tmp_path / "template.md"))
     project.watch()
     result, summary = project.process()
 

@@ -88,6 +88,10 @@ _GLOSSARY = (
     ("join", "a way to combine rows from two tables"),
 )
 
+# The shortest prefix the API caches (openai.com/index/api-prompt-caching: "prompts longer than
+# 1,024 tokens", cached in 128-token steps from there).
+PROMPT_CACHE_MIN_TOKENS = 1024
+
 
 @dataclass(frozen=True)
 class Quirks:
@@ -255,12 +259,16 @@ def chat_completion(
     seed = request_seed(body)
     model = str(body.get("model", ""))
     prompt_tokens = sum(approx_tokens(message_text(m)) + 4 for m in _messages(body)) + 3
-    cached_tokens = min(prompt_tokens, approx_tokens(system_text(body))) if prefix_cached else 0
+    # Only a shared prefix of PROMPT_CACHE_MIN_TOKENS or more is cached (OpenAI: caching applies
+    # to prompts longer than 1,024 tokens); here the shared prefix is the system prompt.
+    prefix = min(prompt_tokens, approx_tokens(system_text(body)))
+    cacheable = prefix if prefix >= PROMPT_CACHE_MIN_TOKENS else 0
+    cached_tokens = cacheable if prefix_cached else 0
     # A model that reports cache writes (GPT-5.6 and later): the first request with a system prompt
     # writes it to the cache; the later ones read it instead.
     written = None
     if model_rules(model).cache_writes:
-        written = 0 if prefix_cached else min(prompt_tokens, approx_tokens(system_text(body)))
+        written = 0 if prefix_cached else cacheable
     budget = token_budget(body)
     reasoning = min(reasoning_tokens(body, seed), budget)
     refusal = None

@@ -168,7 +168,9 @@ def response_object(body: dict, completion: dict, usage: TokenUsage, *, created:
         "truncation": "disabled",
         "usage": {
             "input_tokens": usage.prompt_tokens,
-            "input_tokens_details": {"cached_tokens": usage.cached_tokens, "cache_write_tokens": 0},
+            "input_tokens_details": {
+                "cached_tokens": usage.cached_tokens, "cache_write_tokens": usage.cache_write_tokens or 0,
+            },
             "output_tokens": usage.completion_tokens,
             "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
             "total_tokens": usage.total_tokens,
