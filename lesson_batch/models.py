@@ -563,6 +563,12 @@ def price_of(model: str) -> Price | None:
     return lookup(model).batch_price
 
 
+# The API caches only a prompt prefix of this many tokens or more (OpenAI's prompt caching
+# announcement, openai.com/index/api-prompt-caching: "prompts longer than 1,024 tokens"): a shorter
+# prompt is neither read from nor written to the cache.
+PROMPT_CACHE_MIN_TOKENS = 1024
+
+
 def bills_cache_writes(model: str) -> bool:
     return lookup(model).bills_cache_writes
 

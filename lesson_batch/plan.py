@@ -126,10 +126,14 @@ class Plan:
     @property
     def cache_write_tokens(self) -> int:
         """Estimated prompt tokens written to the cache and billed for it: the first request of each
-        input file, for a model that bills cache writes (see the module's note)."""
+        input file, for a model that bills cache writes (see the module's note), where that prompt is
+        long enough to be cached at all."""
         if not models.bills_cache_writes(self.settings.model):
             return 0
-        return sum(shard.first_prompt_tokens for shard in self.shards)
+        return sum(
+            shard.first_prompt_tokens for shard in self.shards
+            if shard.first_prompt_tokens >= models.PROMPT_CACHE_MIN_TOKENS
+        )
 
     @property
     def estimated_cost(self) -> float | None:

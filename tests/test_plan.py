@@ -265,8 +265,12 @@ def test_prompt_tokens_and_cost_add_up_over_the_shards(options):
     )
 
 
+LONG_RULES = "Keep to the curriculum entry. " * 800  # a system part long enough to be cached
+
+
 def test_the_estimate_counts_the_first_prompt_of_each_input_file_as_a_cache_write_where_the_model_bills_writes(options):
     # gpt-6.1-terra (a GPT-6 model) bills cache writes at 1.25x its $0.50 Batch input price.
+    options.template_path.write_text(TEMPLATE.replace("Rules", LONG_RULES + "Rules"), encoding="utf-8")
     plan = make_plan(replace(options, limits=ShardLimits(max_requests=4)))
     assert len(plan.shards) > 1
     first_prompts = sum(shard.first_prompt_tokens for shard in plan.shards)
@@ -274,6 +278,13 @@ def test_the_estimate_counts_the_first_prompt_of_each_input_file_as_a_cache_writ
     without_writes = models.batch_cost(models.DEFAULT_MODEL, plan.prompt_tokens, plan.output_tokens)
     assert plan.estimated_cost == pytest.approx(without_writes + first_prompts * 0.25 * 0.50 / 1_000_000)
     assert "written to the prompt cache" in format_plan(plan)
+
+
+def test_a_prompt_too_short_to_be_cached_has_no_cache_writes(options):
+    plan = make_plan(options)
+    assert plan.shards and all(shard.first_prompt_tokens < models.PROMPT_CACHE_MIN_TOKENS for shard in plan.shards)
+    assert plan.cache_write_tokens == 0
+    assert "prompt cache" not in format_plan(plan).replace("prompt-cache writes billed", "")
 
 
 def test_the_estimate_has_no_cache_writes_for_a_model_that_does_not_bill_them(options):
