@@ -410,10 +410,12 @@ def _save(
     it (``publish`` never replaces); the temporary is gone when this returns or raises."""
     path = ids.lesson_file(processing.output_dir, lesson_id)
     temporary = write_temporary(path, data)
+    published = False
     try:
         crashpoints.reached("lesson_prepared")
         note = None
-        if publish(temporary, path):
+        published = publish(temporary, path)
+        if published:
             report.saved.append(lesson_id)
         else:
             problem = lesson_path_problem(path)
@@ -422,7 +424,8 @@ def _save(
                 return
             note = _save_over_existing(lesson_id, data, temporary, path, processing, processing.force or wanted.force, report)
     finally:
-        discard(temporary)  # already gone when it took a name
+        if not published:  # kept aside, identical, or a step failed (a full disk): not wanted
+            discard(temporary)
     crashpoints.reached("lesson_saved")
     marks.add_saved(lesson_id, wanted.batch_id, item.usage.completion_tokens or None, note, [path])
 
