@@ -11,8 +11,9 @@ with. (A filesystem without hard links falls back to a check then a rename; Wind
 never replaces.)
 
 Writers of many files skip the per-file fsync and call ``flush_to_disk`` once per group, before
-recording that the files exist: on Linux one ``syncfs`` of the folder's filesystem, which
-docs/benchmark.md measured at 15,000 lessons as several times cheaper than an fsync per file.
+recording that the files exist: on Linux one ``syncfs`` of the folder's filesystem (an fsync
+per file doubled a 15,000-lesson run on an ext4 disk: docs/benchmark.md), elsewhere an fsync of
+each file, then of the folder.
 
 A file written as a stream (a download, a request file) goes through ``AtomicStream`` (or
 ``atomic_stream``, its context-manager form): the same temporary sibling, fsynced, then renamed.
