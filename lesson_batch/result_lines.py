@@ -35,7 +35,6 @@ both the output and the error file), and the caller decides which one wins.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -465,49 +464,27 @@ def read_result_lines(
 
 
 def numbered_result_lines(
-    path: str | Path, max_line_bytes: int = MAX_LINE_BYTES, start: int = 0, end: int | None = None
+    path: str | Path, max_line_bytes: int = MAX_LINE_BYTES
 ) -> Iterator[tuple[int, ResultLine | BadLine | None]]:
-    """Every line of the file (or of the byte range ``start``-``end``, whose ``start`` is a line
-    start, as ``line_ranges`` gives): its number, counted from 1 at ``start``, and what it holds
-    (None for a blank line). A range holds the lines that start in it."""
+    """Every line of the file: its number, counted from 1, and what it holds (None for a blank line)."""
     with open(path, "rb") as handle:
-        handle.seek(start)
-        position, line_number = start, 0
-        while end is None or position < end:
+        line_number = 0
+        while True:
             raw = handle.readline(max_line_bytes + 1)
             if not raw:
                 return
             line_number += 1
-            position += len(raw)
             if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
                 lesson_id = _lesson_id_near_start(raw)
                 del raw
-                position += _skip_rest_of_line(handle)
+                _skip_rest_of_line(handle)
                 yield line_number, BadLine(
                     line_number, f"the line is longer than {max_line_bytes} bytes", lesson_id
                 )
                 continue
-            if start == 0 and line_number == 1 and raw.startswith(_BOM):
+            if line_number == 1 and raw.startswith(_BOM):
                 raw = raw[len(_BOM) :]
             if not raw.strip():
                 yield line_number, None
                 continue
             yield line_number, parse_result_line(line_number, raw)
-
-
-def line_ranges(path: str | Path, range_bytes: int) -> list[tuple[int, int]]:
-    """The file cut into byte ranges of about ``range_bytes``, each made of whole lines (a line
-    longer than a range makes its range longer), for readers that share the work."""
-    size = os.path.getsize(path)
-    ranges: list[tuple[int, int]] = []
-    with open(path, "rb") as handle:
-        start = 0
-        while start < size:
-            if start + range_bytes >= size:
-                end = size
-            else:
-                handle.seek(start + range_bytes - 1)  # from the byte before: it may end a line
-                end = start + range_bytes - 1 + _skip_rest_of_line(handle)
-            ranges.append((start, end))
-            start = end
-    return ranges

@@ -33,10 +33,9 @@ Re-running is safe: a lesson already saved is skipped, and a file identical to w
 written only has its ledger entry completed (the case of a crash between the two steps). How a
 lesson whose file exists ends is a ``SaveOutcome``. Where each file goes is ``Workspace``'s say.
 
-Lines are prepared (parsed, cleaned, checked, a good lesson written to a temporary file) by
-``result_workers``, in worker processes for a large file; this module then decides on each in file
-order, so the outcome never depends on where a line was prepared. Ledger updates are grouped
-(2,000 lessons a transaction, after just their files are flushed to disk).
+All of it runs in one process, a line at a time in file order: read the line, clean and check
+the lesson, write it, record it. Ledger updates are grouped (2,000 lessons a transaction, after
+just their files are flushed to disk), so a lesson is marked saved only once its file is on disk.
 """
 
 from __future__ import annotations
@@ -58,14 +57,14 @@ from .files import (
     publish,
     remove_stale_temporaries,
     write_atomic,
+    write_temporary,
 )
 from .ledger import DEFAULT_MAX_ATTEMPTS, BatchRecord, Ledger, NotSaved, Saved
-from .lesson_text import CONTENT_FILTER
+from .lesson_text import CONTENT_FILTER, LessonCheck, clean_and_check
 from .output import Printer
 from .progress import ProgressBar
 from .report import Report
-from .result_lines import BadLine, ResultLine
-from .result_workers import Prepared, Preparer, prepare
+from .result_lines import BadLine, ResultLine, read_result_lines
 from .states import (
     CANCELLED,
     EXPIRED,
@@ -287,12 +286,10 @@ class AnswerRecorder:
         processing.output_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(processing.output_dir)
         self.processing, self.report = processing, report
-        self._output_dir = os.fspath(processing.output_dir)
         self._marks = _Marks(processing.ledger, processing.output_dir)
 
     def apply(self, item: ResultLine, wanted: Expected) -> None:
-        prepared = prepare(item.line_number, item, wanted.required_sections, self._output_dir)
-        _decide(prepared, wanted, self.processing, self.report, self._marks)
+        _decide(item, wanted, self.processing, self.report, self._marks)
 
     def flush(self) -> None:
         self._marks.flush()
@@ -315,41 +312,37 @@ def _apply(
     unreadable: dict[str, tuple[str, Expected]] = {}  # lesson id -> where and why, for its first unreadable line
     marks = _Marks(processing.ledger, processing.output_dir)
     progress = ProgressBar("Processing results", total or 0)
-    sections = {lesson_id: wanted.required_sections for lesson_id, wanted in expected.items()}
     try:
-        with Preparer(sections, output_dir) as preparer:
-            for path in paths:
-                for prepared in preparer.lines(path):
-                    progress.update(advance=1)
-                    item = prepared.item
-                    if isinstance(item, BadLine):
-                        where = f"{path}:{prepared.line_number}"
-                        shown = f" ({item.lesson_id})" if item.lesson_id and item.lesson_id not in item.reason else ""
-                        report.bad_lines.append(f"{where}: {item.reason}{shown}")
-                        if own_files:
-                            _unreadable_line(item, where, expected, already, unreadable, report)
-                        continue
-                    lesson_id = item.custom_id
-                    if lesson_id in seen:
-                        _discard(prepared)
-                        first_path, first_line = seen[lesson_id]
-                        report.bad_lines.append(
-                            f"{path}:{prepared.line_number}: {lesson_id} appears again "
-                            f"(first at {first_path}:{first_line}); skipped"
-                        )
-                        continue
-                    seen[lesson_id] = (path, prepared.line_number)
-                    wanted = expected.get(lesson_id)
-                    if wanted is None:
-                        if lesson_id in already:
-                            report.already_done.append(lesson_id)
-                            report.usage = report.usage + item.usage
-                            if already[lesson_id]:
-                                report.models_used[already[lesson_id]] += 1
-                        else:
-                            report.bad_lines.append(f"{path}:{prepared.line_number}: {lesson_id} {stranger}; skipped")
-                        continue
-                    _decide(prepared, wanted, processing, report, marks)
+        for path in paths:
+            for item in read_result_lines(path):
+                progress.update(advance=1)
+                if isinstance(item, BadLine):
+                    where = f"{path}:{item.line_number}"
+                    shown = f" ({item.lesson_id})" if item.lesson_id and item.lesson_id not in item.reason else ""
+                    report.bad_lines.append(f"{where}: {item.reason}{shown}")
+                    if own_files:
+                        _unreadable_line(item, where, expected, already, unreadable, report)
+                    continue
+                lesson_id = item.custom_id
+                if lesson_id in seen:
+                    first_path, first_line = seen[lesson_id]
+                    report.bad_lines.append(
+                        f"{path}:{item.line_number}: {lesson_id} appears again "
+                        f"(first at {first_path}:{first_line}); skipped"
+                    )
+                    continue
+                seen[lesson_id] = (path, item.line_number)
+                wanted = expected.get(lesson_id)
+                if wanted is None:
+                    if lesson_id in already:
+                        report.already_done.append(lesson_id)
+                        report.usage = report.usage + item.usage
+                        if already[lesson_id]:
+                            report.models_used[already[lesson_id]] += 1
+                    else:
+                        report.bad_lines.append(f"{path}:{item.line_number}: {lesson_id} {stranger}; skipped")
+                    continue
+                _decide(item, wanted, processing, report, marks)
         for lesson_id, (why, wanted) in unreadable.items():
             if lesson_id not in seen:  # no readable line answered it: its answer is the unreadable one
                 if wanted.settled:
@@ -383,101 +376,99 @@ def _unreadable_line(
     unreadable[lesson_id] = (f"{where}: {item.reason}", expected[lesson_id])
 
 
-def _discard(prepared: Prepared) -> None:
-    if prepared.temporary is not None:
-        discard(prepared.temporary)
-
-
 PATH_PROBLEM = "lesson path not a regular file"
 
 
-def _decide(prepared: Prepared, wanted: Expected, processing: Processing, report: Report, marks: _Marks) -> None:
-    """What a prepared line answering an awaited lesson means: the lesson saved (its temporary
-    given its final name), kept aside, or marked with why it was not saved. A temporary it
-    leaves is removed when a step fails (a full disk)."""
-    try:
-        _decide_line(prepared, wanted, processing, report, marks)
-    except BaseException:
-        _discard(prepared)
-        raise
-
-
-def _decide_line(prepared: Prepared, wanted: Expected, processing: Processing, report: Report, marks: _Marks) -> None:
-    item = prepared.item
+def _decide(item: ResultLine, wanted: Expected, processing: Processing, report: Report, marks: _Marks) -> None:
+    """What a line answering an awaited lesson means: the lesson cleaned, checked and saved, kept
+    aside, or marked with why it was not saved."""
     lesson_id = item.custom_id
     report.usage = report.usage + item.usage
     report.models_used[wanted.model] += 1
-    if item.kind != "success" or prepared.refused or not prepared.check.ok or wrong_api(item, wanted):
-        _not_saved(prepared, wanted, processing.workspace, report, marks)
+    if item.kind != "success" or wrong_api(item, wanted):
+        _not_saved(wanted, report, marks, *_error_entry(item, wanted))
         return
     if not models.billed_at_batch_rates(item.service_tier):
         report.other_tiers.setdefault(item.service_tier, []).append(lesson_id)
+    content = item.content or ""
+    if item.refusal and not content.strip():
+        report.refusals[lesson_id] = item.refusal
+        _not_saved(wanted, report, marks, "refusal", NotSaved(lesson_id, wanted.batch_id, FAILED, f"refusal: {item.refusal}"))
+        return
+    text, check = clean_and_check(content, item.finish_reason, wanted.required_sections)
+    if not check.ok:
+        _not_saved(wanted, report, marks, *_rejected(lesson_id, text, check, wanted, processing.workspace))
+        return
+    _save(lesson_id, text.encode("utf-8"), item, wanted, processing, report, marks)
+
+
+def _save(
+    lesson_id: str, data: bytes, item: ResultLine, wanted: Expected, processing: Processing, report: Report,
+    marks: _Marks,
+) -> None:
+    """A good lesson: written to a temporary file, which takes the lesson's name unless a file has
+    it (``publish`` never replaces); the temporary is gone when this returns or raises."""
     path = ids.lesson_file(processing.output_dir, lesson_id)
-    note = None
-    if publish(prepared.temporary, path):
-        report.saved.append(lesson_id)
-    else:
-        problem = lesson_path_problem(path)
-        if problem is not None:
-            _path_problem(prepared, wanted, processing.workspace, report, marks, problem)
-            return
-        note = _save_over_existing(prepared, path, processing, processing.force or wanted.force, report)
+    temporary = write_temporary(path, data)
+    published = False
+    try:
+        crashpoints.reached("lesson_prepared")
+        note = None
+        published = publish(temporary, path)
+        if published:
+            report.saved.append(lesson_id)
+        else:
+            problem = lesson_path_problem(path)
+            if problem is not None:
+                _path_problem(lesson_id, data, wanted, processing.workspace, report, marks, problem)
+                return
+            note = _save_over_existing(lesson_id, data, temporary, path, processing, processing.force or wanted.force, report)
+    finally:
+        if not published:  # kept aside, identical, or a step failed (a full disk): not wanted
+            discard(temporary)
     crashpoints.reached("lesson_saved")
     marks.add_saved(lesson_id, wanted.batch_id, item.usage.completion_tokens or None, note, [path])
 
 
-def _not_saved(prepared: Prepared, wanted: Expected, workspace: Workspace, report: Report, marks: _Marks) -> None:
-    """A line that brings no lesson to save: an error, a refusal, or a lesson that failed its checks
-    (kept under rejected/). The lesson is marked with why, once its batch has finished."""
-    item = prepared.item
+def _not_saved(wanted: Expected, report: Report, marks: _Marks, reason: str, entry: NotSaved) -> None:
+    """A line that brings no lesson to save: the lesson is marked with why, once its batch has finished."""
+    if wanted.settled:
+        marks.add_not_saved(entry)
+    report.fail(reason, entry.lesson_id)
+
+
+def _error_entry(item: ResultLine, wanted: Expected) -> tuple[str, NotSaved]:
+    """Why a line that is not a usable success saves nothing: an error, or the other API's object."""
     lesson_id = item.custom_id
     if wrong_api(item, wanted):
-        _discard(prepared)  # a lesson it may hold is not this batch's answer
         reason = WRONG_API_REASON[item.endpoint]
-        entry = NotSaved(
+        return reason, NotSaved(
             lesson_id, wanted.batch_id, INVALID,
             f"{reason}: the line is {_API_OBJECT[item.endpoint]}, but its batch {wanted.batch_id} was sent to "
             f"{wanted.endpoint}",
         )
-    elif item.kind == "batch_error":
+    if item.kind == "batch_error":
         reason = item.error_code or "batch_error"
         state = {"batch_expired": EXPIRED, "batch_cancelled": CANCELLED}.get(item.error_code or "", FAILED)
-        entry = NotSaved(lesson_id, wanted.batch_id, state, f"{reason}: {item.error_message or ''}".strip())
-    elif item.kind == "request_error":
-        reason = f"http_{item.status_code}"
-        detail = f"{reason}: {item.error_code or ''} {item.error_message or ''}".strip()
-        if item.status_code == 400:
-            # The request's own fault: sent again as it is, it fails again (and may be paid for again).
-            # Neither a bigger budget nor a lower effort shortens a request or removes a parameter,
-            # so it waits for a person to change it.
-            entry = NotSaved(lesson_id, wanted.batch_id, NEEDS_ATTENTION, f"{FAILS_AGAIN_UNCHANGED}: {detail}")
-        else:
-            entry = NotSaved(lesson_id, wanted.batch_id, FAILED, detail)
-    else:
-        if not models.billed_at_batch_rates(item.service_tier):
-            report.other_tiers.setdefault(item.service_tier, []).append(lesson_id)
-        if prepared.refused:
-            reason = "refusal"
-            entry = NotSaved(lesson_id, wanted.batch_id, FAILED, f"refusal: {item.refusal}")
-            report.refusals[lesson_id] = item.refusal
-        else:
-            reason, entry = _rejected(prepared, wanted, workspace)
-    if wanted.settled:
-        marks.add_not_saved(entry)
-    report.fail(reason, lesson_id)
+        return reason, NotSaved(lesson_id, wanted.batch_id, state, f"{reason}: {item.error_message or ''}".strip())
+    reason = f"http_{item.status_code}"
+    detail = f"{reason}: {item.error_code or ''} {item.error_message or ''}".strip()
+    if item.status_code == 400:
+        # The request's own fault: sent again as it is, it fails again (and may be paid for again).
+        # Neither a bigger budget nor a lower effort shortens a request or removes a parameter,
+        # so it waits for a person to change it.
+        return reason, NotSaved(lesson_id, wanted.batch_id, NEEDS_ATTENTION, f"{FAILS_AGAIN_UNCHANGED}: {detail}")
+    return reason, NotSaved(lesson_id, wanted.batch_id, FAILED, detail)
 
 
 def _path_problem(
-    prepared: Prepared, wanted: Expected, workspace: Workspace, report: Report, marks: _Marks, problem: str
+    lesson_id: str, data: bytes, wanted: Expected, workspace: Workspace, report: Report, marks: _Marks, problem: str
 ) -> None:
     """A good lesson whose path holds a folder or a link: never saved there (nor through the link,
     even with --force), never counted as generated. The lesson is kept under not_overwritten/ and
     marked not saved with the problem; the other lessons go on."""
-    lesson_id = prepared.item.custom_id
     kept = workspace.not_overwritten(lesson_id)
-    with open(prepared.temporary, "rb") as handle:
-        write_atomic(kept, handle.read())
-    _discard(prepared)
+    write_atomic(kept, data)
     shown = (
         f"{problem}; the generated lesson is kept in {display_path(kept)} (move it into place instead, to use it "
         "without paying again)"
@@ -488,11 +479,10 @@ def _path_problem(
         marks.add_not_saved(NotSaved(lesson_id, wanted.batch_id, FAILED, shown))
 
 
-def _rejected(prepared: Prepared, wanted: Expected, workspace: Workspace) -> tuple[str, NotSaved]:
+def _rejected(lesson_id: str, text: str, check: LessonCheck, wanted: Expected, workspace: Workspace) -> tuple[str, NotSaved]:
     """A lesson that failed its checks: kept under rejected/ (unless blank), and why."""
-    lesson_id, check = prepared.item.custom_id, prepared.check
-    if prepared.text is not None:
-        write_atomic(workspace.rejected(lesson_id), prepared.text)
+    if text.strip():
+        write_atomic(workspace.rejected(lesson_id), text)
     if check.reason == TRUNCATED:
         # At the top of the ladder the lesson is retried as it was; the attempts cap ends that.
         budget, effort = models.retry_settings(wanted.model, wanted.budget, wanted.effort) or (
@@ -504,17 +494,15 @@ def _rejected(prepared: Prepared, wanted: Expected, workspace: Workspace) -> tup
 
 
 def _save_over_existing(
-    prepared: Prepared, path: str, processing: Processing, overwrite: bool, report: Report
+    lesson_id: str, data: bytes, temporary: str, path: str, processing: Processing, overwrite: bool, report: Report
 ) -> str | None:
     """A good lesson whose file exists already: settled by ``_settle_existing``; returns the
     ledger's note for it (where a version not saved over the file went)."""
-    lesson_id = prepared.item.custom_id
-    outcome = _settle_existing(processing.workspace, lesson_id, prepared.temporary, path, overwrite)
+    outcome = _settle_existing(processing.workspace, lesson_id, data, temporary, path, overwrite)
     note = None
     if outcome is SaveOutcome.KEPT_EXISTING:
         kept = processing.workspace.not_overwritten(lesson_id)
-        with open(prepared.temporary, "rb") as handle:
-            write_atomic(kept, handle.read())
+        write_atomic(kept, data)
         note = f"kept the existing file; the generated lesson is in {kept}"
         report.kept_existing.append(lesson_id)
         report.kept_in = str(kept.parent)
@@ -523,18 +511,17 @@ def _save_over_existing(
         report.replaced_in = str(processing.workspace.root / REPLACED_DIR)
     else:
         report.saved.append(lesson_id)
-    _discard(prepared)  # if it did not replace the old file, the lesson is identical or kept aside
     return note
 
 
-def _settle_existing(workspace: Workspace, lesson_id: str, temporary: str, path: str, overwrite: bool) -> SaveOutcome:
+def _settle_existing(
+    workspace: Workspace, lesson_id: str, data: bytes, temporary: str, path: str, overwrite: bool
+) -> SaveOutcome:
     """A lesson whose file exists already: SAVED (the same bytes: an earlier, interrupted run
-    wrote it, only the ledger is behind), REPLACED (the old one kept under replaced/), or
-    KEPT_EXISTING (not overwritten)."""
+    wrote it, only the ledger is behind), REPLACED (the old one kept under replaced/, the
+    temporary given the name), or KEPT_EXISTING (not overwritten)."""
     with open(path, "rb") as handle:
         existing = handle.read()
-    with open(temporary, "rb") as handle:
-        data = handle.read()
     if existing == data:
         return SaveOutcome.SAVED
     if not overwrite:

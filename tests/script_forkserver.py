@@ -106,8 +106,6 @@ def _preload() -> None:
     if getattr(socket.socket.connect, "__name__", "") != "_guarded_connect":  # not yet in via PYTHONPATH
         spec = importlib.util.spec_from_file_location("lesson_batch_tests_netguard", NETGUARD)
         spec.loader.exec_module(importlib.util.module_from_spec(spec))
-    import multiprocessing.connection  # noqa: F401  (result_workers' spawned workers)
-    from concurrent.futures import ProcessPoolExecutor  # noqa: F401
 
     import openai  # noqa: F401
     import openai.resources.batches  # noqa: F401
@@ -196,7 +194,7 @@ def _become_the_run(request: dict, fds: list[int]) -> None:
     path = request["path"]
     sys.argv = [path, *request["args"]]
     # The module search path of ``python path``: the file's folder, the run's PYTHONPATH, then
-    # the interpreter's own (spawned worker processes are given this list).
+    # the interpreter's own.
     given = [os.path.abspath(entry) for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
     sys.path[:] = [os.path.dirname(os.path.abspath(path)), *given, *_INTERPRETER_PATH]
     from lesson_batch import crashpoints

@@ -22,14 +22,10 @@ from lesson_batch.files import (
 )
 
 
-@pytest.fixture(params=["renameat2", "link", "check-then-rename"])
+@pytest.fixture(params=["link", "check-then-rename"])
 def route(request, monkeypatch):
-    """Each way ``publish`` can take a name: the Linux call, a hard link, and a check then a rename
-    on filesystems without hard links."""
-    if request.param == "renameat2" and files._no_replace_rename is None:
-        pytest.skip("no renameat2 here")
-    if request.param != "renameat2":
-        monkeypatch.setattr(files, "_no_replace_rename", None)
+    """Each way ``publish`` can take a name: a hard link, and a check then a rename on
+    filesystems without hard links."""
     if request.param == "check-then-rename":
         def no_hard_links(*_args, **_kwargs):
             raise OSError(errno.EPERM, "hard links not supported")

@@ -505,32 +505,6 @@ def test_every_custom_id_read_back_as_a_result_is_a_lesson_id(tmp_path, custom_i
         assert result.custom_id is None or result.custom_id.isprintable()
 
 
-# --- byte ranges (for readers that share a file) --------------------------------------------
-
-
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.lists(st.sampled_from([b"", b"  ", b"{}", b"not json", b"x" * 40, json.dumps(success()).encode()]), max_size=12),
-    st.sampled_from([b"\n", b"\r\n"]),
-    st.booleans(),
-    st.integers(min_value=1, max_value=300),
-)
-def test_byte_ranges_read_one_after_another_give_the_whole_file_line_for_line(tmp_path_factory, lines, ending, final, size):
-    from lesson_batch.result_lines import line_ranges, numbered_result_lines
-
-    path = tmp_path_factory.mktemp("ranges") / "results.jsonl"
-    path.write_bytes(b"\xef\xbb\xbf" + ending.join(lines) + (ending if final else b""))
-    whole = list(numbered_result_lines(path, 30))
-    pieces, before = [], 0
-    for start, end in line_ranges(path, size):
-        count = 0
-        for count, item in numbered_result_lines(path, 30, start, end):
-            pieces.append((before + count, item if item is None else (type(item).__name__, getattr(item, "reason", None))))
-        before += count
-    assert pieces == [(number, item if item is None else (type(item).__name__, getattr(item, "reason", None)))
-                      for number, item in whole]
-
-
 def test_prompt_cache_writes_are_read_from_the_prompt_tokens_details(tmp_path):
     usage = {"prompt_tokens": 1_000, "completion_tokens": 50, "total_tokens": 1_050,
              "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 900}}
