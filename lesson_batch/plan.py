@@ -34,11 +34,12 @@ from .curriculum import Curriculum, Lesson, load_curriculum
 from .errors import UsageError
 from .files import FolderError, disk_full_message, display_path, is_disk_full, lesson_path_problem
 from .ledger import DEFAULT_MAX_ATTEMPTS, RequestBudget
+from .paths import DEFAULT_WORK_DIR
 from .prompt import PromptBuilder, PromptTemplate, load_template
 from .requests import RequestSettings, build_request
 from .shards import Shard, ShardLimits, ShardWriter
 from .states import FAILS_AGAIN_UNCHANGED, FLEX, NEEDS_ATTENTION
-from .wording import first_ids, plural
+from .wording import Commands, first_ids, plural
 from .workdir import API_BASE_URL
 
 
@@ -114,6 +115,7 @@ class Plan:
     saved_before_cost: float | None = 0.0
     held_unchanged: list[str] = field(default_factory=list)  # the same request would fail again (HTTP 400)
     output_estimate_source: str = ""  # where the output estimate comes from, for the plan's label
+    work_dir: Path = DEFAULT_WORK_DIR  # for the commands the plan names
 
     @property
     def prompt_tokens(self) -> int:
@@ -340,6 +342,7 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
             f"{'its' if truncated_before == 1 else 'their'} whole new budget"
         )
     return Plan(
+        work_dir=options.work_dir,
         curriculum=curriculum,
         template=template,
         settings=settings,
@@ -405,12 +408,12 @@ def format_plan(plan: Plan) -> str:
     if plan.held_for_attention:
         lines.append(
             f"  need a person, tried {plan.max_attempts} times already (held back): {len(plan.held_for_attention)}: "
-            f"{first_ids(plan.held_for_attention)} (see check_batch_status.py --lessons)"
+            f"{first_ids(plan.held_for_attention)} (see {Commands(plan.work_dir).status} --lessons)"
         )
     if plan.held_unchanged:
         lines.append(
             f"  need a person, the same request would fail again (HTTP 400; held back): {len(plan.held_unchanged)}: "
-            f"{first_ids(plan.held_unchanged)} (see check_batch_status.py --lessons)"
+            f"{first_ids(plan.held_unchanged)} (see {Commands(plan.work_dir).status} --lessons)"
         )
     if plan.blocked_paths:
         lines.append(f"  lesson path not a regular file (not requested until it is moved away): {len(plan.blocked_paths)}")

@@ -293,9 +293,15 @@ def describe_attention(entries: list[dict], commands: Commands = Commands()) -> 
     return [
         f"Need a person: {len(entries)}: {shown} ({why}; no run requests them again by itself)",
         f"  see why with {commands.status} --lessons; once the cause is fixed, request "
-        f"{'it' if len(held) == 1 else 'them'} again with {commands.request(held)} --force "
-        "(or name fewer of them" + ("" if unchanged == len(entries) else "; or raise --max-attempts") + ")",
+        f"{'it' if len(held) == 1 else 'them'} again with {commands.request(held)} --force"
+        + _or_else(len(held), raise_attempts=unchanged != len(entries)),
     ]
+
+
+def _or_else(count: int, raise_attempts: bool) -> str:
+    """The other ways to go on, after the --force command: the ones that make sense here."""
+    others = (["name fewer of them"] if count > 1 else []) + (["raise --max-attempts"] if raise_attempts else [])
+    return f" (or {'; or '.join(others)})" if others else ""
 
 
 def flex_in_flight_step(ledger: Ledger, commands: Commands) -> str | None:

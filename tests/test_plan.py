@@ -438,3 +438,11 @@ def test_the_estimate_of_a_mix_sums_the_expected_output_at_each_lessons_effort(o
     budget = models.default_budget(models.DEFAULT_MODEL)
     expected = sum(2 * models.expected_output_tokens(models.DEFAULT_MODEL, effort, budget) for effort in ("low", "medium", "high"))
     assert mixed.output_tokens == expected != single.output_tokens
+
+
+def test_the_status_command_for_held_lessons_names_the_work_dir(options):
+    plan = make_plan(options, History(attempts={"M0-L001": 3}, fails_unchanged=frozenset({"M0-L002"})))
+    assert plan.held_for_attention == ["M0-L001"] and plan.held_unchanged == ["M0-L002"]
+    lines = [line for line in format_plan(plan).splitlines() if "need a person" in line]
+    assert len(lines) == 2
+    assert all(f"check_batch_status.py --work-dir {options.work_dir}" in line or "--work-dir work" in line for line in lines)
