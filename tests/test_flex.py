@@ -474,6 +474,22 @@ def test_the_capacity_gate_gives_up_only_after_enough_refusals_and_no_answer_for
     assert gate.refused()
 
 
+def test_the_capacity_gate_counts_the_time_since_the_last_answer_and_gives_up_right_at_its_thresholds():
+    """Give up on flex (and send the rest in a batch) exactly when ``min_refusals`` refusals in a
+    row have come ``patience`` seconds after the last answer served: neither a refusal nor a second
+    earlier, and whatever the clock read when the run began."""
+    now = [1000.0]
+    recent = CapacityGate(patience=60, min_refusals=3, clock=lambda: now[0])
+    now[0] = 1030  # 30 s after the last answer: too soon, however many refusals
+    assert [recent.refused() for _ in range(4)] == [False, False, False, False]
+    assert recent.total == 4
+
+    now[0] = 1000.0
+    late = CapacityGate(patience=60, min_refusals=3, clock=lambda: now[0])
+    now[0] = 1060  # exactly the patience since the last answer
+    assert [late.refused() for _ in range(3)] == [False, False, True]  # the third refusal in a row
+
+
 def test_an_answer_resets_the_capacity_gate():
     now = [100.0]
     gate = CapacityGate(patience=0, min_refusals=2, clock=lambda: now[0])
