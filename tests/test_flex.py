@@ -489,6 +489,15 @@ def test_the_capacity_gate_counts_the_time_since_the_last_answer_and_gives_up_ri
     now[0] = 1060  # exactly the patience since the last answer
     assert [late.refused() for _ in range(3)] == [False, False, True]  # the third refusal in a row
 
+    now[0] = 1000.0
+    served = CapacityGate(patience=60, min_refusals=3, clock=lambda: now[0])
+    now[0] = 1050
+    served.served()  # an answer: the patience counts from here
+    now[0] = 1100
+    assert [served.refused() for _ in range(3)] == [False, False, False]
+    now[0] = 1110
+    assert served.refused()
+
 
 def test_an_answer_resets_the_capacity_gate():
     now = [100.0]

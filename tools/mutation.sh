@@ -74,8 +74,9 @@ for module in "${modules[@]}"; do
   patterns+=("lesson_batch.$module.*")
 done
 start=$(date +%s)
-mutmut run --max-children "${MUTATION_JOBS:-2}" "${patterns[@]}"
-echo "mutmut: $(( $(date +%s) - start )) s for ${modules[*]}"
+status=0
+mutmut run --max-children "${MUTATION_JOBS:-2}" "${patterns[@]}" || status=$?
+echo "mutmut: $(( $(date +%s) - start )) s for ${modules[*]} (exit $status)"
 
 survivors() {  # the surviving mutants of module $1
   mutmut results | sed -n "s/^ *\(lesson_batch\.$1\.[^:]*\): survived\$/\1/p"
