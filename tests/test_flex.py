@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 import signal
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -27,11 +28,14 @@ from lesson_batch.flex import (
     CAPACITY,
     FATAL,
     LESSON_ERROR,
+    REFUSED,
     SERVER_ERROR,
     STOP_CAPACITY,
     UNSUPPORTED,
     CapacityGate,
+    FlexRequest,
     FlexSettings,
+    _send,
     backoff_delay,
     classify,
 )
@@ -497,6 +501,23 @@ def test_the_capacity_gate_counts_the_time_since_the_last_answer_and_gives_up_ri
     assert [served.refused() for _ in range(3)] == [False, False, False]
     now[0] = 1110
     assert served.refused()
+
+
+class _NoApi:
+    def flex_completion(self, body):
+        raise AssertionError("a request was sent after flex gave up")
+
+
+def test_a_request_whose_turn_comes_after_flex_gave_up_is_not_sent_and_comes_back_refused():
+    """Requests waiting to be retried when another request's refusal makes the run give up on flex
+    are not sent (not paid): each comes back ``refused``, with its lesson, for the fallback batch."""
+    gate = CapacityGate(patience=0, min_refusals=1, clock=lambda: 0.0)
+    assert gate.refused()  # another request's refusal: the run gives up on flex
+    request = FlexRequest("M0-L001", {"model": MODEL}, 16_000, None, 100)
+
+    outcome = _send(_NoApi(), request, threading.Event(), gate, random.Random(1))
+
+    assert (outcome.request, outcome.kind, outcome.refusals) == (request, REFUSED, 0)
 
 
 def test_an_answer_resets_the_capacity_gate():
