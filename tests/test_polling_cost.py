@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from lesson_batch.api import BatchApi
-from lesson_batch.batch_sync import watch
+from lesson_batch.batch_sync import refresh, watch
 from lesson_batch.ledger import Ledger
+from tests.helpers import wait_until
 
 API_KEY = "sk-test-polling-0000"
 HOUR = 3600.0
@@ -149,3 +150,17 @@ def test_a_watch_that_cannot_reach_the_api_keeps_backing_off_instead_of_hammerin
 
     assert problems_seen and all(problem.transient for problem in problems_seen)
     assert len(clock.sleeps) + 1 <= MAX_POLLS_PER_HOUR
+
+
+def test_a_batch_the_ledger_knows_has_ended_is_not_asked_about_again(fake_openai, api_and_ledger, tmp_path):
+    """A batch that has ended never changes again: once the ledger has recorded its end, a status
+    or processing run answers from the ledger and spends no API call on it."""
+    api, ledger = api_and_ledger
+    batch_id = submit_batch(api, ledger, tmp_path)
+    wait_until(lambda: refresh(ledger, api, [batch_id])[0][0].is_terminal, "the batch has ended")
+    polls = polls_of(fake_openai, batch_id)
+
+    records, problems = refresh(ledger, api, [batch_id])
+
+    assert [record.status for record in records] == ["completed"] and problems == []
+    assert polls_of(fake_openai, batch_id) == polls
