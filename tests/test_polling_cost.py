@@ -164,3 +164,23 @@ def test_a_batch_the_ledger_knows_has_ended_is_not_asked_about_again(fake_openai
 
     assert [record.status for record in records] == ["completed"] and problems == []
     assert polls_of(fake_openai, batch_id) == polls
+
+
+def test_when_the_api_is_out_of_reach_the_other_batches_get_the_same_problem_without_being_asked(
+    fake_openai, api_and_ledger, tmp_path
+):
+    """No network: the first batch's connection error is the API's, not the batch's. Each batch
+    after it is reported with that same problem (and not asked again, which would only repeat the
+    same error after the same retries); the ledger's view of a known batch stands."""
+    api, ledger = api_and_ledger
+    batch_id = submit_batch(api, ledger, tmp_path)
+    fake_openai.stop()  # the network goes away
+
+    records, problems = refresh(ledger, api, [batch_id, "batch_not_in_the_ledger"])
+
+    assert [record.batch_id for record in records] == [batch_id]
+    first, second = problems
+    assert (first.batch_id, first.transient, first.everywhere) == (batch_id, True, True)
+    assert (second.batch_id, second.message, second.transient, second.everywhere) == (
+        "batch_not_in_the_ledger", first.message, True, True
+    )
