@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lesson_batch.api import BatchApi
-from lesson_batch.batch_sync import refresh, watch
+from lesson_batch.batch_sync import cancel, refresh, watch
 from lesson_batch.ledger import Ledger
 from tests.helpers import wait_until
 
@@ -184,3 +184,18 @@ def test_when_the_api_is_out_of_reach_the_other_batches_get_the_same_problem_wit
     assert (second.batch_id, second.message, second.transient, second.everywhere) == (
         "batch_not_in_the_ledger", first.message, True, True
     )
+
+
+def test_a_cancel_is_recorded_from_the_api_s_answer_to_it_without_a_poll(fake_openai, api_and_ledger, tmp_path):
+    """The API answers a cancel with the batch's new status: the ledger records it at once, so the
+    next run already knows the batch is being cancelled without asking again."""
+    fake_openai.set_scenario({"batches": [{"outcome": "stuck", "done_fraction": 0.0}]})
+    api, ledger = api_and_ledger
+    batch_id = submit_batch(api, ledger, tmp_path)
+    polls = polls_of(fake_openai, batch_id)
+
+    [answer] = cancel(ledger, api, [batch_id])
+
+    assert answer.status in ("cancelling", "cancelled")
+    assert ledger.batch(batch_id).status == answer.status
+    assert polls_of(fake_openai, batch_id) == polls
