@@ -504,7 +504,7 @@ def test_the_capacity_gate_counts_the_time_since_the_last_answer_and_gives_up_ri
 
 
 class _NoApi:
-    def flex_completion(self, body):
+    def flex_completion(self, *request):
         raise AssertionError("a request was sent after flex gave up")
 
 
