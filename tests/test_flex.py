@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 import signal
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -22,16 +23,20 @@ import pytest
 
 from lesson_batch import models
 from lesson_batch.api import BatchApi, ChatReply
+from lesson_batch.batch_info import CHAT_ENDPOINT
 from lesson_batch.flex import (
     ANSWER,
     CAPACITY,
     FATAL,
     LESSON_ERROR,
+    REFUSED,
     SERVER_ERROR,
     STOP_CAPACITY,
     UNSUPPORTED,
     CapacityGate,
+    FlexRequest,
     FlexSettings,
+    _send,
     backoff_delay,
     classify,
 )
@@ -523,6 +528,48 @@ def test_the_capacity_gate_gives_up_only_after_enough_refusals_and_no_answer_for
     assert not gate.refused() and not gate.refused() and not gate.refused()  # too soon
     now[0] = 61
     assert gate.refused()
+
+
+def test_the_capacity_gate_counts_the_time_since_the_last_answer_and_gives_up_right_at_its_thresholds():
+    """Give up on flex (and send the rest in a batch) exactly when ``min_refusals`` refusals in a
+    row have come ``patience`` seconds after the last answer served: neither a refusal nor a second
+    earlier, and whatever the clock read when the run began."""
+    now = [1000.0]
+    recent = CapacityGate(patience=60, min_refusals=3, clock=lambda: now[0])
+    now[0] = 1030  # 30 s after the last answer: too soon, however many refusals
+    assert [recent.refused() for _ in range(4)] == [False, False, False, False]
+    assert recent.total == 4
+
+    now[0] = 1000.0
+    late = CapacityGate(patience=60, min_refusals=3, clock=lambda: now[0])
+    now[0] = 1060  # exactly the patience since the last answer
+    assert [late.refused() for _ in range(3)] == [False, False, True]  # the third refusal in a row
+
+    now[0] = 1000.0
+    served = CapacityGate(patience=60, min_refusals=3, clock=lambda: now[0])
+    now[0] = 1050
+    served.served()  # an answer: the patience counts from here
+    now[0] = 1100
+    assert [served.refused() for _ in range(3)] == [False, False, False]
+    now[0] = 1110
+    assert served.refused()
+
+
+class _NoApi:
+    def flex_completion(self, *request):
+        raise AssertionError("a request was sent after flex gave up")
+
+
+def test_a_request_whose_turn_comes_after_flex_gave_up_is_not_sent_and_comes_back_refused():
+    """Requests waiting to be retried when another request's refusal makes the run give up on flex
+    are not sent (not paid): each comes back ``refused``, with its lesson, for the fallback batch."""
+    gate = CapacityGate(patience=0, min_refusals=1, clock=lambda: 0.0)
+    assert gate.refused()  # another request's refusal: the run gives up on flex
+    request = FlexRequest("M0-L001", {"model": MODEL}, 16_000, None, 100)
+
+    outcome = _send(_NoApi(), request, threading.Event(), gate, random.Random(1), CHAT_ENDPOINT)
+
+    assert (outcome.request, outcome.kind, outcome.refusals) == (request, REFUSED, 0)
 
 
 def test_an_answer_resets_the_capacity_gate():

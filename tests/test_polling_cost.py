@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from lesson_batch.api import BatchApi
-from lesson_batch.batch_sync import watch
+from lesson_batch.batch_sync import cancel, refresh, watch
 from lesson_batch.ledger import Ledger
+from tests.helpers import wait_until
 
 API_KEY = "sk-test-polling-0000"
 HOUR = 3600.0
@@ -149,3 +150,52 @@ def test_a_watch_that_cannot_reach_the_api_keeps_backing_off_instead_of_hammerin
 
     assert problems_seen and all(problem.transient for problem in problems_seen)
     assert len(clock.sleeps) + 1 <= MAX_POLLS_PER_HOUR
+
+
+def test_a_batch_the_ledger_knows_has_ended_is_not_asked_about_again(fake_openai, api_and_ledger, tmp_path):
+    """A batch that has ended never changes again: once the ledger has recorded its end, a status
+    or processing run answers from the ledger and spends no API call on it."""
+    api, ledger = api_and_ledger
+    batch_id = submit_batch(api, ledger, tmp_path)
+    wait_until(lambda: refresh(ledger, api, [batch_id])[0][0].is_terminal, "the batch has ended")
+    polls = polls_of(fake_openai, batch_id)
+
+    records, problems = refresh(ledger, api, [batch_id])
+
+    assert [record.status for record in records] == ["completed"] and problems == []
+    assert polls_of(fake_openai, batch_id) == polls
+
+
+def test_when_the_api_is_out_of_reach_the_other_batches_get_the_same_problem_without_being_asked(
+    fake_openai, api_and_ledger, tmp_path
+):
+    """No network: the first batch's connection error is the API's, not the batch's. Each batch
+    after it is reported with that same problem (and not asked again, which would only repeat the
+    same error after the same retries); the ledger's view of a known batch stands."""
+    api, ledger = api_and_ledger
+    batch_id = submit_batch(api, ledger, tmp_path)
+    fake_openai.stop()  # the network goes away
+
+    records, problems = refresh(ledger, api, ["batch_unknown_1", batch_id, "batch_unknown_2"])
+
+    assert [record.batch_id for record in records] == [batch_id]
+    assert [problem.batch_id for problem in problems] == ["batch_unknown_1", batch_id, "batch_unknown_2"]
+    first = problems[0]
+    assert first.transient and first.everywhere
+    assert all((problem.message, problem.transient, problem.everywhere) == (first.message, True, True)
+               for problem in problems)
+
+
+def test_a_cancel_is_recorded_from_the_api_s_answer_to_it_without_a_poll(fake_openai, api_and_ledger, tmp_path):
+    """The API answers a cancel with the batch's new status: the ledger records it at once, so the
+    next run already knows the batch is being cancelled without asking again."""
+    fake_openai.set_scenario({"batches": [{"outcome": "stuck", "done_fraction": 0.0}]})
+    api, ledger = api_and_ledger
+    batch_id = submit_batch(api, ledger, tmp_path)
+    polls = polls_of(fake_openai, batch_id)
+
+    [answer] = cancel(ledger, api, [batch_id])
+
+    assert answer.status in ("cancelling", "cancelled")
+    assert ledger.batch(batch_id).status == answer.status
+    assert polls_of(fake_openai, batch_id) == polls

@@ -299,12 +299,12 @@ def test_a_completed_batch_without_an_output_file_reports_its_lessons_missing_an
 # ---- a results file given by hand ----------------------------------------------------------
 
 
-def _success_line(custom_id: str, content: str) -> str:
+def _success_line(custom_id: str, content: str, finish_reason: str = "stop") -> str:
     body = {
         "id": "chatcmpl-hand",
         "object": "chat.completion",
         "model": "gpt-6.1-terra",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
         "usage": {"prompt_tokens": 100, "completion_tokens": 200, "total_tokens": 300},
     }
     line = {"id": f"batch_req_{custom_id}", "custom_id": custom_id,
@@ -397,6 +397,37 @@ def test_a_hand_given_file_answering_part_of_a_finished_batch_leaves_the_batch_o
     assert (project.out / "M0-L003.md").read_text(encoding="utf-8") == _expected_lesson(project.server, "M0-L003")
     assert len(project.server.created_batches()) == 1
 
+
+
+def test_lessons_that_fail_their_checks_or_an_unknown_error_are_marked_with_why_and_requested_again(project):
+    """Every answer that brings no lesson marks its lesson with why, so the next run asks for it
+    again: a lesson missing its required sections is ``invalid`` (kept under rejected/), one the
+    content filter stopped and one whose error line has a code the tool does not know are
+    ``failed``. A lesson left ``submitted`` in a finished batch would never be requested again."""
+    project.generate("--yes")
+    project.watch()  # the batch has completed: it awaits processing
+    results = project.root / "hand_results.jsonl"
+    results.write_text(
+        _success_line("M0-L001", _hand_lesson("First by hand")) + "\n"
+        + _success_line("M0-L002", "# A title only\n\nNo sections at all.\n") + "\n"
+        + _success_line("M0-L003", _hand_lesson("Stopped by the filter"), finish_reason="content_filter") + "\n",
+        encoding="utf-8",
+    )
+    errors = project.root / "hand_errors.jsonl"
+    errors.write_text(json.dumps({
+        "id": "batch_req_M0-L004", "custom_id": "M0-L004", "response": None,
+        "error": {"code": "some_new_code", "message": "an error the tool has no name for"},
+    }) + "\n", encoding="utf-8")
+
+    result, summary = project.process("--results-file", results, "--errors-file", errors)
+
+    assert result.returncode == 1
+    assert project.saved_lessons() == {"M0-L001"}
+    assert project.lesson_states() == {"M0-L002": "invalid", "M0-L003": "failed", "M0-L004": "failed"}
+    assert (project.work / "rejected" / "M0-L002.md").read_text(encoding="utf-8").startswith("# A title only")
+
+    project.generate("--yes")
+    assert _submitted(project.server, 1) == {"M0-L002", "M0-L003", "M0-L004"}
 
 
 def test_a_stale_error_file_given_by_hand_changes_nothing_for_lessons_running_in_a_newer_batch(project):

@@ -3,8 +3,10 @@
 import json
 from pathlib import Path
 
-from lesson_batch.ledger import Ledger
+from lesson_batch.ledger import Ledger, ShardRecord
 from lesson_batch.results import Processing, process_files
+from lesson_batch.states import SHARD_SUBMITTED
+from lesson_batch.submit import forget_input
 from lesson_batch.workspace import Workspace
 from tests.helpers import ledger_awaiting_results, success_record
 
@@ -42,6 +44,30 @@ def _process(tmp_path: Path, answers: dict[str, str], force: bool = False) -> Wo
     with ledger_awaiting_results(tmp_path / "work", list(answers), SECTIONS) as ledger:
         process_files(Processing.of(ledger, tmp_path / "lessons", tmp_path / "work", force), [results])
     return Workspace(tmp_path / "work")
+
+
+def _shard(input_path: Path) -> ShardRecord:
+    return ShardRecord("run1-s001", "run1", "gpt-6.1-terra", str(input_path), "0" * 64, 1, 10, 10, (),
+                       SHARD_SUBMITTED, "file-1", "batch_abc", 0.0)
+
+
+def test_only_a_request_file_kept_under_submitted_is_deleted_once_its_batch_is_processed(tmp_path):
+    """A processed batch's request file kept under submitted/ goes; a request file an older version
+    left elsewhere in the work dir (the plan's own name, which the next plan writes again) is left
+    alone."""
+    workspace = Workspace(tmp_path)
+    ours = workspace.submitted_input("batch_abc")
+    ours.parent.mkdir()
+    older = tmp_path / "datagov_lessons_input.jsonl"
+    for path in (ours, older):
+        path.write_text("{}\n", encoding="utf-8")
+
+    forget_input(_shard(ours))
+    forget_input(_shard(older))
+    forget_input(None)  # a batch with no shard (adopted, or an older ledger's)
+
+    assert not ours.exists()
+    assert older.read_text(encoding="utf-8") == "{}\n"
 
 
 def test_a_lesson_that_fails_its_checks_is_kept_where_the_workspace_says(tmp_path):

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Mutation testing of the money and data modules: docs/testing.md, "Mutation testing".
+# Run by hand (never in CI), from anywhere in the repository, with mutmut 3 installed:
+#
+#     pip install "mutmut==3.8.1"
+#     tools/mutation.sh                      # every module below, in this order
+#     tools/mutation.sh results flex         # some of them
+#     tools/mutation.sh --confirm results    # then re-test its survivors with all its test files
+#
+# mutmut (configured in pyproject.toml, [tool.mutmut]) copies the package to mutants/, learns
+# once which test calls which function (in the test process), and tests each mutant with only
+# those tests. A test that reaches a module only through a process of its own (a crash point,
+# a kill, a script run as a program) is not among them, although that process runs the mutant
+# too; --confirm re-tests each survivor of a module with every test file listed for it below
+# (MODULE_TESTS), in-process and subprocess tests alike: a survivor that still passes them is
+# a real survivor.
+#
+# Results stay in mutants/ (ignored by git): `mutmut results` lists the survivors, `mutmut show
+# NAME` shows one, `mutmut browse` browses them. Delete mutants/ after changing the tests (or
+# pyproject's [tool.mutmut]) so that the test-to-function map is learnt again.
+# MUTATION_JOBS (default 2) mutants run at once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ALL_MODULES=(results flex submit batch_sync models plan processing ledger ledger_schema lesson_text)
+
+# The test files that exercise each module: in the test process (as mutmut finds) and through a
+# script's own process (tests/test_kill_*.py, tests/test_scripts_as_programs.py).
+declare -A MODULE_TESTS=(
+  [results]="test_process_results test_results_per_batch test_result_workers test_flex test_fuzz test_workspace
+             test_real_batch_lines test_kill_recovery test_kill_anywhere test_model_rules test_submit_and_status"
+  [processing]="test_process_results test_results_per_batch test_fuzz test_real_batch_lines test_kill_recovery
+                test_kill_anywhere test_model_rules test_newcomer"
+  [flex]="test_flex test_kill_recovery test_kill_anywhere test_model_rules test_newcomer"
+  [submit]="test_submit_and_status test_flex test_kill_recovery test_kill_anywhere test_model_rules test_newcomer
+            test_process_results"
+  [batch_sync]="test_batch_sync test_submit_and_status test_polling_cost test_process_results test_results_per_batch
+                test_kill_recovery test_kill_anywhere test_newcomer test_ledger"
+  [plan]="test_plan test_generate_dry_run test_submit_and_status test_flex test_newcomer test_model_rules
+          test_kill_recovery"
+  [models]="test_models test_plan test_requests test_model_rules test_flex test_process_results test_generate_dry_run"
+  [ledger]="test_ledger test_ledger_upgrade test_batch_sync test_submit_and_status test_process_results test_flex
+            test_kill_recovery test_kill_anywhere test_result_workers test_fuzz"
+  [ledger_schema]="test_ledger_upgrade test_ledger test_kill_recovery"
+  [lesson_text]="test_lesson_text test_lesson_text_reference test_real_batch_lines test_requests test_prompt
+                 test_process_results test_fuzz"
+)
+
+confirm=0
+if [[ "${1:-}" == "--confirm" ]]; then
+  confirm=1
+  shift
+fi
+modules=("$@")
+if [[ ${#modules[@]} -eq 0 ]]; then
+  modules=("${ALL_MODULES[@]}")
+fi
+for module in "${modules[@]}"; do
+  if [[ -z "${MODULE_TESTS[$module]:-}" ]]; then
+    echo "tools/mutation.sh: no module '$module'; choose from: ${ALL_MODULES[*]}" >&2
+    exit 2
+  fi
+done
+if ! command -v mutmut >/dev/null; then
+  echo 'tools/mutation.sh: mutmut is not installed: pip install "mutmut==3.8.1"' >&2
+  exit 2
+fi
+
+# The real Batch API lines next to the repository (tests/test_real_batch_lines.py), where present.
+export REAL_BATCH_LINES_DIR="${REAL_BATCH_LINES_DIR:-$(git rev-parse --show-toplevel)/../shared/real_batch_lines}"
+
+patterns=()
+for module in "${modules[@]}"; do
+  patterns+=("lesson_batch.$module.*")
+done
+start=$(date +%s)
+status=0
+mutmut run --max-children "${MUTATION_JOBS:-2}" "${patterns[@]}" || status=$?
+echo "mutmut: $(( $(date +%s) - start )) s for ${modules[*]} (exit $status)"
+
+survivors() {  # the surviving mutants of module $1
+  mutmut results | sed -n "s/^ *\(lesson_batch\.$1\.[^:]*\): survived\$/\1/p"
+}
+
+if [[ $confirm -eq 1 ]]; then
+  for module in "${modules[@]}"; do
+    files=()
+    for name in ${MODULE_TESTS[$module]}; do
+      files+=("tests/$name.py")
+    done
+    for mutant in $(survivors "$module"); do
+      # The trampolines in mutants/ run the mutant this variable names, in this process and in
+      # every process the tests start.
+      if (cd mutants && MUTANT_UNDER_TEST="$mutant" python -m pytest -x -q -n 0 -p no:cacheprovider \
+            -p tools.mutmut_env "${files[@]}" >/dev/null 2>&1); then
+        echo "survived (all of its test files): $mutant"
+      else
+        echo "killed by its test files:         $mutant"
+      fi
+    done
+  done
+fi
+
+echo
+echo "Survivors:"
+for module in "${modules[@]}"; do
+  survivors "$module"
+done
