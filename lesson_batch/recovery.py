@@ -40,15 +40,18 @@ from .files import display_path, is_lesson_file
 from .ledger import Ledger, LostLedger, Saved, ShardLesson
 from .paths import DEFAULT_TEMPLATE
 from .states import SUBMITTED, TERMINAL_BATCH_STATUSES
+from .submit import (
+    COURSE_METADATA_KEY,
+    ESTIMATE_METADATA_KEY,
+    JOB_METADATA_KEY,
+    LESSONS_METADATA_KEY,
+    TEMPLATE_METADATA_KEY,
+    forget_input,
+    job_id,
+    keep_input_under_batch,
+)
 from .wording import plural
 from .workspace import Workspace
-
-JOB_METADATA_KEY = "lesson_batch_job"
-COURSE_METADATA_KEY = "lesson_batch_course"
-TEMPLATE_METADATA_KEY = "lesson_batch_template"
-LESSONS_METADATA_KEY = "lesson_batch_lessons_dir"
-ESTIMATE_METADATA_KEY = "lesson_batch_estimate"  # "prompt tokens,output tokens" of the shard
-METADATA_VALUE_LIMIT = 512  # the API's limit on a metadata value (16 pairs, keys up to 64 characters)
 
 # The meta keys of workdir (not imported from there: workdir imports the ledger's users).
 _META_FROM_METADATA = {
@@ -58,26 +61,6 @@ _META_FROM_METADATA = {
 
 class RecoveryError(LessonBatchError):
     """A lost ledger that cannot be rebuilt safely by this run."""
-
-
-def job_id(work_dir: Path | str) -> str:
-    """The work dir's fingerprint in a batch's metadata: it survives the ledger."""
-    return hashlib.sha256(str(Path(work_dir).resolve()).encode("utf-8")).hexdigest()[:24]
-
-
-def job_metadata(plan, ledger: Ledger) -> dict[str, str]:
-    """What a batch carries besides its run and shard: the work dir, course, template and lessons
-    folder it belongs to (a path longer than the API allows is left out)."""
-    work_dir = plan.shards[0].path.parent if plan.shards else None
-    values = {
-        JOB_METADATA_KEY: job_id(ledger.path.parent if ledger.path is not None else work_dir or "."),
-        COURSE_METADATA_KEY: str(Path(plan.curriculum.path).resolve()),
-        TEMPLATE_METADATA_KEY: str(Path(plan.template.path).resolve()),
-    }
-    output_dir = ledger.meta().get("output_dir")
-    if output_dir:
-        values[LESSONS_METADATA_KEY] = output_dir
-    return {key: value for key, value in values.items() if len(value) <= METADATA_VALUE_LIMIT}
 
 
 @dataclass
@@ -133,7 +116,6 @@ def rebuild(
     ``before_writing`` hears the course the batches name (None: none does) before anything is
     written, and may refuse. Batches the ledger already knows are left alone, so running it
     twice changes nothing."""
-    from .submit import keep_input_under_batch  # submit puts the metadata this reads on each batch
 
     workspace = Workspace(ledger.path.parent)
     fingerprint, named = job_id(workspace.root), set(named)
@@ -272,7 +254,6 @@ def _settle_lessons_on_disk(
 ) -> None:
     """A finished batch's lessons whose file is on disk are saved (the batch was processed before
     the ledger was lost); a batch left with none to process counts as processed."""
-    from .submit import forget_input
 
     folder = output_dir or (Path(ledger.meta()["output_dir"]) if ledger.meta().get("output_dir") else None)
     for info in adopted:

@@ -24,6 +24,7 @@ submitted by a later run (or by ``--wait``, as earlier batches finish).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import crashpoints, recovery
+from . import crashpoints
 from .api import RUN_METADATA_KEY, SHARD_METADATA_KEY, UPLOAD_PREFIX, ApiError, BatchApi
 from .batch_info import BatchInfo
 from .batch_sync import ran_nothing
@@ -48,6 +49,35 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,200}")
 # How far back to look for a batch that a dead run may have created: the shard was recorded
 # before the create call, so its batch cannot be older than the record (clocks may drift a little).
 ADOPTION_CLOCK_SLACK_SECONDS = 15 * 60
+
+# What each batch carries besides its run and shard, so that a lost ledger can be rebuilt from
+# the API's batches (``recovery``).
+JOB_METADATA_KEY = "lesson_batch_job"
+COURSE_METADATA_KEY = "lesson_batch_course"
+TEMPLATE_METADATA_KEY = "lesson_batch_template"
+LESSONS_METADATA_KEY = "lesson_batch_lessons_dir"
+ESTIMATE_METADATA_KEY = "lesson_batch_estimate"  # "prompt tokens,output tokens" of the shard
+METADATA_VALUE_LIMIT = 512  # the API's limit on a metadata value (16 pairs, keys up to 64 characters)
+
+
+def job_id(work_dir: Path | str) -> str:
+    """The work dir's fingerprint in a batch's metadata: it survives the ledger."""
+    return hashlib.sha256(str(Path(work_dir).resolve()).encode("utf-8")).hexdigest()[:24]
+
+
+def job_metadata(plan, ledger: Ledger) -> dict[str, str]:
+    """What a batch carries besides its run and shard: the work dir, course, template and lessons
+    folder it belongs to (a path longer than the API allows is left out)."""
+    work_dir = plan.shards[0].path.parent if plan.shards else None
+    values = {
+        JOB_METADATA_KEY: job_id(ledger.path.parent if ledger.path is not None else work_dir or "."),
+        COURSE_METADATA_KEY: str(Path(plan.curriculum.path).resolve()),
+        TEMPLATE_METADATA_KEY: str(Path(plan.template.path).resolve()),
+    }
+    output_dir = ledger.meta().get("output_dir")
+    if output_dir:
+        values[LESSONS_METADATA_KEY] = output_dir
+    return {key: value for key, value in values.items() if len(value) <= METADATA_VALUE_LIMIT}
 
 
 @dataclass
@@ -122,7 +152,7 @@ def submit_plan(
     report = SubmitReport()
     live_tokens = ledger.live_prompt_tokens()
     model = plan.settings.model
-    job = recovery.job_metadata(plan, ledger)
+    job = job_metadata(plan, ledger)
     for position, shard in enumerate(plan.shards):
         if cancelled_since(ledger, cancels_at_start):
             report.cancel_seen = True
@@ -171,7 +201,7 @@ def submit_plan(
             "lessons": str(shard.request_count),
             "description": f"{plan.curriculum.name} lessons, shard {shard.index + 1} of {len(plan.shards)}"[:512],
             **job,
-            recovery.ESTIMATE_METADATA_KEY: f"{shard.prompt_tokens},{shard.output_tokens}",
+            ESTIMATE_METADATA_KEY: f"{shard.prompt_tokens},{shard.output_tokens}",
         }
         batch = api.create_batch(file_id, metadata, plan.settings.endpoint_path)
         crashpoints.reached("after_create")
