@@ -436,6 +436,9 @@ def format_plan(plan: Plan) -> str:
             f"  {display_path(shard.path)}: {plural(shard.request_count, 'request')}, {shard.size_bytes / 1_000_000:.1f} MB, "
             f"~{shard.prompt_tokens:,} prompt tokens"
         )
+    if not plan.to_request:
+        lines.append("Estimated cost: $0.00 (nothing to request)")
+        return "\n".join(lines)
     cost = plan.estimated_cost
     price_note = "at Batch API prices" if cost is not None else f"the price of {settings.model} is not known"
     lines.append(f"Estimated tokens: ~{plan.prompt_tokens:,} input + ~{plan.output_tokens:,} output")

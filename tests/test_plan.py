@@ -446,3 +446,11 @@ def test_the_status_command_for_held_lessons_names_the_work_dir(options):
     lines = [line for line in format_plan(plan).splitlines() if "need a person" in line]
     assert len(lines) == 2
     assert all(f"check_batch_status.py --work-dir {options.work_dir}" in line or "--work-dir work" in line for line in lines)
+
+
+def test_a_plan_with_nothing_to_request_gives_no_token_estimate(options):
+    (options.output_dir).mkdir()
+    plan = make_plan(replace(options, lessons=("M0-L001",)), History(in_flight=frozenset({"M0-L001"})))
+    assert plan.to_request == []
+    text = format_plan(plan)
+    assert "Estimated cost: $0.00 (nothing to request)" in text and "Estimated tokens" not in text
