@@ -110,6 +110,13 @@ def test_an_unknown_reasoning_model_takes_any_effort_the_api_defines_and_tempera
     assert "--reasoning-effort takes one of" in models.settings_problem("gpt-7", "extreme", None, None)
 
 
+@pytest.mark.parametrize("name", ["my-own-model", "gpt-4.5-preview"])
+def test_an_unknown_model_that_does_not_reason_takes_temperature_and_no_effort(name):
+    assert models.lookup(name).temperature == models.TEMPERATURE_ALWAYS
+    assert models.settings_problem(name, None, 0.7, None) is None
+    assert "not a reasoning model" in models.settings_problem(name, "low", None, None)
+
+
 # --- the truncation ladder --------------------------------------------------------------------
 
 
@@ -244,6 +251,14 @@ def test_an_unknown_model_has_no_price_and_is_shown_as_unknown_price():
     assert models.batch_cost("my-own-model", 1_000, 1_000) is None
     assert models.format_cost(None) == "unknown price"
     assert models.format_cost(1234.5) == "$1,234.50"
+
+
+def test_a_cost_below_a_cent_is_shown_to_two_significant_digits_and_any_other_in_cents():
+    assert models.format_small_cost(0.0011234) == "$0.0011"
+    assert models.format_small_cost(0.0) == "$0.00"
+    assert models.format_small_cost(0.5) == "$0.50"
+    assert models.format_small_cost(12.345) == "$12.35"
+    assert models.format_small_cost(None) == "unknown price"
 
 
 def test_prices_are_shown_with_cents_and_finer_fractions_kept():
