@@ -120,6 +120,21 @@ def test_an_unknown_model_that_does_not_reason_takes_temperature_and_no_effort(n
 # --- the truncation ladder --------------------------------------------------------------------
 
 
+def test_a_retry_recorded_for_another_model_is_fitted_to_the_model_now_asked_for():
+    """A lesson's retry budget and effort recorded after a truncation, when the model has changed
+    since: the budget within the model's maximum output, the recorded effort if the model takes
+    it, else the nearest below it, else the model's lowest; no effort for a model that does not
+    reason (mutation run of 2026-12-07, models.py ``fit_retry``)."""
+    assert models.fit_retry("gpt-5.1", 20_000, "medium") == (20_000, "medium")
+    assert models.fit_retry("gpt-5.1", 20_000, "xhigh") == (20_000, "high")  # the nearest below
+    assert models.fit_retry("gpt-5", 20_000, "none") == (20_000, "minimal")  # none below: its lowest
+    assert models.fit_retry("gpt-5.4-pro", 20_000, "low") == (20_000, "medium")
+    assert models.fit_retry("gpt-4o", 20_000, "low") == (16_384, None)  # not a reasoning model
+    assert models.fit_retry("gpt-7", 20_000, "low") == (20_000, "low")  # its efforts are not known
+    assert models.fit_retry("gpt-5.1", 20_000, "extreme") == (20_000, "high")  # not an effort this version knows
+
+
+
 def _ladder(model, budget, effort=None):
     steps = []
     while (step := models.retry_settings(model, budget, effort)) is not None:
