@@ -268,6 +268,16 @@ def test_an_unknown_model_has_no_price_and_is_shown_as_unknown_price():
     assert models.format_cost(1234.5) == "$1,234.50"
 
 
+def test_a_flex_answer_costs_its_cached_and_cache_written_tokens_at_their_own_prices():
+    """gpt-5.6-terra at Batch prices: $1 input, $0.10 cached input, $6 output, cache writes at
+    1.25x the input ($1.25), per 1M tokens; standard prices (tier "default") are twice that
+    (mutation run of 2026-12-07, models.py ``answer_cost``)."""
+    tokens = dict(input_tokens=1_000_000, output_tokens=1_000_000, cached_tokens=400_000, cache_write_tokens=200_000)
+    batch = 0.4 * 1.00 + 0.2 * 1.25 + 0.4 * 0.10 + 1.0 * 6.00  # uncached, written, cached, output
+    assert models.answer_cost("gpt-5.6-terra", service_tier="flex", **tokens) == pytest.approx(batch)
+    assert models.answer_cost("gpt-5.6-terra", service_tier="default", **tokens) == pytest.approx(2 * batch)
+
+
 def test_a_cost_below_a_cent_is_shown_to_two_significant_digits_and_any_other_in_cents():
     assert models.format_small_cost(0.0011234) == "$0.0011"
     assert models.format_small_cost(0.0) == "$0.00"
