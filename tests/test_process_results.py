@@ -428,6 +428,24 @@ def test_a_hand_given_file_answering_every_lesson_of_a_batch_closes_it_and_forge
 
 
 
+def test_a_batch_id_the_ledger_does_not_know_is_refused_and_nothing_is_processed(project):
+    """Naming a batch the work dir's ledger does not record (a typo, another work dir's) is a
+    mistake the user made: said in plain words, with the id, and no batch is processed (mutation
+    run of 2026-12-07, processing.py ``process_results``)."""
+    project.generate("--yes")
+    project.watch()  # the batch has completed: it awaits processing
+
+    result = Project.run(project, PROCESS_SCRIPT, "--work-dir", project.work, "--output-dir", project.out,
+                         "batch_not_ours")
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "not in the ledger" in result.stderr + result.stdout and "batch_not_ours" in result.stderr + result.stdout
+    assert project.saved_lessons() == set()
+    [batch] = project.ledger()["batches"]
+    assert batch["processed"] is False, batch
+
+
 def test_lessons_that_fail_their_checks_or_an_unknown_error_are_marked_with_why_and_requested_again(project):
     """Every answer that brings no lesson marks its lesson with why, so the next run asks for it
     again: a lesson missing its required sections is ``invalid`` (kept under rejected/), one the
