@@ -188,6 +188,13 @@ def test_separator_before_a_sign_off_is_removed_with_it():
     assert clean_lesson(f"{LESSON}\n---\n\nLet me know if you have questions.\n") == LESSON
 
 
+def test_separator_right_under_a_code_block_is_removed_with_the_sign_off():
+    """A closing fence right above the rule makes it a separator, not a setext underline (mutation
+    run of 2026-12-07, lesson_text.py ``_separator_above``)."""
+    lesson = "# T\n\n## Example\n\n```python\nx = 1\n```\n"
+    assert clean_lesson(f"{lesson}---\n\nHappy learning!\n") == lesson
+
+
 def test_separator_that_is_not_followed_by_chat_is_kept():
     text = LESSON + "\n---\n\nNames hold values.\n"
     assert clean_lesson(text) == text

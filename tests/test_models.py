@@ -110,7 +110,29 @@ def test_an_unknown_reasoning_model_takes_any_effort_the_api_defines_and_tempera
     assert "--reasoning-effort takes one of" in models.settings_problem("gpt-7", "extreme", None, None)
 
 
+@pytest.mark.parametrize("name", ["my-own-model", "gpt-4.5-preview"])
+def test_an_unknown_model_that_does_not_reason_takes_temperature_and_no_effort(name):
+    assert models.lookup(name).temperature == models.TEMPERATURE_ALWAYS
+    assert models.settings_problem(name, None, 0.7, None) is None
+    assert "not a reasoning model" in models.settings_problem(name, "low", None, None)
+
+
 # --- the truncation ladder --------------------------------------------------------------------
+
+
+def test_a_retry_recorded_for_another_model_is_fitted_to_the_model_now_asked_for():
+    """A lesson's retry budget and effort recorded after a truncation, when the model has changed
+    since: the budget within the model's maximum output, the recorded effort if the model takes
+    it, else the nearest below it, else the model's lowest; no effort for a model that does not
+    reason (mutation run of 2026-12-07, models.py ``fit_retry``)."""
+    assert models.fit_retry("gpt-5.1", 20_000, "medium") == (20_000, "medium")
+    assert models.fit_retry("gpt-5.1", 20_000, "xhigh") == (20_000, "high")  # the nearest below
+    assert models.fit_retry("gpt-5", 20_000, "none") == (20_000, "minimal")  # none below: its lowest
+    assert models.fit_retry("gpt-5.4-pro", 20_000, "low") == (20_000, "medium")
+    assert models.fit_retry("gpt-4o", 20_000, "low") == (16_384, None)  # not a reasoning model
+    assert models.fit_retry("gpt-7", 20_000, "low") == (20_000, "low")  # its efforts are not known
+    assert models.fit_retry("gpt-5.1", 20_000, "extreme") == (20_000, "high")  # not an effort this version knows
+
 
 
 def _ladder(model, budget, effort=None):
@@ -244,6 +266,24 @@ def test_an_unknown_model_has_no_price_and_is_shown_as_unknown_price():
     assert models.batch_cost("my-own-model", 1_000, 1_000) is None
     assert models.format_cost(None) == "unknown price"
     assert models.format_cost(1234.5) == "$1,234.50"
+
+
+def test_a_flex_answer_costs_its_cached_and_cache_written_tokens_at_their_own_prices():
+    """gpt-5.6-terra at Batch prices: $1 input, $0.10 cached input, $6 output, cache writes at
+    1.25x the input ($1.25), per 1M tokens; standard prices (tier "default") are twice that
+    (mutation run of 2026-12-07, models.py ``answer_cost``)."""
+    tokens = dict(input_tokens=1_000_000, output_tokens=1_000_000, cached_tokens=400_000, cache_write_tokens=200_000)
+    batch = 0.4 * 1.00 + 0.2 * 1.25 + 0.4 * 0.10 + 1.0 * 6.00  # uncached, written, cached, output
+    assert models.answer_cost("gpt-5.6-terra", service_tier="flex", **tokens) == pytest.approx(batch)
+    assert models.answer_cost("gpt-5.6-terra", service_tier="default", **tokens) == pytest.approx(2 * batch)
+
+
+def test_a_cost_below_a_cent_is_shown_to_two_significant_digits_and_any_other_in_cents():
+    assert models.format_small_cost(0.0011234) == "$0.0011"
+    assert models.format_small_cost(0.0) == "$0.00"
+    assert models.format_small_cost(0.5) == "$0.50"
+    assert models.format_small_cost(12.345) == "$12.35"
+    assert models.format_small_cost(None) == "unknown price"
 
 
 def test_prices_are_shown_with_cents_and_finer_fractions_kept():

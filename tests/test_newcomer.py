@@ -117,6 +117,16 @@ def test_status_against_another_api_refuses_instead_of_showing_not_found_batches
         assert other.requests == []
 
 
+def test_processing_against_another_api_refuses_and_asks_that_api_nothing(project, tmp_path):
+    """(Mutation run of 2026-12-07, processing.py ``process_results``: the processing run must
+    give the work dir the API it talks to.)"""
+    ok(project.generate("--yes", "--limit", "1"))
+    with FakeOpenAIServer() as other:
+        result = run_script(PROCESS_SCRIPT, "--work-dir", project.work, env=other.env(), cwd=tmp_path)
+        assert f"belongs to the API at {project.server.base_url}" in failed(result)
+        assert other.requests == []
+
+
 def test_a_work_dir_used_with_one_curriculum_refuses_another_even_in_a_dry_run(project):
     ok(project.generate("--yes", "--limit", "1"))
     other = project.root / "other.md"

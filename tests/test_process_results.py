@@ -398,6 +398,53 @@ def test_a_hand_given_file_answering_part_of_a_finished_batch_leaves_the_batch_o
     assert len(project.server.created_batches()) == 1
 
 
+def test_a_hand_given_file_answering_every_lesson_of_a_batch_closes_it_and_forgets_its_request_file(project):
+    """A batch all of whose lessons a hand-given file answers is processed: nothing is left for its
+    own files to do, so the next ordinary run downloads nothing for it, and its request file kept
+    under submitted/ goes, as after an ordinary run (mutation run of 2026-12-07, processing.py)."""
+    project.generate("--yes")
+    project.watch()  # the batch has completed: it awaits processing
+    [created] = project.server.created_batches()
+    kept = project.work / "submitted" / f"{created['id']}.jsonl"
+    assert kept.is_file()
+    results = project.root / "hand_results.jsonl"
+    results.write_text(
+        "".join(_success_line(lesson_id, _hand_lesson(f"{lesson_id} by hand")) + "\n" for lesson_id in FOUR_LESSONS),
+        encoding="utf-8",
+    )
+
+    by_hand, summary = project.process("--results-file", results)
+
+    assert summary["total"]["saved"] == 4
+    [batch] = project.ledger()["batches"]
+    assert batch["processed"] is True, batch
+    assert not kept.exists()
+
+    result, summary = project.process()  # an ordinary run: nothing left to download or save
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Downloading" not in result.stdout
+    assert (project.out / "M0-L003.md").read_text(encoding="utf-8") == _hand_lesson("M0-L003 by hand")
+
+
+
+def test_a_batch_id_the_ledger_does_not_know_is_refused_and_nothing_is_processed(project):
+    """Naming a batch the work dir's ledger does not record (a typo, another work dir's) is a
+    mistake the user made: said in plain words, with the id, and no batch is processed (mutation
+    run of 2026-12-07, processing.py ``process_results``)."""
+    project.generate("--yes")
+    project.watch()  # the batch has completed: it awaits processing
+
+    result = Project.run(project, PROCESS_SCRIPT, "--work-dir", project.work, "--output-dir", project.out,
+                         "batch_not_ours")
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "not in the ledger" in result.stderr + result.stdout and "batch_not_ours" in result.stderr + result.stdout
+    assert project.saved_lessons() == set()
+    [batch] = project.ledger()["batches"]
+    assert batch["processed"] is False, batch
+
 
 def test_lessons_that_fail_their_checks_or_an_unknown_error_are_marked_with_why_and_requested_again(project):
     """Every answer that brings no lesson marks its lesson with why, so the next run asks for it
