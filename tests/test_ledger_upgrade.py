@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 from dataclasses import replace
+from pathlib import Path
 
 import openai
 import pytest
@@ -306,13 +307,9 @@ def test_status_on_an_old_ledger_upgrades_it_and_says_so_once(old, tmp_path, no_
     assert schema_version(old.path) == str(ledger_schema.SCHEMA_VERSION)
 
 
-def test_a_job_left_by_version_1_is_finished_by_this_version_without_paying_twice(fake_openai, tmp_path):
-    """One batch processed by version 1, one still running: status --watch, then processing, save
-    every lesson; a following generate submits nothing; no lesson is in two batches."""
-    client = openai.OpenAI(api_key="sk-test", base_url=fake_openai.base_url)
-    old = V1WorkDir(tmp_path / "work")
-    lessons = tmp_path / "lessons"
-    lessons.mkdir()
+def leave_a_version_1_job(client: openai.OpenAI, old: V1WorkDir, lessons: Path, running_sorts_first: bool) -> None:
+    """What version 1 left: M0-L001 and M0-L002 in a batch it processed (its results under the plain
+    name, its lessons saved), M0-L003 and M0-L004 in a batch still running."""
     first = submit_to(client, old.work_dir, ["M0-L001", "M0-L002"])
     wait_until(lambda: client.batches.retrieve(first.id).status == "completed", f"batch {first.id} has completed")
     done = client.batches.retrieve(first.id)
@@ -322,9 +319,19 @@ def test_a_job_left_by_version_1_is_finished_by_this_version_without_paying_twic
     for lesson_id in ("M0-L001", "M0-L002"):
         (lessons / f"{lesson_id}.md").write_text("# An earlier lesson\n", encoding="utf-8")
     second = submit_to(client, old.work_dir, ["M0-L003", "M0-L004"])
-    # Same second, and the running batch sorts first: the case that made version 1 read the wrong file.
-    old.add_batch(V1Batch(second.id, ["M0-L003", "M0-L004"], status="validating",
-                          created_at=float(done.created_at) - 1))
+    created = float(done.created_at) + (-1 if running_sorts_first else 1)
+    old.add_batch(V1Batch(second.id, ["M0-L003", "M0-L004"], status="validating", created_at=created))
+
+
+def test_a_job_left_by_version_1_is_finished_by_this_version_without_paying_twice(fake_openai, tmp_path):
+    """One batch processed by version 1, one still running: status --watch, then processing, save
+    every lesson; a following generate submits nothing; no lesson is in two batches."""
+    client = openai.OpenAI(api_key="sk-test", base_url=fake_openai.base_url)
+    old = V1WorkDir(tmp_path / "work")
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    # The running batch sorts first: the case that made version 1 read the wrong file.
+    leave_a_version_1_job(client, old, lessons, running_sorts_first=True)
 
     env = fake_openai.env()
     common = ("--work-dir", old.work_dir)
@@ -410,17 +417,7 @@ def test_a_version_1_job_with_its_own_curriculum_keeps_it_whichever_command_runs
     old = V1WorkDir(tmp_path / "work")
     lessons = tmp_path / "lessons"
     lessons.mkdir()
-    first = submit_to(client, old.work_dir, ["M0-L001", "M0-L002"])
-    wait_until(lambda: client.batches.retrieve(first.id).status == "completed", f"batch {first.id} has completed")
-    done = client.batches.retrieve(first.id)
-    old.add_batch(V1Batch(first.id, ["M0-L001", "M0-L002"], status="completed",
-                          output_file_id=done.output_file_id, created_at=float(done.created_at), processed=True))
-    (old.work_dir / PLAIN_RESULTS).write_bytes(client.files.content(done.output_file_id).read())
-    for lesson_id in ("M0-L001", "M0-L002"):
-        (lessons / f"{lesson_id}.md").write_text("# An earlier lesson\n", encoding="utf-8")
-    second = submit_to(client, old.work_dir, ["M0-L003", "M0-L004"])
-    old.add_batch(V1Batch(second.id, ["M0-L003", "M0-L004"], status="validating",
-                          created_at=float(done.created_at) + 1))
+    leave_a_version_1_job(client, old, lessons, running_sorts_first=False)
 
     env = fake_openai.env()
     common = ("--work-dir", old.work_dir)
