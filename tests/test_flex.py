@@ -86,8 +86,9 @@ class Project(ScriptDriver):
         return self.saved_lessons()
 
     def paid(self) -> Counter:
-        """Chat requests answered 200 (billed), per lesson."""
-        return Counter(entry.lesson for entry in self.server.chat_requests() if entry.status == 200)
+        """Requests answered 200 (billed) on Chat Completions or the Responses API, per lesson."""
+        answered = [*self.server.chat_requests(), *self.server.responses_requests()]
+        return Counter(entry.lesson for entry in answered if entry.status == 200)
 
 
 def ok(result) -> str:
@@ -224,8 +225,10 @@ def test_concurrency_without_flex_is_a_usage_error(project):
 # --------------------------------------------------------------------------- crash safety
 
 
-def test_a_run_killed_mid_way_is_finished_by_a_rerun_that_says_what_may_have_been_paid(project):
-    first = project.generate("--modules", "M1", "--via", "flex", "--yes", "--concurrency", "4", crash_at="lesson_saved:6")
+@pytest.mark.parametrize("endpoint", ["chat", "responses"])
+def test_a_run_killed_mid_way_is_finished_by_a_rerun_that_says_what_may_have_been_paid(project, endpoint):
+    args = ("--modules", "M1", "--endpoint", endpoint, "--via", "flex", "--yes", "--concurrency", "4")
+    first = project.generate(*args, crash_at="lesson_saved:6")
     assert first.returncode == KILLED
     in_flight = [lesson_id for lesson_id, state in project.states().items() if state == FLEX]
     assert in_flight, "the killed run should have left lessons in flight"
@@ -235,13 +238,14 @@ def test_a_run_killed_mid_way_is_finished_by_a_rerun_that_says_what_may_have_bee
         for path in (project.work / "flex").glob("*.jsonl") for line in path.read_text(encoding="utf-8").splitlines()
     } & set(in_flight)
 
-    out = ok(project.generate("--modules", "M1", "--via", "flex", "--yes", "--concurrency", "4"))
+    out = ok(project.generate(*args))
 
     if kept:
         assert f"{len(kept)} answers an earlier flex run received (and paid for) were kept" in out
     if set(in_flight) - kept:
         assert f"{len(set(in_flight) - kept)} lessons were in flight by flex when an earlier run stopped" in out
     assert project.saved() == set(M1)
+    assert {lesson_id for lesson_id, state in project.states().items() if state == SUCCEEDED} == set(M1)
     paid_twice = [lesson_id for lesson_id, count in project.paid().items() if count > 1]
     assert set(paid_twice) <= set(in_flight) - kept and max(project.paid().values()) <= 2
 

@@ -18,7 +18,7 @@ import pytest
 from lesson_batch.batch_info import BatchInfo
 from lesson_batch.ledger import Ledger
 from lesson_batch.lesson_text import required_sections_of
-from lesson_batch.states import FLEX, SUCCEEDED, TRUNCATED
+from lesson_batch.states import TRUNCATED
 from tests.helpers import (
     BUNDLED_CURRICULUM,
     BUNDLED_TEMPLATE,
@@ -193,27 +193,6 @@ def test_a_truncated_flex_answer_through_responses_gets_a_bigger_budget_next_tim
     ok(project.generate("--lessons", "M0-L001", "--endpoint", "responses", "--via", "flex", "--yes"))
     budgets = [entry.body["max_output_tokens"] for entry in project.server.responses_requests("M0-L001")]
     assert budgets == [16_000, 32_000] and project.saved_lessons() == {"M0-L001"}
-
-
-def test_a_flex_run_through_responses_killed_mid_way_is_finished_by_a_rerun(project):
-    args = ("--modules", "M1", "--endpoint", "responses", "--via", "flex", "--yes", "--concurrency", "4")
-    first = project.generate(*args, crash_at="lesson_saved:6")
-    assert first.returncode == KILLED
-    in_flight = [lesson_id for lesson_id, state in project.states().items() if state == FLEX]
-    assert in_flight, "the killed run should have left lessons in flight"
-    kept = {  # answers the killed run received and kept on disk before writing their lessons
-        json.loads(line)["custom_id"]
-        for path in (project.work / "flex").glob("*.jsonl") for line in path.read_text(encoding="utf-8").splitlines()
-    } & set(in_flight)
-    out = ok(project.generate(*args))
-    if kept:
-        assert f"{len(kept)} answers an earlier flex run received (and paid for) were kept" in out
-    if set(in_flight) - kept:
-        assert f"{len(set(in_flight) - kept)} lessons were in flight by flex when an earlier run stopped" in out
-    assert project.saved_lessons() == set(M1)
-    assert {lesson_id for lesson_id, state in project.states().items() if state == SUCCEEDED} == set(M1)
-    paid_twice = [lesson_id for lesson_id, count in project.paid().items() if count > 1]
-    assert set(paid_twice) <= set(in_flight) - kept and max(project.paid().values()) <= 2
 
 
 # --------------------------------------------------------------------------- a line of the other API
