@@ -198,20 +198,25 @@ def safe_text(value: str, limit: int = SHOWN_ID_CHARS) -> str:
 # --- one line -------------------------------------------------------------------------------
 
 
-def _usage(body: dict) -> TokenUsage:
+# The names of a usage object's counts in each API: input, output, the input's details (cached
+# tokens, cache writes) and the output's details (reasoning tokens).
+_CHAT_USAGE = ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
+_RESPONSES_USAGE = ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
+
+
+def _usage(body: dict, names: tuple[str, str, str, str] = _CHAT_USAGE) -> TokenUsage:
+    input_name, output_name, input_details_name, output_details_name = names
     usage = _optional_object(body, "usage", "response.body")
     where = "response.body.usage"
     _count(usage, "total_tokens", where)  # checked for type only; the sum is recomputed
-    prompt_details = _optional_object(usage, "prompt_tokens_details", where)
-    completion_details = _optional_object(usage, "completion_tokens_details", where)
+    input_details = _optional_object(usage, input_details_name, where)
+    output_details = _optional_object(usage, output_details_name, where)
     return TokenUsage(
-        prompt_tokens=_count(usage, "prompt_tokens", where),
-        completion_tokens=_count(usage, "completion_tokens", where),
-        cached_tokens=_count(prompt_details, "cached_tokens", f"{where}.prompt_tokens_details"),
-        reasoning_tokens=_count(
-            completion_details, "reasoning_tokens", f"{where}.completion_tokens_details"
-        ),
-        cache_write_tokens=_count(prompt_details, "cache_write_tokens", f"{where}.prompt_tokens_details"),
+        prompt_tokens=_count(usage, input_name, where),
+        completion_tokens=_count(usage, output_name, where),
+        cached_tokens=_count(input_details, "cached_tokens", f"{where}.{input_details_name}"),
+        reasoning_tokens=_count(output_details, "reasoning_tokens", f"{where}.{output_details_name}"),
+        cache_write_tokens=_count(input_details, "cache_write_tokens", f"{where}.{input_details_name}"),
     )
 
 
@@ -247,21 +252,6 @@ def _success(line_number: int, custom_id: str, body: dict) -> ResultLine:
 
 # Responses ``status`` (with ``incomplete_details.reason``) read as a chat finish_reason.
 _RESPONSES_FINISH = {"max_output_tokens": "length", "content_filter": "content_filter"}
-
-
-def _response_usage(body: dict) -> TokenUsage:
-    usage = _optional_object(body, "usage", "response.body")
-    where = "response.body.usage"
-    _count(usage, "total_tokens", where)  # checked for type only; the sum is recomputed
-    input_details = _optional_object(usage, "input_tokens_details", where)
-    output_details = _optional_object(usage, "output_tokens_details", where)
-    return TokenUsage(
-        prompt_tokens=_count(usage, "input_tokens", where),
-        completion_tokens=_count(usage, "output_tokens", where),
-        cached_tokens=_count(input_details, "cached_tokens", f"{where}.input_tokens_details"),
-        cache_write_tokens=_count(input_details, "cache_write_tokens", f"{where}.input_tokens_details"),
-        reasoning_tokens=_count(output_details, "reasoning_tokens", f"{where}.output_tokens_details"),
-    )
 
 
 def _response_success(line_number: int, custom_id: str, body: dict) -> ResultLine:
@@ -301,7 +291,7 @@ def _response_success(line_number: int, custom_id: str, body: dict) -> ResultLin
         finish_reason=finish_reason,
         error_code=None,
         error_message=None,
-        usage=_response_usage(body),
+        usage=_usage(body, _RESPONSES_USAGE),
         refusal="".join(refusals) or None,
         service_tier=_optional_text(body, "service_tier", "response.body"),
         endpoint=RESPONSES_ENDPOINT,
