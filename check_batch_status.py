@@ -9,9 +9,9 @@ import sys
 
 from lesson_batch import cli
 from lesson_batch.api import BatchApi
-from lesson_batch.checking import StatusRequest, check_status
 from lesson_batch.files import display_path
 from lesson_batch.ledger import Ledger
+from lesson_batch.status_job import StatusRequest, check_status
 from lesson_batch.wording import Commands
 from lesson_batch.workspace import Workspace
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from lesson_batch import cli, models, recovery
 from lesson_batch.api import BatchApi, effective_base_url
+from lesson_batch.defaults import DEFAULT_CURRICULUM
 from lesson_batch.files import check_folder
 from lesson_batch.flex import (
     DEFAULT_CONCURRENCY,
@@ -25,16 +26,15 @@ from lesson_batch.flex import (
     STOP_UNSUPPORTED,
     FlexSettings,
 )
+from lesson_batch.generate_job import DeclinedError, GenerateOutcome, generate
 from lesson_batch.ledger import DEFAULT_MAX_ATTEMPTS, Ledger
 from lesson_batch.next_steps import RequestStep, request_step
-from lesson_batch.paths import DEFAULT_CURRICULUM
 from lesson_batch.plan import Plan, PlanOptions, saved_before_sentence
 from lesson_batch.requests import RequestSettings, parse_efforts
+from lesson_batch.settings import API_BASE_URL, CURRICULUM, OUTPUT_DIR, TEMPLATE, Settings, resolve_ledger_settings
 from lesson_batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE, ShardLimits
 from lesson_batch.status import WatchDisplay
 from lesson_batch.wording import Commands, plural
-from lesson_batch.workdir import API_BASE_URL, CURRICULUM, OUTPUT_DIR, TEMPLATE, Settled, settle_ledger
-from lesson_batch.workflow import DeclinedError, GenerateOutcome, generate
 from lesson_batch.workspace import Workspace
 
 DEFAULT_INTERVAL = 30.0
@@ -305,7 +305,7 @@ def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         parser.error(f"--concurrency is at most {MAX_CONCURRENCY}")
 
 
-def plan_options(args: argparse.Namespace, place: Settled, settings: RequestSettings) -> PlanOptions:
+def plan_options(args: argparse.Namespace, place: Settings, settings: RequestSettings) -> PlanOptions:
     return PlanOptions(
         curriculum_path=place.path(CURRICULUM),
         template_path=place.path(TEMPLATE),
@@ -377,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         given = {CURRICULUM: args.curriculum, TEMPLATE: args.prompt_template, OUTPUT_DIR: args.output_dir}
         if api is not None:
             given[API_BASE_URL] = effective_base_url()
-        place = settle_ledger(ledger, args.work_dir, given, record=not args.dry_run)
+        place = resolve_ledger_settings(ledger, args.work_dir, given, record=not args.dry_run)
         for note in place.notes:
             printer.note(note)
         try:

@@ -11,7 +11,7 @@ from lesson_batch import cli
 from lesson_batch.api import BatchApi
 from lesson_batch.files import display_path
 from lesson_batch.ledger import Ledger, LostLedger
-from lesson_batch.processing import ProcessRequest, process_results
+from lesson_batch.process_job import ProcessRequest, process_results
 from lesson_batch.wording import Commands
 from lesson_batch.workspace import Workspace
 

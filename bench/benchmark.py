@@ -139,9 +139,9 @@ def step_dry_run(curriculum: str, work_dir: str, output_dir: str) -> dict:
 
 def step_process(results: str, work_dir: str, output_dir: str, sync: str = "shipped") -> dict:
     from lesson_batch import files
-    from lesson_batch import results as results_module
+    from lesson_batch import saving as results_module
     from lesson_batch.ledger import Ledger
-    from lesson_batch.results import Processing, process_files
+    from lesson_batch.saving import Processing, process_files
 
     if sync == "fsync-group":  # the route of systems without syncfs: each file of a group, then its folder
         files._syncfs_call = None

@@ -30,9 +30,9 @@ from typing import Callable, Iterator
 
 from . import crashpoints
 from .batch_info import BATCH_ENDPOINT, RESPONSES_ENDPOINT, BatchError, BatchInfo
+from .defaults import PROJECT_DIR
 from .errors import LessonBatchError
 from .files import atomic_stream
-from .paths import PROJECT_DIR
 
 KEY_FILE_NAME = "openaiapikey.txt"
 DOTENV_NAME = ".env"

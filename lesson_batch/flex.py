@@ -61,8 +61,8 @@ from .plan import Plan
 from .progress import ProgressBar
 from .report import Report, format_report
 from .requests import body_prompt_tokens
-from .result_lines import BadLine, TokenUsage, result_of_response
-from .results import AnswerRecorder, Expected, Processing
+from .result_files import BadLine, TokenUsage, result_of_response
+from .saving import AnswerRecorder, Expected, Processing
 from .states import FLEX, INVALID
 from .submit import new_run_id
 from .wording import first_ids, plural
@@ -445,7 +445,7 @@ def run_flex(
     rng: random.Random | None = None,
 ) -> FlexReport:
     """Send every request of ``plan`` through flex and process each answer as it arrives (into
-    ``processing``'s lessons folder and ledger; its printer's ``out`` tells the steps)."""
+    ``process_job``'s lessons folder and ledger; its printer's ``out`` tells the steps)."""
     runner = _Run(plan, processing, api, settings, stop or threading.Event(), rng or random.Random())
     return runner.run()
 

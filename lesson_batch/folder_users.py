@@ -14,9 +14,9 @@ import sqlite3
 from pathlib import Path
 from typing import Iterable
 
+from .defaults import DEFAULT_WORK_DIR
 from .errors import LessonBatchError
 from .ledger import Ledger
-from .paths import DEFAULT_WORK_DIR
 from .states import FLEX, SUBMITTED
 
 MAX_NEIGHBOURS = 50  # a parent folder with more entries than this is not searched further

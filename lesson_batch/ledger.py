@@ -317,7 +317,7 @@ class Ledger:
                     )
             else:
                 work_dir.mkdir(parents=True, exist_ok=True)
-                lost = _settle_lost_ledger(workspace, repair)
+                lost = _set_aside_damaged_ledger(workspace, repair)
                 ledger = cls(path, _connect(str(path)))
                 ledger.upgrade_notes = ledger._bring_up_to_date(work_dir, assume or Assumptions())
                 ledger.lost = ledger._note_lost(lost)
@@ -524,7 +524,7 @@ class Ledger:
     # ----------------------------------------------------------------- what the work dir belongs to
 
     def meta(self) -> dict[str, str]:
-        """The ``meta`` table: ``schema_version`` and what the work dir belongs to (see ``workdir``)."""
+        """The ``meta`` table: ``schema_version`` and what the work dir belongs to (see ``settings``)."""
         return {row["key"]: row["value"] for row in self._db.execute("SELECT key, value FROM meta").fetchall()}
 
     def set_meta(self, values: dict[str, str]) -> None:
@@ -1064,7 +1064,7 @@ def damaged_message(workspace: Workspace, problem: str) -> str:
     )
 
 
-def _settle_lost_ledger(workspace: Workspace, repair: bool) -> LostLedger | None:
+def _set_aside_damaged_ledger(workspace: Workspace, repair: bool) -> LostLedger | None:
     """Before a writing run opens the ledger: a damaged one is set aside, and a missing, empty or
     damaged one is replaced by the rolling backup when there is a sound one. Says what happened
     (None: the ledger is sound, or the work dir was never used). Without ``repair``, a damaged
@@ -1081,7 +1081,7 @@ def _settle_lost_ledger(workspace: Workspace, repair: bool) -> LostLedger | None
     with open(workspace.recovery_lock_path, "a+b") as handle:
         while not _try_lock(handle):
             time.sleep(0.1)
-        problem = _damage(path)  # another run may have settled it meanwhile
+        problem = _damage(path)  # another run may have set it aside meanwhile
         present = path.is_file() and path.stat().st_size > 0
         if present and problem is None:
             return None

@@ -17,8 +17,8 @@ from typing import Iterable
 from . import ids
 from .ledger import DEFAULT_MAX_ATTEMPTS, Ledger
 from .plan import REQUEST, history_of, placement
+from .settings import OUTPUT_DIR, remembered_path
 from .wording import Commands, plural
-from .workdir import OUTPUT_DIR, remembered_path
 
 FLEX_RUN_PREFIX = "flex-"  # the ids of flex runs (``flex._Run``), recorded as a lesson's batch_id
 

@@ -31,16 +31,16 @@ from pathlib import Path
 from . import ids, models
 from .api import DEFAULT_BASE_URL
 from .curriculum import Curriculum, Lesson, load_curriculum
+from .defaults import DEFAULT_WORK_DIR
 from .errors import UsageError
 from .files import FolderError, disk_full_message, display_path, is_disk_full, lesson_path_problem
 from .ledger import DEFAULT_MAX_ATTEMPTS, RequestBudget
-from .paths import DEFAULT_WORK_DIR
 from .prompt import PromptBuilder, PromptTemplate, load_template
 from .requests import RequestSettings, build_request
+from .settings import API_BASE_URL
 from .shards import Shard, ShardLimits, ShardWriter
 from .states import FAILS_AGAIN_UNCHANGED, FLEX, NEEDS_ATTENTION
 from .wording import Commands, first_ids, plural
-from .workdir import API_BASE_URL
 
 
 class SelectionError(UsageError, ValueError):

@@ -35,10 +35,10 @@ from . import ids
 from .api import RUN_METADATA_KEY, SHARD_METADATA_KEY, ApiError, BatchApi, effective_base_url
 from .batch_info import BatchInfo
 from .batch_sync import ran_nothing
+from .defaults import DEFAULT_TEMPLATE
 from .errors import LessonBatchError
 from .files import display_path, is_lesson_file
 from .ledger import Ledger, LostLedger, Saved, ShardLesson
-from .paths import DEFAULT_TEMPLATE
 from .states import SUBMITTED, TERMINAL_BATCH_STATUSES
 from .submit import (
     COURSE_METADATA_KEY,
@@ -67,7 +67,7 @@ class RecoveryError(LessonBatchError):
 class RebuildReport:
     adopted_running: list[str] = field(default_factory=list)
     adopted_finished: list[str] = field(default_factory=list)  # results to process
-    settled: list[str] = field(default_factory=list)  # finished, every lesson already on disk
+    already_saved: list[str] = field(default_factory=list)  # finished, every lesson already on disk
     processed_before: list[str] = field(default_factory=list)  # finished and processed before the loss
     lessons_on_disk: int = 0
     already_known: list[str] = field(default_factory=list)  # in the restored backup already
@@ -82,9 +82,9 @@ class RebuildReport:
         if self.adopted_finished:
             lines.append(f"  adopted {plural(len(self.adopted_finished), 'finished batch', 'finished batches')} "
                          f"whose results are processed next: {', '.join(self.adopted_finished)}")
-        if self.settled:
-            lines.append(f"  {plural(len(self.settled), 'finished batch', 'finished batches')} with every lesson "
-                         f"already on disk: {', '.join(self.settled)}")
+        if self.already_saved:
+            lines.append(f"  {plural(len(self.already_saved), 'finished batch', 'finished batches')} with every lesson "
+                         f"already on disk: {', '.join(self.already_saved)}")
         if self.processed_before:
             lines.append(f"  {plural(len(self.processed_before), 'batch', 'batches')} processed before the ledger "
                          "was lost (their lessons are on disk or were requested again)")
@@ -93,7 +93,7 @@ class RebuildReport:
         if self.already_known:
             lines.append(f"  {plural(len(self.already_known), 'batch', 'batches')} of this work dir "
                          f"{'was' if len(self.already_known) == 1 else 'were'} in the restored copy already")
-        if not (self.adopted_running or self.adopted_finished or self.settled or self.processed_before
+        if not (self.adopted_running or self.adopted_finished or self.already_saved or self.processed_before
                 or self.already_known):
             lines.append("  no batch of this work dir was found on the API")
         lines.append("  not recovered: flex runs and their costs (the API lists no chat requests; the lessons they "
@@ -177,7 +177,7 @@ def rebuild(
         if workspace.file(results).is_file() or workspace.file(errors).is_file():
             ledger.name_result_files(info.id, results, errors)
         adopted.append(info)
-    _settle_lessons_on_disk(ledger, adopted, output_dir, report)
+    _mark_lessons_on_disk(ledger, adopted, output_dir, report)
     ledger.rebuilt()
     return report
 
@@ -249,7 +249,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _settle_lessons_on_disk(
+def _mark_lessons_on_disk(
     ledger: Ledger, adopted: list[BatchInfo], output_dir: Path | None, report: RebuildReport
 ) -> None:
     """A finished batch's lessons whose file is on disk are saved (the batch was processed before
@@ -262,7 +262,7 @@ def _settle_lessons_on_disk(
             report.adopted_running.append(info.id)
             continue
         if record.processed_at is not None:  # it ran nothing: its lessons went back to pending
-            report.settled.append(info.id)
+            report.already_saved.append(info.id)
             continue
         waiting = ledger.lessons_in_batch(info.id, SUBMITTED)
         on_disk = [
@@ -277,7 +277,7 @@ def _settle_lessons_on_disk(
         if len(on_disk) == len(waiting):
             ledger.batch_processed(info.id, {})
             forget_input(ledger.shard_of_batch(info.id))
-            report.settled.append(info.id)
+            report.already_saved.append(info.id)
         else:
             report.adopted_finished.append(info.id)
 

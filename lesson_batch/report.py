@@ -1,7 +1,7 @@
 """What a processing run did, as a ``Report``, and its two renderings: the lines a person reads
 (``format_report``) and the JSON document (``Report.as_json``).
 
-A report is filled by ``results`` (batch result files, flex answers) and merged into totals by
+A report is filled by ``saving`` (batch result files, flex answers) and merged into totals by
 ``status``; it holds lesson ids and token counts, never lesson text.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import models
 from .files import display_path
-from .result_lines import TokenUsage, safe_text
+from .result_files import TokenUsage, safe_text
 from .wording import first_ids, plural
 from .workspace import NOT_OVERWRITTEN_DIR, REPLACED_DIR
 

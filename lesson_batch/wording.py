@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import ids
+from .defaults import DEFAULT_WORK_DIR, PROJECT_DIR
 from .files import display_path
-from .paths import DEFAULT_WORK_DIR, PROJECT_DIR
 
 GENERATE_SCRIPT = "generate_datagov_lessons_batch.py"
 STATUS_SCRIPT = "check_batch_status.py"

@@ -7,11 +7,11 @@ import pytest
 from lesson_batch.api import BatchApi
 from lesson_batch.batch_info import BatchError, BatchInfo
 from lesson_batch.batch_sync import hit_token_limit, ran_nothing, refresh, store
+from lesson_batch.generate_job import _requeued_by_failed_batches
 from lesson_batch.ledger import Ledger
 from lesson_batch.plan import PlanOptions, make_plan
 from lesson_batch.states import PENDING, SUBMITTED
 from lesson_batch.submit import submit_plan
-from lesson_batch.workflow import _requeued_by_failed_batches
 from tests.helpers import BUNDLED_TEMPLATE, ScriptDriver, wait_until, write_curriculum
 
 OVER_LIMIT = (BatchError("token_limit_exceeded", "Enqueued token limit reached for gpt-6.1-terra. Limit: 90,000"),)

@@ -40,12 +40,12 @@ from lesson_batch.flex import (
     backoff_delay,
     classify,
 )
+from lesson_batch.generate_job import FlexUnavailableError, generate
 from lesson_batch.ledger import Ledger
 from lesson_batch.output import Printer
 from lesson_batch.plan import PlanOptions
 from lesson_batch.requests import RequestSettings
 from lesson_batch.states import FLEX, PENDING, SUBMITTED, SUCCEEDED
-from lesson_batch.workflow import FlexUnavailableError, generate
 from tests.fake_openai import FakeOpenAIServer
 from tests.helpers import (
     BUNDLED_CURRICULUM,

@@ -20,7 +20,7 @@ from lesson_batch.ledger import Ledger
 from lesson_batch.output import Printer
 from lesson_batch.plan import PlanOptions, make_plan
 from lesson_batch.requests import RequestSettings
-from lesson_batch.results import Processing
+from lesson_batch.saving import Processing
 from lesson_batch.states import FLEX, PENDING, SUBMITTED, SUCCEEDED
 from tests.helpers import BUNDLED_CURRICULUM, BUNDLED_TEMPLATE
 from tests.test_flex import KILLED, MODEL, QUICK, Project, failed, ok

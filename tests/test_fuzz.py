@@ -4,7 +4,7 @@ The curriculum parser may only ever answer with a ``Curriculum`` or a ``Curricul
 message names the file and the line at fault (whatever the text: odd Unicode, stray header-like
 lines, any line ending, huge lines), and must do so in time linear in the input.
 
-Results processing (``lesson_batch.results.process_files`` with a real ledger, and the
+Results processing (``lesson_batch.saving.process_files`` with a real ledger, and the
 ``process_batch_results.py --results-file`` script) may report lines as bad, but never raise,
 never write outside the lessons folder and the work dir, and never lose a good lesson: a valid
 line for a submitted lesson, mixed among garbage, is still saved.
@@ -29,7 +29,7 @@ from lesson_batch.batch_info import BatchInfo
 from lesson_batch.curriculum import Curriculum, CurriculumError, load_curriculum, parse_curriculum
 from lesson_batch.ids import is_lesson_id
 from lesson_batch.ledger import Ledger
-from lesson_batch.results import Processing, process_files
+from lesson_batch.saving import Processing, process_files
 from tests.helpers import PROCESS_SCRIPT, run_script, success_record
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

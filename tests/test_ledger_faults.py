@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from lesson_batch import processing as processing_module
+from lesson_batch import process_job as processing_module
 from lesson_batch.api import BatchApi
+from lesson_batch.defaults import DEFAULT_CURRICULUM
 from lesson_batch.ledger import Ledger
-from lesson_batch.paths import DEFAULT_CURRICULUM
 from tests.helpers import (
     PROCESS_SCRIPT,
     REPO_ROOT,

@@ -13,11 +13,11 @@ import openai
 import pytest
 
 from lesson_batch import ledger_schema
+from lesson_batch.generate_job import _requeued_by_failed_batches
 from lesson_batch.ledger import Ledger, LedgerError
 from lesson_batch.ledger_schema import Assumptions
+from lesson_batch.settings import CURRICULUM, resolve_ledger_settings
 from lesson_batch.states import SUBMITTED, SUCCEEDED
-from lesson_batch.workdir import CURRICULUM, settle_ledger
-from lesson_batch.workflow import _requeued_by_failed_batches
 from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, STATUS_SCRIPT, run_script, wait_until, write_curriculum
 from tests.v1_ledger import PLAIN_ERRORS, PLAIN_RESULTS, V1Batch, V1WorkDir, submit_to
 
@@ -479,10 +479,10 @@ def test_generate_without_a_curriculum_first_after_the_upgrade_does_not_bind_the
     first = run_script(GENERATE_SCRIPT, *common, "--lessons", "M0-L005", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "does not record its curriculum" in first.stderr and "without recording it" in first.stderr
-    # a run that records (not a dry run) would not record it either: settle says what it would keep
+    # a run that records (not a dry run) would not record it either: resolve_ledger_settings says what it would keep
     with Ledger.open(old.work_dir) as ledger:
-        settled = settle_ledger(ledger, old.work_dir, {CURRICULUM: None})
-        assert CURRICULUM not in settled.remember
+        settings = resolve_ledger_settings(ledger, old.work_dir, {CURRICULUM: None})
+        assert CURRICULUM not in settings.remember
         assert "curriculum" not in ledger.meta()
     then = run_script(GENERATE_SCRIPT, *common, "--curriculum", course, cwd=tmp_path)
     assert then.returncode == 0, then.stderr

@@ -20,7 +20,7 @@ import pytest
 from lesson_batch.batch_info import CHAT_ENDPOINT, RESPONSES_ENDPOINT, BatchInfo
 from lesson_batch.ledger import Ledger
 from lesson_batch.lesson_text import required_sections_of
-from lesson_batch.results import Processing, apply_batch
+from lesson_batch.saving import Processing, apply_batch
 from tests.helpers import BUNDLED_CURRICULUM, BUNDLED_TEMPLATE, GENERATE_SCRIPT, REAL_BATCH_LINES, run_script
 
 ROUND2 = REAL_BATCH_LINES / "round2"

@@ -7,7 +7,7 @@ import pytest
 
 from lesson_batch import models
 from lesson_batch.report import Report, format_report
-from lesson_batch.result_lines import TokenUsage
+from lesson_batch.result_files import TokenUsage
 
 LINES = TokenUsage(prompt_tokens=10_000, completion_tokens=4_000, cached_tokens=2_000, reasoning_tokens=1_000,
                    cache_write_tokens=3_000)

@@ -1,4 +1,4 @@
-"""Specification of reading Batch API output/error files (lesson_batch.result_lines)."""
+"""Specification of reading Batch API output/error files (lesson_batch.result_files)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lesson_batch.result_lines import (
+from lesson_batch.result_files import (
     BadLine,
     ResultLine,
     TokenUsage,

@@ -1,4 +1,4 @@
-"""Specification of processing a results file in one process (lesson_batch.results), line by line:
+"""Specification of processing a results file in one process (lesson_batch.saving), line by line:
 read, clean and check, write, record.
 
 The file mixes good lessons with garbage, a lesson missing a section, a refusal, a failed request,
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from lesson_batch import results
+from lesson_batch import saving
 from lesson_batch.crashpoints import ENV_VAR
 from lesson_batch.files import TEMP_SUFFIX
 from lesson_batch.ledger import Ledger
-from lesson_batch.results import Processing, process_files
+from lesson_batch.saving import Processing, process_files
 from tests.helpers import ledger_awaiting_results, run_python, success_record
 
 REPO = Path(__file__).resolve().parent.parent
@@ -63,7 +63,7 @@ EXPECTED_SAVED = set(LESSON_IDS[:30]) - {LESSON_IDS[i] for i in NOT_SAVED}
 
 @pytest.fixture
 def small_groups(monkeypatch):
-    monkeypatch.setattr(results, "LEDGER_GROUP_SIZE", GROUP)
+    monkeypatch.setattr(saving, "LEDGER_GROUP_SIZE", GROUP)
 
 
 def outcome(root: Path) -> tuple[dict, dict, dict]:
@@ -108,7 +108,7 @@ def test_the_good_lessons_are_saved_and_the_others_marked_with_why(tmp_path, sma
 def test_no_lesson_is_marked_saved_before_its_file_was_flushed_to_disk(tmp_path, small_groups, monkeypatch):
     flushed: set[str] = set()
     marked_early: list[str] = []
-    real_flush, real_saved = results.flush_to_disk, Ledger.lessons_saved
+    real_flush, real_saved = saving.flush_to_disk, Ledger.lessons_saved
 
     def flush(paths):
         paths = list(paths)
@@ -119,7 +119,7 @@ def test_no_lesson_is_marked_saved_before_its_file_was_flushed_to_disk(tmp_path,
         marked_early.extend(entry.lesson_id for entry in saved if entry.lesson_id not in flushed)
         return real_saved(self, saved)
 
-    monkeypatch.setattr(results, "flush_to_disk", flush)
+    monkeypatch.setattr(saving, "flush_to_disk", flush)
     monkeypatch.setattr(Ledger, "lessons_saved", lessons_saved)
     _, _, states = outcome(tmp_path)
     assert {lesson_id for lesson_id, (state, _) in states.items() if state == "succeeded"} == EXPECTED_SAVED
@@ -129,11 +129,11 @@ def test_no_lesson_is_marked_saved_before_its_file_was_flushed_to_disk(tmp_path,
 RUN = """
 import sys
 from pathlib import Path
-from lesson_batch import results
+from lesson_batch import saving
 from lesson_batch.ledger import Ledger
-from lesson_batch.results import Processing, process_files
+from lesson_batch.saving import Processing, process_files
 
-results.LEDGER_GROUP_SIZE = int(sys.argv[2])
+saving.LEDGER_GROUP_SIZE = int(sys.argv[2])
 root = Path(sys.argv[1])
 with Ledger.open(root / "work") as ledger:
     report = process_files(Processing.of(ledger, root / "lessons", root / "work"), [root / "results.jsonl"])

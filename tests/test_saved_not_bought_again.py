@@ -15,10 +15,10 @@ from dataclasses import replace
 import pytest
 
 from lesson_batch.api import BatchApi
+from lesson_batch.generate_job import generate
 from lesson_batch.ledger import Ledger
 from lesson_batch.output import Printer
 from lesson_batch.plan import PlanOptions
-from lesson_batch.workflow import generate
 from tests.helpers import BUNDLED_TEMPLATE, ScriptDriver, batches_per_lesson, write_curriculum
 from tests.test_ledger_upgrade import ASSUMED, processed_and_in_flight
 from tests.v1_ledger import V1WorkDir

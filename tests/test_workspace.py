@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from lesson_batch.ledger import Ledger, ShardRecord
-from lesson_batch.results import Processing, process_files
+from lesson_batch.saving import Processing, process_files
 from lesson_batch.states import SHARD_SUBMITTED
 from lesson_batch.submit import forget_input
 from lesson_batch.workspace import Workspace

@@ -15,10 +15,10 @@ from .batch_sync import cancel, lost_message, problem_messages, refresh, watch
 from .files import display_path
 from .ledger import BatchRecord, Ledger
 from .output import Printer
+from .settings import API_BASE_URL, OUTPUT_DIR, remembered_path, resolve_ledger_settings
 from .states import ACTIVE_BATCH_STATUSES
 from .status import StatusReport, WatchDisplay, flex_run_summary, lesson_counts, needs_attention, view
 from .wording import Commands, plural
-from .workdir import API_BASE_URL, OUTPUT_DIR, remembered_path, settle_ledger
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def check_status(
         )
     lessons_dir = None
     if ledger.path is not None:
-        for note in settle_ledger(ledger, request.work_dir, {API_BASE_URL: effective_base_url()}).notes:
+        for note in resolve_ledger_settings(ledger, request.work_dir, {API_BASE_URL: effective_base_url()}).notes:
             printer.note(note)
         lessons_dir = remembered_path(ledger, OUTPUT_DIR)
     api = BatchApi.from_environment(on_retry=printer.note) if batch_ids else None

@@ -30,10 +30,10 @@ from typing import Callable
 
 from .api import DEFAULT_BASE_URL
 from .curriculum import load_curriculum
+from .defaults import DEFAULT_CURRICULUM, DEFAULT_TEMPLATE, default_output_dir
 from .errors import LessonBatchError
 from .files import display_path
 from .ledger import Ledger
-from .paths import DEFAULT_CURRICULUM, DEFAULT_TEMPLATE, default_output_dir
 
 API_BASE_URL, CURRICULUM, TEMPLATE, OUTPUT_DIR = "api_base_url", "curriculum", "template", "output_dir"
 
@@ -45,7 +45,7 @@ class WorkDirError(LessonBatchError):
 
 
 @dataclass
-class Settled:
+class Settings:
     """The values a run uses, what the ledger should remember, and the notes to show."""
 
     values: dict[str, str] = field(default_factory=dict)
@@ -56,7 +56,7 @@ class Settled:
         return Path(self.values[key])
 
 
-def settle(
+def resolve_settings(
     work_dir: Path,
     meta: dict[str, str],
     used: bool,
@@ -64,7 +64,7 @@ def settle(
     *,
     record: bool = True,
     bundled_course_fits: Callable[[], bool] = lambda: True,
-) -> Settled:
+) -> Settings:
     """Decide the API, course and folders of a run from what it was given and what the ledger
     remembers (``meta``; ``used``: the ledger has submitted before).
 
@@ -74,7 +74,7 @@ def settle(
     does not record its curriculum when the run names none and ``bundled_course_fits()`` says
     the ledger's lessons cannot be the bundled course's.
     """
-    settled = Settled()
+    settings = Settings()
     adopted = []
     for key in (API_BASE_URL, CURRICULUM, TEMPLATE, OUTPUT_DIR):
         if key not in given:
@@ -102,43 +102,43 @@ def settle(
             # The bundled course is possible but not known: this run uses it (the option's default,
             # as the older version did), and the ledger is left not knowing, for a run given
             # --curriculum to fill in.
-            settled.values[key] = _normal(key, DEFAULT_CURRICULUM)
-            settled.notes.append(
+            settings.values[key] = _normal(key, DEFAULT_CURRICULUM)
+            settings.notes.append(
                 f"note: the ledger in {display_path(work_dir)} does not record its curriculum (an older version made "
                 f"it); this run uses the bundled one ({display_path(DEFAULT_CURRICULUM)}), as no --curriculum is "
                 "given, without recording it: give --curriculum once, the course its lessons came from, to record it."
             )
             continue
         if value is None:
-            value = remembered if remembered is not None else _default(key, {**meta, **settled.values})
+            value = remembered if remembered is not None else _default(key, {**meta, **settings.values})
         value = _normal(key, value)
-        settled.values[key] = value
+        settings.values[key] = value
         if remembered is None:
-            settled.remember[key] = value
+            settings.remember[key] = value
             if used:
                 adopted.append(key)
         elif remembered != value and not used:
-            settled.remember[key] = value
+            settings.remember[key] = value
         elif remembered != value:
             if key in (API_BASE_URL, CURRICULUM):
                 raise WorkDirError(_refusal(work_dir, key, remembered, value))
-            settled.remember[key] = value
+            settings.remember[key] = value
             new, old = _shown(key, value), _shown(key, remembered)
-            settled.notes.append(
+            settings.notes.append(
                 f"note: {_SHOWN[key]} {new}, as given; this work dir used {old} until now and uses {new} from now on."
                 if record
                 else f"note: {_SHOWN[key]} {new}, as given; this work dir uses {old} (a run that is not a dry run "
                 f"would switch it to {new})."
             )
     if adopted and record:
-        listed = "; ".join(f"{_SHOWN[key]} {_shown(key, settled.values[key])}" for key in adopted)
-        settled.notes.append(
+        listed = "; ".join(f"{_SHOWN[key]} {_shown(key, settings.values[key])}" for key in adopted)
+        settings.notes.append(
             f"note: the ledger in {display_path(work_dir)} did not record what it belongs to (an older version "
             f"made it); it now records: {listed}."
         )
     if not record:
-        settled.remember = {}
-    return settled
+        settings.remember = {}
+    return settings
 
 
 def _default(key: str, values: dict[str, str]) -> str:
@@ -182,18 +182,18 @@ def _sibling(work_dir: Path, name: str) -> Path:
     return Path(work_dir).with_name(f"{Path(work_dir).name}_{slug}")
 
 
-def settle_ledger(ledger: Ledger | None, work_dir: Path, given: dict[str, object | None], record: bool = True) -> Settled:
+def resolve_ledger_settings(ledger: Ledger | None, work_dir: Path, given: dict[str, object | None], record: bool = True) -> Settings:
     """``settle`` against a ledger (none: a dry run in a fresh work dir), remembering what it
     decides when the run is one that records (not a dry run)."""
     if ledger is None:
-        return settle(work_dir, {}, False, given, record=False)
-    settled = settle(
+        return resolve_settings(work_dir, {}, False, given, record=False)
+    settings = resolve_settings(
         work_dir, ledger.meta(), ledger.has_submitted(), given, record=record,
         bundled_course_fits=lambda: _lessons_fit_the_bundled_course(ledger),
     )
-    if settled.remember:
-        ledger.set_meta(settled.remember)
-    return settled
+    if settings.remember:
+        ledger.set_meta(settings.remember)
+    return settings
 
 
 def remembered_path(ledger: Ledger, key: str) -> Path | None:

@@ -1,7 +1,7 @@
 """Processing batch results: match each line to a lesson by ``custom_id``, clean, check, save.
 
 A batch's output and error files are on disk in the work dir before this module sees them
-(``workflow`` downloads them; this module never calls the API). Both files are read line by
+(``generate_job`` downloads them; this module never calls the API). Both files are read line by
 line, never whole:
 
 - each line is matched to a lesson by its ``custom_id``, never by position; malformed lines,
@@ -64,7 +64,7 @@ from .lesson_text import CONTENT_FILTER, LessonCheck, clean_and_check
 from .output import Printer
 from .progress import ProgressBar
 from .report import Report
-from .result_lines import BadLine, ResultLine, read_result_lines
+from .result_files import BadLine, ResultLine, read_result_lines
 from .states import (
     CANCELLED,
     EXPIRED,
@@ -121,7 +121,7 @@ class Expected:
     force: bool
     # The batch has finished (per the ledger). A failure read from a results file for a batch still
     # running is only reported: marking it would let the next run pay for the lesson a second time.
-    settled: bool = True
+    batch_finished: bool = True
     endpoint: str = CHAT_ENDPOINT  # where the lesson's request went: the API its answer must come from
 
 
@@ -140,7 +140,7 @@ def wrong_api(item: ResultLine, wanted: Expected) -> bool:
 
 
 def apply_batch(processing: Processing, record: BatchRecord, paths: list[Path]) -> Report:
-    """Apply one terminal batch's result files, on disk at ``paths``; lessons of the batch that no
+    """Apply one terminal batch's result files, on disk at ``defaults``; lessons of the batch that no
     line answers are marked missing, and the batch processed."""
     if not record.awaits_processing:
         raise ValueError(f"batch {record.batch_id} is {record.status}; it has no results to process")
@@ -228,7 +228,7 @@ def _expected(rows: list[tuple]) -> dict[str, Expected]:
             wanted = shared[key] = Expected(
                 batch_id=batch_id, model=model, budget=budget, effort=effort,
                 required_sections=sections_of[sections_json], force=bool(force),
-                settled=status in TERMINAL_BATCH_STATUSES, endpoint=endpoint or CHAT_ENDPOINT,
+                batch_finished=status in TERMINAL_BATCH_STATUSES, endpoint=endpoint or CHAT_ENDPOINT,
             )
         expected[lesson_id] = wanted
     return expected
@@ -345,7 +345,7 @@ def _apply(
                 _decide(item, wanted, processing, report, marks)
         for lesson_id, (why, wanted) in unreadable.items():
             if lesson_id not in seen:  # no readable line answered it: its answer is the unreadable one
-                if wanted.settled:
+                if wanted.batch_finished:
                     marks.add_not_saved(NotSaved(lesson_id, wanted.batch_id, INVALID, f"{UNREADABLE}: {why}"))
                 report.fail(UNREADABLE, lesson_id)
     finally:
@@ -432,7 +432,7 @@ def _save(
 
 def _not_saved(wanted: Expected, report: Report, marks: _Marks, reason: str, entry: NotSaved) -> None:
     """A line that brings no lesson to save: the lesson is marked with why, once its batch has finished."""
-    if wanted.settled:
+    if wanted.batch_finished:
         marks.add_not_saved(entry)
     report.fail(reason, entry.lesson_id)
 
@@ -475,7 +475,7 @@ def _path_problem(
     )
     report.path_problems[lesson_id] = shown
     report.fail(PATH_PROBLEM, lesson_id)
-    if wanted.settled:
+    if wanted.batch_finished:
         marks.add_not_saved(NotSaved(lesson_id, wanted.batch_id, FAILED, shown))
 
 
@@ -496,9 +496,9 @@ def _rejected(lesson_id: str, text: str, check: LessonCheck, wanted: Expected, w
 def _save_over_existing(
     lesson_id: str, data: bytes, temporary: str, path: str, processing: Processing, overwrite: bool, report: Report
 ) -> str | None:
-    """A good lesson whose file exists already: settled by ``_settle_existing``; returns the
+    """A good lesson whose file exists already: decided by ``_resolve_existing``; returns the
     ledger's note for it (where a version not saved over the file went)."""
-    outcome = _settle_existing(processing.workspace, lesson_id, data, temporary, path, overwrite)
+    outcome = _resolve_existing(processing.workspace, lesson_id, data, temporary, path, overwrite)
     note = None
     if outcome is SaveOutcome.KEPT_EXISTING:
         kept = processing.workspace.not_overwritten(lesson_id)
@@ -514,7 +514,7 @@ def _save_over_existing(
     return note
 
 
-def _settle_existing(
+def _resolve_existing(
     workspace: Workspace, lesson_id: str, data: bytes, temporary: str, path: str, overwrite: bool
 ) -> SaveOutcome:
     """A lesson whose file exists already: SAVED (the same bytes: an earlier, interrupted run

@@ -1,5 +1,5 @@
 """The generate script's job, put together from the other modules (the processing script's is
-``processing``).
+``process_job``).
 
 ``generate``: plan (no network), then, unless it is a dry run, settle what an interrupted run
 left, check the budget, ask for confirmation, and submit. With ``wait`` it then follows the
@@ -44,10 +44,10 @@ from .ledger import Ledger
 from .next_steps import request_step
 from .output import Printer
 from .plan import History, Plan, PlanOptions, format_plan, history_of, make_plan, plan_as_json, saved_before_sentence
-from .processing import process_ready, saving_into
+from .process_job import process_ready, saving_into
 from .report import Report, format_report
 from .requests import RequestSettingsError
-from .results import Processing
+from .saving import Processing
 from .states import PENDING, SUCCEEDED
 from .status import WatchDisplay
 from .submit import SubmitReport, cancelled_since, new_run_id, recover_unfinished_shards, submit_plan

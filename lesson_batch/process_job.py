@@ -1,10 +1,10 @@
 """Processing finished batches, the processing script's job: bring the ledger up to date on
 unfinished batches, download the result files of every batch whose results are ready (raw
-results are on disk in the work dir before anything else), apply them (``results``), and sum up
+results are on disk in the work dir before anything else), apply them (``saving``), and sum up
 what was done and what is left (``status.ProcessingSummary``).
 
 ``process_results`` is the whole job as the script asks for it; ``process_ready`` is its part
-that ``workflow`` also runs while it waits (``--wait``); ``download_results`` is the one step
+that ``generate_job`` also runs while it waits (``--wait``); ``download_results`` is the one step
 of processing that calls the API.
 """
 
@@ -24,12 +24,12 @@ from .ledger import BatchRecord, Ledger
 from .next_steps import request_step
 from .output import Printer
 from .report import Report
-from .results import Processing, apply_batch, process_files
+from .saving import Processing, apply_batch, process_files
+from .settings import API_BASE_URL, OUTPUT_DIR, resolve_ledger_settings
 from .states import SETTLED_OR_HELD_STATES, SUBMITTED, BatchStatus
 from .status import ProcessingSummary, lessons_needing_attention, view
 from .submit import forget_input
 from .wording import Commands
-from .workdir import API_BASE_URL, OUTPUT_DIR, settle_ledger
 
 
 class ResultsInputError(LessonBatchError):
@@ -97,7 +97,7 @@ def _processing(ledger: Ledger, request: ProcessRequest, api: BatchApi | None, p
     given = {OUTPUT_DIR: request.output_dir}
     if api is not None:
         given[API_BASE_URL] = effective_base_url()
-    place = settle_ledger(ledger, request.work_dir, given)
+    place = resolve_ledger_settings(ledger, request.work_dir, given)
     for note in place.notes:
         printer.note(note)
     return Processing.of(ledger, place.path(OUTPUT_DIR), request.work_dir, request.force, printer)
