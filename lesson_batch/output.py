@@ -131,6 +131,16 @@ class Line:
     to: str = "out"
 
 
+@dataclass(frozen=True)
+class Message:
+    """An event that is already words, made by a module that words its own kind of message (a
+    settings note, an API retry, an error ``batch_sync`` describes, the ledger's lock wait): the
+    sink prints it as it is, where ``to`` says."""
+
+    text: str
+    to: str = "note"
+
+
 Events = Callable[[object], None]
 """What a job is handed to tell its progress: it calls it with a typed event, and words nothing."""
 
@@ -149,6 +159,9 @@ class EventSink:
         self.words = words
 
     def __call__(self, event: object) -> None:
+        if isinstance(event, Message):
+            getattr(self.printer, event.to)(event.text)
+            return
         for line in self.words(event) or ():
             getattr(self.printer, line.to)(line.text)
 
