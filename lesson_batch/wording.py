@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from . import ids
+from . import ids, models
 from .defaults import DEFAULT_WORK_DIR, PROJECT_DIR
 from .files import display_path
 
@@ -33,6 +34,13 @@ def first_ids(ids_: list[str], limit: int = 10) -> str:
     """The first ``limit`` ids of a list, joined by commas, with `` ...`` when there are more: how
     a long list of lessons or batches is shown in a sentence (``--json`` lists them all)."""
     return ", ".join(ids_[:limit]) + (" ..." if len(ids_) > limit else "")
+
+
+def cost_format(cost: float, limit: float) -> Callable[[float], str]:
+    """How to show a cost next to a limit: in cents unless they would hide the difference
+    (--max-cost 0.001 is not "$0.00")."""
+    precise = round(limit, 2) != limit or round(cost, 2) <= limit
+    return (lambda value: f"${value:,.6g}") if precise else models.format_cost
 
 
 def quoted(text: str) -> str:

@@ -7,7 +7,7 @@ import pytest
 from lesson_batch.api import BatchApi
 from lesson_batch.batch_info import BatchError, BatchInfo
 from lesson_batch.batch_sync import hit_token_limit, ran_nothing, refresh, store
-from lesson_batch.generate_job import _requeued_by_failed_batches
+from lesson_batch.generate_wait import _requeued_by_failed_batches
 from lesson_batch.ledger import Ledger
 from lesson_batch.plan import PlanOptions, make_plan
 from lesson_batch.states import PENDING, SUBMITTED

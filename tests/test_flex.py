@@ -24,27 +24,27 @@ import pytest
 from lesson_batch import models
 from lesson_batch.api import BatchApi, ChatReply
 from lesson_batch.batch_info import CHAT_ENDPOINT
-from lesson_batch.flex import (
+from lesson_batch.flex import STOP_CAPACITY, FlexSettings
+from lesson_batch.flex_send import (
     ANSWER,
     CAPACITY,
     FATAL,
     LESSON_ERROR,
     REFUSED,
     SERVER_ERROR,
-    STOP_CAPACITY,
     UNSUPPORTED,
     CapacityGate,
     FlexRequest,
-    FlexSettings,
-    _send,
     backoff_delay,
     classify,
+    send,
 )
 from lesson_batch.generate_job import FlexUnavailableError, generate
 from lesson_batch.ledger import Ledger
-from lesson_batch.output import Printer
+from lesson_batch.output import EventSink, Printer
 from lesson_batch.plan import PlanOptions
 from lesson_batch.requests import RequestSettings
+from lesson_batch.run_text import RunWords
 from lesson_batch.states import FLEX, PENDING, SUBMITTED, SUCCEEDED
 from tests.fake_openai import FakeOpenAIServer
 from tests.helpers import (
@@ -339,8 +339,7 @@ def test_a_model_the_catalogue_says_has_no_flex_sends_nothing(tmp_path, fake_ope
         work_dir=tmp_path / "work", settings=RequestSettings(model=MODEL), lessons=("M0-L001",),
     )
     with Ledger.open(options.work_dir) as ledger, pytest.raises(FlexUnavailableError, match="does not take flex"):
-        generate(options, ledger, BatchApi("sk-test", base_url=fake_openai.base_url), via="flex",
-                 printer=Printer(out=lambda line: None))
+        generate(options, ledger, BatchApi("sk-test", base_url=fake_openai.base_url), via="flex")
     assert fake_openai.chat_requests() == []
 
 
@@ -364,7 +363,8 @@ def test_capacity_refusals_that_go_on_stop_the_run_and_the_rest_goes_in_a_batch(
     with Ledger.open(options.work_dir) as ledger:
         outcome = generate(
             options, ledger, BatchApi("sk-test", base_url=fake_openai.base_url), via="flex",
-            flex=FlexSettings(patience_seconds=0, min_refusals=3), fallback_batch=True, printer=Printer(out=said.append),
+            flex=FlexSettings(patience_seconds=0, min_refusals=3), fallback_batch=True,
+            events=EventSink(Printer(out=said.append), RunWords()),
         )
     assert outcome.flex.stop_reason == STOP_CAPACITY and sorted(outcome.flex.not_sent) == ["M0-L001", "M0-L002"]
     assert any("flex had no capacity" in line for line in said)
@@ -571,7 +571,7 @@ def test_a_request_whose_turn_comes_after_flex_gave_up_is_not_sent_and_comes_bac
     assert gate.refused()  # another request's refusal: the run gives up on flex
     request = FlexRequest("M0-L001", {"model": MODEL}, 16_000, None, 100)
 
-    outcome = _send(_NoApi(), request, threading.Event(), gate, random.Random(1), CHAT_ENDPOINT)
+    outcome = send(_NoApi(), request, threading.Event(), gate, random.Random(1), CHAT_ENDPOINT)
 
     assert (outcome.request, outcome.kind, outcome.refusals) == (request, REFUSED, 0)
 

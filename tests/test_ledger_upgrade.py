@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from lesson_batch import ledger_schema
-from lesson_batch.generate_job import _requeued_by_failed_batches
+from lesson_batch.generate_wait import _requeued_by_failed_batches
 from lesson_batch.ledger import Ledger, LedgerError
 from lesson_batch.ledger_schema import Assumptions
 from lesson_batch.settings import CURRICULUM, resolve_ledger_settings

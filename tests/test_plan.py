@@ -8,8 +8,9 @@ from dataclasses import replace
 import pytest
 
 from lesson_batch import models
-from lesson_batch.plan import History, PlanOptions, SelectionError, format_plan, make_plan
+from lesson_batch.plan import History, PlanOptions, SelectionError, make_plan
 from lesson_batch.requests import RequestSettings
+from lesson_batch.run_text import format_plan
 from lesson_batch.shards import ShardLimits
 
 CURRICULUM = """\

@@ -17,7 +17,6 @@ import pytest
 from lesson_batch.api import BatchApi
 from lesson_batch.generate_job import generate
 from lesson_batch.ledger import Ledger
-from lesson_batch.output import Printer
 from lesson_batch.plan import PlanOptions
 from tests.helpers import BUNDLED_TEMPLATE, ScriptDriver, batches_per_lesson, write_curriculum
 from tests.test_ledger_upgrade import ASSUMED, processed_and_in_flight
@@ -107,7 +106,6 @@ def test_a_yes_to_the_question_pays_for_them_again(saved, tmp_path):
         generate(
             options, ledger, BatchApi("sk-test-fake-key-0000", base_url=saved.server.base_url),
             confirm_paying_again=lambda plan: asked.append(sorted(plan.saved_before)) or True,
-            printer=Printer(out=lambda line: None, note=lambda line: None),
         )
     assert asked == [LESSONS]
     assert sum(batches_per_lesson(saved.server).values()) == 3
