@@ -18,18 +18,11 @@ sent (``Ledger.flex_sending`` refuses it); a lesson in flight by flex is never p
 batch. A run that dies leaves its in-flight lessons ``flex``; the next run settles them
 (``flex_answers.settle_interrupted_flex``).
 
-When flex cannot serve:
-
-- capacity refusals (429, not billed) that go on with no answer served for ``patience_seconds``
-  (and at least ``min_refusals`` of them) stop the run, which says what is left;
-- a 400 naming ``service_tier`` means the model does not take flex: the run stops at once. Only
-  one request is in flight until the first answer comes back, so that costs one refused request;
-- ``max_cost``: no request is sent when the cost so far, plus the worst case of the requests in
-  flight and of the next one, could pass it (``flex_cost``);
-- Ctrl-C: no new request; those in flight get ``grace_seconds`` to finish and are recorded.
-
-The run tells its progress as events (``FlexStarted``, ``FlexProgress``, ...) to the ``Events``
-it is handed (``output``); ``run_text`` words them, and the ``FlexReport`` it returns.
+The run stops sending when capacity refusals go on for ``patience_seconds`` (``flex_send``), at
+once when the model does not take flex (only one request is in flight until the first answer, so
+that costs one refused request), before ``max_cost`` could be passed (``flex_cost``), and on
+Ctrl-C (those in flight get ``grace_seconds`` to finish and are recorded). It tells its progress
+as events to the ``Events`` it is handed (``output``); ``run_text`` words them, and its report.
 
 Facts used: OpenAI's flex guide (developers.openai.com/api/docs/guides/flex-processing): Batch
 prices, 15-minute timeout, "occasional resource unavailability", limited models; an unsupported

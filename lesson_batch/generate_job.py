@@ -259,12 +259,7 @@ def generate(
     progress goes to ``events``: the plan, the steps, warnings.
     """
     today = today or date.today()
-    age_note = models.catalogue_age_note(today)
-    if age_note:
-        events(Message(age_note))
-    check_folder(options.work_dir, "--work-dir")
-    check_folder(options.output_dir, "--output-dir", create=api is not None)
-    remove_stale_temporaries(options.work_dir)  # left by a run that was killed while writing
+    _first_checks(options, api is not None, today, events)
     job = _Job(options, ledger, api, events, max_cost, flex or FlexSettings(max_cost=max_cost), confirm)
     if api is None:  # a dry run: read what the ledger knows, if there is one, and write nothing to it
         return job.dry_run(via, today)
@@ -294,6 +289,17 @@ def generate(
         sent = len(ledger.flex_runs()) - flex_runs_before
         raise ApiError(f"{exc}\n{_what_was_done(made, sent)}", exc.status, exc.transient) from None
     return outcome
+
+
+def _first_checks(options: PlanOptions, writing: bool, today: date, events: Events) -> None:
+    """Before anything else: the model table's age, and folders a run can use (never pay for a
+    lesson that could not be saved)."""
+    age_note = models.catalogue_age_note(today)
+    if age_note:
+        events(Message(age_note))
+    check_folder(options.work_dir, "--work-dir")
+    check_folder(options.output_dir, "--output-dir", create=writing)
+    remove_stale_temporaries(options.work_dir)  # left by a run that was killed while writing
 
 
 def _what_was_done(batches_made: int, flex_runs: int) -> str:
