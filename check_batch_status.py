@@ -7,12 +7,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lesson_batch import cli
+from lesson_batch import cli, status_text
 from lesson_batch.api import BatchApi
-from lesson_batch.files import display_path
+from lesson_batch.errors import LessonBatchError
 from lesson_batch.ledger import Ledger
+from lesson_batch.output import EventSink
 from lesson_batch.status_job import StatusRequest, check_status
-from lesson_batch.wording import Commands
 from lesson_batch.workspace import Workspace
 
 
@@ -69,39 +69,34 @@ def main(argv: list[str] | None = None) -> int:
     args.interval = args.interval if args.interval is not None else DEFAULT_INTERVAL
     printer = cli.Printer(args.json, command="check_batch_status")
     if not Ledger.exists(args.work_dir) and not args.batch_ids:
-        return nothing_submitted(args).show(printer)
+        if Workspace(args.work_dir).shows_earlier_use():
+            raise LessonBatchError(status_text.ledger_lost_error(args.work_dir))
+        return cli.Outcome(status_text.no_ledger_lines(args.work_dir), NOTHING_SUBMITTED).show(printer)
     # Batch ids given where no ledger exists are looked at without creating one.
     with cli.open_ledger(args.work_dir, repair=True) if Ledger.exists(args.work_dir) else Ledger.in_memory() as ledger:
         if ledger.lost is not None:  # set aside as damaged, or emptied: rebuilt before it is shown
             cli.recover_lost_ledger(ledger, BatchApi.from_environment(on_retry=printer.note), printer)
-        result = check_status(ledger, request_of(args), printer, confirm=cli.confirm)
-    return cli.Outcome(result.lines, result.document, cli.EXIT_FAILURE if result.failed else cli.EXIT_OK).show(printer)
+        events = EventSink(printer, status_text.StatusWords())
+        try:
+            result = check_status(
+                ledger, request_of(args), events, lambda asked: cli.confirm(status_text.question(asked), args.yes)
+            )
+        finally:
+            events.close()
+    return cli.Outcome(
+        status_text.result_lines(result, args.json), status_text.result_json(result) if args.json else None,
+        cli.EXIT_FAILURE if result.failed else cli.EXIT_OK,
+    ).show(printer)
 
 
 DEFAULT_INTERVAL = 30.0
+NOTHING_SUBMITTED = {"batches": [], "flex_runs": [], "lessons": {}}  # the result when nothing was submitted
 
 
 def request_of(args: argparse.Namespace) -> StatusRequest:
     return StatusRequest(
         args.work_dir, tuple(args.batch_ids), cancel=args.cancel, yes=args.yes, watch=args.watch,
         interval=args.interval, list_lessons=args.lessons, as_json=args.json, give_up=args.give_up,
-    )
-
-
-def nothing_submitted(args: argparse.Namespace) -> cli.Outcome:
-    if Workspace(args.work_dir).shows_earlier_use():
-        outcome = cli.Outcome(exit_code=cli.EXIT_FAILURE)
-        outcome.error(
-            f"no run ledger in {display_path(args.work_dir)}, but runs have submitted from there (it holds their "
-            f"request files, results or lock): the ledger was lost. Run {Commands(args.work_dir).process}: it "
-            "rebuilds the ledger from the API's batches and the files there, pays for nothing again, and saves the "
-            "lessons of finished batches; then this command shows them again."
-        )
-        return outcome
-    return cli.Outcome(
-        [f"No run ledger in {display_path(args.work_dir)}: nothing was submitted from there yet. "
-         f"Submit with: {Commands(args.work_dir).generate}"],
-        {"batches": [], "flex_runs": [], "lessons": {}},
     )
 
 
