@@ -38,9 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("batch_ids", nargs="*", metavar="BATCH_ID", help="batches to show (default: all in the ledger)")
+    parser.add_argument("batch_ids", nargs="*", metavar="BATCH_ID",
+                        help="batches to show (default: all in the ledger)")
     cli.add_work_dir(parser)
-    parser.add_argument("--watch", action="store_true", help="poll until every batch is finished, with a progress bar (off a terminal: a dated line per "
+    parser.add_argument("--watch", action="store_true",
+                        help="poll until every batch is finished, with a progress bar (off a terminal: a dated line per "
                              "change); Ctrl-C stops watching, the batches keep running")
     parser.add_argument("--interval", type=cli.positive_float, default=None, metavar="SECONDS",
                         help="with --watch: first polling interval, fractions allowed; it backs off to 5 minutes "
@@ -51,8 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="give up the given batches, which the API answers 404 for (not found for this key and "
                              "project: another key or project, a local test server started again): their lessons "
                              "can then be requested again. Refused for a batch the API still knows")
-    parser.add_argument("--yes", "-y", action="store_true", help="with --cancel or --give-up: do not ask for confirmation")
-    parser.add_argument("--lessons", action="store_true", help="also list every lesson that is not saved, with its state")
+    parser.add_argument("--yes", "-y", action="store_true",
+                        help="with --cancel or --give-up: do not ask for confirmation")
+    parser.add_argument("--lessons", action="store_true",
+                        help="also list every lesson that is not saved, with its state")
     cli.add_json(parser, "the status")
     return parser
 

@@ -33,7 +33,7 @@ from .ledger import BatchRecord, Ledger
 from .output import Events, Message
 from .settings import API_BASE_URL, OUTPUT_DIR, remembered_path, resolve_ledger_settings
 from .states import ACTIVE_BATCH_STATUSES
-from .wording import Commands
+from .wording import Commands, given_up_reason
 
 
 @dataclass(frozen=True)
@@ -281,7 +281,8 @@ def _cancel(
         return outcome
     if whole_job:
         ledger.request_cancel()
-        targets = outcome.batches = _unfinished(ledger)  # read again after the record: a batch recorded meanwhile is in it
+        # read again after the record: a batch recorded meanwhile is in it
+        targets = outcome.batches = _unfinished(ledger)
     if targets and api is None:
         api = _api(events)
 
@@ -323,9 +324,7 @@ def _give_up(
         outcome.confirmed = False
         return outcome
     for batch_id in targets:
-        freed = ledger.give_up_batch(
-            batch_id, f"batch {batch_id} was given up: the API did not know it (404) for this key and project"
-        )
+        freed = ledger.give_up_batch(batch_id, given_up_reason(batch_id))
         outcome.given_up[batch_id] = list(freed)  # the lessons it gave back
     return outcome
 

@@ -1,4 +1,6 @@
-"""How counts and next-step commands are worded for the person reading them.
+"""The words every script shares: counts, id lists, times, and the next steps (the sentences
+that say what to do now, with the command to run). What each script shows is ``status_text``'s
+(check_batch_status.py, process_batch_results.py) or ``run_text``'s (generate).
 
 A next step is a command to copy and run as it is, from the current folder: the script's path
 as seen from there (the project's scripts find their defaults from the project, wherever they
@@ -120,6 +122,11 @@ def format_duration(seconds: float) -> str:
     return f"{secs}s"
 
 
+def given_up_reason(batch_id: str) -> str:
+    """Why the lessons of a batch given up (``--give-up``) are pending again, as the ledger records it."""
+    return f"batch {batch_id} was given up: the API did not know it (404) for this key and project"
+
+
 # --- Next steps: what to do now, as a sentence with the command to run ---------------------------
 
 # What each batch status means, and the next step while its results are not processed yet. The
@@ -149,9 +156,10 @@ MEANINGS = {
 
 
 def meaning_of(record, unknown: tuple[str, str] = ("Unknown status.", "")) -> tuple[str, str]:
-    """What the batch's status means (``record``: a ``ledger.BatchRecord``) and the step while its results are not processed: ``MEANINGS``,
-    except that a completed batch some or all of whose requests failed is not called plain success
-    (the API says "completed" even when every request failed and there is no output file)."""
+    """What the batch's status means (``record``: a ``ledger.BatchRecord``) and the step while its
+    results are not processed: ``MEANINGS``, except that a completed batch some or all of whose
+    requests failed is not called plain success (the API says "completed" even when every request
+    failed and there is no output file)."""
     meaning, step = MEANINGS.get(record.status, unknown)
     if record.status == BatchStatus.COMPLETED and record.request_failed:
         failed, total = record.request_failed, max(record.request_total, record.request_failed)
