@@ -504,7 +504,8 @@ def _wait_until_done(
             finally:
                 display.close()  # end the bar's line before anything else is printed
         processing = Processing.of(ledger, options.output_dir, options.work_dir, printer=Printer(out=say, note=warn))
-        reports, _not_ready, problems = process_ready(processing, api, None, EventSink(processing.printer, StatusWords()))
+        events = EventSink(processing.printer, StatusWords())
+        reports, _not_ready, problems = process_ready(processing, api, None, events)
         for message in problem_messages(problems):
             warn(f"warning: {message}")
         outcome.reports.extend(reports)

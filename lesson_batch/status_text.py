@@ -2,7 +2,7 @@
 (and the ``result`` of their ``--json`` envelope), made from the jobs' results and events.
 
 - the status: batches, flex runs, lessons (``status_job.StatusReport``), and ``--watch`` progress;
-- ``--cancel`` and ``--give-up`` (``CancelOutcome``, ``GiveUpOutcome``), and their questions;
+- ``--cancel`` and ``--give-up`` (``status_job.CancelOutcome``, ``GiveUpOutcome``), and their questions;
 - the processing report (``process_job.ProcessingSummary``, each ``report.Report``), which the
   generate script's ``--wait`` and flex runs show too;
 - what a rebuilt ledger recovered (``recovery.RebuildReport``).
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from . import models
+from . import status_job as job
 from .batch_info import CHAT_ENDPOINT
 from .batch_sync import RefreshProblem, lost_message, problem_messages
 from .batch_view import BatchView, UnsavedLesson
@@ -28,22 +29,7 @@ from .progress import ProgressBar
 from .report import Report
 from .result_files import safe_text
 from .states import FAILS_AGAIN_UNCHANGED, BatchStatus
-from .status_job import (
-    CancelAnswered,
-    CancelNotFound,
-    CancelOutcome,
-    CancelQuestion,
-    GiveUpOutcome,
-    GiveUpQuestion,
-    GiveUpRefused,
-    NothingRecorded,
-    NotInLedger,
-    StatusReport,
-    StatusResult,
-    WatchEnded,
-    WatchPoll,
-    WatchStopped,
-)
+from .status_job import StatusReport, StatusResult
 from .wording import (
     Commands,
     clock,
@@ -259,9 +245,9 @@ def result_lines(result: StatusResult, as_json: bool = False) -> list[str]:
     """The lines a status job's result shows (a status shows none under ``--json``: its document says it all)."""
     if isinstance(result, StatusReport):
         return [] if as_json else status_lines(result)
-    if isinstance(result, NothingRecorded):
+    if isinstance(result, job.NothingRecorded):
         return nothing_recorded_lines(result.ledger_path, result.commands.work_dir)
-    if isinstance(result, CancelOutcome):
+    if isinstance(result, job.CancelOutcome):
         return cancel_lines(result)
     return give_up_lines(result)
 
@@ -270,9 +256,9 @@ def result_json(result: StatusResult) -> dict:
     """The ``result`` of the status script's envelope."""
     if isinstance(result, StatusReport):
         return status_json(result)
-    if isinstance(result, NothingRecorded):
+    if isinstance(result, job.NothingRecorded):
         return {"batches": [], "flex_runs": result.flex_runs, "lessons": result.lessons}
-    if isinstance(result, CancelOutcome):
+    if isinstance(result, job.CancelOutcome):
         return {"cancel": {"batches": result.batches, "confirmed": result.confirmed, "whole_job": result.whole_job,
                            "statuses": result.statuses, "not_found": result.not_found}}
     return {"give_up": {
@@ -313,10 +299,10 @@ def ledger_lost_error(work_dir: Path) -> str:
 # --- Cancel and give up --------------------------------------------------------------------------
 
 
-def question(asked: CancelQuestion | GiveUpQuestion) -> str:
+def question(asked: job.CancelQuestion | job.GiveUpQuestion) -> str:
     """What ``--cancel`` and ``--give-up`` ask before they act."""
     count = plural(len(asked.batches), "batch", "batches")
-    if isinstance(asked, GiveUpQuestion):
+    if isinstance(asked, job.GiveUpQuestion):
         return (
             f"Give up {count} the API does not know ({', '.join(asked.batches)})? Their lessons can then be "
             "requested (and paid for) again; if the batch still runs under another key, that is a second payment."
@@ -329,7 +315,7 @@ def question(asked: CancelQuestion | GiveUpQuestion) -> str:
     return f"Cancel the job in {display_path(asked.folder)} ({listed}) and stop every run submitting there?"
 
 
-def cancel_lines(outcome: CancelOutcome) -> list[str]:
+def cancel_lines(outcome: job.CancelOutcome) -> list[str]:
     if not outcome.confirmed:
         return ["Nothing was cancelled."]
     if not outcome.whole_job:
@@ -344,7 +330,7 @@ def cancel_lines(outcome: CancelOutcome) -> list[str]:
     return lines
 
 
-def give_up_lines(outcome: GiveUpOutcome) -> list[str]:
+def give_up_lines(outcome: job.GiveUpOutcome) -> list[str]:
     if not outcome.confirmed:
         return ["Nothing was given up."]
     lines = []
@@ -402,14 +388,14 @@ class StatusWords:
         self._watch: WatchDisplay | None = None
 
     def __call__(self, event: object) -> Iterable[Line]:
-        if isinstance(event, WatchPoll):
+        if isinstance(event, job.WatchPoll):
             if self._watch is None:
                 self._watch = WatchDisplay(self._said.append)
             self._watch(event.records, event.problems)
             lines = [Line(text) for text in self._said]
             self._said.clear()
             return lines
-        if isinstance(event, (WatchStopped, WatchEnded)):
+        if isinstance(event, (job.WatchStopped, job.WatchEnded)):
             self.close()
         return list(_event_lines(event))
 
@@ -419,25 +405,25 @@ class StatusWords:
 
 
 def _event_lines(event: object) -> Iterable[Line]:
-    if isinstance(event, WatchStopped):
+    if isinstance(event, job.WatchStopped):
         yield Line(f"Stopped watching. The batches keep running on the server; run {event.commands.status} again "
                    "any time.")
-    elif isinstance(event, WatchEnded):
+    elif isinstance(event, job.WatchEnded):
         yield Line(f"Summary: {_by_status(event.records)}")
-    elif isinstance(event, CancelAnswered):
+    elif isinstance(event, job.CancelAnswered):
         yield Line(f"Batch {event.batch_id}: {event.status}. Finished requests keep their results; "
                    f"process them with {event.commands.process} once it is cancelled.")
-    elif isinstance(event, CancelNotFound):
+    elif isinstance(event, job.CancelNotFound):
         yield Line(f"{lost_message(event.batch_id)}: nothing to cancel there. If it is gone for good, give it up "
                    f"with {event.commands.status} --give-up {event.batch_id}", "error")
-    elif isinstance(event, GiveUpRefused) and event.status is None:
+    elif isinstance(event, job.GiveUpRefused) and event.status is None:
         yield Line(f"Batch {event.batch_id} was given up already.")
-    elif isinstance(event, GiveUpRefused):
+    elif isinstance(event, job.GiveUpRefused):
         status = event.commands.status
         yield Line(f"the API knows batch {event.batch_id} (status {event.status}), so it is not given up: giving it "
                    f"up would pay for its lessons twice. Follow it with {status} --watch, or cancel it with "
                    f"{status} --cancel {event.batch_id}", "error")
-    elif isinstance(event, NotInLedger):
+    elif isinstance(event, job.NotInLedger):
         yield Line(f"not in the ledger {event.ledger_path}: {', '.join(event.batch_ids)}; nothing was given up",
                    "error")
     elif isinstance(event, Downloading):
