@@ -192,7 +192,7 @@ class _Wait:
     def _process_finished(self) -> list[Report]:
         options = self.options
         processing = Processing.of(self.ledger, options.output_dir, options.work_dir, printer=printer_of(self.events))
-        reports, _not_ready, problems = process_ready(processing, self.api)
+        reports, _not_ready, problems = process_ready(processing, self.api, None, self.events)
         if problems:
             self.events(ProcessProblems(tuple(problems)))
         self.outcome.reports.extend(reports)

@@ -20,8 +20,8 @@ from ..flex import (
 )
 from ..generate_job import GenerateOutcome
 from ..next_steps import RequestStep, request_step
-from ..report import format_report
-from ..wording import Commands, first_ids, plural
+from ..status_text import format_report
+from ..wording import Commands, first_ids, plural, the_lessons, them
 
 # --------------------------------------------------------------------------- the flex report
 
@@ -108,7 +108,8 @@ def _run(step: RequestStep | None, what: str = "to request {count}") -> str:
     """``run <command> to request the 3 lessons``, or a plain word when no command requests any."""
     if step is None:
         return "no plain run requests them (see check_batch_status.py --lessons)"
-    return f"run {step.command} " + what.format(count=step.count, them=step.them)
+    count = len(step.lessons)
+    return f"run {step.command} " + what.format(count=the_lessons(count), them=them(count))
 
 
 def _upper(sentence: str) -> str:

@@ -39,8 +39,7 @@ from ..generate_wait import (
 from ..output import Line
 from ..plan import saved_before_sentence
 from ..progress import ProgressBar
-from ..report import format_report
-from ..status import WatchDisplay
+from ..status_text import StatusWords, WatchDisplay, format_report
 from ..wording import Commands, cost_format, first_ids, plural
 from .ending import flex_report_lines
 from .plan import format_plan
@@ -253,12 +252,14 @@ _WORDS: dict[type, Callable[[object], Iterable[Line]]] = {
 class RunWords:
     """The words of a generate run's events (``output.EventSink``'s ``words``), with the progress
     bars drawn between them on a terminal: flex's over its requests, ``--wait``'s over the batches'
-    (``status.WatchDisplay``, whose lines are notes). A bar's line ends before any other line."""
+    (``status_text.WatchDisplay``, whose lines are notes). A bar's line ends before any other line.
+    The events of processing (``process_job``: downloads) are ``status_text``'s to word."""
 
     def __init__(self) -> None:
         self.flex_bar: ProgressBar | None = None
         self.watch_lines: list[str] = []
         self.watch = WatchDisplay(self.watch_lines.append)
+        self.processing = StatusWords()
 
     def __call__(self, event: object) -> list[Line]:
         if isinstance(event, FlexProgress):
@@ -276,7 +277,8 @@ class RunWords:
             self.watch.close()
             return []
         self._close_flex_bar()
-        return list(_WORDS[type(event)](event))
+        words = _WORDS.get(type(event))
+        return list(words(event)) if words is not None else list(self.processing(event))
 
     def _close_flex_bar(self) -> None:
         if self.flex_bar is not None:
