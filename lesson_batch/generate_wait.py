@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .api import BatchApi
 from .batch_sync import RefreshProblem, hit_token_limit, watch
@@ -29,6 +30,9 @@ from .saving import Processing
 from .states import PENDING, SUCCEEDED
 from .submit import cancelled_since, new_run_id, submit_plan
 from .wording import Commands
+
+if TYPE_CHECKING:
+    from .generate_job import GenerateOutcome
 
 MAX_WAIT_ROUNDS = 1000
 # Resubmitting lessons whose batch hit the enqueued-token limit helps only while batches finish
@@ -118,7 +122,7 @@ def wait_until_done(
     options: PlanOptions,
     ledger: Ledger,
     api: BatchApi,
-    outcome,
+    outcome: GenerateOutcome,
     interval: float,
     events: Events,
     cancels_at_start: int | None = None,
@@ -134,7 +138,7 @@ class _Wait:
     options: PlanOptions
     ledger: Ledger
     api: BatchApi
-    outcome: object  # the GenerateOutcome
+    outcome: GenerateOutcome
     interval: float
     events: Events
     cancels_at_start: int | None = None
@@ -233,7 +237,7 @@ class _Wait:
         )
 
 
-def _job_lessons(ledger: Ledger, outcome) -> set[str]:
+def _job_lessons(ledger: Ledger, outcome: GenerateOutcome) -> set[str]:
     """The lessons a ``--wait`` run answers for: those it requests, those of its selection still in
     a batch from an earlier run, and those of the batches it adopted."""
     job = set(outcome.plan.to_request) | set(outcome.plan.skipped_in_flight)
