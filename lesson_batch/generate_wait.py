@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .api import BatchApi
 from .batch_sync import RefreshProblem, hit_token_limit, watch
@@ -30,9 +29,6 @@ from .saving import Processing
 from .states import PENDING, SUCCEEDED
 from .submit import cancelled_since, new_run_id, submit_plan
 from .wording import Commands
-
-if TYPE_CHECKING:
-    from .generate_job import GenerateOutcome
 
 MAX_WAIT_ROUNDS = 1000
 # Resubmitting lessons whose batch hit the enqueued-token limit helps only while batches finish
@@ -122,7 +118,7 @@ def wait_until_done(
     options: PlanOptions,
     ledger: Ledger,
     api: BatchApi,
-    outcome: GenerateOutcome,
+    outcome,
     interval: float,
     events: Events,
     cancels_at_start: int | None = None,
@@ -138,7 +134,7 @@ class _Wait:
     options: PlanOptions
     ledger: Ledger
     api: BatchApi
-    outcome: GenerateOutcome
+    outcome: object  # the GenerateOutcome
     interval: float
     events: Events
     cancels_at_start: int | None = None
@@ -237,7 +233,7 @@ class _Wait:
         )
 
 
-def _job_lessons(ledger: Ledger, outcome: GenerateOutcome) -> set[str]:
+def _job_lessons(ledger: Ledger, outcome) -> set[str]:
     """The lessons a ``--wait`` run answers for: those it requests, those of its selection still in
     a batch from an earlier run, and those of the batches it adopted."""
     job = set(outcome.plan.to_request) | set(outcome.plan.skipped_in_flight)
