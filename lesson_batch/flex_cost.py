@@ -9,14 +9,20 @@ budget, at flex prices; once the API has served an answer of the run at another 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable, Protocol
 
 from . import models
 from .flex_send import FlexRequest
 from .result_files import TokenUsage
 
-if TYPE_CHECKING:
-    from .flex import FlexReport
+
+class Spending(Protocol):
+    """Where a run keeps what it spent (``flex.FlexReport``)."""
+
+    cost: float | None
+    other_tier: list[tuple[str, str, float | None]]  # lesson, tier, extra cost
+
+    def add_cost(self, cost: float | None) -> None: ...
 
 
 def worst_case_cost(model: str, request: FlexRequest) -> float | None:
@@ -28,7 +34,7 @@ def worst_case_cost(model: str, request: FlexRequest) -> float | None:
 class CostCap:
     """The spending of one flex run, kept in its report (``cost``, ``other_tier``), and its cap."""
 
-    def __init__(self, model: str, limit: float | None, report: FlexReport):
+    def __init__(self, model: str, limit: float | None, report: Spending):
         self.model, self.limit, self.report = model, limit, report
 
     def affords(self, request: FlexRequest, in_flight: Iterable[FlexRequest]) -> bool:

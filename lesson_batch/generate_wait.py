@@ -118,7 +118,7 @@ def wait_until_done(
     options: PlanOptions,
     ledger: Ledger,
     api: BatchApi,
-    outcome,
+    outcome,  # the run's ``generate_job.GenerateOutcome``, which this adds to
     interval: float,
     events: Events,
     cancels_at_start: int | None = None,
