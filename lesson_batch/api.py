@@ -53,7 +53,8 @@ FLEX_SERVICE_TIER = "flex"
 
 KEY_HELP = (
     "No OpenAI API key found. Set one of:\n"
-    "  - the environment variable OPENAI_API_KEY (export OPENAI_API_KEY=sk-... ; on Windows: set OPENAI_API_KEY=sk-...)\n"
+    "  - the environment variable OPENAI_API_KEY "
+    "(export OPENAI_API_KEY=sk-... ; on Windows: set OPENAI_API_KEY=sk-...)\n"
     "  - a file .env in this folder with the line OPENAI_API_KEY=sk-...\n"
     "  - a file openaiapikey.txt in this folder holding only the key\n"
     "Create a key at https://platform.openai.com/api-keys."

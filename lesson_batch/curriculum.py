@@ -227,7 +227,8 @@ class _Parser:
             )
         if module_number in self.seen_modules:
             raise CurriculumError(
-                path, number, f"module M{module_number} appears twice (first at line {self.seen_modules[module_number]})"
+                path, number,
+                f"module M{module_number} appears twice (first at line {self.seen_modules[module_number]})",
             )
         self.seen_modules[module_number] = number
         title = _LESSON_MAP_SUFFIX.sub("", match.group(2)).strip()
@@ -286,7 +287,8 @@ class _Parser:
         if not built_lessons:
             raise CurriculumError(
                 path, None,
-                "no lessons found (expected module headers like '# M0: Title' and lesson headers like '## L001: Title [F]')"
+                "no lessons found (expected module headers like '# M0: Title' and lesson headers like "
+                "'## L001: Title [F]')"
             )
         _check_references(path, built_lessons, self.seen_lessons, warnings)
         return Curriculum(
@@ -364,4 +366,6 @@ def _check_references(path: Path, lessons: list[Lesson], known: dict[str, int], 
     for lesson in lessons:
         for named in lesson.prerequisites + lesson.related:
             if named not in known:
-                warnings.append(f"{path}:{lesson.line}: lesson {lesson.id} names {named}, which is not in the curriculum")
+                warnings.append(
+                    f"{path}:{lesson.line}: lesson {lesson.id} names {named}, which is not in the curriculum"
+                )

@@ -36,7 +36,7 @@ from .errors import UsageError
 from .files import FolderError, disk_full_message, display_path, is_disk_full, lesson_path_problem
 from .ledger import DEFAULT_MAX_ATTEMPTS, RequestBudget
 from .prompt import PromptBuilder, PromptTemplate, load_template
-from .requests import RequestSettings, build_request
+from .requests import LessonRequest, RequestSettings, build_request
 from .settings import API_BASE_URL
 from .shards import Shard, ShardLimits, ShardWriter
 from .states import FAILS_AGAIN_UNCHANGED, FLEX, NEEDS_ATTENTION
@@ -162,7 +162,9 @@ def parse_module_list(values: tuple[str, ...]) -> set[int]:
     return numbers
 
 
-def select_lessons(curriculum: Curriculum, modules: tuple[str, ...] = (), lessons: tuple[str, ...] = ()) -> list[Lesson]:
+def select_lessons(
+    curriculum: Curriculum, modules: tuple[str, ...] = (), lessons: tuple[str, ...] = ()
+) -> list[Lesson]:
     """The curriculum's lessons narrowed by ``--modules`` and ``--lessons``, in curriculum order."""
     chosen = list(curriculum.lessons)
     if modules:
@@ -252,68 +254,105 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
         raise SelectionError("--limit must be at least 1")
     selected = select_lessons(curriculum, options.modules, options.lessons)
     outside = _named_outside_modules(options, selected)
+    placed = _place_lessons(selected, history, options)
+    saved_before = {
+        lesson.id: history.saved[lesson.id] for lesson in placed.to_request
+        if lesson.id in history.saved and not os.path.exists(ids.lesson_file(options.output_dir, lesson.id))
+    }
+    written = _write_requests(options, history, PromptBuilder(template, curriculum), placed.to_request, saved_before)
+    settings = options.settings
+    return Plan(
+        work_dir=options.work_dir,
+        curriculum=curriculum,
+        template=template,
+        settings=settings,
+        selected=selected,
+        to_request=[lesson.id for lesson in placed.to_request],
+        skipped_existing=placed.existing,
+        skipped_in_flight=placed.in_flight,
+        shards=written.shards,
+        warnings=list(curriculum.warnings) + list(template.warnings) + outside,
+        skipped_in_flex=placed.in_flex,
+        held_for_attention=placed.held,
+        max_attempts=options.max_attempts,
+        blocked_paths=placed.blocked,
+        efforts=written.efforts,
+        retried=written.retried,
+        saved_before=saved_before,
+        saved_before_cost=models.batch_cost(settings.model, *written.again_tokens) if saved_before else 0.0,
+        held_unchanged=placed.held_unchanged,
+        output_estimate_source=_estimate_source(placed.to_request, history, settings),
+    )
 
-    skipped_existing, skipped_in_flight, skipped_in_flex, held, to_request = [], [], [], [], []
-    blocked: dict[str, str] = {}
-    held_unchanged = []
+
+@dataclass
+class _Placed:
+    """The selected lessons sorted by ``placement`` (each list in curriculum order)."""
+
+    to_request: list[Lesson] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    in_flight: list[str] = field(default_factory=list)
+    in_flex: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+    held_unchanged: list[str] = field(default_factory=list)
+    blocked: dict[str, str] = field(default_factory=dict)  # lesson id -> the problem, in words
+
+    @property
+    def counted_against_limit(self) -> int:
+        return len(self.to_request) + len(self.in_flight) + len(self.in_flex)
+
+
+def _place_lessons(selected: list[Lesson], history: History, options: PlanOptions) -> _Placed:
+    """Each selected lesson's placement; ``--limit`` caps the lessons requested plus those in flight."""
+    placed = _Placed()
     for lesson in selected:
         place = placement(lesson.id, history, options.output_dir, options.force, options.max_attempts)
         if place == BLOCKED:
-            blocked[lesson.id] = lesson_path_problem(ids.lesson_file(options.output_dir, lesson.id)) or "not a regular file"
+            problem = lesson_path_problem(ids.lesson_file(options.output_dir, lesson.id))
+            placed.blocked[lesson.id] = problem or "not a regular file"
         elif place == IN_FLIGHT:
             # Counted against --limit: a run interrupted after submitting continues the same
             # lessons when run again, instead of adding N more.
-            skipped_in_flight.append(lesson.id)
+            placed.in_flight.append(lesson.id)
         elif place == IN_FLEX:
-            skipped_in_flex.append(lesson.id)  # never in a batch while flex may be generating it
+            placed.in_flex.append(lesson.id)  # never in a batch while flex may be generating it
         elif place == EXISTS:
-            skipped_existing.append(lesson.id)
+            placed.existing.append(lesson.id)
         elif place == HELD_UNCHANGED:
-            held_unchanged.append(lesson.id)
+            placed.held_unchanged.append(lesson.id)
         elif place == HELD:
-            held.append(lesson.id)
-        elif options.limit is None or len(to_request) + len(skipped_in_flight) + len(skipped_in_flex) < options.limit:
-            to_request.append(lesson)
+            placed.held.append(lesson.id)
+        elif options.limit is None or placed.counted_against_limit < options.limit:
+            placed.to_request.append(lesson)
+    return placed
 
-    builder = PromptBuilder(template, curriculum)
+
+@dataclass
+class _Written:
+    """What writing the requests into shard files gives the plan."""
+
+    shards: list[Shard]
+    efforts: dict[str | None, EffortShare]
+    retried: int  # requested with another budget or effort than the run's own (after truncating)
+    again_tokens: tuple[int, int]  # prompt and output tokens of the lessons saved before elsewhere
+
+
+def _write_requests(
+    options: PlanOptions, history: History, builder: PromptBuilder, to_request: list[Lesson],
+    saved_before: dict[str, str | None],
+) -> _Written:
+    """Build each lesson's request and stream it into the shard files, with its expected output."""
     settings = options.settings
-    measured = list(history.measured_output_tokens.values())
-    measured_typical = round(sum(measured) / len(measured)) if measured else None
+    typical = _measured_typical(history)
     efforts: dict[str | None, EffortShare] = {}
     retried = 0
-    saved_before = {
-        lesson.id: history.saved[lesson.id] for lesson in to_request
-        if lesson.id in history.saved and not os.path.exists(ids.lesson_file(options.output_dir, lesson.id))
-    }
-    again_tokens = [0, 0]  # prompt and output tokens of the lessons in ``saved_before``
-    if measured:
-        source = (
-            f"output: ~{measured_typical:,} a lesson, the average of {plural(len(measured), 'lesson')} "
-            "measured in this work dir"
-        )
-        if history.measured_elsewhere:
-            source += (
-                f", answered by {history.measured_elsewhere}, not the OpenAI API: real lessons may be much longer"
-            )
-    else:
-        source = (
-            f"output: a typical lesson for {settings.model} at the effort it is sent with "
-            "(nothing measured in this work dir yet)"
-        )
+    again_tokens = [0, 0]
     writer = ShardWriter(options.work_dir, options.limits)
     try:
         for lesson in to_request:
             budget, effort = history.retry_budgets.get(lesson.id, (None, None))
             request = build_request(builder, lesson, settings, budget, effort)
-            if lesson.id in history.retry_budgets:
-                # It truncated: it used its whole budget last time, so it may use the new one too.
-                expected = request.max_completion_tokens
-            else:
-                typical = measured_typical or models.expected_output_tokens(
-                    settings.model, request.reasoning_effort, settings.budget
-                )
-                expected = history.measured_output_tokens.get(lesson.id, typical)
-            expected = min(expected, request.max_completion_tokens)
+            expected = _expected_output(lesson, request, history, settings, typical)
             writer.add(request, expected)
             if (request.max_completion_tokens, request.reasoning_effort) != (
                 settings.budget, settings.effort_for(lesson.complexity)
@@ -334,35 +373,52 @@ def make_plan(options: PlanOptions, history: History = History()) -> Plan:
             raise FolderError(disk_full_message(exc, "the plan's request files were not written, so none of "
                                                       "them was submitted or paid for")) from None
         raise
+    return _Written(shards, efforts, retried, (again_tokens[0], again_tokens[1]))
 
+
+def _measured_typical(history: History) -> int | None:
+    """The average output of the lessons measured in this work dir (None: none measured yet)."""
+    measured = list(history.measured_output_tokens.values())
+    return round(sum(measured) / len(measured)) if measured else None
+
+
+def _expected_output(
+    lesson: Lesson, request: LessonRequest, history: History, settings: RequestSettings, typical: int | None
+) -> int:
+    """The output tokens a lesson's request is expected to use, within its budget."""
+    if lesson.id in history.retry_budgets:
+        # It truncated: it used its whole budget last time, so it may use the new one too.
+        expected = request.max_completion_tokens
+    else:
+        typical = typical or models.expected_output_tokens(settings.model, request.reasoning_effort, settings.budget)
+        expected = history.measured_output_tokens.get(lesson.id, typical)
+    return min(expected, request.max_completion_tokens)
+
+
+def _estimate_source(to_request: list[Lesson], history: History, settings: RequestSettings) -> str:
+    """Where the plan's token estimate comes from, for its label."""
+    measured = list(history.measured_output_tokens.values())
+    if measured:
+        source = (
+            f"output: ~{_measured_typical(history):,} a lesson, the average of {plural(len(measured), 'lesson')} "
+            "measured in this work dir"
+        )
+        if history.measured_elsewhere:
+            source += (
+                f", answered by {history.measured_elsewhere}, not the OpenAI API: real lessons may be much longer"
+            )
+    else:
+        source = (
+            f"output: a typical lesson for {settings.model} at the effort it is sent with "
+            "(nothing measured in this work dir yet)"
+        )
     truncated_before = sum(1 for lesson in to_request if lesson.id in history.retry_budgets)
     if truncated_before:
         source += (
             f"; {plural(truncated_before, 'lesson')} truncated before at "
             f"{'its' if truncated_before == 1 else 'their'} whole new budget"
         )
-    return Plan(
-        work_dir=options.work_dir,
-        curriculum=curriculum,
-        template=template,
-        settings=settings,
-        selected=selected,
-        to_request=[lesson.id for lesson in to_request],
-        skipped_existing=skipped_existing,
-        skipped_in_flight=skipped_in_flight,
-        shards=shards,
-        warnings=list(curriculum.warnings) + list(template.warnings) + outside,
-        skipped_in_flex=skipped_in_flex,
-        held_for_attention=held,
-        max_attempts=options.max_attempts,
-        blocked_paths=blocked,
-        efforts=efforts,
-        retried=retried,
-        saved_before=saved_before,
-        saved_before_cost=models.batch_cost(settings.model, *again_tokens) if saved_before else 0.0,
-        held_unchanged=held_unchanged,
-        output_estimate_source=f"input from the prompts' text length; {source}",
-    )
+    return f"input from the prompts' text length; {source}"
 
 
 def saved_before_sentence(plan: Plan) -> str:

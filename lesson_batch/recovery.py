@@ -89,17 +89,9 @@ def rebuild(
     twice changes nothing."""
 
     workspace = Workspace(ledger.path.parent)
-    fingerprint, named = job_id(workspace.root), set(named)
+    named = set(named)
     requests = {path.stem: path for path in workspace.submitted_inputs()}
-    ours = []
-    for info in api.list_batches():
-        shard_key = info.metadata.get(SHARD_METADATA_KEY)
-        if not shard_key:
-            continue  # not made by this tool
-        if (info.metadata.get(JOB_METADATA_KEY) == fingerprint or info.id in requests or shard_key in requests
-                or info.id in named or workspace.file(Workspace.result_file_names(info.id)[0]).is_file()):
-            ours.append(info)
-    ours.sort(key=lambda info: (info.created_at or 0, info.id))  # lessons end up with their newest batch
+    ours = _batches_of_this_work_dir(api.list_batches(), workspace, requests, named)
     before_writing(next((c for info in reversed(ours) if (c := info.metadata.get(COURSE_METADATA_KEY))), None))
     _remember_course(ledger, ours)
     report = RebuildReport()
@@ -108,49 +100,88 @@ def rebuild(
     required = _required_sections(ledger, report)
     adopted: list[BatchInfo] = []
     for info in ours:
-        shard_key = info.metadata[SHARD_METADATA_KEY]
-        if info.id in known_batches or shard_key in known_shards:
+        if info.id in known_batches or info.metadata[SHARD_METADATA_KEY] in known_shards:
             report.already_known.append(info.id)
             continue
-        terminal = info.status in TERMINAL_BATCH_STATUSES
-        request_file = requests.get(info.id) or requests.get(shard_key)
-        if request_file is None and terminal and info.id not in named:
-            report.processed_before.append(info.id)
-            continue
-        if request_file is None:
-            request_file = workspace.submitted_input(info.id)
-            try:
-                if not info.input_file_id:
-                    raise ApiError("the API names no input file")
-                api.download(info.input_file_id, request_file)
-            except ApiError as exc:
-                report.not_recovered.append(
-                    f"batch {info.id} ({info.status}): its request file is not in submitted/ and the API did not give "
-                    f"it back ({str(exc).splitlines()[0]}); its lessons are not known"
-                )
-                continue
-        lessons, model, endpoint = _read_requests(request_file)
-        if not lessons:
-            report.not_recovered.append(f"batch {info.id}: {display_path(request_file)} names no lesson")
-            continue
-        prompt_tokens, output_tokens = _estimate(info)
-        ledger.record_shard(
-            shard_key=shard_key, run_id=info.metadata.get(RUN_METADATA_KEY, "recovered"), model=model or info.model or "",
-            input_path=str(request_file), sha256=_sha256(request_file), lessons=lessons,
-            prompt_tokens=prompt_tokens, output_tokens=output_tokens, required_sections=required,
-            **({"endpoint": endpoint} if endpoint else {}),
-        )
-        if info.input_file_id:
-            ledger.shard_uploaded(shard_key, info.input_file_id)
-        ledger.shard_submitted(shard_key, info, give_back=ran_nothing(info))
-        keep_input_under_batch(ledger, shard_key, request_file, info.id)
-        results, errors = Workspace.result_file_names(info.id)
-        if workspace.file(results).is_file() or workspace.file(errors).is_file():
-            ledger.name_result_files(info.id, results, errors)
-        adopted.append(info)
+        request_file = _request_file(info, requests, named, workspace, api, report)
+        if request_file is not None and _adopt(ledger, workspace, info, request_file, required, report):
+            adopted.append(info)
     _mark_lessons_on_disk(ledger, adopted, output_dir, report)
     ledger.rebuilt()
     return report
+
+
+def _batches_of_this_work_dir(
+    batches: Iterable[BatchInfo], workspace: Workspace, requests: dict[str, Path], named: set[str]
+) -> list[BatchInfo]:
+    """The tool's batches that belong to this work dir (its fingerprint in their metadata, their
+    request file or results in it, or named on the command line), oldest first."""
+    fingerprint = job_id(workspace.root)
+    ours = []
+    for info in batches:
+        shard_key = info.metadata.get(SHARD_METADATA_KEY)
+        if not shard_key:
+            continue  # not made by this tool
+        if (info.metadata.get(JOB_METADATA_KEY) == fingerprint or info.id in requests or shard_key in requests
+                or info.id in named or workspace.file(Workspace.result_file_names(info.id)[0]).is_file()):
+            ours.append(info)
+    ours.sort(key=lambda info: (info.created_at or 0, info.id))  # lessons end up with their newest batch
+    return ours
+
+
+def _request_file(
+    info: BatchInfo, requests: dict[str, Path], named: set[str], workspace: Workspace, api: BatchApi,
+    report: RebuildReport,
+) -> Path | None:
+    """The batch's request file: the one kept in ``submitted/``, else the API's copy of its input.
+    None, with the report saying why: a finished batch processed before the ledger was lost, or a
+    file the API did not give back."""
+    request_file = requests.get(info.id) or requests.get(info.metadata[SHARD_METADATA_KEY])
+    if request_file is not None:
+        return request_file
+    if info.status in TERMINAL_BATCH_STATUSES and info.id not in named:
+        report.processed_before.append(info.id)
+        return None
+    request_file = workspace.submitted_input(info.id)
+    try:
+        if not info.input_file_id:
+            raise ApiError("the API names no input file")
+        api.download(info.input_file_id, request_file)
+    except ApiError as exc:
+        report.not_recovered.append(
+            f"batch {info.id} ({info.status}): its request file is not in submitted/ and the API did not give "
+            f"it back ({str(exc).splitlines()[0]}); its lessons are not known"
+        )
+        return None
+    return request_file
+
+
+def _adopt(
+    ledger: Ledger, workspace: Workspace, info: BatchInfo, request_file: Path, required: list[str],
+    report: RebuildReport,
+) -> bool:
+    """Record the batch, its shard and its lessons as a submitting run would have; False when its
+    request file names no lesson."""
+    lessons, model, endpoint = _read_requests(request_file)
+    if not lessons:
+        report.not_recovered.append(f"batch {info.id}: {display_path(request_file)} names no lesson")
+        return False
+    shard_key = info.metadata[SHARD_METADATA_KEY]
+    prompt_tokens, output_tokens = _estimate(info)
+    ledger.record_shard(
+        shard_key=shard_key, run_id=info.metadata.get(RUN_METADATA_KEY, "recovered"),
+        model=model or info.model or "", input_path=str(request_file), sha256=_sha256(request_file),
+        lessons=lessons, prompt_tokens=prompt_tokens, output_tokens=output_tokens, required_sections=required,
+        **({"endpoint": endpoint} if endpoint else {}),
+    )
+    if info.input_file_id:
+        ledger.shard_uploaded(shard_key, info.input_file_id)
+    ledger.shard_submitted(shard_key, info, give_back=ran_nothing(info))
+    keep_input_under_batch(ledger, shard_key, request_file, info.id)
+    results, errors = Workspace.result_file_names(info.id)
+    if workspace.file(results).is_file() or workspace.file(errors).is_file():
+        ledger.name_result_files(info.id, results, errors)
+    return True
 
 
 def _remember_course(ledger: Ledger, ours: list[BatchInfo]) -> None:
@@ -241,9 +272,8 @@ def _mark_lessons_on_disk(
             if folder is not None and is_lesson_file(ids.lesson_file(folder, lesson.lesson_id))
         ]
         if on_disk:
-            ledger.lessons_saved([
-                Saved(lesson_id, info.id, note="its file was on disk when the ledger was rebuilt") for lesson_id in on_disk
-            ])
+            note = "its file was on disk when the ledger was rebuilt"
+            ledger.lessons_saved([Saved(lesson_id, info.id, note=note) for lesson_id in on_disk])
             report.lessons_on_disk += len(on_disk)
         if len(on_disk) == len(waiting):
             ledger.batch_processed(info.id, {})
@@ -291,7 +321,9 @@ def refuse_default_course(work_dir: Path, default: Path, reason: str, remembered
                           command: Callable[[str], str]) -> RecoveryError:
     """The refusal for a run that names no course in a work dir whose ledger is lost and that
     served another one than the default."""
-    given = f"--curriculum {display_path(Path(remembered))}" if remembered else "--curriculum FILE (the course it served)"
+    given = (
+        f"--curriculum {display_path(Path(remembered))}" if remembered else "--curriculum FILE (the course it served)"
+    )
     return RecoveryError(
         f"the work dir {display_path(work_dir)} has lost its run ledger and served another course than the default "
         f"{display_path(default)}: {reason}. Nothing was submitted. To go on with that course, run "

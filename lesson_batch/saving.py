@@ -31,7 +31,7 @@ lesson file is never overwritten unless the lesson was requested with ``--force`
 processing runs with ``--force``); the previous version is then kept under ``replaced/``.
 Re-running is safe: a lesson already saved is skipped, and a file identical to what would be
 written only has its ledger entry completed (the case of a crash between the two steps). How a
-lesson whose file exists ends is a ``SaveOutcome``. Where each file goes is ``Workspace``'s say.
+lesson whose file exists ends is ``existing_lesson``'s say. Where each file goes is ``Workspace``'s say.
 
 All of it runs in one process, a line at a time in file order: read the line, clean and check
 the lesson, write it, record it. Ledger updates are grouped (2,000 lessons a transaction, after
@@ -41,14 +41,12 @@ just their files are flushed to disk), so a lesson is marked saved only once its
 from __future__ import annotations
 
 import json
-import os
-import time
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 
 from . import crashpoints, ids, models
 from .batch_info import CHAT_ENDPOINT, RESPONSES_ENDPOINT
+from .existing_lesson import save_over_existing
 from .files import (
     discard,
     display_path,
@@ -76,7 +74,7 @@ from .states import (
     TERMINAL_BATCH_STATUSES,
     TRUNCATED,
 )
-from .workspace import REPLACED_DIR, Workspace
+from .workspace import Workspace
 
 LEDGER_GROUP_SIZE = 2000  # lessons a ledger transaction (and a flush of their files to disk)
 
@@ -94,19 +92,10 @@ class Processing:
     printer: Printer = field(default_factory=Printer)
 
     @classmethod
-    def of(cls, ledger: Ledger, output_dir, work_dir, force: bool = False, printer: Printer | None = None) -> "Processing":
+    def of(
+        cls, ledger: Ledger, output_dir, work_dir, force: bool = False, printer: Printer | None = None
+    ) -> "Processing":
         return cls(ledger, Path(output_dir), Workspace(work_dir), force, printer or Printer())
-
-
-class SaveOutcome(str, Enum):
-    """What became of a good lesson whose file already existed."""
-
-    SAVED = "saved"  # the same bytes: an earlier, interrupted run wrote it, only the ledger was behind
-    REPLACED = "replaced"  # overwritten (--force), the old file kept under replaced/
-    KEPT_EXISTING = "kept_existing"  # not overwritten, the new version kept under not_overwritten/
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -147,14 +136,19 @@ def apply_batch(processing: Processing, record: BatchRecord, paths: list[Path]) 
     ledger = processing.ledger
     report = Report(label=f"batch {record.batch_id}", batch_usage=record.api_usage)
     expected, already = _batch_scope(ledger, record)
-    report.estimated_cost = models.batch_cost(record.model, record.prompt_tokens_estimate, record.output_tokens_estimate)
+    report.estimated_cost = models.batch_cost(
+        record.model, record.prompt_tokens_estimate, record.output_tokens_estimate
+    )
     _apply(
         processing, paths, expected, already, report,
         total=record.request_total, stranger=f"was not requested in batch {record.batch_id}", own_files=True,
     )
     report.missing = sorted(set(expected) - _answered(report))
     ledger.lessons_not_saved(
-        [NotSaved(lesson_id, record.batch_id, MISSING, "not in the batch's output or error file") for lesson_id in report.missing],
+        [
+            NotSaved(lesson_id, record.batch_id, MISSING, "not in the batch's output or error file")
+            for lesson_id in report.missing
+        ],
         ledger.max_attempts(DEFAULT_MAX_ATTEMPTS),
     )
     ledger.batch_processed(record.batch_id, report.as_json()["usage"])
@@ -180,7 +174,10 @@ def process_files(processing: Processing, paths: list[Path]) -> Report:
         else:
             expected, already = _awaiting_scope(ledger)
             stranger = "is not awaiting results in the ledger"
-        _apply(processing, owned, expected, already, report, total=None, stranger=stranger, own_files=batch_id is not None)
+        _apply(
+            processing, owned, expected, already, report,
+            total=None, stranger=stranger, own_files=batch_id is not None,
+        )
     return report
 
 
@@ -201,7 +198,10 @@ def _batch_scope(ledger: Ledger, record: BatchRecord) -> tuple[dict[str, Expecte
     """What one batch's files may answer: its lessons awaiting results, and those of its lessons
     an earlier, interrupted run already handled (skipped, but their tokens were paid)."""
     expected = _expected(ledger.awaiting_results(record.batch_id))
-    already = {lesson_id: record.model for lesson_id in ledger.requested_lesson_ids(record.batch_id) if lesson_id not in expected}
+    already = {
+        lesson_id: record.model
+        for lesson_id in ledger.requested_lesson_ids(record.batch_id) if lesson_id not in expected
+    }
     return expected, already
 
 
@@ -393,7 +393,8 @@ def _decide(item: ResultLine, wanted: Expected, processing: Processing, report: 
     content = item.content or ""
     if item.refusal and not content.strip():
         report.refusals[lesson_id] = item.refusal
-        _not_saved(wanted, report, marks, "refusal", NotSaved(lesson_id, wanted.batch_id, FAILED, f"refusal: {item.refusal}"))
+        entry = NotSaved(lesson_id, wanted.batch_id, FAILED, f"refusal: {item.refusal}")
+        _not_saved(wanted, report, marks, "refusal", entry)
         return
     text, check = clean_and_check(content, item.finish_reason, wanted.required_sections)
     if not check.ok:
@@ -422,7 +423,8 @@ def _save(
             if problem is not None:
                 _path_problem(lesson_id, data, wanted, processing.workspace, report, marks, problem)
                 return
-            note = _save_over_existing(lesson_id, data, temporary, path, processing, processing.force or wanted.force, report)
+            overwrite = processing.force or wanted.force
+            note = save_over_existing(lesson_id, data, temporary, path, processing.workspace, overwrite, report)
     finally:
         if not published:  # kept aside, identical, or a step failed (a full disk): not wanted
             discard(temporary)
@@ -479,7 +481,9 @@ def _path_problem(
         marks.add_not_saved(NotSaved(lesson_id, wanted.batch_id, FAILED, shown))
 
 
-def _rejected(lesson_id: str, text: str, check: LessonCheck, wanted: Expected, workspace: Workspace) -> tuple[str, NotSaved]:
+def _rejected(
+    lesson_id: str, text: str, check: LessonCheck, wanted: Expected, workspace: Workspace
+) -> tuple[str, NotSaved]:
     """A lesson that failed its checks: kept under rejected/ (unless blank), and why."""
     if text.strip():
         write_atomic(workspace.rejected(lesson_id), text)
@@ -492,40 +496,3 @@ def _rejected(lesson_id: str, text: str, check: LessonCheck, wanted: Expected, w
     state = FAILED if check.reason == CONTENT_FILTER else INVALID
     return check.reason or INVALID, NotSaved(lesson_id, wanted.batch_id, state, f"{check.reason}: {check.detail}")
 
-
-def _save_over_existing(
-    lesson_id: str, data: bytes, temporary: str, path: str, processing: Processing, overwrite: bool, report: Report
-) -> str | None:
-    """A good lesson whose file exists already: decided by ``_resolve_existing``; returns the
-    ledger's note for it (where a version not saved over the file went)."""
-    outcome = _resolve_existing(processing.workspace, lesson_id, data, temporary, path, overwrite)
-    note = None
-    if outcome is SaveOutcome.KEPT_EXISTING:
-        kept = processing.workspace.not_overwritten(lesson_id)
-        write_atomic(kept, data)
-        note = f"kept the existing file; the generated lesson is in {kept}"
-        report.kept_existing.append(lesson_id)
-        report.kept_in = str(kept.parent)
-    elif outcome is SaveOutcome.REPLACED:
-        report.replaced.append(lesson_id)
-        report.replaced_in = str(processing.workspace.root / REPLACED_DIR)
-    else:
-        report.saved.append(lesson_id)
-    return note
-
-
-def _resolve_existing(
-    workspace: Workspace, lesson_id: str, data: bytes, temporary: str, path: str, overwrite: bool
-) -> SaveOutcome:
-    """A lesson whose file exists already: SAVED (the same bytes: an earlier, interrupted run
-    wrote it, only the ledger is behind), REPLACED (the old one kept under replaced/, the
-    temporary given the name), or KEPT_EXISTING (not overwritten)."""
-    with open(path, "rb") as handle:
-        existing = handle.read()
-    if existing == data:
-        return SaveOutcome.SAVED
-    if not overwrite:
-        return SaveOutcome.KEPT_EXISTING
-    write_atomic(workspace.replaced(lesson_id, time.strftime("%Y%m%dT%H%M%S")), existing)
-    os.replace(temporary, path)
-    return SaveOutcome.REPLACED

@@ -81,34 +81,9 @@ def resolve_settings(
             continue
         value = given[key]
         remembered = meta.get(key)
-        if value is None and remembered is None and used and key == OUTPUT_DIR:
-            # A ledger upgraded from an older version whose saved lessons were not found in the
-            # default folder: guessing would re-request (and pay for) every lesson saved elsewhere.
-            raise WorkDirError(
-                f"the ledger in {display_path(work_dir)} does not record its lessons folder (it was made by an "
-                "older version, and its saved lessons are not in the default folder): give --output-dir once; "
-                "it is remembered from then on"
-            )
-        if value is None and remembered is None and used and key == CURRICULUM and not bundled_course_fits():
-            # A ledger upgraded by a run that did not know the course, whose lessons are not all the
-            # bundled course's: the bundled one would be a wrong guess, binding this work dir (and
-            # its history) to another course.
-            raise WorkDirError(
-                f"the ledger in {display_path(work_dir)} does not record its curriculum (an older version made "
-                f"it), and its lessons are not all in the bundled one ({display_path(DEFAULT_CURRICULUM)}): give "
-                "--curriculum once, the course its lessons came from; it is remembered from then on"
-            )
-        if value is None and remembered is None and used and key == CURRICULUM:
-            # The bundled course is possible but not known: this run uses it (the option's default,
-            # as the older version did), and the ledger is left not knowing, for a run given
-            # --curriculum to fill in.
-            settings.values[key] = _normal(key, DEFAULT_CURRICULUM)
-            settings.notes.append(
-                f"note: the ledger in {display_path(work_dir)} does not record its curriculum (an older version made "
-                f"it); this run uses the bundled one ({display_path(DEFAULT_CURRICULUM)}), as no --curriculum is "
-                "given, without recording it: give --curriculum once, the course its lessons came from, to record it."
-            )
-            continue
+        if value is None and remembered is None and used:
+            if _neither_given_nor_recorded(work_dir, key, settings, bundled_course_fits):
+                continue
         if value is None:
             value = remembered if remembered is not None else _default(key, {**meta, **settings.values})
         value = _normal(key, value)
@@ -117,19 +92,8 @@ def resolve_settings(
             settings.remember[key] = value
             if used:
                 adopted.append(key)
-        elif remembered != value and not used:
-            settings.remember[key] = value
         elif remembered != value:
-            if key in (API_BASE_URL, CURRICULUM):
-                raise WorkDirError(_refusal(work_dir, key, remembered, value))
-            settings.remember[key] = value
-            new, old = _shown(key, value), _shown(key, remembered)
-            settings.notes.append(
-                f"note: {_SHOWN[key]} {new}, as given; this work dir used {old} until now and uses {new} from now on."
-                if record
-                else f"note: {_SHOWN[key]} {new}, as given; this work dir uses {old} (a run that is not a dry run "
-                f"would switch it to {new})."
-            )
+            _switch(work_dir, key, remembered, value, used=used, record=record, settings=settings)
     if adopted and record:
         listed = "; ".join(f"{_SHOWN[key]} {_shown(key, settings.values[key])}" for key in adopted)
         settings.notes.append(
@@ -140,6 +104,63 @@ def resolve_settings(
         settings.remember = {}
     return settings
 
+
+def _neither_given_nor_recorded(
+    work_dir: Path, key: str, settings: Settings, bundled_course_fits: Callable[[], bool]
+) -> bool:
+    """A used ledger that does not record ``key`` (an older version made it), and a run not given
+    it: refuse where a guess could cost (the lessons folder, a course that is not the bundled one);
+    True when the run goes on with the bundled course without recording it, False to take the
+    default as usual."""
+    if key == OUTPUT_DIR:
+        # A ledger upgraded from an older version whose saved lessons were not found in the
+        # default folder: guessing would re-request (and pay for) every lesson saved elsewhere.
+        raise WorkDirError(
+            f"the ledger in {display_path(work_dir)} does not record its lessons folder (it was made by an "
+            "older version, and its saved lessons are not in the default folder): give --output-dir once; "
+            "it is remembered from then on"
+        )
+    if key != CURRICULUM:
+        return False
+    if not bundled_course_fits():
+        # A ledger upgraded by a run that did not know the course, whose lessons are not all the
+        # bundled course's: the bundled one would be a wrong guess, binding this work dir (and
+        # its history) to another course.
+        raise WorkDirError(
+            f"the ledger in {display_path(work_dir)} does not record its curriculum (an older version made "
+            f"it), and its lessons are not all in the bundled one ({display_path(DEFAULT_CURRICULUM)}): give "
+            "--curriculum once, the course its lessons came from; it is remembered from then on"
+        )
+    # The bundled course is possible but not known: this run uses it (the option's default,
+    # as the older version did), and the ledger is left not knowing, for a run given
+    # --curriculum to fill in.
+    settings.values[key] = _normal(key, DEFAULT_CURRICULUM)
+    settings.notes.append(
+        f"note: the ledger in {display_path(work_dir)} does not record its curriculum (an older version made "
+        f"it); this run uses the bundled one ({display_path(DEFAULT_CURRICULUM)}), as no --curriculum is "
+        "given, without recording it: give --curriculum once, the course its lessons came from, to record it."
+    )
+    return True
+
+
+def _switch(
+    work_dir: Path, key: str, remembered: str, value: str, *, used: bool, record: bool, settings: Settings
+) -> None:
+    """A value given that differs from the one the ledger remembers: taken by a ledger that has not
+    submitted yet; for a used one, refused for the API and the course, else taken with a note."""
+    if not used:
+        settings.remember[key] = value
+        return
+    if key in (API_BASE_URL, CURRICULUM):
+        raise WorkDirError(_refusal(work_dir, key, remembered, value))
+    settings.remember[key] = value
+    new, old = _shown(key, value), _shown(key, remembered)
+    settings.notes.append(
+        f"note: {_SHOWN[key]} {new}, as given; this work dir used {old} until now and uses {new} from now on."
+        if record
+        else f"note: {_SHOWN[key]} {new}, as given; this work dir uses {old} (a run that is not a dry run "
+        f"would switch it to {new})."
+    )
 
 def _default(key: str, values: dict[str, str]) -> str:
     if key == API_BASE_URL:
@@ -182,7 +203,9 @@ def _sibling(work_dir: Path, name: str) -> Path:
     return Path(work_dir).with_name(f"{Path(work_dir).name}_{slug}")
 
 
-def resolve_ledger_settings(ledger: Ledger | None, work_dir: Path, given: dict[str, object | None], record: bool = True) -> Settings:
+def resolve_ledger_settings(
+    ledger: Ledger | None, work_dir: Path, given: dict[str, object | None], record: bool = True
+) -> Settings:
     """``settle`` against a ledger (none: a dry run in a fresh work dir), remembering what it
     decides when the run is one that records (not a dry run)."""
     if ledger is None:

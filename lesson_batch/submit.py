@@ -40,6 +40,7 @@ from .batch_sync import ran_nothing
 from .files import display_path
 from .ledger import Ledger, ShardLesson, ShardRecord
 from .plan import Plan
+from .shards import Shard
 from .states import UNFINISHED_SHARD_STATES
 from .wording import plural
 from .workspace import Workspace
@@ -151,78 +152,110 @@ def submit_plan(
     batch just created is cancelled at once)."""
     report = SubmitReport()
     live_tokens = ledger.live_prompt_tokens()
-    model = plan.settings.model
     job = job_metadata(plan, ledger)
     for position, shard in enumerate(plan.shards):
         if cancelled_since(ledger, cancels_at_start):
-            report.cancel_seen = True
-            report.stopped_by_cancel.extend(
-                lesson_id for later in plan.shards[position:] for lesson_id in later.lesson_ids
-            )
-            say(
-                f"A cancel was recorded (check_batch_status.py --cancel): no more batches are submitted; "
-                f"{plural(len(report.stopped_by_cancel), 'lesson')} of this run {'was' if len(report.stopped_by_cancel) == 1 else 'were'} "
-                "not submitted."
-            )
+            _stop_before_shard(report, plan, position, say)
             break
-        if max_enqueued_tokens is not None and live_tokens > 0 and live_tokens + shard.prompt_tokens > max_enqueued_tokens:
+        if not _room_for(shard, live_tokens, max_enqueued_tokens):
             report.deferred_lessons.extend(shard.lesson_ids)
             continue
-        shard_key = f"{run_id}-s{shard.index + 1:03d}"
-        # The request file leaves the plan's name, which the next plan (a dry run too) overwrites:
-        # it is kept under its batch until the batch's results are processed.
-        input_path = Workspace(shard.path.parent).submitted_input(shard_key)
-        ledger.record_shard(
-            shard_key=shard_key,
-            run_id=run_id,
-            model=model,
-            input_path=str(input_path),
-            sha256=shard.sha256,
-            lessons=[ShardLesson(lesson_id, budget, effort) for lesson_id, (budget, effort) in zip(shard.lesson_ids, shard.budgets, strict=True)],
-            prompt_tokens=shard.prompt_tokens,
-            output_tokens=shard.output_tokens,
-            required_sections=list(plan.template.required_sections),
-            force=force,
-            endpoint=plan.settings.endpoint_path,
-        )
-        input_path.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(shard.path, input_path)
-        crashpoints.reached("shard_recorded")
-        say(
-            f"Uploading {display_path(input_path)} ({plural(shard.request_count, 'request')}, "
-            f"{shard.size_bytes / 1_000_000:.1f} MB)..."
-        )
-        file_id = api.upload(input_path, upload_name(shard_key))
-        crashpoints.reached("after_upload")
-        ledger.shard_uploaded(shard_key, file_id)
-        metadata = {
-            RUN_METADATA_KEY: run_id,
-            SHARD_METADATA_KEY: shard_key,
-            "lessons": str(shard.request_count),
-            "description": f"{plan.curriculum.name} lessons, shard {shard.index + 1} of {len(plan.shards)}"[:512],
-            **job,
-            ESTIMATE_METADATA_KEY: f"{shard.prompt_tokens},{shard.output_tokens}",
-        }
-        batch = api.create_batch(file_id, metadata, plan.settings.endpoint_path)
-        crashpoints.reached("after_create")
-        ledger.shard_submitted(shard_key, batch, give_back=ran_nothing(batch))
-        keep_input_under_batch(ledger, shard_key, input_path, batch.id)
+        batch = _submit_shard(plan, shard, ledger, api, run_id, job, force, say)
         report.submitted.append(batch)
         live_tokens += shard.prompt_tokens
-        say(f"Created batch {batch.id} for {plural(shard.request_count, 'lesson')} (status: {batch.status}).")
         # Checked after the batch is recorded: a cancel that read the ledger before it was recorded
         # is seen here, and one that came later found it in the ledger and cancelled it itself.
         if cancelled_since(ledger, cancels_at_start):
-            report.cancel_seen = True
-            _cancel_new_batch(ledger, api, batch.id, say)
-            report.cancelled_on_creation.append(batch.id)
-            later = [lesson_id for rest in plan.shards[position + 1:] for lesson_id in rest.lesson_ids]
-            report.stopped_by_cancel.extend(later)
-            if later:
-                say(f"No more batches are submitted; {plural(len(later), 'lesson')} of this run "
-                    f"{'was' if len(later) == 1 else 'were'} not submitted.")
+            _stop_after_batch(report, plan, position, ledger, api, batch.id, say)
             break
     return report
+
+
+def _room_for(shard: Shard, live_tokens: int, max_enqueued_tokens: int | None) -> bool:
+    """Whether the shard fits under the enqueued-token cap beside the batches queued or running (the
+    first shard always does, however large, when nothing else is)."""
+    return max_enqueued_tokens is None or live_tokens <= 0 or live_tokens + shard.prompt_tokens <= max_enqueued_tokens
+
+
+def _submit_shard(
+    plan: Plan, shard: Shard, ledger: Ledger, api: BatchApi, run_id: str, job: dict[str, str], force: bool,
+    say: Callable[[str], None],
+) -> BatchInfo:
+    """Record one shard, then upload it, then create its batch, recording each step (see the module's note)."""
+    shard_key = f"{run_id}-s{shard.index + 1:03d}"
+    # The request file leaves the plan's name, which the next plan (a dry run too) overwrites:
+    # it is kept under its batch until the batch's results are processed.
+    input_path = Workspace(shard.path.parent).submitted_input(shard_key)
+    ledger.record_shard(
+        shard_key=shard_key,
+        run_id=run_id,
+        model=plan.settings.model,
+        input_path=str(input_path),
+        sha256=shard.sha256,
+        lessons=[
+            ShardLesson(lesson_id, budget, effort)
+            for lesson_id, (budget, effort) in zip(shard.lesson_ids, shard.budgets, strict=True)
+        ],
+        prompt_tokens=shard.prompt_tokens,
+        output_tokens=shard.output_tokens,
+        required_sections=list(plan.template.required_sections),
+        force=force,
+        endpoint=plan.settings.endpoint_path,
+    )
+    input_path.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(shard.path, input_path)
+    crashpoints.reached("shard_recorded")
+    say(
+        f"Uploading {display_path(input_path)} ({plural(shard.request_count, 'request')}, "
+        f"{shard.size_bytes / 1_000_000:.1f} MB)..."
+    )
+    file_id = api.upload(input_path, upload_name(shard_key))
+    crashpoints.reached("after_upload")
+    ledger.shard_uploaded(shard_key, file_id)
+    batch = api.create_batch(file_id, _batch_metadata(plan, shard, run_id, shard_key, job), plan.settings.endpoint_path)
+    crashpoints.reached("after_create")
+    ledger.shard_submitted(shard_key, batch, give_back=ran_nothing(batch))
+    keep_input_under_batch(ledger, shard_key, input_path, batch.id)
+    say(f"Created batch {batch.id} for {plural(shard.request_count, 'lesson')} (status: {batch.status}).")
+    return batch
+
+
+def _batch_metadata(plan: Plan, shard: Shard, run_id: str, shard_key: str, job: dict[str, str]) -> dict[str, str]:
+    """What a shard's batch carries: its run and shard (for adoption), and the job (for recovery)."""
+    return {
+        RUN_METADATA_KEY: run_id,
+        SHARD_METADATA_KEY: shard_key,
+        "lessons": str(shard.request_count),
+        "description": f"{plan.curriculum.name} lessons, shard {shard.index + 1} of {len(plan.shards)}"[:512],
+        **job,
+        ESTIMATE_METADATA_KEY: f"{shard.prompt_tokens},{shard.output_tokens}",
+    }
+
+
+def _stop_before_shard(report: SubmitReport, plan: Plan, position: int, say: Callable[[str], None]) -> None:
+    """A cancel was recorded before this shard's batch was created: none from here on is submitted."""
+    report.cancel_seen = True
+    report.stopped_by_cancel.extend(lesson_id for later in plan.shards[position:] for lesson_id in later.lesson_ids)
+    count = len(report.stopped_by_cancel)
+    say(
+        f"A cancel was recorded (check_batch_status.py --cancel): no more batches are submitted; "
+        f"{plural(count, 'lesson')} of this run {'was' if count == 1 else 'were'} not submitted."
+    )
+
+
+def _stop_after_batch(
+    report: SubmitReport, plan: Plan, position: int, ledger: Ledger, api: BatchApi, batch_id: str,
+    say: Callable[[str], None],
+) -> None:
+    """A cancel was recorded as this shard's batch was created: cancel it, and submit no later shard."""
+    report.cancel_seen = True
+    _cancel_new_batch(ledger, api, batch_id, say)
+    report.cancelled_on_creation.append(batch_id)
+    later = [lesson_id for rest in plan.shards[position + 1:] for lesson_id in rest.lesson_ids]
+    report.stopped_by_cancel.extend(later)
+    if later:
+        say(f"No more batches are submitted; {plural(len(later), 'lesson')} of this run "
+            f"{'was' if len(later) == 1 else 'were'} not submitted.")
 
 
 def _cancel_new_batch(ledger: Ledger, api: BatchApi, batch_id: str, say: Callable[[str], None]) -> None:

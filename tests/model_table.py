@@ -1,4 +1,5 @@
-"""The model table of docs/models.md, rendered from the catalogue (``lesson_batch.models``).
+"""The model table of docs/models.md, rendered from the catalogue (``lesson_batch.model_catalogue``,
+read through ``lesson_batch.models``).
 
 The catalogue is the one place that holds model facts; the page shows them. ``python -m
 tests.model_table`` prints the table, and ``tests/test_models.py`` checks that the page holds

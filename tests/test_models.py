@@ -420,3 +420,12 @@ def test_the_model_page_shows_the_catalogue_as_it_is():
 
     page = (Path(__file__).resolve().parent.parent / "docs" / "models.md").read_text(encoding="utf-8")
     assert table() in page, "docs/models.md: paste the output of python -m tests.model_table in place of its table"
+
+
+def test_only_the_rules_in_models_read_the_dated_catalogue():
+    """The catalogue's data is in model_catalogue.py; every other module asks models.py, so the rules
+    that read it (snapshots, unknown models, fine-tunes) cannot be bypassed."""
+    from tests.test_structure import import_graph
+
+    readers = {module for module, imported in import_graph().items() if "model_catalogue" in imported}
+    assert readers == {"models"}
