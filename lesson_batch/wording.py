@@ -39,6 +39,11 @@ def first_ids(ids_: list[str], limit: int = 10) -> str:
     return ", ".join(ids_[:limit]) + (" ..." if len(ids_) > limit else "")
 
 
+def tally(counts: dict) -> str:
+    """``3 saved, 1 failed``: counts by name, in the order given."""
+    return ", ".join(f"{count} {name}" for name, count in counts.items())
+
+
 def quoted(text: str) -> str:
     """An argument as it would be typed in a shell (quoted only when it has to be)."""
     if text and not any(ch.isspace() or ch in "\"'$`&|;<>()*?#" for ch in text):
@@ -262,8 +267,8 @@ def what_to_do_for(lesson_id: str, commands: Commands = Commands(), reason: str 
 def waiting_step(waiting) -> str:
     """The step for lessons neither saved nor on their way nor held (a ``batch_view.WaitingStep``):
     the generate command that requests them."""
-    detail = ", ".join(f"{count} {state}" for state, count in waiting.states.items())
-    return f"Run {waiting.step.command} to request {the_lessons(len(waiting.step.lessons))} not saved yet ({detail})."
+    return (f"Run {waiting.step.command} to request {the_lessons(len(waiting.step.lessons))} not saved yet "
+            f"({tally(waiting.states)}).")
 
 
 def flex_in_flight_step(left: list[str], commands: Commands) -> str | None:
