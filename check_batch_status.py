@@ -100,7 +100,7 @@ NOTHING_SUBMITTED = {"batches": [], "flex_runs": [], "lessons": {}}  # the resul
 def request_of(args: argparse.Namespace) -> StatusRequest:
     return StatusRequest(
         args.work_dir, tuple(args.batch_ids), cancel=args.cancel, yes=args.yes, watch=args.watch,
-        interval=args.interval, list_lessons=args.lessons, as_json=args.json, give_up=args.give_up,
+        interval=args.interval, list_lessons=args.lessons, give_up=args.give_up,
     )
 
 

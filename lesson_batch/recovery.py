@@ -64,6 +64,8 @@ class RecoveryError(LessonBatchError):
 
 @dataclass
 class RebuildReport:
+    """What ``rebuild`` brought back, and what it could not (``status_text.rebuild_lines`` words it)."""
+
     adopted_running: list[str] = field(default_factory=list)
     adopted_finished: list[str] = field(default_factory=list)  # results to process
     already_saved: list[str] = field(default_factory=list)  # finished, every lesson already on disk

@@ -48,7 +48,6 @@ class StatusRequest:
     watch: bool = False
     interval: float = 30.0
     list_lessons: bool = False
-    as_json: bool = False
     give_up: bool = False
 
 

@@ -13,6 +13,7 @@ Shared phrases (counts, id lists, times) and the next-step sentences are ``wordi
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
@@ -40,6 +41,7 @@ from .wording import (
     meaning_of,
     next_step,
     plural,
+    tally,
     the_lessons,
     them,
     waiting_step,
@@ -138,7 +140,7 @@ def describe_flex_run(summary: dict, now: float | None = None) -> list[str]:
         state = f"stopped ({summary['stop_reason']})"
     else:
         state = "finished"
-    lessons = ", ".join(f"{count} {name}" for name, count in summary["lessons"].items()) or "none"
+    lessons = tally(summary["lessons"]) or "none"
     lines = [
         f"Flex run {summary['id']}: {state}",
         f"  model: {summary['model']}; requested: {summary['requested']:,}; answers: {summary['answers']:,}",
@@ -209,7 +211,7 @@ def status_lines(report: StatusReport) -> list[str]:
     counts = {state: count for state, count in report.lessons.items() if count}
     if counts:
         where = f" (folder: {display_path(report.lessons_dir)})" if report.lessons_dir is not None else ""
-        lines.append("Lessons: " + ", ".join(f"{count} {state}" for state, count in counts.items()) + where)
+        lines.append(f"Lessons: {tally(counts)}{where}")
     lines.extend(describe_attention(report.attention, commands))
     if report.waiting:
         lines.append(f"  next: {waiting_step(report.waiting)}")
@@ -374,10 +376,7 @@ class WatchDisplay:
 
 
 def _by_status(records: list[BatchRecord]) -> str:
-    counts: dict[str, int] = {}
-    for record in records:
-        counts[record.status] = counts.get(record.status, 0) + 1
-    return ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+    return tally(dict(sorted(Counter(record.status for record in records).items())))
 
 
 class StatusWords:

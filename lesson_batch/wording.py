@@ -47,6 +47,11 @@ def cost_format(cost: float, limit: float) -> Callable[[float], str]:
     return (lambda value: f"${value:,.6g}") if precise else models.format_cost
 
 
+def tally(counts: dict) -> str:
+    """``3 saved, 1 failed``: counts by name, in the order given."""
+    return ", ".join(f"{count} {name}" for name, count in counts.items())
+
+
 def quoted(text: str) -> str:
     """An argument as it would be typed in a shell (quoted only when it has to be)."""
     if text and not any(ch.isspace() or ch in "\"'$`&|;<>()*?#" for ch in text):
@@ -270,8 +275,8 @@ def what_to_do_for(lesson_id: str, commands: Commands = Commands(), reason: str 
 def waiting_step(waiting) -> str:
     """The step for lessons neither saved nor on their way nor held (a ``batch_view.WaitingStep``):
     the generate command that requests them."""
-    detail = ", ".join(f"{count} {state}" for state, count in waiting.states.items())
-    return f"Run {waiting.step.command} to request {the_lessons(len(waiting.step.lessons))} not saved yet ({detail})."
+    return (f"Run {waiting.step.command} to request {the_lessons(len(waiting.step.lessons))} not saved yet "
+            f"({tally(waiting.states)}).")
 
 
 def flex_in_flight_step(left: list[str], commands: Commands) -> str | None:
