@@ -7,12 +7,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lesson_batch import cli
+from lesson_batch import cli, status_text
 from lesson_batch.api import BatchApi
-from lesson_batch.files import display_path
+from lesson_batch.errors import LessonBatchError
 from lesson_batch.ledger import Ledger
+from lesson_batch.output import EventSink
 from lesson_batch.status_job import StatusRequest, check_status
-from lesson_batch.wording import Commands
 from lesson_batch.workspace import Workspace
 
 
@@ -38,9 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("batch_ids", nargs="*", metavar="BATCH_ID", help="batches to show (default: all in the ledger)")
+    parser.add_argument("batch_ids", nargs="*", metavar="BATCH_ID",
+                        help="batches to show (default: all in the ledger)")
     cli.add_work_dir(parser)
-    parser.add_argument("--watch", action="store_true", help="poll until every batch is finished, with a progress bar (off a terminal: a dated line per "
+    parser.add_argument("--watch", action="store_true",
+                        help="poll until every batch is finished, with a progress bar (off a terminal: a dated line per "
                              "change); Ctrl-C stops watching, the batches keep running")
     parser.add_argument("--interval", type=cli.positive_float, default=None, metavar="SECONDS",
                         help="with --watch: first polling interval, fractions allowed; it backs off to 5 minutes "
@@ -51,8 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="give up the given batches, which the API answers 404 for (not found for this key and "
                              "project: another key or project, a local test server started again): their lessons "
                              "can then be requested again. Refused for a batch the API still knows")
-    parser.add_argument("--yes", "-y", action="store_true", help="with --cancel or --give-up: do not ask for confirmation")
-    parser.add_argument("--lessons", action="store_true", help="also list every lesson that is not saved, with its state")
+    parser.add_argument("--yes", "-y", action="store_true",
+                        help="with --cancel or --give-up: do not ask for confirmation")
+    parser.add_argument("--lessons", action="store_true",
+                        help="also list every lesson that is not saved, with its state")
     cli.add_json(parser, "the status")
     return parser
 
@@ -69,39 +73,34 @@ def main(argv: list[str] | None = None) -> int:
     args.interval = args.interval if args.interval is not None else DEFAULT_INTERVAL
     printer = cli.Printer(args.json, command="check_batch_status")
     if not Ledger.exists(args.work_dir) and not args.batch_ids:
-        return nothing_submitted(args).show(printer)
+        if Workspace(args.work_dir).shows_earlier_use():
+            raise LessonBatchError(status_text.ledger_lost_error(args.work_dir))
+        return cli.Outcome(status_text.no_ledger_lines(args.work_dir), NOTHING_SUBMITTED).show(printer)
     # Batch ids given where no ledger exists are looked at without creating one.
     with cli.open_ledger(args.work_dir, repair=True) if Ledger.exists(args.work_dir) else Ledger.in_memory() as ledger:
         if ledger.lost is not None:  # set aside as damaged, or emptied: rebuilt before it is shown
             cli.recover_lost_ledger(ledger, BatchApi.from_environment(on_retry=printer.note), printer)
-        result = check_status(ledger, request_of(args), printer, confirm=cli.confirm)
-    return cli.Outcome(result.lines, result.document, cli.EXIT_FAILURE if result.failed else cli.EXIT_OK).show(printer)
+        events = EventSink(printer, status_text.StatusWords())
+        try:
+            result = check_status(
+                ledger, request_of(args), events, lambda asked: cli.confirm(status_text.question(asked), args.yes)
+            )
+        finally:
+            events.close()
+    return cli.Outcome(
+        status_text.result_lines(result, args.json), status_text.result_json(result) if args.json else None,
+        cli.EXIT_FAILURE if result.failed else cli.EXIT_OK,
+    ).show(printer)
 
 
 DEFAULT_INTERVAL = 30.0
+NOTHING_SUBMITTED = {"batches": [], "flex_runs": [], "lessons": {}}  # the result when nothing was submitted
 
 
 def request_of(args: argparse.Namespace) -> StatusRequest:
     return StatusRequest(
         args.work_dir, tuple(args.batch_ids), cancel=args.cancel, yes=args.yes, watch=args.watch,
-        interval=args.interval, list_lessons=args.lessons, as_json=args.json, give_up=args.give_up,
-    )
-
-
-def nothing_submitted(args: argparse.Namespace) -> cli.Outcome:
-    if Workspace(args.work_dir).shows_earlier_use():
-        outcome = cli.Outcome(exit_code=cli.EXIT_FAILURE)
-        outcome.error(
-            f"no run ledger in {display_path(args.work_dir)}, but runs have submitted from there (it holds their "
-            f"request files, results or lock): the ledger was lost. Run {Commands(args.work_dir).process}: it "
-            "rebuilds the ledger from the API's batches and the files there, pays for nothing again, and saves the "
-            "lessons of finished batches; then this command shows them again."
-        )
-        return outcome
-    return cli.Outcome(
-        [f"No run ledger in {display_path(args.work_dir)}: nothing was submitted from there yet. "
-         f"Submit with: {Commands(args.work_dir).generate}"],
-        {"batches": [], "flex_runs": [], "lessons": {}},
+        interval=args.interval, list_lessons=args.lessons, give_up=args.give_up,
     )
 
 

@@ -33,8 +33,8 @@ from lesson_batch.plan import Plan, PlanOptions, saved_before_sentence
 from lesson_batch.requests import RequestSettings, parse_efforts
 from lesson_batch.settings import API_BASE_URL, CURRICULUM, OUTPUT_DIR, TEMPLATE, Settings, resolve_ledger_settings
 from lesson_batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE, ShardLimits
-from lesson_batch.status import WatchDisplay
-from lesson_batch.wording import Commands, plural
+from lesson_batch.status_text import WatchDisplay
+from lesson_batch.wording import Commands, plural, the_lessons, them
 from lesson_batch.workspace import Workspace
 
 DEFAULT_INTERVAL = 30.0
@@ -189,7 +189,7 @@ def _run(step: RequestStep | None, what: str = "to request {count}") -> str:
     """``run <command> to request the 3 lessons``, or a plain word when no command requests any."""
     if step is None:
         return "no plain run requests them (see check_batch_status.py --lessons)"
-    return f"run {step.command} " + what.format(count=step.count, them=step.them)
+    return f"run {step.command} " + what.format(count=the_lessons(len(step.lessons)), them=them(len(step.lessons)))
 
 
 def _upper(sentence: str) -> str:

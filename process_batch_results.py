@@ -7,12 +7,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from lesson_batch import cli
+from lesson_batch import cli, status_text
 from lesson_batch.api import BatchApi
-from lesson_batch.files import display_path
+from lesson_batch.errors import LessonBatchError
 from lesson_batch.ledger import Ledger, LostLedger
+from lesson_batch.output import EventSink
 from lesson_batch.process_job import ProcessRequest, process_results
-from lesson_batch.wording import Commands
 from lesson_batch.workspace import Workspace
 
 
@@ -64,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     if not Ledger.exists(args.work_dir) and (
         args.results_file or not (Workspace(args.work_dir).shows_earlier_use() or args.batch_ids)
     ):
-        return no_ledger(args).show(printer)
+        if args.results_file or args.batch_ids:
+            raise LessonBatchError(status_text.no_ledger_to_match(args.work_dir))
+        return cli.Outcome(status_text.no_ledger_lines(args.work_dir, process=True), dict(NOTHING_PROCESSED)).show(
+            printer)
     request = ProcessRequest(
         args.work_dir, tuple(args.batch_ids), args.results_file, args.errors_file, args.output_dir, args.force
     )
@@ -74,30 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         if ledger.lost is not None and not args.results_file:
             api = BatchApi.from_environment(on_retry=printer.note)
             cli.recover_lost_ledger(ledger, api, printer, output_dir=args.output_dir, named=tuple(args.batch_ids))
-        summary = process_results(ledger, request, printer)
+        summary = process_results(ledger, request, EventSink(printer, status_text.StatusWords()))
         if summary is None:
-            outcome = cli.Outcome(
-                [f"No batches recorded in {ledger.path}. Submit with: {Commands(args.work_dir).generate}"],
-                dict(NOTHING_PROCESSED),
-            )
-        else:
-            outcome = cli.Outcome(summary.lines(), summary.as_json(), cli.EXIT_FAILURE if summary.failed else cli.EXIT_OK)
-    return outcome.show(printer)
-
-
-def no_ledger(args: argparse.Namespace) -> cli.Outcome:
-    if args.results_file or args.batch_ids:
-        outcome = cli.Outcome(exit_code=cli.EXIT_FAILURE)
-        outcome.error(
-            f"no run ledger in {display_path(args.work_dir)}: results can only be matched to lessons that "
-            "were submitted from there (pass the --work-dir the generate script used)"
-        )
-        return outcome
+            return cli.Outcome(status_text.nothing_recorded_lines(ledger.path, args.work_dir),
+                               dict(NOTHING_PROCESSED)).show(printer)
     return cli.Outcome(
-        [f"No run ledger in {display_path(args.work_dir)}: nothing was submitted from there yet, so there is "
-         f"nothing to process. Submit with: {Commands(args.work_dir).generate}"],
-        dict(NOTHING_PROCESSED),
-    )
+        status_text.processing_lines(summary), summary.as_json(), cli.EXIT_FAILURE if summary.failed else cli.EXIT_OK
+    ).show(printer)
 
 
 NOTHING_PROCESSED = {"batches": [], "total": None, "not_ready": []}  # the result when nothing was submitted

@@ -159,14 +159,14 @@ def recover_lost_ledger(
 ) -> None:
     """A ledger that was lost or damaged (``Ledger.lost``) is rebuilt from the API's batches and
     the files in the work dir before anything else, and what was recovered is said (on stderr)."""
-    from . import recovery
+    from . import recovery, status_text
 
     lost = ledger.lost
     if lost is None:
         return
     with ledger.submission_lock():
         report = recovery.rebuild(ledger, api, output_dir, named, before_writing or (lambda course: None))
-    for line in report.lines(ledger, lost):
+    for line in status_text.rebuild_lines(report, ledger, lost):
         printer.note(line)
 
 

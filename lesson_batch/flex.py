@@ -59,11 +59,12 @@ from .ledger import DEFAULT_MAX_ATTEMPTS, FlexAnswerRecord, Ledger, NotSaved
 from .output import note
 from .plan import Plan
 from .progress import ProgressBar
-from .report import Report, format_report
+from .report import Report
 from .requests import body_prompt_tokens
 from .result_files import BadLine, TokenUsage, result_of_response
 from .saving import AnswerRecorder, Expected, Processing
 from .states import FLEX, INVALID
+from .status_text import format_report
 from .submit import new_run_id
 from .wording import first_ids, plural
 from .workspace import Workspace

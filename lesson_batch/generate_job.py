@@ -42,14 +42,14 @@ from .flex import (
 from .folder_users import in_flight_elsewhere
 from .ledger import Ledger
 from .next_steps import request_step
-from .output import Printer
+from .output import EventSink, Printer
 from .plan import History, Plan, PlanOptions, format_plan, history_of, make_plan, plan_as_json, saved_before_sentence
 from .process_job import process_ready, saving_into
-from .report import Report, format_report
+from .report import Report
 from .requests import RequestSettingsError
 from .saving import Processing
 from .states import PENDING, SUCCEEDED
-from .status import WatchDisplay
+from .status_text import StatusWords, WatchDisplay, format_report
 from .submit import SubmitReport, cancelled_since, new_run_id, recover_unfinished_shards, submit_plan
 from .wording import Commands, first_ids, plural, quoted
 
@@ -504,7 +504,8 @@ def _wait_until_done(
             finally:
                 display.close()  # end the bar's line before anything else is printed
         processing = Processing.of(ledger, options.output_dir, options.work_dir, printer=Printer(out=say, note=warn))
-        reports, _not_ready, problems = process_ready(processing, api)
+        events = EventSink(processing.printer, StatusWords())
+        reports, _not_ready, problems = process_ready(processing, api, None, events)
         for message in problem_messages(problems):
             warn(f"warning: {message}")
         outcome.reports.extend(reports)

@@ -18,28 +18,18 @@ from . import ids
 from .ledger import DEFAULT_MAX_ATTEMPTS, Ledger
 from .plan import REQUEST, history_of, placement
 from .settings import OUTPUT_DIR, remembered_path
-from .wording import Commands, plural
+from .wording import Commands
 
 FLEX_RUN_PREFIX = "flex-"  # the ids of flex runs (``flex._Run``), recorded as a lesson's batch_id
 
 
 @dataclass(frozen=True)
 class RequestStep:
-    """A command that requests ``lessons``, and how to name them in a sentence."""
+    """A command that requests ``lessons`` (``wording`` names them in a sentence)."""
 
     lessons: tuple[str, ...]
     command: str
     via: str | None = None
-
-    @property
-    def them(self) -> str:
-        """``it`` or ``them``."""
-        return "it" if len(self.lessons) == 1 else "them"
-
-    @property
-    def count(self) -> str:
-        """``the 3 lessons`` / ``the lesson``."""
-        return "the lesson" if len(self.lessons) == 1 else f"the {plural(len(self.lessons), 'lesson')}"
 
 
 def requestable(

@@ -14,6 +14,11 @@ run ended before it had one), ``messages`` every note, warning and error the run
 in order, each ``{"level": "error" | "warning" | "note" | "info", "text": ...}`` (the level is the
 line's ``error:``/``warning:``/``note:`` prefix, which ``text`` leaves out; ``info`` for the
 others: progress, retries).
+
+Progress during long work (``--watch``, ``--wait``, flex) goes through one event sink: a job is
+handed an ``Events`` callable and calls it with typed events (frozen dataclasses the job
+defines); it never words them. The script makes the sink, an ``EventSink``: a text module
+(``status_text``, ``run_text``) turns each event into ``Line``s, which the ``Printer`` prints.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 ENVELOPE_VERSION = 1
 ENVELOPE_KEYS = ("version", "command", "exit_code", "result", "messages")
@@ -114,3 +119,54 @@ def _stderr(message: str) -> None:
 
 
 _note = note
+
+
+@dataclass(frozen=True)
+class Line:
+    """A line a text module made of an event, and where it goes: ``out`` (the command's output),
+    ``note`` (stderr: progress, notes, warnings, already prefixed as they should read) or ``error``
+    (stderr, prefixed ``error: ``)."""
+
+    text: str
+    to: str = "out"
+
+
+@dataclass(frozen=True)
+class Message:
+    """An event that is already words, made by a module that words its own kind of message (a
+    settings note, an API retry, an error ``batch_sync`` describes, the ledger's lock wait): the
+    sink prints it as it is, where ``to`` says."""
+
+    text: str
+    to: str = "note"
+
+
+Events = Callable[[object], None]
+"""What a job is handed to tell its progress: it calls it with a typed event, and words nothing."""
+
+
+def no_events(event: object) -> None:
+    """The ``Events`` of a job nobody watches: every event is dropped."""
+
+
+class EventSink:
+    """The ``Events`` of a run: each event is worded by ``words`` (a text module's function, or an
+    object that keeps state between events, such as a progress bar, and may have ``close``), and
+    its lines go to ``printer``."""
+
+    def __init__(self, printer: Printer, words: Callable[[object], Iterable[Line]]):
+        self.printer = printer
+        self.words = words
+
+    def __call__(self, event: object) -> None:
+        if isinstance(event, Message):
+            getattr(self.printer, event.to)(event.text)
+            return
+        for line in self.words(event) or ():
+            getattr(self.printer, line.to)(line.text)
+
+    def close(self) -> None:
+        """The events are over (a progress bar is cleared)."""
+        close = getattr(self.words, "close", None)
+        if close is not None:
+            close()

@@ -1,7 +1,8 @@
 """Processing finished batches, the processing script's job: bring the ledger up to date on
 unfinished batches, download the result files of every batch whose results are ready (raw
 results are on disk in the work dir before anything else), apply them (``saving``), and sum up
-what was done and what is left (``status.ProcessingSummary``).
+what was done and what is left (``ProcessingSummary``; ``status_text`` words it, and the progress
+events the job tells as it goes: ``output.Events``).
 
 ``process_results`` is the whole job as the script asks for it; ``process_ready`` is its part
 that ``generate_job`` also runs while it waits (``--wait``); ``download_results`` is the one step
@@ -11,23 +12,23 @@ of processing that calls the API.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from . import crashpoints, ids
 from .api import ApiError, BatchApi, effective_base_url
 from .batch_sync import RefreshProblem, problem_messages, refresh
+from .batch_view import BatchView, UnsavedLesson, lessons_needing_attention, view
 from .errors import LessonBatchError
 from .files import FolderError, check_folder, disk_full_message, display_path, is_disk_full, remove_stale_temporaries
 from .ledger import BatchRecord, Ledger
-from .next_steps import request_step
-from .output import Printer
+from .next_steps import RequestStep, request_step
+from .output import Events, Message
 from .report import Report
 from .saving import Processing, apply_batch, process_files
 from .settings import API_BASE_URL, OUTPUT_DIR, resolve_ledger_settings
 from .states import SETTLED_OR_HELD_STATES, SUBMITTED, BatchStatus
-from .status import ProcessingSummary, lessons_needing_attention, view
 from .submit import forget_input
 from .wording import Commands
 
@@ -49,7 +50,71 @@ class ProcessRequest:
     force: bool = False
 
 
-def process_results(ledger: Ledger, request: ProcessRequest, printer: Printer) -> ProcessingSummary | None:
+@dataclass
+class ProcessingSummary:
+    """What a processing run did and left: the report of each batch (or results file), the batches
+    not finished yet, and the lessons left to request or to fix."""
+
+    reports: list[Report]
+    output_dir: Path
+    commands: Commands
+    not_ready: list[BatchView] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # what the API said instead of answering
+    left: list[str] = field(default_factory=list)  # lessons not saved and in no batch
+    interrupted: list[str] = field(default_factory=list)  # lessons in a submission left unfinished
+    attention: list[UnsavedLesson] = field(default_factory=list)  # lessons that need a person
+    lost: list[BatchView] = field(default_factory=list)  # batches the API answered 404 for
+    again: RequestStep | None = None  # the command that requests ``left`` (``next_steps``)
+
+    @property
+    def total(self) -> Report:
+        total = Report(label="total")
+        for report in self.reports:
+            total.merge(report)
+        return total
+
+    @property
+    def failed(self) -> bool:
+        """Lessons not saved and in no batch, lessons that need a person, result lines that could not
+        be used, or an API that could not be read: the processing script's failure."""
+        return bool(self.left or self.attention or self.total.bad_lines or self.errors or self.lost)
+
+    def as_json(self) -> dict:
+        payload = {"batches": [r.as_json() for r in self.reports], "total": self.total.as_json(),
+                   "not_ready": [batch.record.batch_id for batch in self.not_ready],
+                   "not_found": [batch.record.batch_id for batch in self.lost],
+                   "needs_attention": [lesson.lesson_id for lesson in self.attention],
+                   "lessons_folder": str(self.output_dir), "lessons_to_request_again": self.left,
+                   "lessons_in_unfinished_submissions": self.interrupted}
+        if self.errors:
+            payload["error"] = "\n".join(self.errors)
+        return payload
+
+
+@dataclass(frozen=True)
+class Downloading:
+    """A result file is being downloaded to ``path``."""
+
+    file_id: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class FileGone:
+    """A batch's result file the API no longer has (404): its lessons are reported missing."""
+
+    file_id: str
+    batch_id: str
+
+
+@dataclass(frozen=True)
+class NoOutputFile:
+    """A completed batch with finished requests but no output file."""
+
+    batch_id: str
+
+
+def process_results(ledger: Ledger, request: ProcessRequest, events: Events) -> ProcessingSummary | None:
     """Process the result files given, or the batches ready, and sum up; None when the ledger
     records no batch at all (nothing was ever submitted from this work dir)."""
     problems: list[RefreshProblem] = []
@@ -58,8 +123,8 @@ def process_results(ledger: Ledger, request: ProcessRequest, printer: Printer) -
         for path in paths:
             if not path.is_file():
                 raise ResultsInputError(f"{path}: file not found")
-        processing = _processing(ledger, request, None, printer)
-        reports = [process_files_given(processing, paths)]
+        processing = _processing(ledger, request, None, events)
+        reports = [process_files_given(processing, paths, events)]
         not_ready = []
     else:
         unknown = [batch_id for batch_id in request.batch_ids if ledger.batch(batch_id) is None]
@@ -67,12 +132,12 @@ def process_results(ledger: Ledger, request: ProcessRequest, printer: Printer) -
             raise ResultsInputError(f"not in the ledger {ledger.path}: {', '.join(unknown)}")
         if not ledger.batches():
             return None
-        api = BatchApi.from_environment(on_retry=printer.note)
-        processing = _processing(ledger, request, api, printer)
-        reports, not_ready, problems = process_ready(processing, api, list(request.batch_ids) or None)
+        api = BatchApi.from_environment(on_retry=lambda text: events(Message(text)))
+        processing = _processing(ledger, request, api, events)
+        reports, not_ready, problems = process_ready(processing, api, list(request.batch_ids) or None, events)
     errors = problem_messages(problem for problem in problems if not problem.lost)
     for message in errors:
-        printer.error(message)
+        events(Message(message, "error"))
     stale = {problem.batch_id for problem in problems}
     lost = {problem.batch_id for problem in problems if problem.lost}
     commands = Commands(request.work_dir)
@@ -85,13 +150,11 @@ def process_results(ledger: Ledger, request: ProcessRequest, printer: Printer) -
         left=lessons_left(ledger),
         again=request_step(ledger, lessons_left(ledger), commands, processing.output_dir),
         interrupted=lessons_in_unfinished_submissions(ledger),
-        attention=lessons_needing_attention(
-            ledger, among={i for report in reports for i in report.not_saved}, commands=commands
-        ),
+        attention=lessons_needing_attention(ledger, among={i for report in reports for i in report.not_saved}),
     )
 
 
-def _processing(ledger: Ledger, request: ProcessRequest, api: BatchApi | None, printer: Printer) -> Processing:
+def _processing(ledger: Ledger, request: ProcessRequest, api: BatchApi | None, events: Events) -> Processing:
     """The run's context, in the lessons folder the work dir remembers (or the one given, which it
     remembers from now on)."""
     given = {OUTPUT_DIR: request.output_dir}
@@ -99,12 +162,12 @@ def _processing(ledger: Ledger, request: ProcessRequest, api: BatchApi | None, p
         given[API_BASE_URL] = effective_base_url()
     place = resolve_ledger_settings(ledger, request.work_dir, given)
     for note in place.notes:
-        printer.note(note)
-    return Processing.of(ledger, place.path(OUTPUT_DIR), request.work_dir, request.force, printer)
+        events(Message(note))
+    return Processing.of(ledger, place.path(OUTPUT_DIR), request.work_dir, request.force)
 
 
 def process_ready(
-    processing: Processing, api: BatchApi, batch_ids: list[str] | None = None
+    processing: Processing, api: BatchApi, batch_ids: list[str] | None, events: Events
 ) -> tuple[list[Report], list[BatchRecord], list[RefreshProblem]]:
     """Refresh unfinished batches, then download and process every one whose results are ready.
 
@@ -127,12 +190,12 @@ def process_ready(
         # Another run on this work dir (a second terminal, a --wait) may be processing the same
         # batches: runs take turns, and each batch is read again once it is this run's turn, so
         # a batch the other run processed is neither processed nor counted twice.
-        with ledger.processing_lock(on_wait=processing.printer.note):
+        with ledger.processing_lock(on_wait=lambda text: events(Message(text))):
             known = ledger.batches([record.batch_id for record in known])
             for record in known:
                 if record.awaits_processing:
                     with saving_into(output_dir, record):
-                        record, paths, downloaded = download_results(processing, api, record)
+                        record, paths, downloaded = download_results(processing, api, record, events)
                         report = apply_batch(processing, record, paths)
                     report.downloaded = downloaded
                     reports.append(report)
@@ -142,7 +205,7 @@ def process_ready(
 
 
 def download_results(
-    processing: Processing, api: BatchApi, record: BatchRecord
+    processing: Processing, api: BatchApi, record: BatchRecord, events: Events
 ) -> tuple[BatchRecord, list[Path], list[str]]:
     """Stream a terminal batch's output and error files into the work dir, unless already there.
 
@@ -152,41 +215,38 @@ def download_results(
     plain names it used). Returns the record as the ledger now holds it, the files on disk to
     apply, and those this call downloaded.
     """
-    say, workspace = processing.printer.out, processing.workspace
+    workspace = processing.workspace
     if record.results_file is None or record.errors_file is None:
         record = processing.ledger.name_result_files(record.batch_id, *workspace.result_file_names(record.batch_id))
     available, downloaded = [], []
     for file_id, path in ((record.output_file_id, workspace.file(record.results_file)),
                           (record.error_file_id, workspace.file(record.errors_file))):
         if file_id and not path.exists():
-            say(f"Downloading {file_id} to {display_path(path)}...")
+            events(Downloading(file_id, path))
             try:
                 api.download(file_id, path)
             except ApiError as exc:
                 if exc.status != 404:
                     raise
                 # Result files expire after a while; its lessons are then reported missing and requested again.
-                say(f"File {file_id} of batch {record.batch_id} is no longer available on the API.")
+                events(FileGone(file_id, record.batch_id))
                 continue
             downloaded.append(str(path))
             crashpoints.reached("after_download")
         if file_id:
             available.append(path)
     if record.status == BatchStatus.COMPLETED and not record.output_file_id and record.request_completed:
-        say(
-            f"Batch {record.batch_id} is completed but has no output file: "
-            "its lessons are reported missing and will be requested again."
-        )
+        events(NoOutputFile(record.batch_id))
     return record, available, downloaded
 
 
-def process_files_given(processing: Processing, paths: list[Path]) -> Report:
+def process_files_given(processing: Processing, paths: list[Path], events: Events) -> Report:
     """Apply result files already on disk (``--results-file``). A batch all of whose lessons are
     answered by them counts as processed: nothing is left for its own files to do."""
     ledger = processing.ledger
     check_folder(processing.output_dir, "--output-dir")
     check_folder(processing.workspace.root, "--work-dir")
-    with ledger.processing_lock(on_wait=processing.printer.note):
+    with ledger.processing_lock(on_wait=lambda text: events(Message(text))):
         with saving_into(processing.output_dir, None):
             report = process_files(processing, paths)
         for record in ledger.batches():

@@ -38,7 +38,7 @@ from .batch_sync import ran_nothing
 from .defaults import DEFAULT_TEMPLATE
 from .errors import LessonBatchError
 from .files import display_path, is_lesson_file
-from .ledger import Ledger, LostLedger, Saved, ShardLesson
+from .ledger import Ledger, Saved, ShardLesson
 from .states import SUBMITTED, TERMINAL_BATCH_STATUSES
 from .submit import (
     COURSE_METADATA_KEY,
@@ -50,7 +50,6 @@ from .submit import (
     job_id,
     keep_input_under_batch,
 )
-from .wording import plural
 from .workspace import Workspace
 
 # The meta keys of workdir (not imported from there: workdir imports the ledger's users).
@@ -65,6 +64,8 @@ class RecoveryError(LessonBatchError):
 
 @dataclass
 class RebuildReport:
+    """What ``rebuild`` brought back, and what it could not (``status_text.rebuild_lines`` words it)."""
+
     adopted_running: list[str] = field(default_factory=list)
     adopted_finished: list[str] = field(default_factory=list)  # results to process
     already_saved: list[str] = field(default_factory=list)  # finished, every lesson already on disk
@@ -72,34 +73,6 @@ class RebuildReport:
     lessons_on_disk: int = 0
     already_known: list[str] = field(default_factory=list)  # in the restored backup already
     not_recovered: list[str] = field(default_factory=list)
-
-    def lines(self, ledger: Ledger, lost: LostLedger) -> list[str]:
-        lines = [f"Note: {lost.describe(ledger.path)}. Rebuilt it from the API's batches and the files in "
-                 f"{display_path(ledger.path.parent)}:"]
-        if self.adopted_running:
-            lines.append(f"  adopted {plural(len(self.adopted_running), 'batch', 'batches')} still running "
-                         f"(not paid again): {', '.join(self.adopted_running)}")
-        if self.adopted_finished:
-            lines.append(f"  adopted {plural(len(self.adopted_finished), 'finished batch', 'finished batches')} "
-                         f"whose results are processed next: {', '.join(self.adopted_finished)}")
-        if self.already_saved:
-            lines.append(f"  {plural(len(self.already_saved), 'finished batch', 'finished batches')} with every lesson "
-                         f"already on disk: {', '.join(self.already_saved)}")
-        if self.processed_before:
-            lines.append(f"  {plural(len(self.processed_before), 'batch', 'batches')} processed before the ledger "
-                         "was lost (their lessons are on disk or were requested again)")
-        if self.lessons_on_disk:
-            lines.append(f"  {plural(self.lessons_on_disk, 'lesson')} of those batches found saved on disk")
-        if self.already_known:
-            lines.append(f"  {plural(len(self.already_known), 'batch', 'batches')} of this work dir "
-                         f"{'was' if len(self.already_known) == 1 else 'were'} in the restored copy already")
-        if not (self.adopted_running or self.adopted_finished or self.already_saved or self.processed_before
-                or self.already_known):
-            lines.append("  no batch of this work dir was found on the API")
-        lines.append("  not recovered: flex runs and their costs (the API lists no chat requests; the lessons they "
-                     "saved are on disk and are not requested again)")
-        lines.extend(f"  not recovered: {problem}" for problem in self.not_recovered)
-        return lines
 
 
 def rebuild(

@@ -1,21 +1,17 @@
-"""What a processing run did, as a ``Report``, and its two renderings: the lines a person reads
-(``format_report``) and the JSON document (``Report.as_json``).
+"""What a processing run did, as a ``Report``, and its JSON document (``Report.as_json``); the
+lines a person reads are ``status_text.format_report``'s.
 
 A report is filled by ``saving`` (batch result files, flex answers) and merged into totals by
-``status``; it holds lesson ids and token counts, never lesson text.
+``process_job.ProcessingSummary``; it holds lesson ids and token counts, never lesson text.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from . import models
-from .files import display_path
-from .result_files import TokenUsage, safe_text
-from .wording import first_ids, plural
-from .workspace import NOT_OVERWRITTEN_DIR, REPLACED_DIR
+from .result_files import TokenUsage
 
 
 @dataclass
@@ -159,12 +155,6 @@ BATCH_USAGE_COUNTS = {
     "output_tokens": "completion_tokens",
     "reasoning_tokens": "reasoning_tokens",
 }
-_BATCH_USAGE_WORDS = {
-    "input_tokens": "input", "cached_tokens": "cached input", "output_tokens": "output",
-    "reasoning_tokens": "reasoning",
-}
-
-
 def usage_difference(batch_usage: dict, lines: TokenUsage) -> dict[str, int]:
     """The batch's own counts minus its lines' sums, for the counts that differ."""
     difference = {}
@@ -173,109 +163,3 @@ def usage_difference(batch_usage: dict, lines: TokenUsage) -> dict[str, int]:
         if delta:
             difference[name] = delta
     return difference
-
-
-def describe_batch_usage(report: Report) -> list[str]:
-    """The batch's own usage against the sum of its lines, in plain words (none without one)."""
-    used = report.batch_usage
-    if used is None or not report.batch_usage_complete:
-        return []
-    lines = [
-        f"  the batch's own usage (what OpenAI bills): {used.get('input_tokens', 0):,} input "
-        f"({used.get('cached_tokens', 0):,} cached), {used.get('output_tokens', 0):,} output "
-        f"({used.get('reasoning_tokens', 0):,} reasoning)"
-    ]
-    difference = report.batch_usage_difference
-    if not difference:
-        lines.append("    it matches the sum of the batch's result lines")
-        return lines
-    parts = [
-        f"{abs(delta):,} {'more' if delta > 0 else 'fewer'} {_BATCH_USAGE_WORDS[name]} tokens"
-        for name, delta in difference.items()
-    ]
-    lines.append(
-        f"    it differs from the sum of the batch's result lines: the batch counts {', '.join(parts)} "
-        f"than its lines; by the batch's figures it costs {models.format_cost(report.batch_usage_cost)} at Batch "
-        f"prices, against {models.format_cost(report.actual_cost)} by its lines. The bill follows the batch's "
-        "figures; lines that could not be read (see above) are one reason they can differ"
-    )
-    return lines
-
-
-def _charged_before(report: Report) -> str:
-    """Processing charges nothing: the tokens are what the requests cost when they ran. Said when
-    some of them were processed before, so the cost does not read like a new charge."""
-    if not report.already_done:
-        return ""
-    if len(report.already_done) == len(report.saved) + len(report.replaced) + len(report.kept_existing) + len(
-        report.already_done
-    ) + report.failed_count:
-        return "; paid when these requests ran, all processed before: processing them again charges nothing"
-    return (
-        f"; paid when these requests ran, {plural(len(report.already_done), 'lesson')} of them processed before: "
-        "processing charges nothing"
-    )
-
-
-# What a line of the other API than its batch's means (see ``results.wrong_api``).
-WRONG_API_WORDS = {
-    "responses_object": "their lines are Responses API objects, but their batch was sent to /v1/chat/completions",
-    "chat_object": "their lines are Chat Completions objects, but their batch was sent to /v1/responses",
-}
-
-
-def format_report(report: Report) -> list[str]:
-    saved = len(report.saved) + len(report.replaced)
-    lines = [f"{report.label}:"]
-    replaced_in = f"{display_path(Path(report.replaced_in or REPLACED_DIR))}/"
-    lines.append(f"  saved: {saved}" + (f" ({len(report.replaced)} replaced older files, kept in {replaced_in})" if report.replaced else ""))
-    if report.kept_existing:
-        kept_in = f"{display_path(Path(report.kept_in or NOT_OVERWRITTEN_DIR))}/"
-        lines.append(
-            f"  skipped, a lesson file already exists: {len(report.kept_existing)} "
-            f"(new versions kept in {kept_in}; use --force to overwrite)"
-        )
-    if report.already_done:
-        lines.append(f"  already processed before: {len(report.already_done)}")
-    for reason, lesson_ids in sorted(report.failed.items()):
-        shown = first_ids(sorted(lesson_ids))
-        lines.append(f"  not saved ({reason}): {len(lesson_ids)}: {shown}")
-        if reason in WRONG_API_WORDS:
-            lines.append(f"    {WRONG_API_WORDS[reason]}; they are requested again by the next run")
-        if reason == "refusal":
-            lines.extend(f"    {lesson_id} refused: {safe_text(report.refusals[lesson_id], 200)}"
-                         for lesson_id in sorted(lesson_ids)[:10] if lesson_id in report.refusals)
-    lines.extend(f"    {lesson_id}: {problem}" for lesson_id, problem in sorted(report.path_problems.items()))
-    if report.missing:
-        shown = first_ids(report.missing)
-        lines.append(f"  missing from the results: {len(report.missing)}: {shown}")
-    if report.bad_lines:
-        lines.append(f"  lines skipped: {len(report.bad_lines)}")
-        lines.extend(f"    {entry}" for entry in report.bad_lines[:20])
-        if len(report.bad_lines) > 20:
-            lines.append(f"    ... and {len(report.bad_lines) - 20} more (see --json)")
-    for tier, lesson_ids in sorted(report.other_tiers.items(), key=lambda item: str(item[0])):
-        shown = first_ids(sorted(lesson_ids))
-        lines.append(
-            f"  served at service tier {tier!r}, not at Batch rates (the 50% discount did not apply): "
-            f"{len(lesson_ids)}: {shown}"
-        )
-    usage = report.usage
-    if usage.prompt_tokens or usage.completion_tokens:
-        written = f", {usage.cache_write_tokens:,} written to the prompt cache" if usage.cache_write_tokens else ""
-        lines.append(
-            f"  tokens: {usage.prompt_tokens:,} input ({usage.cached_tokens:,} cached{written}), "
-            f"{usage.completion_tokens:,} output ({usage.reasoning_tokens:,} reasoning)"
-        )
-        writes = (
-            f", of which cache writes {models.format_small_cost(report.cache_write_cost)}"
-            if usage.cache_write_tokens else ""
-        )
-        lines.append(
-            f"  cost at Batch prices: {models.format_cost(report.actual_cost)}{writes}"
-            + (f" (estimated before submitting: {models.format_cost(report.estimated_cost)})"
-               if report.estimated_cost is not None else "")
-            + _charged_before(report)
-        )
-    lines.extend(describe_batch_usage(report))
-    return lines

@@ -1,24 +1,39 @@
-"""The check_batch_status job: show, follow (``--watch``) or cancel the batches of a work dir.
+"""The check_batch_status job: show, follow (``--watch``) or cancel the batches of a work dir, or
+give up the ones the API does not know.
 
-The script parses its options into a ``StatusRequest`` and renders the ``StatusResult``; the
-syncing with the API is ``batch_sync``'s, the wording of the report ``status``'s.
+The script parses its options into a ``StatusRequest``; the job returns a result (``StatusReport``,
+``CancelOutcome``, ``GiveUpOutcome`` or ``NothingRecorded``) and tells its progress as events
+(``output.Events``); ``status_text`` words both. The syncing with the API is ``batch_sync``'s.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Union
 
 from .api import ApiError, BatchApi, effective_base_url
-from .batch_sync import cancel, lost_message, problem_messages, refresh, watch
-from .files import display_path
+from .batch_info import BatchInfo
+from .batch_sync import RefreshProblem, cancel, problem_messages, refresh, watch
+from .batch_view import (
+    BatchView,
+    UnsavedLesson,
+    WaitingStep,
+    flex_run_summary,
+    in_flight_by_flex,
+    lesson_counts,
+    lessons_needing_attention,
+    lessons_waiting,
+    needs_attention,
+    unsaved_lessons,
+    view,
+)
 from .ledger import BatchRecord, Ledger
-from .output import Printer
+from .output import Events, Message
 from .settings import API_BASE_URL, OUTPUT_DIR, remembered_path, resolve_ledger_settings
 from .states import ACTIVE_BATCH_STATUSES
-from .status import StatusReport, WatchDisplay, flex_run_summary, lesson_counts, needs_attention, view
-from .wording import Commands, plural
+from .wording import Commands, given_up_reason
 
 
 @dataclass(frozen=True)
@@ -33,24 +48,163 @@ class StatusRequest:
     watch: bool = False
     interval: float = 30.0
     list_lessons: bool = False
-    as_json: bool = False
     give_up: bool = False
 
 
-@dataclass
-class StatusResult:
-    """The lines to show (none under ``--json`` for a status), the JSON document (the envelope's
-    ``result``), and whether it is a failure."""
+# --- What the job returns ------------------------------------------------------------------------
 
-    lines: list[str] = field(default_factory=list)
-    document: dict | None = None
+
+@dataclass
+class StatusReport:
+    """The status: the batches, the flex runs, the lessons, and what the next steps are made of."""
+
+    batches: list[BatchView]
+    commands: Commands
+    lessons: dict[str, int]  # lessons in each state
+    attention: list[UnsavedLesson]  # lessons that need a person
+    lessons_dir: Path | None = None  # the lessons folder the work dir remembers
+    list_lessons: bool = False  # --lessons: every lesson not saved, with its state
+    unsaved: list[UnsavedLesson] = field(default_factory=list)  # with --lessons
+    errors: list[str] = field(default_factory=list)  # what the API said instead of answering
+    flex_runs: list[dict] = field(default_factory=list)  # flex_run_summary of each run shown
+    waiting: WaitingStep | None = None  # lessons the next generate run requests, and its command
+    in_flight_by_flex: list[str] = field(default_factory=list)  # lessons a flex run that is over left in flight
+    now: float = field(default_factory=time.time)
     failed: bool = False
 
 
-def check_status(
-    ledger: Ledger, request: StatusRequest, printer: Printer, confirm: Callable[[str, bool], bool]
-) -> StatusResult:
-    """Show (or follow, or cancel) the batches; errors met on the way are printed as they happen."""
+@dataclass
+class NothingRecorded:
+    """No batch to show: nothing was submitted from the ledger's work dir (flex runs aside)."""
+
+    ledger_path: Path | None
+    commands: Commands
+    flex_runs: list[dict]
+    lessons: dict[str, int]
+    failed: bool = False
+
+
+@dataclass
+class CancelOutcome:
+    """What ``--cancel`` did: the batches asked about, the status each has after the cancel request
+    (``cancelling`` until the API has finished), those the API does not know (404), and whether the
+    whole job's cancel is recorded in the ledger (``--cancel`` without batch ids)."""
+
+    commands: Commands
+    batches: list[str]
+    confirmed: bool = True
+    whole_job: bool = False
+    statuses: dict[str, str] = field(default_factory=dict)
+    not_found: list[str] = field(default_factory=list)
+    submitting: bool = False  # a run was submitting when the whole job's cancel was recorded
+
+    @property
+    def failed(self) -> bool:
+        return not self.confirmed or bool(self.not_found)
+
+
+@dataclass
+class GiveUpOutcome:
+    """What ``--give-up`` did: the batches given up, with the lessons each gave back, and those
+    that were not (given up already, known to the API, not in the ledger)."""
+
+    commands: Commands
+    batches: list[str]
+    confirmed: bool = True
+    given_up: dict[str, list[str]] = field(default_factory=dict)
+    already_given_up: list[str] = field(default_factory=list)
+    known_to_the_api: list[str] = field(default_factory=list)
+    not_in_the_ledger: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return not self.confirmed or bool(self.known_to_the_api or self.not_in_the_ledger)
+
+
+StatusResult = Union[StatusReport, NothingRecorded, CancelOutcome, GiveUpOutcome]
+
+
+# --- What the job tells as it goes (``output.Events``) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class WatchPoll:
+    """A poll of ``--watch``: the batches as they are now, and the problems met reading them."""
+
+    records: list[BatchRecord]
+    problems: list[RefreshProblem]
+
+
+@dataclass(frozen=True)
+class WatchStopped:
+    """Ctrl-C during ``--watch``: watching stops, the batches keep running."""
+
+    commands: Commands
+
+
+@dataclass(frozen=True)
+class WatchEnded:
+    """Every watched batch has finished."""
+
+    records: list[BatchRecord]
+
+
+@dataclass(frozen=True)
+class CancelAnswered:
+    """The API took a batch's cancel request; ``status`` is the batch's status now."""
+
+    batch_id: str
+    status: str
+    commands: Commands
+
+
+@dataclass(frozen=True)
+class CancelNotFound:
+    """The API answered 404 for a batch to cancel."""
+
+    batch_id: str
+    commands: Commands
+
+
+@dataclass(frozen=True)
+class GiveUpRefused:
+    """A batch not given up: given up already (``status`` None), or one the API still knows."""
+
+    batch_id: str
+    commands: Commands
+    status: str | None = None
+
+
+@dataclass(frozen=True)
+class NotInLedger:
+    """Batches given that the ledger does not record."""
+
+    ledger_path: Path | None
+    batch_ids: list[str]
+
+
+# --- What the job asks before it acts (``confirm``: the script words the question) ------------------
+
+
+@dataclass(frozen=True)
+class CancelQuestion:
+    """Whether to cancel ``batches`` (``folder``: the work dir, for the whole job's cancel)."""
+
+    batches: list[str]
+    folder: Path | None = None
+    submitting: bool = False
+
+
+@dataclass(frozen=True)
+class GiveUpQuestion:
+    batches: list[str]
+
+
+Confirm = Callable[[Union[CancelQuestion, GiveUpQuestion]], bool]
+
+
+def check_status(ledger: Ledger, request: StatusRequest, events: Events, confirm: Confirm) -> StatusResult:
+    """Show (or follow, or cancel, or give up) the batches; what happens on the way goes to ``events``."""
     commands = Commands(request.work_dir)
     batch_ids = list(request.batch_ids) or [record.batch_id for record in ledger.batches()]
     # Flex runs are shown from the ledger alone (nothing to ask the API once a run is over).
@@ -58,26 +212,23 @@ def check_status(
     if request.cancel and not request.batch_ids and ledger.path is not None:
         # A cancel of the whole job is recorded even when no batch is recorded yet: a run may be
         # submitting its first one right now.
-        return _cancel(ledger, None, [], request.yes, printer, commands, confirm)
+        return _cancel(ledger, None, [], events, commands, confirm)
     if not batch_ids and (request.cancel or not flex_runs):
-        return StatusResult(
-            [f"No batches recorded in {ledger.path}. Submit with: {commands.generate}"],
-            {"batches": [], "flex_runs": flex_runs, "lessons": lesson_counts(ledger)},
-        )
+        return NothingRecorded(ledger.path, commands, flex_runs, lesson_counts(ledger))
     lessons_dir = None
     if ledger.path is not None:
         for note in resolve_ledger_settings(ledger, request.work_dir, {API_BASE_URL: effective_base_url()}).notes:
-            printer.note(note)
+            events(Message(note))
         lessons_dir = remembered_path(ledger, OUTPUT_DIR)
-    api = BatchApi.from_environment(on_retry=printer.note) if batch_ids else None
+    api = _api(events) if batch_ids else None
     if request.cancel:
-        return _cancel(ledger, api, list(request.batch_ids), request.yes, printer, commands, confirm)
+        return _cancel(ledger, api, list(request.batch_ids), events, commands, confirm)
     if request.give_up:
-        return _give_up(ledger, api, list(request.batch_ids), request.yes, printer, commands, confirm)
+        return _give_up(ledger, api, list(request.batch_ids), events, commands, confirm)
     if not batch_ids:
         records, problems = [], []
     elif request.watch:
-        records, problems = _watch(ledger, api, batch_ids, request.interval, printer, commands), []
+        records, problems = _watch(ledger, api, batch_ids, request.interval, events, commands), []
     else:
         records, problems = refresh(ledger, api, batch_ids)
     shown = {record.batch_id for record in records}
@@ -85,32 +236,30 @@ def check_status(
     # A lost batch of the ledger is told in its own lines, with the way on; the others as errors.
     errors = problem_messages(problem for problem in problems if not problem.lost or problem.batch_id not in shown)
     for message in errors:
-        printer.error(message)
+        events(Message(message, "error"))
     stale = {problem.batch_id for problem in problems}
     views = [view(ledger, record, stale=record.batch_id in stale, lost=record.batch_id in lost) for record in records]
     report = StatusReport(
-        views, ledger, commands, lessons_dir, list_lessons=request.list_lessons, errors=errors, flex_runs=flex_runs
+        views, commands, lesson_counts(ledger), lessons_needing_attention(ledger), lessons_dir,
+        list_lessons=request.list_lessons, unsaved=unsaved_lessons(ledger) if request.list_lessons else [],
+        errors=errors, flex_runs=flex_runs,
+        waiting=lessons_waiting(ledger, commands) if ledger.path is not None else None,
+        in_flight_by_flex=in_flight_by_flex(ledger) if ledger.path is not None else [],
     )
-    missing = [batch_id for batch_id in batch_ids if batch_id not in {record.batch_id for record in records}]
-    failed = (
-        errors or missing or lost or report.attention() or any(needs_attention(ledger, record) for record in records)
+    missing = [batch_id for batch_id in batch_ids if batch_id not in shown]
+    report.failed = bool(
+        errors or missing or lost or report.attention or any(needs_attention(ledger, record) for record in records)
     )
-    return StatusResult(
-        [] if request.as_json else report.lines(),
-        report.as_json() if request.as_json else None,
-        bool(failed),
-    )
+    return report
+
+
+def _api(events: Events) -> BatchApi:
+    return BatchApi.from_environment(on_retry=lambda text: events(Message(text)))
 
 
 def _cancel(
-    ledger: Ledger,
-    api: BatchApi,
-    given: list[str],
-    yes: bool,
-    printer: Printer,
-    commands: Commands,
-    confirm: Callable[[str, bool], bool],
-) -> StatusResult:
+    ledger: Ledger, api: BatchApi | None, given: list[str], events: Events, commands: Commands, confirm: Confirm
+) -> CancelOutcome:
     """Cancel the batches given; with none given, the whole job: the cancel is recorded in the
     ledger first (every run submitting from the work dir, or waiting with --wait, then submits no
     more, and cancels a batch it is creating as soon as it exists), then every unfinished batch
@@ -119,124 +268,74 @@ def _cancel(
     if whole_job:
         submitting = ledger.submission_in_progress()
         targets = _unfinished(ledger)
-        listed = f"{plural(len(targets), 'batch', 'batches')}: {', '.join(targets)}" if targets else "no batch yet"
-        question = f"Cancel the job in {display_path(request_dir(ledger))} ({listed}) and stop every run submitting there?"
-        if not targets and not submitting:
-            question = f"No unfinished batch in {display_path(request_dir(ledger))}; stop any run that starts submitting there?"
+        question = CancelQuestion(targets, request_dir(ledger), submitting)
     else:
         submitting, targets = False, given
-        question = f"Cancel {plural(len(targets), 'batch', 'batches')}: {', '.join(targets)}?"
+        question = CancelQuestion(targets)
+    outcome = CancelOutcome(commands, targets, whole_job=whole_job, submitting=submitting)
     if not targets and not whole_job:
-        return StatusResult(["No unfinished batch to cancel."], _cancelled([], [], []))
-    if not confirm(question, yes):
-        return StatusResult(
-            ["Nothing was cancelled."], _cancelled(targets, [], [], confirmed=False, whole_job=whole_job), failed=True
-        )
+        return outcome
+    if not confirm(question):
+        outcome.confirmed = False
+        return outcome
     if whole_job:
         ledger.request_cancel()
-        targets = _unfinished(ledger)  # read again after the record: a batch recorded meanwhile is in it
+        # read again after the record: a batch recorded meanwhile is in it
+        targets = outcome.batches = _unfinished(ledger)
     if targets and api is None:
-        api = BatchApi.from_environment(on_retry=printer.note)
-    lost: list[str] = []
-    answers = []
+        api = _api(events)
 
     def tell_lost(batch_id: str) -> None:
-        lost.append(batch_id)
-        printer.error(f"{lost_message(batch_id)}: nothing to cancel there. If it is gone for good, give it up "
-                      f"with {commands.status} --give-up {batch_id}")
+        outcome.not_found.append(batch_id)
+        events(CancelNotFound(batch_id, commands))
 
-    for info in cancel(ledger, api, targets, on_lost=tell_lost):  # each said as it happens
-        answers.append(info)
-        printer.out(f"Batch {info.id}: {info.status}. Finished requests keep their results; "
-                    f"process them with {commands.process} once it is cancelled.")
-    document = _cancelled(targets, answers, lost, whole_job=whole_job)
-    if not whole_job:
-        return StatusResult(document=document, failed=bool(lost))
-    lines = ["The cancel is recorded in the ledger: the runs going now from this work dir (a --wait among them) "
-             f"submit no more batches. A run started from now on submits again: {commands.generate}"]
-    if submitting:
-        lines.append("A run is submitting right now: it stops before its next batch, and a batch it is creating "
-                     "is cancelled by that run as soon as it exists (it says so).")
-    elif not targets:
-        lines.append("No unfinished batch to cancel.")
-    return StatusResult(lines, document, failed=bool(lost))
-
-
-def _cancelled(
-    targets: list[str], answers: list, lost: list[str], confirmed: bool = True, whole_job: bool = False
-) -> dict:
-    """The result of ``--cancel``: the batches asked about, the status each has after the cancel
-    request (``cancelling`` until the API has finished), those the API does not know (404), and
-    whether the whole job's cancel is recorded in the ledger (``--cancel`` without batch ids)."""
-    return {
-        "cancel": {
-            "batches": targets, "confirmed": confirmed, "whole_job": whole_job,
-            "statuses": {info.id: info.status for info in answers}, "not_found": lost,
-        }
-    }
+    for info in cancel(ledger, api, targets, on_lost=tell_lost):  # each told as it happens
+        outcome.statuses[info.id] = info.status
+        events(CancelAnswered(info.id, info.status, commands))
+    return outcome
 
 
 def _give_up(
-    ledger: Ledger,
-    api: BatchApi,
-    given: list[str],
-    yes: bool,
-    printer: Printer,
-    commands: Commands,
-    confirm: Callable[[str, bool], bool],
-) -> StatusResult:
+    ledger: Ledger, api: BatchApi, given: list[str], events: Events, commands: Commands, confirm: Confirm
+) -> GiveUpOutcome:
     """Give up batches the API answers 404 for: their lessons may be requested again. A batch the
     API still knows is refused (giving it up would pay for its lessons twice)."""
-    unknown = [batch_id for batch_id in given if ledger.batch(batch_id) is None]
-    result = {"batches": given, "confirmed": True, "given_up": {}, "already_given_up": [], "known_to_the_api": [],
-              "not_in_the_ledger": unknown}
-    if unknown:
-        printer.error(f"not in the ledger {ledger.path}: {', '.join(unknown)}; nothing was given up")
-        return StatusResult(document={"give_up": result}, failed=True)
-    targets, failed = [], False
+    outcome = GiveUpOutcome(commands, given)
+    outcome.not_in_the_ledger = [batch_id for batch_id in given if ledger.batch(batch_id) is None]
+    if outcome.not_in_the_ledger:
+        events(NotInLedger(ledger.path, outcome.not_in_the_ledger))
+        return outcome
+    targets = []
     for batch_id in given:
         if ledger.batch(batch_id).given_up_at is not None:
-            printer.out(f"Batch {batch_id} was given up already.")
-            result["already_given_up"].append(batch_id)
+            events(GiveUpRefused(batch_id, commands))
+            outcome.already_given_up.append(batch_id)
             continue
-        try:
-            info = api.get_batch(batch_id)
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
+        info = _known(api, batch_id)
+        if info is None:
             targets.append(batch_id)
             continue
-        failed = True
-        result["known_to_the_api"].append(batch_id)
-        printer.error(
-            f"the API knows batch {batch_id} (status {info.status}), so it is not given up: giving it up would pay "
-            f"for its lessons twice. Follow it with {commands.status} --watch, or cancel it with "
-            f"{commands.status} --cancel {batch_id}"
-        )
+        outcome.known_to_the_api.append(batch_id)
+        events(GiveUpRefused(batch_id, commands, info.status))
     if not targets:
-        return StatusResult(document={"give_up": result}, failed=failed)
-    question = (
-        f"Give up {plural(len(targets), 'batch', 'batches')} the API does not know ({', '.join(targets)})? Their "
-        "lessons can then be requested (and paid for) again; if the batch still runs under another key, that is a "
-        "second payment."
-    )
-    if not confirm(question, yes):
-        result["confirmed"] = False
-        return StatusResult(["Nothing was given up."], {"give_up": result}, failed=True)
-    lines = []
+        return outcome
+    if not confirm(GiveUpQuestion(targets)):
+        outcome.confirmed = False
+        return outcome
     for batch_id in targets:
-        freed = ledger.give_up_batch(
-            batch_id, f"batch {batch_id} was given up: the API did not know it (404) for this key and project"
-        )
-        result["given_up"][batch_id] = list(freed)  # the lessons it gave back
-        line = f"Batch {batch_id} given up."
-        if freed:
-            line += (
-                f" Its {plural(len(freed), 'lesson')} can be requested again: "
-                f"{commands.generate} --lessons {','.join(freed)}"
-            )
-        lines.append(line)
-    return StatusResult(lines, {"give_up": result}, failed=failed)
+        freed = ledger.give_up_batch(batch_id, given_up_reason(batch_id))
+        outcome.given_up[batch_id] = list(freed)  # the lessons it gave back
+    return outcome
+
+
+def _known(api: BatchApi, batch_id: str) -> BatchInfo | None:
+    """The API's view of a batch; None when it answers 404 (not found for this key and project)."""
+    try:
+        return api.get_batch(batch_id)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        return None
 
 
 def _unfinished(ledger: Ledger) -> list[str]:
@@ -248,18 +347,13 @@ def request_dir(ledger: Ledger) -> Path:
 
 
 def _watch(
-    ledger: Ledger, api: BatchApi, batch_ids: list[str], interval: float, printer: Printer, commands: Commands
+    ledger: Ledger, api: BatchApi, batch_ids: list[str], interval: float, events: Events, commands: Commands
 ) -> list[BatchRecord]:
-    display = WatchDisplay(printer.out)
     try:
-        records = watch(ledger, api, batch_ids, interval, on_poll=display)
+        records = watch(ledger, api, batch_ids, interval, on_poll=lambda records, problems: events(
+            WatchPoll(records, problems)))
     except KeyboardInterrupt:
-        display.close()
-        printer.out(f"Stopped watching. The batches keep running on the server; run {commands.status} again any time.")
+        events(WatchStopped(commands))
         raise
-    display.close()
-    finished: dict[str, int] = {}
-    for record in records:
-        finished[record.status] = finished.get(record.status, 0) + 1
-    printer.out("Summary: " + ", ".join(f"{count} {status}" for status, count in sorted(finished.items())))
+    events(WatchEnded(records))
     return records

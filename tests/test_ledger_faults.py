@@ -301,7 +301,7 @@ def test_two_processing_runs_of_one_batch_take_turns_and_count_each_lesson_once(
     other = {}
     real_download = processing_module.download_results
 
-    def second_terminal_starts(processing, api, record):
+    def second_terminal_starts(processing, api, record, events):
         # While this run is at the batch, a second terminal processes the same work dir.
         if not other:
             out, err = open(job.root / "t2.out", "w+", encoding="utf-8"), open(job.root / "t2.err", "w+", encoding="utf-8")
@@ -312,7 +312,7 @@ def test_two_processing_runs_of_one_batch_take_turns_and_count_each_lesson_once(
             )
             wait_until(lambda: other["process"].poll() is not None or "waiting" in (job.root / "t2.err").read_text(),
                        "the second terminal ends or waits its turn", 60)
-        return real_download(processing, api, record)
+        return real_download(processing, api, record, events)
 
     monkeypatch.setattr(processing_module, "download_results", second_terminal_starts)
     first = job.process("--json")
