@@ -7,12 +7,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lesson_batch import cli, status_text
+from lesson_batch import cli
 from lesson_batch.api import BatchApi
 from lesson_batch.errors import LessonBatchError
 from lesson_batch.ledger import Ledger
 from lesson_batch.output import EventSink
 from lesson_batch.status_job import StatusRequest, check_status
+from lesson_batch.text import status as status_text
 from lesson_batch.workspace import Workspace
 
 

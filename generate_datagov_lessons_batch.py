@@ -5,7 +5,7 @@ Run with --dry-run first: it reads the curriculum, writes the request files into
 and prints the plan with an estimated cost, without a key and without touching the network.
 
 This is the entry point only: the options are ``generate_options``', the job is
-``generate_job.generate``, and what it prints is ``run_text``'s (``run_json``'s under --json).
+``generate_job.generate``, and what it prints is ``text``'s (``run_json``'s under --json).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import argparse
 import sys
 from contextlib import contextmanager, nullcontext
 
-from lesson_batch import cli, run_json, run_text
+from lesson_batch import cli, run_json
 from lesson_batch.api import BatchApi, effective_base_url
 from lesson_batch.errors import Interrupted
 from lesson_batch.files import check_folder
@@ -32,6 +32,9 @@ from lesson_batch.generate_wait import StoppedWaiting
 from lesson_batch.ledger import Ledger
 from lesson_batch.output import EventSink
 from lesson_batch.settings import API_BASE_URL, CURRICULUM, OUTPUT_DIR, TEMPLATE, resolve_ledger_settings
+from lesson_batch.text import ending as ending_text
+from lesson_batch.text import events as events_text
+from lesson_batch.text import plan as plan_text
 
 COMMAND = "generate_datagov_lessons_batch"  # the envelope's ``command``
 
@@ -49,14 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     api = None
     if not args.dry_run:
         api = BatchApi.from_environment(on_retry=printer.note, key_hint="Use --dry-run to plan without a key.")
-    events = EventSink(printer, run_text.RunWords())
+    events = EventSink(printer, events_text.RunWords())
     try:
         with _ledger(args, api, printer) as (ledger, place):
             outcome = generate(
                 plan_options(args, place, settings), ledger, api,
                 max_cost=args.max_cost,
-                confirm=lambda plan: cli.confirm(run_text.confirm_question(plan, args.via), args.yes),
-                confirm_paying_again=lambda plan: sys.stdin.isatty() and cli.ask(run_text.paying_again_question(plan)),
+                confirm=lambda plan: cli.confirm(plan_text.confirm_question(plan, args.via), args.yes),
+                confirm_paying_again=lambda plan: sys.stdin.isatty() and cli.ask(plan_text.paying_again_question(plan)),
                 wait=args.wait,
                 interval=interval(args),
                 events=events,
@@ -66,16 +69,16 @@ def main(argv: list[str] | None = None) -> int:
                 today=today,
                 today_overridden=cli.TODAY_ENV_VAR if cli.today_note() else None,
             )
-            steps = run_text.next_requests(outcome, args, ledger) if not args.dry_run else {}
+            steps = ending_text.next_requests(outcome, args, ledger) if not args.dry_run else {}
     except DeclinedError as declined:  # the person answered no: not an error of the tool
         printer.out(str(declined))
         payload = None if declined.plan is None else result_of(GenerateOutcome(declined.plan, declined=True), args)
         return cli.Outcome(payload=payload, exit_code=cli.EXIT_FAILURE).show(printer)
     except (StoppedWaiting, FlexAbandoned) as stop:
-        raise Interrupted(run_text.interrupted_message(stop)) from None
+        raise Interrupted(events_text.interrupted_message(stop)) from None
     finally:
         events.close()
-    ending = run_text.conclusion(outcome, args, steps)
+    ending = ending_text.conclusion(outcome, args, steps)
     ending.payload = result_of(outcome, args)
     return ending.show(printer)
 

@@ -7,12 +7,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from lesson_batch import cli, status_text
+from lesson_batch import cli
 from lesson_batch.api import BatchApi
 from lesson_batch.errors import LessonBatchError
 from lesson_batch.ledger import Ledger, LostLedger
 from lesson_batch.output import EventSink
 from lesson_batch.process_job import ProcessRequest, process_results
+from lesson_batch.text import processing as processing_text
+from lesson_batch.text import status as status_text
 from lesson_batch.workspace import Workspace
 
 
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             return cli.Outcome(status_text.nothing_recorded_lines(ledger.path, args.work_dir),
                                dict(NOTHING_PROCESSED)).show(printer)
     return cli.Outcome(
-        status_text.processing_lines(summary), summary.as_json(), cli.EXIT_FAILURE if summary.failed else cli.EXIT_OK
+        processing_text.processing_lines(summary), summary.as_json(), cli.EXIT_FAILURE if summary.failed else cli.EXIT_OK
     ).show(printer)
 
 

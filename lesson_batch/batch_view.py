@@ -1,5 +1,5 @@
 """What the ledger knows around a batch, a flex run and the lessons not saved: the data the status
-and the processing report show (``status_text`` words it).
+and the processing report show (``text.status`` words it).
 
 Asking the API and storing its answers is ``batch_sync``'s business; this module only reads the
 ledger.

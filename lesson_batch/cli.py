@@ -159,7 +159,8 @@ def recover_lost_ledger(
 ) -> None:
     """A ledger that was lost or damaged (``Ledger.lost``) is rebuilt from the API's batches and
     the files in the work dir before anything else, and what was recovered is said (on stderr)."""
-    from . import recovery, status_text
+    from . import recovery
+    from .text import status as status_text
 
     lost = ledger.lost
     if lost is None:

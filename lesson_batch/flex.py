@@ -22,7 +22,7 @@ The run stops sending when capacity refusals go on for ``patience_seconds`` (``f
 once when the model does not take flex (only one request is in flight until the first answer, so
 that costs one refused request), before ``max_cost`` could be passed (``flex_cost``), and on
 Ctrl-C (those in flight get ``grace_seconds`` to finish and are recorded). It tells its progress
-as events to the ``Events`` it is handed (``output``); ``run_text`` words them, and its report.
+as events to the ``Events`` it is handed (``output``); ``text`` words them, and its report.
 
 Facts used: OpenAI's flex guide (developers.openai.com/api/docs/guides/flex-processing): Batch
 prices, 15-minute timeout, "occasional resource unavailability", limited models; an unsupported
@@ -74,7 +74,7 @@ from .result_files import BadLine, result_of_response
 from .saving import AnswerRecorder, Expected, Processing
 from .states import FLEX, INVALID
 from .submit import new_run_id
-from .wording import first_ids
+from .text.wording import first_ids
 
 DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 64
@@ -136,7 +136,7 @@ class FlexStoppedError(LessonBatchError):
     """A flex run stopped because a file or the ledger could not be written; what it received is kept."""
 
 
-# --------------------------------------------------------------------------- events (worded by run_text)
+# --------------------------------------------------------------------------- events (worded by text.events)
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ class FlexStillWaiting:
 
 
 class FlexAbandoned(Interrupted):
-    """A third Ctrl-C: the run quits with ``lessons`` in flight abandoned (``run_text`` words it)."""
+    """A third Ctrl-C: the run quits with ``lessons`` in flight abandoned (``text`` words it)."""
 
     def __init__(self, lessons: list[str]):
         super().__init__(f"Quit with {len(lessons)} requests in flight abandoned.")

@@ -12,7 +12,7 @@ take (a model without flex, capacity that did not come back).
 
 The job words nothing but its errors: it returns a ``GenerateOutcome`` and tells its progress as
 events (the dataclasses below, and those of ``flex`` and ``generate_wait``) to the ``Events`` it
-is handed; ``run_text`` words them.
+is handed; ``text`` words them.
 
 Each step records itself in the ledger before moving on, so any of these can be interrupted and
 simply run again.
@@ -44,7 +44,7 @@ from .requests import RequestSettingsError
 from .saving import Processing
 from .settings import CURRICULUM
 from .submit import SubmitReport, new_run_id, recover_unfinished_shards, submit_plan
-from .wording import Commands, cost_format, plural, quoted
+from .text.wording import Commands, cost_format, plural, quoted
 from .workspace import Workspace
 
 
@@ -85,7 +85,7 @@ class GenerateOutcome:
     declined: bool = False  # the person answered no at the confirmation prompt
 
 
-# --------------------------------------------------------------------------- events (worded by run_text)
+# --------------------------------------------------------------------------- events (worded by text.events)
 
 
 @dataclass(frozen=True)

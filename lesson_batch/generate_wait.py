@@ -6,7 +6,7 @@ under the enqueued-token cap, or that a batch over the organisation's enqueued-t
 back (rolling submission). It stops when nothing waits, when a whole-job cancel was recorded (the
 batches still ending are seen through), or when rounds go by without a lesson saved.
 
-The wait words nothing: it tells its progress as the events below (``run_text`` words them); a
+The wait words nothing: it tells its progress as the events below (``text`` words them); a
 Ctrl-C while it waits is a ``StoppedWaiting``, which names the batches that keep running (and
 are billed) on the server.
 """
@@ -28,7 +28,7 @@ from .report import Report
 from .saving import Processing
 from .states import PENDING, SUCCEEDED
 from .submit import cancelled_since, new_run_id, submit_plan
-from .wording import Commands
+from .text.wording import Commands
 
 MAX_WAIT_ROUNDS = 1000
 # Resubmitting lessons whose batch hit the enqueued-token limit helps only while batches finish
@@ -36,7 +36,7 @@ MAX_WAIT_ROUNDS = 1000
 MAX_ROUNDS_WITHOUT_PROGRESS = 2
 
 
-# --------------------------------------------------------------------------- events (worded by run_text)
+# --------------------------------------------------------------------------- events (worded by text.events)
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ class NoProgress:
 
 class StoppedWaiting(Interrupted):
     """A Ctrl-C under ``--wait`` (or after batches were created): ``running`` batches of the work
-    dir go on, and are billed, on the server (``run_text`` words it)."""
+    dir go on, and are billed, on the server (``text`` words it)."""
 
     def __init__(self, running: list[str], work_dir: Path):
         super().__init__(f"Interrupted while {len(running)} batches run on.")

@@ -73,7 +73,7 @@ from .states import (
     LessonState,
     ShardState,
 )
-from .wording import Commands
+from .text.wording import Commands
 from .workspace import Workspace
 
 DEFAULT_MAX_ATTEMPTS = 3  # runs of one lesson's request before it needs a person

@@ -18,7 +18,7 @@ others: progress, retries).
 Progress during long work (``--watch``, ``--wait``, flex) goes through one event sink: a job is
 handed an ``Events`` callable and calls it with typed events (frozen dataclasses the job
 defines); it never words them. The script makes the sink, an ``EventSink``: a text module
-(``status_text``, ``run_text``) turns each event into ``Line``s, which the ``Printer`` prints.
+(``text.status``, ``text``) turns each event into ``Line``s, which the ``Printer`` prints.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Processing finished batches, the processing script's job: bring the ledger up to date on
 unfinished batches, download the result files of every batch whose results are ready (raw
 results are on disk in the work dir before anything else), apply them (``saving``), and sum up
-what was done and what is left (``ProcessingSummary``; ``status_text`` words it, and the progress
+what was done and what is left (``ProcessingSummary``; ``text.status`` words it, and the progress
 events the job tells as it goes: ``output.Events``).
 
 ``process_results`` is the whole job as the script asks for it; ``process_ready`` is its part
@@ -30,7 +30,7 @@ from .saving import Processing, apply_batch, process_files
 from .settings import API_BASE_URL, OUTPUT_DIR, resolve_ledger_settings
 from .states import SETTLED_OR_HELD_STATES, SUBMITTED, BatchStatus
 from .submit import forget_input
-from .wording import Commands
+from .text.wording import Commands
 
 
 class ResultsInputError(LessonBatchError):

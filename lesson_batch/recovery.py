@@ -64,7 +64,7 @@ class RecoveryError(LessonBatchError):
 
 @dataclass
 class RebuildReport:
-    """What ``rebuild`` brought back, and what it could not (``status_text.rebuild_lines`` words it)."""
+    """What ``rebuild`` brought back, and what it could not (``text.status.rebuild_lines`` words it)."""
 
     adopted_running: list[str] = field(default_factory=list)
     adopted_finished: list[str] = field(default_factory=list)  # results to process

@@ -1,5 +1,5 @@
 """What a processing run did, as a ``Report``, and its JSON document (``Report.as_json``); the
-lines a person reads are ``status_text.format_report``'s.
+lines a person reads are ``text.processing.format_report``'s.
 
 A report is filled by ``saving`` (batch result files, flex answers) and merged into totals by
 ``process_job.ProcessingSummary``; it holds lesson ids and token counts, never lesson text.

@@ -1,6 +1,6 @@
 """What generate prints under ``--json``: the ``result`` of its envelope (``output``), made from
 the typed results of the job (the plan, what was submitted, the flex run, what ``--wait``
-processed). The text of the same results is ``run_text``'s.
+processed). The text of the same results is ``text``'s.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from .batch_info import BatchInfo
 from .flex import FlexReport
 from .generate_job import GenerateOutcome
 from .plan import Plan
-from .run_text import effort_shares, tag_order
+from .text.plan import effort_shares, tag_order
 
 
 def outcome_as_json(outcome: GenerateOutcome, *, dry_run: bool, via: str, wait: bool) -> dict:
@@ -44,7 +44,7 @@ def _batch_json(info: BatchInfo) -> dict:
 
 
 def plan_as_json(plan: Plan) -> dict:
-    """The plan as the ``--json`` result of the generate script holds it: what ``run_text.format_plan``
+    """The plan as the ``--json`` result of the generate script holds it: what ``text.plan.format_plan``
     shows, with every lesson id instead of counts where a list is short enough to matter."""
     return {
         "curriculum": {
@@ -126,7 +126,7 @@ def _effort_mix_json(plan: Plan) -> list[dict]:
 
 def flex_report_as_json(report: FlexReport) -> dict:
     """A flex run as the ``--json`` result of the generate script holds it (what
-    ``run_text.flex_report_lines`` says, with every lesson id)."""
+    ``text.ending.flex_report_lines`` says, with every lesson id)."""
     return {
         "run_id": report.run_id,
         "model": report.model,

@@ -3,7 +3,7 @@ give up the ones the API does not know.
 
 The script parses its options into a ``StatusRequest``; the job returns a result (``StatusReport``,
 ``CancelOutcome``, ``GiveUpOutcome`` or ``NothingRecorded``) and tells its progress as events
-(``output.Events``); ``status_text`` words both. The syncing with the API is ``batch_sync``'s.
+(``output.Events``); ``text.status`` words both. The syncing with the API is ``batch_sync``'s.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from .ledger import BatchRecord, Ledger
 from .output import Events, Message
 from .settings import API_BASE_URL, OUTPUT_DIR, remembered_path, resolve_ledger_settings
 from .states import ACTIVE_BATCH_STATUSES
-from .wording import Commands, given_up_reason
+from .text.wording import Commands, given_up_reason
 
 
 @dataclass(frozen=True)

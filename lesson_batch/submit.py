@@ -42,7 +42,7 @@ from .ledger import Ledger, ShardLesson, ShardRecord
 from .plan import Plan
 from .shards import Shard
 from .states import UNFINISHED_SHARD_STATES
-from .wording import plural
+from .text.wording import plural
 from .workspace import Workspace
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,200}")

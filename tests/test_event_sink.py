@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lesson_batch.output import EventSink, Line, Message, Printer
 from lesson_batch.process_job import Downloading, NoOutputFile
-from lesson_batch.status_text import StatusWords
+from lesson_batch.text.status import StatusWords
 
 
 def collecting() -> tuple[Printer, list[str], list[str]]:

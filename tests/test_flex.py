@@ -44,8 +44,8 @@ from lesson_batch.ledger import Ledger
 from lesson_batch.output import EventSink, Printer
 from lesson_batch.plan import PlanOptions
 from lesson_batch.requests import RequestSettings
-from lesson_batch.run_text import RunWords
 from lesson_batch.states import FLEX, PENDING, SUBMITTED, SUCCEEDED
+from lesson_batch.text.events import RunWords
 from tests.fake_openai import FakeOpenAIServer
 from tests.helpers import (
     BUNDLED_CURRICULUM,

@@ -10,8 +10,8 @@ import pytest
 from lesson_batch import models
 from lesson_batch.plan import History, PlanOptions, SelectionError, make_plan
 from lesson_batch.requests import RequestSettings
-from lesson_batch.run_text import format_plan
 from lesson_batch.shards import ShardLimits
+from lesson_batch.text.plan import format_plan
 
 CURRICULUM = """\
 # Plan Course

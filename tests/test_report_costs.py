@@ -8,7 +8,7 @@ import pytest
 from lesson_batch import models
 from lesson_batch.report import Report
 from lesson_batch.result_files import TokenUsage
-from lesson_batch.status_text import format_report
+from lesson_batch.text.processing import format_report
 
 LINES = TokenUsage(prompt_tokens=10_000, completion_tokens=4_000, cached_tokens=2_000, reasoning_tokens=1_000,
                    cache_write_tokens=3_000)

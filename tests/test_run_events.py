@@ -1,5 +1,5 @@
-"""Jobs tell, run_text words (issue 21, "one voice"): the generate job and a flex run hand typed
-events to the sink they are given and print nothing themselves; ``run_text.RunWords`` turns those
+"""Jobs tell, lesson_batch.text words (issue 21, "one voice"): the generate job and a flex run hand typed
+events to the sink they are given and print nothing themselves; ``text.events.RunWords`` turns those
 events into the lines a person reads.
 
 The job runs against the local fake server with the real ``openai`` client, as in tests/test_flex.py.
@@ -15,8 +15,9 @@ from lesson_batch.ledger import Ledger
 from lesson_batch.output import Line
 from lesson_batch.plan import PlanOptions, make_plan
 from lesson_batch.requests import RequestSettings
-from lesson_batch.run_text import RunWords, format_plan, interrupted_message
 from lesson_batch.saving import Processing
+from lesson_batch.text.events import RunWords, interrupted_message
+from lesson_batch.text.plan import format_plan
 from tests.helpers import BUNDLED_CURRICULUM, BUNDLED_TEMPLATE
 from tests.test_flex import MODEL, QUICK
 

@@ -1,14 +1,14 @@
 """The status script's cancel: the job asks a typed question and returns what it did; the text
-module words the question and the outcome (``status_job``, ``status_text``)."""
+module words the question and the outcome (``status_job``, ``text.status``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from lesson_batch import status_text
 from lesson_batch.ledger import Ledger
 from lesson_batch.output import no_events
 from lesson_batch.status_job import CancelOutcome, CancelQuestion, GiveUpQuestion, StatusRequest, check_status
+from lesson_batch.text import status as status_text
 
 
 def test_a_cancel_of_named_batches_asks_about_those_batches():

@@ -20,8 +20,8 @@ from ..flex import (
 )
 from ..generate_job import GenerateOutcome
 from ..next_steps import RequestStep, request_step
-from ..status_text import format_report
-from ..wording import Commands, first_ids, plural, the_lessons, them
+from .processing import format_report
+from .wording import Commands, first_ids, plural, the_lessons, them
 
 # --------------------------------------------------------------------------- the flex report
 

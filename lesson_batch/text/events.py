@@ -39,10 +39,11 @@ from ..generate_wait import (
 from ..output import Line
 from ..plan import saved_before_sentence
 from ..progress import ProgressBar
-from ..status_text import StatusWords, WatchDisplay, format_report
-from ..wording import Commands, cost_format, first_ids, plural
 from .ending import flex_report_lines
 from .plan import format_plan
+from .processing import format_report
+from .status import StatusWords, WatchDisplay
+from .wording import Commands, cost_format, first_ids, plural
 
 # --------------------------------------------------------------------------- before sending
 
@@ -252,8 +253,8 @@ _WORDS: dict[type, Callable[[object], Iterable[Line]]] = {
 class RunWords:
     """The words of a generate run's events (``output.EventSink``'s ``words``), with the progress
     bars drawn between them on a terminal: flex's over its requests, ``--wait``'s over the batches'
-    (``status_text.WatchDisplay``, whose lines are notes). A bar's line ends before any other line.
-    The events of processing (``process_job``: downloads) are ``status_text``'s to word."""
+    (``text.status.WatchDisplay``, whose lines are notes). A bar's line ends before any other line.
+    The events of processing (``process_job``: downloads) are ``text.status``'s to word."""
 
     def __init__(self) -> None:
         self.flex_bar: ProgressBar | None = None

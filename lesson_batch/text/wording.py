@@ -1,6 +1,6 @@
 """The words every script shares: counts, id lists, times, and the next steps (the sentences
-that say what to do now, with the command to run). What each script shows is ``status_text``'s
-(check_batch_status.py, process_batch_results.py) or ``run_text``'s (generate).
+that say what to do now, with the command to run). What each script shows is ``text.status``'s
+(check_batch_status.py, process_batch_results.py) or ``text``'s (generate).
 
 A next step is a command to copy and run as it is, from the current folder: the script's path
 as seen from there (the project's scripts find their defaults from the project, wherever they
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import ids, models
-from .defaults import DEFAULT_WORK_DIR, PROJECT_DIR
-from .files import display_path
-from .states import FAILS_AGAIN_UNCHANGED, TERMINAL_BATCH_STATUSES, BatchStatus
+from .. import ids, models
+from ..defaults import DEFAULT_WORK_DIR, PROJECT_DIR
+from ..files import display_path
+from ..states import FAILS_AGAIN_UNCHANGED, TERMINAL_BATCH_STATUSES, BatchStatus
 
 GENERATE_SCRIPT = "generate_datagov_lessons_batch.py"
 STATUS_SCRIPT = "check_batch_status.py"
