@@ -43,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="batches to show (default: all in the ledger)")
     cli.add_work_dir(parser)
     parser.add_argument("--watch", action="store_true",
-                        help="poll until every batch is finished, with a progress bar (off a terminal: a dated line per "
-                             "change); Ctrl-C stops watching, the batches keep running")
+                        help="poll until every batch is finished, with a progress bar (off a terminal: a dated "
+                             "line per change); Ctrl-C stops watching, the batches keep running")
     parser.add_argument("--interval", type=cli.positive_float, default=None, metavar="SECONDS",
                         help="with --watch: first polling interval, fractions allowed; it backs off to 5 minutes "
                              "while nothing changes (default: 30)")

@@ -84,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
             return cli.Outcome(status_text.nothing_recorded_lines(ledger.path, args.work_dir),
                                dict(NOTHING_PROCESSED)).show(printer)
     return cli.Outcome(
-        processing_text.processing_lines(summary), summary.as_json(), cli.EXIT_FAILURE if summary.failed else cli.EXIT_OK
+        processing_text.processing_lines(summary),
+        summary.as_json(),
+        cli.EXIT_FAILURE if summary.failed else cli.EXIT_OK,
     ).show(printer)
 
 

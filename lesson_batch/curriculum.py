@@ -43,7 +43,9 @@ _TAG = re.compile(r"\[([^\[\]]*)\]\s*$")
 _LESSON_MAP_SUFFIX = re.compile(r"(?:—|–|-|:)\s*Lesson Map\s*$", re.IGNORECASE)
 # A line that is almost a module or lesson header (another level, lower case, "Lesson 2", no
 # space after the #): an error, never notes, since it would silently swallow a lesson.
-_NEAR_HEADER = re.compile(r"^(#{1,6})\s*(lesson|module|l|m)\s*([0-9]+)(?![0-9])\s*(?::|—|–|-)?\s*(.*)$", re.IGNORECASE)
+_NEAR_HEADER = re.compile(
+    r"^(#{1,6})\s*(lesson|module|l|m)\s*([0-9]+)(?![0-9])\s*(?::|—|–|-)?\s*(.*)$", re.IGNORECASE
+)
 _FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})(.*)$")
 _TITLE_HEADER = re.compile(r"^#\s+(.+)$")  # lines arrive right-stripped
 _NAMED_LIST = re.compile(r"^(prerequisites|prereqs|related(?: lessons)?)\s*:\s*(.*)$", re.IGNORECASE)
