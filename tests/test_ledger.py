@@ -7,6 +7,7 @@ import pytest
 from lesson_batch.batch_info import BatchError, BatchInfo
 from lesson_batch.batch_sync import store
 from lesson_batch.ledger import Ledger, LedgerError, NotSaved, Saved
+from lesson_batch.lifecycle import RanNothing
 from lesson_batch.states import (
     NEEDS_ATTENTION,
     PENDING,
@@ -101,7 +102,7 @@ def test_the_ledger_stores_a_failed_batch_as_told_and_leaves_its_lessons_to_the_
 def test_a_batch_given_back_when_recorded_leaves_its_lessons_pending_and_itself_processed_at_once(ledger):
     record(ledger)
     failed = BatchInfo(id="batch_1", status="failed", errors=(BatchError("token_limit_exceeded", "full"),))
-    ledger.shard_submitted("run-s001", failed, give_back="batch batch_1 failed: token_limit_exceeded: full")
+    ledger.shard_submitted("run-s001", failed, ran_nothing=RanNothing("batch batch_1 failed: token_limit_exceeded: full"))
     lessons = ledger.lessons()
     assert {(lesson.state, lesson.attempts, lesson.batch_id) for lesson in lessons.values()} == {(PENDING, 0, "batch_1")}
     assert ledger.shards()[0].state == SHARD_SUBMITTED
