@@ -133,7 +133,8 @@ class BatchTable:
             )
             insert_pending(db, lesson_ids, now)
             db.executemany(
-                "UPDATE lessons SET force = ? WHERE lesson_id = ?", [(int(force), lesson_id) for lesson_id in lesson_ids]
+                "UPDATE lessons SET force = ? WHERE lesson_id = ?",
+                [(int(force), lesson_id) for lesson_id in lesson_ids],
             )
 
     def shard_input_moved(self, shard_key: str, input_path: str) -> None:

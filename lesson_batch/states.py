@@ -82,7 +82,9 @@ SHARD_SUBMITTED = ShardState.SUBMITTED
 SHARD_ABANDONED = ShardState.ABANDONED
 UNFINISHED_SHARD_STATES = (SHARD_PLANNED, SHARD_UPLOADED)
 
-ACTIVE_BATCH_STATUSES = (BatchStatus.VALIDATING, BatchStatus.IN_PROGRESS, BatchStatus.FINALIZING, BatchStatus.CANCELLING)
+ACTIVE_BATCH_STATUSES = (
+    BatchStatus.VALIDATING, BatchStatus.IN_PROGRESS, BatchStatus.FINALIZING, BatchStatus.CANCELLING,
+)
 TERMINAL_BATCH_STATUSES = (BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.EXPIRED, BatchStatus.CANCELLED)
 # Terminal statuses whose files hold results to process (a failed batch ran no request).
 RESULT_BATCH_STATUSES = (BatchStatus.COMPLETED, BatchStatus.EXPIRED, BatchStatus.CANCELLED)

@@ -84,7 +84,8 @@ def test_an_abandoned_shard_is_no_longer_unfinished(ledger):
 
 def test_a_failed_batch_puts_its_lessons_back_to_pending_with_the_error(ledger):
     submit(ledger)
-    store(ledger, BatchInfo(id="batch_1", status="failed", errors=(BatchError("token_limit_exceeded", "Enqueued token limit"),)))
+    over_limit = (BatchError("token_limit_exceeded", "Enqueued token limit"),)
+    store(ledger, BatchInfo(id="batch_1", status="failed", errors=over_limit))
     lessons = ledger.lessons()
     assert {lesson.state for lesson in lessons.values()} == {PENDING}
     assert all("token_limit_exceeded" in lesson.reason for lesson in lessons.values())
@@ -102,9 +103,12 @@ def test_the_ledger_stores_a_failed_batch_as_told_and_leaves_its_lessons_to_the_
 def test_a_batch_given_back_when_recorded_leaves_its_lessons_pending_and_itself_processed_at_once(ledger):
     record(ledger)
     failed = BatchInfo(id="batch_1", status="failed", errors=(BatchError("token_limit_exceeded", "full"),))
-    ledger.shard_submitted("run-s001", failed, ran_nothing=RanNothing("batch batch_1 failed: token_limit_exceeded: full"))
+    ran_nothing = RanNothing("batch batch_1 failed: token_limit_exceeded: full")
+    ledger.shard_submitted("run-s001", failed, ran_nothing=ran_nothing)
     lessons = ledger.lessons()
-    assert {(lesson.state, lesson.attempts, lesson.batch_id) for lesson in lessons.values()} == {(PENDING, 0, "batch_1")}
+    assert {(lesson.state, lesson.attempts, lesson.batch_id) for lesson in lessons.values()} == {
+        (PENDING, 0, "batch_1"),
+    }
     assert ledger.shards()[0].state == SHARD_SUBMITTED
     assert ledger.batch("batch_1").processed_at is not None
 
@@ -145,7 +149,8 @@ def test_a_lesson_not_saved_is_marked_only_in_the_batch_it_is_in(ledger):
     submit(ledger, lessons=["M0-L001"])
     ledger.lessons_not_saved([NotSaved("M0-L001", "batch_1", TRUNCATED, "length", 32000, None)])
     submit(ledger, "run2-s001", "batch_2", ["M0-L001"])
-    ledger.lessons_not_saved([NotSaved("M0-L001", "batch_1", "failed", "http_500: stale", 64000, "low")], max_attempts=2)
+    stale = NotSaved("M0-L001", "batch_1", "failed", "http_500: stale", 64000, "low")
+    ledger.lessons_not_saved([stale], max_attempts=2)
     lesson = ledger.lessons()["M0-L001"]
     assert (lesson.state, lesson.batch_id, lesson.reason) == (SUBMITTED, "batch_2", None)
     assert ledger.retry_budgets() == {"M0-L001": (32000, None)}
@@ -200,7 +205,8 @@ def test_a_batch_that_failed_before_running_gives_its_lessons_attempts_back(ledg
 def test_a_lesson_whose_request_ran_max_attempts_times_needs_attention_with_its_reason_kept(ledger):
     for run in range(1, 4):
         submit(ledger, f"run{run}-s001", f"batch_{run}", ["M0-L001"])
-        ledger.lessons_not_saved([NotSaved("M0-L001", f"batch_{run}", TRUNCATED, "length", 64000, "low")], max_attempts=3)
+        truncated = NotSaved("M0-L001", f"batch_{run}", TRUNCATED, "length", 64000, "low")
+        ledger.lessons_not_saved([truncated], max_attempts=3)
         expected = NEEDS_ATTENTION if run == 3 else TRUNCATED
         assert ledger.lessons()["M0-L001"].state == expected
     lesson = ledger.lessons()["M0-L001"]
@@ -285,7 +291,7 @@ def test_noting_a_lesson_as_pending_does_not_change_one_already_known(ledger):
     assert ledger.lessons()["M0-L001"].state == SUBMITTED
 
 
-# --------------------------------------------------------------------------- each recorded event goes through the lifecycle
+# ------------------------------------------------------------- each recorded event goes through the lifecycle
 
 
 def test_a_flex_request_for_a_lesson_in_a_batch_is_refused_and_changes_nothing(ledger):

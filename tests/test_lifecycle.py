@@ -159,7 +159,8 @@ def test_putting_a_lesson_back_to_pending_never_holds_it_whatever_its_attempts(e
 
 
 @pytest.mark.parametrize(("state", "event"), [
-    (SUBMITTED, Event.EXPIRED), (SUBMITTED, Event.RAN_NOTHING), (SUBMITTED, Event.GIVEN_UP), (FLEX, Event.FLEX_NOT_SENT),
+    (SUBMITTED, Event.EXPIRED), (SUBMITTED, Event.RAN_NOTHING), (SUBMITTED, Event.GIVEN_UP),
+    (FLEX, Event.FLEX_NOT_SENT),
 ])
 def test_an_attempt_given_back_never_takes_the_count_below_zero(state, event):
     assert step(state, event, 0, cap=3).attempts == 0
