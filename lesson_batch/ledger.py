@@ -89,8 +89,10 @@ CANCEL_META_KEY = "cancel_requests"  # how many times a whole-job cancel was ask
 
 class Ledger(LessonTable, BatchTable):
     """Open with ``Ledger.open(work_dir)``; every method that writes is one transaction. It stores
-    what it is told; the rules that decide it (what a failed batch means for its lessons, ...) live
-    in the modules that own them."""
+    what it is told and answers queries; the rules that decide it live in the modules that own
+    them: what an event does to a lesson in ``lifecycle``, which batch ran nothing in ``batch_sync``.
+    Its lesson methods are ``ledger_lessons.LessonTable``'s, its shard, batch and flex run methods
+    ``ledger_batches.BatchTable``'s."""
 
     def __init__(self, path: Path | None, connection: sqlite3.Connection):
         self.path = path  # None: a ledger in memory
