@@ -61,17 +61,22 @@ def move_lessons_of(
     """``event`` for each lesson ``select`` (a query of lesson id, state and attempts, given
     ``key``) names; the lesson's reason becomes ``reason``, and its batch ``new_batch`` if given.
     Returns the lessons moved, in the query's order."""
-    updates = []
+    moved_ids: list[str] = []
+    alike: dict[tuple[str, int], list[str]] = {}  # lessons that get the same state and attempts
     for lesson_id, state, attempts in db.execute(select, (key,)).fetchall():
         moved = lifecycle.step(state, event, attempts)
         if moved is not None:
-            updates.append((moved.state, moved.attempts, reason, new_batch, now, lesson_id))
-    db.executemany(
-        "UPDATE lessons SET state = ?, attempts = ?, reason = ?, batch_id = COALESCE(?, batch_id), updated_at = ? "
-        "WHERE lesson_id = ?",
-        updates,
-    )
-    return [update[-1] for update in updates]
+            moved_ids.append(lesson_id)
+            alike.setdefault((moved.state, moved.attempts), []).append(lesson_id)
+    for (state, attempts), lesson_ids in alike.items():
+        for start in range(0, len(lesson_ids), _CHUNK):
+            chunk = lesson_ids[start:start + _CHUNK]
+            db.execute(
+                "UPDATE lessons SET state = ?, attempts = ?, reason = ?, batch_id = COALESCE(?, batch_id), "
+                f"updated_at = ? WHERE lesson_id IN ({','.join('?' * len(chunk))})",
+                (state, attempts, reason, new_batch, now, *chunk),
+            )
+    return moved_ids
 
 
 def move_batch_lessons(db: sqlite3.Connection, batch_id: str, event: Event, reason: str, now: float) -> list[str]:
