@@ -3,8 +3,8 @@ them until they finish.
 
 ``refresh`` asks the API about each batch and stores the answer in the ledger, so the
 processing step knows which batches are ready. This module owns the rule for a batch that ran
-nothing (``ran_nothing``): a ``failed`` batch was rejected before any request ran, so its lessons
-go back to pending, their attempt given back, and the next run requests them again.
+nothing (``ran_nothing``): a ``failed`` batch was rejected before any request ran; what that does
+to its lessons (back to pending, their attempt given back) is ``lifecycle``'s ``RAN_NOTHING``.
 
 ``watch`` polls until every batch is terminal. The interval starts at ``--interval`` and grows
 by half each poll that brings no change, up to ``MAX_INTERVAL`` (so a 24-hour batch costs a
@@ -24,6 +24,7 @@ from . import crashpoints
 from .api import ApiError, BatchApi
 from .batch_info import BatchInfo
 from .ledger import BatchRecord, Ledger
+from .lifecycle import RanNothing
 from .states import BatchStatus
 
 MAX_INTERVAL = 300.0
@@ -32,20 +33,20 @@ BACKOFF_FACTOR = 1.5
 TOKEN_LIMIT_CODE = "token_limit_exceeded"
 
 
-def ran_nothing(info: BatchInfo) -> str | None:
-    """For a batch that failed (it ran no request): the reason its lessons go back to pending,
-    naming its errors. None for any other status."""
+def ran_nothing(info: BatchInfo) -> RanNothing | None:
+    """For a batch that failed (it ran no request): that it ran nothing, with the reason its
+    lessons go back to pending, naming its errors. None for any other status."""
     if info.status != BatchStatus.FAILED:
         return None
     reason = "; ".join(
         f"{error.code or 'error'}: {error.message or ''}".strip() for error in info.errors
     ) or "the batch failed"
-    return f"batch {info.id} failed: {reason}"
+    return RanNothing(f"batch {info.id} failed: {reason}")
 
 
 def store(ledger: Ledger, info: BatchInfo) -> BatchRecord | None:
     """Store what the API said about a batch the ledger knows, applying ``ran_nothing``."""
-    return ledger.update_batch(info, give_back=ran_nothing(info))
+    return ledger.update_batch(info, ran_nothing=ran_nothing(info))
 
 
 def hit_token_limit(record: BatchRecord) -> bool:

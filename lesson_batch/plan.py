@@ -28,7 +28,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ids, models
+from . import ids, lifecycle, models
 from .api import DEFAULT_BASE_URL
 from .curriculum import Curriculum, Lesson, load_curriculum
 from .defaults import DEFAULT_WORK_DIR
@@ -217,7 +217,7 @@ def placement(lesson_id: str, history: History, output_dir: Path, force: bool, m
         return EXISTS
     if not force and lesson_id in history.fails_unchanged:
         return HELD_UNCHANGED  # its request failed in a way the same request fails again (an HTTP 400)
-    if not force and history.attempts.get(lesson_id, 0) >= max_attempts:
+    if not lifecycle.may_request(history.attempts.get(lesson_id, 0), max_attempts, force):
         return HELD
     return REQUEST
 

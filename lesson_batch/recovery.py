@@ -178,7 +178,7 @@ def _adopt(
     )
     if info.input_file_id:
         ledger.shard_uploaded(shard_key, info.input_file_id)
-    ledger.shard_submitted(shard_key, info, give_back=ran_nothing(info))
+    ledger.shard_submitted(shard_key, info, ran_nothing=ran_nothing(info))
     keep_input_under_batch(ledger, shard_key, request_file, info.id)
     results, errors = Workspace.result_file_names(info.id)
     if workspace.file(results).is_file() or workspace.file(errors).is_file():

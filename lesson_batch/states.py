@@ -5,7 +5,8 @@ member compares equal to its string and prints as it: ``LessonState.PENDING == "
 Each lesson and shard state is also named at module level (``PENDING`` is
 ``LessonState.PENDING``), for the modules that read better with the short name.
 
-What each lesson state means, and the order shards go through, is told in ``ledger``.
+What moves a lesson from one state to another, and the attempts rule, is ``lifecycle``'s table;
+the order shards go through is told in ``ledger``.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from __future__ import annotations
 from enum import Enum
 
 
-class _StrEnum(str, Enum):
+class StrEnum(str, Enum):
     """A string enum that formats and prints as its value (``enum.StrEnum`` is Python 3.11+)."""
 
     def __str__(self) -> str:
         return self.value
 
 
-class LessonState(_StrEnum):
+class LessonState(StrEnum):
     PENDING = "pending"
     SUBMITTED = "submitted"
     FLEX = "flex"
@@ -34,14 +35,14 @@ class LessonState(_StrEnum):
     NEEDS_ATTENTION = "needs_attention"
 
 
-class ShardState(_StrEnum):
+class ShardState(StrEnum):
     PLANNED = "planned"
     UPLOADED = "uploaded"
     SUBMITTED = "submitted"
     ABANDONED = "abandoned"
 
 
-class BatchStatus(_StrEnum):
+class BatchStatus(StrEnum):
     """A batch's status as the Batch API names it."""
 
     VALIDATING = "validating"
@@ -68,8 +69,6 @@ NEEDS_ATTENTION = LessonState.NEEDS_ATTENTION
 LESSON_STATES = tuple(LessonState)
 # A lesson whose request is out (in a batch, or sent through flex) waiting for its outcome.
 IN_FLIGHT_STATES = (SUBMITTED, FLEX)
-# Outcomes of a request that never ran: its attempt is given back.
-NOT_RUN_STATES = (EXPIRED, CANCELLED)
 # Lessons no run requests now: saved, on their way, or held for a person.
 SETTLED_OR_HELD_STATES = (SUBMITTED, FLEX, SUCCEEDED, NEEDS_ATTENTION)
 # How the reason of a lesson held for a person begins when its request failed in a way the very
@@ -83,7 +82,9 @@ SHARD_SUBMITTED = ShardState.SUBMITTED
 SHARD_ABANDONED = ShardState.ABANDONED
 UNFINISHED_SHARD_STATES = (SHARD_PLANNED, SHARD_UPLOADED)
 
-ACTIVE_BATCH_STATUSES = (BatchStatus.VALIDATING, BatchStatus.IN_PROGRESS, BatchStatus.FINALIZING, BatchStatus.CANCELLING)
+ACTIVE_BATCH_STATUSES = (
+    BatchStatus.VALIDATING, BatchStatus.IN_PROGRESS, BatchStatus.FINALIZING, BatchStatus.CANCELLING,
+)
 TERMINAL_BATCH_STATUSES = (BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.EXPIRED, BatchStatus.CANCELLED)
 # Terminal statuses whose files hold results to process (a failed batch ran no request).
 RESULT_BATCH_STATUSES = (BatchStatus.COMPLETED, BatchStatus.EXPIRED, BatchStatus.CANCELLED)

@@ -109,7 +109,7 @@ def recover_unfinished_shards(ledger: Ledger, api: BatchApi, say: Callable[[str]
     for shard in ledger.shards(UNFINISHED_SHARD_STATES):
         batch = api.find_batch_for_shard(shard.shard_key, shard.created_at - ADOPTION_CLOCK_SLACK_SECONDS)
         if batch is not None:
-            ledger.shard_submitted(shard.shard_key, batch, give_back=ran_nothing(batch))
+            ledger.shard_submitted(shard.shard_key, batch, ran_nothing=ran_nothing(batch))
             keep_input_under_batch(ledger, shard.shard_key, Path(shard.input_path), batch.id)
             report.adopted.append(batch)
             say(f"Found batch {batch.id} created for shard {shard.shard_key} by an interrupted run: adopted it.")
@@ -214,7 +214,7 @@ def _submit_shard(
     ledger.shard_uploaded(shard_key, file_id)
     batch = api.create_batch(file_id, _batch_metadata(plan, shard, run_id, shard_key, job), plan.settings.endpoint_path)
     crashpoints.reached("after_create")
-    ledger.shard_submitted(shard_key, batch, give_back=ran_nothing(batch))
+    ledger.shard_submitted(shard_key, batch, ran_nothing=ran_nothing(batch))
     keep_input_under_batch(ledger, shard_key, input_path, batch.id)
     say(f"Created batch {batch.id} for {plural(shard.request_count, 'lesson')} (status: {batch.status}).")
     return batch
@@ -266,7 +266,7 @@ def _cancel_new_batch(ledger: Ledger, api: BatchApi, batch_id: str, say: Callabl
         if exc.status != 409:  # 409: already cancelled (by the run that asked)
             raise
         info = api.get_batch(batch_id)
-    ledger.update_batch(info, give_back=ran_nothing(info))
+    ledger.update_batch(info, ran_nothing=ran_nothing(info))
     say(f"A cancel was recorded (check_batch_status.py --cancel) while batch {batch_id} was being created: "
         f"cancelled it at once (status: {info.status}); its finished requests keep their results.")
 

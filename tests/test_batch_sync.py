@@ -9,6 +9,7 @@ from lesson_batch.batch_info import BatchError, BatchInfo
 from lesson_batch.batch_sync import hit_token_limit, ran_nothing, refresh, store
 from lesson_batch.generate_wait import _requeued_by_failed_batches
 from lesson_batch.ledger import Ledger
+from lesson_batch.lifecycle import RanNothing
 from lesson_batch.plan import PlanOptions, make_plan
 from lesson_batch.states import PENDING, SUBMITTED
 from lesson_batch.submit import submit_plan
@@ -37,10 +38,10 @@ def test_only_a_failed_batch_ran_nothing(status):
 
 def test_a_failed_batch_ran_nothing_for_the_reasons_its_errors_give():
     reason = ran_nothing(BatchInfo(id="batch_1", status="failed", errors=OVER_LIMIT))
-    assert reason == (
+    assert reason == RanNothing(
         "batch batch_1 failed: token_limit_exceeded: Enqueued token limit reached for gpt-6.1-terra. Limit: 90,000"
     )
-    assert ran_nothing(BatchInfo(id="batch_2", status="failed")) == "batch batch_2 failed: the batch failed"
+    assert ran_nothing(BatchInfo(id="batch_2", status="failed")) == RanNothing("batch batch_2 failed: the batch failed")
 
 
 def test_storing_a_batch_still_running_leaves_its_lessons_submitted(ledger):

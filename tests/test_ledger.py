@@ -7,6 +7,7 @@ import pytest
 from lesson_batch.batch_info import BatchError, BatchInfo
 from lesson_batch.batch_sync import store
 from lesson_batch.ledger import Ledger, LedgerError, NotSaved, Saved
+from lesson_batch.lifecycle import RanNothing
 from lesson_batch.states import (
     NEEDS_ATTENTION,
     PENDING,
@@ -83,7 +84,8 @@ def test_an_abandoned_shard_is_no_longer_unfinished(ledger):
 
 def test_a_failed_batch_puts_its_lessons_back_to_pending_with_the_error(ledger):
     submit(ledger)
-    store(ledger, BatchInfo(id="batch_1", status="failed", errors=(BatchError("token_limit_exceeded", "Enqueued token limit"),)))
+    over_limit = (BatchError("token_limit_exceeded", "Enqueued token limit"),)
+    store(ledger, BatchInfo(id="batch_1", status="failed", errors=over_limit))
     lessons = ledger.lessons()
     assert {lesson.state for lesson in lessons.values()} == {PENDING}
     assert all("token_limit_exceeded" in lesson.reason for lesson in lessons.values())
@@ -101,9 +103,12 @@ def test_the_ledger_stores_a_failed_batch_as_told_and_leaves_its_lessons_to_the_
 def test_a_batch_given_back_when_recorded_leaves_its_lessons_pending_and_itself_processed_at_once(ledger):
     record(ledger)
     failed = BatchInfo(id="batch_1", status="failed", errors=(BatchError("token_limit_exceeded", "full"),))
-    ledger.shard_submitted("run-s001", failed, give_back="batch batch_1 failed: token_limit_exceeded: full")
+    ran_nothing = RanNothing("batch batch_1 failed: token_limit_exceeded: full")
+    ledger.shard_submitted("run-s001", failed, ran_nothing=ran_nothing)
     lessons = ledger.lessons()
-    assert {(lesson.state, lesson.attempts, lesson.batch_id) for lesson in lessons.values()} == {(PENDING, 0, "batch_1")}
+    assert {(lesson.state, lesson.attempts, lesson.batch_id) for lesson in lessons.values()} == {
+        (PENDING, 0, "batch_1"),
+    }
     assert ledger.shards()[0].state == SHARD_SUBMITTED
     assert ledger.batch("batch_1").processed_at is not None
 
@@ -144,7 +149,8 @@ def test_a_lesson_not_saved_is_marked_only_in_the_batch_it_is_in(ledger):
     submit(ledger, lessons=["M0-L001"])
     ledger.lessons_not_saved([NotSaved("M0-L001", "batch_1", TRUNCATED, "length", 32000, None)])
     submit(ledger, "run2-s001", "batch_2", ["M0-L001"])
-    ledger.lessons_not_saved([NotSaved("M0-L001", "batch_1", "failed", "http_500: stale", 64000, "low")], max_attempts=2)
+    stale = NotSaved("M0-L001", "batch_1", "failed", "http_500: stale", 64000, "low")
+    ledger.lessons_not_saved([stale], max_attempts=2)
     lesson = ledger.lessons()["M0-L001"]
     assert (lesson.state, lesson.batch_id, lesson.reason) == (SUBMITTED, "batch_2", None)
     assert ledger.retry_budgets() == {"M0-L001": (32000, None)}
@@ -199,7 +205,8 @@ def test_a_batch_that_failed_before_running_gives_its_lessons_attempts_back(ledg
 def test_a_lesson_whose_request_ran_max_attempts_times_needs_attention_with_its_reason_kept(ledger):
     for run in range(1, 4):
         submit(ledger, f"run{run}-s001", f"batch_{run}", ["M0-L001"])
-        ledger.lessons_not_saved([NotSaved("M0-L001", f"batch_{run}", TRUNCATED, "length", 64000, "low")], max_attempts=3)
+        truncated = NotSaved("M0-L001", f"batch_{run}", TRUNCATED, "length", 64000, "low")
+        ledger.lessons_not_saved([truncated], max_attempts=3)
         expected = NEEDS_ATTENTION if run == 3 else TRUNCATED
         assert ledger.lessons()["M0-L001"].state == expected
     lesson = ledger.lessons()["M0-L001"]
@@ -282,3 +289,94 @@ def test_noting_a_lesson_as_pending_does_not_change_one_already_known(ledger):
     submit(ledger)
     ledger.note_pending(["M0-L001"])
     assert ledger.lessons()["M0-L001"].state == SUBMITTED
+
+
+# ------------------------------------------------------------- each recorded event goes through the lifecycle
+
+
+def test_a_flex_request_for_a_lesson_in_a_batch_is_refused_and_changes_nothing(ledger):
+    submit(ledger, lessons=["M0-L001"])
+    assert not ledger.flex_sending("flex-a", "M0-L001", force=False)
+    lesson = ledger.lessons()["M0-L001"]
+    assert (lesson.state, lesson.batch_id, lesson.attempts) == (SUBMITTED, "batch_1", 1)
+
+
+def test_a_flex_request_that_never_left_puts_its_lesson_back_to_pending_with_its_attempt_given_back(ledger):
+    assert ledger.flex_sending("flex-a", "M0-L001", force=False)
+    assert ledger.lessons()["M0-L001"].attempts == 1
+    ledger.flex_not_sent("flex-a", ["M0-L001"], "flex request not run: flex had no capacity")
+    lesson = ledger.lessons()["M0-L001"]
+    assert (lesson.state, lesson.attempts, lesson.reason) == (PENDING, 0, "flex request not run: flex had no capacity")
+
+
+def test_lessons_left_in_flight_by_a_stopped_flex_run_keep_their_attempt_and_those_on_disk_are_saved(ledger):
+    for lesson_id in ("M0-L001", "M0-L002"):
+        assert ledger.flex_sending("flex-a", lesson_id, force=True)
+    ledger.release_flex_lessons(["M0-L001", "M0-L002"], "in flight when it stopped", saved=["M0-L002"])
+    lessons = ledger.lessons()
+    assert [(lessons[i].state, lessons[i].attempts, lessons[i].force) for i in ("M0-L001", "M0-L002")] == [
+        (PENDING, 1, True), (SUCCEEDED, 1, False),
+    ]
+
+
+def test_a_given_up_batch_puts_only_its_lessons_still_submitted_back_to_pending_with_their_attempt_given_back(ledger):
+    submit(ledger)
+    ledger.lessons_saved([Saved("M0-L001", "batch_1", 100, None)])
+    freed = ledger.give_up_batch("batch_1", "batch batch_1 was given up")
+    lessons = ledger.lessons()
+    assert freed == ["M0-L002", "M0-L003"]
+    assert {(lessons[i].state, lessons[i].attempts) for i in freed} == {(PENDING, 0)}
+    assert (lessons["M0-L001"].state, lessons["M0-L001"].attempts) == (SUCCEEDED, 1)
+    assert ledger.batch("batch_1").given_up_at is not None
+
+
+def test_a_stale_failure_for_a_lesson_already_saved_changes_nothing(ledger):
+    submit(ledger, lessons=["M0-L001"])
+    ledger.lessons_saved([Saved("M0-L001", "batch_1", 100, None)])
+    ledger.lessons_not_saved([NotSaved("M0-L001", "batch_1", "failed", "http_500: late")], max_attempts=1)
+    lesson = ledger.lessons()["M0-L001"]
+    assert (lesson.state, lesson.attempts, lesson.reason) == (SUCCEEDED, 1, None)
+
+
+def test_two_outcomes_for_one_lesson_in_one_group_apply_in_turn(ledger):
+    """The second finds the lesson no longer in flight, as it would in a group of its own."""
+    submit(ledger, lessons=["M0-L001"])
+    ledger.lessons_not_saved([NotSaved("M0-L001", "batch_1", "expired", "batch_expired"),
+                              NotSaved("M0-L001", "batch_1", "cancelled", "batch_cancelled")])
+    lesson = ledger.lessons()["M0-L001"]
+    assert (lesson.state, lesson.attempts, lesson.reason) == ("expired", 0, "batch_expired")
+
+
+def test_a_request_that_fails_again_unchanged_is_held_for_a_person_without_any_cap(ledger):
+    submit(ledger, lessons=["M0-L001"])
+    ledger.lessons_not_saved([NotSaved("M0-L001", "batch_1", NEEDS_ATTENTION, "the same request would fail again")])
+    assert ledger.lessons()["M0-L001"].state == NEEDS_ATTENTION
+
+
+def test_saving_a_lesson_requested_with_force_spends_the_force(ledger):
+    record(ledger)
+    ledger.record_shard(
+        shard_key="run2-s001", run_id="run2", model="gpt-6.1-terra", input_path="input.jsonl", sha256="abc",
+        lessons=[("M0-L001", 16000, None)], prompt_tokens=1, output_tokens=1, required_sections=[], force=True,
+    )
+    ledger.shard_submitted("run2-s001", BatchInfo(id="batch_2", status="validating"))
+    assert ledger.lessons()["M0-L001"].force is True
+    ledger.lessons_saved([Saved("M0-L001", "batch_2", 100, None)])
+    assert ledger.lessons()["M0-L001"].force is False
+
+
+def test_a_lesson_is_submitted_again_with_force_from_any_state_and_its_attempt_counted(ledger):
+    submit(ledger, lessons=["M0-L001"])
+    ledger.lessons_saved([Saved("M0-L001", "batch_1", 100, None)])
+    submit(ledger, "run2-s001", "batch_2", ["M0-L001"])
+    lesson = ledger.lessons()["M0-L001"]
+    assert (lesson.state, lesson.batch_id, lesson.attempts, lesson.reason) == (SUBMITTED, "batch_2", 2, None)
+
+
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_releasing_a_lesson_no_longer_in_flight_by_flex_changes_nothing(ledger, on_disk):
+    assert ledger.flex_sending("flex-a", "M0-L001", force=False)
+    ledger.flex_not_sent("flex-a", ["M0-L001"], "never sent")
+    ledger.release_flex_lessons(["M0-L001"], "in flight when it stopped", saved=["M0-L001"] if on_disk else [])
+    lesson = ledger.lessons()["M0-L001"]
+    assert (lesson.state, lesson.attempts, lesson.reason) == (PENDING, 0, "never sent")

@@ -205,7 +205,10 @@ def test_a_cancel_during_generate_wait_stops_every_further_batch(job):
     job.server.set_scenario({**SELF_ADVANCING, "batches": ["stuck"]})
     args = ["--curriculum", job.curriculum, "--work-dir", job.work, "--output-dir", job.out, "--yes", "--wait",
             "--interval", INTERVAL, *ONE_BATCH_AT_A_TIME]
-    with open(job.root / "out.txt", "w+", encoding="utf-8") as out, open(job.root / "err.txt", "w+", encoding="utf-8") as err:
+    with (
+        open(job.root / "out.txt", "w+", encoding="utf-8") as out,
+        open(job.root / "err.txt", "w+", encoding="utf-8") as err,
+    ):
         process = start_python(REPO_ROOT / "generate_datagov_lessons_batch.py", *args, cwd=job.root,
                                env=script_env(job.env()), stdout=out, stderr=err)
         try:
@@ -304,7 +307,8 @@ def test_two_processing_runs_of_one_batch_take_turns_and_count_each_lesson_once(
     def second_terminal_starts(processing, api, record, events):
         # While this run is at the batch, a second terminal processes the same work dir.
         if not other:
-            out, err = open(job.root / "t2.out", "w+", encoding="utf-8"), open(job.root / "t2.err", "w+", encoding="utf-8")
+            out = open(job.root / "t2.out", "w+", encoding="utf-8")
+            err = open(job.root / "t2.err", "w+", encoding="utf-8")
             other["files"] = out, err
             other["process"] = start_python(
                 REPO_ROOT / PROCESS_SCRIPT, "--work-dir", job.work, "--output-dir", job.out, "--json",

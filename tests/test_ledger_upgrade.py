@@ -104,7 +104,8 @@ def test_a_result_file_named_after_its_batch_is_recorded_for_that_batch(old):
     a_id, b_id = processed_and_in_flight(old)
     old.write_results(f"datagov_lessons_results_{b_id}.jsonl", ["M0-L003"])
     Ledger.open(old.work_dir, assume=ASSUMED).close()
-    assert dict(old.query("SELECT batch_id, results_file FROM batches"))[b_id] == f"datagov_lessons_results_{b_id}.jsonl"
+    results_files = dict(old.query("SELECT batch_id, results_file FROM batches"))
+    assert results_files[b_id] == f"datagov_lessons_results_{b_id}.jsonl"
 
 
 def test_a_plain_file_that_fits_no_batch_is_left_unassigned_and_reported(old):
@@ -389,7 +390,10 @@ def make_v2_ledger(work_dir):
         db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '2')")
         db.execute("INSERT INTO flex_answers (run_id, lesson_id, prompt_tokens, received_at) "
                    "VALUES ('flex-1', 'M0-L001', 900, 1.0)")
-        db.execute("INSERT INTO batches (batch_id, shard_key, model, status) VALUES ('batch_1', 's1', 'gpt-6.1-terra', 'completed')")
+        db.execute(
+            "INSERT INTO batches (batch_id, shard_key, model, status) "
+            "VALUES ('batch_1', 's1', 'gpt-6.1-terra', 'completed')"
+        )
     return path
 
 
