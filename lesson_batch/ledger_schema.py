@@ -10,8 +10,9 @@ Versions shipped:
 1. the first release (shards, batches, lessons; results of the ledger's "first" batch under the
    plain names ``datagov_lessons_results.jsonl`` / ``datagov_lessons_errors.jsonl``);
 2. flex runs and their answers (tables ``flex_runs``, ``flex_answers``); each batch records the
-   names of its downloaded result files (``results_file``, ``errors_file``), and the ledger remembers the API address and the course it belongs to
-   (``meta``: ``api_base_url``, ``curriculum``, ``template``, ``output_dir``);
+   names of its downloaded result files (``results_file``, ``errors_file``), and the ledger
+   remembers the API address and the course it belongs to (``meta``: ``api_base_url``,
+   ``curriculum``, ``template``, ``output_dir``);
 3. additive steps only (see ``V3_STEPS``): true costs (each flex answer's prompt-cache writes,
    ``flex_answers.cache_write_tokens``, and each batch's own ``usage`` as the API reported it,
    ``batches.api_usage``, JSON); the effort each flex request was sent with
