@@ -27,7 +27,7 @@ from .defaults import DEFAULT_CURRICULUM, DEFAULT_OUTPUT_DIR, DEFAULT_TEMPLATE, 
 from .errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, LessonBatchError, UsageError  # noqa: F401
 from .files import disk_full_message, display_path, is_disk_full
 from .ledger import Ledger
-from .ledger_schema import Assumptions
+from .ledger.schema import Assumptions
 from .output import Printer, note
 
 EXIT_CODES_HELP = "exit codes: 0 success, 1 failure (bad input, API error, failed batch or lessons), 2 usage error"

@@ -32,7 +32,7 @@ from .defaults import DEFAULT_CURRICULUM
 from .errors import Interrupted, LessonBatchError
 from .files import check_folder, display_path, remove_stale_temporaries
 from .flex import FALLBACK_STOPS, FlexReport, FlexSettings, FlexStoppedError, run_flex
-from .flex_answers import settle_interrupted_flex
+from .flex.answers import settle_interrupted_flex
 from .folder_users import in_flight_elsewhere
 from .generate_wait import Deferred, StoppedWaiting, printer_of, wait_until_done
 from .ledger import Ledger

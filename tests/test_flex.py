@@ -25,7 +25,7 @@ from lesson_batch import models
 from lesson_batch.api import BatchApi, ChatReply
 from lesson_batch.batch_info import CHAT_ENDPOINT
 from lesson_batch.flex import STOP_CAPACITY, FlexSettings
-from lesson_batch.flex_send import (
+from lesson_batch.flex.send import (
     ANSWER,
     CAPACITY,
     FATAL,

@@ -12,10 +12,10 @@ from pathlib import Path
 import openai
 import pytest
 
-from lesson_batch import ledger_schema
 from lesson_batch.generate_wait import _requeued_by_failed_batches
 from lesson_batch.ledger import Ledger, LedgerError
-from lesson_batch.ledger_schema import Assumptions
+from lesson_batch.ledger import schema as ledger_schema
+from lesson_batch.ledger.schema import Assumptions
 from lesson_batch.settings import CURRICULUM, resolve_ledger_settings
 from lesson_batch.states import SUBMITTED, SUCCEEDED
 from tests.helpers import GENERATE_SCRIPT, PROCESS_SCRIPT, STATUS_SCRIPT, run_script, wait_until, write_curriculum

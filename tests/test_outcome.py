@@ -84,8 +84,8 @@ def test_every_error_class_of_the_package_is_a_user_error_with_an_exit_code():
     import lesson_batch
 
     found = set()
-    for module_info in pkgutil.iter_modules(lesson_batch.__path__):
-        module = importlib.import_module(f"lesson_batch.{module_info.name}")
+    for module_info in pkgutil.walk_packages(lesson_batch.__path__, "lesson_batch."):
+        module = importlib.import_module(module_info.name)
         for name, value in vars(module).items():
             public = not name.startswith("_")  # a private one never leaves its module (control flow)
             if public and inspect.isclass(value) and issubclass(value, Exception) and value.__module__ == module.__name__:

@@ -1,7 +1,7 @@
 """The events of a generate run (its progress) in words, and its interrupt messages.
 
 ``RunWords`` is the ``words`` of the run's ``output.EventSink``: it turns each event a job tells
-(``generate_job``, ``generate_wait``, ``flex``, ``flex_answers``) into ``output.Line``s, and keeps
+(``generate_job``, ``generate_wait``, ``flex``, ``flex.answers``) into ``output.Line``s, and keeps
 the progress bars drawn between them.
 """
 
@@ -13,7 +13,7 @@ from .. import models
 from ..batch_sync import problem_messages
 from ..files import display_path
 from ..flex import FlexAbandoned, FlexProgress, FlexStarted, FlexStillWaiting, FlexStopping
-from ..flex_answers import Settled
+from ..flex.answers import Settled
 from ..generate_job import (
     BatchUnreadable,
     FallingBack,

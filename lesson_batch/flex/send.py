@@ -21,9 +21,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from .api import BatchApi, ChatReply, NoAnswerError
-from .plan import Plan
-from .requests import body_prompt_tokens
+from ..api import BatchApi, ChatReply, NoAnswerError
+from ..plan import Plan
+from ..requests import body_prompt_tokens
 
 MAX_SERVER_ERRORS = 3  # retries of one request after a 5xx or a lost connection
 BACKOFF_BASE = 1.0

@@ -16,10 +16,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import LessonBatchError
-from .files import display_path, temporary_path_for
-from .text.wording import Commands
-from .workspace import Workspace
+from ..errors import LessonBatchError
+from ..files import display_path, temporary_path_for
+from ..text.wording import Commands
+from ..workspace import Workspace
 
 
 class LedgerError(LessonBatchError):

@@ -8,8 +8,8 @@ import sqlite3
 from dataclasses import dataclass, fields
 from typing import NamedTuple
 
-from .batch_info import CHAT_ENDPOINT, BatchError
-from .states import RESULT_BATCH_STATUSES, TERMINAL_BATCH_STATUSES, LessonState, ShardState
+from ..batch_info import CHAT_ENDPOINT, BatchError
+from ..states import RESULT_BATCH_STATUSES, TERMINAL_BATCH_STATUSES, LessonState, ShardState
 
 
 @dataclass(frozen=True)

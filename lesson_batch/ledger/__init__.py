@@ -34,8 +34,8 @@ to have possibly been paid already.
 
 The ledger is split by what it holds: this module opens it (upgrading an older one, restoring a
 lost one), runs each write as one transaction, and holds the run-wide facts (``meta``, locks, the
-whole-job cancel); ``ledger_lessons`` the lessons, ``ledger_batches`` the shards, batches and
-flex runs, ``ledger_records`` the records it hands out, ``ledger_file`` the damaged or lost file
+whole-job cancel); ``ledger.lessons`` the lessons, ``ledger.batches`` the shards, batches and
+flex runs, ``ledger.records`` the records it hands out, ``ledger.file`` the damaged or lost file
 and its backup. ``Ledger`` and the records are imported from here.
 """
 
@@ -48,9 +48,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import ledger_schema
-from .ledger_batches import BatchTable
-from .ledger_file import (
+from ..lifecycle import DEFAULT_MAX_ATTEMPTS
+from ..workspace import Workspace
+from . import schema as ledger_schema
+from .batches import BatchTable
+from .file import (
     LedgerError,
     LedgerFullError,
     LostLedger,
@@ -61,8 +63,8 @@ from .ledger_file import (
     set_aside_damaged_ledger,
     try_lock,
 )
-from .ledger_lessons import MAX_ATTEMPTS_META_KEY, LessonTable
-from .ledger_records import (
+from .lessons import MAX_ATTEMPTS_META_KEY, LessonTable
+from .records import (
     BatchRecord,
     FlexAnswerRecord,
     FlexRunRecord,
@@ -73,9 +75,7 @@ from .ledger_records import (
     ShardLesson,
     ShardRecord,
 )
-from .ledger_schema import Assumptions, SchemaError
-from .lifecycle import DEFAULT_MAX_ATTEMPTS
-from .workspace import Workspace
+from .schema import Assumptions, SchemaError
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS", "MAX_ATTEMPTS_META_KEY", "BatchRecord", "FlexAnswerRecord", "FlexRunRecord", "Ledger",
@@ -112,7 +112,7 @@ class Ledger(LessonTable, BatchTable):
     ) -> "Ledger":
         """Open (or create) the work dir's ledger, bringing an older one up to this version's schema.
 
-        ``assume`` gives the facts an older ledger lacks (see ``ledger_schema``); what was assumed
+        ``assume`` gives the facts an older ledger lacks (see ``ledger.schema``); what was assumed
         is left in ``upgrade_notes`` for the caller to tell the user. ``read_only`` (a dry run)
         never writes the file: an older ledger is then upgraded in a copy in memory.
 

@@ -14,10 +14,10 @@ import sqlite3
 import time
 from typing import Callable, ContextManager, Iterable
 
-from . import lifecycle
-from .ledger_records import LessonRecord, NotSaved, RequestBudget, Saved, lesson_of
-from .lifecycle import Event, Step
-from .states import SUBMITTED, SUCCEEDED
+from .. import lifecycle
+from ..lifecycle import Event, Step
+from ..states import SUBMITTED, SUCCEEDED
+from .records import LessonRecord, NotSaved, RequestBudget, Saved, lesson_of
 
 MAX_ATTEMPTS_META_KEY = "max_attempts"  # the cap the last submitting run used (see max_attempts)
 REASON_LIMIT = 2000  # characters of a reason kept

@@ -36,9 +36,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import ids
-from .errors import LessonBatchError
-from .workspace import ERRORS_STEM, RESULTS_STEM
+from .. import ids
+from ..errors import LessonBatchError
+from ..workspace import ERRORS_STEM, RESULTS_STEM
 
 SCHEMA_VERSION = 3
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Iterable, Protocol
 
-from . import models
-from .flex_send import FlexRequest
-from .result_files import TokenUsage
+from .. import models
+from ..result_files import TokenUsage
+from .send import FlexRequest
 
 
 class Spending(Protocol):

@@ -2,7 +2,7 @@
 says about a batch, and what a flex run sent and was billed for.
 
 A step that moves lessons (a batch recorded, a batch that ran nothing or was given up) moves them
-in the same transaction, through ``lifecycle``'s table (``ledger_lessons``).
+in the same transaction, through ``lifecycle``'s table (``ledger.lessons``).
 """
 
 from __future__ import annotations
@@ -12,10 +12,19 @@ import sqlite3
 import time
 from typing import Callable, ContextManager, Iterable
 
-from .batch_info import CHAT_ENDPOINT, BatchInfo
-from .ledger_file import LedgerError
-from .ledger_lessons import insert_pending, move_batch_lessons, move_lessons_of
-from .ledger_records import (
+from ..batch_info import CHAT_ENDPOINT, BatchInfo
+from ..lifecycle import Event, RanNothing
+from ..states import (
+    ACTIVE_BATCH_STATUSES,
+    SHARD_ABANDONED,
+    SHARD_PLANNED,
+    SHARD_SUBMITTED,
+    SHARD_UPLOADED,
+    UNFINISHED_SHARD_STATES,
+)
+from .file import LedgerError
+from .lessons import insert_pending, move_batch_lessons, move_lessons_of
+from .records import (
     BatchRecord,
     FlexAnswerRecord,
     FlexRunRecord,
@@ -25,15 +34,6 @@ from .ledger_records import (
     batch_of,
     from_row,
     shard_of,
-)
-from .lifecycle import Event, RanNothing
-from .states import (
-    ACTIVE_BATCH_STATUSES,
-    SHARD_ABANDONED,
-    SHARD_PLANNED,
-    SHARD_SUBMITTED,
-    SHARD_UPLOADED,
-    UNFINISHED_SHARD_STATES,
 )
 
 

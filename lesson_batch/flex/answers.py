@@ -15,16 +15,16 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from . import ids
-from .api import ChatReply
-from .batch_info import CHAT_ENDPOINT
-from .flex_send import FlexRequest
-from .ledger import DEFAULT_MAX_ATTEMPTS, Ledger, NotSaved
-from .report import Report
-from .result_files import BadLine, result_of_response
-from .saving import AnswerRecorder, Expected, Processing
-from .states import FLEX, INVALID
-from .workspace import Workspace
+from .. import ids
+from ..api import ChatReply
+from ..batch_info import CHAT_ENDPOINT
+from ..ledger import DEFAULT_MAX_ATTEMPTS, Ledger, NotSaved
+from ..report import Report
+from ..result_files import BadLine, result_of_response
+from ..saving import AnswerRecorder, Expected, Processing
+from ..states import FLEX, INVALID
+from ..workspace import Workspace
+from .send import FlexRequest
 
 
 @dataclass

@@ -4,10 +4,10 @@ The requests go to the plan's endpoint: Chat Completions, or the Responses API
 (``--endpoint responses``, ``responses.create`` with ``service_tier: "flex"``); either answer is
 read by the same result-line reader.
 
-``run_flex`` takes a plan and sends each of its requests (``flex_send``: the very bodies of its
+``run_flex`` takes a plan and sends each of its requests (``flex.send``: the very bodies of its
 input files, plus ``service_tier: "flex"``) a few at a time on worker threads. Everything else
 happens on the calling thread, one answer at a time as it arrives: the answer is kept on disk
-(``flex_answers``), recorded as received (paid), then read as the batch result line that would
+(``flex.answers``), recorded as received (paid), then read as the batch result line that would
 hold it and put through the results path (clean, check, atomic save, ledger), so lessons appear
 in the folder one by one, with the truncation ladder and the checks of the batch path. An
 exception on a worker thread is a bug: it is raised again on the calling thread.
@@ -18,9 +18,9 @@ sent (``Ledger.flex_sending`` refuses it); a lesson in flight by flex is never p
 batch. A run that dies leaves its in-flight lessons ``flex``; the next run settles them
 (``flex_answers.settle_interrupted_flex``).
 
-The run stops sending when capacity refusals go on for ``patience_seconds`` (``flex_send``), at
+The run stops sending when capacity refusals go on for ``patience_seconds`` (``flex.send``), at
 once when the model does not take flex (only one request is in flight until the first answer, so
-that costs one refused request), before ``max_cost`` could be passed (``flex_cost``), and on
+that costs one refused request), before ``max_cost`` could be passed (``flex.cost``), and on
 Ctrl-C (those in flight get ``grace_seconds`` to finish and are recorded). It tells its progress
 as events to the ``Events`` it is handed (``output``); ``text`` words them, and its report.
 
@@ -44,13 +44,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import crashpoints, ids
-from .api import BatchApi, ChatReply
-from .errors import Interrupted, LessonBatchError
-from .files import DurableLog, disk_full_message, display_path, is_disk_full
-from .flex_answers import answer_line
-from .flex_cost import CostCap
-from .flex_send import (
+from .. import crashpoints, ids
+from ..api import BatchApi, ChatReply
+from ..errors import Interrupted, LessonBatchError
+from ..files import DurableLog, disk_full_message, display_path, is_disk_full
+from ..ledger import DEFAULT_MAX_ATTEMPTS, FlexAnswerRecord, NotSaved
+from ..output import Events, no_events
+from ..plan import Plan
+from ..report import Report
+from ..result_files import BadLine, result_of_response
+from ..saving import AnswerRecorder, Expected, Processing
+from ..states import FLEX, INVALID
+from ..submit import new_run_id
+from ..text.wording import first_ids
+from .answers import answer_line
+from .cost import CostCap
+from .send import (
     ANSWER,
     FATAL,
     LESSON_ERROR,
@@ -66,15 +75,6 @@ from .flex_send import (
     read_requests,
     send,
 )
-from .ledger import DEFAULT_MAX_ATTEMPTS, FlexAnswerRecord, NotSaved
-from .output import Events, no_events
-from .plan import Plan
-from .report import Report
-from .result_files import BadLine, result_of_response
-from .saving import AnswerRecorder, Expected, Processing
-from .states import FLEX, INVALID
-from .submit import new_run_id
-from .text.wording import first_ids
 
 DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 64
