@@ -331,10 +331,6 @@ class _Job:
     recovered: SubmitReport = field(default_factory=SubmitReport)
     cancels_at_start: int | None = None  # a cancel recorded from now on stops this run's submitting
 
-    def say(self, text: str) -> None:
-        """Words another module made for the run's output (``submit``'s steps)."""
-        self.events(Message(text, "out"))
-
     def dry_run(self, via: str, today: date) -> GenerateOutcome:
         check_model_in_catalogue(self.options.settings.model, today, self.events)
         plan = make_plan(self.options, history_of(self.ledger) if self.ledger is not None else History())
@@ -351,7 +347,7 @@ class _Job:
     def prepare(self, confirm_paying_again: Callable[[Plan], bool]) -> Plan:
         """Under the submission lock: finish what earlier runs left, then plan."""
         ledger, options = self.ledger, self.options
-        self.recovered = recover_unfinished_shards(ledger, self.api, self.say)
+        self.recovered = recover_unfinished_shards(ledger, self.api, self.events)
         self._refresh_unfinished()
         self.events(settle_interrupted_flex(ledger, options.output_dir))
         plan = make_plan(options, history_of(ledger))
@@ -397,7 +393,7 @@ class _Job:
     def _submit(self, plan: Plan) -> SubmitReport:
         options = self.options
         report = submit_plan(
-            plan, self.ledger, self.api, new_run_id(), options.limits.max_enqueued_tokens, options.force, self.say,
+            plan, self.ledger, self.api, new_run_id(), options.limits.max_enqueued_tokens, options.force, self.events,
             self.cancels_at_start,
         )
         if report.deferred_lessons:

@@ -31,18 +31,16 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from . import crashpoints
 from .api import RUN_METADATA_KEY, SHARD_METADATA_KEY, UPLOAD_PREFIX, ApiError, BatchApi
 from .batch_info import BatchInfo
 from .batch_sync import ran_nothing
-from .files import display_path
 from .ledger import Ledger, ShardLesson, ShardRecord
+from .output import Events, no_events
 from .plan import Plan
 from .shards import Shard
 from .states import UNFINISHED_SHARD_STATES
-from .text.wording import plural
 from .workspace import Workspace
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,200}")
@@ -98,12 +96,69 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
+# --------------------------------------------------------------------------- events (worded by text.events)
+
+
+@dataclass(frozen=True)
+class ShardAdopted:
+    """A batch an interrupted run created for this shard was found and adopted."""
+
+    batch_id: str
+    shard_key: str
+
+
+@dataclass(frozen=True)
+class ShardCleanedUp:
+    """A shard an interrupted run recorded never became a batch: its uploads deleted, its lessons
+    planned again."""
+
+    shard_key: str
+    deleted_files: tuple[str, ...]
+    lessons: int
+
+
+@dataclass(frozen=True)
+class Uploading:
+    path: Path
+    requests: int
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class BatchCreated:
+    batch_id: str
+    lessons: int
+    status: object  # as the API said it (a BatchStatus)
+
+
+@dataclass(frozen=True)
+class CancelBeforeShard:
+    """A whole-job cancel was seen before a create: ``not_submitted`` lessons of this run were not."""
+
+    not_submitted: int
+
+
+@dataclass(frozen=True)
+class CancelledOnCreation:
+    """A whole-job cancel was recorded while this batch was created: it was cancelled at once."""
+
+    batch_id: str
+    status: object  # as the API said it (a BatchStatus)
+
+
+@dataclass(frozen=True)
+class LaterNotSubmitted:
+    """After a batch cancelled on creation, ``lessons`` of this run's later shards were not submitted."""
+
+    lessons: int
+
+
 def upload_name(shard_key: str) -> str:
     """The file name the shard is uploaded under: it lets a later run find an orphaned upload."""
     return f"{UPLOAD_PREFIX}{shard_key}.jsonl"
 
 
-def recover_unfinished_shards(ledger: Ledger, api: BatchApi, say: Callable[[str], None] = print) -> SubmitReport:
+def recover_unfinished_shards(ledger: Ledger, api: BatchApi, events: Events = no_events) -> SubmitReport:
     """Settle every shard a previous run left between 'recorded' and 'batch recorded'."""
     report = SubmitReport()
     for shard in ledger.shards(UNFINISHED_SHARD_STATES):
@@ -112,7 +167,7 @@ def recover_unfinished_shards(ledger: Ledger, api: BatchApi, say: Callable[[str]
             ledger.shard_submitted(shard.shard_key, batch, ran_nothing=ran_nothing(batch))
             keep_input_under_batch(ledger, shard.shard_key, Path(shard.input_path), batch.id)
             report.adopted.append(batch)
-            say(f"Found batch {batch.id} created for shard {shard.shard_key} by an interrupted run: adopted it.")
+            events(ShardAdopted(batch.id, shard.shard_key))
             continue
         orphans = {remote.id for remote in api.find_uploads(upload_name(shard.shard_key))}
         if shard.file_id:
@@ -122,11 +177,7 @@ def recover_unfinished_shards(ledger: Ledger, api: BatchApi, say: Callable[[str]
         ledger.shard_abandoned(shard.shard_key)
         forget_input(shard)
         report.abandoned_shards.append(shard.shard_key)
-        detail = f" and deleted its uploaded file ({', '.join(sorted(orphans))})" if orphans else ""
-        say(
-            f"Shard {shard.shard_key} from an interrupted run never became a batch: cleaned it up{detail}; "
-            f"its {shard.request_count} lessons are planned again."
-        )
+        events(ShardCleanedUp(shard.shard_key, tuple(sorted(orphans)), shard.request_count))
     return report
 
 
@@ -142,7 +193,7 @@ def submit_plan(
     run_id: str,
     max_enqueued_tokens: int | None = None,
     force: bool = False,
-    say: Callable[[str], None] = print,
+    events: Events = no_events,
     cancels_at_start: int | None = None,
 ) -> SubmitReport:
     """Upload and create a batch for each shard of the plan that fits under the token cap.
@@ -155,18 +206,18 @@ def submit_plan(
     job = job_metadata(plan, ledger)
     for position, shard in enumerate(plan.shards):
         if cancelled_since(ledger, cancels_at_start):
-            _stop_before_shard(report, plan, position, say)
+            _stop_before_shard(report, plan, position, events)
             break
         if not _room_for(shard, live_tokens, max_enqueued_tokens):
             report.deferred_lessons.extend(shard.lesson_ids)
             continue
-        batch = _submit_shard(plan, shard, ledger, api, run_id, job, force, say)
+        batch = _submit_shard(plan, shard, ledger, api, run_id, job, force, events)
         report.submitted.append(batch)
         live_tokens += shard.prompt_tokens
         # Checked after the batch is recorded: a cancel that read the ledger before it was recorded
         # is seen here, and one that came later found it in the ledger and cancelled it itself.
         if cancelled_since(ledger, cancels_at_start):
-            _stop_after_batch(report, plan, position, ledger, api, batch.id, say)
+            _stop_after_batch(report, plan, position, ledger, api, batch.id, events)
             break
     return report
 
@@ -179,7 +230,7 @@ def _room_for(shard: Shard, live_tokens: int, max_enqueued_tokens: int | None) -
 
 def _submit_shard(
     plan: Plan, shard: Shard, ledger: Ledger, api: BatchApi, run_id: str, job: dict[str, str], force: bool,
-    say: Callable[[str], None],
+    events: Events,
 ) -> BatchInfo:
     """Record one shard, then upload it, then create its batch, recording each step (see the module's note)."""
     shard_key = f"{run_id}-s{shard.index + 1:03d}"
@@ -205,10 +256,7 @@ def _submit_shard(
     input_path.parent.mkdir(parents=True, exist_ok=True)
     os.replace(shard.path, input_path)
     crashpoints.reached("shard_recorded")
-    say(
-        f"Uploading {display_path(input_path)} ({plural(shard.request_count, 'request')}, "
-        f"{shard.size_bytes / 1_000_000:.1f} MB)..."
-    )
+    events(Uploading(input_path, shard.request_count, shard.size_bytes))
     file_id = api.upload(input_path, upload_name(shard_key))
     crashpoints.reached("after_upload")
     ledger.shard_uploaded(shard_key, file_id)
@@ -216,7 +264,7 @@ def _submit_shard(
     crashpoints.reached("after_create")
     ledger.shard_submitted(shard_key, batch, ran_nothing=ran_nothing(batch))
     keep_input_under_batch(ledger, shard_key, input_path, batch.id)
-    say(f"Created batch {batch.id} for {plural(shard.request_count, 'lesson')} (status: {batch.status}).")
+    events(BatchCreated(batch.id, shard.request_count, batch.status))
     return batch
 
 
@@ -232,33 +280,28 @@ def _batch_metadata(plan: Plan, shard: Shard, run_id: str, shard_key: str, job: 
     }
 
 
-def _stop_before_shard(report: SubmitReport, plan: Plan, position: int, say: Callable[[str], None]) -> None:
+def _stop_before_shard(report: SubmitReport, plan: Plan, position: int, events: Events) -> None:
     """A cancel was recorded before this shard's batch was created: none from here on is submitted."""
     report.cancel_seen = True
     report.stopped_by_cancel.extend(lesson_id for later in plan.shards[position:] for lesson_id in later.lesson_ids)
-    count = len(report.stopped_by_cancel)
-    say(
-        f"A cancel was recorded (check_batch_status.py --cancel): no more batches are submitted; "
-        f"{plural(count, 'lesson')} of this run {'was' if count == 1 else 'were'} not submitted."
-    )
+    events(CancelBeforeShard(len(report.stopped_by_cancel)))
 
 
 def _stop_after_batch(
     report: SubmitReport, plan: Plan, position: int, ledger: Ledger, api: BatchApi, batch_id: str,
-    say: Callable[[str], None],
+    events: Events,
 ) -> None:
     """A cancel was recorded as this shard's batch was created: cancel it, and submit no later shard."""
     report.cancel_seen = True
-    _cancel_new_batch(ledger, api, batch_id, say)
+    _cancel_new_batch(ledger, api, batch_id, events)
     report.cancelled_on_creation.append(batch_id)
     later = [lesson_id for rest in plan.shards[position + 1:] for lesson_id in rest.lesson_ids]
     report.stopped_by_cancel.extend(later)
     if later:
-        say(f"No more batches are submitted; {plural(len(later), 'lesson')} of this run "
-            f"{'was' if len(later) == 1 else 'were'} not submitted.")
+        events(LaterNotSubmitted(len(later)))
 
 
-def _cancel_new_batch(ledger: Ledger, api: BatchApi, batch_id: str, say: Callable[[str], None]) -> None:
+def _cancel_new_batch(ledger: Ledger, api: BatchApi, batch_id: str, events: Events) -> None:
     """Cancel a batch this run created as a cancel of the whole job was recorded."""
     try:
         info = api.cancel_batch(batch_id)
@@ -267,8 +310,7 @@ def _cancel_new_batch(ledger: Ledger, api: BatchApi, batch_id: str, say: Callabl
             raise
         info = api.get_batch(batch_id)
     ledger.update_batch(info, ran_nothing=ran_nothing(info))
-    say(f"A cancel was recorded (check_batch_status.py --cancel) while batch {batch_id} was being created: "
-        f"cancelled it at once (status: {info.status}); its finished requests keep their results.")
+    events(CancelledOnCreation(batch_id, info.status))
 
 
 def keep_input_under_batch(ledger: Ledger, shard_key: str, input_path: Path, batch_id: str) -> None:

@@ -96,7 +96,7 @@ def test_a_create_call_that_answers_failed_returns_the_lessons_to_pending(tmp_pa
     )
     with Ledger.open(options.work_dir) as ledger:
         report = submit_plan(make_plan(options), ledger, CreateAnswersFailed("sk-test", base_url=fake_openai.base_url),
-                             "run1", say=lambda line: None)
+                             "run1")
         (batch,) = report.submitted
         lessons = ledger.lessons()
         record = ledger.batch(batch.id)

@@ -16,6 +16,7 @@ from lesson_batch.output import Line
 from lesson_batch.plan import PlanOptions, make_plan
 from lesson_batch.requests import RequestSettings
 from lesson_batch.saving import Processing
+from lesson_batch.submit import BatchCreated, Uploading, submit_plan
 from lesson_batch.text.events import RunWords, interrupted_message
 from lesson_batch.text.plan import format_plan
 from tests.helpers import BUNDLED_CURRICULUM, BUNDLED_TEMPLATE
@@ -82,3 +83,25 @@ def test_a_wait_stopped_by_ctrl_c_names_the_batches_that_run_on_and_are_billed(t
     message = interrupted_message(StoppedWaiting(["batch_a", "batch_b"], tmp_path / "work"))
 
     assert "2 batches of this work dir (batch_a, batch_b) keep running on the server and are billed" in message
+
+
+def test_a_submission_tells_its_upload_and_its_batch_as_events_and_prints_nothing(tmp_path, fake_openai, capsys):
+    options = options_for(tmp_path, "M0-L001", "M0-L002")
+    told = []
+    with Ledger.open(options.work_dir) as ledger:
+        report = submit_plan(
+            make_plan(options), ledger, BatchApi("sk-test", base_url=fake_openai.base_url), "run1", events=told.append
+        )
+
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    (batch,) = report.submitted
+    uploading, created = told
+    assert isinstance(uploading, Uploading) and uploading.requests == 2
+    assert created == BatchCreated(batch.id, 2, batch.status)
+
+
+def test_the_words_of_a_created_batch_name_it_its_lessons_and_its_status():
+    (line,) = RunWords()(BatchCreated("batch_1", 2, "validating"))
+
+    assert line == Line("Created batch batch_1 for 2 lessons (status: validating).", "out")

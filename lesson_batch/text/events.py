@@ -39,6 +39,15 @@ from ..generate_wait import (
 from ..output import Line
 from ..plan import saved_before_sentence
 from ..progress import ProgressBar
+from ..submit import (
+    BatchCreated,
+    CancelBeforeShard,
+    CancelledOnCreation,
+    LaterNotSubmitted,
+    ShardAdopted,
+    ShardCleanedUp,
+    Uploading,
+)
 from .ending import flex_report_lines
 from .plan import format_plan
 from .processing import format_report
@@ -240,7 +249,55 @@ def _no_progress(event: NoProgress) -> Iterable[Line]:
     )
 
 
+def _shard_adopted(event: ShardAdopted) -> Iterable[Line]:
+    yield Line(f"Found batch {event.batch_id} created for shard {event.shard_key} by an interrupted run: adopted it.")
+
+
+def _shard_cleaned_up(event: ShardCleanedUp) -> Iterable[Line]:
+    detail = f" and deleted its uploaded file ({', '.join(event.deleted_files)})" if event.deleted_files else ""
+    yield Line(
+        f"Shard {event.shard_key} from an interrupted run never became a batch: cleaned it up{detail}; "
+        f"its {event.lessons} lessons are planned again."
+    )
+
+
+def _uploading(event: Uploading) -> Iterable[Line]:
+    yield Line(
+        f"Uploading {display_path(event.path)} ({plural(event.requests, 'request')}, "
+        f"{event.size_bytes / 1_000_000:.1f} MB)..."
+    )
+
+
+def _batch_created(event: BatchCreated) -> Iterable[Line]:
+    yield Line(f"Created batch {event.batch_id} for {plural(event.lessons, 'lesson')} (status: {event.status}).")
+
+
+def _not_submitted(count: int) -> str:
+    return f"{plural(count, 'lesson')} of this run {'was' if count == 1 else 'were'} not submitted."
+
+
+def _cancel_before_shard(event: CancelBeforeShard) -> Iterable[Line]:
+    yield Line(
+        "A cancel was recorded (check_batch_status.py --cancel): no more batches are submitted; "
+        + _not_submitted(event.not_submitted)
+    )
+
+
+def _cancelled_on_creation(event: CancelledOnCreation) -> Iterable[Line]:
+    yield Line(
+        f"A cancel was recorded (check_batch_status.py --cancel) while batch {event.batch_id} was being created: "
+        f"cancelled it at once (status: {event.status}); its finished requests keep their results."
+    )
+
+
+def _later_not_submitted(event: LaterNotSubmitted) -> Iterable[Line]:
+    yield Line("No more batches are submitted; " + _not_submitted(event.lessons))
+
+
 _WORDS: dict[type, Callable[[object], Iterable[Line]]] = {
+    ShardAdopted: _shard_adopted, ShardCleanedUp: _shard_cleaned_up, Uploading: _uploading,
+    BatchCreated: _batch_created, CancelBeforeShard: _cancel_before_shard,
+    CancelledOnCreation: _cancelled_on_creation, LaterNotSubmitted: _later_not_submitted,
     PlanMade: _plan_made, ModelWarning: _model_warning, SharedFolder: _shared_folder, OverBudget: _over_budget,
     ViaFlex: _via_flex, Settled: _settled, NothingToDo: _nothing_to_do, Deferred: _deferred,
     BatchUnreadable: _batch_unreadable, FallingBack: _falling_back, FlexStarted: _flex_started,
