@@ -439,7 +439,7 @@ def batches_per_lesson(server) -> Counter:
     )
 
 
-WATCH_INTERVAL = "0.05"  # seconds between polls of ``check_batch_status.py --watch`` in tests
+WATCH_INTERVAL = "0.01"  # seconds between polls of ``check_batch_status.py --watch`` in tests
 
 
 class ScriptDriver:

@@ -346,7 +346,7 @@ def test_a_model_the_catalogue_says_has_no_flex_sends_nothing(tmp_path, fake_ope
 def test_fallback_batch_submits_what_flex_could_not_take_in_the_same_run(project):
     project.server.set_scenario(NO_FLEX)
     out = ok(project.generate("--modules", "M1", "--via", "flex", "--fallback", "batch", "--yes",
-                              "--wait", "--interval", "0.05"))
+                              "--wait", "--interval", "0.01"))
     assert "--fallback batch" in out and "All requested lessons are saved." in out
     (batch,) = project.server.created_batches()
     assert sorted(line["custom_id"] for line in project.server.file_lines(batch["input_file_id"])) == M1
@@ -486,7 +486,7 @@ def test_a_truncated_answer_gets_a_larger_budget_on_the_next_run(project):
 def test_status_shows_flex_lessons_alongside_batch_ones(project):
     project.server.set_scenario({"flex": {"latency_ms": 1}, "advance": "time", "seconds_per_step": 0.01})
     ok(project.generate("--lessons", "M0-L001,M0-L002", "--via", "flex", "--yes"))
-    ok(project.generate("--lessons", "M0-L003", "--yes", "--wait", "--interval", "0.05"))
+    ok(project.generate("--lessons", "M0-L003", "--yes", "--wait", "--interval", "0.01"))
     status = json.loads(ok(project.status("--json")))["result"]
     assert len(status["batches"]) == 1 and len(status["flex_runs"]) == 1
     assert status["flex_runs"][0]["lessons"] == {SUCCEEDED: 2} and status["lessons"][SUCCEEDED] == 3

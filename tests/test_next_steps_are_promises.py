@@ -133,7 +133,7 @@ def test_a_cancelled_batch(project):
 def test_a_generate_wait_that_could_not_save_every_lesson(project):
     # a 500 can succeed when requested again (a 400 is held for a person: the same request fails again)
     project.server.set_scenario({"faults": {"fail_500": ["M0-L001"]}})
-    result = project.generate("--lessons", "M0-L001,M0-L002", "--yes", "--wait", "--interval", "0.05")
+    result = project.generate("--lessons", "M0-L001,M0-L002", "--yes", "--wait", "--interval", "0.01")
     assert result.returncode == 1
     assert check_every_printed_command(project, outputs(result)) == 1
 

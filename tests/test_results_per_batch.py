@@ -24,7 +24,7 @@ from tests.helpers import (
     write_modules_curriculum,
 )
 
-INTERVAL = "0.05"
+INTERVAL = "0.01"
 SHARD_SIZE = 4
 # Four lessons of this curriculum estimate ~3,100 prompt tokens: the cap lets one batch run at a time.
 ONE_SHARD_AT_A_TIME = 4000

@@ -55,7 +55,7 @@ def test_the_key_is_never_printed_or_written_during_a_whole_workflow(fake_openai
     runs = [
         run_script(GENERATE_SCRIPT, "--yes", "--curriculum", curriculum, "--prompt-template", BUNDLED_TEMPLATE,
                    "--output-dir", lessons_dir, "--work-dir", work_dir, "--max-requests-per-batch", 2, env=env, cwd=tmp_path),
-        run_script(STATUS_SCRIPT, "--watch", "--interval", "0.05", "--work-dir", work_dir, env=env, cwd=tmp_path),
+        run_script(STATUS_SCRIPT, "--watch", "--interval", "0.01", "--work-dir", work_dir, env=env, cwd=tmp_path),
         run_script(PROCESS_SCRIPT, "--output-dir", lessons_dir, "--work-dir", work_dir, env=env, cwd=tmp_path),
         run_script(STATUS_SCRIPT, "--json", "--lessons", "--work-dir", work_dir, env=env, cwd=tmp_path),
         run_script(PROCESS_SCRIPT, "--json", "--output-dir", lessons_dir, "--work-dir", work_dir, env=env, cwd=tmp_path),

@@ -24,7 +24,7 @@ from tests.fake_openai import FakeOpenAIServer
 from tests.helpers import PROCESS_SCRIPT, STATUS_SCRIPT, ScriptDriver, run_script, wait_until
 
 KILLED = -signal.SIGKILL if hasattr(signal, "SIGKILL") else 137
-INTERVAL = "0.05"
+INTERVAL = "0.01"
 
 CURRICULUM = """\
 # Tiny Governance Course
