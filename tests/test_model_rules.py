@@ -322,7 +322,7 @@ def test_a_result_not_served_at_batch_rates_is_reported_and_the_lesson_still_sav
     assert (api_user.out / "M0-L003.md").is_file()
 
 
-def test_a_download_cut_short_is_started_again_and_the_lessons_saved(api_user):
+def test_a_download_cut_short_is_started_again_and_the_lessons_saved(api_user, no_retry_waits):
     api_user.server.set_scenario({"today": TODAY, "faults": {"cut_download": 1}})
     processed, summary = api_user.round()
     assert processed.returncode == 0, processed.stderr
@@ -331,7 +331,7 @@ def test_a_download_cut_short_is_started_again_and_the_lessons_saved(api_user):
     assert len(downloads) == 2
 
 
-def test_a_download_that_keeps_being_cut_is_reported_in_plain_words_and_a_later_run_finishes(api_user):
+def test_a_download_that_keeps_being_cut_is_reported_in_plain_words_and_a_later_run_finishes(api_user, no_retry_waits):
     api_user.server.set_scenario({"today": TODAY, "faults": {"cut_download": 3}})
     assert api_user.generate("--yes").returncode == 0
     api_user.watch()
