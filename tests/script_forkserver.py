@@ -315,6 +315,11 @@ class _Server:
         atexit.register(self.stop)
         return ours
 
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._control is None:
+                self._start()
+
     def connect(self) -> socket.socket:
         """A new connection to the server, for one run."""
         with self._lock:
@@ -348,6 +353,11 @@ class _Server:
 
 
 _server = _Server()
+
+
+def warm_up() -> None:
+    """Start this process's fork server now instead of at the first run (it takes about a second)."""
+    _server.warm_up()
 
 
 def _fd(stream, default_mode: str) -> tuple[int, object | None]:
