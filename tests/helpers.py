@@ -420,7 +420,9 @@ def ledger_awaiting_results(work_dir: Path, lesson_ids: list[str], required_sect
     return ledger
 
 
-def write_modules_curriculum(path: Path, modules: int, lessons_per_module: int, name: str = "Test Curriculum") -> list[str]:
+def write_modules_curriculum(
+    path: Path, modules: int, lessons_per_module: int, name: str = "Test Curriculum"
+) -> list[str]:
     """A curriculum of ``modules`` modules of ``lessons_per_module`` lessons; returns the lesson ids."""
     lines, lesson_ids = [f"# {name}", ""], []
     for module in range(modules):

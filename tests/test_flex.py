@@ -369,7 +369,8 @@ def test_capacity_refusals_that_go_on_stop_the_run_and_the_rest_goes_in_a_batch(
     assert outcome.flex.stop_reason == STOP_CAPACITY and sorted(outcome.flex.not_sent) == ["M0-L001", "M0-L002"]
     assert any("flex had no capacity" in line for line in said)
     (batch,) = fake_openai.created_batches()
-    assert sorted(line["custom_id"] for line in fake_openai.file_lines(batch["input_file_id"])) == ["M0-L001", "M0-L002"]
+    sent = sorted(line["custom_id"] for line in fake_openai.file_lines(batch["input_file_id"]))
+    assert sent == ["M0-L001", "M0-L002"]
 
 
 # --------------------------------------------------------------------------- cost
@@ -418,7 +419,8 @@ def test_max_cost_counts_the_worst_case_of_every_request_in_flight_at_any_concur
     assert "stopped: --max-cost" in out
     assert sum(project.paid().values()) == 3
     assert flex_spend(project) <= limit
-    assert {lesson_id for lesson_id, state in project.states().items() if state == PENDING} == set(M1) - set(project.paid())
+    pending = {lesson_id for lesson_id, state in project.states().items() if state == PENDING}
+    assert pending == set(M1) - set(project.paid())
 
 
 def test_an_answer_served_at_standard_tier_is_reported_with_the_price_difference(project):

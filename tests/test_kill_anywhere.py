@@ -294,7 +294,8 @@ def check_always(job: Job) -> None:
     assert all(count == 1 for count in shards.values()), f"a shard has several batches ({job.where()})"
     answers = job.answers()
     for path in job.lessons.glob("*.md"):
-        assert path.read_text(encoding="utf-8") == answers.get(path.stem), f"{path.name} is not complete ({job.where()})"
+        text = path.read_text(encoding="utf-8")
+        assert text == answers.get(path.stem), f"{path.name} is not complete ({job.where()})"
 
 
 def check_done(job: Job) -> None:

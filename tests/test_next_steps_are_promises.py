@@ -29,7 +29,8 @@ def printed_commands(text: str) -> list[tuple[str, list[str], str]]:
     found = []
     for match in re.finditer(r"python (\S+?(?:" + "|".join(map(re.escape, SCRIPT_NAMES)) + r"))", text):
         script = match.group(1).rsplit("/", 1)[-1]
-        assert match.group(1) in (script, str(REPO_ROOT / script)), f"a script path that does not work here: {match.group(1)}"
+        path = match.group(1)
+        assert path in (script, str(REPO_ROOT / script)), f"a script path that does not work here: {path}"
         words = text[match.end():].split("\n", 1)[0].split(" ")
         args, index = [], 0
         while index < len(words) and words[index] == "":

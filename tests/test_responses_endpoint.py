@@ -158,7 +158,9 @@ def test_a_truncated_responses_answer_enters_the_truncation_ladder(project):
 
 def test_a_refusal_in_a_responses_batch_is_reported_with_its_text(project):
     project.server.set_scenario({"faults": {"refusal": ["M0-L001"]}})
-    result = project.generate("--lessons", "M0-L001", "--endpoint", "responses", "--yes", "--wait", "--interval", "0.01")
+    result = project.generate(
+        "--lessons", "M0-L001", "--endpoint", "responses", "--yes", "--wait", "--interval", "0.01"
+    )
     assert result.returncode == 1
     assert "M0-L001 refused: I'm very sorry, but I can't assist with that request." in result.stdout
     assert not project.saved_lessons()

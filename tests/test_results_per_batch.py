@@ -244,5 +244,7 @@ def test_processing_after_a_run_killed_between_create_and_record_points_to_the_g
     processed = project.process()
 
     assert processed.returncode == 0, processed.stdout + processed.stderr
-    assert "(M1-L001, M1-L002, M1-L003, M1-L004) are in a submission an interrupted run left unfinished" in processed.stdout
+    assert (
+        "(M1-L001, M1-L002, M1-L003, M1-L004) are in a submission an interrupted run left unfinished"
+    ) in processed.stdout
     assert "not saved and in no batch" not in processed.stdout

@@ -369,7 +369,8 @@ def test_a_date_override_is_said(project):
 
 
 def test_a_refusal_from_the_apis_shutdown_date_under_an_override_says_the_api_still_lists_the_model(project):
-    project.server.set_scenario({"today": "2026-12-02", "models": {models.DEFAULT_MODEL: {"shutdown_date": "2026-12-11"}}})
+    shuts_down = {models.DEFAULT_MODEL: {"shutdown_date": "2026-12-11"}}
+    project.server.set_scenario({"today": "2026-12-02", "models": shuts_down})
 
     said = failed(project.generate("--yes", env={"LESSON_BATCH_TODAY": "2026-12-15"}))
 
