@@ -15,7 +15,6 @@ import json
 import random
 import signal
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -55,6 +54,7 @@ from tests.helpers import (
     ScriptDriver,
     script_env,
     start_python,
+    wait_until,
     write_cacheable_template,
 )
 
@@ -265,10 +265,8 @@ def test_ctrl_c_lets_requests_in_flight_finish_records_them_and_a_rerun_continue
             open(project.root / "stderr.txt", "w+", encoding="utf-8") as err:
         process = start_python(REPO_ROOT / GENERATE_SCRIPT, *args, cwd=project.root, env=script_env(project.env()),
                                stdout=out, stderr=err)
-        deadline = time.monotonic() + 60
-        while len(project.saved()) < 3:
-            assert process.poll() is None and time.monotonic() < deadline, "the run ended before lessons were saved"
-            time.sleep(0.02)
+        wait_until(lambda: len(project.saved()) >= 3 or process.poll() is not None, "three lessons are saved", 60)
+        assert len(project.saved()) >= 3, "the run ended before lessons were saved"
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
         out.seek(0)
