@@ -10,6 +10,7 @@ says, through flex where the sentence's command says flex, in the same work dir.
 
 from __future__ import annotations
 
+import importlib
 import re
 import shlex
 
@@ -139,7 +140,9 @@ def test_a_generate_wait_that_could_not_save_every_lesson(project):
     assert check_every_printed_command(project, outputs(result)) == 1
 
 
-def test_flex_lessons_that_failed_are_requested_through_flex_again(project):
+def test_flex_lessons_that_failed_are_requested_through_flex_again(project, monkeypatch):
+    # The three retries after a 500 follow at once (not after 1 + 2 + 4 s): the backoff is not what this is about.
+    monkeypatch.setattr(importlib.import_module("lesson_batch.flex.send"), "BACKOFF_BASE", 0.001)
     project.server.set_scenario({"flex": {"latency_ms": 1}, "faults": {"fail_500": ["M0-L002"]}})
     result = project.generate("--lessons", "M0-L001,M0-L002,M0-L003", "--via", "flex", "--yes")
     assert result.returncode == 1
