@@ -287,9 +287,12 @@ def main() -> int:
             # disk is still writing back the other's files, or while the machine is busier.
             work = folder / f"work_process_{attempt}"
             shutil.copytree(folder / "ledger_template", work)
-            processed_runs.append(run_child("process", str(results), str(work), str(folder / f"lessons_process_{attempt}")))
+            processed_runs.append(
+                run_child("process", str(results), str(work), str(folder / f"lessons_process_{attempt}"))
+            )
             baseline_runs.append(run_child(
-                "baseline", str(results), str(folder / f"work_baseline_{attempt}"), str(folder / f"lessons_baseline_{attempt}")
+                "baseline", str(results), str(folder / f"work_baseline_{attempt}"),
+                str(folder / f"lessons_baseline_{attempt}"),
             ))
             shutil.rmtree(folder / f"lessons_process_{attempt}")
             shutil.rmtree(folder / f"lessons_baseline_{attempt}")
@@ -300,8 +303,8 @@ def main() -> int:
             print(f"WARNING: processing saved {processed['saved']:,} of {len(lesson_ids):,} lessons")
         rows.append((f"process {len(lesson_ids):,} results (median of {args.repeat})", place, processed))
         rows.append((f"baseline: read, parse, write (median of {args.repeat})", place, baseline))
-        ratios[place] = (processed["seconds"] / baseline["seconds"],
-                         sorted(p["seconds"] / b["seconds"] for p, b in zip(processed_runs, baseline_runs, strict=True)))
+        each = sorted(p["seconds"] / b["seconds"] for p, b in zip(processed_runs, baseline_runs, strict=True))
+        ratios[place] = (processed["seconds"] / baseline["seconds"], each)
 
     syncs = {}
     if args.sync_compare:
@@ -313,7 +316,9 @@ def main() -> int:
         prepare_ledger(folder / "ledger_template", some)
         for sync in ("shipped", "fsync-group", "fsync-each"):
             shutil.copytree(folder / "ledger_template", folder / f"work_{sync}")
-            syncs[sync] = run_child("process", str(results), str(folder / f"work_{sync}"), str(folder / f"lessons_{sync}"), sync)
+            syncs[sync] = run_child(
+                "process", str(results), str(folder / f"work_{sync}"), str(folder / f"lessons_{sync}"), sync
+            )
             shutil.rmtree(folder / f"lessons_{sync}")
             print(f"  {len(some):,} lessons, {sync}: {syncs[sync]['seconds']:.2f} s")
 

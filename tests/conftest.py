@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import script_forkserver
 from tests.fake_openai.fixture import fake_openai  # noqa: F401  (the local Batch API server)
 from tests.helpers import REAL_BATCH_LINES
 
@@ -19,6 +20,7 @@ NETGUARD = Path(__file__).resolve().parent / "netguard" / "sitecustomize.py"
 _spec = importlib.util.spec_from_file_location("lesson_batch_tests_netguard", NETGUARD)
 _netguard = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_netguard)  # installs the guard in this process
+script_forkserver.share_one_tls_context()  # every openai client built in this process shares one TLS context
 
 
 @pytest.fixture(autouse=True)

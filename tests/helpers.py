@@ -2,27 +2,32 @@
 
 ``run_script("generate_datagov_lessons_batch.py", "--dry-run", cwd=tmp_path)`` runs a top-level
 script of the repository and returns a ``subprocess.CompletedProcess`` (returncode, text stdout
-and stderr). By default the script's ``main`` runs in this process, as its command line would
-(``cli.run`` around it): starting an interpreter costs most of a second per run (importing and
-building the ``openai`` client), an in-process run milliseconds. Either way the script sees:
+and stderr). The script sees:
 
 - an environment without any ``OPENAI_*`` variable from the developer's shell (no real key, no
   real address), plus whatever the test passes in ``env`` (for example ``OPENAI_BASE_URL`` and
   ``OPENAI_API_KEY`` pointing at the fake server); a value of ``None`` removes a variable;
 - the network guard that refuses every connection that is not loopback (installed in the test
-  process by ``tests/conftest.py``, and through ``PYTHONPATH`` in a subprocess);
+  process by ``tests/conftest.py``, and through ``PYTHONPATH`` in a process of its own);
 - ``cwd`` as its current folder, an empty stdin that is not a terminal (or ``input``), and
   stdout and stderr captured as UTF-8.
 
-``run_script_subprocess`` runs the script in a process of its own instead, for the tests where
-the process boundary is the point: a crash point (``LESSON_BATCH_CRASH_AT`` kills the process
-with SIGKILL, so ``run_script`` sends every run that sets it there), signals, a terminal, a
-closed pipe. That process is forked from the tests' fork server (``tests/script_forkserver.py``,
-which has imported everything once): a real process, started in milliseconds instead of most of
-a second. ``program=True`` starts a fresh interpreter, as a user does (one smoke test per script,
-``tests/test_scripts_as_programs.py``); so does every run on a platform without ``fork``.
-``start_python`` starts a Python file the same way and returns the process (``pid``, ``poll``,
-``wait``, ``send_signal``), for the tests that kill or interrupt it themselves.
+Where it runs:
+
+- by default its ``main`` runs in this process, as its command line would (``cli.run`` around
+  it): an interpreter costs most of a second per run (importing and building the ``openai``
+  client), an in-process run milliseconds;
+- in a process of its own (``own_process``, and every run that sets a crash point, which kills
+  its process with SIGKILL) where the process boundary is the point: signals, a terminal, a
+  closed pipe. That process is forked from the tests' fork server (``tests/script_forkserver.py``,
+  which has imported everything once): a real process, started in milliseconds;
+- in a fresh interpreter (``as_program``), as a user starts it: one smoke test per script
+  (``tests/test_scripts_as_programs.py``); every own-process run is one on a platform without
+  ``fork``.
+
+``run_python`` runs any Python file in a process of its own the same way; ``start_python`` starts
+one and returns the process (``pid``, ``poll``, ``wait``, ``send_signal``), for the tests that
+kill or interrupt it themselves.
 """
 
 from __future__ import annotations
@@ -126,31 +131,16 @@ def run_script(
 
     ``cwd`` should be the test's ``tmp_path`` so that relative paths and files the script looks
     for in the current folder (``.env``, ``openaiapikey.txt``) stay inside the test. Without one,
-    the script runs in a fresh empty folder that is removed afterwards. A run that sets a crash
-    point runs in a process of its own (the crash point kills its process), and so does one with
-    ``own_process``; one with ``as_program`` in a fresh interpreter. ``timeout`` applies only
-    to those.
+    the script runs in a fresh empty folder that is removed afterwards. ``timeout`` applies to a
+    run in a process of its own (see the module's docstring for where a run goes).
     """
-    if as_program or own_process or (env or {}).get(CRASH_AT):
-        return run_script_subprocess(name, *args, env=env, cwd=cwd, input=input, timeout=timeout, program=as_program)
-    return run_script_in_process(name, *args, env=env, cwd=cwd, input=input)
-
-
-def run_script_subprocess(
-    name: str,
-    *args: object,
-    env: Mapping[str, str | None] | None = None,
-    cwd: Path | str | None = None,
-    input: str | None = None,
-    timeout: float = 120,
-    program: bool = False,
-) -> subprocess.CompletedProcess:
-    """``run_script`` in a process of its own, like ``<python> <repo>/<name> args...``: forked
-    from the fork server, or with ``program`` a fresh interpreter."""
+    script = _script_path(name)
     with _folder(cwd) as folder:
-        return run_python(
-            _script_path(name), *args, env=script_env(env), cwd=folder, input=input, timeout=timeout, program=program,
-        )
+        if as_program or own_process or (env or {}).get(CRASH_AT):
+            return run_python(
+                script, *args, env=script_env(env), cwd=folder, input=input, timeout=timeout, program=as_program
+            )
+        return _run_in_process(script, [str(arg) for arg in args], script_env(env), folder, input)
 
 
 def run_python(
@@ -170,29 +160,20 @@ def run_python(
         return script_forkserver.run(path, args, env=env, cwd=cwd, input=input, timeout=timeout)
     stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
     return subprocess.run(
-        [sys.executable, str(path), *(str(arg) for arg in args)],
-        cwd=str(cwd),
-        env=dict(env),
-        **stdin,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        timeout=timeout,
+        [sys.executable, str(path), *(str(arg) for arg in args)], cwd=str(cwd), env=dict(env), **stdin,
+        capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=timeout,
     )
 
 
 class _Program(subprocess.Popen):
-    """A fresh interpreter, with the fork server's ``wait_for_exit`` and ``release``."""
+    """A fresh interpreter (where there is no fork server), with the fork server's ``wait_for_exit``
+    and ``release``."""
 
     def wait_for_exit(self, timeout: float | None = None) -> int:
-        if hasattr(os, "waitid") and timeout is None:
-            ended = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)  # ended, its pid not yet free
-            return ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
         return self.wait(timeout)
 
     def release(self) -> None:
-        self.wait()
+        pass
 
 
 def start_python(
@@ -216,27 +197,28 @@ def start_python(
             path, args, env=env, cwd=cwd, stdin=stdin, stdout=stdout, stderr=stderr,
             start_new_session=start_new_session,
         )
+    null = subprocess.DEVNULL
     return _Program(
         [sys.executable, str(path), *(str(arg) for arg in args)], cwd=str(cwd), env=dict(env),
-        stdin=subprocess.DEVNULL if stdin is None else stdin,
-        stdout=subprocess.DEVNULL if stdout is None else stdout,
-        stderr=subprocess.DEVNULL if stderr is None else stderr,
-        start_new_session=start_new_session,
+        stdin=null if stdin is None else stdin, stdout=null if stdout is None else stdout,
+        stderr=null if stderr is None else stderr, start_new_session=start_new_session,
     )
 
 
-_SCRIPT_MODULES: dict[str, object] = {}
+# ---- a script's main in this process
 
 
-def load_script(name: str):
+_SCRIPT_MODULES: dict[Path, object] = {}
+
+
+def _load_script(script: Path):
     """A top-level script as a module (loaded once), to call its ``main`` in this process."""
-    if name not in _SCRIPT_MODULES:
-        path = _script_path(name)
-        spec = importlib.util.spec_from_file_location(f"lesson_batch_script_{path.stem}", path)
+    if script not in _SCRIPT_MODULES:
+        spec = importlib.util.spec_from_file_location(f"lesson_batch_script_{script.stem}", script)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        _SCRIPT_MODULES[name] = module
-    return _SCRIPT_MODULES[name]
+        _SCRIPT_MODULES[script] = module
+    return _SCRIPT_MODULES[script]
 
 
 def _captured() -> io.TextIOWrapper:
@@ -280,24 +262,18 @@ def _process_state_restored() -> Iterator[None]:
         crashpoints._counts.clear()
 
 
-def run_script_in_process(
-    name: str,
-    *args: object,
-    env: Mapping[str, str | None] | None = None,
-    cwd: Path | str | None = None,
-    input: str | None = None,
+def _run_in_process(
+    script: Path, argv: list[str], env: dict[str, str], folder: Path | str, input: str | None
 ) -> subprocess.CompletedProcess:
-    """``run_script`` in this process: the script's ``main(argv)`` under ``cli.run``, as its
-    ``if __name__ == "__main__"`` block runs it, with an exit through ``SystemExit`` (argparse's
-    usage errors and ``--help``) and an uncaught exception (a traceback on stderr, exit 1) ending
-    the run as they would end the interpreter."""
-    script = _script_path(name)
-    argv = [str(arg) for arg in args]
-    module = load_script(name)
+    """The script's ``main(argv)`` under ``cli.run``, as its ``if __name__ == "__main__"`` block
+    runs it, with an exit through ``SystemExit`` (argparse's usage errors and ``--help``) and an
+    uncaught exception (a traceback on stderr, exit 1) ending the run as they would end the
+    interpreter."""
+    module = _load_script(script)
     out, err = _captured(), _captured()
-    with _folder(cwd) as folder, _process_state_restored():
+    with _process_state_restored():
         os.environ.clear()
-        os.environ.update(script_env(env))
+        os.environ.update(env)
         os.chdir(folder)
         sys.argv[:] = [str(script), *argv]
         sys.stdin = io.StringIO(input or "")
@@ -420,7 +396,9 @@ def ledger_awaiting_results(work_dir: Path, lesson_ids: list[str], required_sect
     return ledger
 
 
-def write_modules_curriculum(path: Path, modules: int, lessons_per_module: int, name: str = "Test Curriculum") -> list[str]:
+def write_modules_curriculum(
+    path: Path, modules: int, lessons_per_module: int, name: str = "Test Curriculum"
+) -> list[str]:
     """A curriculum of ``modules`` modules of ``lessons_per_module`` lessons; returns the lesson ids."""
     lines, lesson_ids = [f"# {name}", ""], []
     for module in range(modules):
@@ -439,7 +417,7 @@ def batches_per_lesson(server) -> Counter:
     )
 
 
-WATCH_INTERVAL = "0.05"  # seconds between polls of ``check_batch_status.py --watch`` in tests
+WATCH_INTERVAL = "0.01"  # seconds between polls of ``check_batch_status.py --watch`` in tests
 
 
 class ScriptDriver:

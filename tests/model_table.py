@@ -40,15 +40,18 @@ def row(info: models.ModelInfo) -> str:
     elif not info.efforts:
         efforts = "-"
     else:
-        efforts = ", ".join(f"{effort} (default)" if effort == info.default_effort else effort for effort in info.efforts)
+        efforts = ", ".join(
+            f"{effort} (default)" if effort == info.default_effort else effort for effort in info.efforts
+        )
     price = info.batch_price
-    prices = "-" if price is None else " / ".join(_money(value) for value in (price.input, price.cached_input, price.output))
+    prices = "-" if price is None else " / ".join(map(_money, (price.input, price.cached_input, price.output)))
     shutdown = "-" if info.shutdown is None else info.shutdown.isoformat()
     if info.replacement:
         shutdown += f" ({info.replacement})"
     output = "?" if info.max_output_tokens is None else f"{info.max_output_tokens:,}"
     return (
-        f"| `{info.name}`{' (Responses API only)' if info.responses_only else ''} | {'yes' if info.reasoning else 'no'} | {efforts} | {TEMPERATURE[info.temperature]} | {output} "
+        f"| `{info.name}`{' (Responses API only)' if info.responses_only else ''} "
+        f"| {'yes' if info.reasoning else 'no'} | {efforts} | {TEMPERATURE[info.temperature]} | {output} "
         f"| {prices} | {shutdown} | {_known(info.flex)} |"
     )
 

@@ -11,8 +11,8 @@ its files and streams are its own.
 Three processes take part, all single-threaded, so that a fork never copies a thread:
 
 - the *server* (``python -m tests.script_forkserver FD``) imports ``openai``, the package and the
-  scripts' modules, installs the network guard, opens no socket and builds no client, then
-  waits on its control socket (FD) for connections;
+  scripts' modules, installs the network guard, loads the TLS certificates once, opens no socket,
+  then waits on its control socket (FD) for connections;
 - for each run, a *supervisor* forked from the server receives the request (file, arguments,
   environment, folder, new session or not) and the run's stdin, stdout and stderr (passed as
   file descriptors), forks the run, tells its process id, then waits for its end without
@@ -102,12 +102,13 @@ def _exactly(conn: socket.socket, data: bytes, size: int) -> bytes | None:
 
 
 def _preload() -> None:
-    """Import what a script run imports, and install the network guard; open and build nothing."""
+    """Import what a script run imports, install the network guard and load the TLS certificates
+    once (``share_one_tls_context``); open nothing."""
     if getattr(socket.socket.connect, "__name__", "") != "_guarded_connect":  # not yet in via PYTHONPATH
         spec = importlib.util.spec_from_file_location("lesson_batch_tests_netguard", NETGUARD)
         spec.loader.exec_module(importlib.util.module_from_spec(spec))
 
-    import openai  # noqa: F401
+    import openai
     import openai.resources.batches  # noqa: F401
     import openai.resources.chat  # noqa: F401
     import openai.resources.files  # noqa: F401
@@ -115,6 +116,34 @@ def _preload() -> None:
     for path in sorted((REPO_ROOT / "lesson_batch").glob("*.py")):
         if path.stem != "__init__":
             importlib.import_module(f"lesson_batch.{path.stem}")
+    if share_one_tls_context():
+        openai.DefaultHttpxClient().close()  # builds the context every run would build (no socket is opened)
+
+
+def share_one_tls_context() -> bool:
+    """Every HTTP client the ``openai`` client builds loads the machine's CA certificates into a new
+    TLS context: about 30 ms of CPU, more than half of a typical script run in the tests. The tests
+    talk plain HTTP to 127.0.0.1 only, so in the test process and in the fork server (whose runs
+    inherit it) every client gets the one context built first. False where the HTTP library is not
+    the one this knows (nothing is changed then)."""
+    try:
+        import httpcore2
+    except ImportError:
+        return False
+    build = getattr(httpcore2, "default_ssl_context", None)
+    if build is None or getattr(build, "shared", False):
+        return build is not None
+    contexts: dict = {}
+
+    def default_ssl_context(**options):
+        key = (tuple(sorted(options.items())), os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        if key not in contexts:
+            contexts[key] = build(**options)
+        return contexts[key]
+
+    default_ssl_context.shared = True
+    httpcore2.default_ssl_context = default_ssl_context
+    return True
 
 
 def _serve(control: socket.socket) -> tuple[dict, list[int]] | None:
@@ -315,6 +344,11 @@ class _Server:
         atexit.register(self.stop)
         return ours
 
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._control is None:
+                self._start()
+
     def connect(self) -> socket.socket:
         """A new connection to the server, for one run."""
         with self._lock:
@@ -348,6 +382,11 @@ class _Server:
 
 
 _server = _Server()
+
+
+def warm_up() -> None:
+    """Start this process's fork server now instead of at the first run (it takes about a second)."""
+    _server.warm_up()
 
 
 def _fd(stream, default_mode: str) -> tuple[int, object | None]:

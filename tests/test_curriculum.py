@@ -273,7 +273,10 @@ def test_naming_a_lesson_that_is_not_in_the_curriculum_is_warned_about(tmp_path)
 
 
 def test_crlf_line_endings_parse_like_lf(load):
-    lf = "# Course\n# M0: Intro — Lesson Map\nAbout.\n## L001: One [F]\nKey topics: a.\nPrerequisites: M0-L002\n## L002: Two [I]\n"
+    lf = (
+        "# Course\n# M0: Intro — Lesson Map\nAbout.\n## L001: One [F]\nKey topics: a.\nPrerequisites: M0-L002\n"
+        "## L002: Two [I]\n"
+    )
     crlf_curriculum = load(lf.replace("\n", "\r\n"), name="crlf.md")
     lf_curriculum = load(lf, name="lf.md")
     assert crlf_curriculum.name == lf_curriculum.name == "Course"

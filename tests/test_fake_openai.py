@@ -814,7 +814,8 @@ def test_cut_download_makes_a_streamed_download_raise_the_http_librarys_own_erro
     client = client_for(fake_openai)
     uploaded = upload(client, [request_line(f"lesson-{i}") for i in range(20)])
     fake_openai.set_scenario({"faults": {"cut_download": 1}})
-    with pytest.raises(httpx2.RemoteProtocolError, match="peer closed connection without sending complete message body"):
+    cut = "peer closed connection without sending complete message body"
+    with pytest.raises(httpx2.RemoteProtocolError, match=cut):
         with client.files.with_streaming_response.content(uploaded.id) as response:
             b"".join(response.iter_bytes())
 

@@ -124,7 +124,8 @@ def test_shutdown_dates_match_the_ones_the_openai_package_announces():
 )
 def test_the_table_holds_the_checked_facts(model, efforts, default, max_output, flex):
     spec = catalog.MODELS[model]
-    assert (spec.efforts, spec.default_effort, spec.max_output_tokens, spec.flex) == (efforts, default, max_output, flex)
+    facts = (spec.efforts, spec.default_effort, spec.max_output_tokens, spec.flex)
+    assert facts == (efforts, default, max_output, flex)
 
 
 # ---- GET /v1/models -------------------------------------------------------------------

@@ -43,7 +43,8 @@ def attempts(project: Project, lesson_id: str) -> int:
 def test_a_killed_force_run_is_not_taken_as_saved_from_the_old_file(project):
     ok(project.generate("--lessons", "M0-L001", "--via", "flex", "--yes"))
     lesson = project.out / "M0-L001.md"
-    lesson.write_text(lesson.read_text(encoding="utf-8") + "\nAn old version the user wants replaced.\n", encoding="utf-8")
+    old_version = lesson.read_text(encoding="utf-8") + "\nAn old version the user wants replaced.\n"
+    lesson.write_text(old_version, encoding="utf-8")
 
     killed = project.generate("--lessons", "M0-L001", "--via", "flex", "--yes", "--force", crash_at="flex_sent")
     assert killed.returncode == KILLED

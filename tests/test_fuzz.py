@@ -293,7 +293,9 @@ EXPECTED_KIND = {  # what each checked field must be; a value of any other kind 
 }
 _any_json = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=10)),
-    lambda children: st.one_of(st.lists(children, max_size=3), st.dictionaries(st.text(max_size=5), children, max_size=3)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
     max_leaves=6,
 )
 
@@ -342,7 +344,8 @@ HOSTILE_IDS = [
 
 @st.composite
 def hostile_line(draw) -> bytes:
-    custom_id = draw(st.one_of(st.sampled_from(HOSTILE_IDS), st.text(max_size=30).filter(lambda t: not is_lesson_id(t))))
+    not_an_id = st.text(max_size=30).filter(lambda text: not is_lesson_id(text))
+    custom_id = draw(st.one_of(st.sampled_from(HOSTILE_IDS), not_an_id))
     if draw(st.booleans()):
         return json.dumps(lesson_record(custom_id, content=lesson_text("M0-L001"))).encode("utf-8")
     return draw(wrong_typed_line(custom_id))
@@ -465,7 +468,8 @@ def test_process_files_saves_every_good_lesson_among_garbage_and_reports_the_gar
             assert not (lessons_dir / f"{lesson_id}.md").exists()
             assert states[lesson_id] == "submitted", "a lesson without an answer changed state"
 
-        reported = {int(m.group(1)) for entry in report.bad_lines if (m := re.match(rf"{re.escape(str(results))}:(\d+): ", entry))}
+        where = re.compile(rf"{re.escape(str(results))}:(\d+): ")
+        reported = {int(m.group(1)) for entry in report.bad_lines if (m := where.match(entry))}
         assert len(reported) == len(report.bad_lines), f"bad lines not named by file and line: {report.bad_lines}"
         assert garbage_numbers <= reported, f"garbage lines not reported: {sorted(garbage_numbers - reported)}"
         assert not reported & (set(range(1, len(lines) + 1)) - garbage_numbers), "a good line was called bad"

@@ -244,10 +244,10 @@ class Job:
                 GENERATE_SCRIPT, "--yes", "--curriculum", str(self.root / "curriculum.md"),
                 "--output-dir", str(self.lessons), "--max-requests-per-batch", str(SHARD_SIZE),
                 "--max-enqueued-tokens", str(ENQUEUED_TOKEN_CAP), *common,
-            ] + (["--wait", "--interval", "0.05"] if run == "generate --wait" else [])
+            ] + (["--wait", "--interval", "0.01"] if run == "generate --wait" else [])
         if run == "process":
             return [PROCESS_SCRIPT, "--output-dir", str(self.lessons), *common]
-        return [STATUS_SCRIPT, "--watch", "--interval", "0.05", *common]
+        return [STATUS_SCRIPT, "--watch", "--interval", "0.01", *common]
 
     def run(self, run: str, kill: Kill | None = None) -> Outcome:
         script, *args = self.arguments(run)
@@ -294,7 +294,8 @@ def check_always(job: Job) -> None:
     assert all(count == 1 for count in shards.values()), f"a shard has several batches ({job.where()})"
     answers = job.answers()
     for path in job.lessons.glob("*.md"):
-        assert path.read_text(encoding="utf-8") == answers.get(path.stem), f"{path.name} is not complete ({job.where()})"
+        text = path.read_text(encoding="utf-8")
+        assert text == answers.get(path.stem), f"{path.name} is not complete ({job.where()})"
 
 
 def check_done(job: Job) -> None:

@@ -287,7 +287,9 @@ def run_workflow(flow: Workflow, kills: list[str]) -> None:
                 f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
             )
             return
-        assert result.returncode == 0, f"{script} failed ({'; '.join(flow.runs)}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        assert result.returncode == 0, (
+            f"{script} failed ({'; '.join(flow.runs)}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
 
 
 def finished(flow: Workflow) -> bool:

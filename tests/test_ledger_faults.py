@@ -37,7 +37,7 @@ from tests.helpers import (
 )
 
 LESSONS = [f"M0-L{number:03d}" for number in range(1, 7)]
-INTERVAL = "0.05"
+INTERVAL = "0.01"
 SELF_ADVANCING = {"advance": "time", "seconds_per_step": 0.02, "in_progress_steps": 1}
 # With two lessons a shard (~1,550 prompt tokens each), a 2,000-token cap submits one batch at a time.
 ONE_BATCH_AT_A_TIME = ("--max-enqueued-tokens", "2000")

@@ -336,7 +336,7 @@ def test_a_job_left_by_version_1_is_finished_by_this_version_without_paying_twic
 
     env = fake_openai.env()
     common = ("--work-dir", old.work_dir)
-    watched = run_script(STATUS_SCRIPT, "--watch", "--interval", "0.05", *common, env=env, cwd=tmp_path)
+    watched = run_script(STATUS_SCRIPT, "--watch", "--interval", "0.01", *common, env=env, cwd=tmp_path)
     processed = run_script(PROCESS_SCRIPT, *common, "--output-dir", lessons, env=env, cwd=tmp_path)
     generated = run_script(GENERATE_SCRIPT, "--lessons", "M0-L001,M0-L002,M0-L003,M0-L004", "--yes",
                            *common, "--output-dir", lessons, env=env, cwd=tmp_path)
@@ -425,7 +425,7 @@ def test_a_version_1_job_with_its_own_curriculum_keeps_it_whichever_command_runs
 
     env = fake_openai.env()
     common = ("--work-dir", old.work_dir)
-    watched = run_script(STATUS_SCRIPT, "--watch", "--interval", "0.05", *common, env=env, cwd=tmp_path)
+    watched = run_script(STATUS_SCRIPT, "--watch", "--interval", "0.01", *common, env=env, cwd=tmp_path)
     processed = run_script(PROCESS_SCRIPT, *common, "--output-dir", lessons, env=env, cwd=tmp_path)
     generated = run_script(GENERATE_SCRIPT, "--curriculum", course, "--yes", *common, "--output-dir", lessons,
                            env=env, cwd=tmp_path)

@@ -72,7 +72,7 @@ def test_generate_wait_sees_the_other_batch_through(tmp_path, fake_openai):
     write_curriculum(project.curriculum, ["One", "Two", "Three"])
     project.generate("--lessons", LOST, "--yes")
     fake_openai.reset()
-    result = project.generate("--lessons", FOUND, "--yes", "--wait", "--interval", "0.05")
+    result = project.generate("--lessons", FOUND, "--yes", "--wait", "--interval", "0.01")
     assert "Traceback" not in result.stderr
     assert FOUND in project.saved_lessons(), result.stdout + result.stderr
 

@@ -90,7 +90,9 @@ def uploads_and_creations(server: FakeOpenAIServer) -> list[str]:
 def test_the_default_dry_run_shows_gpt_6_1_terra_as_a_reasoning_model_with_its_batch_price(user):
     result = user.generate("--dry-run")
     assert result.returncode == 0, result.stderr
-    assert "Model: gpt-6.1-terra (reasoning model, effort medium (its default)), max_completion_tokens 16,000" in result.stdout
+    assert (
+        "Model: gpt-6.1-terra (reasoning model, effort medium (its default)), max_completion_tokens 16,000"
+    ) in result.stdout
     assert "Batch price per 1M tokens: $0.50 input, $0.025 cached input, $2.50 output" in result.stdout
     assert {body["model"] for body in user.request_bodies().values()} == {"gpt-6.1-terra"}
     assert all("reasoning_effort" not in body and "temperature" not in body for body in user.request_bodies().values())
@@ -293,7 +295,8 @@ def test_a_lesson_that_needs_a_person_is_requested_again_with_force_or_a_higher_
 def test_attempts_that_never_ran_do_not_count_towards_the_cap(api_user):
     api_user.server.set_scenario({"today": TODAY, "batches": [{"outcome": "expire", "done_fraction": 0.0}]})
     api_user.round("--max-attempts", "1")
-    listing = {entry["lesson_id"]: entry for entry in json.loads(api_user.status("--json", "--lessons").stdout)["result"]["unsaved_lessons"]}
+    unsaved = json.loads(api_user.status("--json", "--lessons").stdout)["result"]["unsaved_lessons"]
+    listing = {entry["lesson_id"]: entry for entry in unsaved}
     assert {entry["state"] for entry in listing.values()} == {"expired"}
     assert {entry["attempts"] for entry in listing.values()} == {0}
     assert "to request: 3" in api_user.generate("--dry-run", "--max-attempts", "1").stdout
@@ -309,7 +312,8 @@ def test_a_refusal_is_reported_as_a_refusal_with_the_models_text(api_user):
     refusal = summary["total"]["refusals"]["M0-L001"]
     assert refusal and f"M0-L001 refused: {refusal}" in processed.stderr
     assert "empty" not in processed.stderr
-    reasons = {entry["lesson_id"]: entry["reason"] for entry in json.loads(api_user.status("--json", "--lessons").stdout)["result"]["unsaved_lessons"]}
+    unsaved = json.loads(api_user.status("--json", "--lessons").stdout)["result"]["unsaved_lessons"]
+    reasons = {entry["lesson_id"]: entry["reason"] for entry in unsaved}
     assert reasons == {"M0-L001": f"refusal: {refusal}"}
 
 
@@ -322,7 +326,7 @@ def test_a_result_not_served_at_batch_rates_is_reported_and_the_lesson_still_sav
     assert (api_user.out / "M0-L003.md").is_file()
 
 
-def test_a_download_cut_short_is_started_again_and_the_lessons_saved(api_user):
+def test_a_download_cut_short_is_started_again_and_the_lessons_saved(api_user, no_retry_waits):
     api_user.server.set_scenario({"today": TODAY, "faults": {"cut_download": 1}})
     processed, summary = api_user.round()
     assert processed.returncode == 0, processed.stderr
@@ -331,7 +335,7 @@ def test_a_download_cut_short_is_started_again_and_the_lessons_saved(api_user):
     assert len(downloads) == 2
 
 
-def test_a_download_that_keeps_being_cut_is_reported_in_plain_words_and_a_later_run_finishes(api_user):
+def test_a_download_that_keeps_being_cut_is_reported_in_plain_words_and_a_later_run_finishes(api_user, no_retry_waits):
     api_user.server.set_scenario({"today": TODAY, "faults": {"cut_download": 3}})
     assert api_user.generate("--yes").returncode == 0
     api_user.watch()

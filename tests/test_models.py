@@ -53,7 +53,8 @@ def test_the_default_model_is_gpt_6_1_terra_a_reasoning_model_with_batch_prices_
 
 def test_the_cheaper_choice_is_gpt_6_luna_and_it_costs_less():
     assert models.CHEAPER_MODEL == "gpt-6-luna"
-    assert models.batch_cost("gpt-6-luna", 1_000_000, 1_000_000) < models.batch_cost(models.DEFAULT_MODEL, 1_000_000, 1_000_000)
+    million = 1_000_000
+    assert models.batch_cost("gpt-6-luna", million, million) < models.batch_cost(models.DEFAULT_MODEL, million, million)
 
 
 @pytest.mark.parametrize("name, shutdown, replacement", [

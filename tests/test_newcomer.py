@@ -1,8 +1,9 @@
 """A newcomer never gets stuck (issue 10): one run, one place, honest exits, checks before paying.
 
 Each section is one of the issue's numbered problems, played the way a user meets it: the real
-scripts (their ``main`` in this process, a subprocess where the process itself matters), the real ``openai`` client against the local fake Batch API server, a small
-curriculum, work dir and lessons folder in ``tmp_path``.
+scripts (their ``main`` in this process, a subprocess where the process itself matters), the real
+``openai`` client against the local fake Batch API server, a small curriculum, work dir and lessons
+folder in ``tmp_path``.
 """
 
 from __future__ import annotations
@@ -450,7 +451,9 @@ def test_a_line_that_is_almost_a_header_is_an_error_with_its_file_and_line(tmp_p
     curriculum = tmp_path / "course.md"
     curriculum.write_text(CURRICULUM + "\n" + line + "\nKey topics: stewardship.\n", encoding="utf-8")
 
-    result = run_script(GENERATE_SCRIPT, "--dry-run", "--curriculum", curriculum, "--work-dir", tmp_path / "w", env={}, cwd=tmp_path)
+    result = run_script(
+        GENERATE_SCRIPT, "--dry-run", "--curriculum", curriculum, "--work-dir", tmp_path / "w", env={}, cwd=tmp_path
+    )
 
     stderr = failed(result)
     assert f"course.md:{CURRICULUM.count(chr(10)) + 2}: '{line}' looks like a" in stderr
@@ -525,7 +528,9 @@ def test_a_token_limited_batch_points_to_max_enqueued_tokens_then_is_done_once_i
     ok(project.generate("--yes", "--wait", "--interval", INTERVAL))
     after = project.status()
     ok(after)
-    assert next_lines(after.stdout)[0] == "next: Nothing to do for this batch: its lessons were submitted again or are saved."
+    assert next_lines(after.stdout)[0] == (
+        "next: Nothing to do for this batch: its lessons were submitted again or are saved."
+    )
 
 
 def test_a_processed_expired_batch_points_to_the_generate_script_for_the_rest(project):
@@ -560,7 +565,8 @@ def test_failed_and_truncated_lessons_point_to_the_generate_script(project):
 
 
 def test_a_validation_error_names_the_kept_input_file_which_a_dry_run_does_not_overwrite(project):
-    project.server.set_scenario({"batches": [{"outcome": "fail_validation", "error": {"code": "invalid_json_line", "line": 2}}]})
+    invalid_line_2 = {"outcome": "fail_validation", "error": {"code": "invalid_json_line", "line": 2}}
+    project.server.set_scenario({"batches": [invalid_line_2]})
     ok(project.generate("--yes"))
     batch_id = project.server.created_batches()[0]["id"]
     kept = project.work / "submitted" / f"{batch_id}.jsonl"
@@ -614,14 +620,18 @@ def test_the_max_cost_message_shows_the_amount_as_given(project):
 def test_counts_of_one_are_singular(tmp_path):
     curriculum = tmp_path / "one.md"
     curriculum.write_text("# M0: Only\n\n## L001: Single [F]\n", encoding="utf-8")
-    out = ok(run_script(GENERATE_SCRIPT, "--dry-run", "--curriculum", curriculum, "--work-dir", tmp_path / "w", env={}, cwd=tmp_path))
+    out = ok(run_script(
+        GENERATE_SCRIPT, "--dry-run", "--curriculum", curriculum, "--work-dir", tmp_path / "w", env={}, cwd=tmp_path
+    ))
     assert "1 module, 1 lesson" in out
     assert "Selected: 1 lesson\n" in out
     assert ": 1 request," in out
 
 
 def test_a_bad_lesson_id_is_echoed_as_typed(tmp_path):
-    result = run_script(GENERATE_SCRIPT, "--dry-run", "--lessons", "bogus", "--work-dir", tmp_path / "w", env={}, cwd=tmp_path)
+    result = run_script(
+        GENERATE_SCRIPT, "--dry-run", "--lessons", "bogus", "--work-dir", tmp_path / "w", env={}, cwd=tmp_path
+    )
     assert result.returncode == 2
     assert "'bogus' is not one" in result.stderr
 

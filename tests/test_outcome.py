@@ -88,7 +88,8 @@ def test_every_error_class_of_the_package_is_a_user_error_with_an_exit_code():
         module = importlib.import_module(module_info.name)
         for name, value in vars(module).items():
             public = not name.startswith("_")  # a private one never leaves its module (control flow)
-            if public and inspect.isclass(value) and issubclass(value, Exception) and value.__module__ == module.__name__:
+            own = inspect.isclass(value) and value.__module__ == module.__name__
+            if public and own and issubclass(value, Exception):
                 found.add(name)
                 assert issubclass(value, LessonBatchError), name
     assert {"ApiError", "LedgerError", "CurriculumError", "FolderError", "BudgetError"} <= found

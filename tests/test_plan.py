@@ -188,7 +188,8 @@ def test_a_lesson_in_flight_by_flex_is_not_requested_even_with_force(options):
 
 
 def test_lessons_in_flight_by_flex_count_against_the_limit(options):
-    plan = make_plan(replace(options, limit=3), History(in_flex=frozenset({"M0-L001"}), in_flight=frozenset({"M0-L002"})))
+    history = History(in_flex=frozenset({"M0-L001"}), in_flight=frozenset({"M0-L002"}))
+    plan = make_plan(replace(options, limit=3), history)
     assert (plan.skipped_in_flex, plan.skipped_in_flight) == (["M0-L001"], ["M0-L002"])
     assert plan.to_request == ["M0-L003"]
 
@@ -331,7 +332,8 @@ def test_plan_text_lists_every_input_file(options):
 
 
 def test_plan_text_names_the_model_its_kind_effort_and_budget(options):
-    text = format_plan(make_plan(replace(options, settings=RequestSettings(model="gpt-6.1-sol", reasoning_effort="high"))))
+    settings = RequestSettings(model="gpt-6.1-sol", reasoning_effort="high")
+    text = format_plan(make_plan(replace(options, settings=settings)))
     assert "Model: gpt-6.1-sol (reasoning model, effort high), max_completion_tokens 16,000" in text
 
 
@@ -344,7 +346,9 @@ def test_plan_text_names_the_models_default_effort_and_its_batch_price(options):
 
 def test_plan_text_says_when_a_model_is_not_in_the_table(options):
     text = format_plan(make_plan(replace(options, settings=RequestSettings(model="gpt-7"))))
-    assert "Model: gpt-7 (not in the model table; a reasoning model by its name, effort the model's own (none sent))" in text
+    assert (
+        "Model: gpt-7 (not in the model table; a reasoning model by its name, effort the model's own (none sent))"
+    ) in text
 
 
 def test_plan_text_gives_estimated_tokens_and_cost(options):
@@ -437,7 +441,9 @@ def test_the_estimate_of_a_mix_sums_the_expected_output_at_each_lessons_effort(o
     single = make_plan(replace(options, settings=RequestSettings(reasoning_effort="medium")))
     mixed = make_plan(replace(options, settings=RequestSettings(efforts_by_complexity=MIX)))
     budget = models.default_budget(models.DEFAULT_MODEL)
-    expected = sum(2 * models.expected_output_tokens(models.DEFAULT_MODEL, effort, budget) for effort in ("low", "medium", "high"))
+    expected = sum(
+        2 * models.expected_output_tokens(models.DEFAULT_MODEL, effort, budget) for effort in ("low", "medium", "high")
+    )
     assert mixed.output_tokens == expected != single.output_tokens
 
 
@@ -446,7 +452,8 @@ def test_the_status_command_for_held_lessons_names_the_work_dir(options):
     assert plan.held_for_attention == ["M0-L001"] and plan.held_unchanged == ["M0-L002"]
     lines = [line for line in format_plan(plan).splitlines() if "need a person" in line]
     assert len(lines) == 2
-    assert all(f"check_batch_status.py --work-dir {options.work_dir}" in line or "--work-dir work" in line for line in lines)
+    status_here = f"check_batch_status.py --work-dir {options.work_dir}"
+    assert all(status_here in line or "--work-dir work" in line for line in lines)
 
 
 def test_a_plan_with_nothing_to_request_gives_no_token_estimate(options):

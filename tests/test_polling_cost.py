@@ -47,7 +47,9 @@ def submit_batch(api: BatchApi, ledger: Ledger, folder: Path, lessons: int = 3) 
             "custom_id": f"M0-L{number:03d}",
             "method": "POST",
             "url": "/v1/chat/completions",
-            "body": {"model": "gpt-6.1-terra", "messages": [{"role": "user", "content": f"Lesson title: Lesson {number}"}]},
+            "body": {
+                "model": "gpt-6.1-terra", "messages": [{"role": "user", "content": f"Lesson title: Lesson {number}"}]
+            },
         }
         for number in range(1, lessons + 1)
     ]
@@ -65,7 +67,8 @@ def submit_batch(api: BatchApi, ledger: Ledger, folder: Path, lessons: int = 3) 
 
 
 def polls_of(server, batch_id: str) -> int:
-    return sum(1 for request in server.requests if request.method == "GET" and request.path == f"/v1/batches/{batch_id}")
+    path = f"/v1/batches/{batch_id}"
+    return sum(1 for request in server.requests if request.method == "GET" and request.path == path)
 
 
 @pytest.fixture
@@ -81,7 +84,9 @@ def test_watching_a_stuck_batch_for_an_hour_costs_a_bounded_number_of_polls(fake
     batch_id = submit_batch(api, ledger, tmp_path)
     clock = FakeClock()
 
-    records = watch(ledger, api, [batch_id], START_INTERVAL, sleep=clock.sleep, stop_when=lambda records: clock.now >= HOUR)
+    records = watch(
+        ledger, api, [batch_id], START_INTERVAL, sleep=clock.sleep, stop_when=lambda records: clock.now >= HOUR
+    )
 
     assert records[0].status == "in_progress"  # it really was still running when the hour ended
     polls = polls_of(fake_openai, batch_id)
@@ -125,7 +130,9 @@ def test_the_interval_drops_back_to_the_start_when_the_batch_moves(fake_openai, 
     for index, slept in enumerate(clock.sleeps):
         moved = index > 0 and seen[index] != seen[index - 1]
         if moved:
-            assert slept == START_INTERVAL, f"poll {index + 1} saw {seen[index]} after {seen[index - 1]} but slept {slept}"
+            assert slept == START_INTERVAL, (
+                f"poll {index + 1} saw {seen[index]} after {seen[index - 1]} but slept {slept}"
+            )
             resets += 1
         else:
             assert slept == pytest.approx(min(previous_sleep * 1.5, CEILING)), f"poll {index + 1}: slept {slept}"
@@ -134,7 +141,9 @@ def test_the_interval_drops_back_to_the_start_when_the_batch_moves(fake_openai, 
     assert resets >= 3 and growths >= 3, (resets, growths)  # both behaviours were exercised
 
 
-def test_a_watch_that_cannot_reach_the_api_keeps_backing_off_instead_of_hammering(fake_openai, api_and_ledger, tmp_path):
+def test_a_watch_that_cannot_reach_the_api_keeps_backing_off_instead_of_hammering(
+    fake_openai, api_and_ledger, tmp_path
+):
     fake_openai.set_scenario({"batches": ["stuck"]})
     api, ledger = api_and_ledger
     batch_id = submit_batch(api, ledger, tmp_path)

@@ -259,7 +259,8 @@ def test_truncated_lessons_are_not_saved_and_are_resubmitted_with_a_larger_token
     assert retry["M0-L003"]["max_completion_tokens"] > first_budget
     kept_input = project.work / "submitted" / f"{server.created_batches()[1]['id']}.jsonl"
     local_input = [json.loads(line) for line in kept_input.read_text().splitlines()]
-    assert [line["body"]["max_completion_tokens"] for line in local_input] == [retry["M0-L003"]["max_completion_tokens"]]
+    budgets = [line["body"]["max_completion_tokens"] for line in local_input]
+    assert budgets == [retry["M0-L003"]["max_completion_tokens"]]
 
 
 def test_fenced_and_chatty_replies_are_saved_as_the_bare_lesson(project):
@@ -578,7 +579,8 @@ def test_a_run_killed_while_saving_lessons_is_finished_by_the_next_run_without_d
     assert not list(project.out.rglob("*.partial"))
     assert not (project.work / "not_overwritten").exists() and not (project.work / "replaced").exists()
     for lesson_id in FOUR_LESSONS:
-        assert (project.out / f"{lesson_id}.md").read_text(encoding="utf-8") == _expected_lesson(project.server, lesson_id)
+        saved = (project.out / f"{lesson_id}.md").read_text(encoding="utf-8")
+        assert saved == _expected_lesson(project.server, lesson_id)
     ledger = project.ledger()
     assert ledger["lessons"]["succeeded"] == 4 and ledger["unsaved_lessons"] == []
     assert len(_content_downloads(project.server)) == 1
@@ -769,5 +771,7 @@ def test_the_estimate_says_where_its_output_figure_comes_from(project):
         f"{project.server.base_url.rstrip('/')}, not the OpenAI API" in measured_plan.stdout
     ), measured_plan.stdout
     assert "input from the prompts' text length" in measured_plan.stdout
-    assert "a typical lesson for gpt-6.1-terra at the effort it is sent with (nothing measured in this work dir yet)" in default_plan.stdout
+    assert (
+        "a typical lesson for gpt-6.1-terra at the effort it is sent with (nothing measured in this work dir yet)"
+    ) in default_plan.stdout
 

@@ -52,7 +52,9 @@ def processed(tmp_path_factory, expected):
             output_tokens=1_000, required_sections=required_sections_of(BUNDLED_TEMPLATE.read_text(encoding="utf-8")),
         )
         ledger.shard_uploaded("real-s001", "file-real-input")
-        ledger.shard_submitted("real-s001", BatchInfo(id="batch_real", status="completed", input_file_id="file-real-input"))
+        ledger.shard_submitted(
+            "real-s001", BatchInfo(id="batch_real", status="completed", input_file_id="file-real-input")
+        )
     result = run_script(
         PROCESS_SCRIPT, "--work-dir", work, "--output-dir", out, "--json",
         "--results-file", REAL_BATCH_LINES / "output.jsonl", "--errors-file", REAL_BATCH_LINES / "errors.jsonl",
@@ -118,11 +120,13 @@ def test_the_next_plan_requests_exactly_the_real_lessons_that_were_not_saved(pro
     assert held and all(expected[lesson_id]["retry"] == "either" for lesson_id in held)
     not_saved = [lesson_id for lesson_id, entry in expected.items() if not entry["saved"] and lesson_id not in held]
     assert f"to request: {len(not_saved)}" in plan.stdout
-    assert f"the same request would fail again (HTTP 400; held back): {len(held)}: {', '.join(sorted(held))}" in plan.stdout
+    held_line = f"the same request would fail again (HTTP 400; held back): {len(held)}: {', '.join(sorted(held))}"
+    assert held_line in plan.stdout
 
     truncated = [lesson_id for lesson_id, entry in expected.items() if entry.get("category") == "truncated"]
     assert f"{len(truncated)} truncated before: requested again with a larger budget" in plan.stdout
-    lines = [json.loads(line) for line in (work / "datagov_lessons_input.jsonl").read_text(encoding="utf-8").splitlines()]
+    input_file = work / "datagov_lessons_input.jsonl"
+    lines = [json.loads(line) for line in input_file.read_text(encoding="utf-8").splitlines()]
     budgets = {line["custom_id"]: line["body"]["max_completion_tokens"] for line in lines}
     assert sorted(budgets) == sorted(not_saved)
     assert {budgets[lesson_id] for lesson_id in truncated} == {16_000}  # 8,000 doubled, within gpt-4o-mini's 16,384

@@ -172,7 +172,8 @@ def _plan(processed, expected, *extra):
         "--curriculum", BUNDLED_CURRICULUM, "--lessons", ",".join(expected), *extra, cwd=root, env=TODAY,
     )
     assert plan.returncode == 0, plan.stderr
-    requests = [json.loads(line) for line in (work / "datagov_lessons_input.jsonl").read_text(encoding="utf-8").splitlines()]
+    input_file = work / "datagov_lessons_input.jsonl"
+    requests = [json.loads(line) for line in input_file.read_text(encoding="utf-8").splitlines()]
     return plan, {line["custom_id"]: line["body"]["max_completion_tokens"] for line in requests}
 
 
@@ -219,10 +220,11 @@ def batch_objects() -> list[tuple[str, dict, dict]]:
             objects = []
             for part in text.split("Batch(id=")[1:]:
                 counts = re.search(r"BatchRequestCounts\(completed=(\d+), failed=(\d+), total=(\d+)\)", part)
+                named = zip(("completed", "failed", "total"), map(int, counts.groups()), strict=True) if counts else ()
                 objects.append({
                     "status": _field(part, "status"), "output_file_id": _field(part, "output_file_id"),
                     "error_file_id": _field(part, "error_file_id"),
-                    **(dict(zip(("completed", "failed", "total"), map(int, counts.groups()), strict=True)) if counts else {}),
+                    **dict(named),
                 })
         if not objects:  # not a whole Batch object (a BatchError, a few quoted fields)
             continue
@@ -233,7 +235,9 @@ def batch_objects() -> list[tuple[str, dict, dict]]:
 
 
 @pytest.mark.parametrize("name, fields, state", batch_objects(), ids=[item[0][:40] for item in batch_objects()])
-def test_a_completed_real_batch_is_called_plain_success_only_when_every_request_succeeded(tmp_path, name, fields, state):
+def test_a_completed_real_batch_is_called_plain_success_only_when_every_request_succeeded(
+    tmp_path, name, fields, state
+):
     assert fields["status"] == state["status"]
     assert (fields["completed"], fields["failed"], fields["total"]) == tuple(
         state["request_counts"][key] for key in ("completed", "failed", "total"))

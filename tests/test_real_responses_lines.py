@@ -102,7 +102,9 @@ def test_the_usage_of_the_real_responses_lines_is_read_from_their_own_fields(in_
     assert report.usage.prompt_tokens > 0 and report.usage.completion_tokens > 0
 
 
-def test_the_next_plan_requests_exactly_the_real_responses_lessons_to_retry_on_v1_responses(in_responses_batch, expected):
+def test_the_next_plan_requests_exactly_the_real_responses_lessons_to_retry_on_v1_responses(
+    in_responses_batch, expected
+):
     work, out, _report = in_responses_batch
     plan = run_script(
         GENERATE_SCRIPT, "--dry-run", "--model", MODEL, "--endpoint", "responses", "--work-dir", work,
@@ -111,7 +113,8 @@ def test_the_next_plan_requests_exactly_the_real_responses_lessons_to_retry_on_v
     )
     assert plan.returncode == 0, plan.stderr
     retried = sorted(lesson_id for lesson_id, entry in expected.items() if entry["retry"] == "required")
-    lines = [json.loads(line) for line in (work / "datagov_lessons_input.jsonl").read_text(encoding="utf-8").splitlines()]
+    input_file = work / "datagov_lessons_input.jsonl"
+    lines = [json.loads(line) for line in input_file.read_text(encoding="utf-8").splitlines()]
     assert sorted(line["custom_id"] for line in lines) == retried
     assert {line["url"] for line in lines} == {RESPONSES_ENDPOINT}
 

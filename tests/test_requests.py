@@ -80,7 +80,9 @@ def test_default_body_holds_model_messages_and_max_completion_tokens_only(builde
 def test_body_messages_are_the_prompt_builder_messages(builder):
     _, record = request_line(builder)
     assert record["body"]["messages"] == builder.messages(builder.curriculum.lesson("M0-L001"))
-    assert record["body"]["messages"][-1] == {"role": "user", "content": "M0-L001: First Steps\nKey topics: what it is."}
+    assert record["body"]["messages"][-1] == {
+        "role": "user", "content": "M0-L001: First Steps\nKey topics: what it is."
+    }
 
 
 def test_non_ascii_text_is_written_as_utf8(builder):
@@ -299,4 +301,5 @@ def test_every_effort_of_the_mix_is_checked_against_the_model_naming_the_tag_and
 
 def test_a_retry_after_truncation_keeps_its_own_lower_effort_over_the_mix(builder):
     settings = RequestSettings(efforts_by_complexity=(("F", "high"),))
-    assert request_line(builder, settings, "M0-L001", budget=32_000, effort="low")[1]["body"]["reasoning_effort"] == "low"
+    _, record = request_line(builder, settings, "M0-L001", budget=32_000, effort="low")
+    assert record["body"]["reasoning_effort"] == "low"

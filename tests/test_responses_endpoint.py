@@ -118,7 +118,7 @@ def test_an_effort_the_model_does_not_take_is_refused_on_the_responses_endpoint_
 
 
 def test_a_responses_batch_is_created_on_v1_responses_and_its_lessons_are_saved(project):
-    out = ok(project.generate("--lessons", THREE, "--endpoint", "responses", "--yes", "--wait", "--interval", "0.05"))
+    out = ok(project.generate("--lessons", THREE, "--endpoint", "responses", "--yes", "--wait", "--interval", "0.01"))
     (batch,) = project.server.created_batches()
     assert batch["endpoint"] == RESPONSES
     assert {line["url"] for line in project.server.file_lines(batch["input_file_id"])} == {RESPONSES}
@@ -136,7 +136,7 @@ def test_the_status_shows_a_batchs_endpoint(project):
 
 
 def test_the_usage_of_responses_lines_is_counted(project):
-    out = ok(project.generate("--lessons", THREE, "--endpoint", "responses", "--yes", "--wait", "--interval", "0.05"))
+    out = ok(project.generate("--lessons", THREE, "--endpoint", "responses", "--yes", "--wait", "--interval", "0.01"))
     (batch,) = project.server.created_batches()
     usage = batch["usage"]
     assert (
@@ -148,7 +148,7 @@ def test_the_usage_of_responses_lines_is_counted(project):
 
 def test_a_truncated_responses_answer_enters_the_truncation_ladder(project):
     project.server.set_scenario({"faults": {"truncate": {"M0-L002": 1}}})
-    result = project.generate("--lessons", THREE, "--endpoint", "responses", "--yes", "--wait", "--interval", "0.05")
+    result = project.generate("--lessons", THREE, "--endpoint", "responses", "--yes", "--wait", "--interval", "0.01")
     assert result.returncode == 1 and "not saved (truncated): 1: M0-L002" in result.stdout
     assert project.states()["M0-L002"] == TRUNCATED
     ok(project.generate("--lessons", THREE, "--endpoint", "responses", "--dry-run"))
@@ -158,7 +158,9 @@ def test_a_truncated_responses_answer_enters_the_truncation_ladder(project):
 
 def test_a_refusal_in_a_responses_batch_is_reported_with_its_text(project):
     project.server.set_scenario({"faults": {"refusal": ["M0-L001"]}})
-    result = project.generate("--lessons", "M0-L001", "--endpoint", "responses", "--yes", "--wait", "--interval", "0.05")
+    result = project.generate(
+        "--lessons", "M0-L001", "--endpoint", "responses", "--yes", "--wait", "--interval", "0.01"
+    )
     assert result.returncode == 1
     assert "M0-L001 refused: I'm very sorry, but I can't assist with that request." in result.stdout
     assert not project.saved_lessons()

@@ -93,7 +93,8 @@ def test_a_repeated_id_far_from_its_first_line_is_skipped_and_the_first_line_win
 def test_lines_are_numbered_counting_blank_lines(tmp_path, small_groups):
     summary, _, _ = outcome(tmp_path)
     assert "ROOT/results.jsonl:4: the line is not valid JSON" in summary["bad_lines"]
-    assert any(entry.startswith("ROOT/results.jsonl:32: the custom_id 'not-a-lesson'") for entry in summary["bad_lines"])
+    not_a_lesson = "ROOT/results.jsonl:32: the custom_id 'not-a-lesson'"
+    assert any(entry.startswith(not_a_lesson) for entry in summary["bad_lines"])
 
 
 def test_the_good_lessons_are_saved_and_the_others_marked_with_why(tmp_path, small_groups):

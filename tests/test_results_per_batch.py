@@ -24,7 +24,7 @@ from tests.helpers import (
     write_modules_curriculum,
 )
 
-INTERVAL = "0.05"
+INTERVAL = "0.01"
 SHARD_SIZE = 4
 # Four lessons of this curriculum estimate ~3,100 prompt tokens: the cap lets one batch run at a time.
 ONE_SHARD_AT_A_TIME = 4000
@@ -244,5 +244,7 @@ def test_processing_after_a_run_killed_between_create_and_record_points_to_the_g
     processed = project.process()
 
     assert processed.returncode == 0, processed.stdout + processed.stderr
-    assert "(M1-L001, M1-L002, M1-L003, M1-L004) are in a submission an interrupted run left unfinished" in processed.stdout
+    assert (
+        "(M1-L001, M1-L002, M1-L003, M1-L004) are in a submission an interrupted run left unfinished"
+    ) in processed.stdout
     assert "not saved and in no batch" not in processed.stdout

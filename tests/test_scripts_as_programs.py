@@ -17,8 +17,7 @@ from tests.helpers import (
     SCRIPTS,
     STATUS_SCRIPT,
     ScriptDriver,
-    run_script_in_process,
-    run_script_subprocess,
+    run_script,
     write_curriculum,
 )
 
@@ -49,8 +48,8 @@ SAME_WIDTH = {"COLUMNS": "100"}
 @pytest.mark.parametrize("script", SCRIPTS)
 @pytest.mark.parametrize("args", [["--help"], ["--no-such-option"]], ids=["help", "usage-error"])
 def test_a_script_says_the_same_in_the_test_process_as_a_program(script, args, tmp_path):
-    program = run_script_subprocess(script, *args, env=SAME_WIDTH, cwd=tmp_path)
-    in_process = run_script_in_process(script, *args, env=SAME_WIDTH, cwd=tmp_path)
+    program = run_script(script, *args, env=SAME_WIDTH, cwd=tmp_path, own_process=True)
+    in_process = run_script(script, *args, env=SAME_WIDTH, cwd=tmp_path)
 
     assert program.returncode in (0, 2) and program.stdout + program.stderr
     assert (in_process.returncode, in_process.stdout, in_process.stderr) == (
@@ -65,8 +64,8 @@ def test_a_dry_run_says_the_same_in_the_test_process_as_a_program(tmp_path):
         folder.mkdir()
         write_curriculum(folder / "curriculum.md", ["Alpha: What Governance Is"])
 
-    program = run_script_subprocess(GENERATE_SCRIPT, *args, cwd=folders[0], program=True)
-    in_process = run_script_in_process(GENERATE_SCRIPT, *args, cwd=folders[1])
+    program = run_script(GENERATE_SCRIPT, *args, cwd=folders[0], as_program=True)
+    in_process = run_script(GENERATE_SCRIPT, *args, cwd=folders[1])
 
     assert program.returncode == 0 and "Selected: 1 lesson" in program.stdout
     assert (in_process.returncode, in_process.stdout, in_process.stderr) == (

@@ -54,11 +54,13 @@ def test_the_key_is_never_printed_or_written_during_a_whole_workflow(fake_openai
     env = fake_openai.env(api_key=CANARY_KEY)
     runs = [
         run_script(GENERATE_SCRIPT, "--yes", "--curriculum", curriculum, "--prompt-template", BUNDLED_TEMPLATE,
-                   "--output-dir", lessons_dir, "--work-dir", work_dir, "--max-requests-per-batch", 2, env=env, cwd=tmp_path),
-        run_script(STATUS_SCRIPT, "--watch", "--interval", "0.05", "--work-dir", work_dir, env=env, cwd=tmp_path),
+                   "--output-dir", lessons_dir, "--work-dir", work_dir, "--max-requests-per-batch", 2,
+                   env=env, cwd=tmp_path),
+        run_script(STATUS_SCRIPT, "--watch", "--interval", "0.01", "--work-dir", work_dir, env=env, cwd=tmp_path),
         run_script(PROCESS_SCRIPT, "--output-dir", lessons_dir, "--work-dir", work_dir, env=env, cwd=tmp_path),
         run_script(STATUS_SCRIPT, "--json", "--lessons", "--work-dir", work_dir, env=env, cwd=tmp_path),
-        run_script(PROCESS_SCRIPT, "--json", "--output-dir", lessons_dir, "--work-dir", work_dir, env=env, cwd=tmp_path),
+        run_script(PROCESS_SCRIPT, "--json", "--output-dir", lessons_dir, "--work-dir", work_dir,
+                   env=env, cwd=tmp_path),
     ]
     assert runs[0].returncode == 0, runs[0].stderr
     assert (lessons_dir / "M0-L001.md").is_file(), "the workflow did not run through"
@@ -82,7 +84,8 @@ def test_a_rejected_key_is_shown_only_masked(script, fake_openai, tmp_path):
     env = fake_openai.env(api_key=CANARY_KEY)
     if script == "generate":
         result = run_script(GENERATE_SCRIPT, "--yes", "--curriculum", write_curriculum(tmp_path),
-                            "--output-dir", tmp_path / "lessons", "--work-dir", tmp_path / "work", env=env, cwd=tmp_path)
+                            "--output-dir", tmp_path / "lessons", "--work-dir", tmp_path / "work",
+                            env=env, cwd=tmp_path)
     else:
         result = run_script(STATUS_SCRIPT, "batch_0123", "--work-dir", tmp_path / "work", env=env, cwd=tmp_path)
 
@@ -202,10 +205,13 @@ def test_the_key_is_taken_from_the_environment_then_dotenv_then_the_key_file(
 
 
 @no_project_key_files
-def test_a_key_in_a_lower_priority_place_is_not_used_when_a_higher_one_exists(fake_openai, batch_on_server, tmp_path):
+def test_a_key_in_a_lower_priority_place_is_not_used_when_a_higher_one_exists(
+    fake_openai, batch_on_server, tmp_path
+):
     # The converse: the server accepts only the key file's key, but .env offers another one first.
     folder = tmp_path / "project"
     folder.mkdir()
-    result = status_with_key_sources(fake_openai, folder, batch_on_server, [".env", "openaiapikey.txt"], "openaiapikey.txt")
+    sources = [".env", "openaiapikey.txt"]
+    result = status_with_key_sources(fake_openai, folder, batch_on_server, sources, "openaiapikey.txt")
     assert result.returncode == 1
     assert "rejected the key (401)" in result.stderr, result.stderr

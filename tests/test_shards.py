@@ -18,7 +18,9 @@ from lesson_batch.workspace import INPUT_STEM, Workspace
 LINE_BYTES = 100
 
 
-def make_request(lesson_number: int, size: int = LINE_BYTES, prompt_tokens: int = 10, budget: int = 16_000) -> LessonRequest:
+def make_request(
+    lesson_number: int, size: int = LINE_BYTES, prompt_tokens: int = 10, budget: int = 16_000
+) -> LessonRequest:
     """A valid JSONL request line for M0-L<n> of exactly ``size`` bytes (newline included)."""
     lesson_id = f"M0-L{lesson_number:03d}"
     record = {"custom_id": lesson_id, "method": "POST", "url": "/v1/chat/completions", "body": {"pad": ""}}
@@ -147,7 +149,8 @@ def test_every_request_lands_in_exactly_one_shard_in_order(tmp_path):
     shards = write_shards(tmp_path, requests, ShardLimits(max_requests=3))
     assert [lesson_id for shard in shards for lesson_id in shard.lesson_ids] == [r.lesson_id for r in requests]
     in_files = [
-        json.loads(line)["custom_id"] for shard in shards for line in shard.path.read_text(encoding="utf-8").splitlines()
+        json.loads(line)["custom_id"]
+        for shard in shards for line in shard.path.read_text(encoding="utf-8").splitlines()
     ]
     assert in_files == [r.lesson_id for r in requests]
 
@@ -193,7 +196,7 @@ def test_abort_leaves_no_files_behind(tmp_path):
 
 
 def test_stale_shard_files_of_an_earlier_plan_are_removed(tmp_path):
-    for name in ("datagov_lessons_input_001.jsonl", "datagov_lessons_input_002.jsonl", "datagov_lessons_input_003.jsonl"):
+    for name in (f"datagov_lessons_input_{number:03d}.jsonl" for number in (1, 2, 3)):
         (tmp_path / name).write_text("old\n", encoding="utf-8")
     write_shards(tmp_path, [make_request(1)])
     assert input_files(tmp_path) == ["datagov_lessons_input.jsonl"]
@@ -221,4 +224,6 @@ def test_other_files_in_the_work_dir_are_kept(tmp_path):
     for name in ("ledger.sqlite3", "results_batch_1.jsonl", "README.md"):
         (tmp_path / name).write_text("keep\n", encoding="utf-8")
     write_shards(tmp_path, [make_request(1)])
-    assert input_files(tmp_path) == ["README.md", "datagov_lessons_input.jsonl", "ledger.sqlite3", "results_batch_1.jsonl"]
+    assert input_files(tmp_path) == [
+        "README.md", "datagov_lessons_input.jsonl", "ledger.sqlite3", "results_batch_1.jsonl",
+    ]

@@ -38,7 +38,8 @@ def test_a_refused_cancel_of_the_whole_job_records_nothing_and_says_so(tmp_path)
     asked = []
     with Ledger.open(tmp_path / "work") as ledger:
         outcome = check_status(
-            ledger, StatusRequest(tmp_path / "work", cancel=True), no_events, lambda question: asked.append(question) or False
+            ledger, StatusRequest(tmp_path / "work", cancel=True), no_events,
+            lambda question: asked.append(question) or False,
         )
         assert ledger.cancel_requests() == 0
     assert asked == [CancelQuestion([], Path(tmp_path / "work"), False)]

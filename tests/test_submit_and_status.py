@@ -24,7 +24,7 @@ from tests.fake_openai import FakeOpenAIServer
 from tests.helpers import PROCESS_SCRIPT, STATUS_SCRIPT, ScriptDriver, run_script, wait_until
 
 KILLED = -signal.SIGKILL if hasattr(signal, "SIGKILL") else 137
-INTERVAL = "0.05"
+INTERVAL = "0.01"
 
 CURRICULUM = """\
 # Tiny Governance Course
@@ -262,7 +262,8 @@ class TestCrashAfterUpload:
     def test_every_lesson_ends_in_exactly_one_batch(self, story):
         [batch] = story.batches["rerun"]
         assert lessons_over_all_batches(story.server) == story.project.lessons
-        assert story.project.lesson_states() == {lesson: ("submitted", batch["id"], 1) for lesson in story.project.lessons}
+        lessons = story.project.lessons
+        assert story.project.lesson_states() == {lesson: ("submitted", batch["id"], 1) for lesson in lessons}
 
 
 class TestCrashAfterBatchCreate:
@@ -294,7 +295,8 @@ class TestCrashAfterBatchCreate:
 
     def test_every_lesson_is_submitted_once(self, story):
         [batch] = story.batches["rerun"]
-        assert story.project.lesson_states() == {lesson: ("submitted", batch["id"], 1) for lesson in story.project.lessons}
+        lessons = story.project.lessons
+        assert story.project.lesson_states() == {lesson: ("submitted", batch["id"], 1) for lesson in lessons}
 
 
 def test_crash_right_after_recording_the_shard_then_rerun_submits_exactly_once(project, fake_openai):

@@ -163,11 +163,11 @@ def test_a_full_disk_while_saving_a_batch_says_so_and_a_rerun_saves_the_lessons_
 @needs_proc
 def test_a_full_disk_during_generate_wait_says_so_and_a_rerun_finishes_without_a_second_batch(project, disk):
     disk.fill(project.out)
-    said = failed(project.generate("--yes", "--wait", "--interval", "0.05"))
+    said = failed(project.generate("--yes", "--wait", "--interval", "0.01"))
     assert "the disk holding lessons is full" in said
     disk.free()
 
-    ok(project.generate("--yes", "--wait", "--interval", "0.05"))
+    ok(project.generate("--yes", "--wait", "--interval", "0.01"))
 
     assert project.lesson_files() == set(project.lesson_ids)
     assert set(project.paid().values()) == {1}
@@ -199,7 +199,7 @@ def test_a_full_disk_while_writing_the_request_file_submits_nothing_and_says_so(
     assert project.server.created_batches() == []
     assert project.partials() == []
     disk.free()
-    ok(project.generate("--yes", "--wait", "--interval", "0.05"))
+    ok(project.generate("--yes", "--wait", "--interval", "0.01"))
     assert set(project.paid().values()) == {1}
 
 
@@ -298,7 +298,7 @@ def test_a_submitting_run_requests_the_other_lessons_and_names_the_odd_path(tmp_
     project.out.mkdir()
     (project.out / "M0-L002.md").mkdir()
 
-    said = failed(project.generate("--yes", "--wait", "--interval", "0.05"))
+    said = failed(project.generate("--yes", "--wait", "--interval", "0.01"))
 
     assert "M0-L002: lessons/M0-L002.md is a folder" in said
     assert project.lesson_files() == {"M0-L001", "M0-L003", "M0-L004"}
@@ -369,7 +369,8 @@ def test_a_date_override_is_said(project):
 
 
 def test_a_refusal_from_the_apis_shutdown_date_under_an_override_says_the_api_still_lists_the_model(project):
-    project.server.set_scenario({"today": "2026-12-02", "models": {models.DEFAULT_MODEL: {"shutdown_date": "2026-12-11"}}})
+    shuts_down = {models.DEFAULT_MODEL: {"shutdown_date": "2026-12-11"}}
+    project.server.set_scenario({"today": "2026-12-02", "models": shuts_down})
 
     said = failed(project.generate("--yes", env={"LESSON_BATCH_TODAY": "2026-12-15"}))
 

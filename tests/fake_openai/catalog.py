@@ -112,7 +112,8 @@ class ModelSpec:
 
 
 def _reasoning(
-    id: str, efforts: tuple, default: str, temperature: str, max_output: int, shutdown: str | None, flex: bool, created: str
+    id: str, efforts: tuple, default: str, temperature: str, max_output: int, shutdown: str | None, flex: bool,
+    created: str,
 ) -> ModelSpec:
     return ModelSpec(id, True, efforts, default, temperature, max_output, shutdown, flex, created)
 

@@ -24,7 +24,7 @@ Every key is optional; an empty ``{}`` is a well-behaved server that completes e
       "batches": [                  # outcome of the 1st, 2nd, ... batch created
         {"outcome": "complete"},
         {"outcome": "expire", "done_fraction": 0.5},
-        {"outcome": "complete", "usage_extra": {"input_tokens": 500}},  # its usage counts 500 more input tokens than its lines
+        {"outcome": "complete", "usage_extra": {"input_tokens": 500}},  # usage: 500 input tokens more than its lines
         "token_limit"               # a bare string is short for {"outcome": ...}
       ],
       "default_outcome": "complete",# for batches past the end of "batches"
@@ -193,7 +193,9 @@ class Scenario:
             raise ScenarioError(f"scenario.same_second_batches must be true or false, not {same_second!r}")
         id_order = data.get("batch_id_order", "random")
         if id_order not in BATCH_ID_ORDERS:
-            raise ScenarioError(f"scenario.batch_id_order must be one of {', '.join(BATCH_ID_ORDERS)}, not {id_order!r}")
+            raise ScenarioError(
+                f"scenario.batch_id_order must be one of {', '.join(BATCH_ID_ORDERS)}, not {id_order!r}"
+            )
         batches = data.get("batches", [])
         if not isinstance(batches, list):
             raise ScenarioError("scenario.batches must be a list")
@@ -234,7 +236,9 @@ class Scenario:
         }
         data["models"] = {key: dict(value) if value is not None else None for key, value in self.models.items()}
         flex = self.flex
-        capacity = {"every": flex.capacity_every, "burst": flex.capacity_burst} if flex.capacity_every else flex.capacity_429
+        capacity = flex.capacity_429
+        if flex.capacity_every:
+            capacity = {"every": flex.capacity_every, "burst": flex.capacity_burst}
         data["flex"] = {
             "latency_ms": flex.latency_ms,
             "capacity_429": capacity,

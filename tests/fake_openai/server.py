@@ -476,7 +476,8 @@ def _match_route(method: str, path: str) -> tuple[str | None, dict[str, str]]:
 
 
 def _lesson_id(body: dict) -> str | None:
-    """The lesson a chat request is for: its ``Lesson id:`` line, else the first id like ``M0-L001``, in the user text."""
+    """The lesson a chat request is for: its ``Lesson id:`` line, else the first id like ``M0-L001``, in the
+    user text."""
     text = user_text(body)
     line = LESSON_ID_LINE.search(text)
     if line:

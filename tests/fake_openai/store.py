@@ -180,7 +180,9 @@ class Batch:
         output_tokens = sum(u.completion_tokens for u in done) + extra.get("output_tokens", 0)
         return {
             "input_tokens": input_tokens,
-            "input_tokens_details": {"cached_tokens": sum(u.cached_tokens for u in done) + extra.get("cached_tokens", 0)},
+            "input_tokens_details": {
+                "cached_tokens": sum(u.cached_tokens for u in done) + extra.get("cached_tokens", 0)
+            },
             "output_tokens": output_tokens,
             "output_tokens_details": {
                 "reasoning_tokens": sum(u.reasoning_tokens for u in done) + extra.get("reasoning_tokens", 0)
@@ -455,7 +457,8 @@ class Store:
     def _answer(self, batch: Batch, request: RequestLine, prompt_seen_before: bool) -> Answer:
         custom_id, usage = request.custom_id, TokenUsage()
         if batch.endpoint not in ANSWERED_ENDPOINTS:
-            message = f"The fake OpenAI server only answers {' and '.join(ANSWERED_ENDPOINTS)} requests, not {batch.endpoint}."
+            answered = " and ".join(ANSWERED_ENDPOINTS)
+            message = f"The fake OpenAI server only answers {answered} requests, not {batch.endpoint}."
             status, body = 400, error_body(message, param="url", code="unsupported_endpoint")
         else:
             answer = self.answer_responses if batch.endpoint == RESPONSES_ENDPOINT else self.answer_chat
@@ -499,7 +502,8 @@ class Store:
             raise bad_request(message, "messages", "invalid_value")
         applies = (lambda fault: self._fault_applies(fault, fault_key)) if fault_key is not None else (lambda _: False)
         quirks = Quirks(
-            truncate=applies("truncate"), fence=applies("fence"), preamble=applies("preamble"), refusal=applies("refusal")
+            truncate=applies("truncate"), fence=applies("fence"), preamble=applies("preamble"),
+            refusal=applies("refusal"),
         )
         tier = self._served_tier(body.get("service_tier"), batch=batch, wrong=applies("wrong_tier"))
         return chat_completion(
