@@ -13,6 +13,7 @@ import json
 
 import pytest
 
+from lesson_batch import api as api_module
 from lesson_batch import flex as flex_module
 from lesson_batch import models
 from lesson_batch.flex import MAX_SERVER_ERRORS
@@ -148,6 +149,20 @@ def test_a_flex_request_whose_connection_is_always_lost_is_tried_up_to_the_limit
     assert len(project.server.chat_requests("M0-L001")) == 2 + MAX_SERVER_ERRORS
     assert project.paid() == {"M0-L001": 1}
     assert project.states() == {"M0-L001": SUCCEEDED}
+
+
+def test_a_timed_out_flex_request_does_not_stop_the_run(project, monkeypatch):
+    """No answer in time is not the API out of reach: the next lesson is still sent (each one
+    here times out too), where a lost connection stops the run."""
+    monkeypatch.setattr(api_module, "FLEX_TIMEOUT", 0.2)
+    project.server.set_scenario(with_flex(latency_ms=600))
+
+    out = failed(project.generate("--lessons", "M0-L001,M0-L002", "--via", "flex", "--yes"))
+
+    assert sorted(entry.lesson for entry in project.server.chat_requests()) == ["M0-L001", "M0-L002"]
+    assert "no answer (they may have been paid; pending, requested again by the next run): 2: M0-L001, M0-L002" in out
+    assert "stopped:" not in out
+    assert project.states() == {"M0-L001": PENDING, "M0-L002": PENDING}
 
 
 # --------------------------------------------------------------------------- a model without a price
