@@ -6,14 +6,15 @@ here is built by tests/v1_ledger.py from the schema version 1 shipped.
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import replace
 
 import pytest
 
-from lesson_batch.ledger import Ledger
+from lesson_batch.ledger import Ledger, LedgerError
 from lesson_batch.ledger_schema import Assumptions
 from lesson_batch.states import SUBMITTED, SUCCEEDED
-from tests.v1_ledger import PLAIN_RESULTS, V1Batch, V1WorkDir, result_line
+from tests.v1_ledger import PLAIN_ERRORS, PLAIN_RESULTS, V1Batch, V1WorkDir, result_line
 
 ASSUMED = Assumptions(
     api_base_url="https://api.openai.com/v1",
@@ -73,6 +74,27 @@ def test_a_plain_results_file_with_lines_that_cannot_be_read_is_matched_by_the_l
     assert any("holds results of batch batch_a" in note for note in notes)
 
 
+def test_a_plain_errors_file_is_matched_when_there_is_no_plain_results_file(old):
+    """A batch whose every request failed left version 1 an errors file and no results file."""
+    old.add_batch(V1Batch("batch_a", ["M0-L001", "M0-L002"], status="completed", error_file_id="file-a-errors"))
+    old.write_results(PLAIN_ERRORS, ["M0-L001", "M0-L002"])
+
+    Ledger.open(old.work_dir, assume=ASSUMED).close()
+
+    assert dict(old.query("SELECT batch_id, errors_file FROM batches")) == {"batch_a": PLAIN_ERRORS}
+
+
+def test_a_plain_errors_file_is_matched_when_the_plain_results_file_fits_no_batch(old):
+    old.add_batch(V1Batch("batch_a", ["M0-L001", "M0-L002"], status="completed", output_file_id="file-a",
+                          error_file_id="file-a-errors"))
+    old.write_results(PLAIN_RESULTS, ["M9-L009"])
+    old.write_results(PLAIN_ERRORS, ["M0-L002"])
+
+    Ledger.open(old.work_dir, assume=ASSUMED).close()
+
+    assert old.query("SELECT batch_id, results_file, errors_file FROM batches") == [("batch_a", None, PLAIN_ERRORS)]
+
+
 def test_a_run_given_no_curriculum_still_records_the_lessons_folder_it_assumes(old):
     """``check_batch_status.py`` first after the upgrade: no curriculum or template is known, and
     the lessons folder (where processing saves lessons) is remembered all the same."""
@@ -83,3 +105,12 @@ def test_a_run_given_no_curriculum_still_records_the_lessons_folder_it_assumes(o
 
     remembered = dict(old.query("SELECT key, value FROM meta WHERE key != 'schema_version'"))
     assert remembered == {"api_base_url": ASSUMED.api_base_url, "output_dir": ASSUMED.output_dir}
+
+
+@pytest.mark.parametrize("value, why", [("three", "unreadable schema version 'three'"), ("0", "unknown ledger schema 0")])
+def test_a_ledger_whose_schema_version_cannot_be_read_is_refused_in_plain_words(tmp_path, value, why):
+    Ledger.open(tmp_path).close()
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (value,))
+    with pytest.raises(LedgerError, match=why):
+        Ledger.open(tmp_path)
