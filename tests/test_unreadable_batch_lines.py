@@ -1,0 +1,55 @@
+"""A line of a batch's own output file that cannot be read but names its lesson (issue 19: the
+mutation run of ``saving.py`` found it unguarded, ``apply_batch`` mutants 28 and 36).
+
+Its tokens were billed, and its lesson was answered (by a line that cannot be used): it is not
+missing from the batch's files. The batch is recorded in the ledger and its files are on disk,
+as after a download; ``process_batch_results.py`` then runs offline, as a user runs it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from lesson_batch.batch_info import BatchInfo
+from lesson_batch.ledger import Ledger
+from lesson_batch.states import INVALID, SUCCEEDED
+from tests.helpers import PROCESS_SCRIPT, run_script, success_record
+
+OFFLINE = {"OPENAI_API_KEY": "sk-test-offline", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
+LESSON = "# M0-L001\n\nA lesson.\n"
+BILLED = {"prompt_tokens": 700, "completion_tokens": 3_000, "total_tokens": 3_700}
+
+
+def test_an_unreadable_line_naming_its_lesson_is_that_lesson_s_answer_not_a_missing_one(tmp_path):
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    with Ledger.open(work) as ledger:
+        ledger.record_shard(
+            shard_key="run1-s001", run_id="run1", model="gpt-6.1-terra", input_path=str(work / "input.jsonl"),
+            sha256="0" * 64, lessons=[("M0-L001", 16_000, None), ("M0-L002", 16_000, None)], prompt_tokens=1_000,
+            output_tokens=1_000, required_sections=[],
+        )
+        ledger.shard_uploaded("run1-s001", "file-input")
+        ledger.shard_submitted("run1-s001", BatchInfo(
+            id="batch_1", status="completed", input_file_id="file-input", output_file_id="file-out",
+            request_total=2, request_completed=2,
+        ))
+        ledger.name_result_files("batch_1", "results_batch_1.jsonl", "errors_batch_1.jsonl")
+    # M0-L002's line: a 200 whose body has its usage and no choices (billed, nothing to read).
+    unreadable = {"id": "batch_req_2", "custom_id": "M0-L002",
+                  "response": {"status_code": 200, "request_id": "req_2", "body": {"usage": BILLED}}, "error": None}
+    lines = [success_record("M0-L001", LESSON), unreadable]
+    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    result = run_script(PROCESS_SCRIPT, "--work-dir", work, "--output-dir", out, "--json", env=OFFLINE, cwd=tmp_path)
+
+    assert "Traceback" not in result.stderr, result.stderr
+    total = json.loads(result.stdout)["result"]["total"]
+    assert total["missing"] == []
+    assert total["failed"] == {"unreadable_line": ["M0-L002"]}
+    # Its billed tokens count: M0-L001's line (100 in, 50 out) and M0-L002's.
+    assert (total["usage"]["prompt_tokens"], total["usage"]["completion_tokens"]) == (100 + 700, 50 + 3_000)
+    with Ledger.open(work) as ledger:
+        lessons = ledger.lessons()
+    assert lessons["M0-L001"].state == SUCCEEDED
+    assert (lessons["M0-L002"].state, lessons["M0-L002"].attempts) == (INVALID, 1)
+    assert "not in the batch's output or error file" not in (lessons["M0-L002"].reason or "")
