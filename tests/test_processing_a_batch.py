@@ -1,9 +1,10 @@
-"""A line of a batch's own output file that cannot be read but names its lesson (issue 19: the
-mutation run of ``saving.py`` found it unguarded, ``apply_batch`` mutants 28 and 36).
+"""Processing one batch's own files: what the mutation run of ``saving.py`` found unguarded
+(issue 19: ``apply_batch`` mutants 28, 36, 37, 44, 46 and ``_answered`` 2, 3).
 
-Its tokens were billed, and its lesson was answered (by a line that cannot be used): it is not
-missing from the batch's files. The batch is recorded in the ledger and its files are on disk,
-as after a download; ``process_batch_results.py`` then runs offline, as a user runs it.
+A line that cannot be read but names its lesson is that lesson's answer (its tokens were billed),
+not a missing one; a lesson no line answers, at the attempts cap, is held for a person at once; a
+lesson saved over an older file was answered. The batch is recorded in the ledger and its files
+are on disk, as after a download; ``process_batch_results.py`` then runs offline, as a user runs it.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ LESSON = "# M0-L001\n\nA lesson.\n"
 BILLED = {"prompt_tokens": 700, "completion_tokens": 3_000, "total_tokens": 3_700}
 
 
-def batch_awaiting_results(work) -> None:
+def batch_awaiting_results(work, force: bool = False) -> None:
     """Batch ``batch_1`` of M0-L001 and M0-L002, completed, its files named (as before a download)."""
     with Ledger.open(work) as ledger:
         ledger.record_shard(
             shard_key="run1-s001", run_id="run1", model="gpt-6.1-terra", input_path=str(work / "input.jsonl"),
             sha256="0" * 64, lessons=[("M0-L001", 16_000, None), ("M0-L002", 16_000, None)], prompt_tokens=1_000,
-            output_tokens=1_000, required_sections=[],
+            output_tokens=1_000, required_sections=[], force=force,
         )
         ledger.shard_uploaded("run1-s001", "file-input")
         ledger.shard_submitted("run1-s001", BatchInfo(
@@ -76,3 +77,18 @@ def test_a_lesson_missing_from_its_batch_s_files_at_the_attempts_cap_is_held_for
     assert total["missing"] == ["M0-L002"]
     with Ledger.open(work) as ledger:
         assert ledger.lessons(["M0-L002"])["M0-L002"].state == NEEDS_ATTENTION
+
+
+def test_a_lesson_saved_over_an_older_file_is_answered_not_missing(tmp_path):
+    """``--force``: the new lesson replaces the file already there (kept aside); it was answered."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work, force=True)
+    out.mkdir()
+    (out / "M0-L001.md").write_text("# An older version\n", encoding="utf-8")
+    lines = [success_record("M0-L001", LESSON), success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
+    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    total = process(tmp_path, work, out)
+
+    assert (total["saved"], total["replaced"], total["missing"]) == (2, 1, [])
+    assert (out / "M0-L001.md").read_text(encoding="utf-8") == LESSON
