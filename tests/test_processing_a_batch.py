@@ -1,5 +1,5 @@
 """Processing one batch's own files: what the mutation run of ``saving.py`` found unguarded
-(issue 19: ``apply_batch`` mutants 28, 36, 37, 44, 46 and ``_answered`` 2, 3).
+(issue 19: ``apply_batch`` mutants 28, 36, 37, 44, 46, ``_answered`` 2, 3, ``_apply`` 14, 16).
 
 A line that cannot be read but names its lesson is that lesson's answer (its tokens were billed),
 not a missing one; a lesson no line answers, at the attempts cap, is held for a person at once; a
@@ -92,3 +92,17 @@ def test_a_lesson_saved_over_an_older_file_is_answered_not_missing(tmp_path):
 
     assert (total["saved"], total["replaced"], total["missing"]) == (2, 1, [])
     assert (out / "M0-L001.md").read_text(encoding="utf-8") == LESSON
+
+
+def test_a_lesson_saved_from_a_batch_records_the_lessons_folder_it_went_to(tmp_path):
+    """What a later run with another --output-dir reads to say where a lesson is, instead of
+    paying for it again."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)
+    lines = [success_record("M0-L001", LESSON), success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
+    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    process(tmp_path, work, out)
+
+    with Ledger.open(work) as ledger:
+        assert ledger.saved_folders() == {"M0-L001": str(out.resolve()), "M0-L002": str(out.resolve())}
