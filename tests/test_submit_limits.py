@@ -96,7 +96,9 @@ def test_each_shard_keeps_its_own_request_file_until_its_batch_is_processed(tmp_
 
     assert len(report.submitted) == 3 and len(kept) == 3
     # One file per shard, named by the shard, holding exactly what was uploaded for it.
-    uploaded = {batch["metadata"][SHARD_METADATA_KEY]: batch["input_file_id"] for batch in fake_openai.created_batches()}
+    uploaded = {
+        batch["metadata"][SHARD_METADATA_KEY]: batch["input_file_id"] for batch in fake_openai.created_batches()
+    }
     assert sorted(uploaded) == sorted(kept)
     for shard_key, path in kept.items():
         assert path.name == f"{shard_key}.jsonl"

@@ -107,7 +107,9 @@ def test_a_run_given_no_curriculum_still_records_the_lessons_folder_it_assumes(o
     assert remembered == {"api_base_url": ASSUMED.api_base_url, "output_dir": ASSUMED.output_dir}
 
 
-@pytest.mark.parametrize("value, why", [("three", "unreadable schema version 'three'"), ("0", "unknown ledger schema 0")])
+@pytest.mark.parametrize(
+    "value, why", [("three", "unreadable schema version 'three'"), ("0", "unknown ledger schema 0")]
+)
 def test_a_ledger_whose_schema_version_cannot_be_read_is_refused_in_plain_words(tmp_path, value, why):
     Ledger.open(tmp_path).close()
     with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:
