@@ -9,19 +9,31 @@ the server answered 200.
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
 
 from lesson_batch import api as api_module
-from lesson_batch import flex as flex_module
 from lesson_batch import models
-from lesson_batch.flex import MAX_SERVER_ERRORS
 from lesson_batch.ledger import Ledger
 from lesson_batch.states import INVALID, NEEDS_ATTENTION, PENDING, SUCCEEDED
 from tests.test_flex import MODEL, QUICK, Project, failed, ok
 
 ENDPOINTS = {"chat": (), "responses": ("--endpoint", "responses")}
+
+
+def _sending_module():
+    """Where flex keeps its retry rules: ``lesson_batch.flex``, or ``lesson_batch.flex.send`` once
+    flex is a package (issue 21 splits it while these tests are written)."""
+    try:
+        return importlib.import_module("lesson_batch.flex.send")
+    except ModuleNotFoundError:
+        return importlib.import_module("lesson_batch.flex")
+
+
+SENDING = _sending_module()
+MAX_SERVER_ERRORS = SENDING.MAX_SERVER_ERRORS  # retries after a 5xx or a lost connection
 
 
 @pytest.fixture
@@ -115,7 +127,7 @@ def test_an_unreadable_flex_answer_counts_towards_the_attempts_cap(project):
 @pytest.fixture
 def quick_backoff(monkeypatch):
     """Retries after a lost connection wait ~1 s, 2 s, 4 s; here a hundredth of that."""
-    monkeypatch.setattr(flex_module, "BACKOFF_BASE", 0.01)
+    monkeypatch.setattr(SENDING, "BACKOFF_BASE", 0.01)
 
 
 def test_a_flex_request_whose_connection_is_lost_is_sent_again_and_paid_once(project, quick_backoff):

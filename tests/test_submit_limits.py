@@ -91,7 +91,7 @@ def test_each_shard_keeps_its_own_request_file_until_its_batch_is_processed(tmp_
         plan = make_plan(options)
         assert len(plan.shards) == 3
         api = IdsThatNameNoFile("sk-test", base_url=fake_openai.base_url)
-        report = submit_plan(plan, ledger, api, "run1", say=lambda line: None)
+        report = submit_plan(plan, ledger, api, "run1")
         kept = {shard.shard_key: Path(shard.input_path) for shard in ledger.shards()}
 
     assert len(report.submitted) == 3 and len(kept) == 3

@@ -11,8 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from lesson_batch.ledger import Ledger, LedgerError
-from lesson_batch.ledger_schema import Assumptions
+from lesson_batch.ledger import Assumptions, Ledger, LedgerError
 from lesson_batch.states import SUBMITTED, SUCCEEDED
 from tests.v1_ledger import PLAIN_ERRORS, PLAIN_RESULTS, V1Batch, V1WorkDir, result_line
 
