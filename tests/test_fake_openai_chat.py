@@ -186,6 +186,33 @@ def test_without_a_lesson_id_line_the_first_lesson_like_id_is_used(fake_openai):
     assert [entry.lesson for entry in fake_openai.chat_requests()] == ["M3-L014"]
 
 
+def test_unreadable_answers_a_flex_request_200_with_its_usage_and_no_choices(fake_openai):
+    fake_openai.set_scenario({"flex": {"unreadable": {"M0-L001": 1}}})
+    client = client_for(fake_openai)
+    raw = client.chat.completions.with_raw_response.create(**flex())
+    body = raw.http_response.json()
+    assert raw.http_response.status_code == 200
+    assert "choices" not in body and body["usage"]["completion_tokens"] > 0
+    assert client.chat.completions.create(**flex()).choices[0].finish_reason == "stop"  # only the first time
+    assert statuses(fake_openai) == [200, 200]
+
+
+def test_drop_connection_closes_a_flex_request_without_an_answer(fake_openai):
+    fake_openai.set_scenario({"flex": {"drop_connection": {"M0-L001": 1}}})
+    client = client_for(fake_openai)
+    with pytest.raises(openai.APIConnectionError):
+        client.chat.completions.create(**flex())
+    client.chat.completions.create(**chat_body(service_tier="flex"))
+    assert statuses(fake_openai) == [0, 200]  # 0: logged with no answer
+
+
+def test_flex_lesson_faults_leave_requests_without_flex_alone(fake_openai):
+    fake_openai.set_scenario({"flex": {"unreadable": ["M0-L001"], "drop_connection": ["M0-L002"]}})
+    client = client_for(fake_openai)
+    assert client.chat.completions.create(**chat_body("M0-L001")).choices
+    assert client.chat.completions.create(**chat_body("M0-L002")).choices
+
+
 # ---- the request log ------------------------------------------------------------------
 
 

@@ -233,6 +233,16 @@ def test_capacity_429s_refuse_flex_responses_requests_too(fake_openai):
     assert [entry.status for entry in fake_openai.responses_requests()] == [429, 200]
 
 
+def test_flex_lesson_faults_hit_responses_requests_too(fake_openai):
+    fake_openai.set_scenario({"flex": {"unreadable": ["M0-L001"], "drop_connection": ["M0-L002"]}})
+    client = client_for(fake_openai)
+    raw = client.responses.with_raw_response.create(**flex())
+    assert "output" not in raw.http_response.json() and raw.http_response.json()["usage"]["output_tokens"] > 0
+    with pytest.raises(openai.APIConnectionError):
+        client.responses.create(**flex("M0-L002"))
+    assert [entry.status for entry in fake_openai.responses_requests()] == [200, 0]
+
+
 def test_each_responses_request_is_logged_with_its_body_and_lesson(fake_openai):
     request = flex("M1-L007")
     client_for(fake_openai).responses.create(**request)

@@ -4,8 +4,8 @@
 #
 #     pip install "mutmut==3.8.1"
 #     tools/mutation.sh                      # every module below, in this order
-#     tools/mutation.sh results flex         # some of them
-#     tools/mutation.sh --confirm results    # then re-test its survivors with all its test files
+#     tools/mutation.sh saving flex          # some of them
+#     tools/mutation.sh --confirm saving     # then re-test its survivors with all its test files
 #
 # mutmut (configured in pyproject.toml, [tool.mutmut]) copies the package to mutants/, learns
 # once which test calls which function (in the test process), and tests each mutant with only
@@ -22,14 +22,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL_MODULES=(results flex submit batch_sync models plan processing ledger ledger_schema lesson_text)
+ALL_MODULES=(saving flex submit batch_sync models plan process_job ledger ledger_schema lesson_text)
 
 # The test files that exercise each module: in the test process (as mutmut finds) and through a
 # script's own process (tests/test_kill_*.py, tests/test_scripts_as_programs.py).
 declare -A MODULE_TESTS=(
-  [results]="test_process_results test_results_per_batch test_result_workers test_flex test_fuzz test_workspace
+  [saving]="test_process_results test_results_per_batch test_results_one_process test_flex test_fuzz test_workspace
              test_real_batch_lines test_kill_recovery test_kill_anywhere test_model_rules test_submit_and_status"
-  [processing]="test_process_results test_results_per_batch test_fuzz test_real_batch_lines test_kill_recovery
+  [process_job]="test_process_results test_results_per_batch test_fuzz test_real_batch_lines test_kill_recovery
                 test_kill_anywhere test_model_rules test_newcomer"
   [flex]="test_flex test_kill_recovery test_kill_anywhere test_model_rules test_newcomer"
   [submit]="test_submit_and_status test_flex test_kill_recovery test_kill_anywhere test_model_rules test_newcomer
@@ -40,7 +40,7 @@ declare -A MODULE_TESTS=(
           test_kill_recovery"
   [models]="test_models test_plan test_requests test_model_rules test_flex test_process_results test_generate_dry_run"
   [ledger]="test_ledger test_ledger_upgrade test_batch_sync test_submit_and_status test_process_results test_flex
-            test_kill_recovery test_kill_anywhere test_result_workers test_fuzz"
+            test_kill_recovery test_kill_anywhere test_results_one_process test_fuzz"
   [ledger_schema]="test_ledger_upgrade test_ledger test_kill_recovery"
   [lesson_text]="test_lesson_text test_lesson_text_reference test_real_batch_lines test_requests test_prompt
                  test_process_results test_fuzz"

@@ -52,7 +52,10 @@ Every key is optional; an empty ``{}`` is a well-behaved server that completes e
         "latency_ms": 0,
         "capacity_429": 0,          # n, or {"every": n, "burst": m}
         "retry_after_s": 0,
-        "served_tier": null
+        "served_tier": null,
+        "unreadable": [],           # per lesson id (a list, or {id: n}): a 200 whose body has the
+                                    #   usage but no choices (chat) / output (responses)
+        "drop_connection": []       # per lesson id: the connection closes with no answer at all
       }
     }
 
@@ -76,6 +79,8 @@ from typing import Any, Mapping
 BATCH_ID_ORDERS = ("random", "ascending", "descending")
 OUTCOMES = ("complete", "expire", "fail_validation", "token_limit", "stuck", "no_output_file")
 CUSTOM_ID_FAULTS = ("fail_400", "fail_500", "truncate", "fence", "preamble", "refusal", "wrong_tier")
+FLEX_LESSON_FAULTS = ("unreadable", "drop_connection")
+FLEX_KEYS = ("latency_ms", "capacity_429", "retry_after_s", "served_tier", *FLEX_LESSON_FAULTS)
 TRANSIENT_FAULTS = ("upload_503", "content_503", "create_429", "retrieve_503", "cut_download")
 BATCH_LIST_ORDERS = ("newest_first", "oldest_first", "shuffled")
 SERVICE_TIERS = ("auto", "default", "flex", "scale", "priority", "fast")  # openai's ChatCompletion literal
@@ -146,6 +151,9 @@ class Flex:
     capacity_burst: int = 0
     retry_after_s: float = 0  # `retry-after` (and `retry-after-ms`) on those 429s
     served_tier: str | None = None  # answer service_tier "flex" requests with this tier instead
+    # Per lesson id, as the per-request faults (None: every time, n: the first n times):
+    unreadable: Mapping[str, int | None] = field(default_factory=dict)  # 200, usage, nothing to read
+    drop_connection: Mapping[str, int | None] = field(default_factory=dict)  # no HTTP answer at all
 
 
 @dataclass(frozen=True)
@@ -244,6 +252,8 @@ class Scenario:
             "capacity_429": capacity,
             "retry_after_s": flex.retry_after_s,
             "served_tier": flex.served_tier,
+            "unreadable": dict(flex.unreadable),
+            "drop_connection": dict(flex.drop_connection),
         }
         return data
 
@@ -306,7 +316,7 @@ def _parse_faults(data: Any) -> Faults:
 def _parse_flex(data: Any) -> Flex:
     if not isinstance(data, dict):
         raise ScenarioError("scenario.flex must be an object")
-    _reject_unknown(data, {"latency_ms", "capacity_429", "retry_after_s", "served_tier"}, "scenario.flex")
+    _reject_unknown(data, set(FLEX_KEYS), "scenario.flex")
     capacity = data.get("capacity_429", 0)
     first = every = burst = 0
     if isinstance(capacity, dict):
@@ -327,6 +337,7 @@ def _parse_flex(data: Any) -> Flex:
         capacity_burst=burst,
         retry_after_s=retry_after,
         served_tier=_tier_or_none(data.get("served_tier"), "scenario.flex.served_tier"),
+        **{name: _custom_id_counts(data.get(name), f"scenario.flex.{name}") for name in FLEX_LESSON_FAULTS},
     )
 
 

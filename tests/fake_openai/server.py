@@ -34,6 +34,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Mapping
@@ -71,6 +72,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering (slept outside the lock)
     cut_at: int | None = None  # send only this many body bytes, then drop the connection
+    drop: bool = False  # send nothing at all: close the connection (the flex drop_connection fault)
 
     @classmethod
     def json(cls, status: int, data: Any, headers: dict[str, str] | None = None) -> "Response":
@@ -84,7 +86,7 @@ class LoggedRequest:
     method: str
     path: str
     query: dict[str, str]
-    status: int
+    status: int  # 0: the connection was closed with no answer (the flex drop_connection fault)
     body: Any = None
     upload: dict | None = None  # {"filename", "purpose", "size", "sha256"}
     retry_count: int = 0  # the client's x-stainless-retry-count: 0 for a first attempt
@@ -335,12 +337,16 @@ class FakeOpenAIServer:
         if flex:
             check_chat_body(body, self._store.model_spec(body.get("model")))  # a 400/404 comes before capacity
             self._maybe_capacity_429()
+            if self._flex_fault("drop_connection", entry.lesson):
+                return Response(0, b"", drop=True)
         prompt = system_text(body)
         seen = bool(prompt) and prompt in self._chat_prompts_seen
         self._chat_prompts_seen.add(prompt)
         completion, _ = self._store.answer_chat(
             body, fault_key=entry.lesson, title=entry.lesson or "Lesson", prompt_seen=seen, batch=False
         )
+        if flex and self._flex_fault("unreadable", entry.lesson):
+            completion = {key: value for key, value in completion.items() if key != "choices"}
         delay = self._store.scenario.flex.latency_ms / 1000 if flex else 0.0
         return Response(200, json.dumps(completion).encode("utf-8"), delay=delay)
 
@@ -353,12 +359,16 @@ class FakeOpenAIServer:
         if flex:
             check_responses_body(body, self._store.model_spec(body.get("model")))  # a 400/404 comes before capacity
             self._maybe_capacity_429()
+            if self._flex_fault("drop_connection", entry.lesson):
+                return Response(0, b"", drop=True)
         prompt = system_text(view)
         seen = bool(prompt) and prompt in self._chat_prompts_seen
         self._chat_prompts_seen.add(prompt)
         answer, _ = self._store.answer_responses(
             body, fault_key=entry.lesson, title=entry.lesson or "Lesson", prompt_seen=seen, batch=False
         )
+        if flex and self._flex_fault("unreadable", entry.lesson):
+            answer = {key: value for key, value in answer.items() if key != "output"}
         delay = self._store.scenario.flex.latency_ms / 1000 if flex else 0.0
         return Response(200, json.dumps(answer).encode("utf-8"), delay=delay)
 
@@ -381,6 +391,17 @@ class FakeOpenAIServer:
                 code="resource_unavailable",
                 headers=headers,
             )
+
+    def _flex_fault(self, fault: str, lesson: str | None) -> bool:
+        """Whether the scenario's per-lesson flex ``fault`` hits this request (counting the hit)."""
+        times_by_lesson = getattr(self._store.scenario.flex, fault)
+        if lesson not in times_by_lesson:
+            return False
+        times = times_by_lesson[lesson]
+        if times is not None and self._flex_fault_hits[fault, lesson] >= times:
+            return False
+        self._flex_fault_hits[fault, lesson] += 1
+        return True
 
     def _check_api_key(self, authorization: str) -> None:
         scheme, _, key = authorization.partition(" ")
@@ -420,6 +441,7 @@ class FakeOpenAIServer:
         faults = self._store.scenario.faults
         self._transient_left = {name: getattr(faults, name) for name in TRANSIENT_FAULTS}
         self._flex_requests = 0
+        self._flex_fault_hits: Counter = Counter()
         self._chat_prompts_seen: set[str] = set()
 
     def _control(self, request: Request) -> Response:
@@ -602,6 +624,13 @@ class _Handler(BaseHTTPRequestHandler):
         delay = app.response_delay() + response.delay
         if delay:
             time.sleep(delay)
+        if response.drop:  # the flex drop_connection fault: no status line, no headers, no body
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))

@@ -1,0 +1,108 @@
+"""Processing one batch's own files: what the mutation run of ``saving.py`` found unguarded
+(issue 19: ``apply_batch`` mutants 28, 36, 37, 44, 46, ``_answered`` 2, 3, ``_apply`` 14, 16).
+
+A line that cannot be read but names its lesson is that lesson's answer (its tokens were billed),
+not a missing one; a lesson no line answers, at the attempts cap, is held for a person at once; a
+lesson saved over an older file was answered. The batch is recorded in the ledger and its files
+are on disk, as after a download; ``process_batch_results.py`` then runs offline, as a user runs it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from lesson_batch.batch_info import BatchInfo
+from lesson_batch.ledger import Ledger
+from lesson_batch.states import INVALID, NEEDS_ATTENTION, SUCCEEDED
+from tests.helpers import PROCESS_SCRIPT, run_script, success_record
+
+OFFLINE = {"OPENAI_API_KEY": "sk-test-offline", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
+LESSON = "# M0-L001\n\nA lesson.\n"
+BILLED = {"prompt_tokens": 700, "completion_tokens": 3_000, "total_tokens": 3_700}
+
+
+def batch_awaiting_results(work, force: bool = False) -> None:
+    """Batch ``batch_1`` of M0-L001 and M0-L002, completed, its files named (as before a download)."""
+    with Ledger.open(work) as ledger:
+        ledger.record_shard(
+            shard_key="run1-s001", run_id="run1", model="gpt-6.1-terra", input_path=str(work / "input.jsonl"),
+            sha256="0" * 64, lessons=[("M0-L001", 16_000, None), ("M0-L002", 16_000, None)], prompt_tokens=1_000,
+            output_tokens=1_000, required_sections=[], force=force,
+        )
+        ledger.shard_uploaded("run1-s001", "file-input")
+        ledger.shard_submitted("run1-s001", BatchInfo(
+            id="batch_1", status="completed", input_file_id="file-input", output_file_id="file-out",
+            request_total=2, request_completed=2,
+        ))
+        ledger.name_result_files("batch_1", "results_batch_1.jsonl", "errors_batch_1.jsonl")
+
+
+def process(tmp_path, work, out) -> dict:
+    result = run_script(PROCESS_SCRIPT, "--work-dir", work, "--output-dir", out, "--json", env=OFFLINE, cwd=tmp_path)
+    assert "Traceback" not in result.stderr, result.stderr
+    return json.loads(result.stdout)["result"]["total"]
+
+
+def test_an_unreadable_line_naming_its_lesson_is_that_lesson_s_answer_not_a_missing_one(tmp_path):
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)
+    # M0-L002's line: a 200 whose body has its usage and no choices (billed, nothing to read).
+    unreadable = {"id": "batch_req_2", "custom_id": "M0-L002",
+                  "response": {"status_code": 200, "request_id": "req_2", "body": {"usage": BILLED}}, "error": None}
+    lines = [success_record("M0-L001", LESSON), unreadable]
+    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    total = process(tmp_path, work, out)
+
+    assert total["missing"] == []
+    assert total["failed"] == {"unreadable_line": ["M0-L002"]}
+    # Its billed tokens count: M0-L001's line (100 in, 50 out) and M0-L002's.
+    assert (total["usage"]["prompt_tokens"], total["usage"]["completion_tokens"]) == (100 + 700, 50 + 3_000)
+    with Ledger.open(work) as ledger:
+        lessons = ledger.lessons()
+    assert lessons["M0-L001"].state == SUCCEEDED
+    assert (lessons["M0-L002"].state, lessons["M0-L002"].attempts) == (INVALID, 1)
+    assert "not in the batch's output or error file" not in (lessons["M0-L002"].reason or "")
+
+
+def test_a_lesson_missing_from_its_batch_s_files_at_the_attempts_cap_is_held_for_a_person_at_once(tmp_path):
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)
+    with Ledger.open(work) as ledger:
+        ledger.set_max_attempts(1)  # as a run with --max-attempts 1 records it
+    (work / "results_batch_1.jsonl").write_text(json.dumps(success_record("M0-L001", LESSON)) + "\n", encoding="utf-8")
+
+    total = process(tmp_path, work, out)
+
+    assert total["missing"] == ["M0-L002"]
+    with Ledger.open(work) as ledger:
+        assert ledger.lessons(["M0-L002"])["M0-L002"].state == NEEDS_ATTENTION
+
+
+def test_a_lesson_saved_over_an_older_file_is_answered_not_missing(tmp_path):
+    """``--force``: the new lesson replaces the file already there (kept aside); it was answered."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work, force=True)
+    out.mkdir()
+    (out / "M0-L001.md").write_text("# An older version\n", encoding="utf-8")
+    lines = [success_record("M0-L001", LESSON), success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
+    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    total = process(tmp_path, work, out)
+
+    assert (total["saved"], total["replaced"], total["missing"]) == (2, 1, [])
+    assert (out / "M0-L001.md").read_text(encoding="utf-8") == LESSON
+
+
+def test_a_lesson_saved_from_a_batch_records_the_lessons_folder_it_went_to(tmp_path):
+    """What a later run with another --output-dir reads to say where a lesson is, instead of
+    paying for it again."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)
+    lines = [success_record("M0-L001", LESSON), success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
+    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    process(tmp_path, work, out)
+
+    with Ledger.open(work) as ledger:
+        assert ledger.saved_folders() == {"M0-L001": str(out.resolve()), "M0-L002": str(out.resolve())}

@@ -1,0 +1,105 @@
+"""Submitting shards: the edges of the enqueued-token cap, and the request files kept per shard
+(issue 19, the gaps the mutation runs left open in ``submit_plan``).
+
+The generate script runs against the local server; one test drives ``submit_plan`` itself, with
+an API whose batch ids cannot name a file, to reach the kept files' own names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from lesson_batch.api import SHARD_METADATA_KEY, BatchApi
+from lesson_batch.ledger import Ledger
+from lesson_batch.plan import PlanOptions, make_plan
+from lesson_batch.requests import RequestSettings
+from lesson_batch.shards import ShardLimits
+from lesson_batch.states import PENDING, SUBMITTED
+from lesson_batch.submit import submit_plan
+from tests.helpers import BUNDLED_TEMPLATE
+from tests.test_submit_and_status import ALL_LESSONS, Project, batch_lessons, ok
+
+ONE_REQUEST_PER_BATCH = ("--max-requests-per-batch", "1")
+
+
+def shard_prompt_tokens(project: Project) -> list[int]:
+    """The estimated prompt tokens of each request file a dry run plans (one lesson each)."""
+    result = project.generate("--dry-run", "--json", *ONE_REQUEST_PER_BATCH)
+    assert result.returncode == 0, result.stderr
+    return [entry["prompt_tokens"] for entry in json.loads(result.stdout)["result"]["plan"]["files"]]
+
+
+def submitted_lessons(project: Project) -> list[str]:
+    return [lesson for batch in project.server.created_batches() for lesson in batch_lessons(project.server, batch)]
+
+
+# --------------------------------------------------------------------------- the enqueued-token cap
+
+
+def test_with_nothing_enqueued_a_batch_bigger_than_the_cap_is_submitted_and_the_rest_wait(tmp_path, fake_openai):
+    """A cap smaller than one request must not hold every batch back for ever: with nothing
+    enqueued, the first goes; the next waits for room."""
+    project = Project(tmp_path, fake_openai, lessons=ALL_LESSONS[:2])
+
+    ok(project.generate("--yes", "--max-enqueued-tokens", "1"))
+
+    assert submitted_lessons(project) == ["M0-L001"]
+    assert project.states() == {"M0-L001": SUBMITTED, "M0-L002": PENDING}
+
+
+def test_a_batch_that_brings_the_enqueued_tokens_exactly_to_the_cap_is_submitted(tmp_path, fake_openai):
+    project = Project(tmp_path, fake_openai, lessons=ALL_LESSONS[:2])
+    first, second = shard_prompt_tokens(project)
+
+    ok(project.generate("--yes", *ONE_REQUEST_PER_BATCH, "--max-enqueued-tokens", str(first + second)))
+
+    assert submitted_lessons(project) == ["M0-L001", "M0-L002"]
+
+
+def test_a_batch_one_token_over_the_cap_waits(tmp_path, fake_openai):
+    project = Project(tmp_path, fake_openai, lessons=ALL_LESSONS[:2])
+    first, second = shard_prompt_tokens(project)
+
+    ok(project.generate("--yes", *ONE_REQUEST_PER_BATCH, "--max-enqueued-tokens", str(first + second - 1)))
+
+    assert submitted_lessons(project) == ["M0-L001"]
+    assert project.states() == {"M0-L001": SUBMITTED, "M0-L002": PENDING}
+
+
+# --------------------------------------------------------------------------- the kept request files
+
+
+class IdsThatNameNoFile(BatchApi):
+    """The local API, except that its batch ids cannot be used as file names: each submitted
+    request file then keeps the name it was given before the batch existed."""
+
+    def create_batch(self, *args, **kwargs):
+        batch = super().create_batch(*args, **kwargs)
+        return dataclasses.replace(batch, id=batch.id + "/x")
+
+
+def test_each_shard_keeps_its_own_request_file_until_its_batch_is_processed(tmp_path, fake_openai):
+    project = Project(tmp_path, fake_openai)  # writes the curriculum
+    options = PlanOptions(
+        curriculum_path=project.curriculum, template_path=BUNDLED_TEMPLATE, output_dir=project.out,
+        work_dir=project.work, settings=RequestSettings(), limits=ShardLimits(max_requests=1),
+        lessons=tuple(ALL_LESSONS[:3]),
+    )
+    with Ledger.open(options.work_dir) as ledger:
+        plan = make_plan(options)
+        assert len(plan.shards) == 3
+        api = IdsThatNameNoFile("sk-test", base_url=fake_openai.base_url)
+        report = submit_plan(plan, ledger, api, "run1")
+        kept = {shard.shard_key: Path(shard.input_path) for shard in ledger.shards()}
+
+    assert len(report.submitted) == 3 and len(kept) == 3
+    # One file per shard, named by the shard, holding exactly what was uploaded for it.
+    uploaded = {
+        batch["metadata"][SHARD_METADATA_KEY]: batch["input_file_id"] for batch in fake_openai.created_batches()
+    }
+    assert sorted(uploaded) == sorted(kept)
+    for shard_key, path in kept.items():
+        assert path.name == f"{shard_key}.jsonl"
+        assert path.read_bytes() == fake_openai.file_content(uploaded[shard_key])
