@@ -1,4 +1,4 @@
-"""Upgrading a version-1 ledger: the cases the mutation run of ``ledger_schema.py`` found unguarded
+"""Upgrading a version-1 ledger: the cases the mutation run of ``ledger/schema.py`` found unguarded
 (issue 19). The main upgrade stories are in tests/test_ledger_upgrade.py; each version-1 ledger
 here is built by tests/v1_ledger.py from the schema version 1 shipped.
 """

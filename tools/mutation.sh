@@ -22,26 +22,30 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL_MODULES=(saving flex submit batch_sync models plan process_job ledger ledger_schema lesson_text)
+# flex and ledger are packages: each stands for all of its modules (lesson_batch/flex/*, lesson_batch/ledger/*).
+ALL_MODULES=(saving existing_lesson flex submit batch_sync models plan process_job lifecycle ledger lesson_text)
 
 # The test files that exercise each module: in the test process (as mutmut finds) and through a
 # script's own process (tests/test_kill_*.py, tests/test_scripts_as_programs.py).
 declare -A MODULE_TESTS=(
   [saving]="test_process_results test_results_per_batch test_results_one_process test_flex test_fuzz test_workspace
-             test_real_batch_lines test_kill_recovery test_kill_anywhere test_model_rules test_submit_and_status"
+             test_real_batch_lines test_kill_recovery test_kill_anywhere test_model_rules test_submit_and_status
+             test_processing_a_batch"
+  [existing_lesson]="test_process_results test_workspace test_results_one_process test_kill_recovery"
   [process_job]="test_process_results test_results_per_batch test_fuzz test_real_batch_lines test_kill_recovery
                 test_kill_anywhere test_model_rules test_newcomer"
-  [flex]="test_flex test_kill_recovery test_kill_anywhere test_model_rules test_newcomer"
+  [flex]="test_flex test_flex_faults test_flex_guards test_kill_recovery test_kill_anywhere test_model_rules
+          test_newcomer"
   [submit]="test_submit_and_status test_flex test_kill_recovery test_kill_anywhere test_model_rules test_newcomer
-            test_process_results"
-  [batch_sync]="test_batch_sync test_submit_and_status test_polling_cost test_process_results test_results_per_batch
+            test_process_results test_submit_limits"
+  [batch_sync]="test_batch_sync test_watch_stops test_submit_and_status test_polling_cost test_process_results test_results_per_batch
                 test_kill_recovery test_kill_anywhere test_newcomer test_ledger"
   [plan]="test_plan test_generate_dry_run test_submit_and_status test_flex test_newcomer test_model_rules
           test_kill_recovery"
   [models]="test_models test_plan test_requests test_model_rules test_flex test_process_results test_generate_dry_run"
-  [ledger]="test_ledger test_ledger_upgrade test_batch_sync test_submit_and_status test_process_results test_flex
-            test_kill_recovery test_kill_anywhere test_results_one_process test_fuzz"
-  [ledger_schema]="test_ledger_upgrade test_ledger test_kill_recovery"
+  [lifecycle]="test_lifecycle test_ledger test_process_results test_flex"
+  [ledger]="test_ledger test_ledger_upgrade test_upgrade_from_v1 test_batch_sync test_submit_and_status
+            test_process_results test_flex test_kill_recovery test_kill_anywhere test_results_one_process test_fuzz"
   [lesson_text]="test_lesson_text test_lesson_text_reference test_real_batch_lines test_requests test_prompt
                  test_process_results test_fuzz"
 )
