@@ -25,6 +25,7 @@ from .api import ApiError, BatchApi
 from .batch_info import BatchInfo
 from .ledger import BatchRecord, Ledger
 from .lifecycle import RanNothing
+from .output import Events, no_events
 from .states import BatchStatus
 
 MAX_INTERVAL = 300.0
@@ -61,6 +62,15 @@ class RefreshProblem:
     transient: bool
     everywhere: bool = False  # not about this batch (e.g. no network): the other batches are not asked
     lost: bool = False  # the API answered 404: it does not know this batch (for this key and project)
+
+
+@dataclass(frozen=True)
+class Polled:
+    """One look at the batches being watched (``watch``'s event): their records as they are now,
+    and the problems met reading them."""
+
+    records: list[BatchRecord]
+    problems: list[RefreshProblem]
 
 
 def lost_message(batch_id: str) -> str:
@@ -149,7 +159,7 @@ def watch(
     api: BatchApi,
     batch_ids: list[str],
     interval: float,
-    on_poll: Callable[[list[BatchRecord], list[RefreshProblem]], None] = lambda records, problems: None,
+    events: Events = no_events,
     sleep: Callable[[float], None] = time.sleep,
     max_interval: float = MAX_INTERVAL,
     stop_when: Callable[[list[BatchRecord]], bool] | None = None,
@@ -160,7 +170,7 @@ def watch(
     previous: dict[str, tuple] = {}
     while True:
         records, problems = refresh(ledger, api, batch_ids)
-        on_poll(records, problems)
+        events(Polled(records, problems))
         crashpoints.reached("watch_poll")
         fatal = [problem for problem in problems if not problem.transient and not problem.lost]
         if fatal:

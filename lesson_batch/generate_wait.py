@@ -19,7 +19,7 @@ from pathlib import Path
 from .api import BatchApi
 from .batch_sync import RefreshProblem, hit_token_limit, watch
 from .errors import Interrupted
-from .ledger import BatchRecord, Ledger
+from .ledger import Ledger
 from .next_steps import request_step
 from .output import Events, Message, Printer
 from .plan import PlanOptions, history_of, make_plan
@@ -49,14 +49,6 @@ class Deferred:
 @dataclass(frozen=True)
 class WaitingFor:
     batch_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class BatchesPolled:
-    """One look at the batches being waited for (and the passing problems reading them)."""
-
-    records: list[BatchRecord]
-    problems: list[RefreshProblem]
 
 
 @dataclass(frozen=True)
@@ -184,7 +176,7 @@ class _Wait:
         try:
             watch(
                 self.ledger, self.api, active, self.interval, stop_when=stop_early,
-                on_poll=lambda records, problems: self.events(BatchesPolled(records, problems)),
+                events=self.events,
             )
         finally:
             self.events(WatchPaused())  # end the bar's line before anything else is printed

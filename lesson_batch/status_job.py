@@ -15,7 +15,7 @@ from typing import Callable, Union
 
 from .api import ApiError, BatchApi, effective_base_url
 from .batch_info import BatchInfo
-from .batch_sync import RefreshProblem, cancel, problem_messages, refresh, watch
+from .batch_sync import cancel, problem_messages, refresh, watch
 from .batch_view import (
     BatchView,
     UnsavedLesson,
@@ -125,14 +125,6 @@ StatusResult = Union[StatusReport, NothingRecorded, CancelOutcome, GiveUpOutcome
 
 
 # --- What the job tells as it goes (``output.Events``) ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class WatchPoll:
-    """A poll of ``--watch``: the batches as they are now, and the problems met reading them."""
-
-    records: list[BatchRecord]
-    problems: list[RefreshProblem]
 
 
 @dataclass(frozen=True)
@@ -350,8 +342,7 @@ def _watch(
     ledger: Ledger, api: BatchApi, batch_ids: list[str], interval: float, events: Events, commands: Commands
 ) -> list[BatchRecord]:
     try:
-        records = watch(ledger, api, batch_ids, interval, on_poll=lambda records, problems: events(
-            WatchPoll(records, problems)))
+        records = watch(ledger, api, batch_ids, interval, events=events)
     except KeyboardInterrupt:
         events(WatchStopped(commands))
         raise

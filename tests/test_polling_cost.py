@@ -118,11 +118,12 @@ def test_the_interval_drops_back_to_the_start_when_the_batch_moves(fake_openai, 
     clock = FakeClock()
     seen: list[tuple] = []
 
-    def on_poll(records, problems):
-        assert not problems
-        seen.append((records[0].status, records[0].request_completed, records[0].request_failed))
+    def on_poll(polled):
+        assert not polled.problems
+        record = polled.records[0]
+        seen.append((record.status, record.request_completed, record.request_failed))
 
-    records = watch(ledger, api, [batch_id], START_INTERVAL, on_poll=on_poll, sleep=clock.sleep)
+    records = watch(ledger, api, [batch_id], START_INTERVAL, events=on_poll, sleep=clock.sleep)
 
     assert records[0].status == "completed"
     assert len(seen) == len(clock.sleeps) + 1  # no sleep after the last poll
@@ -151,10 +152,10 @@ def test_a_watch_that_cannot_reach_the_api_keeps_backing_off_instead_of_hammerin
     clock = FakeClock()
     problems_seen = []
 
-    def on_poll(records, problems):
-        problems_seen.extend(problems)
+    def on_poll(polled):
+        problems_seen.extend(polled.problems)
 
-    watch(ledger, api, [batch_id], START_INTERVAL, on_poll=on_poll, sleep=clock.sleep,
+    watch(ledger, api, [batch_id], START_INTERVAL, events=on_poll, sleep=clock.sleep,
           stop_when=lambda records: clock.now >= HOUR)
 
     assert problems_seen and all(problem.transient for problem in problems_seen)

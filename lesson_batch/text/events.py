@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable, Iterable
 
 from .. import models
-from ..batch_sync import problem_messages
+from ..batch_sync import Polled, problem_messages
 from ..files import display_path
 from ..flex import FlexAbandoned, FlexProgress, FlexStarted, FlexStillWaiting, FlexStopping
 from ..flex.answers import Settled
@@ -26,7 +26,6 @@ from ..generate_job import (
     ViaFlex,
 )
 from ..generate_wait import (
-    BatchesPolled,
     CancelSeen,
     Deferred,
     NoProgress,
@@ -326,7 +325,7 @@ class RunWords:
             refusals = f", {event.refusals:,} capacity refusals waited out" if event.refusals else ""
             self.flex_bar.update(done=event.done, note=f"{event.saved:,} saved{refusals}")
             return []
-        if isinstance(event, BatchesPolled):
+        if isinstance(event, Polled):
             self.watch(event.records, event.problems)
             lines = [Line(line, "note") for line in self.watch_lines]
             self.watch_lines.clear()

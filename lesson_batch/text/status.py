@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from .. import models
 from .. import status_job as job
 from ..batch_info import CHAT_ENDPOINT
-from ..batch_sync import RefreshProblem, lost_message, problem_messages
+from ..batch_sync import Polled, RefreshProblem, lost_message, problem_messages
 from ..batch_view import BatchView, UnsavedLesson
 from ..files import display_path
 from ..ledger import BatchRecord, Ledger, LostLedger
@@ -382,7 +382,7 @@ class StatusWords:
         self._watch: WatchDisplay | None = None
 
     def __call__(self, event: object) -> Iterable[Line]:
-        if isinstance(event, job.WatchPoll):
+        if isinstance(event, Polled):
             if self._watch is None:
                 self._watch = WatchDisplay(self._said.append)
             self._watch(event.records, event.problems)
