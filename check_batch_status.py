@@ -79,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         return cli.Outcome(status_text.no_ledger_lines(args.work_dir), NOTHING_SUBMITTED).show(printer)
     # Batch ids given where no ledger exists are looked at without creating one.
     with cli.open_ledger(args.work_dir, repair=True) if Ledger.exists(args.work_dir) else Ledger.in_memory() as ledger:
-        if ledger.lost is not None:  # set aside as damaged, or emptied: rebuilt before it is shown
-            cli.recover_lost_ledger(ledger, BatchApi.from_environment(on_retry=printer.note), printer)
         events = EventSink(printer, status_text.StatusWords())
+        if ledger.lost is not None:  # set aside as damaged, or emptied: rebuilt before it is shown
+            cli.recover_lost_ledger(ledger, BatchApi.from_environment(on_retry=events), printer)
         try:
             result = check_status(
                 ledger, request_of(args), events, lambda asked: cli.confirm(status_text.question(asked), args.yes)

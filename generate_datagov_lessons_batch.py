@@ -49,10 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     today = cli.today()
     if cli.today_note():
         printer.note(cli.today_note())
+    events = EventSink(printer, events_text.RunWords())
     api = None
     if not args.dry_run:
-        api = BatchApi.from_environment(on_retry=printer.note, key_hint="Use --dry-run to plan without a key.")
-    events = EventSink(printer, events_text.RunWords())
+        api = BatchApi.from_environment(on_retry=events, key_hint="Use --dry-run to plan without a key.")
     try:
         with _ledger(args, api, printer) as (ledger, place):
             outcome = generate(

@@ -73,13 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     request = ProcessRequest(
         args.work_dir, tuple(args.batch_ids), args.results_file, args.errors_file, args.output_dir, args.force
     )
+    events = EventSink(printer, status_text.StatusWords())
     with cli.open_ledger(args.work_dir, output_dir=args.output_dir, repair=True) as ledger:
         if rebuild_for_named and ledger.lost is None:
             ledger.lost = LostLedger("missing")
         if ledger.lost is not None and not args.results_file:
-            api = BatchApi.from_environment(on_retry=printer.note)
+            api = BatchApi.from_environment(on_retry=events)
             cli.recover_lost_ledger(ledger, api, printer, output_dir=args.output_dir, named=tuple(args.batch_ids))
-        summary = process_results(ledger, request, EventSink(printer, status_text.StatusWords()))
+        summary = process_results(ledger, request, events)
         if summary is None:
             return cli.Outcome(status_text.nothing_recorded_lines(ledger.path, args.work_dir),
                                dict(NOTHING_PROCESSED)).show(printer)

@@ -99,10 +99,22 @@ class MissingKeyError(ApiError):
         super().__init__(KEY_HELP + (f" {hint}" if hint else ""))
 
 
+@dataclass(frozen=True)
+class ApiRetrying:
+    """The client retries a call (what ``on_retry`` hears): the call, the address, which retry of
+    how many and in how long (None where the client did not say)."""
+
+    what: str
+    where: str
+    retry: int | None = None
+    of: int | None = None
+    seconds: float | None = None
+
+
 class _RetryNotes(logging.Handler):
     """Passes each retry the client announces to ``notify``, for the length of one call."""
 
-    def __init__(self, what: str, where: str, notify: Callable[[str], None]):
+    def __init__(self, what: str, where: str, notify: Callable[[ApiRetrying], None]):
         super().__init__(logging.INFO)
         self.what, self.where, self.notify = what, where, notify
 
@@ -111,10 +123,9 @@ class _RetryNotes(logging.Handler):
             return
         try:
             seconds, attempt, attempts = record.args
-            count = f" (retry {attempt} of {attempts}, in {float(seconds):.1f} s)"
+            self.notify(ApiRetrying(self.what, self.where, int(attempt), int(attempts), float(seconds)))
         except (TypeError, ValueError):
-            count = ""
-        self.notify(f"{self.what}: no usable answer from {self.where} yet; retrying...{count}")
+            self.notify(ApiRetrying(self.what, self.where))
 
 
 def _search_dirs() -> list[Path]:
@@ -231,7 +242,7 @@ class BatchApi:
         base_url: str | None = None,
         max_retries: int = 5,
         timeout: float = CALL_TIMEOUT,
-        on_retry: Callable[[str], None] | None = None,
+        on_retry: Callable[[ApiRetrying], None] | None = None,
     ):
         import openai
 
@@ -242,7 +253,9 @@ class BatchApi:
         self._on_retry = on_retry
 
     @classmethod
-    def from_environment(cls, on_retry: Callable[[str], None] | None = None, key_hint: str = "") -> "BatchApi":
+    def from_environment(
+        cls, on_retry: Callable[[ApiRetrying], None] | None = None, key_hint: str = ""
+    ) -> "BatchApi":
         """A client for the key and address the environment gives; ``on_retry`` hears of each retry."""
         key = find_api_key()
         if not key:

@@ -132,7 +132,7 @@ def process_results(ledger: Ledger, request: ProcessRequest, events: Events) -> 
             raise ResultsInputError(f"not in the ledger {ledger.path}: {', '.join(unknown)}")
         if not ledger.batches():
             return None
-        api = BatchApi.from_environment(on_retry=lambda text: events(Message(text)))
+        api = BatchApi.from_environment(on_retry=events)
         processing = _processing(ledger, request, api, events)
         reports, not_ready, problems = process_ready(processing, api, list(request.batch_ids) or None, events)
     errors = problem_messages(problem for problem in problems if not problem.lost)

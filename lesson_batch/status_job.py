@@ -246,7 +246,7 @@ def check_status(ledger: Ledger, request: StatusRequest, events: Events, confirm
 
 
 def _api(events: Events) -> BatchApi:
-    return BatchApi.from_environment(on_retry=lambda text: events(Message(text)))
+    return BatchApi.from_environment(on_retry=events)
 
 
 def _cancel(

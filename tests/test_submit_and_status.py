@@ -661,3 +661,14 @@ def test_an_expired_batch_whose_lessons_were_all_saved_later_no_longer_fails_the
     expired, completed = fake_openai.created_batches()
     assert "expired" in batch_line(out, expired["id"])
     assert "completed" in batch_line(out, completed["id"])
+
+
+def test_each_retry_the_client_makes_is_told_on_stderr_with_its_count(project, fake_openai):
+    fake_openai.set_scenario({"faults": {"upload_503": 2}})
+
+    result = project.generate("--yes")
+
+    ok(result)
+    retries = [line for line in result.stderr.splitlines() if "no usable answer from" in line]
+    assert len(retries) == 2
+    assert "retrying... (retry 1 of 5, in " in retries[0] and "retrying... (retry 2 of 5, in " in retries[1]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 from .. import models
 from .. import status_job as job
+from ..api import ApiRetrying
 from ..batch_info import CHAT_ENDPOINT
 from ..batch_sync import Polled, RefreshProblem, lost_message, problem_messages
 from ..batch_view import BatchView, UnsavedLesson
@@ -420,6 +421,9 @@ def _event_lines(event: object) -> Iterable[Line]:
     elif isinstance(event, job.NotInLedger):
         yield Line(f"not in the ledger {event.ledger_path}: {', '.join(event.batch_ids)}; nothing was given up",
                    "error")
+    elif isinstance(event, ApiRetrying):
+        count = f" (retry {event.retry} of {event.of}, in {event.seconds:.1f} s)" if event.retry is not None else ""
+        yield Line(f"{event.what}: no usable answer from {event.where} yet; retrying...{count}", "note")
     elif isinstance(event, Downloading):
         yield Line(f"Downloading {event.file_id} to {display_path(event.path)}...")
     elif isinstance(event, FileGone):
