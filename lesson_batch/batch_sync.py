@@ -11,7 +11,7 @@ by half each poll that brings no change, up to ``MAX_INTERVAL`` (so a 24-hour ba
 bounded number of calls per hour), and drops back to the start when something moves. A network
 hiccup or a 5xx is reported and retried at the next poll instead of ending the watch.
 
-How a batch reads to a person is ``status``'s business.
+How a batch reads to a person is ``text.status``'s business.
 """
 
 from __future__ import annotations

@@ -412,8 +412,8 @@ class _Job:
         if unsupported and not fallback_batch:
             raise FlexUnavailableError(
                 f"{plan.settings.model} does not take flex processing (per the model catalogue in "
-                "lesson_batch/models.py); nothing was sent. Choose a model that does (--model), submit a batch "
-                "(leave out --via flex), or add --fallback batch."
+                "lesson_batch/model_catalogue.py); nothing was sent. Choose a model that does (--model), "
+                "submit a batch (leave out --via flex), or add --fallback batch."
             )
         if not self.confirm(plan):
             raise DeclinedError(

@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_files(parser.add_argument_group("files"))
     _add_selection(parser.add_argument_group("which lessons"))
-    _add_model(parser.add_argument_group("model (checked against the model table in lesson_batch/models.py)"))
+    _add_model(parser.add_argument_group("model (checked against the model table in lesson_batch/model_catalogue.py)"))
     _add_limits(parser.add_argument_group("limits and budget"))
     _add_running(parser.add_argument_group("running"))
     return parser

@@ -37,7 +37,7 @@ def requestable(
 ) -> list[str]:
     """Of ``lesson_ids``, those a generate run that names them with ``--lessons`` requests.
     ``settling``: lessons a flex run that is over left in flight; the next run settles them first
-    (``flex.settle_interrupted_flex``), so they count as not in flight."""
+    (``flex.answers.settle_interrupted_flex``), so they count as not in flight."""
     history = history_of(ledger)
     if settling:
         history = replace(history, in_flex=history.in_flex - frozenset(settling))
