@@ -92,6 +92,13 @@ class ProcessingSummary:
 
 
 @dataclass(frozen=True)
+class WaitingForAnotherRun:
+    """Another run is processing results in ``work_dir``: this one waits its turn."""
+
+    work_dir: Path
+
+
+@dataclass(frozen=True)
 class Downloading:
     """A result file is being downloaded to ``path``."""
 
@@ -190,7 +197,7 @@ def process_ready(
         # Another run on this work dir (a second terminal, a --wait) may be processing the same
         # batches: runs take turns, and each batch is read again once it is this run's turn, so
         # a batch the other run processed is neither processed nor counted twice.
-        with ledger.processing_lock(on_wait=lambda text: events(Message(text))):
+        with ledger.processing_lock(on_wait=lambda: events(WaitingForAnotherRun(ledger.path.parent))):
             known = ledger.batches([record.batch_id for record in known])
             for record in known:
                 if record.awaits_processing:
@@ -246,7 +253,7 @@ def process_files_given(processing: Processing, paths: list[Path], events: Event
     ledger = processing.ledger
     check_folder(processing.output_dir, "--output-dir")
     check_folder(processing.workspace.root, "--work-dir")
-    with ledger.processing_lock(on_wait=lambda text: events(Message(text))):
+    with ledger.processing_lock(on_wait=lambda: events(WaitingForAnotherRun(ledger.path.parent))):
         with saving_into(processing.output_dir, None):
             report = process_files(processing, paths)
         for record in ledger.batches():

@@ -3,11 +3,14 @@ printer prints the words (``output.EventSink``)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+from lesson_batch.ledger import Ledger
 from lesson_batch.output import EventSink, Line, Message, Printer
-from lesson_batch.process_job import Downloading, NoOutputFile
+from lesson_batch.process_job import Downloading, NoOutputFile, WaitingForAnotherRun
 from lesson_batch.text.status import StatusWords
+from tests.helpers import wait_until
 
 
 def collecting() -> tuple[Printer, list[str], list[str]]:
@@ -55,3 +58,25 @@ def test_the_processing_events_read_as_the_processing_script_tells_them(tmp_path
     assert out[0].startswith("Downloading file-abc to ") and out[0].endswith(f"{Path('results.jsonl')}...")
     assert out[1] == ("Batch batch_1 is completed but has no output file: its lessons are reported missing and "
                       "will be requested again.")
+
+
+def test_a_run_that_waits_for_another_processing_run_says_so_once_as_a_note(tmp_path):
+    printer, out, noted = collecting()
+    events = EventSink(printer, StatusWords())
+    turns = []
+    with Ledger.open(tmp_path / "work") as first, Ledger.open(tmp_path / "work") as second:
+
+        def second_run():
+            with second.processing_lock(on_wait=lambda: events(WaitingForAnotherRun(second.path.parent))):
+                turns.append("second")
+
+        with first.processing_lock():
+            waiting = threading.Thread(target=second_run)
+            waiting.start()
+            wait_until(lambda: noted, "the second run says it waits")
+            assert turns == []
+        waiting.join(timeout=30)
+
+    assert turns == ["second"]  # its turn came once the first run let go
+    assert out == []
+    assert noted == [f"another run is processing results in {tmp_path / 'work'}; waiting for it to finish..."]

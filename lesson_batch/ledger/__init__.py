@@ -297,13 +297,13 @@ class Ledger(LessonTable, BatchTable):
             handle.close()
 
     @contextmanager
-    def processing_lock(self, on_wait: Callable[[str], None] = lambda message: None) -> Iterator[None]:
-        """One processing run at a time per work dir: a second one waits its turn (after saying so
-        through ``on_wait``), then sees what the first did. Dropped when the process ends."""
+    def processing_lock(self, on_wait: Callable[[], None] = lambda: None) -> Iterator[None]:
+        """One processing run at a time per work dir: a second one waits its turn (after calling
+        ``on_wait``, once), then sees what the first did. Dropped when the process ends."""
         handle = open(self.workspace.processing_lock_path, "a+b")
         try:
             if not try_lock(handle):
-                on_wait(f"another run is processing results in {self.path.parent}; waiting for it to finish...")
+                on_wait()
                 while not try_lock(handle):
                     time.sleep(0.2)
             yield

@@ -26,7 +26,7 @@ from ..batch_view import BatchView, UnsavedLesson
 from ..files import display_path
 from ..ledger import BatchRecord, Ledger, LostLedger
 from ..output import Line
-from ..process_job import Downloading, FileGone, NoOutputFile
+from ..process_job import Downloading, FileGone, NoOutputFile, WaitingForAnotherRun
 from ..progress import ProgressBar
 from ..states import FAILS_AGAIN_UNCHANGED, BatchStatus
 from ..status_job import StatusReport, StatusResult
@@ -424,6 +424,8 @@ def _event_lines(event: object) -> Iterable[Line]:
     elif isinstance(event, ApiRetrying):
         count = f" (retry {event.retry} of {event.of}, in {event.seconds:.1f} s)" if event.retry is not None else ""
         yield Line(f"{event.what}: no usable answer from {event.where} yet; retrying...{count}", "note")
+    elif isinstance(event, WaitingForAnotherRun):
+        yield Line(f"another run is processing results in {event.work_dir}; waiting for it to finish...", "note")
     elif isinstance(event, Downloading):
         yield Line(f"Downloading {event.file_id} to {display_path(event.path)}...")
     elif isinstance(event, FileGone):
