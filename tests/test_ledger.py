@@ -309,6 +309,14 @@ def test_a_flex_request_that_never_left_puts_its_lesson_back_to_pending_with_its
     assert (lesson.state, lesson.attempts, lesson.reason) == (PENDING, 0, "flex request not run: flex had no capacity")
 
 
+def test_a_flex_request_another_run_did_not_send_leaves_the_lesson_in_flight_by_this_one(ledger):
+    ledger.note_pending(["M0-L001"])
+    assert ledger.flex_sending("flex-b", "M0-L001", force=False)
+    ledger.flex_not_sent("flex-a", ["M0-L001"], "flex request not run: from an earlier run")
+    lesson = ledger.lessons()["M0-L001"]
+    assert (lesson.state, lesson.batch_id, lesson.attempts, lesson.reason) == ("flex", "flex-b", 1, None)
+
+
 def test_lessons_left_in_flight_by_a_stopped_flex_run_keep_their_attempt_and_those_on_disk_are_saved(ledger):
     for lesson_id in ("M0-L001", "M0-L002"):
         assert ledger.flex_sending("flex-a", lesson_id, force=True)
