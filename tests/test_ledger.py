@@ -388,3 +388,11 @@ def test_releasing_a_lesson_no_longer_in_flight_by_flex_changes_nothing(ledger, 
     ledger.release_flex_lessons(["M0-L001"], "in flight when it stopped", saved=["M0-L001"] if on_disk else [])
     lesson = ledger.lessons()["M0-L001"]
     assert (lesson.state, lesson.attempts, lesson.reason) == (PENDING, 0, "never sent")
+
+
+def test_every_whole_job_cancel_is_counted_so_a_run_that_began_after_one_still_sees_the_next(ledger):
+    assert ledger.cancel_requests() == 0
+    ledger.request_cancel()
+    began_with = ledger.cancel_requests()
+    ledger.request_cancel()
+    assert (began_with, ledger.cancel_requests()) == (1, 2)

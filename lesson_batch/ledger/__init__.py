@@ -338,13 +338,6 @@ class Ledger(LessonTable, BatchTable):
             )
         return count
 
-    def cancel_requested_at(self) -> float | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'cancel_requested_at'").fetchone()
-        try:
-            return float(row["value"]) if row is not None else None
-        except ValueError:
-            return None
-
     # ----------------------------------------------------------------- what the work dir belongs to
 
     def meta(self) -> dict[str, str]:
