@@ -262,6 +262,18 @@ def test_a_read_only_open_of_an_old_ledger_upgrades_a_copy_and_leaves_the_file_u
     assert not (old.work_dir / "ledger.sqlite3.bak-v1").exists()
 
 
+def test_a_read_only_open_of_an_old_ledger_leaves_the_rolling_backup_alone(old):
+    """The copy upgraded in memory is not the ledger: closing it must not put it in the place of
+    the last good copy of the file on disk."""
+    processed_and_in_flight(old)
+    backup = old.work_dir / "ledger.sqlite3.bak"
+    backup.write_bytes(old.path.read_bytes())  # the last good copy of the ledger as it is on disk
+    before = backup.read_bytes()
+    with Ledger.open(old.work_dir, assume=ASSUMED, read_only=True) as ledger:
+        assert len(ledger.batches()) == 2
+    assert backup.read_bytes() == before
+
+
 def test_a_read_only_open_of_a_current_ledger_does_not_write_it(tmp_path):
     Ledger.open(tmp_path).close()
     path = tmp_path / "ledger.sqlite3"
