@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -391,3 +392,29 @@ def test_a_dry_run_on_an_emptied_ledger_says_what_to_run_instead_of_planning_bli
     out = refused(job.generate("--dry-run"))
 
     assert "it was truncated" in out and f"{PROCESS_SCRIPT} --work-dir" in out
+
+
+KILLED_IN_THE_MIDDLE_OF_A_WRITE = """
+import os, signal, sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA cache_size = 1")  # the write spills to the file before it commits
+db.execute("BEGIN IMMEDIATE")
+db.execute("UPDATE lessons SET state = 'failed', reason = 'never committed'")
+db.execute("INSERT INTO meta (key, value) SELECT 'filler' || lesson_id, zeroblob(8192) FROM lessons")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_ledger_whose_writer_was_killed_mid_write_is_rolled_back_not_taken_for_damaged(tmp_path):
+    lesson_ids = [f"M0-L{number:03d}" for number in range(1, 201)]
+    with Ledger.open(tmp_path) as ledger:
+        ledger.note_pending(lesson_ids)
+    ledger_path = tmp_path / "ledger.sqlite3"
+    subprocess.run([sys.executable, "-c", KILLED_IN_THE_MIDDLE_OF_A_WRITE, str(ledger_path)], check=False)
+    assert ledger_path.with_name("ledger.sqlite3-journal").exists()  # the kill left a hot journal
+
+    with Ledger.open(tmp_path, repair=True) as ledger:
+        assert ledger.lost is None
+        lessons = ledger.lessons()
+    assert sorted(lessons) == lesson_ids and {lesson.state for lesson in lessons.values()} == {"pending"}
+    assert not list(tmp_path.glob("ledger.sqlite3.damaged-*"))

@@ -96,7 +96,12 @@ def damage(path: Path) -> str | None:
     try:
         if not path.is_file() or path.stat().st_size == 0:
             return None
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+        if path.with_name(path.name + "-journal").exists():
+            # A run killed in the middle of a write left its journal: SQLite rolls the write back when
+            # the file is opened for writing, which a read-only open cannot do (it would look damaged).
+            connection = sqlite3.connect(str(path), timeout=60)
+        else:
+            connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
     except (OSError, sqlite3.Error) as exc:
         return str(exc)
     try:
