@@ -16,7 +16,6 @@ import argparse
 import os
 import sys
 import textwrap
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Callable
@@ -28,7 +27,7 @@ from .errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, LessonBatchError, UsageEr
 from .files import disk_full_message, display_path, is_disk_full
 from .ledger import Ledger
 from .ledger.schema import Assumptions
-from .output import Printer, note
+from .output import Outcome, Printer, note  # noqa: F401 (Outcome: what the scripts end with)
 
 EXIT_CODES_HELP = "exit codes: 0 success, 1 failure (bad input, API error, failed batch or lessons), 2 usage error"
 
@@ -189,38 +188,6 @@ def confirm(question: str, yes: bool = False) -> bool:
     if yes or not sys.stdin.isatty():
         return True
     return ask(question)
-
-
-@dataclass
-class Outcome:
-    """What a script ends with, the pipx ``OperationResult`` way: the lines it shows (its output,
-    on stderr under ``--json``; ``note`` and ``error`` add lines for stderr, kept in order), the
-    job's result (``payload``, the ``result`` of the ``--json`` envelope: see ``output``), and its
-    exit code. ``show`` renders it."""
-
-    lines: list[str] = field(default_factory=list)
-    payload: dict | None = None
-    exit_code: int = EXIT_OK
-    _asides: dict[int, list[tuple[str, str]]] = field(default_factory=dict, repr=False)
-
-    def say(self, line: str) -> None:
-        self.lines.append(line)
-
-    def note(self, line: str) -> None:
-        self._asides.setdefault(len(self.lines), []).append(("note", line))
-
-    def error(self, message: str) -> None:
-        self._asides.setdefault(len(self.lines), []).append(("error", message))
-
-    def show(self, printer: Printer) -> int:
-        for index in range(len(self.lines) + 1):
-            for kind, text in self._asides.get(index, ()):
-                getattr(printer, kind)(text)
-            if index < len(self.lines):
-                printer.out(self.lines[index])
-        if printer.json_output:
-            printer.envelope(self.exit_code, self.payload)
-        return self.exit_code
 
 
 def run(main: Callable[[], int]) -> int:

@@ -44,7 +44,7 @@ from .requests import RequestSettingsError
 from .saving import Processing
 from .settings import CURRICULUM
 from .submit import SubmitReport, new_run_id, recover_unfinished_shards, submit_plan
-from .text.wording import Commands, cost_format, plural, quoted
+from .wording import Commands, cost_format, plural, quoted
 from .workspace import Workspace
 
 

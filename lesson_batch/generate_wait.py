@@ -28,7 +28,7 @@ from .report import Report
 from .saving import Processing
 from .states import PENDING, SUCCEEDED
 from .submit import cancelled_since, new_run_id, submit_plan
-from .text.wording import Commands
+from .wording import Commands
 
 MAX_WAIT_ROUNDS = 1000
 # Resubmitting lessons whose batch hit the enqueued-token limit helps only while batches finish

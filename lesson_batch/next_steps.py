@@ -4,7 +4,7 @@ Every printed command that requests lessons is built here, from the ledger and t
 rule (``plan.placement``, with the options the printed command carries: no ``--force``, the
 default ``--max-attempts``), so that the command, run as printed, requests exactly the lessons
 its sentence names: it lists them with ``--lessons``, goes through flex where they last went
-through flex, and names the work dir (``text.wording.Commands``). Lessons the command would not
+through flex, and names the work dir (``wording.Commands``). Lessons the command would not
 request (in flight, whose file exists, that need a person) are left out of both.
 """
 
@@ -18,7 +18,7 @@ from . import ids
 from .ledger import DEFAULT_MAX_ATTEMPTS, Ledger
 from .plan import REQUEST, history_of, placement
 from .settings import OUTPUT_DIR, remembered_path
-from .text.wording import Commands
+from .wording import Commands
 
 FLEX_RUN_PREFIX = "flex-"  # the ids of flex runs (``flex._Run``), recorded as a lesson's batch_id
 

@@ -28,6 +28,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from .errors import EXIT_OK
+
 ENVELOPE_VERSION = 1
 ENVELOPE_KEYS = ("version", "command", "exit_code", "result", "messages")
 LEVELS = ("error", "warning", "note")
@@ -170,3 +172,35 @@ class EventSink:
         close = getattr(self.words, "close", None)
         if close is not None:
             close()
+
+
+@dataclass
+class Outcome:
+    """What a script ends with, the pipx ``OperationResult`` way: the lines it shows (its output,
+    on stderr under ``--json``; ``note`` and ``error`` add lines for stderr, kept in order), the
+    job's result (``payload``, the ``result`` of the ``--json`` envelope: see ``output``), and its
+    exit code. ``show`` renders it."""
+
+    lines: list[str] = field(default_factory=list)
+    payload: dict | None = None
+    exit_code: int = EXIT_OK
+    _asides: dict[int, list[tuple[str, str]]] = field(default_factory=dict, repr=False)
+
+    def say(self, line: str) -> None:
+        self.lines.append(line)
+
+    def note(self, line: str) -> None:
+        self._asides.setdefault(len(self.lines), []).append(("note", line))
+
+    def error(self, message: str) -> None:
+        self._asides.setdefault(len(self.lines), []).append(("error", message))
+
+    def show(self, printer: Printer) -> int:
+        for index in range(len(self.lines) + 1):
+            for kind, text in self._asides.get(index, ()):
+                getattr(printer, kind)(text)
+            if index < len(self.lines):
+                printer.out(self.lines[index])
+        if printer.json_output:
+            printer.envelope(self.exit_code, self.payload)
+        return self.exit_code

@@ -40,7 +40,7 @@ from .requests import LessonRequest, RequestSettings, build_request
 from .settings import API_BASE_URL
 from .shards import Shard, ShardLimits, ShardWriter
 from .states import FAILS_AGAIN_UNCHANGED, FLEX, NEEDS_ATTENTION
-from .text.wording import first_ids, plural
+from .wording import first_ids, plural
 
 
 class SelectionError(UsageError, ValueError):

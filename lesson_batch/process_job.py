@@ -30,7 +30,7 @@ from .saving import Processing, apply_batch, process_files
 from .settings import API_BASE_URL, OUTPUT_DIR, resolve_ledger_settings
 from .states import SETTLED_OR_HELD_STATES, SUBMITTED, BatchStatus
 from .submit import forget_input
-from .text.wording import Commands
+from .wording import Commands
 
 
 class ResultsInputError(LessonBatchError):

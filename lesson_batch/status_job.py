@@ -33,7 +33,7 @@ from .ledger import BatchRecord, Ledger
 from .output import Events, Message
 from .settings import API_BASE_URL, OUTPUT_DIR, remembered_path, resolve_ledger_settings
 from .states import ACTIVE_BATCH_STATUSES
-from .text.wording import Commands, given_up_reason
+from .wording import Commands, given_up_reason
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """How lists of ids are shown in a sentence: the first ten, then `` ...`` (``--json`` lists all)."""
 
-from lesson_batch.text.wording import first_ids
+from lesson_batch.wording import first_ids
 
 
 def test_a_short_list_is_shown_whole():

@@ -56,7 +56,7 @@ from ..result_files import BadLine, result_of_response
 from ..saving import AnswerRecorder, Expected, Processing
 from ..states import FLEX, INVALID
 from ..submit import new_run_id
-from ..text.wording import first_ids
+from ..wording import first_ids
 from .answers import answer_line
 from .cost import CostCap
 from .send import (

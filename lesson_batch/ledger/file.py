@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import LessonBatchError
 from ..files import display_path, temporary_path_for
-from ..text.wording import Commands
+from ..wording import Commands
 from ..workspace import Workspace
 
 

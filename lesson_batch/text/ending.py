@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from .. import cli, models
+from .. import models
+from ..errors import EXIT_FAILURE
 from ..flex import (
     FALLBACK_STOPS,
     STOP_API,
@@ -20,8 +21,9 @@ from ..flex import (
 )
 from ..generate_job import GenerateOutcome
 from ..next_steps import RequestStep, request_step
+from ..output import Outcome
+from ..wording import Commands, first_ids, plural, the_lessons, them
 from .processing import format_report
-from .wording import Commands, first_ids, plural, the_lessons, them
 
 # --------------------------------------------------------------------------- the flex report
 
@@ -123,7 +125,7 @@ def _not_saved(count: int, step: RequestStep | None) -> str:
 
 def conclusion(
     outcome: GenerateOutcome, args: argparse.Namespace, steps: dict[str, RequestStep | None] | None = None
-) -> cli.Outcome:
+) -> Outcome:
     """The last words and the exit code of a run (the plan and the steps are already printed)."""
     result = _conclusion(outcome, args, steps or {})
     blocked = outcome.plan.blocked_paths
@@ -133,40 +135,40 @@ def conclusion(
             f"{plural(len(blocked), 'lesson')} not requested, {'its' if len(blocked) == 1 else 'their'} path "
             "not a regular file: " + "; ".join(f"{lesson_id}: {problem}" for lesson_id, problem in blocked.items())
         )
-        result.exit_code = cli.EXIT_FAILURE
+        result.exit_code = EXIT_FAILURE
     return result
 
 
 def _conclusion(
     outcome: GenerateOutcome, args: argparse.Namespace, steps: dict[str, RequestStep | None]
-) -> cli.Outcome:
+) -> Outcome:
     commands = Commands(args.work_dir)
     if args.dry_run:
         if not outcome.plan.shards:
-            return cli.Outcome(["Dry run: nothing was uploaded, and there is nothing to request."])
-        return cli.Outcome(["Dry run: nothing was uploaded. The request files are listed above."])
+            return Outcome(["Dry run: nothing was uploaded, and there is nothing to request."])
+        return Outcome(["Dry run: nothing was uploaded. The request files are listed above."])
     if args.via == "flex":
         return flex_conclusion(outcome, args, commands, steps)
     if args.wait and outcome.unsaved_lessons:
         count = len(outcome.unsaved_lessons)
         them = "it" if count == 1 else "them"
-        return cli.Outcome(
+        return Outcome(
             [f"{_not_saved(count, steps.get('wait'))} ({commands.status} --lessons lists {them})."],
-            exit_code=cli.EXIT_FAILURE,
+            exit_code=EXIT_FAILURE,
         )
     if args.wait:
-        return cli.Outcome(["All requested lessons are saved."])
+        return Outcome(["All requested lessons are saved."])
     if outcome.submitted.submitted:
-        return cli.Outcome([f"Next: {commands.status} --watch, then {commands.process}"])
-    return cli.Outcome()
+        return Outcome([f"Next: {commands.status} --watch, then {commands.process}"])
+    return Outcome()
 
 
 def flex_conclusion(
     outcome: GenerateOutcome, args: argparse.Namespace, commands: Commands, steps: dict[str, RequestStep | None]
-) -> cli.Outcome:
+) -> Outcome:
     """The last words and the exit code of a --via flex run (its report is already printed)."""
     report = outcome.flex
-    result = cli.Outcome()
+    result = Outcome()
     batched = bool(outcome.submitted.submitted)
     if batched and not args.wait:
         result.say(f"Next: {commands.status} --watch, then {commands.process}")
@@ -174,7 +176,7 @@ def flex_conclusion(
         return result
     if report.stop_reason == STOP_INTERRUPTED:
         result.note(_flex_interrupted(report, steps))
-        result.exit_code = cli.EXIT_FAILURE
+        result.exit_code = EXIT_FAILURE
         return result
     left = len(report.not_sent) if not (batched and report.stop_reason in FALLBACK_STOPS) else 0
     if left:
@@ -183,11 +185,11 @@ def flex_conclusion(
     if unsaved:
         result.say(f"{_not_saved(unsaved, steps.get('unsaved'))}.")
     if left or unsaved:
-        result.exit_code = cli.EXIT_FAILURE
+        result.exit_code = EXIT_FAILURE
     elif batched and args.wait:
         if outcome.unsaved_lessons:
             result.say(f"{_not_saved(len(outcome.unsaved_lessons), steps.get('wait'))}.")
-            result.exit_code = cli.EXIT_FAILURE
+            result.exit_code = EXIT_FAILURE
         else:
             result.say("All requested lessons are saved.")
     elif batched:

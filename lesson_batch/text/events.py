@@ -47,11 +47,11 @@ from ..submit import (
     ShardCleanedUp,
     Uploading,
 )
+from ..wording import Commands, cost_format, first_ids, plural
 from .ending import flex_report_lines
 from .plan import format_plan
 from .processing import format_report
 from .status import StatusWords, WatchDisplay
-from .wording import Commands, cost_format, first_ids, plural
 
 # --------------------------------------------------------------------------- before sending
 

@@ -6,7 +6,7 @@ from .. import models
 from ..files import display_path
 from ..plan import Plan, saved_before_sentence
 from ..requests import RequestSettings
-from .wording import Commands, first_ids, plural
+from ..wording import Commands, first_ids, plural
 
 
 def confirm_question(plan: Plan, via: str = "batch") -> str:

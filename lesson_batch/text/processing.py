@@ -14,9 +14,9 @@ from ..files import display_path
 from ..process_job import ProcessingSummary
 from ..report import Report
 from ..result_files import safe_text
+from ..wording import first_ids, is_are, plural, the_lessons
 from ..workspace import NOT_OVERWRITTEN_DIR, REPLACED_DIR
 from .status import describe, describe_attention
-from .wording import first_ids, is_are, plural, the_lessons
 
 # --- The processing report -------------------------------------------------------------------------
 

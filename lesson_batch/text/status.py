@@ -30,7 +30,7 @@ from ..process_job import Downloading, FileGone, NoOutputFile, WaitingForAnother
 from ..progress import ProgressBar
 from ..states import FAILS_AGAIN_UNCHANGED, BatchStatus
 from ..status_job import StatusReport, StatusResult
-from .wording import (
+from ..wording import (
     Commands,
     clock,
     first_ids,

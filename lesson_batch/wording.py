@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .. import ids, models
-from ..defaults import DEFAULT_WORK_DIR, PROJECT_DIR
-from ..files import display_path
-from ..states import FAILS_AGAIN_UNCHANGED, TERMINAL_BATCH_STATUSES, BatchStatus
+from . import ids, models
+from .defaults import DEFAULT_WORK_DIR, PROJECT_DIR
+from .files import display_path
+from .states import FAILS_AGAIN_UNCHANGED, TERMINAL_BATCH_STATUSES, BatchStatus
 
 GENERATE_SCRIPT = "generate_datagov_lessons_batch.py"
 STATUS_SCRIPT = "check_batch_status.py"
