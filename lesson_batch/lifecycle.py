@@ -184,10 +184,6 @@ def outcome(state: str) -> Event:
         raise ValueError(f"{state!r} is not a state for a lesson that was not saved") from None
 
 
-def allowed(state: str, event: Event) -> bool:
-    return (LessonState(state), event) in TABLE
-
-
 @lru_cache(maxsize=4096)
 def step(state: str, event: Event, attempts: int, cap: int | None = None) -> Step | None:
     """What ``event`` does to a lesson in ``state`` whose request ran ``attempts`` times, under
