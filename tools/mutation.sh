@@ -15,7 +15,8 @@
 # (MODULE_TESTS), in-process and subprocess tests alike: a survivor that still passes them is
 # a real survivor.
 #
-# Results stay in mutants/ (ignored by git): `mutmut results` lists the survivors, `mutmut show
+# It ends with the report of tools/mutation_triage.py (see its docstring): every survivor, explained
+# or not. Results stay in mutants/ (ignored by git): `mutmut results` lists them, `mutmut show
 # NAME` shows one, `mutmut browse` browses them. Delete mutants/ after changing the tests (or
 # pyproject's [tool.mutmut]) so that the test-to-function map is learnt again.
 # MUTATION_JOBS (default 2) mutants run at once.
@@ -106,7 +107,7 @@ if [[ $confirm -eq 1 ]]; then
 fi
 
 echo
-echo "Survivors:"
-for module in "${modules[@]}"; do
-  survivors "$module"
-done
+# The report: per module, what was killed and what survived, and every survivor not yet explained
+# by its kind or by a verdict in tools/mutation_verdicts/ (exit 1 while there is one).
+python tools/mutation_triage.py
+python tools/mutation_triage.py --list

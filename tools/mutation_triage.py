@@ -29,7 +29,9 @@ and the verdict is one of:
 * ``equivalent``: no input tells it from the original;
 * ``harmless``: it changes something no user or later run relies on (said in the why);
 * ``wording``: it changes only words a person reads, not what is paid for or saved;
-* ``closed``: a test added after the run kills it; the why names the test (``tests/x.py::name``),
+* ``closed``: a test kills it that mutmut did not run for it: one added after the run, or one
+  that reaches the function only in a process of its own (a kill, a script run as a program),
+  which mutmut cannot map to the function. The why starts with the test (``tests/x.py::name``),
   and ``--confirm`` runs that test on the mutant to check.
 
 A "no tests" mutant (no test calls its function in the test process) is reported like a survivor.
