@@ -8,7 +8,9 @@ Run from the repository after ``tools/mutation.sh`` (it reads ``mutants/``)::
     python tools/mutation_triage.py --functions      # unexplained survivors counted per function
     python tools/mutation_triage.py --confirm        # check that each "closed" verdict's test kills its mutant
 
-It exits with 1 while any survivor is unexplained. A survivor is explained in one of two ways.
+It exits with 1 while any survivor is unexplained, or any mutant is not tested yet and has no
+verdict (UNTESTED: a verdict may cover mutants before they are tested, for a function that only
+builds words). A survivor is explained in one of two ways.
 
 **By its kind.** mutmut changes one thing per mutant. This script finds that change by comparing
 the mutant's function with the original, node by node, and names its kind:
@@ -179,10 +181,12 @@ def _kind(before: ast.AST, after: ast.AST, parents: tuple[ast.AST, ...]) -> str:
     return "logic"
 
 
-def results(mutants: Path) -> tuple[Counter, list[Survivor]]:
-    """The count of each status per module, and every mutant no test guards (survived or no tests)."""
+def results(mutants: Path) -> tuple[Counter, list[Survivor], list[str]]:
+    """The count of each status per module, every mutant no test guards (survived or no tests),
+    and the names of the mutants not tested yet."""
     counts: Counter = Counter()
     found = []
+    untested = []
     for meta in sorted(mutants.glob("lesson_batch/**/*.py.meta")):
         exit_codes = json.loads(meta.read_text())["exit_code_by_key"]
         source = meta.with_suffix("")
@@ -190,12 +194,14 @@ def results(mutants: Path) -> tuple[Counter, list[Survivor]]:
         for name, code in sorted(exit_codes.items()):
             status = STATUS_BY_EXIT_CODE.get(code, "suspicious")
             counts[module_of(name), status] += 1
+            if status == "not tested":
+                untested.append(name)
             if status not in NOT_GUARDED:
                 continue
             if functions is None:
                 functions = _functions(ast.parse(source.read_text()))
             found.append(_survivor(name, status, functions))
-    return counts, found
+    return counts, found, untested
 
 
 def _survivor(name: str, status: str, functions: dict) -> Survivor:
@@ -256,10 +262,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no {args.mutants}/ here: run tools/mutation.sh first", file=sys.stderr)
         return 2
     verdicts = read_verdicts()
-    counts, found = results(args.mutants)
+    counts, found, untested = results(args.mutants)
     if args.module:
         found = [survivor for survivor in found if survivor.module == args.module]
+        untested = [name for name in untested if module_of(name) == args.module]
     unexplained = [survivor for survivor in found if explanation(survivor, verdicts) is None]
+    # A mutant not tested yet is open unless a verdict already covers it (a function that only builds words).
+    still_open = [name for name in untested if verdict_for(name, verdicts) is None]
     if args.confirm:
         not_killed = confirm(args.mutants, found, verdicts)
         unexplained += [survivor for survivor in found if survivor.name in not_killed]
@@ -272,21 +281,23 @@ def main(argv: list[str] | None = None) -> int:
         for function, count in sorted(per_function.items()):
             print(f"{count:4} {function}")
     else:
-        _print_report(counts, found, unexplained, verdicts)
-    return 1 if unexplained else 0
+        _print_report(counts, found, unexplained, verdicts, still_open)
+    return 1 if unexplained or still_open else 0
 
 
-def _print_report(counts: Counter, found: list[Survivor], unexplained: list[Survivor], verdicts: list[Verdict]):
+def _print_report(counts: Counter, found: list[Survivor], unexplained: list[Survivor], verdicts: list[Verdict],
+                  still_open: list[str]):
     modules = sorted({module for module, _ in counts})
     statuses = ("killed", "timeout", "survived", "no tests", "not tested")
     print(f"{'module':16}{'mutants':>8}" + "".join(f"{status:>11}" for status in statuses) + f"{'explained':>11}"
-          + f"{'UNEXPLAINED':>12}")
+          + f"{'UNEXPLAINED':>12}{'UNTESTED':>9}")
     for module in modules:
         total = sum(count for (name, _), count in counts.items() if name == module)
         explained = sum(1 for survivor in found if survivor.module == module and explanation(survivor, verdicts))
         left = sum(1 for survivor in unexplained if survivor.module == module)
+        untested = sum(1 for name in still_open if module_of(name) == module)
         print(f"{module:16}{total:>8}" + "".join(f"{counts[module, status]:>11}" for status in statuses)
-              + f"{explained:>11}{left:>12}")
+              + f"{explained:>11}{left:>12}{untested:>9}")
     kinds = Counter(explanation(survivor, verdicts) for survivor in found)
     print("explained by: " + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items(), key=str) if kind))
 
