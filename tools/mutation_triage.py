@@ -8,9 +8,13 @@ Run from the repository after ``tools/mutation.sh`` (it reads ``mutants/``)::
     python tools/mutation_triage.py --functions      # unexplained survivors counted per function
     python tools/mutation_triage.py --confirm        # check that each "closed" verdict's test kills its mutant
 
-It exits with 1 while any survivor is unexplained, or any mutant is not tested yet and has no
-verdict (UNTESTED: a verdict may cover mutants before they are tested, for a function that only
-builds words). A survivor is explained in one of two ways.
+It exits with 1 while any survivor is unexplained, or any mutant is still to run and has no
+verdict (TO RUN: a verdict may cover a mutant before it is run, for a function that only builds
+words). A mutant is still to run when it was not tested yet, or when it timed out: mutmut's time
+limit is a multiple of the tests' time measured once, so on a loaded machine a slow survivor times
+out, and a timeout is a kill only on a machine as quiet as the one that measured. Run the timed-out
+ones again by name on a quiet machine (``mutmut run NAME ...``; the list: ``--to-run``).
+A survivor is explained in one of two ways.
 
 **By its kind.** mutmut changes one thing per mutant. This script finds that change by comparing
 the mutant's function with the original, node by node, and names its kind:
@@ -183,7 +187,7 @@ def _kind(before: ast.AST, after: ast.AST, parents: tuple[ast.AST, ...]) -> str:
 
 def results(mutants: Path) -> tuple[Counter, list[Survivor], list[str]]:
     """The count of each status per module, every mutant no test guards (survived or no tests),
-    and the names of the mutants not tested yet."""
+    and the names of the mutants still to run: not tested yet, or timed out (see the docstring)."""
     counts: Counter = Counter()
     found = []
     untested = []
@@ -194,7 +198,7 @@ def results(mutants: Path) -> tuple[Counter, list[Survivor], list[str]]:
         for name, code in sorted(exit_codes.items()):
             status = STATUS_BY_EXIT_CODE.get(code, "suspicious")
             counts[module_of(name), status] += 1
-            if status == "not tested":
+            if status in ("not tested", "timeout"):
                 untested.append(name)
             if status not in NOT_GUARDED:
                 continue
@@ -256,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="with --list: every survivor, explained ones too")
     parser.add_argument("--functions", action="store_true", help="unexplained survivors counted per function")
     parser.add_argument("--module", help="only this module (saving, flex, ledger, ...)")
+    parser.add_argument("--to-run", action="store_true", help="the names of the mutants still to run (TO RUN)")
     parser.add_argument("--confirm", action="store_true", help="run each 'closed' verdict's test on its mutant")
     args = parser.parse_args(argv)
     if not args.mutants.is_dir():
@@ -267,12 +272,14 @@ def main(argv: list[str] | None = None) -> int:
         found = [survivor for survivor in found if survivor.module == args.module]
         untested = [name for name in untested if module_of(name) == args.module]
     unexplained = [survivor for survivor in found if explanation(survivor, verdicts) is None]
-    # A mutant not tested yet is open unless a verdict already covers it (a function that only builds words).
+    # A mutant still to run is open unless a verdict already covers it (a function that only builds words).
     still_open = [name for name in untested if verdict_for(name, verdicts) is None]
     if args.confirm:
         not_killed = confirm(args.mutants, found, verdicts)
         unexplained += [survivor for survivor in found if survivor.name in not_killed]
-    if args.list:
+    if args.to_run:
+        print("\n".join(still_open))
+    elif args.list:
         for survivor in found if args.all else unexplained:
             said = explanation(survivor, verdicts) or "UNEXPLAINED"
             print(f"{said:12} {survivor.name} ({survivor.status})\n    - {survivor.before}\n    + {survivor.after}")
@@ -290,7 +297,7 @@ def _print_report(counts: Counter, found: list[Survivor], unexplained: list[Surv
     modules = sorted({module for module, _ in counts})
     statuses = ("killed", "timeout", "survived", "no tests", "not tested")
     print(f"{'module':16}{'mutants':>8}" + "".join(f"{status:>11}" for status in statuses) + f"{'explained':>11}"
-          + f"{'UNEXPLAINED':>12}{'UNTESTED':>9}")
+          + f"{'UNEXPLAINED':>12}{'TO RUN':>9}")
     for module in modules:
         total = sum(count for (name, _), count in counts.items() if name == module)
         explained = sum(1 for survivor in found if survivor.module == module and explanation(survivor, verdicts))
