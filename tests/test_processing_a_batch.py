@@ -13,7 +13,7 @@ import json
 
 from lesson_batch.batch_info import BatchInfo
 from lesson_batch.ledger import Ledger
-from lesson_batch.states import INVALID, NEEDS_ATTENTION, SUCCEEDED
+from lesson_batch.states import FAILED, INVALID, NEEDS_ATTENTION, SUCCEEDED
 from tests.helpers import PROCESS_SCRIPT, run_script, success_record
 
 OFFLINE = {"OPENAI_API_KEY": "sk-test-offline", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
@@ -106,3 +106,45 @@ def test_a_lesson_saved_from_a_batch_records_the_lessons_folder_it_went_to(tmp_p
 
     with Ledger.open(work) as ledger:
         assert ledger.saved_folders() == {"M0-L001": str(out.resolve()), "M0-L002": str(out.resolve())}
+
+
+def unreadable_line(lesson_id: str) -> dict:
+    """A 200 whose body has its usage and no choices: billed, nothing to read, its lesson named."""
+    return {"id": "batch_req_9", "custom_id": lesson_id,
+            "response": {"status_code": 200, "request_id": "req_9", "body": {"usage": BILLED}}, "error": None}
+
+
+def test_an_unreadable_line_naming_a_lesson_not_in_the_batch_is_reported_and_changes_nothing(tmp_path):
+    """Issue 19, ``_unreadable_line`` 2, 3, 7: such a line is not the batch's answer for any lesson."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)
+    lines = [success_record("M0-L001", LESSON), unreadable_line("M0-L009"),
+             success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
+    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    total = process(tmp_path, work, out)
+
+    assert (total["saved"], total["failed"], total["missing"]) == (2, {}, [])
+    assert [line for line in total["bad_lines"] if "M0-L009" in line], total["bad_lines"]
+    # Only the batch's own lessons' tokens count (100 in, 50 out each).
+    assert (total["usage"]["prompt_tokens"], total["usage"]["completion_tokens"]) == (200, 100)
+    with Ledger.open(work) as ledger:
+        assert {lesson_id: lesson.state for lesson_id, lesson in ledger.lessons().items()} == {
+            "M0-L001": SUCCEEDED, "M0-L002": SUCCEEDED}
+
+
+def test_a_good_lesson_whose_path_holds_a_folder_is_reported_under_its_reason_kept_aside_and_marked_failed(tmp_path):
+    """Issue 19, ``_path_problem`` 12: the reason a ``--json`` reader finds the lesson under."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)
+    (out / "M0-L001.md").mkdir(parents=True)
+    lines = [success_record("M0-L001", LESSON), success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
+    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    total = process(tmp_path, work, out)
+
+    assert total["failed"] == {"lesson path not a regular file": ["M0-L001"]}
+    assert list(total["path_problems"]) == ["M0-L001"]
+    assert (work / "not_overwritten" / "M0-L001.md").read_text(encoding="utf-8") == LESSON
+    with Ledger.open(work) as ledger:
+        assert ledger.lessons(["M0-L001"])["M0-L001"].state == FAILED

@@ -16,10 +16,14 @@ from collections import Counter
 from pathlib import Path
 
 from lesson_batch.ledger import Ledger
+from lesson_batch.report import Report
+from lesson_batch.result_files import result_of_response
+from lesson_batch.saving import AnswerRecorder, Expected, Processing
 from tests.fake_openai import FakeOpenAIServer
 from tests.helpers import (
     ScriptDriver,
     batches_per_lesson,
+    ledger_awaiting_results,
     success_record,
     write_modules_curriculum,
 )
@@ -216,6 +220,28 @@ def test_a_result_line_for_a_lesson_of_another_batch_is_reported_and_changes_not
     with Ledger.open(project.work) as ledger:
         assert ledger.lessons(["M0-L001"])["M0-L001"].state == "submitted"
         assert ledger.lessons(["M0-L001"])["M0-L001"].batch_id == first["id"]
+
+
+def test_an_answer_from_a_run_its_lesson_is_no_longer_in_never_changes_the_lesson_s_state(tmp_path):
+    """An answer an older flex run kept on disk (``flex.answers.kept_answers`` reads every run that
+    left a lesson in flight) may be for a lesson now in another batch: it marks nothing there. Here
+    a good lesson whose path holds a folder (issue 19: ``saving._path_problem`` 18)."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    ledger_awaiting_results(work, ["M0-L001"], []).close()
+    (out / "M0-L001.md").mkdir(parents=True)
+    body = success_record("M0-L001", content="# M0-L001\n")["response"]["body"]
+    older_run = Expected(batch_id="flex-older-run", model="gpt-6.1-terra", budget=16_000, effort=None,
+                         required_sections=(), force=False)
+
+    with Ledger.open(work) as ledger:
+        before = ledger.lessons(["M0-L001"])["M0-L001"]
+        recorder = AnswerRecorder(Processing.of(ledger, out, work), Report(label="kept answers"))
+        recorder.apply(result_of_response("M0-L001", 200, body), older_run)
+        recorder.flush()
+        after = ledger.lessons(["M0-L001"])["M0-L001"]
+
+    assert (before.state, before.batch_id) == ("submitted", "batch_1")
+    assert after == before
 
 
 def test_a_hand_given_file_the_ledger_records_for_a_batch_answers_only_that_batchs_lessons(tmp_path, fake_openai):
