@@ -220,6 +220,24 @@ def test_setext_heading_underline_before_a_sign_off_is_kept():
     assert clean_lesson(text) == "# T\n\nClosing thoughts\n---\n"
 
 
+def test_setext_heading_underline_under_text_that_follows_a_code_block_is_kept_before_a_sign_off():
+    """Only the line right above the rule decides (mutation run of 2026-12-07, ``_separator_above`` 28)."""
+    lesson = "# T\n\n```python\nx = 1\n```\nAfter the code\n---\n"
+    assert clean_lesson(f"{lesson}\nHappy learning!\n") == lesson
+
+
+def test_a_reply_of_only_a_separator_and_a_sign_off_cleans_to_nothing():
+    """A rule on the first line has no text above it: a separator (``_separator_above`` 23); the
+    empty lesson is then rejected, not saved as a lone rule."""
+    assert clean_lesson("---\n\nLet me know if you need anything else.\n") == ""
+
+
+def test_the_closing_line_of_front_matter_is_never_taken_for_a_separator_above_a_sign_off():
+    """Even with a blank line before it, as YAML allows (``_separator_above`` 17)."""
+    front = "---\ntitle: Variables\n\n---\n"
+    assert clean_lesson(f"{front}\nHappy learning!\n") == front
+
+
 # --- clean_lesson: prompt echoes ----------------------------------------------------------------
 
 
