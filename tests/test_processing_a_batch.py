@@ -1,11 +1,13 @@
-"""Processing one batch's own files: what the mutation run of ``saving.py`` found unguarded
-(issue 19: ``apply_batch`` mutants 28, 36, 37, 44, 46, ``_answered`` 2, 3, ``_apply`` 14, 16).
+"""Processing one batch's own files: what the mutation runs of ``saving.py`` and
+``existing_lesson.py`` found unguarded (issue 19; the mutants are named in each test).
 
 A line that cannot be read but names its lesson is that lesson's answer (its tokens were billed),
-not a missing one; a lesson no line answers, at the attempts cap, is held for a person at once; a
-lesson saved over an older file was answered. The batch is recorded in the ledger and its files
-are on disk, as after a download; ``process_batch_results.py`` then runs offline, as a user runs it.
-"""
+not a missing one, unless the batch never asked for that lesson; a lesson no line answers, at the
+attempts cap, is held for a person at once; a lesson saved over an older file, kept aside beside
+one, or whose file already holds its very bytes was answered; a good lesson whose path holds a
+folder is kept aside and reported under its reason. The batch is recorded in the ledger and its
+files are on disk, as after a download; ``process_batch_results.py`` then runs offline, as a user
+runs it."""
 
 from __future__ import annotations
 
@@ -148,3 +150,37 @@ def test_a_good_lesson_whose_path_holds_a_folder_is_reported_under_its_reason_ke
     assert (work / "not_overwritten" / "M0-L001.md").read_text(encoding="utf-8") == LESSON
     with Ledger.open(work) as ledger:
         assert ledger.lessons(["M0-L001"])["M0-L001"].state == FAILED
+
+
+def test_a_lesson_not_saved_over_an_existing_file_is_answered_not_missing(tmp_path):
+    """Without --force the file already there stays, the new version is kept aside: the lesson was
+    answered (issue 19: ``existing_lesson.save_over_existing`` 23)."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)
+    out.mkdir()
+    (out / "M0-L001.md").write_text("# Written by hand\n", encoding="utf-8")
+    lines = [success_record("M0-L001", LESSON), success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
+    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    total = process(tmp_path, work, out)
+
+    assert (total["saved"], total["kept_existing"], total["missing"]) == (1, 1, [])
+    assert (out / "M0-L001.md").read_text(encoding="utf-8") == "# Written by hand\n"
+    assert (work / "not_overwritten" / "M0-L001.md").read_text(encoding="utf-8") == LESSON
+
+
+def test_a_lesson_whose_file_already_holds_its_very_bytes_is_saved_not_missing(tmp_path):
+    """An earlier run wrote the file and was stopped before the ledger knew: the lesson counts as
+    saved, answered by its line (issue 19: ``existing_lesson.save_over_existing`` 31)."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)
+    out.mkdir()
+    (out / "M0-L001.md").write_text(LESSON, encoding="utf-8")
+    lines = [success_record("M0-L001", LESSON), success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
+    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    total = process(tmp_path, work, out)
+
+    assert (total["saved"], total["kept_existing"], total["missing"]) == (2, 0, [])
+    with Ledger.open(work) as ledger:
+        assert ledger.lessons(["M0-L001"])["M0-L001"].state == SUCCEEDED

@@ -1,8 +1,9 @@
 """Result files given by hand (``process_batch_results.py --results-file``): what the mutation
-run of ``process_job.py`` found unguarded (issue 19: ``process_files_given`` 14-18).
+runs of ``process_job.py`` and ``saving.py`` found unguarded (issue 19).
 
 Such a run takes its turn with any other processing run of the work dir, as an ordinary run
-does, and a file it cannot write midway ends it with a plain message, not a traceback.
+does; a file it cannot write midway ends it with a plain message, not a traceback; and a file the
+ledger records for a batch is read as that batch's own.
 """
 
 from __future__ import annotations
@@ -59,3 +60,28 @@ def test_a_file_that_cannot_be_written_midway_ends_the_run_with_a_plain_message(
     assert "run the same command again" in said, said
     with Ledger.open(work) as ledger:
         assert ledger.lessons(["M0-L001"])["M0-L001"].state == "submitted"
+
+
+def test_an_unreadable_line_of_a_batch_s_own_file_given_by_hand_is_its_lesson_s_answer(tmp_path):
+    """The results file the ledger records for batch_1, given with --results-file, is read as the
+    batch's own: a line that cannot be read but names its lesson answers that lesson (its tokens
+    were billed), and the batch is then done (issue 19: ``saving.process_files`` 41)."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    with ledger_awaiting_results(work, ["M0-L001", "M0-L002"], []) as ledger:
+        ledger.name_result_files("batch_1", "results_batch_1.jsonl", "errors_batch_1.jsonl")
+    unreadable = {"id": "batch_req_2", "custom_id": "M0-L002", "error": None,
+                  "response": {"status_code": 200, "request_id": "req_2", "body": {"usage": {"prompt_tokens": 700}}}}
+    lines = [success_record("M0-L001", LESSON), unreadable]
+    results = work / "results_batch_1.jsonl"
+    results.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    result = run_script(PROCESS_SCRIPT, "--work-dir", work, "--output-dir", out, "--results-file", results, "--json",
+                        cwd=tmp_path)
+
+    assert "Traceback" not in result.stderr, result.stderr
+    total = json.loads(result.stdout)["result"]["total"]
+    assert (total["saved"], total["failed"]) == (1, {"unreadable_line": ["M0-L002"]})
+    assert total["usage"]["prompt_tokens"] == 100 + 700
+    with Ledger.open(work) as ledger:
+        assert ledger.lessons(["M0-L002"])["M0-L002"].state == "invalid"
+        assert ledger.batch("batch_1").processed_at is not None
