@@ -64,6 +64,7 @@ def test_well_formed_lesson_is_unchanged():
         "Certainly — here’s the lesson on variables.",
         "Here is the lesson you asked for:",
         "Here's a complete lesson:",
+        "Here’s a complete lesson:",  # a typographic apostrophe reads as a plain one
         "Below is the lesson.",
         "Of course! Let's dive in.",
         "Absolutely, here it is.",
@@ -171,6 +172,7 @@ def test_tilde_wrapper_is_not_closed_by_backtick_fences_inside():
         "I hope this helps!",
         "Feel free to ask follow-up questions.",
         "If you'd like, I can add a quiz.",
+        "If you’d like, I can add a quiz.",
         "Would you like me to write the next lesson?",
         "Happy learning!",
         "Happy learning! 🎉",
