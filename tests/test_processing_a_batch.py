@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from lesson_batch.batch_info import BatchInfo
 from lesson_batch.ledger import Ledger
 from lesson_batch.states import FAILED, INVALID, NEEDS_ATTENTION, SUCCEEDED
 from tests.helpers import PROCESS_SCRIPT, run_script, success_record
+from tests.v1_ledger import PLAIN_ERRORS, PLAIN_RESULTS, V1Batch, V1WorkDir
 
 OFFLINE = {"OPENAI_API_KEY": "sk-test-offline", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
 LESSON = "# M0-L001\n\nA lesson.\n"
@@ -184,3 +187,52 @@ def test_a_lesson_whose_file_already_holds_its_very_bytes_is_saved_not_missing(t
     assert (total["saved"], total["kept_existing"], total["missing"]) == (2, 0, [])
     with Ledger.open(work) as ledger:
         assert ledger.lessons(["M0-L001"])["M0-L001"].state == SUCCEEDED
+
+
+def _error_line(lesson_id: str) -> dict:
+    return {"id": "batch_req_1", "custom_id": lesson_id, "error": None, "response": {
+        "status_code": 500, "request_id": "req_1", "body": {"error": {"code": "server_error", "message": "Oops."}}}}
+
+
+@pytest.mark.parametrize("kept", ["results file", "errors file"])
+def test_a_batch_an_older_version_left_with_only_one_of_its_files_named_is_processed_from_it(tmp_path, kept):
+    """A version-1 work dir: the batch's results were downloaded under the plain name, its other
+    file never was (there was none). The upgrade names the one on disk; processing names the other
+    by the batch id and reads both (issue 19: ``process_job.download_results`` 2-4)."""
+    old = V1WorkDir(tmp_path / "work")
+    lesson_ids = ["M0-L001", "M0-L002"]
+    if kept == "results file":
+        old.add_batch(V1Batch("batch_a", lesson_ids, status="completed", output_file_id="file-a"))
+        old.write_results(PLAIN_RESULTS, lesson_ids)
+    else:  # every request failed: an errors file only
+        old.add_batch(V1Batch("batch_a", lesson_ids, status="completed", error_file_id="file-a-errors"))
+        (old.work_dir / PLAIN_ERRORS).write_text(
+            "".join(json.dumps(_error_line(lesson_id)) + "\n" for lesson_id in lesson_ids), encoding="utf-8")
+    out = tmp_path / "lessons"
+    out.mkdir()  # the lessons folder version 1 used (it holds no lesson yet)
+
+    total = process(tmp_path, old.work_dir, out)
+
+    if kept == "results file":
+        assert (total["saved"], total["failed"], total["missing"]) == (2, {}, [])
+    else:
+        assert (total["saved"], total["failed"], total["missing"]) == (0, {"http_500": lesson_ids}, [])
+    with Ledger.open(old.work_dir) as ledger:
+        assert not ledger.batch("batch_a").awaits_processing
+
+
+def test_a_result_file_the_api_no_longer_has_leaves_its_lessons_missing_and_the_batch_processed(tmp_path, fake_openai):
+    """Result files expire: a 404 for the download is not an error of the run; the lessons are
+    reported missing (and requested again by the next run) (issue 19: ``download_results`` 25)."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)  # its output file, file-out, is unknown to the server
+
+    result = run_script(PROCESS_SCRIPT, "--work-dir", work, "--output-dir", out, env=fake_openai.env(), cwd=tmp_path)
+
+    said = result.stdout + result.stderr
+    assert "Traceback" not in said, said
+    assert "File file-out of batch batch_1 is no longer available on the API." in said, said
+    with Ledger.open(work) as ledger:
+        assert {lesson.lesson_id: lesson.state for lesson in ledger.lessons_in_batch("batch_1")} == {
+            "M0-L001": "missing", "M0-L002": "missing"}
+        assert not ledger.batch("batch_1").awaits_processing

@@ -1,9 +1,10 @@
 """What ``process_batch_results.py --json`` says a run did and left: the keys a program reads
-(issue 19: the mutation run of ``process_job.py`` found ``ProcessingSummary.as_json``, and the
-order of ``lessons_left`` and ``lessons_in_unfinished_submissions``, unguarded).
+(issue 19: the mutation run of ``process_job.py`` found ``ProcessingSummary.as_json``, the
+order of ``lessons_left`` and ``lessons_in_unfinished_submissions``, and parts of
+``process_results`` unguarded).
 
-The batch is recorded in the ledger and its results file is on disk, as after a download; the
-script runs offline, as a user runs it.
+Mostly the batch is recorded in the ledger and its results file is on disk, as after a download,
+and the script runs offline, as a user runs it; a batch still running is run on the local server.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 
 from lesson_batch.batch_info import BatchInfo
 from lesson_batch.ledger import Ledger
-from tests.helpers import PROCESS_SCRIPT, run_script, success_record
+from tests.helpers import PROCESS_SCRIPT, ScriptDriver, run_script, success_record, write_modules_curriculum
 
 OFFLINE = {"OPENAI_API_KEY": "sk-test-offline", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
 MODEL = "gpt-6.1-terra"
@@ -63,3 +64,36 @@ def test_the_json_summary_names_the_lessons_folder_and_the_lessons_left_in_cours
     assert (summary["not_ready"], summary["not_found"]) == ([], [])
     assert [batch["label"] for batch in summary["batches"]] == ["batch batch_1"]
     assert (summary["total"]["saved"], set(summary["total"]["missing"])) == (1, {"M2-L001", "M10-L001"})
+
+
+def test_a_second_run_names_no_lesson_needing_a_person_that_an_earlier_run_reported(tmp_path):
+    """Those are in check_batch_status.py --lessons; a run names those its own results held back
+    (issue 19: ``process_results`` 115, 117)."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    _ledger(work)
+    too_long = {"id": "batch_req_3", "custom_id": "M0-L003", "error": None, "response": {
+        "status_code": 400, "request_id": "req_3", "body": {"error": {"code": "context_length_exceeded"}}}}
+    (work / "results_batch_1.jsonl").write_text(json.dumps(too_long) + "\n", encoding="utf-8")
+    process = (PROCESS_SCRIPT, "--work-dir", work, "--output-dir", out, "--json")
+    first = json.loads(run_script(*process, env=OFFLINE, cwd=tmp_path).stdout)["result"]
+
+    second = json.loads(run_script(*process, env=OFFLINE, cwd=tmp_path).stdout)["result"]
+
+    assert first["needs_attention"] == ["M0-L003"]
+    assert (second["batches"], second["needs_attention"]) == ([], [])
+
+
+def test_a_batch_still_running_is_named_as_not_ready_as_the_api_sees_it_now(tmp_path, fake_openai):
+    """Issue 19: ``process_results`` 80, 93, 94."""
+    fake_openai.set_scenario({"batches": ["stuck"]})
+    project = ScriptDriver(tmp_path, fake_openai)
+    write_modules_curriculum(project.curriculum, 1, 2)
+    assert project.generate("--yes").returncode == 0
+    [batch_id] = list(fake_openai.batches)
+
+    summary = json.loads(project.process("--json").stdout)["result"]
+    said = project.process()
+
+    assert (summary["batches"], summary["not_ready"], summary["not_found"]) == ([], [batch_id], [])
+    assert f"Batch {batch_id}: in_progress" in said.stdout, said.stdout
+    assert "the API could not be read now" not in said.stdout + said.stderr

@@ -12,33 +12,47 @@ import json
 import threading
 
 from lesson_batch.ledger import Ledger
-from lesson_batch.process_job import WaitingForAnotherRun, process_files_given
-from lesson_batch.saving import Processing
+from lesson_batch.process_job import ProcessRequest, WaitingForAnotherRun, process_results
 from tests.helpers import PROCESS_SCRIPT, ledger_awaiting_results, run_script, success_record, wait_until
 
 LESSON = "# M0-L001\n\nA lesson.\n"
 
 
 def test_a_run_given_result_files_waits_while_another_run_processes_and_says_so(tmp_path):
+    """Issue 19: ``process_files_given`` 14-17, ``process_results`` 19."""
     work, out = tmp_path / "work", tmp_path / "lessons"
     ledger_awaiting_results(work, ["M0-L001"], []).close()
     results = tmp_path / "results.jsonl"
     results.write_text(json.dumps(success_record("M0-L001", LESSON)) + "\n", encoding="utf-8")
-    said, reports = [], []
+    request = ProcessRequest(work, results_file=results, output_dir=out)
+    said, summaries = [], []
 
     def run_given_the_file():
         with Ledger.open(work) as ledger:
-            reports.append(process_files_given(Processing.of(ledger, out, work), [results], said.append))
+            summaries.append(process_results(ledger, request, said.append))
 
     with Ledger.open(work) as other_run, other_run.processing_lock():
         second = threading.Thread(target=run_given_the_file)
         second.start()
-        wait_until(lambda: said, "the run given the file says it waits")
-        assert reports == [] and not (out / "M0-L001.md").exists()
+        wait_until(lambda: WaitingForAnotherRun(work) in said, "the run given the file says it waits")
+        assert summaries == [] and not (out / "M0-L001.md").exists()
     second.join(timeout=30)
 
-    assert said == [WaitingForAnotherRun(work)]
-    assert [report.saved for report in reports] == [["M0-L001"]]
+    assert [event for event in said if isinstance(event, WaitingForAnotherRun)] == [WaitingForAnotherRun(work)]
+    assert [summary.total.saved for summary in summaries] == [["M0-L001"]]
+
+
+def test_a_results_file_that_does_not_exist_is_named_in_plain_words(tmp_path):
+    """Issue 19: ``process_results`` 7."""
+    work = tmp_path / "work"
+    ledger_awaiting_results(work, ["M0-L001"], []).close()
+
+    result = run_script(PROCESS_SCRIPT, "--work-dir", work, "--results-file", tmp_path / "nowhere.jsonl",
+                        cwd=tmp_path)
+
+    said = result.stdout + result.stderr
+    assert result.returncode == 1 and "Traceback" not in said, said
+    assert f"{tmp_path / 'nowhere.jsonl'}: file not found" in said, said
 
 
 def test_a_file_that_cannot_be_written_midway_ends_the_run_with_a_plain_message(tmp_path):
