@@ -236,3 +236,17 @@ def test_a_result_file_the_api_no_longer_has_leaves_its_lessons_missing_and_the_
         assert {lesson.lesson_id: lesson.state for lesson in ledger.lessons_in_batch("batch_1")} == {
             "M0-L001": "missing", "M0-L002": "missing"}
         assert not ledger.batch("batch_1").awaits_processing
+
+
+def test_a_completed_batch_with_its_output_file_is_not_said_to_lack_one(tmp_path):
+    """Issue 19: ``process_job.download_results`` 38 said so of every batch with completed requests."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)
+    lines = [success_record("M0-L001", LESSON), success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
+    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    result = run_script(PROCESS_SCRIPT, "--work-dir", work, "--output-dir", out, env=OFFLINE, cwd=tmp_path)
+
+    said = result.stdout + result.stderr
+    assert result.returncode == 0 and "Traceback" not in said, said
+    assert "no output file" not in said, said
