@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 
+from lesson_batch.batch_info import BatchInfo
 from lesson_batch.ledger import Ledger
 from lesson_batch.process_job import ProcessRequest, WaitingForAnotherRun, process_results
 from tests.helpers import PROCESS_SCRIPT, ledger_awaiting_results, run_script, success_record, wait_until
@@ -99,3 +100,34 @@ def test_an_unreadable_line_of_a_batch_s_own_file_given_by_hand_is_its_lesson_s_
     with Ledger.open(work) as ledger:
         assert ledger.lessons(["M0-L002"])["M0-L002"].state == "invalid"
         assert ledger.batch("batch_1").processed_at is not None
+
+
+def test_a_file_of_unknown_origin_answers_the_lessons_of_several_batches_each_in_its_own(tmp_path):
+    """A file downloaded by hand answers whichever lessons await results: each lesson is checked
+    and marked as its own batch requested it (issue 19, ahead of the run: ``saving._expected`` 7
+    gave every lesson the first lesson's batch, and the ledger then marked the others nothing)."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    with Ledger.open(work) as ledger:
+        for number, lesson_id in ((1, "M0-L001"), (2, "M0-L002")):
+            ledger.record_shard(
+                shard_key=f"run{number}-s001", run_id=f"run{number}", model="gpt-6.1-terra",
+                input_path=str(work / f"input{number}.jsonl"), sha256=str(number) * 64,
+                lessons=[(lesson_id, 16_000, None)], prompt_tokens=1_000, output_tokens=1_000, required_sections=[],
+            )
+            ledger.shard_uploaded(f"run{number}-s001", f"file-input-{number}")
+            ledger.shard_submitted(f"run{number}-s001", BatchInfo(
+                id=f"batch_{number}", status="completed", input_file_id=f"file-input-{number}", request_total=1,
+            ))
+    hand = tmp_path / "downloaded_by_hand.jsonl"
+    lines = [success_record("M0-L001", LESSON), success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
+    hand.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    result = run_script(PROCESS_SCRIPT, "--work-dir", work, "--output-dir", out, "--results-file", hand, "--json",
+                        cwd=tmp_path)
+
+    assert "Traceback" not in result.stderr, result.stderr
+    assert json.loads(result.stdout)["result"]["total"]["saved"] == 2
+    with Ledger.open(work) as ledger:
+        assert {lesson_id: (lesson.state, lesson.batch_id) for lesson_id, lesson in ledger.lessons().items()} == {
+            "M0-L001": ("succeeded", "batch_1"), "M0-L002": ("succeeded", "batch_2")}
+        assert not [batch.batch_id for batch in ledger.batches() if batch.awaits_processing]
