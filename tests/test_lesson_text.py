@@ -33,6 +33,10 @@ def test_leading_byte_order_mark_is_dropped():
     assert clean_lesson("\ufeff# T\nBody\n") == "# T\nBody\n"
 
 
+def test_only_the_byte_order_mark_is_dropped_from_the_first_line():
+    assert clean_lesson("\ufeffXML in a nutshell\n") == "XML in a nutshell\n"
+
+
 def test_blank_lines_at_both_ends_are_stripped_and_one_newline_ends_the_lesson():
     assert clean_lesson("\n\n  \n# T\nBody\n\n\n   \n") == "# T\nBody\n"
 
@@ -64,6 +68,7 @@ def test_well_formed_lesson_is_unchanged():
         "Certainly — here’s the lesson on variables.",
         "Here is the lesson you asked for:",
         "Here's a complete lesson:",
+        "Here’s a complete lesson:",  # a typographic apostrophe reads as a plain one
         "Below is the lesson.",
         "Of course! Let's dive in.",
         "Absolutely, here it is.",
@@ -171,6 +176,7 @@ def test_tilde_wrapper_is_not_closed_by_backtick_fences_inside():
         "I hope this helps!",
         "Feel free to ask follow-up questions.",
         "If you'd like, I can add a quiz.",
+        "If you’d like, I can add a quiz.",
         "Would you like me to write the next lesson?",
         "Happy learning!",
         "Happy learning! 🎉",
@@ -178,6 +184,8 @@ def test_tilde_wrapper_is_not_closed_by_backtick_fences_inside():
         "I hope this helps!\n\nHappy learning!",
         "Let me know if you'd like\nmore exercises on this topic.",
         "If you'd like, I can also:\n\n- add a quiz\n- add exercises",
+        "If you'd like, I can also:  \n\n- add a quiz\n- add exercises",  # trailing spaces after the colon
+        "Would you like me to add any of these?\n\n- a quiz\n- exercises",
     ],
 )
 def test_chatty_sign_off_after_the_lesson_is_removed(sign_off):
@@ -218,6 +226,24 @@ def test_line_ending_a_paragraph_is_not_a_sign_off():
 def test_setext_heading_underline_before_a_sign_off_is_kept():
     text = "# T\n\nClosing thoughts\n---\n\nHappy learning!\n"
     assert clean_lesson(text) == "# T\n\nClosing thoughts\n---\n"
+
+
+def test_setext_heading_underline_under_text_that_follows_a_code_block_is_kept_before_a_sign_off():
+    """Only the line right above the rule decides (mutation run of 2026-12-07, ``_separator_above`` 28)."""
+    lesson = "# T\n\n```python\nx = 1\n```\nAfter the code\n---\n"
+    assert clean_lesson(f"{lesson}\nHappy learning!\n") == lesson
+
+
+def test_a_reply_of_only_a_separator_and_a_sign_off_cleans_to_nothing():
+    """A rule on the first line has no text above it: a separator (``_separator_above`` 23); the
+    empty lesson is then rejected, not saved as a lone rule."""
+    assert clean_lesson("---\n\nLet me know if you need anything else.\n") == ""
+
+
+def test_the_closing_line_of_front_matter_is_never_taken_for_a_separator_above_a_sign_off():
+    """Even with a blank line before it, as YAML allows (``_separator_above`` 17)."""
+    front = "---\ntitle: Variables\n\n---\n"
+    assert clean_lesson(f"{front}\nHappy learning!\n") == front
 
 
 # --- clean_lesson: prompt echoes ----------------------------------------------------------------
@@ -283,6 +309,31 @@ def test_tables_and_trailing_double_spaces_are_kept():
 def test_yaml_front_matter_is_kept():
     text = "---\ntitle: Variables\nlevel: 1\n---\n\n# Variables\n\nBody\n"
     assert clean_lesson(text) == text
+
+
+@pytest.mark.parametrize(
+    "front",
+    [
+        "--- \ntitle: Variables\n--- \n",  # trailing spaces on its fence lines
+        "---\ntitle: Variables\n...\n",  # YAML's other closing line
+    ],
+)
+def test_front_matter_after_a_preamble_starts_the_lesson(front):
+    lesson = front + "\n# Variables\n\nBody\n"
+    assert clean_lesson("Sure! Here it is:\n\n" + lesson) == lesson
+
+
+def test_front_matter_alone_after_a_preamble_is_the_lesson():
+    assert clean_lesson("Sure! Here it is:\n\n---\ntitle: Variables\n---\n") == "---\ntitle: Variables\n---\n"
+
+
+def test_an_opening_front_matter_line_never_closed_does_not_start_the_lesson():
+    text = "Sure! Here it is:\n---\ntitle: Variables\nNo closing line.\n"
+    assert clean_lesson(text) == text
+
+
+def test_a_sign_off_right_under_front_matter_closed_with_dots_is_removed():
+    assert clean_lesson("---\ntitle: Variables\n...\nHappy learning!\n") == "---\ntitle: Variables\n...\n"
 
 
 def test_sign_off_after_front_matter_lesson_keeps_the_front_matter():
@@ -408,6 +459,13 @@ def test_tilde_fence_is_not_closed_by_backticks():
     assert check_lesson("# T\n~~~\n```\n", "stop", []).reason == "unclosed_fence"
 
 
+def test_a_line_opening_with_inline_code_is_not_a_fence():
+    """CommonMark: a backtick in the info string of a backtick fence makes it inline code."""
+    lesson = "# T\n\n```x = 1``` sets x.\n\n## Summary\n\nDone.\n"
+    assert check_lesson(lesson, "stop", ["Summary"]).ok
+    assert required_sections_of(lesson) == ["Summary"]
+
+
 def test_shorter_fence_does_not_close_a_longer_one():
     assert check_lesson("# T\n````\n```\n", "stop", []).reason == "unclosed_fence"
 
@@ -444,6 +502,7 @@ def test_missing_section_is_reported_with_its_name():
         "## **Learning Objectives**",
         "## 1. **Learning Objectives**:",
         "## Learning Objectives ##",
+        "## Learning Objectives ##  ",  # closing hashes, then spaces
     ],
 )
 def test_section_heading_variants_match(heading):

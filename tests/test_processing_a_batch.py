@@ -1,20 +1,25 @@
-"""Processing one batch's own files: what the mutation run of ``saving.py`` found unguarded
-(issue 19: ``apply_batch`` mutants 28, 36, 37, 44, 46, ``_answered`` 2, 3, ``_apply`` 14, 16).
+"""Processing one batch's own files: what the mutation runs of ``saving.py`` and
+``existing_lesson.py`` found unguarded (issue 19; the mutants are named in each test).
 
 A line that cannot be read but names its lesson is that lesson's answer (its tokens were billed),
-not a missing one; a lesson no line answers, at the attempts cap, is held for a person at once; a
-lesson saved over an older file was answered. The batch is recorded in the ledger and its files
-are on disk, as after a download; ``process_batch_results.py`` then runs offline, as a user runs it.
-"""
+not a missing one, unless the batch never asked for that lesson; a lesson no line answers, at the
+attempts cap, is held for a person at once; a lesson saved over an older file, kept aside beside
+one, or whose file already holds its very bytes was answered; a good lesson whose path holds a
+folder is kept aside and reported under its reason. The batch is recorded in the ledger and its
+files are on disk, as after a download; ``process_batch_results.py`` then runs offline, as a user
+runs it."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
+
 from lesson_batch.batch_info import BatchInfo
 from lesson_batch.ledger import Ledger
-from lesson_batch.states import INVALID, NEEDS_ATTENTION, SUCCEEDED
+from lesson_batch.states import FAILED, INVALID, NEEDS_ATTENTION, SUCCEEDED
 from tests.helpers import PROCESS_SCRIPT, run_script, success_record
+from tests.v1_ledger import PLAIN_ERRORS, PLAIN_RESULTS, V1Batch, V1WorkDir
 
 OFFLINE = {"OPENAI_API_KEY": "sk-test-offline", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
 LESSON = "# M0-L001\n\nA lesson.\n"
@@ -106,3 +111,142 @@ def test_a_lesson_saved_from_a_batch_records_the_lessons_folder_it_went_to(tmp_p
 
     with Ledger.open(work) as ledger:
         assert ledger.saved_folders() == {"M0-L001": str(out.resolve()), "M0-L002": str(out.resolve())}
+
+
+def unreadable_line(lesson_id: str) -> dict:
+    """A 200 whose body has its usage and no choices: billed, nothing to read, its lesson named."""
+    return {"id": "batch_req_9", "custom_id": lesson_id,
+            "response": {"status_code": 200, "request_id": "req_9", "body": {"usage": BILLED}}, "error": None}
+
+
+def test_an_unreadable_line_naming_a_lesson_not_in_the_batch_is_reported_and_changes_nothing(tmp_path):
+    """Issue 19, ``_unreadable_line`` 2, 3, 7: such a line is not the batch's answer for any lesson."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)
+    lines = [success_record("M0-L001", LESSON), unreadable_line("M0-L009"),
+             success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
+    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    total = process(tmp_path, work, out)
+
+    assert (total["saved"], total["failed"], total["missing"]) == (2, {}, [])
+    assert [line for line in total["bad_lines"] if "M0-L009" in line], total["bad_lines"]
+    # Only the batch's own lessons' tokens count (100 in, 50 out each).
+    assert (total["usage"]["prompt_tokens"], total["usage"]["completion_tokens"]) == (200, 100)
+    with Ledger.open(work) as ledger:
+        assert {lesson_id: lesson.state for lesson_id, lesson in ledger.lessons().items()} == {
+            "M0-L001": SUCCEEDED, "M0-L002": SUCCEEDED}
+
+
+def test_a_good_lesson_whose_path_holds_a_folder_is_reported_under_its_reason_kept_aside_and_marked_failed(tmp_path):
+    """Issue 19, ``_path_problem`` 12: the reason a ``--json`` reader finds the lesson under."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)
+    (out / "M0-L001.md").mkdir(parents=True)
+    lines = [success_record("M0-L001", LESSON), success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
+    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    total = process(tmp_path, work, out)
+
+    assert total["failed"] == {"lesson path not a regular file": ["M0-L001"]}
+    assert list(total["path_problems"]) == ["M0-L001"]
+    assert (work / "not_overwritten" / "M0-L001.md").read_text(encoding="utf-8") == LESSON
+    with Ledger.open(work) as ledger:
+        assert ledger.lessons(["M0-L001"])["M0-L001"].state == FAILED
+
+
+def test_a_lesson_not_saved_over_an_existing_file_is_answered_not_missing(tmp_path):
+    """Without --force the file already there stays, the new version is kept aside: the lesson was
+    answered (issue 19: ``existing_lesson.save_over_existing`` 23)."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)
+    out.mkdir()
+    (out / "M0-L001.md").write_text("# Written by hand\n", encoding="utf-8")
+    lines = [success_record("M0-L001", LESSON), success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
+    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    total = process(tmp_path, work, out)
+
+    assert (total["saved"], total["kept_existing"], total["missing"]) == (1, 1, [])
+    assert (out / "M0-L001.md").read_text(encoding="utf-8") == "# Written by hand\n"
+    assert (work / "not_overwritten" / "M0-L001.md").read_text(encoding="utf-8") == LESSON
+
+
+def test_a_lesson_whose_file_already_holds_its_very_bytes_is_saved_not_missing(tmp_path):
+    """An earlier run wrote the file and was stopped before the ledger knew: the lesson counts as
+    saved, answered by its line (issue 19: ``existing_lesson.save_over_existing`` 31)."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)
+    out.mkdir()
+    (out / "M0-L001.md").write_text(LESSON, encoding="utf-8")
+    lines = [success_record("M0-L001", LESSON), success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
+    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    total = process(tmp_path, work, out)
+
+    assert (total["saved"], total["kept_existing"], total["missing"]) == (2, 0, [])
+    with Ledger.open(work) as ledger:
+        assert ledger.lessons(["M0-L001"])["M0-L001"].state == SUCCEEDED
+
+
+def _error_line(lesson_id: str) -> dict:
+    return {"id": "batch_req_1", "custom_id": lesson_id, "error": None, "response": {
+        "status_code": 500, "request_id": "req_1", "body": {"error": {"code": "server_error", "message": "Oops."}}}}
+
+
+@pytest.mark.parametrize("kept", ["results file", "errors file"])
+def test_a_batch_an_older_version_left_with_only_one_of_its_files_named_is_processed_from_it(tmp_path, kept):
+    """A version-1 work dir: the batch's results were downloaded under the plain name, its other
+    file never was (there was none). The upgrade names the one on disk; processing names the other
+    by the batch id and reads both (issue 19: ``process_job.download_results`` 2-4)."""
+    old = V1WorkDir(tmp_path / "work")
+    lesson_ids = ["M0-L001", "M0-L002"]
+    if kept == "results file":
+        old.add_batch(V1Batch("batch_a", lesson_ids, status="completed", output_file_id="file-a"))
+        old.write_results(PLAIN_RESULTS, lesson_ids)
+    else:  # every request failed: an errors file only
+        old.add_batch(V1Batch("batch_a", lesson_ids, status="completed", error_file_id="file-a-errors"))
+        (old.work_dir / PLAIN_ERRORS).write_text(
+            "".join(json.dumps(_error_line(lesson_id)) + "\n" for lesson_id in lesson_ids), encoding="utf-8")
+    out = tmp_path / "lessons"
+    out.mkdir()  # the lessons folder version 1 used (it holds no lesson yet)
+
+    total = process(tmp_path, old.work_dir, out)
+
+    if kept == "results file":
+        assert (total["saved"], total["failed"], total["missing"]) == (2, {}, [])
+    else:
+        assert (total["saved"], total["failed"], total["missing"]) == (0, {"http_500": lesson_ids}, [])
+    with Ledger.open(old.work_dir) as ledger:
+        assert not ledger.batch("batch_a").awaits_processing
+
+
+def test_a_result_file_the_api_no_longer_has_leaves_its_lessons_missing_and_the_batch_processed(tmp_path, fake_openai):
+    """Result files expire: a 404 for the download is not an error of the run; the lessons are
+    reported missing (and requested again by the next run) (issue 19: ``download_results`` 25)."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)  # its output file, file-out, is unknown to the server
+
+    result = run_script(PROCESS_SCRIPT, "--work-dir", work, "--output-dir", out, env=fake_openai.env(), cwd=tmp_path)
+
+    said = result.stdout + result.stderr
+    assert "Traceback" not in said, said
+    assert "File file-out of batch batch_1 is no longer available on the API." in said, said
+    with Ledger.open(work) as ledger:
+        assert {lesson.lesson_id: lesson.state for lesson in ledger.lessons_in_batch("batch_1")} == {
+            "M0-L001": "missing", "M0-L002": "missing"}
+        assert not ledger.batch("batch_1").awaits_processing
+
+
+def test_a_completed_batch_with_its_output_file_is_not_said_to_lack_one(tmp_path):
+    """Issue 19: ``process_job.download_results`` 38 said so of every batch with completed requests."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)
+    lines = [success_record("M0-L001", LESSON), success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
+    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    result = run_script(PROCESS_SCRIPT, "--work-dir", work, "--output-dir", out, env=OFFLINE, cwd=tmp_path)
+
+    said = result.stdout + result.stderr
+    assert result.returncode == 0 and "Traceback" not in said, said
+    assert "no output file" not in said, said

@@ -15,11 +15,18 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from lesson_batch.ledger import Ledger
+from lesson_batch.report import Report
+from lesson_batch.result_files import parse_result_line
+from lesson_batch.saving import AnswerRecorder, Expected, Processing
 from tests.fake_openai import FakeOpenAIServer
 from tests.helpers import (
     ScriptDriver,
     batches_per_lesson,
+    ledger_awaiting_results,
+    responses_record,
     success_record,
     write_modules_curriculum,
 )
@@ -216,6 +223,48 @@ def test_a_result_line_for_a_lesson_of_another_batch_is_reported_and_changes_not
     with Ledger.open(project.work) as ledger:
         assert ledger.lessons(["M0-L001"])["M0-L001"].state == "submitted"
         assert ledger.lessons(["M0-L001"])["M0-L001"].batch_id == first["id"]
+
+
+# Answers that bring no lesson to save, one of each kind, as the lines of a results file.
+_NOT_SAVED_ANSWERS = {
+    "a good lesson whose path holds a folder": success_record("M0-L001", content="# M0-L001\n\n## Summary\n"),
+    "the other API's object": responses_record("M0-L001"),
+    "expired in its batch": {"id": "batch_req_1", "custom_id": "M0-L001", "response": None,
+                             "error": {"code": "batch_expired", "message": "This request could not be executed."}},
+    "an HTTP 400": {"id": "batch_req_1", "custom_id": "M0-L001", "error": None, "response": {
+        "status_code": 400, "request_id": "req_1",
+        "body": {"error": {"code": "context_length_exceeded", "message": "Too long."}}}},
+    "an HTTP 500": {"id": "batch_req_1", "custom_id": "M0-L001", "error": None, "response": {
+        "status_code": 500, "request_id": "req_1", "body": {"error": {"code": "server_error", "message": "Oops."}}}},
+    "a truncated lesson": success_record("M0-L001", content="# M0-L001\n\n## Sum", finish_reason="length"),
+    "a lesson without its sections": success_record("M0-L001", content="# M0-L001\n\nNo sections.\n"),
+}
+
+
+@pytest.mark.parametrize("answer", list(_NOT_SAVED_ANSWERS))
+def test_an_answer_from_a_run_its_lesson_is_no_longer_in_never_changes_the_lesson_s_state(tmp_path, answer):
+    """An answer an older flex run kept on disk (``flex.answers.kept_answers`` reads every run that
+    left a lesson in flight) may be for a lesson now in another batch: whatever it says, it marks
+    nothing there (issue 19: the batch id of each ``saving`` outcome, ``_path_problem`` 18,
+    ``_error_entry`` 8, 34, 52, 60, ``_rejected`` 16, 33)."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    ledger_awaiting_results(work, ["M0-L001"], ["Summary"]).close()
+    (out / "M0-L001.md").mkdir(parents=True)  # only a good lesson gets as far as its path
+    line = parse_result_line(1, json.dumps(_NOT_SAVED_ANSWERS[answer]).encode())
+    older_run = Expected(batch_id="flex-older-run", model="gpt-6.1-terra", budget=16_000, effort=None,
+                         required_sections=("Summary",), force=False)
+
+    with Ledger.open(work) as ledger:
+        before = ledger.lessons(["M0-L001"])["M0-L001"]
+        report = Report(label="kept answers")
+        recorder = AnswerRecorder(Processing.of(ledger, out, work), report)
+        recorder.apply(line, older_run)
+        recorder.flush()
+        after = ledger.lessons(["M0-L001"])["M0-L001"]
+
+    assert report.not_saved == ["M0-L001"], report
+    assert (before.state, before.batch_id) == ("submitted", "batch_1")
+    assert after == before
 
 
 def test_a_hand_given_file_the_ledger_records_for_a_batch_answers_only_that_batchs_lessons(tmp_path, fake_openai):

@@ -1,8 +1,12 @@
 """The work dir's layout: every name inside a work dir, made in one place."""
 
 import json
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
+from lesson_batch import existing_lesson
+from lesson_batch.files import write_temporary
 from lesson_batch.ledger import Ledger, ShardRecord
 from lesson_batch.saving import Processing, process_files
 from lesson_batch.states import SHARD_SUBMITTED
@@ -99,3 +103,24 @@ def test_a_batch_s_result_files_are_named_by_the_workspace_after_its_id(tmp_path
     assert Workspace(tmp_path).result_file_names("batch_1") == (
         "datagov_lessons_results_batch_1.jsonl", "datagov_lessons_errors_batch_1.jsonl"
     )
+
+
+def test_each_older_version_replaced_with_force_is_kept_under_the_time_it_was_replaced(tmp_path, monkeypatch):
+    """Two replacements of one lesson keep both older versions (issue 19: ``resolve_existing`` 15,
+    19, 20). The clock is the test's: the first replacement at 0 s, the second at 1 s (UTC)."""
+    moments = iter([time.gmtime(0), time.gmtime(1)])
+    clock = SimpleNamespace(strftime=lambda form: time.strftime(form, next(moments)))
+    monkeypatch.setattr(existing_lesson, "time", clock)
+    workspace = Workspace(tmp_path / "work")
+    path = tmp_path / "lessons" / "M0-L001.md"
+    path.parent.mkdir()
+    path.write_text("# First\n", encoding="utf-8")
+
+    for version in ("# Second\n", "# Third\n"):
+        temporary = write_temporary(path, version)
+        outcome = existing_lesson.resolve_existing(workspace, "M0-L001", version.encode(), temporary, str(path), True)
+        assert outcome is existing_lesson.SaveOutcome.REPLACED
+
+    assert path.read_text(encoding="utf-8") == "# Third\n"
+    kept = {kept.name: kept.read_text(encoding="utf-8") for kept in (workspace.root / "replaced").iterdir()}
+    assert kept == {"M0-L001.19700101T000000.md": "# First\n", "M0-L001.19700101T000001.md": "# Second\n"}
