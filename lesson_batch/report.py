@@ -39,6 +39,9 @@ class Report:
     batch_usage_complete: bool = True  # False: a merged report had lines without a batch usage
     replaced_in: str | None = None  # the folder the older files of ``replaced`` are kept in
     kept_in: str | None = None  # the folder the new versions of ``kept_existing`` are kept in
+    # The reports merged into this one, when it is a total: their batches may be of different
+    # models (one model per batch file), so a total is priced part by part, never as one model.
+    parts: list["Report"] = field(default_factory=list)
 
     def fail(self, reason: str, lesson_id: str) -> None:
         self.failed.setdefault(reason, []).append(lesson_id)
@@ -58,6 +61,8 @@ class Report:
 
     @property
     def actual_cost(self) -> float | None:
+        if self.parts:
+            return _sum_of(part.actual_cost for part in self.parts)
         if not self.models_used:
             return 0.0
         usage = self.usage
@@ -68,6 +73,8 @@ class Report:
     @property
     def cache_write_cost(self) -> float | None:
         """What the prompt-cache writes among the input cost (at Batch prices)."""
+        if self.parts:
+            return _sum_of(part.cache_write_cost for part in self.parts)
         if not self.models_used:
             return 0.0
         return models.cache_write_cost(self.model, self.usage.cache_write_tokens)
@@ -86,6 +93,8 @@ class Report:
         usage has no count of them)."""
         if self.batch_usage is None or not self.models_used:
             return None
+        if self.parts:  # the parts without a batch usage add nothing to the summed figures either
+            return _sum_of(part.batch_usage_cost for part in self.parts if part.batch_usage is not None)
         used = self.batch_usage
         return models.batch_cost(
             self.model, used.get("input_tokens", 0), used.get("output_tokens", 0), used.get("cached_tokens", 0),
@@ -93,6 +102,9 @@ class Report:
         )
 
     def merge(self, other: "Report") -> None:
+        """Add ``other`` to this report, a total that holds no lines of its own."""
+        assert not self.models_used or self.parts, "merge into a total (a report with no lines of its own)"
+        self.parts.append(other)
         for name in ("saved", "replaced", "kept_existing", "already_done", "missing", "bad_lines", "downloaded"):
             getattr(self, name).extend(getattr(other, name))
         for reason, lesson_ids in other.failed.items():
@@ -142,6 +154,12 @@ class Report:
             "estimated_cost_usd": _round(self.estimated_cost),
             "downloaded": self.downloaded,
         }
+
+
+def _sum_of(costs) -> float | None:
+    """The sum of some costs, or None (unknown) when any of them is."""
+    costs = list(costs)
+    return None if None in costs else sum(costs)
 
 
 def _round(value: float | None) -> float | None:

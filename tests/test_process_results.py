@@ -775,3 +775,19 @@ def test_the_estimate_says_where_its_output_figure_comes_from(project):
         "a typical lesson for gpt-6.1-terra at the effort it is sent with (nothing measured in this work dir yet)"
     ) in default_plan.stdout
 
+
+
+def test_the_total_of_batches_of_two_models_prices_each_batch_at_its_own_model_s_prices(project):
+    project.curriculum = _curriculum(project.root / "curriculum.md", 4)
+    project.generate("--yes", "--limit", "2")
+    project.generate("--yes", "--model", "gpt-6-luna")  # the two lessons not in the first batch
+    project.watch()
+
+    result, summary = project.process()
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    batches = summary["batches"]
+    assert len(batches) == 2 and batches[0]["actual_cost_usd"] != batches[1]["actual_cost_usd"]
+    assert summary["total"]["actual_cost_usd"] == pytest.approx(sum(b["actual_cost_usd"] for b in batches), abs=2e-4)
+    assert summary["total"]["cache_write_cost_usd"] == pytest.approx(
+        sum(b["cache_write_cost_usd"] for b in batches), abs=2e-4)
