@@ -396,3 +396,21 @@ def test_every_whole_job_cancel_is_counted_so_a_run_that_began_after_one_still_s
     began_with = ledger.cancel_requests()
     ledger.request_cancel()
     assert (began_with, ledger.cancel_requests()) == (1, 2)
+
+
+def test_a_lost_ledger_is_known_lost_until_it_is_rebuilt_and_not_after(tmp_path):
+    """A ledger deleted from a used work dir comes back from its backup marked lost; the mark
+    outlives a run that does not rebuild it, and ``rebuilt`` clears it for this run and the next."""
+    work_dir = tmp_path / "work"
+    with Ledger.open(work_dir) as ledger:
+        ledger.note_pending(LESSONS)  # changed: the rolling backup is written on close
+    (work_dir / "ledger.sqlite3").unlink()
+
+    with Ledger.open(work_dir) as ledger:
+        assert ledger.lost is not None and ledger.lost.reason == "missing"
+    with Ledger.open(work_dir) as ledger:
+        assert ledger.lost is not None and ledger.lost.reason == "missing"
+        ledger.rebuilt()
+        assert ledger.lost is None
+    with Ledger.open(work_dir) as ledger:
+        assert ledger.lost is None
