@@ -449,3 +449,10 @@ def test_the_batch_s_own_usage_once_seen_is_kept_when_a_later_answer_gives_none(
     ledger.update_batch(BatchInfo(id="batch_1", status="completed", usage=usage))
     ledger.update_batch(BatchInfo(id="batch_1", status="completed"))
     assert ledger.batch("batch_1").api_usage == usage
+
+
+def test_a_new_work_dir_is_made_with_the_folders_above_it(tmp_path):
+    work_dir = tmp_path / "jobs" / "course" / "work"
+    with Ledger.open(work_dir) as ledger:
+        ledger.note_pending(LESSONS)
+    assert (work_dir / "ledger.sqlite3").is_file()
