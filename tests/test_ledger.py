@@ -456,3 +456,12 @@ def test_a_new_work_dir_is_made_with_the_folders_above_it(tmp_path):
     with Ledger.open(work_dir) as ledger:
         ledger.note_pending(LESSONS)
     assert (work_dir / "ledger.sqlite3").is_file()
+
+
+def test_a_lost_mark_that_cannot_be_read_still_says_the_ledger_is_lost(tmp_path):
+    work_dir = tmp_path / "work"
+    with Ledger.open(work_dir) as ledger:
+        ledger.set_meta({"rebuild_needed": "{not json"})
+    with Ledger.open(work_dir) as ledger:
+        assert ledger.lost is not None
+        assert ledger.lost.describe(ledger.path) == f"the run ledger {ledger.path} was missing"

@@ -418,3 +418,26 @@ def test_a_ledger_whose_writer_was_killed_mid_write_is_rolled_back_not_taken_for
         lessons = ledger.lessons()
     assert sorted(lessons) == lesson_ids and {lesson.state for lesson in lessons.values()} == {"pending"}
     assert not list(tmp_path.glob("ledger.sqlite3.damaged-*"))
+
+
+def test_a_ledger_damaged_while_a_run_has_it_open_never_replaces_its_last_good_copy(tmp_path):
+    lesson_ids = [f"M0-L{number:03d}" for number in range(1, 201)]
+    with Ledger.open(tmp_path) as ledger:
+        ledger.note_pending(lesson_ids)
+    backup = tmp_path / "ledger.sqlite3.bak"
+    good = backup.read_bytes()
+
+    ledger = Ledger.open(tmp_path)
+    ledger.set_max_attempts(5)  # the run changed it: it is copied on close, if sound
+    _damage_a_middle_page(tmp_path / "ledger.sqlite3")
+    ledger.close()
+
+    assert backup.read_bytes() == good
+
+
+def test_a_run_that_changed_one_row_leaves_it_in_the_rolling_backup(tmp_path):
+    Ledger.open(tmp_path).close()
+    with Ledger.open(tmp_path) as ledger:
+        ledger.set_max_attempts(7)  # one row
+    with sqlite3.connect(tmp_path / "ledger.sqlite3.bak") as backup:
+        assert backup.execute("SELECT value FROM meta WHERE key = 'max_attempts'").fetchone() == ("7",)
