@@ -396,3 +396,72 @@ def test_every_whole_job_cancel_is_counted_so_a_run_that_began_after_one_still_s
     began_with = ledger.cancel_requests()
     ledger.request_cancel()
     assert (began_with, ledger.cancel_requests()) == (1, 2)
+
+
+def test_a_lost_ledger_is_known_lost_until_it_is_rebuilt_and_not_after(tmp_path):
+    """A ledger deleted from a used work dir comes back from its backup marked lost; the mark
+    outlives a run that does not rebuild it, and ``rebuilt`` clears it for this run and the next."""
+    work_dir = tmp_path / "work"
+    with Ledger.open(work_dir) as ledger:
+        ledger.note_pending(LESSONS)  # changed: the rolling backup is written on close
+    (work_dir / "ledger.sqlite3").unlink()
+
+    with Ledger.open(work_dir) as ledger:
+        assert ledger.lost is not None and ledger.lost.reason == "missing"
+    with Ledger.open(work_dir) as ledger:
+        assert ledger.lost is not None and ledger.lost.reason == "missing"
+        ledger.rebuilt()
+        assert ledger.lost is None
+    with Ledger.open(work_dir) as ledger:
+        assert ledger.lost is None
+
+
+# More lessons than one query is given (500 ids each: SQLite's limit on parameters is 999 in older versions).
+MANY = [f"M{module}-L{number:03d}" for module in range(3) for number in range(1, 401)]
+
+
+def test_every_lesson_of_a_batch_bigger_than_one_query_is_put_in_it(ledger):
+    submit(ledger, lessons=MANY)
+    lessons = ledger.lessons()
+    assert len(lessons) == 1200
+    assert {(lesson.state, lesson.batch_id, lesson.attempts) for lesson in lessons.values()} == {
+        (SUBMITTED, "batch_1", 1)
+    }
+
+
+def test_every_lesson_saved_from_a_batch_bigger_than_one_query_is_marked_saved(ledger):
+    submit(ledger, lessons=MANY)
+    ledger.lessons_saved([Saved(lesson_id, "batch_1") for lesson_id in MANY])
+    assert {lesson.state for lesson in ledger.lessons().values()} == {SUCCEEDED}
+
+
+def test_a_shard_recorded_without_force_does_not_force_its_lessons(ledger):
+    """Recovery records the shards it adopts without naming ``force``: their lessons must not
+    overwrite a lesson file that is on disk when their results arrive."""
+    record(ledger)
+    assert {lesson.force for lesson in ledger.lessons().values()} == {False}
+
+
+def test_the_batch_s_own_usage_once_seen_is_kept_when_a_later_answer_gives_none(ledger):
+    """The bill the API reported is kept: an answer without usage (None: not given) leaves it."""
+    submit(ledger)
+    usage = {"input_tokens": 3000, "cached_tokens": 0, "output_tokens": 8000, "reasoning_tokens": 2000}
+    ledger.update_batch(BatchInfo(id="batch_1", status="completed", usage=usage))
+    ledger.update_batch(BatchInfo(id="batch_1", status="completed"))
+    assert ledger.batch("batch_1").api_usage == usage
+
+
+def test_a_new_work_dir_is_made_with_the_folders_above_it(tmp_path):
+    work_dir = tmp_path / "jobs" / "course" / "work"
+    with Ledger.open(work_dir) as ledger:
+        ledger.note_pending(LESSONS)
+    assert (work_dir / "ledger.sqlite3").is_file()
+
+
+def test_a_lost_mark_that_cannot_be_read_still_says_the_ledger_is_lost(tmp_path):
+    work_dir = tmp_path / "work"
+    with Ledger.open(work_dir) as ledger:
+        ledger.set_meta({"rebuild_needed": "{not json"})
+    with Ledger.open(work_dir) as ledger:
+        assert ledger.lost is not None
+        assert ledger.lost.describe(ledger.path) == f"the run ledger {ledger.path} was missing"

@@ -13,9 +13,11 @@ local server, whose request log judges what was paid: a lesson in two created ba
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,8 @@ from lesson_batch import process_job as processing_module
 from lesson_batch.api import BatchApi
 from lesson_batch.defaults import DEFAULT_CURRICULUM
 from lesson_batch.ledger import Ledger
+from lesson_batch.ledger.file import try_lock
+from lesson_batch.workspace import Workspace
 from tests.helpers import (
     PROCESS_SCRIPT,
     REPO_ROOT,
@@ -417,4 +421,50 @@ def test_a_ledger_whose_writer_was_killed_mid_write_is_rolled_back_not_taken_for
         assert ledger.lost is None
         lessons = ledger.lessons()
     assert sorted(lessons) == lesson_ids and {lesson.state for lesson in lessons.values()} == {"pending"}
+    assert not list(tmp_path.glob("ledger.sqlite3.damaged-*"))
+
+
+def test_a_ledger_damaged_while_a_run_has_it_open_never_replaces_its_last_good_copy(tmp_path):
+    lesson_ids = [f"M0-L{number:03d}" for number in range(1, 201)]
+    with Ledger.open(tmp_path) as ledger:
+        ledger.note_pending(lesson_ids)
+    backup = tmp_path / "ledger.sqlite3.bak"
+    good = backup.read_bytes()
+
+    ledger = Ledger.open(tmp_path)
+    ledger.set_max_attempts(5)  # the run changed it: it is copied on close, if sound
+    _damage_a_middle_page(tmp_path / "ledger.sqlite3")
+    ledger.close()
+
+    assert backup.read_bytes() == good
+
+
+def test_a_run_that_changed_one_row_leaves_it_in_the_rolling_backup(tmp_path):
+    Ledger.open(tmp_path).close()
+    with Ledger.open(tmp_path) as ledger:
+        ledger.set_max_attempts(7)  # one row
+    with sqlite3.connect(tmp_path / "ledger.sqlite3.bak") as backup:
+        assert backup.execute("SELECT value FROM meta WHERE key = 'max_attempts'").fetchone() == ("7",)
+
+
+def test_a_run_that_finds_another_repairing_the_ledger_waits_and_uses_its_repair(tmp_path, monkeypatch):
+    lesson_ids = [f"M0-L{number:03d}" for number in range(1, 201)]
+    with Ledger.open(tmp_path) as ledger:
+        ledger.note_pending(lesson_ids)
+    workspace = Workspace(tmp_path)
+    _damage_a_middle_page(workspace.ledger_path)
+    other_run = open(workspace.recovery_lock_path, "a+b")
+    assert try_lock(other_run)  # another run is repairing the ledger right now
+    waits = []
+
+    def other_run_finishes(seconds):
+        waits.append(seconds)
+        shutil.copyfile(workspace.rolling_backup, workspace.ledger_path)  # its repair
+        other_run.close()
+
+    monkeypatch.setattr(time, "sleep", other_run_finishes)
+    with Ledger.open(tmp_path, repair=True) as ledger:
+        assert ledger.lost is None, "the other run's repair is used, not set aside again"
+        assert sorted(ledger.lessons()) == lesson_ids
+    assert len(waits) == 1 and isinstance(waits[0], float) and waits[0] > 0
     assert not list(tmp_path.glob("ledger.sqlite3.damaged-*"))

@@ -262,6 +262,29 @@ def test_a_read_only_open_of_an_old_ledger_upgrades_a_copy_and_leaves_the_file_u
     assert not (old.work_dir / "ledger.sqlite3.bak-v1").exists()
 
 
+def test_a_read_only_open_of_an_old_ledger_reads_it_with_what_the_run_assumes(old):
+    """A dry run on an old ledger sees the copy upgraded in memory with the facts this run would
+    assume, and says what it assumed, as the run that upgrades the file will."""
+    processed_and_in_flight(old)
+    with Ledger.open(old.work_dir, assume=ASSUMED, read_only=True) as ledger:
+        meta, notes = ledger.meta(), ledger.upgrade_notes
+    assert (meta["api_base_url"], meta["curriculum"], meta["template"]) == (
+        ASSUMED.api_base_url, ASSUMED.curriculum, ASSUMED.template
+    )
+    assert f"the curriculum of this ledger's job is taken to be {ASSUMED.curriculum}" in notes
+
+
+def test_a_read_only_open_of_an_old_ledger_writes_no_file_in_the_current_folder(old, tmp_path, monkeypatch):
+    """The copy upgraded for a dry run lives in memory: no file is left where the run was started."""
+    processed_and_in_flight(old)
+    started_in = tmp_path / "started_in"
+    started_in.mkdir()
+    monkeypatch.chdir(started_in)
+    with Ledger.open(old.work_dir, assume=ASSUMED, read_only=True) as ledger:
+        assert len(ledger.batches()) == 2
+    assert list(started_in.iterdir()) == []
+
+
 def test_a_read_only_open_of_an_old_ledger_leaves_the_rolling_backup_alone(old):
     """The copy upgraded in memory is not the ledger: closing it must not put it in the place of
     the last good copy of the file on disk."""

@@ -73,6 +73,23 @@ def test_a_plain_results_file_with_lines_that_cannot_be_read_is_matched_by_the_l
     assert any("holds results of batch batch_a" in note for note in notes)
 
 
+def test_a_plain_results_file_cut_in_the_middle_of_a_character_is_matched_by_the_lines_before(old):
+    """A file cut short by a crash can end inside a character of a lesson's text (bytes that are
+    not UTF-8): it is read as bytes, so that line is skipped like any other unreadable one, and the
+    upgrade neither stops nor misses the lines before it."""
+    old.add_batch(V1Batch("batch_a", ["M0-L001", "M0-L002"], status="completed", output_file_id="file-a",
+                          processed=True))
+    whole = json.dumps(result_line("M0-L001")).encode()
+    cut = json.dumps(result_line("M0-L002", "# Caf\u00e9 society\n"), ensure_ascii=False).encode()
+    cut = cut[:cut.index("\u00e9".encode()) + 1]  # the first of the two bytes of the accented letter
+    (old.work_dir / PLAIN_RESULTS).write_bytes(whole + b"\n" + cut)
+
+    with Ledger.open(old.work_dir, assume=ASSUMED):
+        pass
+
+    assert old.query("SELECT batch_id, results_file FROM batches") == [("batch_a", PLAIN_RESULTS)]
+
+
 def test_a_plain_errors_file_is_matched_when_there_is_no_plain_results_file(old):
     """A batch whose every request failed left version 1 an errors file and no results file."""
     old.add_batch(V1Batch("batch_a", ["M0-L001", "M0-L002"], status="completed", error_file_id="file-a-errors"))
