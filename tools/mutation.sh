@@ -45,7 +45,7 @@ declare -A MODULE_TESTS=(
           test_kill_recovery"
   [models]="test_models test_plan test_requests test_model_rules test_flex test_process_results test_generate_dry_run"
   [lifecycle]="test_lifecycle test_ledger test_process_results test_flex"
-  [ledger]="test_ledger test_ledger_upgrade test_upgrade_from_v1 test_batch_sync test_submit_and_status
+  [ledger]="test_ledger test_ledger_faults test_lost_batch test_ledger_upgrade test_upgrade_from_v1 test_batch_sync test_submit_and_status
             test_process_results test_flex test_kill_recovery test_kill_anywhere test_results_one_process test_fuzz"
   [lesson_text]="test_lesson_text test_lesson_text_reference test_real_batch_lines test_requests test_prompt
                  test_process_results test_fuzz"
