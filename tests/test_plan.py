@@ -393,6 +393,12 @@ def test_lessons_tried_max_attempts_times_are_held_back_and_listed(options):
     assert "need a person, tried 3 times already (held back): 1: M0-L002" in format_plan(plan)
 
 
+def test_with_max_attempts_1_a_lesson_never_tried_is_requested_and_one_tried_once_is_held(options):
+    """A lesson with no attempt recorded has run 0 times, not 1: even the smallest cap requests it."""
+    plan = make_plan(replace(options, lessons=("M0-L001", "M0-L002"), max_attempts=1), History(attempts={"M0-L002": 1}))
+    assert plan.to_request == ["M0-L001"] and plan.held_for_attention == ["M0-L002"]
+
+
 def test_a_higher_max_attempts_requests_a_held_lesson_again(options):
     plan = make_plan(replace(options, max_attempts=4), History(attempts={"M0-L002": 3}))
     assert plan.held_for_attention == [] and "M0-L002" in plan.to_request
