@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 
 from . import crashpoints
 from .api import ApiError, BatchApi
-from .batch_info import BatchInfo
+from .batch_info import CHAT_ENDPOINT, BatchInfo
 from .ledger import BatchRecord, Ledger
 from .lifecycle import RanNothing
 from .output import Events, no_events
@@ -124,7 +124,7 @@ def _unrecorded(info: BatchInfo) -> BatchRecord:
         request_total=info.request_total, request_completed=info.request_completed,
         request_failed=info.request_failed, errors=info.errors, created_at=info.created_at,
         expires_at=info.expires_at, prompt_tokens_estimate=0, output_tokens_estimate=0, checked_at=time.time(),
-        processed_at=None, usage=None,
+        processed_at=None, usage=None, api_usage=info.usage, endpoint=info.endpoint or CHAT_ENDPOINT,
     )
 
 

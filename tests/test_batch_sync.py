@@ -1,12 +1,13 @@
 """The rule for a batch that ran nothing, and how a run knows its lessons waited for token room."""
 
+import json
 from dataclasses import replace
 
 import pytest
 
-from lesson_batch.api import BatchApi
+from lesson_batch.api import ApiError, BatchApi
 from lesson_batch.batch_info import BatchError, BatchInfo
-from lesson_batch.batch_sync import hit_token_limit, ran_nothing, refresh, store
+from lesson_batch.batch_sync import cancel, hit_token_limit, ran_nothing, refresh, store
 from lesson_batch.generate_wait import _requeued_by_failed_batches
 from lesson_batch.ledger import Ledger
 from lesson_batch.lifecycle import RanNothing
@@ -152,3 +153,71 @@ def test_watching_follows_the_other_batches_to_the_end_when_one_batch_is_unknown
 
     with Ledger.open(driver.work) as ledger:
         assert ledger.batch(known).status == "completed", result.stdout + result.stderr
+
+
+# ---- a batch the ledger does not know (an id given on the command line) ----------------------
+
+
+def a_finished_batch_of_another_work_dir(tmp_path, fake_openai, *options) -> tuple[str, dict]:
+    """A batch of two lessons made by a run in another work dir, finished: its id, and the API's view of it."""
+    other = ScriptDriver(tmp_path / "other", fake_openai)
+    other.root.mkdir()
+    write_curriculum(other.curriculum, ["One", "Two"])
+    assert other.generate("--yes", *options).returncode == 0
+    [batch_id] = fake_openai.batches
+    api = BatchApi("sk-test", base_url=fake_openai.base_url)
+    wait_until(lambda: api.get_batch(batch_id).status == "completed", "the batch has completed at the API")
+    return batch_id, fake_openai.batches[batch_id]
+
+
+def shown_by_status(tmp_path, fake_openai, batch_id: str) -> dict:
+    """``check_batch_status.py --json BATCH_ID`` in a work dir whose ledger does not know it."""
+    result = ScriptDriver(tmp_path, fake_openai).status("--json", batch_id)
+    assert "Traceback" not in result.stderr, result.stderr
+    [shown] = json.loads(result.stdout)["result"]["batches"]
+    return shown
+
+
+def test_the_status_of_a_batch_the_ledger_does_not_know_shows_its_files_and_times_as_the_api_says(
+    tmp_path, fake_openai
+):
+    fake_openai.set_scenario({"faults": {"fail_400": ["M0-L002"]}})  # an output file and an error file
+    batch_id, at_the_api = a_finished_batch_of_another_work_dir(tmp_path, fake_openai)
+
+    shown = shown_by_status(tmp_path, fake_openai, batch_id)
+
+    assert shown["id"] == batch_id and shown["status"] == "completed"
+    assert shown["output_file_id"] == at_the_api["output_file_id"] is not None
+    assert shown["error_file_id"] == at_the_api["error_file_id"] is not None
+    assert (shown["created_at"], shown["expires_at"]) == (at_the_api["created_at"], at_the_api["expires_at"])
+    assert shown["as_of"] is not None  # asked just now
+    assert shown["request_counts"] == {"completed": 1, "failed": 1, "total": 2}
+
+
+def test_the_status_of_a_batch_the_ledger_does_not_know_shows_its_endpoint_and_the_usage_the_api_reported(
+    tmp_path, fake_openai
+):
+    """A Responses batch was shown as a Chat Completions one, with no usage, before this was fixed."""
+    batch_id, at_the_api = a_finished_batch_of_another_work_dir(tmp_path, fake_openai, "--endpoint", "responses")
+
+    shown = shown_by_status(tmp_path, fake_openai, batch_id)
+
+    assert shown["endpoint"] == "/v1/responses"
+    usage = shown["usage_reported_by_the_api"]
+    assert (usage["input_tokens"], usage["output_tokens"]) == (at_the_api["usage"]["input_tokens"],
+                                                               at_the_api["usage"]["output_tokens"])
+
+
+def test_a_cancel_the_api_refuses_for_another_reason_than_not_found_is_an_error_not_a_lost_batch(
+    tmp_path, fake_openai
+):
+    """Only a 404 is told as a batch lost to this key (``on_lost``); a 409 for a batch that has
+    already finished is the API's refusal, raised with its words."""
+    batch_id, _at_the_api = a_finished_batch_of_another_work_dir(tmp_path, fake_openai)
+    lost = []
+    with Ledger.open(tmp_path / "work") as ledger:
+        api = BatchApi("sk-test", base_url=fake_openai.base_url)
+        with pytest.raises(ApiError) as raised:
+            cancel(ledger, api, [batch_id], on_lost=lost.append)
+    assert raised.value.status == 409 and "completed" in str(raised.value)
+    assert lost == []

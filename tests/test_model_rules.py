@@ -158,6 +158,19 @@ def test_an_unknown_model_follows_the_naming_rule_sends_no_effort_and_has_an_unk
     assert all("reasoning_effort" not in body for body in user.request_bodies().values())
 
 
+@pytest.mark.parametrize("model, reasoning", [("gpt-7-preview", True), ("my-own-model", False)])
+def test_the_json_plan_of_an_unknown_model_says_false_where_it_is_not_in_the_table_or_does_not_reason(
+    user, model, reasoning
+):
+    """``--json`` is read by programs: "not in the model table" and "not a reasoning model" are
+    ``false``, never ``null`` (which reads as "not known")."""
+    result = user.generate("--dry-run", "--json", "--model", model)
+    assert result.returncode == 0, result.stderr
+    said = json.loads(result.stdout)["result"]["plan"]["model"]
+    assert (said["name"], said["reasoning"], said["in_model_table"]) == (model, reasoning, False)
+    assert said["in_model_table"] is False and said["reasoning"] is reasoning
+
+
 def test_a_today_that_is_not_a_date_is_a_usage_error(user):
     user.today = "tomorrow"
     result = user.generate("--dry-run")

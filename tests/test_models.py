@@ -263,6 +263,22 @@ def test_batch_cost_prices_input_cached_input_and_output():
     assert cost == pytest.approx(0.6 * 0.50 + 0.4 * 0.025 + 2 * 2.50)
 
 
+def test_one_token_costs_its_own_price_when_no_cached_or_cache_written_tokens_are_given():
+    """Counted to the token, as a plan's estimate calls it (no cached, no cache-written tokens):
+    a million tokens hide a one-token slip inside approx's tolerance; one token does not."""
+    # gpt-6.1-terra at Batch prices: $0.50 input, $0.025 cached input, $2.50 output per 1M tokens;
+    # it bills cache writes, so a token counted as written would cost $0.625 per 1M.
+    assert models.batch_cost("gpt-6.1-terra", 1, 0) == pytest.approx(0.50 / 1_000_000, rel=1e-12)
+    assert models.batch_cost("gpt-6.1-terra", 0, 1) == pytest.approx(2.50 / 1_000_000, rel=1e-12)
+
+
+def test_the_cost_of_cache_writes_is_unknown_for_a_model_without_a_price():
+    """Asked by the processing report (``report.py``) and the flex run status, for any model."""
+    assert models.cache_write_cost("my-own-model", 1_000) is None
+    assert models.cache_write_cost("my-own-model", 0) is None
+    assert models.cache_write_cost("gpt-6.1-terra", 1_000_000) == pytest.approx(0.625, rel=1e-12)  # 1.25 x $0.50
+
+
 def test_an_unknown_model_has_no_price_and_is_shown_as_unknown_price():
     assert models.batch_cost("my-own-model", 1_000, 1_000) is None
     assert models.format_cost(None) == "unknown price"

@@ -245,6 +245,17 @@ def test_measured_output_tokens_replace_the_typical_estimate(options):
     assert plan.output_tokens == 1_000 + 3_000 + 4 * 2_000
 
 
+def test_a_lesson_measured_before_is_estimated_at_its_own_size_not_the_mean(options):
+    """The totals above are the same either way (the mean keeps the sum): each lesson's own
+    estimate, one lesson a request file, tells them apart."""
+    history = History(measured_output_tokens={"M0-L001": 1_000, "M0-L002": 3_000})
+    plan = make_plan(replace(options, force=True, limits=ShardLimits(max_requests=1)), history)
+    assert [(shard.lesson_ids, shard.output_tokens) for shard in plan.shards] == [
+        (["M0-L001"], 1_000), (["M0-L002"], 3_000),
+        *[([lesson_id], 2_000) for lesson_id in ALL_IDS[2:]],
+    ]
+
+
 def test_measured_output_tokens_change_the_estimated_cost(options):
     without = make_plan(options)
     with_history = make_plan(options, History(measured_output_tokens={"M9-L001": 12_000}))
@@ -391,6 +402,12 @@ def test_lessons_tried_max_attempts_times_are_held_back_and_listed(options):
     assert plan.held_for_attention == ["M0-L002"]
     assert "M0-L002" not in plan.to_request and "M1-L001" in plan.to_request
     assert "need a person, tried 3 times already (held back): 1: M0-L002" in format_plan(plan)
+
+
+def test_with_max_attempts_1_a_lesson_never_tried_is_requested_and_one_tried_once_is_held(options):
+    """A lesson with no attempt recorded has run 0 times, not 1: even the smallest cap requests it."""
+    plan = make_plan(replace(options, lessons=("M0-L001", "M0-L002"), max_attempts=1), History(attempts={"M0-L002": 1}))
+    assert plan.to_request == ["M0-L001"] and plan.held_for_attention == ["M0-L002"]
 
 
 def test_a_higher_max_attempts_requests_a_held_lesson_again(options):

@@ -18,7 +18,7 @@ from lesson_batch.requests import RequestSettings
 from lesson_batch.shards import ShardLimits
 from lesson_batch.states import PENDING, SUBMITTED
 from lesson_batch.submit import submit_plan
-from tests.helpers import BUNDLED_TEMPLATE
+from tests.helpers import BUNDLED_TEMPLATE, ScriptDriver, write_curriculum
 from tests.test_submit_and_status import ALL_LESSONS, Project, batch_lessons, ok
 
 ONE_REQUEST_PER_BATCH = ("--max-requests-per-batch", "1")
@@ -103,3 +103,52 @@ def test_each_shard_keeps_its_own_request_file_until_its_batch_is_processed(tmp_
     for shard_key, path in kept.items():
         assert path.name == f"{shard_key}.jsonl"
         assert path.read_bytes() == fake_openai.file_content(uploaded[shard_key])
+
+
+# --------------------------------------------------------------------------- the API's metadata limit
+
+METADATA_VALUE_LIMIT = 512  # the Batch API refuses a longer metadata value (400 string_above_max_length)
+
+
+def a_course_at(path: Path, root: Path, name: str = "Test Curriculum") -> ScriptDriver:
+    """A one-lesson course at ``path``, run from ``root`` (its work dir and lessons folder there)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root.mkdir(exist_ok=True)
+    write_curriculum(path, ["One"], name=name)
+    return ScriptDriver(root, curriculum=path)
+
+
+def path_of_length(folder: Path, length: int) -> Path:
+    """``folder``/.../course.md, ``length`` characters long once resolved (folders of at most 200)."""
+    path = folder.resolve()
+    while len(str(path / "course.md")) < length:
+        path = path / ("d" * min(200, length - len(str(path / "course.md")) - 1 or 1))
+    return path / "course.md"
+
+
+def test_a_course_whose_name_is_longer_than_the_api_takes_still_gets_its_batch(tmp_path, fake_openai):
+    """The batch's description names the course: it is cut to what the API takes, not refused."""
+    driver = a_course_at(tmp_path / "course.md", tmp_path, name="A" * 600)
+    driver.server = fake_openai
+
+    ok(driver.generate("--yes"))
+
+    [batch] = fake_openai.created_batches()
+    assert batch["metadata"]["description"] == ("A" * 600 + " lessons, shard 1 of 1")[:METADATA_VALUE_LIMIT]
+
+
+def test_a_course_path_of_exactly_the_api_s_limit_is_carried_and_a_longer_one_left_out(tmp_path, fake_openai):
+    """The course's path in a batch's metadata lets a lost ledger be rebuilt with its course; a
+    path longer than the API takes is left out (the batch is still created)."""
+    exact = path_of_length(tmp_path / "a", METADATA_VALUE_LIMIT)
+    longer = path_of_length(tmp_path / "b", METADATA_VALUE_LIMIT + 1)
+    assert (len(str(exact)), len(str(longer))) == (METADATA_VALUE_LIMIT, METADATA_VALUE_LIMIT + 1)
+
+    for path, root in ((exact, tmp_path / "exact"), (longer, tmp_path / "longer")):
+        driver = a_course_at(path, root)
+        driver.server = fake_openai
+        ok(driver.generate("--yes"))
+
+    first, second = fake_openai.created_batches()
+    assert first["metadata"]["lesson_batch_course"] == str(exact)
+    assert "lesson_batch_course" not in second["metadata"]
