@@ -24,11 +24,13 @@ from lesson_batch import models
 from lesson_batch.api import BatchApi, ChatReply
 from lesson_batch.batch_info import CHAT_ENDPOINT
 from lesson_batch.flex import STOP_CAPACITY, FlexSettings
+from lesson_batch.flex.cost import worst_case_cost
 from lesson_batch.flex.send import (
     ANSWER,
     CAPACITY,
     FATAL,
     LESSON_ERROR,
+    MAX_RETRY_AFTER,
     REFUSED,
     SERVER_ERROR,
     UNSUPPORTED,
@@ -36,6 +38,7 @@ from lesson_batch.flex.send import (
     FlexRequest,
     backoff_delay,
     classify,
+    error_message,
     send,
 )
 from lesson_batch.generate_job import FlexUnavailableError, generate
@@ -524,6 +527,45 @@ def test_backoff_without_a_hint_grows_and_is_capped():
     rng = random.Random(7)
     assert backoff_delay(1, None, rng) <= 1.0 < backoff_delay(3, None, rng) <= 4.0
     assert backoff_delay(30, None, rng) <= 120.0
+
+
+def test_backoff_without_a_hint_doubles_from_one_second_less_a_quarter_at_most():
+    """Retry n waits between three quarters of 2**(n-1) seconds and all of it (up to the cap)."""
+    rng = random.Random(7)
+    for attempt, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (7, 64.0), (8, 120.0), (40, 120.0)]:
+        delay = backoff_delay(attempt, None, rng)
+        assert 0.75 * ceiling <= delay <= ceiling, (attempt, delay)
+
+
+@pytest.mark.parametrize("retry_after", [0.0, MAX_RETRY_AFTER])
+def test_backoff_believes_a_retry_after_hint_at_either_end_of_its_range(retry_after):
+    """``retry-after: 0`` means now, and the longest believable hint is waited out too (plus jitter)."""
+    delay = backoff_delay(5, retry_after, random.Random(7))
+    assert retry_after <= delay <= 1.25 * retry_after
+
+
+@pytest.mark.parametrize(
+    "reply, said",
+    [
+        (None, ""),  # a request given up before any answer (flex gave up while it waited)
+        (ChatReply(400, {"error": {"message": "Unsupported service_tier: flex", "param": "service_tier"}}),
+         "400 Unsupported service_tier: flex"),
+        (ChatReply(503, {"error": {"code": "overloaded"}}), "503"),
+        (ChatReply(502, {"error": "Bad gateway"}), "502"),
+    ],
+    ids=["no reply", "message", "no message", "error not an object"],
+)
+def test_why_a_run_stopped_is_the_status_and_the_message_of_the_answer_that_stopped_it(reply, said):
+    assert error_message(reply) == said
+
+
+def test_the_worst_case_of_a_request_is_its_whole_prompt_written_to_the_cache_and_its_whole_budget():
+    """For a model that bills prompt-cache writes (above the input price), the cap counts every
+    prompt token at the cache-write price: the first request of a run may well write all of it."""
+    assert models.bills_cache_writes(MODEL) and models.cache_write_price(MODEL) > models.price_of(MODEL).input
+    request = FlexRequest("M0-L001", {}, budget=16_000, effort=None, prompt_tokens=2_000)
+    worst = (2_000 * models.cache_write_price(MODEL) + 16_000 * models.price_of(MODEL).output) / 1_000_000
+    assert worst_case_cost(MODEL, request) == pytest.approx(worst)
 
 
 def test_the_capacity_gate_gives_up_only_after_enough_refusals_and_no_answer_for_long_enough():
