@@ -389,18 +389,23 @@ class _Run:
 
     def _failure_message(self) -> str:
         exc = self.failure
+        # Only lessons still in flight are left for the next run: an answer that could not be kept
+        # may still have been saved (or recorded as failed), and then it is not requested again.
         try:
-            states = self.ledger.lessons(self.kept)
-            unsaved = [lesson_id for lesson_id in self.kept if lesson_id in states and states[lesson_id].state == FLEX]
+            states = self.ledger.lessons([*self.kept, *self.lost])
+            unsaved, lost = (
+                [lesson_id for lesson_id in lessons if lesson_id in states and states[lesson_id].state == FLEX]
+                for lessons in (self.kept, self.lost)
+            )
         except (sqlite3.Error, LessonBatchError):  # the ledger cannot be read either: say what the file holds
-            unsaved = list(self.kept)
+            unsaved, lost = list(self.kept), list(self.lost)
         kept = (
             f"flex stopped sending; {len(unsaved)} answers received and not saved are kept in "
             f"{display_path(self.answer_log.path)}, and the next run saves them without asking the API again"
         )
-        if self.lost:
+        if lost:
             kept += (
-                f"; {len(self.lost)} answers could not be kept ({first_ids(self.lost)}): they may have been "
+                f"; {len(lost)} answers could not be kept ({first_ids(lost)}): they may have been "
                 "paid, and the next run requests them again"
             )
         if is_disk_full(exc):

@@ -1,0 +1,119 @@
+"""What a flex run says when a write fails mid-run: which answers it kept on disk, which it could
+not keep, and which file could not be written (issue 19, the surviving mutants of the message).
+
+A failed write stops the run (no new request) and the run ends with one message: the answers
+received but not saved, kept in the run's answers file for the next run to save without asking
+the API again, and the answers that could not even be kept, which the next run requests again
+(they may have been paid). Every number and name in it must be true: a person decides from it
+what to do, and what it may cost.
+
+Writes fail as in tests/test_user_faults.py: the file writers of ``lesson_batch/files.py`` see
+``os.write`` fail under the folders given (never a real full disk); the scripts run in this
+process with the real ``openai`` client against the local server.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+from lesson_batch import files
+from lesson_batch.states import FLEX, PENDING, SUCCEEDED
+from tests.test_user_faults import QUICK, Project, disk, failed, needs_proc, ok
+
+__all__ = ["disk"]  # the fixture, imported for the tests below
+
+
+class _OsWithFailingWrites:
+    """``os`` as ``lesson_batch.files`` sees it: a write to a file under one of ``folders`` fails
+    with ``code``."""
+
+    def __init__(self, folders: list[Path], code: int):
+        self._folders = tuple(os.path.realpath(folder) + os.sep for folder in folders)
+        self._code = code
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    def write(self, descriptor, data):
+        if os.path.realpath(os.readlink(f"/proc/self/fd/{descriptor}")).startswith(self._folders):
+            raise OSError(self._code, os.strerror(self._code))
+        return os.write(descriptor, data)
+
+
+@pytest.fixture
+def failing_writes(monkeypatch):
+    """``failing_writes(folders, code)``: from now on, writes under ``folders`` fail with ``code``."""
+
+    def fail(folders: list[Path], code: int = errno.ENOSPC) -> None:
+        monkeypatch.setattr(files, "os", _OsWithFailingWrites(folders, code))
+
+    return fail
+
+
+@pytest.fixture
+def project(tmp_path, fake_openai) -> Project:
+    fake_openai.set_scenario(QUICK)
+    return Project(tmp_path, fake_openai)
+
+
+@needs_proc
+def test_a_write_failure_counts_as_kept_only_the_answers_not_saved(project, disk):
+    """Two lessons are saved, the third cannot be written: one answer is kept for the next run,
+    not three (the two saved ones are in the answers file too, but are done)."""
+    disk.fill(project.out, after=2)
+
+    said = failed(project.generate("--via", "flex", "--yes", "--concurrency", "1"))
+
+    assert project.states() == {"M0-L001": SUCCEEDED, "M0-L002": SUCCEEDED, "M0-L003": FLEX}
+    assert "flex stopped sending; 1 answers received and not saved are kept in work/flex/flex-" in said
+
+
+@needs_proc
+def test_a_write_that_fails_for_another_reason_than_a_full_disk_names_the_file_and_the_error(
+    project, failing_writes
+):
+    failing_writes([project.out], errno.EIO)
+
+    said = failed(project.generate("--lessons", "M0-L001", "--via", "flex", "--yes"))
+
+    assert "error: cannot write lessons/M0-L001.md (Input/output error); flex stopped sending; " in said
+    assert "without asking the API again. Fix that, then run the same command again." in said
+
+
+@needs_proc
+def test_an_answer_that_could_not_be_kept_nor_saved_is_named_and_requested_again_by_the_next_run(
+    project, failing_writes
+):
+    failing_writes([project.work / "flex", project.out])
+
+    said = failed(project.generate("--via", "flex", "--yes", "--concurrency", "1"))
+
+    assert project.states() == {"M0-L001": FLEX, "M0-L002": PENDING, "M0-L003": PENDING}
+    assert "flex stopped sending; 0 answers received and not saved are kept in work/flex/flex-" in said
+    assert ("; 1 answers could not be kept (M0-L001): they may have been paid, and the next run requests them "
+            "again. Free some space") in said
+    failing_writes([])
+    ok(project.generate("--via", "flex", "--yes"))
+    assert project.paid() == {"M0-L001": 2, "M0-L002": 1, "M0-L003": 1}
+    assert set(project.states().values()) == {SUCCEEDED}
+
+
+@needs_proc
+def test_an_answer_that_could_not_be_kept_but_was_saved_is_not_said_to_be_requested_again(
+    project, failing_writes
+):
+    """The answers file cannot be written, the lessons folder can: the answer is saved all the
+    same, so the next run does not request it, and the message must not say it will."""
+    failing_writes([project.work / "flex"])
+
+    said = failed(project.generate("--via", "flex", "--yes", "--concurrency", "1"))
+
+    assert project.states()["M0-L001"] == SUCCEEDED
+    assert "could not be kept" not in said and "M0-L001" not in said.split("error:", 1)[1]
+    failing_writes([])
+    ok(project.generate("--via", "flex", "--yes"))
+    assert project.paid()["M0-L001"] == 1
