@@ -486,6 +486,18 @@ def test_a_truncated_answer_gets_a_larger_budget_on_the_next_run(project):
     assert budgets[1] > budgets[0] and project.saved() == {"M0-L001", "M0-L002"}
 
 
+def test_a_truncated_answer_at_the_top_of_the_budget_ladder_is_retried_one_effort_below_its_own(project):
+    """Its budget cannot grow: the retry runs at the next effort below the one the answer ran at
+    (not below the model's default, which would send the same request again, to be cut off again)."""
+    top = models.ladder_cap(MODEL, models.default_budget(MODEL))
+    project.server.set_scenario({"flex": {"latency_ms": 1}, "faults": {"truncate": {"M0-L001": 1}}})
+    failed(project.generate("--lessons", "M0-L001", "--via", "flex", "--yes", "--reasoning-effort", "low",
+                            "--max-completion-tokens", str(top)))
+    with Ledger.open(project.work) as ledger:
+        record = ledger.lessons(["M0-L001"])["M0-L001"]
+    assert (record.retry_budget, record.retry_effort) == (top, "none")
+
+
 def test_status_shows_flex_lessons_alongside_batch_ones(project):
     project.server.set_scenario({"flex": {"latency_ms": 1}, "advance": "time", "seconds_per_step": 0.01})
     ok(project.generate("--lessons", "M0-L001,M0-L002", "--via", "flex", "--yes"))
@@ -509,7 +521,15 @@ def test_status_shows_flex_lessons_alongside_batch_ones(project):
         (400, {"param": "service_tier", "message": "Unsupported service_tier: flex"}, UNSUPPORTED),
         (400, {"message": "Unsupported service_tier: flex"}, UNSUPPORTED),
         (400, {"param": "messages", "message": "Invalid content"}, LESSON_ERROR),
+        (400, {"param": "service_tier", "message": "Invalid value: 'flex'."}, UNSUPPORTED),
+        (400, "Bad request", LESSON_ERROR),  # an error that is not an object
+        (401, {"code": "invalid_api_key", "message": "Incorrect API key provided"}, FATAL),
+        (403, {"code": "unsupported_country_region_territory", "message": "Country not supported"}, FATAL),
         (404, {"code": "model_not_found", "message": "The model does not exist"}, FATAL),
+        (408, {"message": "Request timed out"}, SERVER_ERROR),
+        (409, {"message": "Conflict"}, SERVER_ERROR),
+        (410, {"message": "Gone"}, LESSON_ERROR),
+        (500, {"message": "The server had an error"}, SERVER_ERROR),
         (503, {"message": "overloaded"}, SERVER_ERROR),
     ],
 )
