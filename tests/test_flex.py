@@ -424,6 +424,17 @@ def test_max_cost_counts_the_worst_case_of_every_request_in_flight_at_any_concur
     assert pending == set(M1) - set(project.paid())
 
 
+def test_a_flex_runs_json_result_gives_the_plans_estimate_next_to_the_cost(project):
+    result = json.loads(ok(project.generate("--lessons", "M0-L001", "--via", "flex", "--yes", "--json")))["result"]
+
+    estimate = result["plan"]["estimate"]["cost_usd"]
+    assert estimate > 0
+    flex = result["flex"]
+    assert flex["estimated_cost_usd"] == pytest.approx(estimate, abs=0.00005)  # (rounded to 4 places)
+    assert flex["results"]["estimated_cost_usd"] == pytest.approx(estimate, abs=0.00005)
+    assert flex["cost_usd"] > 0
+
+
 def test_an_answer_served_at_standard_tier_is_reported_with_the_price_difference(project):
     project.server.set_scenario({"flex": {"latency_ms": 1, "served_tier": "default"}})
     out = ok(project.generate("--lessons", "M0-L001,M0-L002", "--via", "flex", "--yes"))
