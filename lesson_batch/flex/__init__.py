@@ -276,11 +276,13 @@ class _Run:
         except BaseException as exc:  # any exception: it must reach the main thread
             return Outcome(request, NO_ANSWER, detail=repr(exc), crash=exc)
 
-    def _start(self, request: FlexRequest) -> bool:
+    def _start(self, request: FlexRequest) -> None:
+        """Put the lesson in flight and send its request on a worker thread; a lesson the ledger
+        will not put in flight (in a batch, or in another run) is only reported."""
         if not self.ledger.flex_sending(self.run_id, request.lesson_id, self.force):
             self.report.already_in_flight.append(request.lesson_id)
             self.done += 1
-            return False
+            return
         crashpoints.reached("flex_sent")
         self.in_flight[request.lesson_id] = request
         worker = threading.Thread(
@@ -289,7 +291,6 @@ class _Run:
             daemon=True,  # one still running after the grace period must not keep the process alive
         )
         worker.start()
-        return True
 
     @property
     def stopping(self) -> bool:
