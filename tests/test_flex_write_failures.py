@@ -16,12 +16,21 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from lesson_batch import files
+from lesson_batch import files, models
+from lesson_batch.api import BatchApi
+from lesson_batch.flex import FlexSettings, run_flex
+from lesson_batch.ledger import Ledger
+from lesson_batch.output import Printer
+from lesson_batch.plan import PlanOptions, make_plan
+from lesson_batch.requests import RequestSettings
+from lesson_batch.saving import Processing
 from lesson_batch.states import FLEX, PENDING, SUCCEEDED
+from tests.helpers import BUNDLED_CURRICULUM, BUNDLED_TEMPLATE
 from tests.test_user_faults import QUICK, Project, disk, failed, needs_proc, ok
 
 __all__ = ["disk"]  # the fixture, imported for the tests below
@@ -117,3 +126,27 @@ def test_an_answer_that_could_not_be_kept_but_was_saved_is_not_said_to_be_reques
     failing_writes([])
     ok(project.generate("--via", "flex", "--yes"))
     assert project.paid()["M0-L001"] == 1
+
+
+@needs_proc
+def test_when_the_ledger_cannot_be_read_either_every_answer_in_the_file_is_said_to_be_kept(
+    tmp_path, fake_openai, failing_writes, monkeypatch
+):
+    """The message cannot tell which kept answers were saved: it says what the answers file holds."""
+    fake_openai.set_scenario(QUICK)
+    options = PlanOptions(
+        curriculum_path=BUNDLED_CURRICULUM, template_path=BUNDLED_TEMPLATE, output_dir=tmp_path / "lessons",
+        work_dir=tmp_path / "work", settings=RequestSettings(model=models.DEFAULT_MODEL), lessons=("M0-L001",),
+    )
+
+    def unreadable(*args):
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    with Ledger.open(options.work_dir) as ledger:
+        plan = make_plan(options)
+        processing = Processing.of(ledger, options.output_dir, options.work_dir, printer=Printer(out=lambda line: None))
+        failing_writes([options.output_dir])
+        monkeypatch.setattr(ledger, "lessons", unreadable)
+        report = run_flex(plan, processing, BatchApi("sk-test", base_url=fake_openai.base_url), FlexSettings())
+
+    assert "flex stopped sending; 1 answers received and not saved are kept in " in report.write_failure
