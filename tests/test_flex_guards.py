@@ -10,6 +10,8 @@ the server's log.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from lesson_batch import api as api_module
@@ -161,3 +163,41 @@ def test_a_dry_run_with_force_or_limit_counts_a_lesson_in_flight_by_flex(project
 
     assert "in flight by flex (skipped): 1" in out
     assert f"to request: {to_request}" in out
+
+
+class HangingFlexApi(BatchApi):
+    """A request that is still running when the run ends: its answer comes only when the test
+    says so. Sending it is what presses Ctrl-C (``stop``)."""
+
+    def __init__(self, *args, stop: threading.Event, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stop, self.answer_now = stop, threading.Event()
+
+    def flex_completion(self, *args, **kwargs):
+        self.stop.set()
+        self.answer_now.wait()
+        return super().flex_completion(*args, **kwargs)
+
+
+@pytest.mark.timeout(30)
+def test_a_request_still_running_after_the_grace_period_does_not_keep_the_process_alive(tmp_path, fake_openai):
+    """The run ends with the lesson left in flight (the next run settles it); the thread waiting for
+    its answer is a daemon, so the process can exit without waiting up to the 15 minutes flex takes."""
+    fake_openai.set_scenario(QUICK)
+    options = PlanOptions(
+        curriculum_path=BUNDLED_CURRICULUM, template_path=BUNDLED_TEMPLATE, output_dir=tmp_path / "lessons",
+        work_dir=tmp_path / "work", settings=RequestSettings(model=MODEL), lessons=("M0-L001",),
+    )
+    stop = threading.Event()
+    api = HangingFlexApi("sk-test", base_url=fake_openai.base_url, stop=stop)
+    with Ledger.open(options.work_dir) as ledger:
+        processing = Processing.of(ledger, options.output_dir, options.work_dir, printer=Printer(out=lambda line: None))
+        report = run_flex(make_plan(options), processing, api, FlexSettings(grace_seconds=0), stop=stop)
+        waiting = [thread for thread in threading.enumerate() if thread.name == "flex-M0-L001"]
+        states = {lesson_id: record.state for lesson_id, record in ledger.lessons().items()}
+    api.answer_now.set()
+    for thread in waiting:
+        thread.join()
+
+    assert report.still_running == ["M0-L001"] and states == {"M0-L001": FLEX}
+    assert len(waiting) == 1 and waiting[0].daemon
