@@ -419,6 +419,7 @@ def test_max_cost_counts_the_worst_case_of_every_request_in_flight_at_any_concur
 
     assert "stopped: --max-cost" in out
     assert sum(project.paid().values()) == 3
+    assert f"not sent (pending, nothing paid): {len(M1) - 3}: M1-L004, " in out  # every one, in order
     assert flex_spend(project) <= limit
     pending = {lesson_id for lesson_id, state in project.states().items() if state == PENDING}
     assert pending == set(M1) - set(project.paid())
