@@ -397,6 +397,17 @@ def test_max_cost_stops_sending_before_the_next_request_could_pass_it(project):
 
 
 
+def test_the_ledger_records_that_a_flex_run_finished_and_why_it_stopped(project):
+    """A cap below the worst case of one request: nothing is sent, and the run is recorded as
+    finished, stopped by --max-cost (not as a run that died on the way)."""
+    out = failed(project.generate("--lessons", "M0-L001", "--via", "flex", "--yes", "--max-cost", "0.000001"))
+    assert "stopped: --max-cost" in out and project.server.chat_requests() == []
+
+    (run,) = json.loads(ok(project.status("--json")))["result"]["flex_runs"]
+
+    assert run["stop_reason"] == "max_cost" and run["finished_at"] is not None
+
+
 def flex_spend(project: Project) -> float:
     """What the flex answers in the ledger cost, each at the price of the tier it was served at."""
     with Ledger.open(project.work) as ledger:

@@ -17,7 +17,7 @@ import pytest
 from lesson_batch import api as api_module
 from lesson_batch.api import BatchApi
 from lesson_batch.batch_info import BatchInfo
-from lesson_batch.flex import FlexSettings, run_flex
+from lesson_batch.flex import FlexSettings, FlexStopping, run_flex
 from lesson_batch.ledger import Ledger
 from lesson_batch.output import Printer
 from lesson_batch.plan import PlanOptions, make_plan
@@ -190,9 +190,11 @@ def test_a_request_still_running_after_the_grace_period_does_not_keep_the_proces
     )
     stop = threading.Event()
     api = HangingFlexApi("sk-test", base_url=fake_openai.base_url, stop=stop)
+    said = []
     with Ledger.open(options.work_dir) as ledger:
         processing = Processing.of(ledger, options.output_dir, options.work_dir, printer=Printer(out=lambda line: None))
-        report = run_flex(make_plan(options), processing, api, FlexSettings(grace_seconds=0), stop=stop)
+        report = run_flex(make_plan(options), processing, api, FlexSettings(grace_seconds=0.5), stop=stop,
+                          events=said.append)
         waiting = [thread for thread in threading.enumerate() if thread.name == "flex-M0-L001"]
         states = {lesson_id: record.state for lesson_id, record in ledger.lessons().items()}
     api.answer_now.set()
@@ -201,3 +203,39 @@ def test_a_request_still_running_after_the_grace_period_does_not_keep_the_proces
 
     assert report.still_running == ["M0-L001"] and states == {"M0-L001": FLEX}
     assert len(waiting) == 1 and waiting[0].daemon
+    # Said once, when the grace period began (not again at each look at the requests in flight).
+    stopping = [event for event in said if isinstance(event, FlexStopping)]
+    assert stopping == [FlexStopping(write_failed=False, grace_seconds=0.5, in_flight=1)]
+
+
+class CtrlCWhileSendingApi(BatchApi):
+    """Ctrl-C (``stop``) comes as the request is sent; its answer takes the server's flex latency."""
+
+    def __init__(self, *args, stop: threading.Event, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stop = stop
+
+    def flex_completion(self, *args, **kwargs):
+        self.stop.set()
+        return super().flex_completion(*args, **kwargs)
+
+
+@pytest.mark.timeout(60)
+def test_an_answer_that_arrives_during_the_grace_period_is_saved_and_nothing_more_is_sent(tmp_path, fake_openai):
+    """The answer comes well after the run's first look at its requests in flight (every
+    ``POLL_SECONDS``), within the grace period: it is paid for, so it is saved."""
+    fake_openai.set_scenario({"flex": {"latency_ms": 1000}})
+    options = PlanOptions(
+        curriculum_path=BUNDLED_CURRICULUM, template_path=BUNDLED_TEMPLATE, output_dir=tmp_path / "lessons",
+        work_dir=tmp_path / "work", settings=RequestSettings(model=MODEL), lessons=("M0-L001", "M0-L002"),
+    )
+    stop = threading.Event()
+    api = CtrlCWhileSendingApi("sk-test", base_url=fake_openai.base_url, stop=stop)
+    with Ledger.open(options.work_dir) as ledger:
+        processing = Processing.of(ledger, options.output_dir, options.work_dir, printer=Printer(out=lambda line: None))
+        report = run_flex(make_plan(options), processing, api, FlexSettings(grace_seconds=30), stop=stop)
+        states = {lesson_id: record.state for lesson_id, record in ledger.lessons().items()}
+
+    assert (report.saved, report.still_running, report.not_sent) == (1, [], ["M0-L002"])
+    assert states == {"M0-L001": SUCCEEDED}
+    assert [entry.lesson for entry in fake_openai.chat_requests()] == ["M0-L001"]

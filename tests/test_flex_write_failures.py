@@ -23,6 +23,7 @@ import pytest
 
 from lesson_batch import files, models
 from lesson_batch.api import BatchApi
+from lesson_batch.errors import LessonBatchError
 from lesson_batch.flex import FlexSettings, run_flex
 from lesson_batch.ledger import Ledger
 from lesson_batch.output import Printer
@@ -79,6 +80,7 @@ def test_a_write_failure_counts_as_kept_only_the_answers_not_saved(project, disk
 
     assert project.states() == {"M0-L001": SUCCEEDED, "M0-L002": SUCCEEDED, "M0-L003": FLEX}
     assert "flex stopped sending; 1 answers received and not saved are kept in work/flex/flex-" in said
+    assert "stopped: a write failed (No space left on device: lessons/M0-L003.md)" in said
 
 
 @needs_proc
@@ -150,3 +152,31 @@ def test_when_the_ledger_cannot_be_read_either_every_answer_in_the_file_is_said_
         report = run_flex(plan, processing, BatchApi("sk-test", base_url=fake_openai.base_url), FlexSettings())
 
     assert "flex stopped sending; 1 answers received and not saved are kept in " in report.write_failure
+
+
+def test_a_lesson_the_ledger_could_not_put_in_flight_is_reported_not_sent(tmp_path, fake_openai, monkeypatch):
+    """Its request is not sent (the ledger would not know it was paid); the run stops, and lists it
+    with the others not sent: pending, nothing paid."""
+    fake_openai.set_scenario(QUICK)
+    options = PlanOptions(
+        curriculum_path=BUNDLED_CURRICULUM, template_path=BUNDLED_TEMPLATE, output_dir=tmp_path / "lessons",
+        work_dir=tmp_path / "work", settings=RequestSettings(model=models.DEFAULT_MODEL),
+        lessons=("M0-L001", "M0-L002", "M0-L003"),
+    )
+    with Ledger.open(options.work_dir) as ledger:
+        sending = ledger.flex_sending
+
+        def full_at_the_second(run_id, lesson_id, force):
+            if lesson_id == "M0-L002":
+                raise LessonBatchError("cannot write the ledger: database or disk is full")
+            return sending(run_id, lesson_id, force)
+
+        plan = make_plan(options)
+        processing = Processing.of(ledger, options.output_dir, options.work_dir, printer=Printer(out=lambda line: None))
+        monkeypatch.setattr(ledger, "flex_sending", full_at_the_second)
+        report = run_flex(plan, processing, BatchApi("sk-test", base_url=fake_openai.base_url), FlexSettings())
+        states = {lesson_id: record.state for lesson_id, record in ledger.lessons().items()}
+
+    assert report.not_sent == ["M0-L002", "M0-L003"]
+    assert [entry.lesson for entry in fake_openai.chat_requests()] == ["M0-L001"]
+    assert states == {"M0-L001": SUCCEEDED}  # (generate notes the others pending; run_flex never put them in flight)
