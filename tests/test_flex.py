@@ -11,6 +11,8 @@ The bundled curriculum and template are used throughout (336 lessons; module M1 
 
 from __future__ import annotations
 
+import builtins
+import importlib
 import json
 import random
 import signal
@@ -59,6 +61,7 @@ from tests.helpers import (
     start_python,
     wait_until,
     write_cacheable_template,
+    write_curriculum,
 )
 
 KILLED = -signal.SIGKILL if hasattr(signal, "SIGKILL") else 137
@@ -201,6 +204,29 @@ def test_flex_sends_the_bodies_of_the_batch_file_plus_the_flex_tier(project):
     }
     sent = {entry.lesson: entry.body for entry in project.server.chat_requests()}
     assert sent == {lesson_id: {**body, "service_tier": "flex"} for lesson_id, body in planned.items()}
+
+
+def test_flex_reads_the_request_file_as_utf8_whatever_the_systems_encoding(tmp_path, fake_openai, monkeypatch):
+    """On a system whose locale is not UTF-8 (Windows' cp1252), a file opened as text would send
+    (and pay for) a garbled prompt, or none."""
+
+    def open_as_on_windows(file, mode="r", *args, **kwargs):
+        if "b" not in mode:
+            kwargs.setdefault("encoding", "cp1252")
+        return builtins.open(file, mode, *args, **kwargs)
+
+    fake_openai.set_scenario(QUICK)
+    project = ScriptDriver(tmp_path, fake_openai)
+    write_curriculum(project.curriculum, ["Données publiques — l’accès, Ý et ő"])
+    # (lesson_batch.flex.send, the module: the package's own ``send`` is the function of that name)
+    monkeypatch.setattr(importlib.import_module("lesson_batch.flex.send"), "open", open_as_on_windows, raising=False)
+
+    ok(project.generate("--via", "flex", "--yes"))
+
+    (planned,) = (project.work / "datagov_lessons_input.jsonl").read_text(encoding="utf-8").splitlines()
+    (sent,) = project.server.chat_requests()
+    assert sent.body == {**json.loads(planned)["body"], "service_tier": "flex"}
+    assert "Données publiques — l’accès, Ý et ő" in json.dumps(sent.body, ensure_ascii=False)
 
 
 def test_flex_sends_each_lesson_at_the_effort_of_its_complexity_and_records_it(project):
@@ -658,7 +684,7 @@ def test_a_request_whose_turn_comes_after_flex_gave_up_is_not_sent_and_comes_bac
 
     outcome = send(_NoApi(), request, threading.Event(), gate, random.Random(1), CHAT_ENDPOINT)
 
-    assert (outcome.request, outcome.kind, outcome.refusals) == (request, REFUSED, 0)
+    assert (outcome.request, outcome.kind) == (request, REFUSED)
 
 
 def test_an_answer_resets_the_capacity_gate():

@@ -13,7 +13,8 @@ import pytest
 
 from lesson_batch import models
 from lesson_batch.flex import FlexReport
-from lesson_batch.flex.cost import CostCap
+from lesson_batch.flex.cost import CostCap, worst_case_cost
+from lesson_batch.flex.send import FlexRequest
 from lesson_batch.report import Report
 from lesson_batch.result_files import TokenUsage
 
@@ -68,3 +69,15 @@ def test_the_costs_of_the_answers_of_a_run_add_up():
     cap.count("M0-L002", USAGE, "default")
 
     assert report.cost == pytest.approx(3 * at_batch_prices(USAGE))
+
+
+def test_a_request_whose_worst_case_is_exactly_the_room_left_under_the_cap_may_be_sent():
+    """The cap is a most: spending up to it, not only below it, is allowed."""
+    request = FlexRequest("M0-L002", {}, budget=16_000, effort=None, prompt_tokens=2_000)
+    in_flight = [FlexRequest("M0-L001", {}, budget=16_000, effort=None, prompt_tokens=1_000)]
+    _, report = spending()
+    report.cost = 0.01
+    room = report.cost + worst_case_cost(MODEL, in_flight[0]) + worst_case_cost(MODEL, request)
+
+    assert CostCap(MODEL, room, report).affords(request, in_flight)
+    assert not CostCap(MODEL, room * 0.999, report).affords(request, in_flight)

@@ -178,5 +178,7 @@ def test_a_lesson_the_ledger_could_not_put_in_flight_is_reported_not_sent(tmp_pa
         states = {lesson_id: record.state for lesson_id, record in ledger.lessons().items()}
 
     assert report.not_sent == ["M0-L002", "M0-L003"]
+    assert report.stop_reason == "write_failed"
+    assert report.stop_detail == "cannot write the ledger: database or disk is full"
     assert [entry.lesson for entry in fake_openai.chat_requests()] == ["M0-L001"]
     assert states == {"M0-L001": SUCCEEDED}  # (generate notes the others pending; run_flex never put them in flight)
