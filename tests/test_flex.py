@@ -33,6 +33,7 @@ from lesson_batch.flex.send import (
     FATAL,
     LESSON_ERROR,
     MAX_RETRY_AFTER,
+    MAX_SERVER_ERRORS,
     REFUSED,
     SERVER_ERROR,
     UNSUPPORTED,
@@ -685,6 +686,64 @@ def test_a_request_whose_turn_comes_after_flex_gave_up_is_not_sent_and_comes_bac
     outcome = send(_NoApi(), request, threading.Event(), gate, random.Random(1), CHAT_ENDPOINT)
 
     assert (outcome.request, outcome.kind) == (request, REFUSED)
+
+
+class _ScriptedApi:
+    """Answers a flex request with each of ``replies`` in turn."""
+
+    def __init__(self, *replies: ChatReply):
+        self.replies, self.calls = list(replies), 0
+
+    def flex_completion(self, body, endpoint):
+        self.calls += 1
+        return self.replies.pop(0)
+
+
+class _Waits:
+    """``halt`` for ``send``: records each wait before a retry, and never halts."""
+
+    def __init__(self):
+        self.delays = []
+
+    def wait(self, delay):
+        self.delays.append(delay)
+        return False
+
+
+REFUSAL = ChatReply(429, {"error": {"code": "resource_unavailable", "message": "Resource Unavailable"}})
+ANSWERED = ChatReply(200, {"object": "chat.completion", "choices": []})
+FLEX_REQUEST = FlexRequest("M0-L001", {"model": MODEL}, 16_000, None, 100)
+
+
+def test_capacity_refusals_without_a_hint_are_retried_after_a_backoff_that_doubles():
+    api, waits = _ScriptedApi(REFUSAL, REFUSAL, REFUSAL, REFUSAL, ANSWERED), _Waits()
+    gate = CapacityGate(patience=3600, min_refusals=100)
+
+    outcome = send(api, FLEX_REQUEST, waits, gate, random.Random(7), CHAT_ENDPOINT)
+
+    assert (outcome.kind, outcome.reply, api.calls) == (ANSWER, ANSWERED, 5)
+    assert len(waits.delays) == 4
+    for attempt, delay in enumerate(waits.delays):
+        assert 0.75 * 2**attempt <= delay <= 2**attempt, waits.delays
+
+
+def test_the_refusal_after_which_the_run_gives_up_on_flex_comes_back_with_the_api_answer():
+    """The run tells why it stopped from that answer (its status and message)."""
+    api, waits = _ScriptedApi(REFUSAL, REFUSAL), _Waits()
+
+    outcome = send(api, FLEX_REQUEST, waits, CapacityGate(patience=0, min_refusals=2), random.Random(7), CHAT_ENDPOINT)
+
+    assert (outcome.kind, outcome.reply, api.calls, len(waits.delays)) == (REFUSED, REFUSAL, 2, 1)
+
+
+def test_a_server_error_is_retried_max_server_errors_times_then_fails_the_lesson():
+    overloaded = ChatReply(503, {"error": {"message": "overloaded"}})
+    api, waits = _ScriptedApi(*[overloaded] * 10), _Waits()
+
+    outcome = send(api, FLEX_REQUEST, waits, CapacityGate(patience=0, min_refusals=1), random.Random(7), CHAT_ENDPOINT)
+
+    assert (outcome.kind, outcome.reply) == (SERVER_ERROR, overloaded)
+    assert (api.calls, len(waits.delays)) == (1 + MAX_SERVER_ERRORS, MAX_SERVER_ERRORS)
 
 
 def test_an_answer_resets_the_capacity_gate():
