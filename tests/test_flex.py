@@ -34,6 +34,7 @@ from lesson_batch.flex.send import (
     LESSON_ERROR,
     MAX_RETRY_AFTER,
     MAX_SERVER_ERRORS,
+    NOT_SENT,
     REFUSED,
     SERVER_ERROR,
     UNSUPPORTED,
@@ -744,6 +745,32 @@ def test_a_server_error_is_retried_max_server_errors_times_then_fails_the_lesson
 
     assert (outcome.kind, outcome.reply) == (SERVER_ERROR, overloaded)
     assert (api.calls, len(waits.delays)) == (1 + MAX_SERVER_ERRORS, MAX_SERVER_ERRORS)
+
+
+def test_a_server_errors_retry_after_hint_is_honoured():
+    api, waits = _ScriptedApi(ChatReply(503, {"error": {"message": "overloaded"}}, retry_after=5.0), ANSWERED), _Waits()
+
+    outcome = send(api, FLEX_REQUEST, waits, CapacityGate(patience=0, min_refusals=1), random.Random(7), CHAT_ENDPOINT)
+
+    assert outcome.kind == ANSWER and len(waits.delays) == 1
+    assert 5.0 <= waits.delays[0] <= 1.25 * 5.0
+
+
+class _Halted(_Waits):
+    """The run stops while the request waits to be retried."""
+
+    def wait(self, delay):
+        super().wait(delay)
+        return True
+
+
+def test_a_request_waiting_to_be_retried_when_the_run_stops_comes_back_not_sent():
+    api = _ScriptedApi(REFUSAL, ANSWERED)
+
+    outcome = send(api, FLEX_REQUEST, _Halted(), CapacityGate(patience=3600, min_refusals=100), random.Random(7),
+                   CHAT_ENDPOINT)
+
+    assert (outcome.request, outcome.kind, api.calls) == (FLEX_REQUEST, NOT_SENT, 1)
 
 
 def test_an_answer_resets_the_capacity_gate():
