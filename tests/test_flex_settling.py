@@ -27,7 +27,7 @@ from lesson_batch.flex import answers as answers_module
 from lesson_batch.flex.answers import answer_line, kept_answers, settle_interrupted_flex
 from lesson_batch.flex.send import FlexRequest
 from lesson_batch.ledger import DEFAULT_MAX_ATTEMPTS, Ledger
-from lesson_batch.states import FLEX, INVALID, NEEDS_ATTENTION, SUCCEEDED
+from lesson_batch.states import FLEX, INVALID, NEEDS_ATTENTION, PENDING, SUCCEEDED
 from lesson_batch.workspace import Workspace
 from tests.helpers import success_record
 from tests.test_flex import KILLED, QUICK, Project, ok
@@ -80,6 +80,36 @@ def work(tmp_path):
 @pytest.fixture
 def out(tmp_path):
     return tmp_path / "lessons"
+
+
+def test_lessons_in_flight_with_no_answer_kept_are_saved_when_their_file_was_written_else_pending(work, out):
+    """No answer kept: a lesson asked for without --force had no file when it was sent, so a file
+    found now is that request's answer (saved); a --force lesson's file is the old one (pending)."""
+    with Ledger.open(work) as ledger:
+        in_flight(ledger, "flex-a", "M2-L001", "M2-L002")
+        in_flight(ledger, "flex-b", "M10-L001", force=True)
+        out.mkdir()
+        for lesson_id in ("M2-L001", "M10-L001"):
+            (out / f"{lesson_id}.md").write_text(LESSON, encoding="utf-8")
+
+        settled = settle_interrupted_flex(ledger, out)
+
+        assert settled.released == ["M2-L001", "M2-L002", "M10-L001"]  # in the curriculum's order
+        assert (settled.saved, settled.runs) == (["M2-L001"], "flex-a, flex-b")
+        assert states(ledger) == {"M10-L001": PENDING, "M2-L001": SUCCEEDED, "M2-L002": PENDING}
+
+
+def test_settling_records_a_run_that_died_as_stopped_and_leaves_a_finished_run_as_it_was(work, out):
+    with Ledger.open(work) as ledger:
+        ledger.flex_run_started("flex-done", MODEL, 1)
+        ledger.flex_run_finished("flex-done", "max_cost")
+        in_flight(ledger, "flex-dead", "M0-L001")
+
+        settle_interrupted_flex(ledger, out)
+
+        runs = {run.run_id: run for run in ledger.flex_runs()}
+    assert runs["flex-done"].stop_reason == "max_cost"
+    assert runs["flex-dead"].stop_reason == "stopped before finishing" and runs["flex-dead"].finished_at is not None
 
 
 def test_a_kept_answer_that_cannot_be_read_marks_its_lesson_invalid_and_the_next_kept_one_is_saved(work, out):

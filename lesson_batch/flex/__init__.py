@@ -16,7 +16,7 @@ Crash safety, on the same ledger as batches: a lesson is marked ``flex`` (in fli
 request goes out, and gets its outcome after. A lesson in a batch, or already in flight, is never
 sent (``Ledger.flex_sending`` refuses it); a lesson in flight by flex is never planned into a
 batch. A run that dies leaves its in-flight lessons ``flex``; the next run settles them
-(``flex_answers.settle_interrupted_flex``).
+(``flex.answers.settle_interrupted_flex``).
 
 The run stops sending when capacity refusals go on for ``patience_seconds`` (``flex.send``), at
 once when the model does not take flex (only one request is in flight until the first answer, so
