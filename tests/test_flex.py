@@ -756,6 +756,18 @@ def test_a_server_errors_retry_after_hint_is_honoured():
     assert 5.0 <= waits.delays[0] <= 1.25 * 5.0
 
 
+def test_a_capacity_refusals_retry_after_hint_is_honoured():
+    hinted = ChatReply(429, {"error": {"code": "resource_unavailable", "message": "Resource Unavailable"}},
+                       retry_after=5.0)
+    api, waits = _ScriptedApi(hinted, ANSWERED), _Waits()
+
+    outcome = send(api, FLEX_REQUEST, waits, CapacityGate(patience=3600, min_refusals=100), random.Random(7),
+                   CHAT_ENDPOINT)
+
+    assert outcome.kind == ANSWER and len(waits.delays) == 1
+    assert 5.0 <= waits.delays[0] <= 1.25 * 5.0
+
+
 class _Halted(_Waits):
     """The run stops while the request waits to be retried."""
 
