@@ -11,6 +11,8 @@ The bundled curriculum and template are used throughout (336 lessons; module M1 
 
 from __future__ import annotations
 
+import builtins
+import importlib
 import json
 import random
 import signal
@@ -24,11 +26,15 @@ from lesson_batch import models
 from lesson_batch.api import BatchApi, ChatReply
 from lesson_batch.batch_info import CHAT_ENDPOINT
 from lesson_batch.flex import STOP_CAPACITY, FlexSettings
+from lesson_batch.flex.cost import worst_case_cost
 from lesson_batch.flex.send import (
     ANSWER,
     CAPACITY,
     FATAL,
     LESSON_ERROR,
+    MAX_RETRY_AFTER,
+    MAX_SERVER_ERRORS,
+    NOT_SENT,
     REFUSED,
     SERVER_ERROR,
     UNSUPPORTED,
@@ -36,6 +42,7 @@ from lesson_batch.flex.send import (
     FlexRequest,
     backoff_delay,
     classify,
+    error_message,
     send,
 )
 from lesson_batch.generate_job import FlexUnavailableError, generate
@@ -56,6 +63,7 @@ from tests.helpers import (
     start_python,
     wait_until,
     write_cacheable_template,
+    write_curriculum,
 )
 
 KILLED = -signal.SIGKILL if hasattr(signal, "SIGKILL") else 137
@@ -198,6 +206,29 @@ def test_flex_sends_the_bodies_of_the_batch_file_plus_the_flex_tier(project):
     }
     sent = {entry.lesson: entry.body for entry in project.server.chat_requests()}
     assert sent == {lesson_id: {**body, "service_tier": "flex"} for lesson_id, body in planned.items()}
+
+
+def test_flex_reads_the_request_file_as_utf8_whatever_the_systems_encoding(tmp_path, fake_openai, monkeypatch):
+    """On a system whose locale is not UTF-8 (Windows' cp1252), a file opened as text would send
+    (and pay for) a garbled prompt, or none."""
+
+    def open_as_on_windows(file, mode="r", *args, **kwargs):
+        if "b" not in mode:
+            kwargs.setdefault("encoding", "cp1252")
+        return builtins.open(file, mode, *args, **kwargs)
+
+    fake_openai.set_scenario(QUICK)
+    project = ScriptDriver(tmp_path, fake_openai)
+    write_curriculum(project.curriculum, ["Données publiques — l’accès, Ý et ő"])
+    # (lesson_batch.flex.send, the module: the package's own ``send`` is the function of that name)
+    monkeypatch.setattr(importlib.import_module("lesson_batch.flex.send"), "open", open_as_on_windows, raising=False)
+
+    ok(project.generate("--via", "flex", "--yes"))
+
+    (planned,) = (project.work / "datagov_lessons_input.jsonl").read_text(encoding="utf-8").splitlines()
+    (sent,) = project.server.chat_requests()
+    assert sent.body == {**json.loads(planned)["body"], "service_tier": "flex"}
+    assert "Données publiques — l’accès, Ý et ő" in json.dumps(sent.body, ensure_ascii=False)
 
 
 def test_flex_sends_each_lesson_at_the_effort_of_its_complexity_and_records_it(project):
@@ -394,6 +425,17 @@ def test_max_cost_stops_sending_before_the_next_request_could_pass_it(project):
 
 
 
+def test_the_ledger_records_that_a_flex_run_finished_and_why_it_stopped(project):
+    """A cap below the worst case of one request: nothing is sent, and the run is recorded as
+    finished, stopped by --max-cost (not as a run that died on the way)."""
+    out = failed(project.generate("--lessons", "M0-L001", "--via", "flex", "--yes", "--max-cost", "0.000001"))
+    assert "stopped: --max-cost" in out and project.server.chat_requests() == []
+
+    (run,) = json.loads(ok(project.status("--json")))["result"]["flex_runs"]
+
+    assert run["stop_reason"] == "max_cost" and run["finished_at"] is not None
+
+
 def flex_spend(project: Project) -> float:
     """What the flex answers in the ledger cost, each at the price of the tier it was served at."""
     with Ledger.open(project.work) as ledger:
@@ -416,9 +458,21 @@ def test_max_cost_counts_the_worst_case_of_every_request_in_flight_at_any_concur
 
     assert "stopped: --max-cost" in out
     assert sum(project.paid().values()) == 3
+    assert f"not sent (pending, nothing paid): {len(M1) - 3}: M1-L004, " in out  # every one, in order
     assert flex_spend(project) <= limit
     pending = {lesson_id for lesson_id, state in project.states().items() if state == PENDING}
     assert pending == set(M1) - set(project.paid())
+
+
+def test_a_flex_runs_json_result_gives_the_plans_estimate_next_to_the_cost(project):
+    result = json.loads(ok(project.generate("--lessons", "M0-L001", "--via", "flex", "--yes", "--json")))["result"]
+
+    estimate = result["plan"]["estimate"]["cost_usd"]
+    assert estimate > 0
+    flex = result["flex"]
+    assert flex["estimated_cost_usd"] == pytest.approx(estimate, abs=0.00005)  # (rounded to 4 places)
+    assert flex["results"]["estimated_cost_usd"] == pytest.approx(estimate, abs=0.00005)
+    assert flex["cost_usd"] > 0
 
 
 def test_an_answer_served_at_standard_tier_is_reported_with_the_price_difference(project):
@@ -483,6 +537,18 @@ def test_a_truncated_answer_gets_a_larger_budget_on_the_next_run(project):
     assert budgets[1] > budgets[0] and project.saved() == {"M0-L001", "M0-L002"}
 
 
+def test_a_truncated_answer_at_the_top_of_the_budget_ladder_is_retried_one_effort_below_its_own(project):
+    """Its budget cannot grow: the retry runs at the next effort below the one the answer ran at
+    (not below the model's default, which would send the same request again, to be cut off again)."""
+    top = models.ladder_cap(MODEL, models.default_budget(MODEL))
+    project.server.set_scenario({"flex": {"latency_ms": 1}, "faults": {"truncate": {"M0-L001": 1}}})
+    failed(project.generate("--lessons", "M0-L001", "--via", "flex", "--yes", "--reasoning-effort", "low",
+                            "--max-completion-tokens", str(top)))
+    with Ledger.open(project.work) as ledger:
+        record = ledger.lessons(["M0-L001"])["M0-L001"]
+    assert (record.retry_budget, record.retry_effort) == (top, "none")
+
+
 def test_status_shows_flex_lessons_alongside_batch_ones(project):
     project.server.set_scenario({"flex": {"latency_ms": 1}, "advance": "time", "seconds_per_step": 0.01})
     ok(project.generate("--lessons", "M0-L001,M0-L002", "--via", "flex", "--yes"))
@@ -506,7 +572,15 @@ def test_status_shows_flex_lessons_alongside_batch_ones(project):
         (400, {"param": "service_tier", "message": "Unsupported service_tier: flex"}, UNSUPPORTED),
         (400, {"message": "Unsupported service_tier: flex"}, UNSUPPORTED),
         (400, {"param": "messages", "message": "Invalid content"}, LESSON_ERROR),
+        (400, {"param": "service_tier", "message": "Invalid value: 'flex'."}, UNSUPPORTED),
+        (400, "Bad request", LESSON_ERROR),  # an error that is not an object
+        (401, {"code": "invalid_api_key", "message": "Incorrect API key provided"}, FATAL),
+        (403, {"code": "unsupported_country_region_territory", "message": "Country not supported"}, FATAL),
         (404, {"code": "model_not_found", "message": "The model does not exist"}, FATAL),
+        (408, {"message": "Request timed out"}, SERVER_ERROR),
+        (409, {"message": "Conflict"}, SERVER_ERROR),
+        (410, {"message": "Gone"}, LESSON_ERROR),
+        (500, {"message": "The server had an error"}, SERVER_ERROR),
         (503, {"message": "overloaded"}, SERVER_ERROR),
     ],
 )
@@ -524,6 +598,45 @@ def test_backoff_without_a_hint_grows_and_is_capped():
     rng = random.Random(7)
     assert backoff_delay(1, None, rng) <= 1.0 < backoff_delay(3, None, rng) <= 4.0
     assert backoff_delay(30, None, rng) <= 120.0
+
+
+def test_backoff_without_a_hint_doubles_from_one_second_less_a_quarter_at_most():
+    """Retry n waits between three quarters of 2**(n-1) seconds and all of it (up to the cap)."""
+    rng = random.Random(7)
+    for attempt, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (7, 64.0), (8, 120.0), (40, 120.0)]:
+        delay = backoff_delay(attempt, None, rng)
+        assert 0.75 * ceiling <= delay <= ceiling, (attempt, delay)
+
+
+@pytest.mark.parametrize("retry_after", [0.0, MAX_RETRY_AFTER])
+def test_backoff_believes_a_retry_after_hint_at_either_end_of_its_range(retry_after):
+    """``retry-after: 0`` means now, and the longest believable hint is waited out too (plus jitter)."""
+    delay = backoff_delay(5, retry_after, random.Random(7))
+    assert retry_after <= delay <= 1.25 * retry_after
+
+
+@pytest.mark.parametrize(
+    "reply, said",
+    [
+        (None, ""),  # a request given up before any answer (flex gave up while it waited)
+        (ChatReply(400, {"error": {"message": "Unsupported service_tier: flex", "param": "service_tier"}}),
+         "400 Unsupported service_tier: flex"),
+        (ChatReply(503, {"error": {"code": "overloaded"}}), "503"),
+        (ChatReply(502, {"error": "Bad gateway"}), "502"),
+    ],
+    ids=["no reply", "message", "no message", "error not an object"],
+)
+def test_why_a_run_stopped_is_the_status_and_the_message_of_the_answer_that_stopped_it(reply, said):
+    assert error_message(reply) == said
+
+
+def test_the_worst_case_of_a_request_is_its_whole_prompt_written_to_the_cache_and_its_whole_budget():
+    """For a model that bills prompt-cache writes (above the input price), the cap counts every
+    prompt token at the cache-write price: the first request of a run may well write all of it."""
+    assert models.bills_cache_writes(MODEL) and models.cache_write_price(MODEL) > models.price_of(MODEL).input
+    request = FlexRequest("M0-L001", {}, budget=16_000, effort=None, prompt_tokens=2_000)
+    worst = (2_000 * models.cache_write_price(MODEL) + 16_000 * models.price_of(MODEL).output) / 1_000_000
+    assert worst_case_cost(MODEL, request) == pytest.approx(worst)
 
 
 def test_the_capacity_gate_gives_up_only_after_enough_refusals_and_no_answer_for_long_enough():
@@ -573,7 +686,103 @@ def test_a_request_whose_turn_comes_after_flex_gave_up_is_not_sent_and_comes_bac
 
     outcome = send(_NoApi(), request, threading.Event(), gate, random.Random(1), CHAT_ENDPOINT)
 
-    assert (outcome.request, outcome.kind, outcome.refusals) == (request, REFUSED, 0)
+    assert (outcome.request, outcome.kind) == (request, REFUSED)
+
+
+class _ScriptedApi:
+    """Answers a flex request with each of ``replies`` in turn."""
+
+    def __init__(self, *replies: ChatReply):
+        self.replies, self.calls = list(replies), 0
+
+    def flex_completion(self, body, endpoint):
+        self.calls += 1
+        return self.replies.pop(0)
+
+
+class _Waits:
+    """``halt`` for ``send``: records each wait before a retry, and never halts."""
+
+    def __init__(self):
+        self.delays = []
+
+    def wait(self, delay):
+        self.delays.append(delay)
+        return False
+
+
+REFUSAL = ChatReply(429, {"error": {"code": "resource_unavailable", "message": "Resource Unavailable"}})
+ANSWERED = ChatReply(200, {"object": "chat.completion", "choices": []})
+FLEX_REQUEST = FlexRequest("M0-L001", {"model": MODEL}, 16_000, None, 100)
+
+
+def test_capacity_refusals_without_a_hint_are_retried_after_a_backoff_that_doubles():
+    api, waits = _ScriptedApi(REFUSAL, REFUSAL, REFUSAL, REFUSAL, ANSWERED), _Waits()
+    gate = CapacityGate(patience=3600, min_refusals=100)
+
+    outcome = send(api, FLEX_REQUEST, waits, gate, random.Random(7), CHAT_ENDPOINT)
+
+    assert (outcome.kind, outcome.reply, api.calls) == (ANSWER, ANSWERED, 5)
+    assert len(waits.delays) == 4
+    for attempt, delay in enumerate(waits.delays):
+        assert 0.75 * 2**attempt <= delay <= 2**attempt, waits.delays
+
+
+def test_the_refusal_after_which_the_run_gives_up_on_flex_comes_back_with_the_api_answer():
+    """The run tells why it stopped from that answer (its status and message)."""
+    api, waits = _ScriptedApi(REFUSAL, REFUSAL), _Waits()
+
+    outcome = send(api, FLEX_REQUEST, waits, CapacityGate(patience=0, min_refusals=2), random.Random(7), CHAT_ENDPOINT)
+
+    assert (outcome.kind, outcome.reply, api.calls, len(waits.delays)) == (REFUSED, REFUSAL, 2, 1)
+
+
+def test_a_server_error_is_retried_max_server_errors_times_then_fails_the_lesson():
+    overloaded = ChatReply(503, {"error": {"message": "overloaded"}})
+    api, waits = _ScriptedApi(*[overloaded] * 10), _Waits()
+
+    outcome = send(api, FLEX_REQUEST, waits, CapacityGate(patience=0, min_refusals=1), random.Random(7), CHAT_ENDPOINT)
+
+    assert (outcome.kind, outcome.reply) == (SERVER_ERROR, overloaded)
+    assert (api.calls, len(waits.delays)) == (1 + MAX_SERVER_ERRORS, MAX_SERVER_ERRORS)
+
+
+def test_a_server_errors_retry_after_hint_is_honoured():
+    api, waits = _ScriptedApi(ChatReply(503, {"error": {"message": "overloaded"}}, retry_after=5.0), ANSWERED), _Waits()
+
+    outcome = send(api, FLEX_REQUEST, waits, CapacityGate(patience=0, min_refusals=1), random.Random(7), CHAT_ENDPOINT)
+
+    assert outcome.kind == ANSWER and len(waits.delays) == 1
+    assert 5.0 <= waits.delays[0] <= 1.25 * 5.0
+
+
+def test_a_capacity_refusals_retry_after_hint_is_honoured():
+    hinted = ChatReply(429, {"error": {"code": "resource_unavailable", "message": "Resource Unavailable"}},
+                       retry_after=5.0)
+    api, waits = _ScriptedApi(hinted, ANSWERED), _Waits()
+
+    outcome = send(api, FLEX_REQUEST, waits, CapacityGate(patience=3600, min_refusals=100), random.Random(7),
+                   CHAT_ENDPOINT)
+
+    assert outcome.kind == ANSWER and len(waits.delays) == 1
+    assert 5.0 <= waits.delays[0] <= 1.25 * 5.0
+
+
+class _Halted(_Waits):
+    """The run stops while the request waits to be retried."""
+
+    def wait(self, delay):
+        super().wait(delay)
+        return True
+
+
+def test_a_request_waiting_to_be_retried_when_the_run_stops_comes_back_not_sent():
+    api = _ScriptedApi(REFUSAL, ANSWERED)
+
+    outcome = send(api, FLEX_REQUEST, _Halted(), CapacityGate(patience=3600, min_refusals=100), random.Random(7),
+                   CHAT_ENDPOINT)
+
+    assert (outcome.request, outcome.kind, api.calls) == (FLEX_REQUEST, NOT_SENT, 1)
 
 
 def test_an_answer_resets_the_capacity_gate():

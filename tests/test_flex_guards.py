@@ -10,12 +10,14 @@ the server's log.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from lesson_batch import api as api_module
 from lesson_batch.api import BatchApi
 from lesson_batch.batch_info import BatchInfo
-from lesson_batch.flex import FlexSettings, run_flex
+from lesson_batch.flex import FlexSettings, FlexStopping, run_flex
 from lesson_batch.ledger import Ledger
 from lesson_batch.output import Printer
 from lesson_batch.plan import PlanOptions, make_plan
@@ -161,3 +163,79 @@ def test_a_dry_run_with_force_or_limit_counts_a_lesson_in_flight_by_flex(project
 
     assert "in flight by flex (skipped): 1" in out
     assert f"to request: {to_request}" in out
+
+
+class HangingFlexApi(BatchApi):
+    """A request that is still running when the run ends: its answer comes only when the test
+    says so. Sending it is what presses Ctrl-C (``stop``)."""
+
+    def __init__(self, *args, stop: threading.Event, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stop, self.answer_now = stop, threading.Event()
+
+    def flex_completion(self, *args, **kwargs):
+        self.stop.set()
+        self.answer_now.wait()
+        return super().flex_completion(*args, **kwargs)
+
+
+@pytest.mark.timeout(30)
+def test_a_request_still_running_after_the_grace_period_does_not_keep_the_process_alive(tmp_path, fake_openai):
+    """The run ends with the lesson left in flight (the next run settles it); the thread waiting for
+    its answer is a daemon, so the process can exit without waiting up to the 15 minutes flex takes."""
+    fake_openai.set_scenario(QUICK)
+    options = PlanOptions(
+        curriculum_path=BUNDLED_CURRICULUM, template_path=BUNDLED_TEMPLATE, output_dir=tmp_path / "lessons",
+        work_dir=tmp_path / "work", settings=RequestSettings(model=MODEL), lessons=("M0-L001",),
+    )
+    stop = threading.Event()
+    api = HangingFlexApi("sk-test", base_url=fake_openai.base_url, stop=stop)
+    said = []
+    with Ledger.open(options.work_dir) as ledger:
+        processing = Processing.of(ledger, options.output_dir, options.work_dir, printer=Printer(out=lambda line: None))
+        report = run_flex(make_plan(options), processing, api, FlexSettings(grace_seconds=0.5), stop=stop,
+                          events=said.append)
+        waiting = [thread for thread in threading.enumerate() if thread.name == "flex-M0-L001"]
+        states = {lesson_id: record.state for lesson_id, record in ledger.lessons().items()}
+    api.answer_now.set()
+    for thread in waiting:
+        thread.join()
+
+    assert report.still_running == ["M0-L001"] and states == {"M0-L001": FLEX}
+    assert len(waiting) == 1 and waiting[0].daemon
+    # Said once, when the grace period began (not again at each look at the requests in flight).
+    stopping = [event for event in said if isinstance(event, FlexStopping)]
+    assert stopping == [FlexStopping(write_failed=False, grace_seconds=0.5, in_flight=1)]
+
+
+class CtrlCWhileSendingApi(BatchApi):
+    """Ctrl-C (``stop``) comes as the request is sent; its answer takes the server's flex latency."""
+
+    def __init__(self, *args, stop: threading.Event, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stop = stop
+
+    def flex_completion(self, *args, **kwargs):
+        self.stop.set()
+        return super().flex_completion(*args, **kwargs)
+
+
+@pytest.mark.timeout(60)
+def test_an_answer_that_arrives_during_the_grace_period_is_saved_and_nothing_more_is_sent(tmp_path, fake_openai):
+    """The answer comes well after the run's first look at its requests in flight (every
+    ``POLL_SECONDS``), within the grace period: it is paid for, so it is saved."""
+    fake_openai.set_scenario({"flex": {"latency_ms": 1000}})
+    options = PlanOptions(
+        curriculum_path=BUNDLED_CURRICULUM, template_path=BUNDLED_TEMPLATE, output_dir=tmp_path / "lessons",
+        work_dir=tmp_path / "work", settings=RequestSettings(model=MODEL), lessons=("M0-L001", "M0-L002"),
+    )
+    stop = threading.Event()
+    api = CtrlCWhileSendingApi("sk-test", base_url=fake_openai.base_url, stop=stop)
+    with Ledger.open(options.work_dir) as ledger:
+        processing = Processing.of(ledger, options.output_dir, options.work_dir, printer=Printer(out=lambda line: None))
+        report = run_flex(make_plan(options), processing, api, FlexSettings(grace_seconds=30), stop=stop)
+        states = {lesson_id: record.state for lesson_id, record in ledger.lessons().items()}
+
+    assert (report.saved, report.still_running, report.not_sent) == (1, [], ["M0-L002"])
+    assert states == {"M0-L001": SUCCEEDED}
+    assert [entry.lesson for entry in fake_openai.chat_requests()] == ["M0-L001"]

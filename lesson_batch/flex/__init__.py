@@ -16,7 +16,7 @@ Crash safety, on the same ledger as batches: a lesson is marked ``flex`` (in fli
 request goes out, and gets its outcome after. A lesson in a batch, or already in flight, is never
 sent (``Ledger.flex_sending`` refuses it); a lesson in flight by flex is never planned into a
 batch. A run that dies leaves its in-flight lessons ``flex``; the next run settles them
-(``flex_answers.settle_interrupted_flex``).
+(``flex.answers.settle_interrupted_flex``).
 
 The run stops sending when capacity refusals go on for ``patience_seconds`` (``flex.send``), at
 once when the model does not take flex (only one request is in flight until the first answer, so
@@ -276,11 +276,13 @@ class _Run:
         except BaseException as exc:  # any exception: it must reach the main thread
             return Outcome(request, NO_ANSWER, detail=repr(exc), crash=exc)
 
-    def _start(self, request: FlexRequest) -> bool:
+    def _start(self, request: FlexRequest) -> None:
+        """Put the lesson in flight and send its request on a worker thread; a lesson the ledger
+        will not put in flight (in a batch, or in another run) is only reported."""
         if not self.ledger.flex_sending(self.run_id, request.lesson_id, self.force):
             self.report.already_in_flight.append(request.lesson_id)
             self.done += 1
-            return False
+            return
         crashpoints.reached("flex_sent")
         self.in_flight[request.lesson_id] = request
         worker = threading.Thread(
@@ -289,7 +291,6 @@ class _Run:
             daemon=True,  # one still running after the grace period must not keep the process alive
         )
         worker.start()
-        return True
 
     @property
     def stopping(self) -> bool:
@@ -389,18 +390,23 @@ class _Run:
 
     def _failure_message(self) -> str:
         exc = self.failure
+        # Only lessons still in flight are left for the next run: an answer that could not be kept
+        # may still have been saved (or recorded as failed), and then it is not requested again.
         try:
-            states = self.ledger.lessons(self.kept)
-            unsaved = [lesson_id for lesson_id in self.kept if lesson_id in states and states[lesson_id].state == FLEX]
+            states = self.ledger.lessons([*self.kept, *self.lost])
+            unsaved, lost = (
+                [lesson_id for lesson_id in lessons if lesson_id in states and states[lesson_id].state == FLEX]
+                for lessons in (self.kept, self.lost)
+            )
         except (sqlite3.Error, LessonBatchError):  # the ledger cannot be read either: say what the file holds
-            unsaved = list(self.kept)
+            unsaved, lost = list(self.kept), list(self.lost)
         kept = (
             f"flex stopped sending; {len(unsaved)} answers received and not saved are kept in "
             f"{display_path(self.answer_log.path)}, and the next run saves them without asking the API again"
         )
-        if self.lost:
+        if lost:
             kept += (
-                f"; {len(self.lost)} answers could not be kept ({first_ids(self.lost)}): they may have been "
+                f"; {len(lost)} answers could not be kept ({first_ids(lost)}): they may have been "
                 "paid, and the next run requests them again"
             )
         if is_disk_full(exc):

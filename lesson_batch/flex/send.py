@@ -57,7 +57,6 @@ class Outcome:
     request: FlexRequest
     kind: str
     reply: ChatReply | None = None
-    refusals: int = 0
     detail: str = ""
     timed_out: bool = False  # NO_ANSWER: sent, and no answer in time (the run goes on)
     crash: BaseException | None = None  # a bug on the worker thread, raised again on the main one
@@ -137,12 +136,12 @@ def send(
     refusals = failures = 0
     while True:
         if gate.gave_up:
-            return Outcome(request, REFUSED, refusals=refusals)
+            return Outcome(request, REFUSED)
         try:
             reply = api.flex_completion(request.body, endpoint)
         except NoAnswerError as exc:
             if exc.timed_out or failures >= MAX_SERVER_ERRORS:
-                return Outcome(request, NO_ANSWER, refusals=refusals, detail=str(exc), timed_out=exc.timed_out)
+                return Outcome(request, NO_ANSWER, detail=str(exc), timed_out=exc.timed_out)
             failures += 1
             delay = backoff_delay(failures, None, rng)
         else:
@@ -152,15 +151,15 @@ def send(
             if kind == CAPACITY:
                 refusals += 1
                 if gate.refused():
-                    return Outcome(request, REFUSED, reply, refusals)
+                    return Outcome(request, REFUSED, reply)
                 delay = backoff_delay(refusals, reply.retry_after, rng)
             elif kind == SERVER_ERROR and failures < MAX_SERVER_ERRORS:
                 failures += 1
                 delay = backoff_delay(failures, reply.retry_after, rng)
             else:
-                return Outcome(request, kind, reply, refusals)
+                return Outcome(request, kind, reply)
         if halt.wait(delay):
-            return Outcome(request, NOT_SENT, refusals=refusals)
+            return Outcome(request, NOT_SENT)
 
 
 def error_message(reply: ChatReply | None) -> str:
