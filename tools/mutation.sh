@@ -29,15 +29,15 @@ ALL_MODULES=(saving existing_lesson flex submit batch_sync models plan process_j
 # The test files that exercise each module: in the test process (as mutmut finds) and through a
 # script's own process (tests/test_kill_*.py, tests/test_scripts_as_programs.py).
 declare -A MODULE_TESTS=(
-  [saving]="test_process_results test_results_per_batch test_results_one_process test_flex test_fuzz test_workspace
+  [saving]="test_process_results test_results_files_given test_results_per_batch test_results_one_process test_flex test_fuzz test_workspace
              test_real_batch_lines test_kill_recovery test_kill_anywhere test_model_rules test_submit_and_status
              test_processing_a_batch"
   [existing_lesson]="test_process_results test_workspace test_results_one_process test_kill_recovery"
-  [process_job]="test_process_results test_results_per_batch test_fuzz test_real_batch_lines test_kill_recovery
+  [process_job]="test_process_results test_results_files_given test_processing_summary_json test_results_per_batch test_fuzz test_real_batch_lines test_kill_recovery
                 test_kill_anywhere test_model_rules test_newcomer"
-  [flex]="test_flex test_flex_faults test_flex_guards test_kill_recovery test_kill_anywhere test_model_rules
+  [flex]="test_flex test_flex_faults test_flex_guards test_flex_cost test_flex_settling test_flex_write_failures test_kill_recovery test_kill_anywhere test_model_rules
           test_newcomer"
-  [submit]="test_submit_and_status test_flex test_kill_recovery test_kill_anywhere test_model_rules test_newcomer
+  [submit]="test_submit_and_status test_submit_cancel test_submit_adoption test_submit_metadata test_flex test_kill_recovery test_kill_anywhere test_model_rules test_newcomer
             test_process_results test_submit_limits"
   [batch_sync]="test_batch_sync test_watch_stops test_submit_and_status test_polling_cost test_process_results test_results_per_batch
                 test_kill_recovery test_kill_anywhere test_newcomer test_ledger"
