@@ -282,9 +282,14 @@ class ForkedProcess:
         return self.returncode
 
     def release(self) -> None:
+        """Let the supervisor reap the process, and wait until it has: until then the ended process
+        is a zombie whose pid still looks alive, and a run started next would take the temporary
+        files it left for a live writer's and leave them."""
         if self._conn is not None and self.returncode is not None:
             try:
                 self._conn.sendall(b"x")
+                self._conn.settimeout(30)
+                self._conn.recv(1)  # b"": the supervisor has reaped the process and exited
             except OSError:
                 pass
             self._conn.close()

@@ -72,3 +72,18 @@ def test_a_long_message_with_file_descriptors_arrives_whole_with_them():
     finally:
         for sock in (ours, theirs, readable, writable):
             sock.close()
+
+
+@pytest.mark.skipif(not script_forkserver.AVAILABLE, reason="no fork server on this platform")
+def test_once_a_run_is_waited_for_its_pid_is_gone_so_the_next_run_takes_its_temporaries_for_abandoned(tmp_path):
+    import os
+
+    from tests.helpers import start_python
+
+    script = tmp_path / "ends.py"
+    script.write_text("pass\n")
+    for _ in range(3):  # the supervisor's reaping raced the next step
+        process = start_python(script, env=dict(os.environ), cwd=tmp_path)
+        assert process.wait(timeout=30) == 0
+        with pytest.raises(ProcessLookupError):
+            os.kill(process.pid, 0)  # a zombie would answer: its pid still looks alive
