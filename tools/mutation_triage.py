@@ -38,7 +38,8 @@ and the verdict is one of:
 * ``closed``: a test kills it that mutmut did not run for it: one added after the run, or one
   that reaches the function only in a process of its own (a kill, a script run as a program),
   which mutmut cannot map to the function. The why starts with the test (``tests/x.py::name``),
-  and ``--confirm`` runs that test on the mutant to check.
+  and ``--confirm`` runs that test on the mutant to check (and first without a mutant: a test
+  that fails on the code ``mutants/`` was made from proves nothing).
 
 A "no tests" mutant (no test calls its function in the test process) is reported like a survivor.
 
@@ -237,19 +238,30 @@ def confirm(mutants: Path, found: list[Survivor], verdicts: list[Verdict]) -> li
     """Run each "closed" verdict's test on its mutant (in mutants/, with today's tests); the names it does not kill."""
     shutil.copytree("tests", mutants / "tests", dirs_exist_ok=True)
     not_killed = []
+    passes_unmutated: dict[str, bool] = {}
     for survivor in found:
         verdict = verdict_for(survivor.name, verdicts)
         if not verdict or verdict.verdict != "closed":
             continue
         test = verdict.why.split()[0]
-        command = [sys.executable, "-m", "pytest", "-x", "-q", "-n", "0", "-p", "no:cacheprovider",
-                   "-p", "tools.mutmut_env", test]
-        environment = dict(os.environ, MUTANT_UNDER_TEST=survivor.name)
-        run = subprocess.run(command, cwd=mutants, env=environment, capture_output=True, text=True)
-        print(f"{'killed by' if run.returncode else 'NOT killed by':14} {test}: {survivor.name}")
-        if run.returncode == 0:
+        if test not in passes_unmutated:  # a test that fails on the run's code without a mutant kills nothing
+            passes_unmutated[test] = _run_test(mutants, test, "") == 0
+        if not passes_unmutated[test]:
+            print(f"{'NOT checked':14} {test} fails without a mutant (on the code mutants/ was made from)")
+            not_killed.append(survivor.name)
+            continue
+        killed = _run_test(mutants, test, survivor.name) != 0
+        print(f"{'killed by' if killed else 'NOT killed by':14} {test}: {survivor.name}")
+        if not killed:
             not_killed.append(survivor.name)
     return not_killed
+
+
+def _run_test(mutants: Path, test: str, mutant: str) -> int:
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-n", "0", "-p", "no:cacheprovider",
+               "-p", "tools.mutmut_env", test]
+    environment = dict(os.environ, MUTANT_UNDER_TEST=mutant)
+    return subprocess.run(command, cwd=mutants, env=environment, capture_output=True, text=True).returncode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -288,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         for function, count in sorted(per_function.items()):
             print(f"{count:4} {function}")
     else:
+        if args.module:
+            counts = Counter({key: count for key, count in counts.items() if key[0] == args.module})
         _print_report(counts, found, unexplained, verdicts, still_open)
     return 1 if unexplained or still_open else 0
 
