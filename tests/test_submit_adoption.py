@@ -151,3 +151,25 @@ def test_an_upload_whose_create_was_refused_is_deleted_by_the_file_id_the_ledger
 
     assert report.abandoned_shards == [shard.shard_key]
     assert list(fake_openai.files) == []
+
+
+def test_an_adopted_batch_that_has_already_failed_gives_its_lesson_back(tmp_path, fake_openai):
+    """The run that created the batch lost the answer; by the next run the batch has failed (it
+    ran nothing): adopting it puts its lesson back to pending, not ``submitted`` for ever."""
+    fake_openai.set_scenario({"batches": ["fail_validation"]})
+    project = Project(tmp_path, fake_openai)
+    api = BatchApi("sk-test", base_url=fake_openai.base_url)
+    with Ledger.open(project.work) as ledger:
+        with pytest.raises(ApiError):
+            submit_plan(make_plan(one_lesson(project, "M0-L001")), ledger,
+                        AnswerLost("sk-test", base_url=fake_openai.base_url), "run1")
+        [created] = fake_openai.created_batches()
+        assert api.get_batch(created["id"]).status == "failed"  # one poll: validation fails
+
+        report = recover_unfinished_shards(ledger, api)
+
+        lesson = ledger.lessons()["M0-L001"]
+        record = ledger.batch(created["id"])
+    assert [batch.id for batch in report.adopted] == [created["id"]]
+    assert (record.status, record.processed_at is not None) == ("failed", True)
+    assert lesson.state == PENDING
