@@ -221,3 +221,13 @@ def test_a_cancel_the_api_refuses_for_another_reason_than_not_found_is_an_error_
             cancel(ledger, api, [batch_id], on_lost=lost.append)
     assert raised.value.status == 409 and "completed" in str(raised.value)
     assert lost == []
+
+
+def test_the_status_of_batch_ids_the_api_does_not_know_names_each_of_them_as_not_found(tmp_path, fake_openai):
+    """Each 404 is its own problem: two unknown ids are two errors, each naming its batch."""
+    result = ScriptDriver(tmp_path, fake_openai).status("--json", "batch_nope_1", "batch_nope_2")
+
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    errors = [message["text"] for message in json.loads(result.stdout)["messages"] if message["level"] == "error"]
+    assert len(errors) == 2
+    assert "batch batch_nope_1 is not found" in errors[0] and "batch batch_nope_2 is not found" in errors[1]

@@ -126,3 +126,50 @@ def test_a_shard_that_never_became_a_batch_has_its_uploads_deleted_and_its_lesso
     assert sorted(file_id for event in cleaned for file_id in event.deleted_files) == uploads
     assert all(isinstance(event, ShardCleanedUp) and len(event.deleted_files) == 1 and event.lessons == 1
                for event in cleaned)
+
+
+class UploadsNotListed(BatchApi):
+    """The file list does not show this run's uploads (e.g. not yet listed, or on a later page)."""
+
+    def find_uploads(self, *args, **kwargs):
+        return []
+
+
+def test_an_upload_whose_create_was_refused_is_deleted_by_the_file_id_the_ledger_recorded(tmp_path, fake_openai):
+    """The ledger records the upload's file id before the create call: when the next run cannot
+    find the upload by its name, that id is how the orphaned file is still deleted."""
+    project = Project(tmp_path, fake_openai)
+    with Ledger.open(project.work) as ledger:
+        with pytest.raises(ApiError):
+            submit_plan(make_plan(one_lesson(project, "M0-L001")), ledger,
+                        CreateRefused("sk-test", base_url=fake_openai.base_url), "run1")
+        [upload] = list(fake_openai.files)
+        [shard] = ledger.shards()
+        assert (shard.state, shard.file_id) == ("uploaded", upload)
+
+        report = recover_unfinished_shards(ledger, UploadsNotListed("sk-test", base_url=fake_openai.base_url))
+
+    assert report.abandoned_shards == [shard.shard_key]
+    assert list(fake_openai.files) == []
+
+
+def test_an_adopted_batch_that_has_already_failed_gives_its_lesson_back(tmp_path, fake_openai):
+    """The run that created the batch lost the answer; by the next run the batch has failed (it
+    ran nothing): adopting it puts its lesson back to pending, not ``submitted`` for ever."""
+    fake_openai.set_scenario({"batches": ["fail_validation"]})
+    project = Project(tmp_path, fake_openai)
+    api = BatchApi("sk-test", base_url=fake_openai.base_url)
+    with Ledger.open(project.work) as ledger:
+        with pytest.raises(ApiError):
+            submit_plan(make_plan(one_lesson(project, "M0-L001")), ledger,
+                        AnswerLost("sk-test", base_url=fake_openai.base_url), "run1")
+        [created] = fake_openai.created_batches()
+        assert api.get_batch(created["id"]).status == "failed"  # one poll: validation fails
+
+        report = recover_unfinished_shards(ledger, api)
+
+        lesson = ledger.lessons()["M0-L001"]
+        record = ledger.batch(created["id"])
+    assert [batch.id for batch in report.adopted] == [created["id"]]
+    assert (record.status, record.processed_at is not None) == ("failed", True)
+    assert lesson.state == PENDING

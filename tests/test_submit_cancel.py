@@ -64,6 +64,39 @@ def test_a_cancel_recorded_before_the_first_shard_stops_the_run_from_submitting_
     assert CancelBeforeShard(3) in events
 
 
+def test_a_cancel_recorded_between_two_shards_stops_the_run_before_the_second_and_counts_only_the_rest(
+    tmp_path, fake_openai
+):
+    """Another terminal records the cancel just after the run checked, once the first batch was
+    created: the check before the next shard sees it, and the note counts the lessons of that
+    shard and the later ones, not the one already submitted."""
+    fake_openai.set_scenario({"batches": ["stuck"]})
+    project = Project(tmp_path, fake_openai)
+    events = []
+    with Ledger.open(project.work) as ledger:
+        plan = make_plan(three_shards(project))
+        cancels_at_start = ledger.cancel_requests()
+        looks = []
+        read_cancels = ledger.cancel_requests
+
+        def cancel_after_the_first_shard_was_checked() -> int:
+            looks.append(None)
+            if len(looks) == 3:  # the look before the second shard (1 and 2: before and after the first batch)
+                ledger.request_cancel()
+            return read_cancels()
+
+        ledger.cancel_requests = cancel_after_the_first_shard_was_checked
+        api = BatchApi("sk-test", base_url=fake_openai.base_url)
+
+        report = submit_plan(plan, ledger, api, "run1", events=events.append, cancels_at_start=cancels_at_start)
+
+    [created] = fake_openai.created_batches()
+    assert batch_lessons(fake_openai, created) == ["M0-L001"]
+    assert report.cancel_seen and report.cancelled_on_creation == []
+    assert report.stopped_by_cancel == ["M0-L002", "M0-L003"]
+    assert CancelBeforeShard(2) in events
+
+
 def test_a_cancel_recorded_as_a_batch_is_created_cancels_that_batch_and_submits_no_later_shard(
     tmp_path, fake_openai
 ):

@@ -105,6 +105,33 @@ def test_each_shard_keeps_its_own_request_file_until_its_batch_is_processed(tmp_
         assert path.read_bytes() == fake_openai.file_content(uploaded[shard_key])
 
 
+
+class IdsThatClimbOutOfTheFolder(BatchApi):
+    """The local API, except that its batch ids, used as file names, would name a file outside
+    ``submitted/`` (``../<id>``), in a folder that exists."""
+
+    def create_batch(self, *args, **kwargs):
+        batch = super().create_batch(*args, **kwargs)
+        return dataclasses.replace(batch, id="../" + batch.id)
+
+
+def test_a_batch_id_that_is_not_a_plain_file_name_never_moves_the_request_file_out_of_submitted(
+    tmp_path, fake_openai
+):
+    project = Project(tmp_path, fake_openai)
+    options = PlanOptions(
+        curriculum_path=project.curriculum, template_path=BUNDLED_TEMPLATE, output_dir=project.out,
+        work_dir=project.work, settings=RequestSettings(), lessons=(ALL_LESSONS[0],),
+    )
+    with Ledger.open(options.work_dir) as ledger:
+        submit_plan(make_plan(options), ledger, IdsThatClimbOutOfTheFolder("sk-test", base_url=fake_openai.base_url),
+                    "run1")
+        [shard] = ledger.shards()
+
+    kept = Path(shard.input_path)
+    assert kept == project.work / "submitted" / f"{shard.shard_key}.jsonl" and kept.is_file()
+    assert sorted(path.name for path in project.work.glob("batch_*.jsonl")) == []
+
 # --------------------------------------------------------------------------- the API's metadata limit
 
 METADATA_VALUE_LIMIT = 512  # the Batch API refuses a longer metadata value (400 string_above_max_length)
