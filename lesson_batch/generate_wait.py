@@ -204,7 +204,7 @@ class _Wait:
             plan = make_plan(replace(options, modules=(), lessons=tuple(waiting), limit=None), history_of(ledger))
             report = submit_plan(
                 plan, ledger, self.api, new_run_id(), options.limits.max_enqueued_tokens, options.force,
-                printer_of(self.events).out, self.cancels_at_start,
+                self.events, self.cancels_at_start,
             )
         self.outcome.submitted.submitted.extend(report.submitted)
         self.cancel_said = self.cancel_said or report.cancel_seen

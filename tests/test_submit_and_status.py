@@ -443,6 +443,16 @@ def test_token_cap_with_wait_submits_every_shard_in_turn_in_one_command(tmp_path
     assert sorted(path.stem for path in project.out.glob("*.md")) == ALL_LESSONS
 
 
+def test_the_shard_submitted_later_by_wait_is_told_in_words_like_the_first(tmp_path, fake_openai):
+    project = Project(tmp_path, fake_openai, lessons=list(ALL_LESSONS))
+
+    out = ok(project.generate("--yes", "--wait", "--interval", INTERVAL, "--max-enqueued-tokens", TWO_SHARD_CAP))
+
+    first, second = fake_openai.created_batches()
+    assert f"Created batch {first['id']} for " in out and f"Created batch {second['id']} for " in out
+    assert out.count("Uploading ") == 2 and "Uploading(" not in out and "BatchCreated(" not in out
+
+
 def test_wait_resubmits_lessons_of_a_batch_that_hit_the_token_limit_once_the_queue_frees(tmp_path, fake_openai):
     # The first batch takes the queue; the second fails with token_limit_exceeded meanwhile. --wait
     # puts its lessons back, waits for the first to finish, and submits them again.
