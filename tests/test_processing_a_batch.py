@@ -42,6 +42,11 @@ def batch_awaiting_results(work, force: bool = False) -> None:
         ledger.name_result_files("batch_1", "results_batch_1.jsonl", "errors_batch_1.jsonl")
 
 
+def write_batch_results(work, lines: list[dict]) -> None:
+    """The batch's output file, as downloaded: one JSON line per result."""
+    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+
 def process(tmp_path, work, out) -> dict:
     result = run_script(PROCESS_SCRIPT, "--work-dir", work, "--output-dir", out, "--json", env=OFFLINE, cwd=tmp_path)
     assert "Traceback" not in result.stderr, result.stderr
@@ -55,7 +60,7 @@ def test_an_unreadable_line_naming_its_lesson_is_that_lesson_s_answer_not_a_miss
     unreadable = {"id": "batch_req_2", "custom_id": "M0-L002",
                   "response": {"status_code": 200, "request_id": "req_2", "body": {"usage": BILLED}}, "error": None}
     lines = [success_record("M0-L001", LESSON), unreadable]
-    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    write_batch_results(work, lines)
 
     total = process(tmp_path, work, out)
 
@@ -75,7 +80,7 @@ def test_a_lesson_missing_from_its_batch_s_files_at_the_attempts_cap_is_held_for
     batch_awaiting_results(work)
     with Ledger.open(work) as ledger:
         ledger.set_max_attempts(1)  # as a run with --max-attempts 1 records it
-    (work / "results_batch_1.jsonl").write_text(json.dumps(success_record("M0-L001", LESSON)) + "\n", encoding="utf-8")
+    write_batch_results(work, [success_record("M0-L001", LESSON)])
 
     total = process(tmp_path, work, out)
 
@@ -91,7 +96,7 @@ def test_a_lesson_saved_over_an_older_file_is_answered_not_missing(tmp_path):
     out.mkdir()
     (out / "M0-L001.md").write_text("# An older version\n", encoding="utf-8")
     lines = [success_record("M0-L001", LESSON), success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
-    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    write_batch_results(work, lines)
 
     total = process(tmp_path, work, out)
 
@@ -105,7 +110,7 @@ def test_a_lesson_saved_from_a_batch_records_the_lessons_folder_it_went_to(tmp_p
     work, out = tmp_path / "work", tmp_path / "lessons"
     batch_awaiting_results(work)
     lines = [success_record("M0-L001", LESSON), success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
-    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    write_batch_results(work, lines)
 
     process(tmp_path, work, out)
 
@@ -125,7 +130,7 @@ def test_an_unreadable_line_naming_a_lesson_not_in_the_batch_is_reported_and_cha
     batch_awaiting_results(work)
     lines = [success_record("M0-L001", LESSON), unreadable_line("M0-L009"),
              success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
-    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    write_batch_results(work, lines)
 
     total = process(tmp_path, work, out)
 
@@ -144,7 +149,7 @@ def test_a_good_lesson_whose_path_holds_a_folder_is_reported_under_its_reason_ke
     batch_awaiting_results(work)
     (out / "M0-L001.md").mkdir(parents=True)
     lines = [success_record("M0-L001", LESSON), success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
-    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    write_batch_results(work, lines)
 
     total = process(tmp_path, work, out)
 
@@ -163,7 +168,7 @@ def test_a_lesson_not_saved_over_an_existing_file_is_answered_not_missing(tmp_pa
     out.mkdir()
     (out / "M0-L001.md").write_text("# Written by hand\n", encoding="utf-8")
     lines = [success_record("M0-L001", LESSON), success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
-    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    write_batch_results(work, lines)
 
     total = process(tmp_path, work, out)
 
@@ -180,7 +185,7 @@ def test_a_lesson_whose_file_already_holds_its_very_bytes_is_saved_not_missing(t
     out.mkdir()
     (out / "M0-L001.md").write_text(LESSON, encoding="utf-8")
     lines = [success_record("M0-L001", LESSON), success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
-    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    write_batch_results(work, lines)
 
     total = process(tmp_path, work, out)
 
@@ -243,7 +248,7 @@ def test_a_completed_batch_with_its_output_file_is_not_said_to_lack_one(tmp_path
     work, out = tmp_path / "work", tmp_path / "lessons"
     batch_awaiting_results(work)
     lines = [success_record("M0-L001", LESSON), success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
-    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    write_batch_results(work, lines)
 
     result = run_script(PROCESS_SCRIPT, "--work-dir", work, "--output-dir", out, env=OFFLINE, cwd=tmp_path)
 
