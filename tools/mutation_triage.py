@@ -63,13 +63,14 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from mutmut.stats import status_by_exit_code  # mutmut's own reading of the exit codes it records
+
 VERDICTS = Path(__file__).parent / "mutation_verdicts"
 VERDICT_KINDS = ("equivalent", "harmless", "wording", "closed")
 AUTOMATIC_KINDS = ("sql-case", "error-words", "event-words")
-KILLED = "killed"
 NOT_GUARDED = ("survived", "no tests")
-STATUS_BY_EXIT_CODE = {None: "not tested", 0: "survived", 1: KILLED, 3: KILLED, 5: "no tests", 33: "no tests",
-                       36: "timeout", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout"}
+STILL_TO_RUN = ("not checked", "timeout")  # mutmut's words for "not tested yet" and "timed out"
+HEADINGS = {"not checked": "not tested"}
 SQL_WORDS = re.compile(r"\b(SELECT|UPDATE|INSERT|DELETE|CREATE|WHERE|FROM|PRAGMA|ALTER|DROP)\b", re.IGNORECASE)
 
 
@@ -197,9 +198,9 @@ def results(mutants: Path) -> tuple[Counter, list[Survivor], list[str]]:
         source = meta.with_suffix("")
         functions = None
         for name, code in sorted(exit_codes.items()):
-            status = STATUS_BY_EXIT_CODE.get(code, "suspicious")
+            status = status_by_exit_code[code]
             counts[module_of(name), status] += 1
-            if status in ("not tested", "timeout"):
+            if status in STILL_TO_RUN:
                 untested.append(name)
             if status not in NOT_GUARDED:
                 continue
@@ -309,9 +310,9 @@ def main(argv: list[str] | None = None) -> int:
 def _print_report(counts: Counter, found: list[Survivor], unexplained: list[Survivor], verdicts: list[Verdict],
                   still_open: list[str]):
     modules = sorted({module for module, _ in counts})
-    statuses = ("killed", "timeout", "survived", "no tests", "not tested")
-    print(f"{'module':16}{'mutants':>8}" + "".join(f"{status:>11}" for status in statuses) + f"{'explained':>11}"
-          + f"{'UNEXPLAINED':>12}{'TO RUN':>9}")
+    statuses = ("killed", "timeout", "survived", "no tests", "not checked")
+    headings = "".join(f"{HEADINGS.get(status, status):>11}" for status in statuses)
+    print(f"{'module':16}{'mutants':>8}{headings}{'explained':>11}{'UNEXPLAINED':>12}{'TO RUN':>9}")
     for module in modules:
         total = sum(count for (name, _), count in counts.items() if name == module)
         explained = sum(1 for survivor in found if survivor.module == module and explanation(survivor, verdicts))
