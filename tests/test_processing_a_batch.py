@@ -12,12 +12,13 @@ runs it."""
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 
 from lesson_batch.batch_info import BatchInfo
 from lesson_batch.ledger import Ledger
-from lesson_batch.states import FAILED, INVALID, NEEDS_ATTENTION, SUCCEEDED
+from lesson_batch.states import FAILED, INVALID, NEEDS_ATTENTION, SUCCEEDED, TRUNCATED
 from tests.helpers import PROCESS_SCRIPT, run_script, success_record
 from tests.v1_ledger import PLAIN_ERRORS, PLAIN_RESULTS, V1Batch, V1WorkDir
 
@@ -255,3 +256,42 @@ def test_a_completed_batch_with_its_output_file_is_not_said_to_lack_one(tmp_path
     said = result.stdout + result.stderr
     assert result.returncode == 0 and "Traceback" not in said, said
     assert "no output file" not in said, said
+
+
+def forget_in_the_ledger(work, statement: str) -> None:
+    """A ledger edited by hand (or by a tool other than this one): ``statement`` run on it."""
+    with sqlite3.connect(work / "ledger.sqlite3") as db:
+        db.execute(statement)
+    db.close()
+
+
+def test_a_truncated_lesson_its_batch_s_request_list_lacks_is_retried_from_the_model_s_default_budget(tmp_path):
+    """Issue 19: ``saving._expected`` 5 and 6. With no recorded request, the lesson was asked for
+    at the model's default budget (16,000 for gpt-6.1-terra), so its retry asks for twice that."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)
+    forget_in_the_ledger(work, "DELETE FROM shard_lessons WHERE lesson_id = 'M0-L002'")
+    lines = [success_record("M0-L001", LESSON), success_record("M0-L002", "# M0-L002\n", finish_reason="length")]
+    write_batch_results(work, lines)
+
+    total = process(tmp_path, work, out)
+
+    assert total["failed"] == {"truncated": ["M0-L002"]}
+    with Ledger.open(work) as ledger:
+        lesson = ledger.lessons(["M0-L002"])["M0-L002"]
+    assert (lesson.state, lesson.retry_budget) == (TRUNCATED, 32_000)
+
+
+def test_a_batch_whose_shard_is_gone_from_the_ledger_still_has_its_lessons_saved(tmp_path):
+    """Issue 19: ``saving._expected`` 15. No shard row means no required sections are known:
+    the lessons are saved unchecked rather than the run stopping on them."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)
+    forget_in_the_ledger(work, "DELETE FROM shards")
+    lines = [success_record("M0-L001", LESSON), success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
+    write_batch_results(work, lines)
+
+    total = process(tmp_path, work, out)
+
+    assert (total["saved"], total["failed"], total["missing"]) == (2, {}, [])
+    assert (out / "M0-L002.md").read_text(encoding="utf-8") == LESSON.replace("M0-L001", "M0-L002")

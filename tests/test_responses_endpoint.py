@@ -238,6 +238,15 @@ def test_a_responses_line_in_a_chat_batch_is_reported_as_a_responses_object(tmp_
     assert reason.startswith('responses_object: the line is a Responses API object ("object": "response")')
 
 
+def test_the_reason_kept_for_a_line_of_the_other_api_names_its_batch_and_where_it_was_sent(tmp_path):
+    """Issue 19: ``saving._expected`` 19 (the lesson's batch id lost on its way to the ledger)."""
+    line = responses_record("M0-L001", [responses_message(good_lesson())])
+    process_lines(tmp_path, CHAT, [line])
+    with Ledger.open(tmp_path / "work") as ledger:
+        reason = ledger.lessons()["M0-L001"].reason
+    assert "but its batch batch_1 was sent to /v1/chat/completions" in reason, reason
+
+
 def test_a_chat_line_in_a_responses_batch_is_reported_as_a_chat_object(tmp_path):
     summary, _result = process_lines(tmp_path, RESPONSES, [success_record("M0-L001", good_lesson())])
     assert summary["failed"] == {"chat_object": ["M0-L001"]} and summary["saved"] == 0
