@@ -479,3 +479,19 @@ def test_a_plan_with_nothing_to_request_gives_no_token_estimate(options):
     assert plan.to_request == []
     text = format_plan(plan)
     assert "Estimated cost: $0.00 (nothing to request)" in text and "Estimated tokens" not in text
+
+
+# --- lessons saved before elsewhere -----------------------------------------------------------
+
+
+def test_paying_again_for_lessons_saved_elsewhere_is_estimated_at_exactly_their_own_requests(options):
+    """The price of paying again counts the prompts and expected output of the lessons recorded as
+    saved in another folder, each once, and no other lesson's."""
+    measured = {"M0-L001": 7_000, "M0-L003": 3_000, "M1-L001": 11_000}
+    history = History(saved={"M0-L001": "/old/lessons", "M0-L003": None}, measured_output_tokens=measured)
+    plan = make_plan(options, history)
+    alone = make_plan(replace(options, lessons=("M0-L001", "M0-L003"), work_dir=options.work_dir.parent / "alone"),
+                      history)
+    assert plan.to_request == ALL_IDS and plan.saved_before == {"M0-L001": "/old/lessons", "M0-L003": None}
+    assert alone.output_tokens == 10_000
+    assert plan.saved_before_cost == models.batch_cost(models.DEFAULT_MODEL, alone.prompt_tokens, alone.output_tokens)
