@@ -410,6 +410,12 @@ def test_with_max_attempts_1_a_lesson_never_tried_is_requested_and_one_tried_onc
     assert plan.to_request == ["M0-L001"] and plan.held_for_attention == ["M0-L002"]
 
 
+def test_the_plan_names_the_attempts_cap_it_held_lessons_at(options):
+    plan = make_plan(replace(options, max_attempts=2), History(attempts={"M0-L002": 2, "M1-L001": 1}))
+    assert plan.max_attempts == 2 and plan.held_for_attention == ["M0-L002"]
+    assert "need a person, tried 2 times already (held back): 1: M0-L002" in format_plan(plan)
+
+
 def test_a_higher_max_attempts_requests_a_held_lesson_again(options):
     plan = make_plan(replace(options, max_attempts=4), History(attempts={"M0-L002": 3}))
     assert plan.held_for_attention == [] and "M0-L002" in plan.to_request
