@@ -383,6 +383,12 @@ def test_the_plan_counts_lessons_requested_again_with_a_larger_budget(options):
     assert "1 truncated before: requested again with a larger budget or a lower effort" in format_plan(plan)
 
 
+def test_the_plan_counts_each_lesson_requested_again_after_truncating(options):
+    plan = make_plan(options, History(retry_budgets={"M0-L002": (32_000, None), "M1-L001": (48_000, "low")}))
+    assert plan.retried == 2
+    assert "2 truncated before: requested again with a larger budget or a lower effort" in format_plan(plan)
+
+
 def test_a_plan_without_retries_does_not_mention_them(options):
     assert "truncated before" not in format_plan(make_plan(options))
 
@@ -458,6 +464,14 @@ def test_the_plan_shows_the_mix_with_the_lessons_and_estimate_at_each_effort(opt
         cost = models.batch_cost(models.DEFAULT_MODEL, share.prompt_tokens, share.output_tokens)
         assert f"    {effort}: 2 lessons ([{tag}]), ~{share.output_tokens:,} output tokens, " \
                f"estimated {models.format_cost(cost)}" in text
+
+
+def test_the_shares_of_a_mix_add_up_to_the_plan_s_lessons_and_tokens(options):
+    plan = make_plan(replace(options, settings=RequestSettings(efforts_by_complexity=MIX)))
+    shares = plan.efforts.values()
+    assert sum(share.lessons for share in shares) == len(plan.to_request) == len(ALL_IDS)
+    assert sum(share.prompt_tokens for share in shares) == plan.prompt_tokens
+    assert sum(share.output_tokens for share in shares) == plan.output_tokens
 
 
 def test_the_estimate_of_a_mix_sums_the_expected_output_at_each_lessons_effort(options):
