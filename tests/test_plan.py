@@ -383,6 +383,12 @@ def test_the_plan_counts_lessons_requested_again_with_a_larger_budget(options):
     assert "1 truncated before: requested again with a larger budget or a lower effort" in format_plan(plan)
 
 
+def test_the_plan_counts_each_lesson_requested_again_after_truncating(options):
+    plan = make_plan(options, History(retry_budgets={"M0-L002": (32_000, None), "M1-L001": (48_000, "low")}))
+    assert plan.retried == 2
+    assert "2 truncated before: requested again with a larger budget or a lower effort" in format_plan(plan)
+
+
 def test_a_plan_without_retries_does_not_mention_them(options):
     assert "truncated before" not in format_plan(make_plan(options))
 
@@ -408,6 +414,12 @@ def test_with_max_attempts_1_a_lesson_never_tried_is_requested_and_one_tried_onc
     """A lesson with no attempt recorded has run 0 times, not 1: even the smallest cap requests it."""
     plan = make_plan(replace(options, lessons=("M0-L001", "M0-L002"), max_attempts=1), History(attempts={"M0-L002": 1}))
     assert plan.to_request == ["M0-L001"] and plan.held_for_attention == ["M0-L002"]
+
+
+def test_the_plan_names_the_attempts_cap_it_held_lessons_at(options):
+    plan = make_plan(replace(options, max_attempts=2), History(attempts={"M0-L002": 2, "M1-L001": 1}))
+    assert plan.max_attempts == 2 and plan.held_for_attention == ["M0-L002"]
+    assert "need a person, tried 2 times already (held back): 1: M0-L002" in format_plan(plan)
 
 
 def test_a_higher_max_attempts_requests_a_held_lesson_again(options):
@@ -454,6 +466,14 @@ def test_the_plan_shows_the_mix_with_the_lessons_and_estimate_at_each_effort(opt
                f"estimated {models.format_cost(cost)}" in text
 
 
+def test_the_shares_of_a_mix_add_up_to_the_plan_s_lessons_and_tokens(options):
+    plan = make_plan(replace(options, settings=RequestSettings(efforts_by_complexity=MIX)))
+    shares = plan.efforts.values()
+    assert sum(share.lessons for share in shares) == len(plan.to_request) == len(ALL_IDS)
+    assert sum(share.prompt_tokens for share in shares) == plan.prompt_tokens
+    assert sum(share.output_tokens for share in shares) == plan.output_tokens
+
+
 def test_the_estimate_of_a_mix_sums_the_expected_output_at_each_lessons_effort(options):
     single = make_plan(replace(options, settings=RequestSettings(reasoning_effort="medium")))
     mixed = make_plan(replace(options, settings=RequestSettings(efforts_by_complexity=MIX)))
@@ -479,3 +499,19 @@ def test_a_plan_with_nothing_to_request_gives_no_token_estimate(options):
     assert plan.to_request == []
     text = format_plan(plan)
     assert "Estimated cost: $0.00 (nothing to request)" in text and "Estimated tokens" not in text
+
+
+# --- lessons saved before elsewhere -----------------------------------------------------------
+
+
+def test_paying_again_for_lessons_saved_elsewhere_is_estimated_at_exactly_their_own_requests(options):
+    """The price of paying again counts the prompts and expected output of the lessons recorded as
+    saved in another folder, each once, and no other lesson's."""
+    measured = {"M0-L001": 7_000, "M0-L003": 3_000, "M1-L001": 11_000}
+    history = History(saved={"M0-L001": "/old/lessons", "M0-L003": None}, measured_output_tokens=measured)
+    plan = make_plan(options, history)
+    alone = make_plan(replace(options, lessons=("M0-L001", "M0-L003"), work_dir=options.work_dir.parent / "alone"),
+                      history)
+    assert plan.to_request == ALL_IDS and plan.saved_before == {"M0-L001": "/old/lessons", "M0-L003": None}
+    assert alone.output_tokens == 10_000
+    assert plan.saved_before_cost == models.batch_cost(models.DEFAULT_MODEL, alone.prompt_tokens, alone.output_tokens)
