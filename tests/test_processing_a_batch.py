@@ -295,3 +295,22 @@ def test_a_batch_whose_shard_is_gone_from_the_ledger_still_has_its_lessons_saved
 
     assert (total["saved"], total["failed"], total["missing"]) == (2, {}, [])
     assert (out / "M0-L002.md").read_text(encoding="utf-8") == LESSON.replace("M0-L001", "M0-L002")
+
+
+def test_a_lesson_whose_request_failed_at_the_attempts_cap_is_held_for_a_person_at_once(tmp_path):
+    """The cap counts for a line that answers its lesson with a failure too, not only for a lesson
+    no line answers (``saving._Marks``: the cap the ledger records is passed with every mark)."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)
+    with Ledger.open(work) as ledger:
+        ledger.set_max_attempts(1)  # as a run with --max-attempts 1 records it
+    server_error = {"id": "batch_req_2", "custom_id": "M0-L002", "error": None, "response": {
+        "status_code": 500, "request_id": "req_2", "body": {"error": {"code": "server_error", "message": "Oops."}}}}
+    write_batch_results(work, [success_record("M0-L001", LESSON), server_error])
+
+    total = process(tmp_path, work, out)
+
+    assert total["failed"] == {"http_500": ["M0-L002"]}
+    with Ledger.open(work) as ledger:
+        lesson = ledger.lessons(["M0-L002"])["M0-L002"]
+    assert (lesson.state, lesson.attempts) == (NEEDS_ATTENTION, 1)
