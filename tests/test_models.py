@@ -511,6 +511,14 @@ def test_a_snapshot_the_table_does_not_list_never_inherits_its_familys_date():
     assert "gpt-4o shuts down on 2027-01-14" in verdict.message
 
 
+def test_a_snapshot_the_table_does_not_list_of_a_family_with_no_shutdown_date_says_so():
+    """The default model's own snapshots, for one: their family has no announced shutdown."""
+    info = models.lookup("gpt-6.1-terra-2026-10-26")
+    assert info.shutdown is None and info.batch_price == models.CATALOGUE["gpt-6.1-terra"].batch_price
+    verdict = models.catalogue_lifecycle("gpt-6.1-terra-2026-10-26", date(2026, 12, 7))
+    assert verdict.status == "unknown"
+    assert "gpt-6.1-terra has no shutdown date announced" in verdict.message
+
 def test_a_fine_tune_of_a_snapshot_follows_that_snapshots_shutdown():
     assert models.lookup("ft:gpt-4o-2024-05-13:acme::x1").shutdown == date(2026, 10, 23)
 
