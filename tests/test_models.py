@@ -119,6 +119,23 @@ def test_an_unknown_model_that_does_not_reason_takes_temperature_and_no_effort(n
     assert "not a reasoning model" in models.settings_problem(name, "low", None, None)
 
 
+
+def test_a_budget_of_exactly_the_models_maximum_output_is_accepted_and_one_more_is_not():
+    assert models.settings_problem("gpt-4o", None, None, 16_384) is None
+    assert models.settings_problem("gpt-4o", None, None, 16_385) == (
+        "--max-completion-tokens 16,385 is above what gpt-4o can write: at most 16,384 output tokens"
+    )
+
+
+def test_a_budget_of_exactly_the_responses_minimum_is_accepted_and_one_less_is_not():
+    assert models.endpoint_problem("gpt-6.1-terra", "responses", models.RESPONSES_MIN_OUTPUT_TOKENS) is None
+    assert models.RESPONSES_MIN_OUTPUT_TOKENS == 16  # the API's own minimum (the comment above it in models.py)
+    assert models.endpoint_problem("gpt-5.4-pro", None, 15) == (
+        "--max-completion-tokens 15 is below what the Responses API takes: at least 16 (max_output_tokens)"
+    )
+    assert "at least 16 (max_output_tokens)" in models.endpoint_problem("gpt-6.1-terra", "responses", 15)
+    assert models.endpoint_problem("gpt-6.1-terra", "chat", 15) is None  # Chat Completions has no such minimum
+
 # --- the truncation ladder --------------------------------------------------------------------
 
 
@@ -136,6 +153,13 @@ def test_a_retry_recorded_for_another_model_is_fitted_to_the_model_now_asked_for
     assert models.fit_retry("gpt-5.1", 20_000, "extreme") == (20_000, "high")  # not an effort this version knows
 
 
+
+@pytest.mark.parametrize("name, budget", [
+    ("gpt-6.1-terra", 16_000), ("gpt-5-mini", 16_000), ("gpt-7", 16_000),  # reasoning: room for hidden reasoning
+    ("gpt-4o", 8_000), ("gpt-4.1", 8_000), ("my-own-model", 8_000),  # a plain lesson of ~3,500 tokens, with room
+])
+def test_the_default_budget_is_16_000_for_a_reasoning_model_and_8_000_for_any_other(name, budget):
+    assert models.default_budget(name) == budget
 
 def _ladder(model, budget, effort=None):
     steps = []
