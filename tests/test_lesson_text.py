@@ -246,6 +246,14 @@ def test_the_closing_line_of_front_matter_is_never_taken_for_a_separator_above_a
     assert clean_lesson(f"{front}\nHappy learning!\n") == front
 
 
+
+def test_a_lesson_whose_second_line_reads_like_a_yaml_key_is_not_taken_for_front_matter():
+    """Front matter opens with "---" on the first line AND a key on the second; a title over a
+    "Duration: ..." line is a lesson, so the separator above its sign-off goes with the sign-off
+    (``_front_matter_end`` 1)."""
+    lesson = "# Variables\nDuration: 20 minutes\n\n## Summary\n\nNames hold values.\n"
+    assert clean_lesson(f"{lesson}\n---\n\nLet me know if you want more examples!\n") == lesson
+
 # --- clean_lesson: prompt echoes ----------------------------------------------------------------
 
 
