@@ -213,6 +213,25 @@ def test_chat_words_as_the_only_content_of_a_section_are_kept():
     assert clean_lesson(text) == text
 
 
+
+def test_chat_words_under_a_title_on_the_first_line_are_its_content():
+    """The heading above may be the text's first line (``_sign_off_start`` 44)."""
+    text = "# Practice\n\nFeel free to change the numbers and run it again.\n"
+    assert clean_lesson(text) == text
+
+
+def test_chat_words_right_under_the_last_heading_with_no_blank_line_between_are_kept():
+    """A section body on the line right after its heading, at the end of the text (``_sign_off_start`` 50:
+    a look past the last line, a traceback)."""
+    text = "# T\n\n## Practice\nFeel free to change the numbers and run it again.\n"
+    assert clean_lesson(text) == text
+
+
+def test_chat_words_under_a_heading_right_after_a_code_block_are_kept():
+    """Only the heading's own line decides, not the code block's closing fence above it (``_sign_off_start`` 51)."""
+    text = "# T\n\n```python\nprint('hi')\n```\n## Practice\n\nFeel free to change the numbers and run it again.\n"
+    assert clean_lesson(text) == text
+
 def test_chat_words_inside_a_final_code_block_are_kept():
     text = "# T\n\n```python\nprint('hi')\n\nLet me know if this works\n```\n"
     assert clean_lesson(text) == text
