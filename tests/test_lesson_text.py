@@ -232,6 +232,17 @@ def test_chat_words_under_a_heading_right_after_a_code_block_are_kept():
     text = "# T\n\n```python\nprint('hi')\n```\n## Practice\n\nFeel free to change the numbers and run it again.\n"
     assert clean_lesson(text) == text
 
+
+def test_a_list_at_the_end_under_a_plain_lead_ending_with_a_colon_is_kept():
+    """Only a lead that is chat ("If you'd like, I can also:") takes its list with it (``_sign_off_start`` 68)."""
+    text = "# T\n\nSome text.\n\nRemember these terms:\n\n- name\n- value\n"
+    assert clean_lesson(text) == text
+
+
+def test_a_list_at_the_end_under_a_chat_like_lead_that_is_a_section_s_body_is_kept():
+    text = "# T\n\n## Next steps\n\nFeel free to try these:\n\n- rename a variable\n- print it\n"
+    assert clean_lesson(text) == text
+
 def test_chat_words_inside_a_final_code_block_are_kept():
     text = "# T\n\n```python\nprint('hi')\n\nLet me know if this works\n```\n"
     assert clean_lesson(text) == text
