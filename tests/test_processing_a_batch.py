@@ -27,11 +27,12 @@ LESSON = "# M0-L001\n\nA lesson.\n"
 BILLED = {"prompt_tokens": 700, "completion_tokens": 3_000, "total_tokens": 3_700}
 
 
-def batch_awaiting_results(work, force: bool = False) -> None:
+def batch_awaiting_results(work, force: bool = False, input_path=None) -> None:
     """Batch ``batch_1`` of M0-L001 and M0-L002, completed, its files named (as before a download)."""
     with Ledger.open(work) as ledger:
         ledger.record_shard(
-            shard_key="run1-s001", run_id="run1", model="gpt-6.1-terra", input_path=str(work / "input.jsonl"),
+            shard_key="run1-s001", run_id="run1", model="gpt-6.1-terra",
+            input_path=str(input_path or work / "input.jsonl"),
             sha256="0" * 64, lessons=[("M0-L001", 16_000, None), ("M0-L002", 16_000, None)], prompt_tokens=1_000,
             output_tokens=1_000, required_sections=[], force=force,
         )
@@ -295,3 +296,39 @@ def test_a_batch_whose_shard_is_gone_from_the_ledger_still_has_its_lessons_saved
 
     assert (total["saved"], total["failed"], total["missing"]) == (2, {}, [])
     assert (out / "M0-L002.md").read_text(encoding="utf-8") == LESSON.replace("M0-L001", "M0-L002")
+
+
+def test_a_file_that_cannot_be_written_while_processing_a_batch_ends_the_run_with_a_plain_message(tmp_path):
+    """A truncated lesson is kept under rejected/, which is a file here: the write fails (not a full
+    disk). The run names the file, the lessons folder to fix and the batch left awaiting processing
+    (issue 19: ``process_job.process_ready`` 39 lost the lessons folder and ended in a traceback)."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)
+    (work / "rejected").write_text("not a folder\n", encoding="utf-8")
+    write_batch_results(work, [success_record("M0-L001", LESSON, finish_reason="length")])
+
+    result = run_script(PROCESS_SCRIPT, "--work-dir", work, "--output-dir", out, env=OFFLINE, cwd=tmp_path)
+
+    said = result.stdout + result.stderr
+    assert result.returncode == 1 and "Traceback" not in said, said
+    assert "cannot write work/rejected/" in said and "batch batch_1 stays awaiting processing" in said, said
+    assert "fix the folder (lessons)" in said, said
+    with Ledger.open(work) as ledger:
+        assert ledger.batch("batch_1").awaits_processing
+
+
+def test_the_request_file_of_a_batch_is_deleted_once_its_results_are_processed(tmp_path):
+    """Kept under submitted/ while its batch runs (for the line numbers of a validation error), the
+    request file is not needed once the batch is processed (issue 19: ``process_job.process_ready``
+    61, 62 kept it for ever)."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    kept = work / "submitted" / "batch_1.jsonl"
+    batch_awaiting_results(work, input_path=kept)
+    kept.parent.mkdir()
+    kept.write_text('{"custom_id": "M0-L001"}\n{"custom_id": "M0-L002"}\n', encoding="utf-8")
+    write_batch_results(work, [success_record("M0-L001", LESSON),
+                               success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))])
+
+    assert process(tmp_path, work, out)["saved"] == 2
+
+    assert not kept.exists()
