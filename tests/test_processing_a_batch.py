@@ -15,6 +15,7 @@ import json
 import sqlite3
 
 import pytest
+from openai import OpenAI
 
 from lesson_batch.batch_info import BatchInfo
 from lesson_batch.ledger import Ledger
@@ -27,7 +28,7 @@ LESSON = "# M0-L001\n\nA lesson.\n"
 BILLED = {"prompt_tokens": 700, "completion_tokens": 3_000, "total_tokens": 3_700}
 
 
-def batch_awaiting_results(work, force: bool = False, input_path=None) -> None:
+def batch_awaiting_results(work, force: bool = False, input_path=None, error_file_id=None) -> None:
     """Batch ``batch_1`` of M0-L001 and M0-L002, completed, its files named (as before a download)."""
     with Ledger.open(work) as ledger:
         ledger.record_shard(
@@ -39,7 +40,7 @@ def batch_awaiting_results(work, force: bool = False, input_path=None) -> None:
         ledger.shard_uploaded("run1-s001", "file-input")
         ledger.shard_submitted("run1-s001", BatchInfo(
             id="batch_1", status="completed", input_file_id="file-input", output_file_id="file-out",
-            request_total=2, request_completed=2,
+            error_file_id=error_file_id, request_total=2, request_completed=2,
         ))
         ledger.name_result_files("batch_1", "results_batch_1.jsonl", "errors_batch_1.jsonl")
 
@@ -332,3 +333,24 @@ def test_the_request_file_of_a_batch_is_deleted_once_its_results_are_processed(t
     assert process(tmp_path, work, out)["saved"] == 2
 
     assert not kept.exists()
+
+
+def test_the_error_file_is_downloaded_and_applied_when_the_output_file_is_gone(tmp_path, fake_openai):
+    """An expired output file does not stop the batch's error file from being read: its lesson is
+    marked with its error, the other reported missing (issue 19: ``process_job.download_results`` 31
+    stopped at the first file gone)."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    client = OpenAI(api_key="sk-test", base_url=fake_openai.base_url)
+    errors = client.files.create(file=("errors.jsonl", (json.dumps(_error_line("M0-L002")) + "\n").encode()),
+                                 purpose="batch")
+    batch_awaiting_results(work, error_file_id=errors.id)  # its output file, file-out, is unknown to the server
+
+    result = run_script(PROCESS_SCRIPT, "--work-dir", work, "--output-dir", out, env=fake_openai.env(), cwd=tmp_path)
+
+    said = result.stdout + result.stderr
+    assert "Traceback" not in said, said
+    assert "File file-out of batch batch_1 is no longer available on the API." in said, said
+    assert (work / "errors_batch_1.jsonl").exists()
+    with Ledger.open(work) as ledger:
+        states = {lesson.lesson_id: lesson.state for lesson in ledger.lessons_in_batch("batch_1")}
+    assert states == {"M0-L001": "missing", "M0-L002": FAILED}
