@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 
 import pytest
 from openai import OpenAI
 
 from lesson_batch.batch_info import BatchInfo
 from lesson_batch.ledger import Ledger
+from lesson_batch.process_job import ProcessRequest, WaitingForAnotherRun, process_results
 from lesson_batch.states import FAILED, INVALID, NEEDS_ATTENTION, SUCCEEDED, TRUNCATED
-from tests.helpers import PROCESS_SCRIPT, run_script, success_record
+from tests.helpers import PROCESS_SCRIPT, run_script, success_record, wait_until
 from tests.v1_ledger import PLAIN_ERRORS, PLAIN_RESULTS, V1Batch, V1WorkDir
 
 OFFLINE = {"OPENAI_API_KEY": "sk-test-offline", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
@@ -354,3 +356,27 @@ def test_the_error_file_is_downloaded_and_applied_when_the_output_file_is_gone(t
     with Ledger.open(work) as ledger:
         states = {lesson.lesson_id: lesson.state for lesson in ledger.lessons_in_batch("batch_1")}
     assert states == {"M0-L001": "missing", "M0-L002": FAILED}
+
+
+def test_a_run_processing_batches_waits_while_another_run_processes_and_says_so(tmp_path, monkeypatch):
+    """Issue 19: ``process_job.process_ready`` 34, 35 (the note of the wait left out)."""
+    for name, value in OFFLINE.items():
+        monkeypatch.setenv(name, value)
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)
+    write_batch_results(work, [success_record("M0-L001", LESSON)])
+    said, summaries = [], []
+
+    def second_run():
+        with Ledger.open(work) as ledger:
+            summaries.append(process_results(ledger, ProcessRequest(work, output_dir=out), said.append))
+
+    with Ledger.open(work) as other_run, other_run.processing_lock():
+        second = threading.Thread(target=second_run)
+        second.start()
+        wait_until(lambda: WaitingForAnotherRun(work) in said, "the second run says it waits")
+        assert summaries == [] and not (out / "M0-L001.md").exists()
+    second.join(timeout=30)
+
+    assert [event for event in said if isinstance(event, WaitingForAnotherRun)] == [WaitingForAnotherRun(work)]
+    assert [summary.total.saved for summary in summaries] == [["M0-L001"]]
