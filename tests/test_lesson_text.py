@@ -213,6 +213,36 @@ def test_chat_words_as_the_only_content_of_a_section_are_kept():
     assert clean_lesson(text) == text
 
 
+
+def test_chat_words_under_a_title_on_the_first_line_are_its_content():
+    """The heading above may be the text's first line (``_sign_off_start`` 44)."""
+    text = "# Practice\n\nFeel free to change the numbers and run it again.\n"
+    assert clean_lesson(text) == text
+
+
+def test_chat_words_right_under_the_last_heading_with_no_blank_line_between_are_kept():
+    """A section body on the line right after its heading, at the end of the text (``_sign_off_start`` 50:
+    a look past the last line, a traceback)."""
+    text = "# T\n\n## Practice\nFeel free to change the numbers and run it again.\n"
+    assert clean_lesson(text) == text
+
+
+def test_chat_words_under_a_heading_right_after_a_code_block_are_kept():
+    """Only the heading's own line decides, not the code block's closing fence above it (``_sign_off_start`` 51)."""
+    text = "# T\n\n```python\nprint('hi')\n```\n## Practice\n\nFeel free to change the numbers and run it again.\n"
+    assert clean_lesson(text) == text
+
+
+def test_a_list_at_the_end_under_a_plain_lead_ending_with_a_colon_is_kept():
+    """Only a lead that is chat ("If you'd like, I can also:") takes its list with it (``_sign_off_start`` 68)."""
+    text = "# T\n\nSome text.\n\nRemember these terms:\n\n- name\n- value\n"
+    assert clean_lesson(text) == text
+
+
+def test_a_list_at_the_end_under_a_chat_like_lead_that_is_a_section_s_body_is_kept():
+    text = "# T\n\n## Next steps\n\nFeel free to try these:\n\n- rename a variable\n- print it\n"
+    assert clean_lesson(text) == text
+
 def test_chat_words_inside_a_final_code_block_are_kept():
     text = "# T\n\n```python\nprint('hi')\n\nLet me know if this works\n```\n"
     assert clean_lesson(text) == text
@@ -245,6 +275,14 @@ def test_the_closing_line_of_front_matter_is_never_taken_for_a_separator_above_a
     front = "---\ntitle: Variables\n\n---\n"
     assert clean_lesson(f"{front}\nHappy learning!\n") == front
 
+
+
+def test_a_lesson_whose_second_line_reads_like_a_yaml_key_is_not_taken_for_front_matter():
+    """Front matter opens with "---" on the first line AND a key on the second; a title over a
+    "Duration: ..." line is a lesson, so the separator above its sign-off goes with the sign-off
+    (``_front_matter_end`` 1)."""
+    lesson = "# Variables\nDuration: 20 minutes\n\n## Summary\n\nNames hold values.\n"
+    assert clean_lesson(f"{lesson}\n---\n\nLet me know if you want more examples!\n") == lesson
 
 # --- clean_lesson: prompt echoes ----------------------------------------------------------------
 

@@ -3,6 +3,7 @@ the truncation ladder, prices and lifecycle. Dates are always given, never the c
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from pathlib import Path
 
@@ -118,6 +119,23 @@ def test_an_unknown_model_that_does_not_reason_takes_temperature_and_no_effort(n
     assert "not a reasoning model" in models.settings_problem(name, "low", None, None)
 
 
+
+def test_a_budget_of_exactly_the_models_maximum_output_is_accepted_and_one_more_is_not():
+    assert models.settings_problem("gpt-4o", None, None, 16_384) is None
+    assert models.settings_problem("gpt-4o", None, None, 16_385) == (
+        "--max-completion-tokens 16,385 is above what gpt-4o can write: at most 16,384 output tokens"
+    )
+
+
+def test_a_budget_of_exactly_the_responses_minimum_is_accepted_and_one_less_is_not():
+    assert models.endpoint_problem("gpt-6.1-terra", "responses", models.RESPONSES_MIN_OUTPUT_TOKENS) is None
+    assert models.RESPONSES_MIN_OUTPUT_TOKENS == 16  # the API's own minimum (the comment above it in models.py)
+    assert models.endpoint_problem("gpt-5.4-pro", None, 15) == (
+        "--max-completion-tokens 15 is below what the Responses API takes: at least 16 (max_output_tokens)"
+    )
+    assert "at least 16 (max_output_tokens)" in models.endpoint_problem("gpt-6.1-terra", "responses", 15)
+    assert models.endpoint_problem("gpt-6.1-terra", "chat", 15) is None  # Chat Completions has no such minimum
+
 # --- the truncation ladder --------------------------------------------------------------------
 
 
@@ -135,6 +153,13 @@ def test_a_retry_recorded_for_another_model_is_fitted_to_the_model_now_asked_for
     assert models.fit_retry("gpt-5.1", 20_000, "extreme") == (20_000, "high")  # not an effort this version knows
 
 
+
+@pytest.mark.parametrize("name, budget", [
+    ("gpt-6.1-terra", 16_000), ("gpt-5-mini", 16_000), ("gpt-7", 16_000),  # reasoning: room for hidden reasoning
+    ("gpt-4o", 8_000), ("gpt-4.1", 8_000), ("my-own-model", 8_000),  # a plain lesson of ~3,500 tokens, with room
+])
+def test_the_default_budget_is_16_000_for_a_reasoning_model_and_8_000_for_any_other(name, budget):
+    assert models.default_budget(name) == budget
 
 def _ladder(model, budget, effort=None):
     steps = []
@@ -244,6 +269,109 @@ def test_every_models_batch_price_is_half_its_list_price(name, list_price):
 
 def test_every_priced_model_has_its_price_pinned_above():
     assert {name for name, info in models.CATALOGUE.items() if info.batch_price is not None} == set(LIST_PRICES)
+
+
+# Every other fact the catalogue holds about each model, as its sources (named above
+# model_catalogue.CATALOGUE) give it: the reasoning_effort values it accepts, lowest first, and its
+# default; how it takes temperature ("always"; "with effort none"; "never"); its maximum output
+# tokens; its announced shutdown date and the replacement OpenAI names; whether it takes flex
+# (None: no source says); whether it bills prompt-cache writes (GPT-5.6 and later). Checked again
+# for issue 19: gpt-6.1-terra none..max, default medium, 128,000 output (OpenAI's page as quoted by
+# apidog.com, docs.litellm.ai and the Gemini Enterprise model card); gpt-5.4-mini none (default)
+# ..xhigh, 128K output (docs.anyfast.ai); gpt-5.4 none..xhigh, default none (replicate.com). A
+# change to a fact in the catalogue changes its row here, with its source. A model that does not
+# reason accepts no effort: "-".
+NONE_TO_MAX = "none low medium high xhigh max"
+LOW_TO_MAX = "low medium high xhigh max"
+NONE_TO_XHIGH = "none low medium high xhigh"
+GPT5 = "minimal low medium high"
+ALWAYS, WITH_NONE, NEVER = "always", "with effort none", "never"
+FACTS = {  # name: (efforts, default, temperature, max output, shutdown, replacement, flex, bills cache writes)
+    "gpt-6.2-sol": (LOW_TO_MAX, "medium", NEVER, 128_000, None, None, None, True),
+    "gpt-6.2-astra": (LOW_TO_MAX, "medium", NEVER, 128_000, None, None, None, True),
+    "gpt-6.1-terra": (NONE_TO_MAX, "medium", WITH_NONE, 128_000, None, None, True, True),
+    "gpt-6.1-sol": (LOW_TO_MAX, "medium", NEVER, 128_000, None, None, True, True),
+    "gpt-6-luna": (NONE_TO_MAX, "medium", WITH_NONE, 128_000, None, None, True, True),
+    "gpt-6-sol": (NONE_TO_MAX, "medium", WITH_NONE, 128_000, None, None, None, True),
+    "gpt-6-astra": (LOW_TO_MAX, "medium", NEVER, 128_000, None, None, True, True),
+    "gpt-5.6-sol": (NONE_TO_MAX, "medium", WITH_NONE, 128_000, None, None, True, True),
+    "gpt-5.6-terra": (NONE_TO_MAX, "medium", WITH_NONE, 128_000, None, None, True, True),
+    "gpt-5.6-luna": (NONE_TO_MAX, "medium", WITH_NONE, 128_000, None, None, True, True),
+    "gpt-5.5": (NONE_TO_XHIGH, "medium", WITH_NONE, 128_000, None, None, True, False),
+    "gpt-5.4": (NONE_TO_XHIGH, "none", WITH_NONE, 128_000, None, None, True, False),
+    "gpt-5.4-mini": (NONE_TO_XHIGH, "none", WITH_NONE, 128_000, None, None, True, False),
+    "gpt-5.4-nano": (NONE_TO_XHIGH, "none", WITH_NONE, 128_000, "2027-04-01", None, True, False),
+    "gpt-5.4-pro": ("medium high xhigh", "medium", NEVER, 128_000, None, None, None, False),
+    "gpt-5.2": (NONE_TO_XHIGH, "none", WITH_NONE, 128_000, None, None, None, False),
+    "gpt-5.1": ("none low medium high", "none", WITH_NONE, 128_000, "2027-04-01", None, None, False),
+    "gpt-5": (GPT5, "medium", NEVER, 128_000, "2026-12-11", "gpt-6.1-sol", True, False),
+    "gpt-5-mini": (GPT5, "medium", NEVER, 128_000, "2026-12-11", "gpt-6.1-terra", True, False),
+    "gpt-5-nano": (GPT5, "medium", NEVER, 128_000, "2026-12-11", "gpt-6-luna", True, False),
+    "gpt-4.1": ("-", None, ALWAYS, 32_768, "2027-01-14", "gpt-6-luna", None, False),
+    "gpt-4.1-mini": ("-", None, ALWAYS, 32_768, "2027-01-14", "gpt-6-luna", None, False),
+    "gpt-4o": ("-", None, ALWAYS, 16_384, "2027-01-14", "gpt-6-luna", None, False),
+    "gpt-4o-mini": ("-", None, ALWAYS, 16_384, "2027-01-14", "gpt-6-luna", None, False),
+    "o3": ("low medium high", "medium", NEVER, None, "2026-12-11", "gpt-6.1-sol", True, False),
+    "o3-mini": ("low medium high", "medium", NEVER, None, "2026-10-23", "gpt-5.6-sol", None, False),
+    "o4-mini": ("low medium high", "medium", NEVER, None, "2026-10-23", "gpt-5.6-terra", None, False),
+    "gpt-4.1-nano": ("-", None, ALWAYS, None, "2026-10-23", None, None, False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FACTS))
+def test_every_models_facts_are_those_its_sources_give(name):
+    efforts, default, temperature, max_output, shutdown, replacement, flex, cache_writes = FACTS[name]
+    info = models.lookup(name)
+    assert info.in_catalogue and info.reasoning is (efforts != "-")
+    assert info.efforts == (() if efforts == "-" else tuple(efforts.split()))
+    assert info.default_effort == default and info.temperature == temperature
+    assert info.max_output_tokens == max_output
+    assert (info.shutdown, info.replacement) == (shutdown and date.fromisoformat(shutdown), replacement)
+    assert info.flex is flex and info.bills_cache_writes is cache_writes
+    # every model takes Batch requests on Chat Completions but gpt-5.4-pro, offered on the Responses API only
+    on_chat = name != "gpt-5.4-pro"
+    assert (info.batch_chat_completions, info.responses_only) == (on_chat, not on_chat)
+
+
+def test_every_catalogued_model_has_its_facts_pinned_above():
+    assert set(models.CATALOGUE) == set(FACTS)
+
+
+# Every dated snapshot the catalogue lists, with its own announced shutdown date and replacement
+# (openai 3.63.0, types/shared/chat_model.py; OpenAI's deprecations page, see SNAPSHOTS).
+SNAPSHOT_FACTS = {  # name: (family, shutdown, replacement)
+    "gpt-5.5-2026-04-23": ("gpt-5.5", None, None),
+    "gpt-5.4-mini-2026-03-17": ("gpt-5.4-mini", None, None),
+    "gpt-5.4-nano-2026-03-17": ("gpt-5.4-nano", "2027-04-01", None),
+    "gpt-5.2-2025-12-11": ("gpt-5.2", None, None),
+    "gpt-5.1-2025-11-13": ("gpt-5.1", "2027-04-01", None),
+    "gpt-5-2025-08-07": ("gpt-5", "2026-12-11", "gpt-6.1-sol"),
+    "gpt-5-mini-2025-08-07": ("gpt-5-mini", "2026-12-11", "gpt-6.1-terra"),
+    "gpt-5-nano-2025-08-07": ("gpt-5-nano", "2026-12-11", "gpt-6-luna"),
+    "o3-2025-04-16": ("o3", "2026-12-11", "gpt-6.1-sol"),
+    "gpt-4.1-2025-04-14": ("gpt-4.1", "2027-01-14", "gpt-6-luna"),
+    "gpt-4.1-mini-2025-04-14": ("gpt-4.1-mini", "2027-01-14", "gpt-6-luna"),
+    "gpt-4o-2024-11-20": ("gpt-4o", "2027-01-14", "gpt-6-luna"),
+    "gpt-4o-2024-08-06": ("gpt-4o", "2027-01-14", "gpt-6-luna"),
+    "gpt-4o-mini-2024-07-18": ("gpt-4o-mini", "2027-01-14", "gpt-6-luna"),
+    "gpt-4o-2024-05-13": ("gpt-4o", "2026-10-23", "gpt-5.6-sol"),
+    "gpt-4.1-nano-2025-04-14": ("gpt-4.1-nano", "2026-10-23", None),
+    "o4-mini-2025-04-16": ("o4-mini", "2026-10-23", "gpt-5.6-terra"),
+    "o3-mini-2025-01-31": ("o3-mini", "2026-10-23", "gpt-5.6-sol"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SNAPSHOT_FACTS))
+def test_every_listed_snapshot_has_its_familys_rules_and_price_and_its_own_shutdown(name):
+    family, shutdown, replacement = SNAPSHOT_FACTS[name]
+    info = models.lookup(name)
+    assert (info.shutdown, info.replacement) == (shutdown and date.fromisoformat(shutdown), replacement)
+    expected = dataclasses.replace(models.CATALOGUE[family], name=name, shutdown=info.shutdown, replacement=replacement)
+    assert info == expected and info.lifecycle_note is None
+
+
+def test_every_listed_snapshot_is_pinned_above():
+    assert set(models.SNAPSHOTS) == set(SNAPSHOT_FACTS)
 
 
 @pytest.mark.parametrize("name", sorted(LIST_PRICES))
@@ -406,6 +534,14 @@ def test_a_snapshot_the_table_does_not_list_never_inherits_its_familys_date():
     assert "no shutdown date for the snapshot gpt-4o-2099-01-01" in verdict.message
     assert "gpt-4o shuts down on 2027-01-14" in verdict.message
 
+
+def test_a_snapshot_the_table_does_not_list_of_a_family_with_no_shutdown_date_says_so():
+    """The default model's own snapshots, for one: their family has no announced shutdown."""
+    info = models.lookup("gpt-6.1-terra-2026-10-26")
+    assert info.shutdown is None and info.batch_price == models.CATALOGUE["gpt-6.1-terra"].batch_price
+    verdict = models.catalogue_lifecycle("gpt-6.1-terra-2026-10-26", date(2026, 12, 7))
+    assert verdict.status == "unknown"
+    assert "gpt-6.1-terra has no shutdown date announced" in verdict.message
 
 def test_a_fine_tune_of_a_snapshot_follows_that_snapshots_shutdown():
     assert models.lookup("ft:gpt-4o-2024-05-13:acme::x1").shutdown == date(2026, 10, 23)

@@ -528,6 +528,22 @@ def test_an_existing_lesson_file_is_not_overwritten_and_the_new_version_is_kept_
     assert summary["total"]["kept_existing"] == 1
 
 
+def test_generate_wait_keeps_a_lesson_file_that_appeared_while_its_batch_ran_and_keeps_the_new_one_aside(project):
+    """Processing inside ``generate --wait`` overwrites nothing it was not asked to (no --force),
+    as processing by the script does (``saving.Processing.of``: force is off unless given)."""
+    project.generate("--yes")
+    handmade = b"# My own version\n\nDo not touch.\n"
+    project.out.mkdir(parents=True, exist_ok=True)
+    (project.out / "M0-L002.md").write_bytes(handmade)
+
+    project.generate("--yes", "--wait", "--interval", INTERVAL)
+
+    assert (project.out / "M0-L002.md").read_bytes() == handmade
+    kept = project.work / "not_overwritten" / "M0-L002.md"
+    assert kept.read_text(encoding="utf-8") == _expected_lesson(project.server, "M0-L002")
+    assert not (project.work / "replaced").exists()
+
+
 def test_with_force_an_existing_lesson_file_is_overwritten_and_the_old_one_kept_under_replaced(project):
     project.generate("--yes")
     handmade = b"# My own version\n\nReplace me.\n"

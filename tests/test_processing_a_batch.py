@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 
 import pytest
 from openai import OpenAI
 
 from lesson_batch.batch_info import BatchInfo
-from lesson_batch.ledger import Ledger
-from lesson_batch.process_job import ProcessRequest, WaitingForAnotherRun, process_results
+from lesson_batch.ledger import Ledger, NotSaved
 from lesson_batch.states import FAILED, INVALID, NEEDS_ATTENTION, SUCCEEDED, TRUNCATED
-from tests.helpers import PROCESS_SCRIPT, run_script, success_record, wait_until
+from tests.helpers import PROCESS_SCRIPT, run_script, success_record
 from tests.v1_ledger import PLAIN_ERRORS, PLAIN_RESULTS, V1Batch, V1WorkDir
 
 OFFLINE = {"OPENAI_API_KEY": "sk-test-offline", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
@@ -358,25 +356,53 @@ def test_the_error_file_is_downloaded_and_applied_when_the_output_file_is_gone(t
     assert states == {"M0-L001": "missing", "M0-L002": FAILED}
 
 
-def test_a_run_processing_batches_waits_while_another_run_processes_and_says_so(tmp_path, monkeypatch):
-    """Issue 19: ``process_job.process_ready`` 34, 35 (the note of the wait left out)."""
-    for name, value in OFFLINE.items():
-        monkeypatch.setenv(name, value)
+def test_a_lesson_whose_request_failed_at_the_attempts_cap_is_held_for_a_person_at_once(tmp_path):
+    """The cap counts for a line that answers its lesson with a failure too, not only for a lesson
+    no line answers (``saving._Marks``: the cap the ledger records is passed with every mark)."""
     work, out = tmp_path / "work", tmp_path / "lessons"
     batch_awaiting_results(work)
-    write_batch_results(work, [success_record("M0-L001", LESSON)])
-    said, summaries = [], []
+    with Ledger.open(work) as ledger:
+        ledger.set_max_attempts(1)  # as a run with --max-attempts 1 records it
+    server_error = {"id": "batch_req_2", "custom_id": "M0-L002", "error": None, "response": {
+        "status_code": 500, "request_id": "req_2", "body": {"error": {"code": "server_error", "message": "Oops."}}}}
+    write_batch_results(work, [success_record("M0-L001", LESSON), server_error])
 
-    def second_run():
-        with Ledger.open(work) as ledger:
-            summaries.append(process_results(ledger, ProcessRequest(work, output_dir=out), said.append))
+    total = process(tmp_path, work, out)
 
-    with Ledger.open(work) as other_run, other_run.processing_lock():
-        second = threading.Thread(target=second_run)
-        second.start()
-        wait_until(lambda: WaitingForAnotherRun(work) in said, "the second run says it waits")
-        assert summaries == [] and not (out / "M0-L001.md").exists()
-    second.join(timeout=30)
+    assert total["failed"] == {"http_500": ["M0-L002"]}
+    with Ledger.open(work) as ledger:
+        lesson = ledger.lessons(["M0-L002"])["M0-L002"]
+    assert (lesson.state, lesson.attempts) == (NEEDS_ATTENTION, 1)
 
-    assert [event for event in said if isinstance(event, WaitingForAnotherRun)] == [WaitingForAnotherRun(work)]
-    assert [summary.total.saved for summary in summaries] == [["M0-L001"]]
+
+def test_with_no_cap_recorded_a_lesson_whose_third_request_failed_is_held_for_a_person(tmp_path):
+    """A ledger no run recorded an attempts cap in (one upgraded from an older version) is
+    processed with the default cap of 3 (``saving._Marks``: ``ledger.max_attempts(DEFAULT_MAX_ATTEMPTS)``)."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    with Ledger.open(work) as ledger:
+        for run in (1, 2, 3):  # three requests of M0-L001, the first two failed
+            ledger.record_shard(
+                shard_key=f"run{run}-s001", run_id=f"run{run}", model="gpt-6.1-terra", input_path="input.jsonl",
+                sha256="0" * 64, lessons=[("M0-L001", 16_000, None)], prompt_tokens=1_000, output_tokens=1_000,
+                required_sections=[],
+            )
+            ledger.shard_uploaded(f"run{run}-s001", f"file-input-{run}")
+            ledger.shard_submitted(f"run{run}-s001", BatchInfo(
+                id=f"batch_{run}", status="completed", input_file_id=f"file-input-{run}", output_file_id="file-out",
+                request_total=1, request_completed=1,
+            ))
+            if run < 3:
+                ledger.lessons_not_saved([NotSaved("M0-L001", f"batch_{run}", FAILED, "http_500: server_error")])
+                ledger.batch_processed(f"batch_{run}", {})
+        ledger.name_result_files("batch_3", "results_batch_1.jsonl", "errors_batch_1.jsonl")
+        assert ledger.max_attempts(0) == 0  # no cap recorded
+    server_error = {"id": "batch_req_1", "custom_id": "M0-L001", "error": None, "response": {
+        "status_code": 500, "request_id": "req_1", "body": {"error": {"code": "server_error", "message": "Oops."}}}}
+    write_batch_results(work, [server_error])
+
+    total = process(tmp_path, work, out)
+
+    assert total["failed"] == {"http_500": ["M0-L001"]}
+    with Ledger.open(work) as ledger:
+        lesson = ledger.lessons(["M0-L001"])["M0-L001"]
+    assert (lesson.state, lesson.attempts) == (NEEDS_ATTENTION, 3)

@@ -297,3 +297,23 @@ def test_processing_after_a_run_killed_between_create_and_record_points_to_the_g
         "(M1-L001, M1-L002, M1-L003, M1-L004) are in a submission an interrupted run left unfinished"
     ) in processed.stdout
     assert "not saved and in no batch" not in processed.stdout
+
+
+def test_a_good_lesson_from_a_run_its_lesson_is_no_longer_in_never_changes_the_lesson_s_state(tmp_path):
+    """The same for an answer that brings a good lesson: it never marks the lesson saved in the
+    batch it is in now (issue 19: ``saving._save`` 63, the batch id of a saved lesson)."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    ledger_awaiting_results(work, ["M0-L001"], ["Summary"]).close()
+    good = success_record("M0-L001", content="# M0-L001\n\n## Summary\n\nAll of it.\n")
+    older_run = Expected(batch_id="flex-older-run", model="gpt-6.1-terra", budget=16_000, effort=None,
+                         required_sections=("Summary",), force=False)
+
+    with Ledger.open(work) as ledger:
+        before = ledger.lessons(["M0-L001"])["M0-L001"]
+        recorder = AnswerRecorder(Processing.of(ledger, out, work), Report(label="kept answers"))
+        recorder.apply(parse_result_line(1, json.dumps(good).encode()), older_run)
+        recorder.flush()
+        after = ledger.lessons(["M0-L001"])["M0-L001"]
+
+    assert (before.state, before.batch_id) == ("submitted", "batch_1")
+    assert after == before

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from lesson_batch.api import ApiError, BatchApi
-from lesson_batch.batch_sync import BACKOFF_FACTOR, refresh, watch
+from lesson_batch.batch_sync import watch
 from lesson_batch.ledger import Ledger
 from tests.helpers import wait_until
 from tests.test_submit_and_status import INTERVAL, Project, calls, ok
@@ -34,25 +34,18 @@ def test_a_watch_that_meets_an_error_no_retry_can_fix_stops_with_the_api_s_messa
     assert len(calls(fake_openai.requests, "GET", f"/v1/batches/{batch['id']}")) == 1
 
 
-# ---- watch itself, with a sleep that records how long it waits (and never waits) --------------
+# ---- watch itself, with a sleep that fails: a watch that should stop never polls again ------------
 
 
 class Sleeps(list):
-    """``watch``'s sleep: records each wait instead of waiting, and ends a watch that goes on polling."""
-
-    def __init__(self, polls_allowed: int = 0):
-        super().__init__()
-        self.polls_allowed = polls_allowed
+    """``watch``'s sleep: records a wait instead of waiting, and ends a watch that would poll again."""
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
-        if len(self) > self.polls_allowed:
-            raise AssertionError(f"watch polled again after {self}")
+        raise AssertionError(f"watch polled again after waiting {seconds} s")
 
 
-def one_batch(tmp_path, fake_openai, scenario=None) -> tuple[Project, str]:
-    if scenario:
-        fake_openai.set_scenario(scenario)
+def one_batch(tmp_path, fake_openai) -> tuple[Project, str]:
     project = Project(tmp_path, fake_openai)
     ok(project.generate("--yes"))
     [batch] = fake_openai.created_batches()
@@ -79,26 +72,3 @@ def test_a_watch_of_a_batch_that_has_ended_returns_at_the_first_poll(tmp_path, f
         records = watch(ledger, api, [batch_id], 5.0, sleep=sleeps)
     assert [(record.batch_id, record.status) for record in records] == [(batch_id, "completed")]
     assert sleeps == []
-
-
-def test_a_watch_waits_at_least_its_interval_between_polls_and_backs_off(tmp_path, fake_openai):
-    """Issue 19: ``batch_sync.watch`` 46, 47 (the wait computed from the wrong arguments: 0 or 1 s)."""
-    project, batch_id = one_batch(tmp_path, fake_openai, {"batches": ["stuck"]})
-    sleeps = Sleeps(polls_allowed=3)
-    with Ledger.open(project.work) as ledger:
-        watch(ledger, BatchApi("sk-test", base_url=fake_openai.base_url), [batch_id], 5.0, sleep=sleeps,
-              stop_when=lambda records: len(sleeps) == 3)
-    assert sleeps == [5.0 * BACKOFF_FACTOR, 5.0 * BACKOFF_FACTOR ** 2, 5.0 * BACKOFF_FACTOR ** 3]
-
-
-def test_a_batch_known_to_have_ended_is_not_asked_about_again(tmp_path, fake_openai):
-    """Issue 19: ``batch_sync.refresh`` 7 (asked again about every ended batch, at each poll)."""
-    project, batch_id = one_batch(tmp_path, fake_openai)
-    api = BatchApi("sk-test", base_url=fake_openai.base_url)
-    wait_until(lambda: api.get_batch(batch_id).status == "completed", "the batch has completed at the API")
-    with Ledger.open(project.work) as ledger:
-        refresh(ledger, api, [batch_id])  # the ledger learns it has ended
-        asked = len(calls(fake_openai.requests, "GET", f"/v1/batches/{batch_id}"))
-        records, problems = refresh(ledger, api, [batch_id])
-    assert ([record.status for record in records], problems) == (["completed"], [])
-    assert len(calls(fake_openai.requests, "GET", f"/v1/batches/{batch_id}")) == asked
