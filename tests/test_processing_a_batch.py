@@ -15,6 +15,7 @@ import json
 import sqlite3
 
 import pytest
+from openai import OpenAI
 
 from lesson_batch.batch_info import BatchInfo
 from lesson_batch.ledger import Ledger, NotSaved
@@ -27,18 +28,19 @@ LESSON = "# M0-L001\n\nA lesson.\n"
 BILLED = {"prompt_tokens": 700, "completion_tokens": 3_000, "total_tokens": 3_700}
 
 
-def batch_awaiting_results(work, force: bool = False) -> None:
+def batch_awaiting_results(work, force: bool = False, input_path=None, error_file_id=None) -> None:
     """Batch ``batch_1`` of M0-L001 and M0-L002, completed, its files named (as before a download)."""
     with Ledger.open(work) as ledger:
         ledger.record_shard(
-            shard_key="run1-s001", run_id="run1", model="gpt-6.1-terra", input_path=str(work / "input.jsonl"),
+            shard_key="run1-s001", run_id="run1", model="gpt-6.1-terra",
+            input_path=str(input_path or work / "input.jsonl"),
             sha256="0" * 64, lessons=[("M0-L001", 16_000, None), ("M0-L002", 16_000, None)], prompt_tokens=1_000,
             output_tokens=1_000, required_sections=[], force=force,
         )
         ledger.shard_uploaded("run1-s001", "file-input")
         ledger.shard_submitted("run1-s001", BatchInfo(
             id="batch_1", status="completed", input_file_id="file-input", output_file_id="file-out",
-            request_total=2, request_completed=2,
+            error_file_id=error_file_id, request_total=2, request_completed=2,
         ))
         ledger.name_result_files("batch_1", "results_batch_1.jsonl", "errors_batch_1.jsonl")
 
@@ -295,6 +297,63 @@ def test_a_batch_whose_shard_is_gone_from_the_ledger_still_has_its_lessons_saved
 
     assert (total["saved"], total["failed"], total["missing"]) == (2, {}, [])
     assert (out / "M0-L002.md").read_text(encoding="utf-8") == LESSON.replace("M0-L001", "M0-L002")
+
+
+def test_a_file_that_cannot_be_written_while_processing_a_batch_ends_the_run_with_a_plain_message(tmp_path):
+    """A truncated lesson is kept under rejected/, which is a file here: the write fails (not a full
+    disk). The run names the file, the lessons folder to fix and the batch left awaiting processing
+    (issue 19: ``process_job.process_ready`` 39 lost the lessons folder and ended in a traceback)."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    batch_awaiting_results(work)
+    (work / "rejected").write_text("not a folder\n", encoding="utf-8")
+    write_batch_results(work, [success_record("M0-L001", LESSON, finish_reason="length")])
+
+    result = run_script(PROCESS_SCRIPT, "--work-dir", work, "--output-dir", out, env=OFFLINE, cwd=tmp_path)
+
+    said = result.stdout + result.stderr
+    assert result.returncode == 1 and "Traceback" not in said, said
+    assert "cannot write work/rejected/" in said and "batch batch_1 stays awaiting processing" in said, said
+    assert "fix the folder (lessons)" in said, said
+    with Ledger.open(work) as ledger:
+        assert ledger.batch("batch_1").awaits_processing
+
+
+def test_the_request_file_of_a_batch_is_deleted_once_its_results_are_processed(tmp_path):
+    """Kept under submitted/ while its batch runs (for the line numbers of a validation error), the
+    request file is not needed once the batch is processed (issue 19: ``process_job.process_ready``
+    61, 62 kept it for ever)."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    kept = work / "submitted" / "batch_1.jsonl"
+    batch_awaiting_results(work, input_path=kept)
+    kept.parent.mkdir()
+    kept.write_text('{"custom_id": "M0-L001"}\n{"custom_id": "M0-L002"}\n', encoding="utf-8")
+    write_batch_results(work, [success_record("M0-L001", LESSON),
+                               success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))])
+
+    assert process(tmp_path, work, out)["saved"] == 2
+
+    assert not kept.exists()
+
+
+def test_the_error_file_is_downloaded_and_applied_when_the_output_file_is_gone(tmp_path, fake_openai):
+    """An expired output file does not stop the batch's error file from being read: its lesson is
+    marked with its error, the other reported missing (issue 19: ``process_job.download_results`` 31
+    stopped at the first file gone)."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    client = OpenAI(api_key="sk-test", base_url=fake_openai.base_url)
+    errors = client.files.create(file=("errors.jsonl", (json.dumps(_error_line("M0-L002")) + "\n").encode()),
+                                 purpose="batch")
+    batch_awaiting_results(work, error_file_id=errors.id)  # its output file, file-out, is unknown to the server
+
+    result = run_script(PROCESS_SCRIPT, "--work-dir", work, "--output-dir", out, env=fake_openai.env(), cwd=tmp_path)
+
+    said = result.stdout + result.stderr
+    assert "Traceback" not in said, said
+    assert "File file-out of batch batch_1 is no longer available on the API." in said, said
+    assert (work / "errors_batch_1.jsonl").exists()
+    with Ledger.open(work) as ledger:
+        states = {lesson.lesson_id: lesson.state for lesson in ledger.lessons_in_batch("batch_1")}
+    assert states == {"M0-L001": "missing", "M0-L002": FAILED}
 
 
 def test_a_lesson_whose_request_failed_at_the_attempts_cap_is_held_for_a_person_at_once(tmp_path):

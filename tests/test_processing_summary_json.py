@@ -97,3 +97,26 @@ def test_a_batch_still_running_is_named_as_not_ready_as_the_api_sees_it_now(tmp_
     assert (summary["batches"], summary["not_ready"], summary["not_found"]) == ([], [batch_id], [])
     assert f"Batch {batch_id}: in_progress" in said.stdout, said.stdout
     assert "the API could not be read now" not in said.stdout + said.stderr
+
+
+def test_a_lesson_saved_by_the_run_is_not_named_as_in_an_unfinished_submission(tmp_path):
+    """An interrupted run (a --force one) left M0-L001 in a submission it never sent; once the
+    batch_1 result saves M0-L001, only the lessons still to request are named there, and in the
+    command that finishes it (issue 19: ``lessons_in_unfinished_submissions`` 6)."""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    _ledger(work)
+    with Ledger.open(work) as ledger:
+        ledger.record_shard(
+            shard_key="run2-s001", run_id="run2", model=MODEL, input_path=str(work / "input_run2.jsonl"),
+            sha256="2" * 64, lessons=[("M0-L001", 16_000, None)], prompt_tokens=100, output_tokens=100,
+            required_sections=[], force=True,
+        )
+    lines = [success_record("M0-L001", "# M0-L001\n\nA lesson.\n")]
+    (work / "results_batch_1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    result = run_script(PROCESS_SCRIPT, "--work-dir", work, "--output-dir", out, "--json", env=OFFLINE, cwd=tmp_path)
+
+    assert "Traceback" not in result.stderr, result.stderr
+    summary = json.loads(result.stdout)["result"]
+    assert summary["total"]["saved"] == 1
+    assert summary["lessons_in_unfinished_submissions"] == ["M2-L002", "M10-L002"]

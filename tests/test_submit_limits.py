@@ -68,6 +68,20 @@ def test_a_batch_one_token_over_the_cap_waits(tmp_path, fake_openai):
     assert project.states() == {"M0-L001": SUBMITTED, "M0-L002": PENDING}
 
 
+def test_the_cap_counts_every_batch_this_run_submitted_not_only_the_last(tmp_path, fake_openai):
+    """Three one-lesson batches under a cap that holds two: the third waits, though beside the
+    second alone it would fit (issue 19: ``submit_plan`` 50 kept only the last batch's tokens)."""
+    project = Project(tmp_path, fake_openai, lessons=ALL_LESSONS[:3])
+    first, second, third = shard_prompt_tokens(project)
+    cap = first + second + third - 1
+    assert second + third <= cap  # what the third would see beside the second alone
+
+    ok(project.generate("--yes", *ONE_REQUEST_PER_BATCH, "--max-enqueued-tokens", str(cap)))
+
+    assert submitted_lessons(project) == ["M0-L001", "M0-L002"]
+    assert project.states() == {"M0-L001": SUBMITTED, "M0-L002": SUBMITTED, "M0-L003": PENDING}
+
+
 # --------------------------------------------------------------------------- the kept request files
 
 
