@@ -375,12 +375,13 @@ def test_a_lesson_whose_request_failed_at_the_attempts_cap_is_held_for_a_person_
     assert (lesson.state, lesson.attempts) == (NEEDS_ATTENTION, 1)
 
 
-def test_with_no_cap_recorded_a_lesson_whose_third_request_failed_is_held_for_a_person(tmp_path):
-    """A ledger no run recorded an attempts cap in (one upgraded from an older version) is
-    processed with the default cap of 3 (``saving._Marks``: ``ledger.max_attempts(DEFAULT_MAX_ATTEMPTS)``)."""
-    work, out = tmp_path / "work", tmp_path / "lessons"
+def third_request_with_no_cap_recorded(work) -> None:
+    """M0-L001 requested three times, the first two failed, the third in ``batch_3`` (completed, its
+    files named as those of ``write_batch_results``), in a ledger no run recorded an attempts cap in
+    (one upgraded from an older version): processing uses the default cap of 3
+    (``ledger.max_attempts(DEFAULT_MAX_ATTEMPTS)`` in ``saving``)."""
     with Ledger.open(work) as ledger:
-        for run in (1, 2, 3):  # three requests of M0-L001, the first two failed
+        for run in (1, 2, 3):
             ledger.record_shard(
                 shard_key=f"run{run}-s001", run_id=f"run{run}", model="gpt-6.1-terra", input_path="input.jsonl",
                 sha256="0" * 64, lessons=[("M0-L001", 16_000, None)], prompt_tokens=1_000, output_tokens=1_000,
@@ -396,6 +397,12 @@ def test_with_no_cap_recorded_a_lesson_whose_third_request_failed_is_held_for_a_
                 ledger.batch_processed(f"batch_{run}", {})
         ledger.name_result_files("batch_3", "results_batch_1.jsonl", "errors_batch_1.jsonl")
         assert ledger.max_attempts(0) == 0  # no cap recorded
+
+
+def test_with_no_cap_recorded_a_lesson_whose_third_request_failed_is_held_for_a_person(tmp_path):
+    """(``saving._Marks.__init__`` 9.)"""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    third_request_with_no_cap_recorded(work)
     server_error = {"id": "batch_req_1", "custom_id": "M0-L001", "error": None, "response": {
         "status_code": 500, "request_id": "req_1", "body": {"error": {"code": "server_error", "message": "Oops."}}}}
     write_batch_results(work, [server_error])
@@ -403,6 +410,20 @@ def test_with_no_cap_recorded_a_lesson_whose_third_request_failed_is_held_for_a_
     total = process(tmp_path, work, out)
 
     assert total["failed"] == {"http_500": ["M0-L001"]}
+    with Ledger.open(work) as ledger:
+        lesson = ledger.lessons(["M0-L001"])["M0-L001"]
+    assert (lesson.state, lesson.attempts) == (NEEDS_ATTENTION, 3)
+
+
+def test_with_no_cap_recorded_a_lesson_missing_from_its_third_batch_s_files_is_held_for_a_person(tmp_path):
+    """(``saving.apply_batch`` 57.)"""
+    work, out = tmp_path / "work", tmp_path / "lessons"
+    third_request_with_no_cap_recorded(work)
+    write_batch_results(work, [])
+
+    total = process(tmp_path, work, out)
+
+    assert total["missing"] == ["M0-L001"]
     with Ledger.open(work) as ledger:
         lesson = ledger.lessons(["M0-L001"])["M0-L001"]
     assert (lesson.state, lesson.attempts) == (NEEDS_ATTENTION, 3)

@@ -170,3 +170,18 @@ def test_a_run_killed_in_the_middle_is_finished_by_the_next_without_loss(tmp_pat
     for lesson_id in saved:
         assert (tmp_path / "lessons" / f"{lesson_id}.md").read_text() == lesson_text(lesson_id)
     assert temporaries(tmp_path / "lessons") == []
+
+
+def test_a_lesson_file_that_cannot_take_its_name_leaves_no_temporary_behind(tmp_path, monkeypatch):
+    """A failure while a good lesson takes its name (a full disk, a permission) stops processing,
+    and its temporary file is gone from the lessons folder (``saving._save``: only a published
+    temporary is kept)."""
+    def full_disk(temporary, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(saving, "publish", full_disk)
+    path = write_results(tmp_path / "results.jsonl")
+    with make_ledger(tmp_path / "work") as ledger, pytest.raises(OSError):
+        process_files(Processing.of(ledger, tmp_path / "lessons", tmp_path / "work"), [path])
+
+    assert temporaries(tmp_path / "lessons") == []

@@ -225,6 +225,13 @@ def test_a_result_line_for_a_lesson_of_another_batch_is_reported_and_changes_not
         assert ledger.lessons(["M0-L001"])["M0-L001"].batch_id == first["id"]
 
 
+
+def _refusal(custom_id: str) -> dict:
+    """A 200 whose message is the model's refusal, with no content."""
+    record = success_record(custom_id, content=None)
+    record["response"]["body"]["choices"][0]["message"]["refusal"] = "I can't help with that."
+    return record
+
 # Answers that bring no lesson to save, one of each kind, as the lines of a results file.
 _NOT_SAVED_ANSWERS = {
     "a good lesson whose path holds a folder": success_record("M0-L001", content="# M0-L001\n\n## Summary\n"),
@@ -238,6 +245,7 @@ _NOT_SAVED_ANSWERS = {
         "status_code": 500, "request_id": "req_1", "body": {"error": {"code": "server_error", "message": "Oops."}}}},
     "a truncated lesson": success_record("M0-L001", content="# M0-L001\n\n## Sum", finish_reason="length"),
     "a lesson without its sections": success_record("M0-L001", content="# M0-L001\n\nNo sections.\n"),
+    "a refusal": _refusal("M0-L001"),
 }
 
 
@@ -246,7 +254,7 @@ def test_an_answer_from_a_run_its_lesson_is_no_longer_in_never_changes_the_lesso
     """An answer an older flex run kept on disk (``flex.answers.kept_answers`` reads every run that
     left a lesson in flight) may be for a lesson now in another batch: whatever it says, it marks
     nothing there (issue 19: the batch id of each ``saving`` outcome, ``_path_problem`` 18,
-    ``_error_entry`` 8, 34, 52, 60, ``_rejected`` 16, 33)."""
+    ``_error_entry`` 8, 34, 52, 60, ``_rejected`` 16, 33, ``_decide`` 41)."""
     work, out = tmp_path / "work", tmp_path / "lessons"
     ledger_awaiting_results(work, ["M0-L001"], ["Summary"]).close()
     (out / "M0-L001.md").mkdir(parents=True)  # only a good lesson gets as far as its path
