@@ -42,6 +42,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections import Counter
@@ -53,6 +54,7 @@ import pytest
 from lesson_batch import cli, crashpoints
 from lesson_batch.batch_info import BatchInfo
 from lesson_batch.ledger import Ledger
+from lesson_batch.process_job import ProcessRequest, WaitingForAnotherRun, process_results
 from tests import script_forkserver
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -394,6 +396,26 @@ def ledger_awaiting_results(work_dir: Path, lesson_ids: list[str], required_sect
     ledger.shard_submitted("run1-s001", BatchInfo(id="batch_1", status="completed", input_file_id="file-input",
                                                    request_total=len(lesson_ids)))
     return ledger
+
+
+def process_while_another_run_processes(request: ProcessRequest) -> tuple[list, list]:
+    """``process_results`` for ``request`` on a second thread while another run holds the work
+    dir's processing lock, let go once the second run says it waits (checking that it has
+    processed nothing and saved no lesson until then): what it said, and its summaries."""
+    work_dir = request.work_dir
+    said, summaries = [], []
+
+    def second_run() -> None:
+        with Ledger.open(work_dir) as ledger:
+            summaries.append(process_results(ledger, request, said.append))
+
+    with Ledger.open(work_dir) as other_run, other_run.processing_lock():
+        second = threading.Thread(target=second_run)
+        second.start()
+        wait_until(lambda: WaitingForAnotherRun(work_dir) in said, "the second run says it waits")
+        assert summaries == [] and not any(Path(request.output_dir).glob("*.md")), "processed while it waited"
+    second.join(timeout=30)
+    return said, summaries
 
 
 def write_modules_curriculum(

@@ -9,12 +9,17 @@ ledger records for a batch is read as that batch's own.
 from __future__ import annotations
 
 import json
-import threading
 
 from lesson_batch.batch_info import BatchInfo
 from lesson_batch.ledger import Ledger
-from lesson_batch.process_job import ProcessRequest, WaitingForAnotherRun, process_results
-from tests.helpers import PROCESS_SCRIPT, ledger_awaiting_results, run_script, success_record, wait_until
+from lesson_batch.process_job import ProcessRequest, WaitingForAnotherRun
+from tests.helpers import (
+    PROCESS_SCRIPT,
+    ledger_awaiting_results,
+    process_while_another_run_processes,
+    run_script,
+    success_record,
+)
 
 LESSON = "# M0-L001\n\nA lesson.\n"
 
@@ -25,19 +30,8 @@ def test_a_run_given_result_files_waits_while_another_run_processes_and_says_so(
     ledger_awaiting_results(work, ["M0-L001"], []).close()
     results = tmp_path / "results.jsonl"
     results.write_text(json.dumps(success_record("M0-L001", LESSON)) + "\n", encoding="utf-8")
-    request = ProcessRequest(work, results_file=results, output_dir=out)
-    said, summaries = [], []
 
-    def run_given_the_file():
-        with Ledger.open(work) as ledger:
-            summaries.append(process_results(ledger, request, said.append))
-
-    with Ledger.open(work) as other_run, other_run.processing_lock():
-        second = threading.Thread(target=run_given_the_file)
-        second.start()
-        wait_until(lambda: WaitingForAnotherRun(work) in said, "the run given the file says it waits")
-        assert summaries == [] and not (out / "M0-L001.md").exists()
-    second.join(timeout=30)
+    said, summaries = process_while_another_run_processes(ProcessRequest(work, results_file=results, output_dir=out))
 
     assert [event for event in said if isinstance(event, WaitingForAnotherRun)] == [WaitingForAnotherRun(work)]
     assert [summary.total.saved for summary in summaries] == [["M0-L001"]]
