@@ -32,6 +32,7 @@ kill or interrupt it themselves.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import importlib.util
 import io
@@ -348,6 +349,21 @@ def success_record(custom_id, content="# Lesson\n", finish_reason="stop", usage=
         },
         "error": None,
     }
+
+
+def open_as_on_windows(file, mode="r", *args, **kwargs):
+    """``open`` as on a system whose locale is not UTF-8 (Windows' cp1252): a file opened as text
+    without an encoding is read and written as cp1252."""
+    if "b" not in mode:
+        kwargs.setdefault("encoding", "cp1252")
+    return builtins.open(file, mode, *args, **kwargs)
+
+
+def unreadable_record(custom_id, usage: dict) -> dict:
+    """One line of a batch's output file that cannot be read: a 200 for ``custom_id`` whose body has
+    its ``usage`` (billed) and no choices."""
+    return {"id": "batch_req_9", "custom_id": custom_id, "error": None,
+            "response": {"status_code": 200, "request_id": "req_9", "body": {"usage": usage}}}
 
 
 def responses_record(custom_id, output=None, *, status="completed", incomplete_reason=None, usage=None) -> dict:

@@ -11,7 +11,6 @@ The bundled curriculum and template are used throughout (336 lessons; module M1 
 
 from __future__ import annotations
 
-import builtins
 import importlib
 import json
 import random
@@ -59,6 +58,7 @@ from tests.helpers import (
     GENERATE_SCRIPT,
     REPO_ROOT,
     ScriptDriver,
+    open_as_on_windows,
     script_env,
     start_python,
     wait_until,
@@ -211,12 +211,6 @@ def test_flex_sends_the_bodies_of_the_batch_file_plus_the_flex_tier(project):
 def test_flex_reads_the_request_file_as_utf8_whatever_the_systems_encoding(tmp_path, fake_openai, monkeypatch):
     """On a system whose locale is not UTF-8 (Windows' cp1252), a file opened as text would send
     (and pay for) a garbled prompt, or none."""
-
-    def open_as_on_windows(file, mode="r", *args, **kwargs):
-        if "b" not in mode:
-            kwargs.setdefault("encoding", "cp1252")
-        return builtins.open(file, mode, *args, **kwargs)
-
     fake_openai.set_scenario(QUICK)
     project = ScriptDriver(tmp_path, fake_openai)
     write_curriculum(project.curriculum, ["Données publiques — l’accès, Ý et ő"])

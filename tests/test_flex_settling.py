@@ -15,8 +15,6 @@ server, whose request log tells what was paid.
 
 from __future__ import annotations
 
-import builtins
-
 import pytest
 
 from lesson_batch import models
@@ -29,7 +27,7 @@ from lesson_batch.flex.send import FlexRequest
 from lesson_batch.ledger import DEFAULT_MAX_ATTEMPTS, Ledger
 from lesson_batch.states import FLEX, INVALID, NEEDS_ATTENTION, PENDING, SUCCEEDED
 from lesson_batch.workspace import Workspace
-from tests.helpers import success_record
+from tests.helpers import open_as_on_windows, success_record
 from tests.test_flex import KILLED, QUICK, Project, ok
 
 MODEL = models.DEFAULT_MODEL
@@ -226,12 +224,6 @@ def test_only_the_answers_of_lessons_still_in_flight_are_taken_from_the_answers_
 def test_a_kept_answer_is_read_as_utf8_whatever_the_systems_encoding(work, out, monkeypatch):
     """On a system whose locale is not UTF-8 (Windows' cp1252), a file opened as text would read
     the answer wrongly, or not at all (and the lesson would be paid again)."""
-
-    def open_as_on_windows(file, mode="r", *args, **kwargs):
-        if "b" not in mode:
-            kwargs.setdefault("encoding", "cp1252")
-        return builtins.open(file, mode, *args, **kwargs)
-
     monkeypatch.setattr(answers_module, "open", open_as_on_windows, raising=False)
     content = "# Données publiques\n\nÝ, ő, “quoted” — naïve café.\n"
     with Ledger.open(work) as ledger:

@@ -20,7 +20,7 @@ from openai import OpenAI
 from lesson_batch.batch_info import BatchInfo
 from lesson_batch.ledger import Ledger, NotSaved
 from lesson_batch.states import FAILED, INVALID, NEEDS_ATTENTION, SUCCEEDED, TRUNCATED
-from tests.helpers import PROCESS_SCRIPT, run_script, success_record
+from tests.helpers import PROCESS_SCRIPT, run_script, success_record, unreadable_record
 from tests.v1_ledger import PLAIN_ERRORS, PLAIN_RESULTS, V1Batch, V1WorkDir
 
 OFFLINE = {"OPENAI_API_KEY": "sk-test-offline", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
@@ -60,9 +60,7 @@ def test_an_unreadable_line_naming_its_lesson_is_that_lesson_s_answer_not_a_miss
     work, out = tmp_path / "work", tmp_path / "lessons"
     batch_awaiting_results(work)
     # M0-L002's line: a 200 whose body has its usage and no choices (billed, nothing to read).
-    unreadable = {"id": "batch_req_2", "custom_id": "M0-L002",
-                  "response": {"status_code": 200, "request_id": "req_2", "body": {"usage": BILLED}}, "error": None}
-    lines = [success_record("M0-L001", LESSON), unreadable]
+    lines = [success_record("M0-L001", LESSON), unreadable_record("M0-L002", BILLED)]
     write_batch_results(work, lines)
 
     total = process(tmp_path, work, out)
@@ -121,17 +119,11 @@ def test_a_lesson_saved_from_a_batch_records_the_lessons_folder_it_went_to(tmp_p
         assert ledger.saved_folders() == {"M0-L001": str(out.resolve()), "M0-L002": str(out.resolve())}
 
 
-def unreadable_line(lesson_id: str) -> dict:
-    """A 200 whose body has its usage and no choices: billed, nothing to read, its lesson named."""
-    return {"id": "batch_req_9", "custom_id": lesson_id,
-            "response": {"status_code": 200, "request_id": "req_9", "body": {"usage": BILLED}}, "error": None}
-
-
 def test_an_unreadable_line_naming_a_lesson_not_in_the_batch_is_reported_and_changes_nothing(tmp_path):
     """Issue 19, ``_unreadable_line`` 2, 3, 7: such a line is not the batch's answer for any lesson."""
     work, out = tmp_path / "work", tmp_path / "lessons"
     batch_awaiting_results(work)
-    lines = [success_record("M0-L001", LESSON), unreadable_line("M0-L009"),
+    lines = [success_record("M0-L001", LESSON), unreadable_record("M0-L009", BILLED),
              success_record("M0-L002", LESSON.replace("M0-L001", "M0-L002"))]
     write_batch_results(work, lines)
 

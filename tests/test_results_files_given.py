@@ -19,6 +19,7 @@ from tests.helpers import (
     process_while_another_run_processes,
     run_script,
     success_record,
+    unreadable_record,
 )
 
 LESSON = "# M0-L001\n\nA lesson.\n"
@@ -78,9 +79,7 @@ def test_an_unreadable_line_of_a_batch_s_own_file_given_by_hand_is_its_lesson_s_
     work, out = tmp_path / "work", tmp_path / "lessons"
     with ledger_awaiting_results(work, ["M0-L001", "M0-L002"], []) as ledger:
         ledger.name_result_files("batch_1", "results_batch_1.jsonl", "errors_batch_1.jsonl")
-    unreadable = {"id": "batch_req_2", "custom_id": "M0-L002", "error": None,
-                  "response": {"status_code": 200, "request_id": "req_2", "body": {"usage": {"prompt_tokens": 700}}}}
-    lines = [success_record("M0-L001", LESSON), unreadable]
+    lines = [success_record("M0-L001", LESSON), unreadable_record("M0-L002", {"prompt_tokens": 700})]
     results = work / "results_batch_1.jsonl"
     results.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
 

@@ -7,7 +7,7 @@ import json
 
 from lesson_batch.report import Report
 from lesson_batch.saving import Expected, Processing, _apply
-from tests.helpers import ledger_awaiting_results
+from tests.helpers import ledger_awaiting_results, unreadable_record
 
 BILLED = {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150}
 
@@ -20,9 +20,7 @@ def test_an_unreadable_line_of_a_batch_its_lesson_has_left_marks_nothing_in_its_
     work, out = tmp_path / "work", tmp_path / "lessons"
     ledger = ledger_awaiting_results(work, ["M0-L001"], [])  # the lesson is now in batch_1
     old_file = tmp_path / "batch_0_output.jsonl"
-    unreadable = {"id": "batch_req_9", "custom_id": "M0-L001",
-                  "response": {"status_code": 200, "request_id": "req_9", "body": {"usage": BILLED}}, "error": None}
-    old_file.write_text(json.dumps(unreadable) + "\n", encoding="utf-8")
+    old_file.write_text(json.dumps(unreadable_record("M0-L001", BILLED)) + "\n", encoding="utf-8")
     old_batch = Expected(batch_id="batch_0", model="gpt-6.1-terra", budget=16_000, effort=None,
                          required_sections=(), force=False)
 
