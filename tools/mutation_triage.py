@@ -36,8 +36,9 @@ and the verdict is one of:
 * ``harmless``: it changes something no user or later run relies on (said in the why);
 * ``wording``: it changes only words a person reads, not what is paid for or saved;
 * ``closed``: a test kills it that mutmut did not run for it: one added after the run, or one
-  that reaches the function only in a process of its own (a kill, a script run as a program),
-  which mutmut cannot map to the function. The why starts with the test (``tests/x.py::name``),
+  that reaches the function only in a process of its own (a kill, a script run as a program) or
+  through a module-scoped fixture set up by an earlier test, which mutmut cannot map to the function.
+  The why starts with the test (``tests/x.py::name``),
   and ``--confirm`` runs that test on the mutant to check (and first without a mutant: a test
   that fails on the code ``mutants/`` was made from proves nothing).
 
