@@ -43,6 +43,8 @@ and the verdict is one of:
   that fails on the code ``mutants/`` was made from proves nothing).
 
 A "no tests" mutant (no test calls its function in the test process) is reported like a survivor.
+The report also names the verdict lines that match no mutant of the run (a function changed or
+removed since): remove them, so that the verdicts stay a record of today's code.
 
 The mutants of a module live in ``mutants/<path>`` as functions named
 ``x_<function>__mutmut_<n>`` (methods: ``xǁ<Class>ǁ<method>__mutmut_<n>``) beside the original,
