@@ -258,7 +258,7 @@ def confirm(mutants: Path, found: list[Survivor], verdicts: list[Verdict]) -> li
         verdict = verdict_for(survivor.name, verdicts)
         if not verdict or verdict.verdict != "closed":
             continue
-        test = verdict.why.split()[0]
+        test = _test_named(verdict.why)
         if test not in passes_unmutated:  # a test that fails on the run's code without a mutant kills nothing
             passes_unmutated[test] = _run_test(mutants, test, "") == 0
         if not passes_unmutated[test]:
@@ -270,6 +270,15 @@ def confirm(mutants: Path, found: list[Survivor], verdicts: list[Verdict]) -> li
         if not killed:
             not_killed.append(survivor.name)
     return not_killed
+
+
+def _test_named(why: str) -> str:
+    """The test a "closed" verdict's why starts with: its first word, or up to the ``]`` that closes a
+    parametrized node id with spaces in its parameters (``tests/x.py::name[a b]``)."""
+    first = why.split()[0]
+    if "[" in first and "]" not in first and "]" in why:
+        return why[:why.index("]") + 1]
+    return first
 
 
 def _run_test(mutants: Path, test: str, mutant: str) -> int:
