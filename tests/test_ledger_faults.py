@@ -26,7 +26,7 @@ from lesson_batch import process_job as processing_module
 from lesson_batch.api import BatchApi
 from lesson_batch.defaults import DEFAULT_CURRICULUM
 from lesson_batch.ledger import Ledger
-from lesson_batch.ledger.file import try_lock
+from lesson_batch.ledger.file import LedgerError, damage, set_aside_damaged_ledger, try_lock
 from lesson_batch.workspace import Workspace
 from tests.helpers import (
     PROCESS_SCRIPT,
@@ -362,6 +362,19 @@ def test_a_damaged_page_is_noticed_on_open_and_a_dry_run_says_what_to_run(job):
 
     assert "cannot open the run ledger: it is damaged" in out
     assert "Run python " in out and f"{PROCESS_SCRIPT} --work-dir" in out
+
+
+def test_a_run_that_does_not_repair_a_damaged_ledger_says_what_is_wrong_with_it(tmp_path):
+    workspace = Workspace(tmp_path)
+    workspace.ledger_path.write_bytes(b"these bytes are not an SQLite database " * 200)
+    problem = damage(workspace.ledger_path)
+    assert problem
+
+    with pytest.raises(LedgerError) as refusal:
+        set_aside_damaged_ledger(workspace, repair=False)
+
+    assert f"it is damaged ({problem}); nothing was changed" in str(refusal.value)
+    assert workspace.ledger_path.is_file(), "a run that does not repair leaves the ledger where it is"
 
 
 def test_a_damaged_ledger_is_set_aside_restored_from_its_backup_and_the_job_finishes_once(job):
