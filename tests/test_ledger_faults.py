@@ -364,6 +364,28 @@ def test_a_damaged_page_is_noticed_on_open_and_a_dry_run_says_what_to_run(job):
     assert "Run python " in out and f"{PROCESS_SCRIPT} --work-dir" in out
 
 
+def _add_a_page_nothing_uses(path: Path) -> int:
+    """Append a page that the database's header counts and no table uses; return its number. SQLite
+    opens such a file and its quick check reports the page (a page overwritten with garbage, above,
+    fails the check itself with an error instead)."""
+    with sqlite3.connect(path) as db:
+        page_size, pages = db.execute("PRAGMA page_size").fetchone()[0], db.execute("PRAGMA page_count").fetchone()[0]
+    db.close()
+    with open(path, "r+b") as handle:
+        handle.seek(0, 2)
+        handle.write(b"\0" * page_size)
+        handle.seek(28)  # the header's page count: 4 bytes, big-endian
+        handle.write((pages + 1).to_bytes(4, "big"))
+    return pages + 1
+
+
+def test_a_ledger_whose_quick_check_reports_a_problem_is_damaged_in_the_check_s_own_words(tmp_path):
+    Ledger.open(tmp_path).close()
+    page = _add_a_page_nothing_uses(Workspace(tmp_path).ledger_path)
+
+    assert damage(Workspace(tmp_path).ledger_path) == f"*** in database main ***\nPage {page} is never used"
+
+
 def test_a_run_that_does_not_repair_a_damaged_ledger_says_what_is_wrong_with_it(tmp_path):
     workspace = Workspace(tmp_path)
     workspace.ledger_path.write_bytes(b"these bytes are not an SQLite database " * 200)
