@@ -386,6 +386,16 @@ def test_a_ledger_whose_quick_check_reports_a_problem_is_damaged_in_the_check_s_
     assert damage(Workspace(tmp_path).ledger_path) == f"*** in database main ***\nPage {page} is never used"
 
 
+def test_a_damaged_ledger_beside_a_journal_left_by_a_killed_write_is_still_found_damaged(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a wrong path opened instead of the ledger would be created here, not in the repo
+    work = tmp_path / "work"
+    Ledger.open(work).close()
+    page = _add_a_page_nothing_uses(Workspace(work).ledger_path)
+    Path(f"{Workspace(work).ledger_path}-journal").write_bytes(b"")
+
+    assert damage(Workspace(work).ledger_path) == f"*** in database main ***\nPage {page} is never used"
+
+
 def test_a_run_that_does_not_repair_a_damaged_ledger_says_what_is_wrong_with_it(tmp_path):
     workspace = Workspace(tmp_path)
     workspace.ledger_path.write_bytes(b"these bytes are not an SQLite database " * 200)
