@@ -162,8 +162,10 @@ def test_the_default_budget_is_16_000_for_a_reasoning_model_and_8_000_for_any_ot
     assert models.default_budget(name) == budget
 
 def _ladder(model, budget, effort=None):
+    """Every step the truncation ladder takes from ``budget`` and ``effort`` (at most 20: a ladder
+    that never ends would retry a truncated lesson, and pay for it, until its attempts run out)."""
     steps = []
-    while (step := models.retry_settings(model, budget, effort)) is not None:
+    while (step := models.retry_settings(model, budget, effort)) is not None and len(steps) < 20:
         steps.append(step)
         budget, effort = step
     return steps
