@@ -216,7 +216,8 @@ def test_a_cancel_the_api_refuses_for_another_reason_than_not_found_is_an_error_
     batch_id, _at_the_api = a_finished_batch_of_another_work_dir(tmp_path, fake_openai)
     lost = []
     with Ledger.open(tmp_path / "work") as ledger:
-        api = BatchApi("sk-test", base_url=fake_openai.base_url)
+        # max_retries=0: the client retries a 409 five times, 13 s of backoff that changes nothing here.
+        api = BatchApi("sk-test", base_url=fake_openai.base_url, max_retries=0)
         with pytest.raises(ApiError) as raised:
             cancel(ledger, api, [batch_id], on_lost=lost.append)
     assert raised.value.status == 409 and "completed" in str(raised.value)
