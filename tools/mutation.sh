@@ -19,7 +19,8 @@
 # or not. Results stay in mutants/ (ignored by git): `mutmut results` lists them, `mutmut show
 # NAME` shows one, `mutmut browse` browses them. Delete mutants/ after changing the tests (or
 # pyproject's [tool.mutmut]) so that the test-to-function map is learnt again.
-# MUTATION_JOBS (default 2) mutants run at once.
+# MUTATION_JOBS (default 4) mutants run at once: their tests wait more than they compute, so 4 keep
+# 2 cores busy (docs/testing.md, "How long it takes").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -80,7 +81,7 @@ for module in "${modules[@]}"; do
 done
 start=$(date +%s)
 status=0
-mutmut run --max-children "${MUTATION_JOBS:-2}" "${patterns[@]}" || status=$?
+mutmut run --max-children "${MUTATION_JOBS:-4}" "${patterns[@]}" || status=$?
 echo "mutmut: $(( $(date +%s) - start )) s for ${modules[*]} (exit $status)"
 
 survivors() {  # the surviving mutants of module $1
