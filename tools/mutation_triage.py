@@ -190,17 +190,20 @@ def _kind(before: ast.AST, after: ast.AST, parents: tuple[ast.AST, ...]) -> str:
     return "logic"
 
 
-def results(mutants: Path) -> tuple[Counter, list[Survivor], list[str]]:
+def results(mutants: Path) -> tuple[Counter, list[Survivor], list[str], list[str]]:
     """The count of each status per module, every mutant no test guards (survived or no tests),
-    and the names of the mutants still to run: not tested yet, or timed out (see the docstring)."""
+    the names of the mutants still to run (not tested yet, or timed out: see the docstring), and
+    the names of all the mutants."""
     counts: Counter = Counter()  # (module, status) -> count
     found = []
     untested = []
+    names = []
     for meta in sorted(mutants.glob("lesson_batch/**/*.py.meta")):
         exit_codes = json.loads(meta.read_text())["exit_code_by_key"]
         source = meta.with_suffix("")
         functions = None
         for name, code in sorted(exit_codes.items()):
+            names.append(name)
             status = status_by_exit_code[code]
             counts[module_of(name), status] += 1
             if status in STILL_TO_RUN:
@@ -210,7 +213,7 @@ def results(mutants: Path) -> tuple[Counter, list[Survivor], list[str]]:
             if functions is None:
                 functions = _functions(ast.parse(source.read_text()))
             found.append(_survivor(name, status, functions))
-    return counts, found, untested
+    return counts, found, untested, names
 
 
 def _survivor(name: str, status: str, functions: dict) -> Survivor:
@@ -238,13 +241,12 @@ def explanation(survivor: Survivor, verdicts: list[Verdict]) -> str | None:
     return None
 
 
-def matching_nothing(mutants: Path, verdicts: list[Verdict]) -> list[Verdict]:
-    """The verdict lines that match no mutant of the run: left over from a function since changed
-    or removed. They explain nothing, but a reader takes them for a record of today's code."""
+def matching_nothing(names: list[str], verdicts: list[Verdict]) -> list[Verdict]:
+    """The verdict lines that match none of the run's mutants (``names``): left over from a function
+    since changed or removed. They explain nothing, but a reader takes them for a record of today's code."""
     names_by_module: dict[str, list[str]] = {}
-    for meta in mutants.glob("lesson_batch/**/*.py.meta"):
-        for name in json.loads(meta.read_text())["exit_code_by_key"]:
-            names_by_module.setdefault(module_of(name), []).append(name)
+    for name in names:
+        names_by_module.setdefault(module_of(name), []).append(name)
     return [verdict for verdict in verdicts
             if not fnmatch.filter(names_by_module.get(verdict.where.split(".txt")[0], ()), verdict.pattern)]
 
@@ -303,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no {args.mutants}/ here: run tools/mutation.sh first", file=sys.stderr)
         return 2
     verdicts = read_verdicts()
-    counts, found, untested = results(args.mutants)
+    counts, found, untested, names = results(args.mutants)
     if args.module:
         found = [survivor for survivor in found if survivor.module == args.module]
         untested = [name for name in untested if module_of(name) == args.module]
@@ -327,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.module:
             counts = Counter({key: count for key, count in counts.items() if key[0] == args.module})
         _print_report(counts, found, unexplained, verdicts, still_open)
-        stale = [verdict for verdict in matching_nothing(args.mutants, verdicts)
+        stale = [verdict for verdict in matching_nothing(names, verdicts)
                  if not args.module or verdict.where.startswith(args.module + ".txt")]
         if stale:
             print(f"verdict lines that match no mutant ({len(stale)}; remove them): "
