@@ -381,19 +381,20 @@ def _add_a_page_nothing_uses(path: Path) -> int:
 
 def test_a_ledger_whose_quick_check_reports_a_problem_is_damaged_in_the_check_s_own_words(tmp_path):
     Ledger.open(tmp_path).close()
-    page = _add_a_page_nothing_uses(Workspace(tmp_path).ledger_path)
+    ledger_path = Workspace(tmp_path).ledger_path
+    page = _add_a_page_nothing_uses(ledger_path)
 
-    assert damage(Workspace(tmp_path).ledger_path) == f"*** in database main ***\nPage {page} is never used"
+    assert damage(ledger_path) == f"*** in database main ***\nPage {page} is never used"
 
 
 def test_a_damaged_ledger_beside_a_journal_left_by_a_killed_write_is_still_found_damaged(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a wrong path opened instead of the ledger would be created here, not in the repo
-    work = tmp_path / "work"
-    Ledger.open(work).close()
-    page = _add_a_page_nothing_uses(Workspace(work).ledger_path)
-    Path(f"{Workspace(work).ledger_path}-journal").write_bytes(b"")
+    Ledger.open(tmp_path / "work").close()
+    ledger_path = Workspace(tmp_path / "work").ledger_path
+    page = _add_a_page_nothing_uses(ledger_path)
+    ledger_path.with_name(ledger_path.name + "-journal").write_bytes(b"")
 
-    assert damage(Workspace(work).ledger_path) == f"*** in database main ***\nPage {page} is never used"
+    assert damage(ledger_path) == f"*** in database main ***\nPage {page} is never used"
 
 
 def test_a_run_that_does_not_repair_a_damaged_ledger_says_what_is_wrong_with_it(tmp_path):
